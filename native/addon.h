@@ -1,0 +1,8 @@
+// Each part of the addon registers its functions and classes on the module's exports.
+#pragma once
+#include <napi.h>
+
+void InitDh(Napi::Env env, Napi::Object exports);      // dh.cc: MODP and ECP Diffie-Hellman
+void InitPrf(Napi::Env env, Napi::Object exports);     // prf.cc: HMAC prf, hashes, IKEv1 key derivation, random
+void InitCipher(Napi::Env env, Napi::Object exports);  // cipher.cc: IKE message CBC encryption
+void InitEsp(Napi::Env env, Napi::Object exports);     // esp.cc: ESP SAs, batch seal/open, replay window

@@ -1,0 +1,4 @@
+#include "addon.h"
+#include "common.h"
+
+void InitCipher(Napi::Env, Napi::Object) {}

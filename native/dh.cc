@@ -1,0 +1,4 @@
+#include "addon.h"
+#include "common.h"
+
+void InitDh(Napi::Env, Napi::Object) {}

@@ -1,0 +1,4 @@
+#include "addon.h"
+#include "common.h"
+
+void InitEsp(Napi::Env, Napi::Object) {}
