@@ -1,3 +1,22 @@
 // ISAKMP (IKEv1) codec: bytes <-> typed messages. Pure: no crypto, no I/O. See README.md in this folder.
 export * from './types.js';
 export * from './constants.js';
+export * from './limits.js';
+export { IsakmpEncodeError, codecError, payloadName } from './errors.js';
+export { parseHeader, parseMessage, parsePayloads } from './parse.js';
+export type { ParseOptions } from './parse.js';
+export { encodeHeader, encodeMessage, encodePayloads, encodePayloadBody } from './encode.js';
+export { attrNumber, attrValue, findAttr, lifeValueAttr, tlv, tv } from './attributes.js';
+export { findPayload, findPayloads, isKnownPayloadType } from './find.js';
+export {
+  decodeIdPayload,
+  decodeIdentity,
+  encodeIdentity,
+  formatIpv4,
+  formatIpv6,
+  idPayload,
+  idToString,
+  parseIpv4,
+  parseIpv6,
+} from './identity.js';
+export type { Identity } from './identity.js';
