@@ -19,7 +19,7 @@ import {
   parsePayloads,
   tv,
 } from '../../ts/isakmp/index.js';
-import type { CodecResult, ParsedMessage, Payload, Transform } from '../../ts/isakmp/index.js';
+import type { CodecResult, ParsedMessage, Payload, Transform, UnknownPayloadType } from '../../ts/isakmp/index.js';
 import { captureSeeds, header, ikeProposal, mainMode1, quickMode1, saPayload } from './samples.js';
 
 function kindOf(r: CodecResult<unknown>): string {
@@ -167,7 +167,7 @@ test('caps: one over each cap is rejected, the cap itself is accepted', () => {
 
 test('unknown payload types: non-critical kept, critical or Proposal/Transform rejected, strict option', () => {
   const h = header(ExchangeType.INFORMATIONAL);
-  const withUnknown = (type: number, critical: boolean) => encodeMessage({ header: h, payloads: [{ type: 13, data: Buffer.alloc(4) }, { type, critical, data: Buffer.from('abcd', 'hex') }, { type: 13, data: Buffer.alloc(2) }] });
+  const withUnknown = (type: number, critical: boolean) => encodeMessage({ header: h, payloads: [{ type: 13, data: Buffer.alloc(4) }, { type: type as UnknownPayloadType, critical, data: Buffer.from('abcd', 'hex') }, { type: 13, data: Buffer.alloc(2) }] });
   for (const type of [15, 19, 22, 23, 99, 127, 128, 133, 255]) {
     const r = parseMessage(withUnknown(type, false));
     assert.ok(r.ok && !('encrypted' in r.value), `type ${type}`);

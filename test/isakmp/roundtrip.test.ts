@@ -117,6 +117,11 @@ test('findPayload / findPayloads narrow to the typed payload', () => {
   assert.equal(sa.proposals.length, 2); // typed access without a cast
   assert.equal(findPayloads(parsed.payloads, 5).length, 2);
   assert.equal(findPayload(parsed.payloads, 12), undefined);
+  // Plain discriminant narrowing works too (UnknownPayload's type excludes the known numbers); this is a
+  // compile-time check as much as a runtime one.
+  let proposals = 0;
+  for (const p of parsed.payloads) if (p.type === 1) proposals += p.proposals.length;
+  assert.equal(proposals, 2);
 });
 
 test('attribute helpers: tv / tlv / lifeValueAttr thresholds and attrValue widths', () => {

@@ -1,5 +1,4 @@
-// Typed lookups over a parsed payload list. `p.type === 1` alone does not narrow to SaPayload because
-// UnknownPayload's type is any number; these helpers narrow through PayloadByType.
+// Typed lookups over a parsed payload list.
 
 import type { KnownPayloadType, Payload, PayloadByType } from './types.js';
 

@@ -30,6 +30,7 @@ import type {
   Payload,
   Proposal,
   Transform,
+  UnknownPayloadType,
 } from './types.js';
 
 export interface ParseOptions {
@@ -298,7 +299,7 @@ function payload(b: Buffer, type: number, s: number, e: number, base: number, un
       if (type === 0 || unknown === 'reject' || critical) {
         return bad(NotifyType.INVALID_PAYLOAD_TYPE, at, `payload at offset ${at}: payload type ${type} is not supported${critical ? ' and is marked critical' : ''}`);
       }
-      return { type, critical, data: b.subarray(body, e), raw };
+      return { type: type as UnknownPayloadType, critical, data: b.subarray(body, e), raw };
     }
   }
 }

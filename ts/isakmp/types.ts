@@ -93,9 +93,11 @@ export interface FragmentPayload extends PayloadBase {
   flags: number;
   data: Buffer;
 }
-/** A payload type we do not interpret but may skip (see README: unknown payload rule). */
+/** A payload type we do not interpret but may skip (see README: unknown payload rule). Its `type` is any octet
+ * value that is not a known payload type (nor NONE, Proposal, Transform), so `p.type === 1` narrows a Payload to
+ * SaPayload. Build one from a plain number with `type: n as UnknownPayloadType`. */
 export interface UnknownPayload extends PayloadBase {
-  type: number;
+  type: UnknownPayloadType;
   critical: boolean;
   data: Buffer;
 }
@@ -119,8 +121,7 @@ export type KnownPayload =
 
 export type Payload = KnownPayload | UnknownPayload;
 
-/** Maps a known payload type number to its interface; used by findPayload / findPayloads, which narrow
- * properly (plain `p.type === 1` also admits UnknownPayload, whose type is any number). */
+/** Maps a known payload type number to its interface (used by findPayload / findPayloads). */
 export interface PayloadByType {
   1: SaPayload;
   4: KePayload;
@@ -141,6 +142,12 @@ export interface PayloadByType {
   132: FragmentPayload;
 }
 export type KnownPayloadType = keyof PayloadByType;
+
+type Enumerate<N extends number, Acc extends number[] = []> = Acc['length'] extends N ? Acc[number] : Enumerate<N, [...Acc, Acc['length']]>;
+/** 0..255 */
+export type Octet = Enumerate<256>;
+/** Payload type numbers that parse to UnknownPayload. */
+export type UnknownPayloadType = Exclude<Octet, KnownPayloadType | 0 | 2 | 3>;
 
 export interface ParsedMessage {
   header: IsakmpHeader;
