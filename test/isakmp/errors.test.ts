@@ -21,6 +21,7 @@ import {
 } from '../../ts/isakmp/index.js';
 import type { CodecResult, ParsedMessage, Payload, Transform, UnknownPayloadType } from '../../ts/isakmp/index.js';
 import { captureSeeds, header, ikeProposal, mainMode1, quickMode1, saPayload } from './samples.js';
+import { buildSeeds } from './fuzz-engine.js';
 
 function kindOf(r: CodecResult<unknown>): string {
   return r.ok ? 'ok' : r.error.kind;
@@ -113,6 +114,21 @@ test('every length field corrupted in a Main Mode message 1 gives the right kind
   expectError(edit(PROP, 2), 'BAD_PROPOSAL_SYNTAX', /announces another proposal/);
   expectError(edit(PROP, 5), 'BAD_PROPOSAL_SYNTAX', /next payload 5 \(must be 0 or 2\)/);
   expectError(edit(TRANS, 3), 'BAD_PROPOSAL_SYNTAX', /expected 0/);
+});
+
+test('every length field (payload, proposal, transform, TLV attribute) of every clear seed, +1: an error', () => {
+  const structural = new Set(['PAYLOAD_MALFORMED', 'BAD_PROPOSAL_SYNTAX', 'UNEQUAL_PAYLOAD_LENGTHS', 'INVALID_PAYLOAD_TYPE']);
+  let fields = 0;
+  for (const seed of buildSeeds()) {
+    for (const o of seed.lengthFields) {
+      const c = Buffer.from(seed.bytes);
+      c.writeUInt16BE(c.readUInt16BE(o) + 1, o);
+      const r = parseMessage(c);
+      assert.ok(!r.ok && structural.has(r.error.kind), `length field at ${o}: ${r.ok ? 'ok' : r.error.kind}`);
+      fields++;
+    }
+  }
+  assert.ok(fields > 100, `only ${fields} length fields found`);
 });
 
 test('SA payload: DOI, situation, empty SA', () => {

@@ -50,17 +50,21 @@ function lengthFieldsOf(msg: Buffer): number[] {
     const at = p.raw!.byteOffset - base;
     out.push(at + 2);
     if (p.type === 1) {
-      for (const pr of p.proposals) {
-        out.push(pr.raw!.byteOffset - base + 2);
-        for (const t of pr.transforms) {
-          const ta = t.raw!.byteOffset - base;
-          out.push(ta + 2);
-          let a = ta + 8;
-          for (const attr of t.attributes) {
+      // Walk the SA body bytes for the proposal, transform and TLV attribute length fields.
+      let pr = at + 12;
+      for (const prop of p.proposals) {
+        out.push(pr + 2);
+        let t = pr + 8 + prop.spi.length;
+        for (const tr of prop.transforms) {
+          out.push(t + 2);
+          let a = t + 8;
+          for (const attr of tr.attributes) {
             if (typeof attr.value !== 'number') out.push(a + 2);
             a += typeof attr.value === 'number' ? 4 : 4 + attr.value.length;
           }
+          t = a;
         }
+        pr = t;
       }
     }
   }

@@ -65,17 +65,23 @@ function bodyLength(p: Payload): number {
 
 function writeAttrs(out: Buffer, o: number, attrs: readonly Attribute[]): number {
   for (const a of attrs) {
-    check(a.type, 0x7fff, 'attribute type');
+    const type = check(a.type, 0x7fff, 'attribute type');
     if (typeof a.value === 'number') {
-      out.writeUInt16BE(a.type | 0x8000, o);
-      out.writeUInt16BE(check(a.value, 0xffff, `TV attribute ${a.type} value`), o + 2);
+      const v = check(a.value, 0xffff, `TV attribute ${a.type} value`);
+      out[o] = (type >> 8) | 0x80;
+      out[o + 1] = type & 0xff;
+      out[o + 2] = v >> 8;
+      out[o + 3] = v & 0xff;
       o += 4;
     } else {
       const v = a.value;
-      out.writeUInt16BE(a.type, o);
-      out.writeUInt16BE(check(v.length, 0xffff, `TLV attribute ${a.type} length`), o + 2);
-      v.copy(out, o + 4);
-      o += 4 + v.length;
+      const len = check(v.length, 0xffff, `TLV attribute ${a.type} length`);
+      out[o] = type >> 8;
+      out[o + 1] = type & 0xff;
+      out[o + 2] = len >> 8;
+      out[o + 3] = len & 0xff;
+      if (len > 0) out.set(v, o + 4);
+      o += 4 + len;
     }
   }
   return o;

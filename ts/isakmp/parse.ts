@@ -75,6 +75,12 @@ function u32(b: Buffer, o: number): number {
 
 const KNOWN_EXCHANGES = new Set<number>(Object.values(ExchangeType).filter((v) => v !== 0));
 
+/** Zero-length slices share one empty Buffer: a subarray costs ~50 ns and SPIs / attribute values are often empty. */
+const EMPTY = Buffer.alloc(0);
+function slice(b: Buffer, s: number, e: number): Buffer {
+  return s === e ? EMPTY : b.subarray(s, e);
+}
+
 function isAllZero(b: Buffer, start: number, end: number): boolean {
   for (let i = start; i < end; i++) if (b[i] !== 0) return false;
   return true;
@@ -87,8 +93,12 @@ function isAllZero(b: Buffer, start: number, end: number): boolean {
  * 16 zero bytes to encrypted messages, and Libreswan accepts that too.
  */
 export function parseHeader(bytes: Uint8Array): CodecResult<IsakmpHeader> {
-  const r = header(asBuffer(bytes));
-  return r instanceof Fail ? { ok: false, error: r.error } : { ok: true, value: r };
+  try {
+    const r = header(asBuffer(bytes));
+    return r instanceof Fail ? { ok: false, error: r.error } : { ok: true, value: r };
+  } catch (e) {
+    return internalError(e);
+  }
 }
 
 function header(b: Buffer): IsakmpHeader | Fail {
@@ -256,8 +266,8 @@ function payload(b: Buffer, type: number, s: number, e: number, base: number, un
         doi: u32(b, body),
         protocolId: b[body + 4]!,
         notifyType: u16(b, body + 6),
-        spi: b.subarray(body + 8, body + 8 + spiSize),
-        data: b.subarray(body + 8 + spiSize, e),
+        spi: slice(b, body + 8, body + 8 + spiSize),
+        data: slice(b, body + 8 + spiSize, e),
         raw,
       };
     }
@@ -374,7 +384,7 @@ function sa(b: Buffer, s: number, e: number, base: number, raw: Buffer): Payload
       }
       const attributes = attrs(b, t + 8, t + tlen, base, MAX_TRANSFORM_ATTRIBUTES, `SA payload at offset ${at}: transform at offset ${tat}`);
       if (attributes instanceof Fail) return attributes;
-      transforms[i] = { number: b[t + 4]!, transformId: b[t + 5]!, attributes, raw: b.subarray(t, t + tlen) };
+      transforms[i] = { number: b[t + 4]!, transformId: b[t + 5]!, attributes };
       t += tlen;
     }
     if (t !== pe) {
@@ -383,9 +393,8 @@ function sa(b: Buffer, s: number, e: number, base: number, raw: Buffer): Payload
     proposals.push({
       number: b[p + 4]!,
       protocolId: b[p + 5]!,
-      spi: b.subarray(p + 8, p + 8 + spiSize),
+      spi: slice(b, p + 8, p + 8 + spiSize),
       transforms,
-      raw: b.subarray(p, pe),
     });
     p = pe;
     if (pnext === 0) break;
@@ -420,7 +429,7 @@ function attrs(b: Buffer, s: number, e: number, base: number, cap: number, where
       if (len > left - 4) {
         return bad(MALFORMED, base + a + 2, `${where}: attribute type ${t} at offset ${base + a} has length ${len} but ${left - 4} bytes are left`);
       }
-      out.push({ type: t, value: b.subarray(a + 4, a + 4 + len) });
+      out.push({ type: t, value: slice(b, a + 4, a + 4 + len) });
       a += 4 + len;
     }
   }

@@ -27,7 +27,6 @@ export interface Transform {
   number: number;
   transformId: number;
   attributes: Attribute[];
-  raw?: Buffer;
 }
 
 export interface Proposal {
@@ -35,7 +34,6 @@ export interface Proposal {
   protocolId: number;
   spi: Buffer; // size 0 (ISAKMP, usually), 4 (AH/ESP), 2 (IPCOMP CPI), 16 (ISAKMP with cookies)
   transforms: Transform[];
-  raw?: Buffer;
 }
 
 interface PayloadBase {
