@@ -365,17 +365,13 @@ class DhKey : public Napi::ObjectWrap<DhKey> {
   // Keys are write-once: refusing a second fill means a pool thread never sees its key change under it.
   bool CheckEmpty(Napi::Env env) {
     if (group_ == 0) return ThrowType(env, "DhKey was not constructed with a valid group");
-    if (state_ || pending_) {
-      Napi::Error::New(env, "this DhKey already holds a key").ThrowAsJavaScriptException();
-      return false;
-    }
+    // Misuse of the object's state is reported as a TypeError: an empty key and a filled key behave like
+    // two different types, and every entry point of the addon throws only TypeError / RangeError.
+    if (state_ || pending_) return ThrowType(env, "this DhKey already holds a key (keys are write-once)");
     return true;
   }
   bool CheckFilled(Napi::Env env) {
-    if (!state_) {
-      Napi::Error::New(env, "this DhKey holds no key yet").ThrowAsJavaScriptException();
-      return false;
-    }
+    if (!state_) return ThrowType(env, "this DhKey holds no key yet: call generate() or importPrivateKey() first");
     return true;
   }
 
