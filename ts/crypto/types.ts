@@ -34,6 +34,11 @@ export interface DhGroup {
   readonly secretLength: number;
   generateKeyPair(options?: DhKeyPairOptions): DhPrivateKey;
   generateKeyPairAsync(options?: DhKeyPairOptions): Promise<DhPrivateKey>;
+  /**
+   * A key from a fixed private value (big-endian; MODP: 1 <= x <= p-2, ECP: 1 <= d <= n-1), for known-answer
+   * tests such as RFC 5903 section 8. Never use it with a predictable value in production. RangeError otherwise.
+   */
+  importPrivateKey(privateKey: Uint8Array): DhPrivateKey;
 }
 
 /** SKEYID_d, SKEYID_a, SKEYID_e (RFC 2409 section 5). */

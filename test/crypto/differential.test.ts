@@ -1,0 +1,128 @@
+// Native vs node:crypto on random inputs, for every primitive of the CryptoProvider. fast-check prints the
+// seed and a shrunk counterexample on failure.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import fc from 'fast-check';
+import { HASH_NAMES, IKE_CIPHER_NAMES, cipherInfo, hashLength, nativeCrypto, nodeCrypto } from '../../ts/crypto/index.js';
+
+const skip = nativeCrypto ? false : 'native addon not loaded';
+const N = nativeCrypto!;
+const J = nodeCrypto;
+const runs = { numRuns: 150 };
+
+const alg = fc.constantFrom(...HASH_NAMES);
+const bytes = (max = 300) => fc.uint8Array({ minLength: 0, maxLength: max });
+const parts = fc.array(bytes(200), { maxLength: 6 });
+const cookie = fc.uint8Array({ minLength: 8, maxLength: 8 });
+
+test('hash and prf (several data buffers, any key length)', { skip }, () => {
+  fc.assert(
+    fc.property(alg, bytes(), parts, (a, key, data) => {
+      assert.deepEqual(N.hash(a, ...data), J.hash(a, ...data));
+      assert.deepEqual(N.prf(a, key, ...data), J.prf(a, key, ...data));
+      assert.equal(N.prf(a, key, ...data).length, hashLength(a));
+    }),
+    runs,
+  );
+});
+
+test('SKEYID (psk and signature) and SKEYID_d/_a/_e', { skip }, () => {
+  fc.assert(
+    fc.property(alg, bytes(64), bytes(256), bytes(256), bytes(1024), cookie, cookie, (a, psk, ni, nr, gxy, ci, cr) => {
+      assert.deepEqual(N.skeyidPsk(a, psk, ni, nr), J.skeyidPsk(a, psk, ni, nr));
+      const s = N.skeyidSig(a, ni, nr, gxy);
+      assert.deepEqual(s, J.skeyidSig(a, ni, nr, gxy));
+      assert.deepEqual(N.phase1Keys(a, s, gxy, ci, cr), J.phase1Keys(a, s, gxy, ci, cr));
+    }),
+    runs,
+  );
+});
+
+test('Appendix B encryption key expansion, IVs, KEYMAT with and without PFS', { skip }, () => {
+  fc.assert(
+    fc.property(
+      alg,
+      bytes(64),
+      fc.integer({ min: 1, max: 300 }),
+      bytes(512),
+      bytes(512),
+      fc.integer({ min: 0, max: 0xffffffff }),
+      fc.option(bytes(512), { nil: undefined }),
+      fc.integer({ min: 0, max: 255 }),
+      bytes(8),
+      (a, k, len, g1, g2, mid, gxy, protocol, spi) => {
+        assert.deepEqual(N.encryptionKey(a, k, len), J.encryptionKey(a, k, len));
+        const bs = 1 + (len % hashLength(a));
+        assert.deepEqual(N.phase1Iv(a, g1, g2, bs), J.phase1Iv(a, g1, g2, bs));
+        assert.deepEqual(N.phase2Iv(a, g1, mid, bs), J.phase2Iv(a, g1, mid, bs));
+        const params = { gxy, protocol, spi, nonceI: g1, nonceR: g2 };
+        const km = N.keymat(a, k, params, len);
+        assert.equal(km.length, len);
+        assert.deepEqual(km, J.keymat(a, k, params, len));
+      },
+    ),
+    runs,
+  );
+});
+
+test('encryption key: long SKEYID_e is truncated, short one expanded from prf(SKEYID_e, 0)', { skip }, () => {
+  const e = Buffer.alloc(20, 7);
+  assert.deepEqual(N.encryptionKey('sha1', e, 16), e.subarray(0, 16));
+  const k1 = N.prf('sha1', e, Buffer.of(0));
+  const k2 = N.prf('sha1', e, k1);
+  assert.deepEqual(N.encryptionKey('sha1', e, 32), Buffer.concat([k1, k2]).subarray(0, 32));
+});
+
+test('KEYMAT: K1 = prf(SKEYID_d, [g^xy] | protocol | SPI | Ni | Nr), K2 = prf(SKEYID_d, K1 | ...)', { skip }, () => {
+  const d = Buffer.alloc(32, 1);
+  const spi = Buffer.from('01020304', 'hex');
+  const ni = Buffer.alloc(16, 2);
+  const nr = Buffer.alloc(16, 3);
+  const gxy = Buffer.alloc(256, 4);
+  const k1 = N.prf('sha256', d, gxy, Buffer.of(3), spi, ni, nr);
+  const k2 = N.prf('sha256', d, k1, gxy, Buffer.of(3), spi, ni, nr);
+  assert.deepEqual(N.keymat('sha256', d, { gxy, protocol: 3, spi, nonceI: ni, nonceR: nr }, 40), Buffer.concat([k1, k2]).subarray(0, 40));
+  const noPfs = N.prf('sha256', d, Buffer.of(3), spi, ni, nr);
+  assert.deepEqual(N.keymat('sha256', d, { protocol: 3, spi, nonceI: ni, nonceR: nr }, 20), noPfs.subarray(0, 20));
+});
+
+test('CBC encrypt/decrypt for every IKE cipher', { skip }, () => {
+  fc.assert(
+    fc.property(fc.constantFrom(...IKE_CIPHER_NAMES), fc.uint8Array({ minLength: 48, maxLength: 48 }), fc.integer({ min: 0, max: 40 }), bytes(640), (c, kiv, blocks, raw) => {
+      const info = cipherInfo(c);
+      const key = kiv.subarray(0, info.keyLength);
+      const iv = kiv.subarray(32, 32 + info.blockSize);
+      const data = Buffer.alloc(blocks * info.blockSize);
+      Buffer.from(raw).copy(data);
+      const ct = N.cbcEncrypt(c, key, iv, data);
+      assert.deepEqual(ct, J.cbcEncrypt(c, key, iv, data));
+      assert.deepEqual(N.cbcDecrypt(c, key, iv, ct), data);
+      assert.deepEqual(J.cbcDecrypt(c, key, iv, ct), data);
+    }),
+    runs,
+  );
+});
+
+test('DES-CBC (FIPS 81 / NBS known answer: "Now is the time for all " under 0123456789abcdef)', { skip }, () => {
+  // The classic DES CBC example of FIPS PUB 81 Appendix C: key 0123456789abcdef, IV 1234567890abcdef.
+  const key = Buffer.from('0123456789abcdef', 'hex');
+  const iv = Buffer.from('1234567890abcdef', 'hex');
+  const pt = Buffer.from('4e6f77206973207468652074696d6520666f7220616c6c20', 'hex');
+  const want = 'e5c7cdde872bf27c43e934008c389c0f683788499a7c05f6';
+  for (const p of [N, J]) assert.equal(p.cbcEncrypt('des-cbc', key, iv, pt).toString('hex'), want, p.name);
+});
+
+test('randomBytes and timingSafeEqual', { skip }, () => {
+  for (const p of [N, J]) {
+    assert.equal(p.randomBytes(0).length, 0);
+    const r = p.randomBytes(64);
+    assert.equal(r.length, 64);
+    assert.notDeepEqual(r, p.randomBytes(64));
+    assert.equal(p.timingSafeEqual(r, Buffer.from(r)), true);
+    const r2 = Buffer.from(r);
+    r2[63]! ^= 1;
+    assert.equal(p.timingSafeEqual(r, r2), false);
+    assert.equal(p.timingSafeEqual(r, r.subarray(1)), false);
+    assert.equal(p.timingSafeEqual(new Uint8Array(0), new Uint8Array(0)), true);
+  }
+});
