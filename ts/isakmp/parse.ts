@@ -286,7 +286,7 @@ function payload(b: Buffer, type: number, s: number, e: number, base: number, un
         return bad(MALFORMED, at + 10, `Delete payload at offset ${at}: ${count} SPIs of ${spiSize} bytes need ${spiSize * count} bytes but ${n - 8} are present`);
       }
       const spis: Buffer[] = new Array(count);
-      for (let i = 0, o = body + 8; i < count; i++, o += spiSize) spis[i] = b.subarray(o, o + spiSize);
+      for (let i = 0, o = body + 8; i < count; i++, o += spiSize) spis[i] = slice(b, o, o + spiSize);
       return { type: 12, doi: u32(b, body), protocolId: b[body + 4]!, spiSize, spis, raw };
     }
     case 14: {
