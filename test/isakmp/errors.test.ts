@@ -224,4 +224,9 @@ test('E flag: body returned encrypted; empty encrypted body is malformed; first 
   expectError(parseMessage(encodeMessage({ header: h, encrypted: Buffer.alloc(0) })), 'PAYLOAD_MALFORMED', /encrypted body is empty/);
   const r = parsePayloads(0, Buffer.alloc(0));
   assert.ok(r.ok && r.value.length === 0);
+  // racoon sets E on IKE fragments, whose Fragment payload is in clear: parsed as a clear chain.
+  const frag = encodeMessage({ header: { ...header(ExchangeType.IDENTITY_PROTECTION, 1) }, payloads: [{ type: 132, fragmentId: 1, fragmentNumber: 1, flags: 1, data: Buffer.alloc(40, 3) }] });
+  const fr = parseMessage(frag);
+  assert.ok(fr.ok && !('encrypted' in fr.value) && fr.value.payloads[0]!.type === 132);
+  assert.equal(fr.value.header.flags, 1);
 });

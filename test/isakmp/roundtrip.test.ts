@@ -14,6 +14,7 @@ import {
   findAttr,
   findPayload,
   findPayloads,
+  describePayloads,
   lifeValueAttr,
   parseHeader,
   parseMessage,
@@ -122,6 +123,9 @@ test('findPayload / findPayloads narrow to the typed payload', () => {
   let proposals = 0;
   for (const p of parsed.payloads) if (p.type === 1) proposals += p.proposals.length;
   assert.equal(proposals, 2);
+  assert.equal(describePayloads(parsed.payloads), 'HASH SA NONCE KE ID ID');
+  const all = parseClear(encodeMessage({ header: header(5), payloads: everyPayload() }));
+  assert.equal(describePayloads(all.payloads), 'SA KE ID CERT CR HASH SIG NONCE N(R_U_THERE) N(RESPONDER_LIFETIME) D D VID ATTR NAT-D NAT-D NAT-OA NAT-OA FRAG UNKNOWN(200)');
 });
 
 test('attribute helpers: tv / tlv / lifeValueAttr thresholds and attrValue widths', () => {

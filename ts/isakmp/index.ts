@@ -7,7 +7,7 @@ export { parseHeader, parseMessage, parsePayloads } from './parse.js';
 export type { ParseOptions } from './parse.js';
 export { encodeHeader, encodeMessage, encodePayloads, encodePayloadBody } from './encode.js';
 export { attrNumber, attrValue, findAttr, lifeValueAttr, tlv, tv } from './attributes.js';
-export { findPayload, findPayloads, isKnownPayloadType } from './find.js';
+export { describePayloads, findPayload, findPayloads, isKnownPayloadType } from './find.js';
 export {
   decodeIdPayload,
   decodeIdentity,

@@ -9,6 +9,7 @@ import {
   ISAKMP_HEADER_LENGTH,
   KNOWN_FLAGS_MASK,
   NotifyType,
+  PayloadType,
   Situation,
 } from './constants.js';
 import { codecError, payloadName } from './errors.js';
@@ -146,13 +147,16 @@ function header(b: Buffer): IsakmpHeader | Fail {
  * Parses a whole message. Without the E flag the payload chain is parsed (trailing bytes after the chain:
  * zeros only, unless options.trailing says otherwise). With the E flag the body (bytes 28 .. header.length)
  * is returned still encrypted; decrypt it and call parsePayloads(header.nextPayload, plaintext, 28).
+ * Exception: a message whose first payload is a Fragment (132) is parsed in clear even with the E flag.
  */
 export function parseMessage(bytes: Uint8Array, options?: ParseOptions): CodecResult<ParsedMessage | EncryptedMessage> {
   try {
     const b = asBuffer(bytes);
     const h = header(b);
     if (h instanceof Fail) return { ok: false, error: h.error };
-    if ((h.flags & Flags.ENCRYPTION) !== 0) {
+    // racoon sets the E flag on IKE fragments although the Fragment payload itself travels in clear (the
+    // fragments carry pieces of the encrypted message); strongSwan parses such messages in clear, so do we.
+    if ((h.flags & Flags.ENCRYPTION) !== 0 && h.nextPayload !== PayloadType.FRAGMENT) {
       if (h.length === ISAKMP_HEADER_LENGTH) {
         return { ok: false, error: codecError(MALFORMED, 28, 'ISAKMP message at offset 0: E flag set but the encrypted body is empty') };
       }
@@ -282,7 +286,7 @@ function payload(b: Buffer, type: number, s: number, e: number, base: number, un
         return bad(MALFORMED, at + 10, `Delete payload at offset ${at}: ${count} SPIs of ${spiSize} bytes need ${spiSize * count} bytes but ${n - 8} are present`);
       }
       const spis: Buffer[] = new Array(count);
-      for (let i = 0, o = body + 8; i < count; i++, o += spiSize) spis[i] = b.subarray(o, o + spiSize);
+      for (let i = 0, o = body + 8; i < count; i++, o += spiSize) spis[i] = slice(b, o, o + spiSize);
       return { type: 12, doi: u32(b, body), protocolId: b[body + 4]!, spiSize, spis, raw };
     }
     case 14: {
