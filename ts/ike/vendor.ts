@@ -1,0 +1,60 @@
+// Vendor ID payloads we send and recognise. The values are MD5 hashes of the strings the documents name
+// (facts, not code): RFC 3947 NAT-T, the NAT-T drafts peers still send, RFC 3706 DPD, XAUTH and Cisco Unity.
+import type { Payload } from '../isakmp/index.js';
+
+const hex = (s: string) => Buffer.from(s, 'hex');
+
+export const VendorIds = {
+  /** MD5("RFC 3947") */
+  NATT_RFC3947: hex('4a131c81070358455c5728f20e95452f'),
+  /** MD5("draft-ietf-ipsec-nat-t-ike-03") */
+  NATT_DRAFT_03: hex('7d9419a65310ca6f2c179d9215529d56'),
+  /** MD5("draft-ietf-ipsec-nat-t-ike-02") */
+  NATT_DRAFT_02: hex('cd60464335df21f87cfdb2fc68b6a448'),
+  /** MD5("draft-ietf-ipsec-nat-t-ike-02\n"), sent by many implementations by mistake */
+  NATT_DRAFT_02N: hex('90cb80913ebb696e086381b5ec427b1f'),
+  /** RFC 3706 Dead Peer Detection, version 1.0 */
+  DPD: hex('afcad71368a1f1c96b8696fc77570100'),
+  /** draft-beaulieu-ike-xauth */
+  XAUTH: hex('09002689dfd6b712'),
+  /** Cisco Unity 1.0 */
+  CISCO_UNITY: hex('12f5f28c457168a9702d9fe274cc0100'),
+  /** IKE fragmentation (Cisco), prefix; the last 4 bytes carry capability flags */
+  FRAGMENTATION: hex('4048b7d56ebce88525e7de7f00d6c2d3'),
+} as const;
+
+export type NattVersion = 'rfc3947' | 'draft';
+
+export interface PeerVendorIds {
+  natt: NattVersion | null;
+  dpd: boolean;
+  xauth: boolean;
+  unity: boolean;
+  fragmentation: boolean;
+}
+
+export function classifyVendorIds(payloads: readonly Payload[]): PeerVendorIds {
+  const r: PeerVendorIds = { natt: null, dpd: false, xauth: false, unity: false, fragmentation: false };
+  for (const p of payloads) {
+    if (p.type !== 13) continue;
+    const d = p.data;
+    if (d.equals(VendorIds.NATT_RFC3947)) r.natt = 'rfc3947';
+    else if (d.equals(VendorIds.NATT_DRAFT_03) || d.equals(VendorIds.NATT_DRAFT_02) || d.equals(VendorIds.NATT_DRAFT_02N)) {
+      if (r.natt === null) r.natt = 'draft';
+    } else if (d.equals(VendorIds.DPD)) r.dpd = true;
+    else if (d.equals(VendorIds.XAUTH)) r.xauth = true;
+    else if (d.equals(VendorIds.CISCO_UNITY)) r.unity = true;
+    else if (d.length >= 16 && d.subarray(0, 16).equals(VendorIds.FRAGMENTATION)) r.fragmentation = true;
+  }
+  return r;
+}
+
+/** What we announce: NAT-T (RFC and draft-02\n so older peers float too) and DPD when enabled. */
+export function ourVendorIds(options: { natt: boolean; dpd: boolean }): Payload[] {
+  const out: Payload[] = [];
+  if (options.natt) {
+    out.push({ type: 13, data: VendorIds.NATT_RFC3947 }, { type: 13, data: VendorIds.NATT_DRAFT_02N });
+  }
+  if (options.dpd) out.push({ type: 13, data: VendorIds.DPD });
+  return out;
+}
