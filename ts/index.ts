@@ -2,3 +2,4 @@
 export * from './crypto/index.js';
 export * from './isakmp/index.js';
 export * from './esp/index.js';
+export * from './ike/index.js';

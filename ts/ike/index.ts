@@ -1,0 +1,8 @@
+// The IKEv1 exchanges as sans-I/O state machines.
+export * from './errors.js';
+export * from './proposals.js';
+export * from './cookie.js';
+export * from './vendor.js';
+export * from './retransmit.js';
+export { Phase1, ikev1KeylogLine } from './phase1.js';
+export type { Phase1Policy, Phase1Env, Phase1Output, IsakmpSa, NatState, StepResult } from './phase1.js';
