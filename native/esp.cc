@@ -659,7 +659,7 @@ Napi::Value RawEvpBench(const Napi::CallbackInfo& info) {
   const size_t stride = len + 64;
   std::vector<uint8_t> buf(stride * static_cast<size_t>(batch), 0xa5);
   std::vector<uint8_t> out(stride * static_cast<size_t>(batch));
-  uint8_t key[64], iv[16] = {0}, aad[8] = {1, 2, 3, 4, 0, 0, 0, 1}, tag[64];
+  uint8_t key[32 + 64], iv[16] = {0}, aad[8] = {1, 2, 3, 4, 0, 0, 0, 1}, tag[64];  // cipher key | HMAC key
   RAND_bytes(key, sizeof(key));
   EVP_CIPHER_CTX* enc = EVP_CIPHER_CTX_new();
   EVP_CIPHER_CTX* dec = EVP_CIPHER_CTX_new();

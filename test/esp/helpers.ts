@@ -29,7 +29,9 @@ export function saPair(
   const g = espKeyLengths(algorithm);
   const keymat = opts.keymat ? Buffer.from(opts.keymat) : Buffer.alloc(g.keymatLength);
   if (!opts.keymat) for (let i = 0; i < keymat.length; i++) keymat[i] = (i * 37 + 11) & 0xff;
-  const { outImpl = 'native', inImpl = 'native', ...rest } = opts;
+  const { outImpl: o, inImpl: i, ...rest } = opts;
+  const outImpl = o ?? i ?? 'native';
+  const inImpl = i ?? outImpl;
   const base = { spi: 0xc0ffee01, algorithm, allowInsecureForTests: true, keymat, ...rest };
   return {
     out: createEspSa({ ...base, direction: 'outbound', implementation: outImpl }),
