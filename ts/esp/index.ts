@@ -51,3 +51,4 @@ export function layoutSealBatch(
   }
   return pos;
 }
+export { classifyNatTDatagram, espSpiOf, NON_ESP_MARKER } from './udp-encap.js';
