@@ -30,8 +30,9 @@ inline View<T> GetView(const Napi::CallbackInfo& info, size_t i, const char* nam
   void* data = nullptr;
   napi_value arrayBuffer;
   size_t byteOffset = 0;
-  // One napi_get_typedarray_info call per argument: the batch entry points pay these per batch, not per packet.
-  if (info.Length() <= i || !info[i].IsTypedArray() ||
+  // One napi_get_typedarray_info call per argument (it answers napi_invalid_arg for anything that is not a
+  // typed array): the batch entry points pay these per batch, not per packet.
+  if (info.Length() <= i ||
       napi_get_typedarray_info(info.Env(), info[i], &type, &length, &data, &arrayBuffer, &byteOffset) != napi_ok ||
       type != want) {
     ThrowType(info.Env(), std::string(name) + " must be a " + typeName);
