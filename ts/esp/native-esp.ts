@@ -1,0 +1,136 @@
+// The ESP SA backed by the C++ addon (native/esp.cc). The batch calls go straight to C++; this class only adds
+// the typed parameters, the single-packet helpers and the geometry functions.
+import { espOpenedCapacity, espSealedLength, type EspKeyLengths } from './algorithms.js';
+import { openSingle, sealSingle, type SingleScratch } from './node-esp.js';
+import type { ResolvedEspParams } from './params.js';
+import type { EspAlgorithm, EspOpenResult, EspSa, EspSaStats } from './types.js';
+
+/** The addon's EspSa class, as native/esp.cc defines it. */
+export interface NativeEspHandle {
+  sealBatch(...args: unknown[]): number;
+  openBatch(...args: unknown[]): number;
+  sealWithIv(payload: Uint8Array, nextHeader: number, seq: bigint, iv: Uint8Array): Buffer;
+  stats(): EspSaStats;
+  sequence(): bigint;
+  destroy(): void;
+}
+export interface NativeEspAddon {
+  EspSa: new (
+    algorithm: string,
+    outbound: boolean,
+    spi: number,
+    encKey: Uint8Array,
+    integKey: Uint8Array,
+    salt: Uint8Array,
+    replayWindow: number,
+    esn: boolean,
+    allowInsecure: boolean,
+    initialSequence?: bigint,
+  ) => NativeEspHandle;
+  espRawEvpBench(algorithm: string, seal: boolean, size: number, batch: number, iterations: number): number;
+}
+
+export class NativeEspSa implements EspSa {
+  readonly implementation = 'native' as const;
+  readonly spi: number;
+  readonly algorithm: EspAlgorithm;
+  readonly direction: 'outbound' | 'inbound';
+  readonly esn: boolean;
+  readonly replayWindow: number;
+  readonly mode: 'tunnel' | 'transport';
+  readonly udpEncapsulation: boolean;
+  private readonly g: EspKeyLengths;
+  private readonly h: NativeEspHandle;
+  private readonly one: SingleScratch = {
+    offsets: new Uint32Array(1),
+    lengths: new Uint32Array(1),
+    outOffsets: new Uint32Array(1),
+    outLengths: new Uint32Array(1),
+    nextHeaders: new Uint8Array(1),
+    status: new Uint8Array(1),
+  };
+
+  constructor(addon: NativeEspAddon, p: ResolvedEspParams) {
+    this.spi = p.spi;
+    this.algorithm = p.algorithm;
+    this.direction = p.outbound ? 'outbound' : 'inbound';
+    this.esn = p.esn;
+    this.replayWindow = p.replayWindow;
+    this.mode = p.mode;
+    this.udpEncapsulation = p.udpEncapsulation;
+    this.g = p.geometry;
+    this.h = new addon.EspSa(
+      p.algorithm,
+      p.outbound,
+      p.spi,
+      p.encryptionKey,
+      p.integrityKey,
+      p.salt,
+      p.replayWindow,
+      p.esn,
+      p.allowInsecure,
+      p.initialSequence,
+    );
+    // The C++ object holds its own copies (cipher context, HMAC states); ours are no longer needed.
+    p.encryptionKey.fill(0);
+    p.integrityKey.fill(0);
+    p.salt.fill(0);
+  }
+
+  sealedLength(payloadLength: number): number {
+    return espSealedLength(this.g, payloadLength);
+  }
+  overhead(payloadLength: number): number {
+    return this.sealedLength(payloadLength) - payloadLength;
+  }
+  openedCapacity(packetLength: number): number {
+    return espOpenedCapacity(this.g, packetLength);
+  }
+
+  sealBatch(
+    input: Uint8Array,
+    offsets: Uint32Array,
+    lengths: Uint32Array,
+    nextHeaders: Uint8Array,
+    output: Uint8Array,
+    outOffsets: Uint32Array,
+    outLengths: Uint32Array,
+    status: Uint8Array,
+    count?: number,
+  ): number {
+    return this.h.sealBatch(input, offsets, lengths, nextHeaders, output, outOffsets, outLengths, status, count);
+  }
+
+  openBatch(
+    input: Uint8Array,
+    offsets: Uint32Array,
+    lengths: Uint32Array,
+    output: Uint8Array,
+    outOffsets: Uint32Array,
+    outLengths: Uint32Array,
+    nextHeaders: Uint8Array,
+    status: Uint8Array,
+    count?: number,
+  ): number {
+    return this.h.openBatch(input, offsets, lengths, output, outOffsets, outLengths, nextHeaders, status, count);
+  }
+
+  seal(payload: Uint8Array, nextHeader: number): Buffer {
+    return sealSingle(this, this.one, payload, nextHeader);
+  }
+  open(packet: Uint8Array): EspOpenResult {
+    return openSingle(this, this.one, packet);
+  }
+  sealWithIv(payload: Uint8Array, nextHeader: number, seq: bigint, iv: Uint8Array): Buffer {
+    return this.h.sealWithIv(payload, nextHeader, seq, iv);
+  }
+  stats(): EspSaStats {
+    return this.h.stats();
+  }
+  sequence(): bigint {
+    return this.h.sequence();
+  }
+  destroy(): void {
+    this.h.destroy();
+  }
+}
