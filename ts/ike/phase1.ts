@@ -259,8 +259,9 @@ export class Phase1 {
     const parsed = parseMessage(message);
     if (!parsed.ok) return this.idle(); // garbage or a forgery: the genuine message may still come
     const header = parsed.value.header;
-    if (header.messageId !== 0 || !header.initiatorCookie.equals(this.cookieI)) return this.idle();
+    if (!header.initiatorCookie.equals(this.cookieI)) return this.idle();
     if (header.exchangeType === ExchangeType.INFORMATIONAL) return this.peerNotify(parsed.value);
+    if (header.messageId !== 0) return this.idle();
     const expected = this.policy.mode === 'main' ? ExchangeType.IDENTITY_PROTECTION : ExchangeType.AGGRESSIVE;
     if (header.exchangeType !== expected) return this.idle();
     this.busy = true;
