@@ -31,8 +31,20 @@ export interface Availability {
   why: string;
 }
 
-/** Can this machine create network namespaces (root, iproute2 with `ip netns`)? Synchronous, cheap. */
+let probed: Availability | undefined;
+
+/**
+ * Can this machine create network namespaces? Needs Linux, root, iproute2, and the right to
+ * create one (a root user in an unprivileged container may lack CAP_SYS_ADMIN): the first call
+ * creates and deletes a probe namespace (~10 ms); the answer is cached.
+ */
 export function netnsAvailable(): Availability {
+  if (probed) return probed;
+  probed = probeNetns();
+  return probed;
+}
+
+function probeNetns(): Availability {
   if (process.platform !== 'linux') return { ok: false, why: `network namespaces need Linux (this is ${process.platform})` };
   if (typeof process.getuid === 'function' && process.getuid() !== 0) {
     return { ok: false, why: 'not root: creating network namespaces needs root (CI runs as root)' };
@@ -41,7 +53,22 @@ export function netnsAvailable(): Availability {
   if (r.error) return { ok: false, why: `iproute2 'ip' not usable: ${r.error.message} (scripts/install-interop-deps.sh)` };
   if (r.status !== 0) return { ok: false, why: `'ip netns list' failed: ${(r.stderr || '').trim()}` };
   if (!existsSync('/proc/self/ns/net')) return { ok: false, why: 'kernel without network namespace support' };
+  const name = `ikeprobe-${process.pid}`;
+  const add = spawnSync('ip', ['netns', 'add', name], { encoding: 'utf8', timeout: 5000 });
+  spawnSync('ip', ['netns', 'del', name], { encoding: 'utf8', timeout: 5000 });
+  if (add.status !== 0) return { ok: false, why: `cannot create a network namespace: ${(add.stderr || '').trim()}` };
   return { ok: true, why: 'root and ip netns available' };
+}
+
+/**
+ * The reason to skip an interop test, or false to run it. With IKE_INTEROP_REQUIRED=1 (set by
+ * .ci/run) nothing is skipped: a missing prerequisite must fail the run, not hide it.
+ */
+export function interopSkipReason(...checks: Availability[]): string | false {
+  const missing = checks.find((c) => !c.ok);
+  if (!missing) return false;
+  if (process.env.IKE_INTEROP_REQUIRED === '1') return false;
+  return missing.why;
 }
 
 let pairCounter = 0;
@@ -134,11 +161,17 @@ export class NetnsPair {
         if (r.code !== 0) throw new Error(`configuring ${s.ns} failed: ${r.stderr.trim()}`);
       }),
     );
-    // the veth carrier comes up asynchronously; wait until the link answers (a few ms usually)
-    for (let i = 0; i < 50; i++) {
-      const r = await this.run('a', 'ping', ['-c1', '-W1', '-q', b.addr], { timeoutMs: 3000 });
-      if (r.code === 0) return;
-      await sleep(50);
+    // The kernel reports the veth's operational state UP (IFF_RUNNING) only after its link-watch
+    // work ran, up to ~1 s later. Until then charon and libuv (os.networkInterfaces) ignore the
+    // interface, although packets already pass: wait for "state UP" on both ends, then a ping.
+    const deadline = performance.now() + 5000;
+    while (performance.now() < deadline) {
+      const st = await Promise.all([a, b].map((s) => runCommand('ip', ['-n', s.ns, '-o', 'link', 'show', s.veth], { timeoutMs: 3000 })));
+      if (st.every((r) => / state UP /.test(r.stdout))) {
+        const r = await this.run('a', 'ping', ['-c1', '-W1', '-q', b.addr], { timeoutMs: 3000 });
+        if (r.code === 0) return;
+      }
+      await sleep(20);
     }
     throw new Error(`veth ${a.veth} <-> ${b.veth} did not come up`);
   }
@@ -173,6 +206,18 @@ export class NetnsPair {
     // a detached child must not keep the test process alive
     child.unref();
     return child;
+  }
+
+  /**
+   * Runs Node.js inside the namespace (`nodeArgs`: [script, ...args] or ['-e', code]) (the process itself cannot enter one: Node has no
+   * setns). With `ipc: true` the child gets an IPC channel (process.send / 'message'), which passes
+   * through `ip netns exec` unchanged; the caller should child.disconnect() when done.
+   */
+  spawnNode(ns: SideName | string, nodeArgs: readonly string[], opts: { ipc?: boolean; env?: NodeJS.ProcessEnv } = {}): ChildProcess {
+    return this.spawn(ns, process.execPath, nodeArgs, {
+      stdio: opts.ipc ? ['ignore', 'pipe', 'pipe', 'ipc'] : ['ignore', 'pipe', 'pipe'],
+      env: opts.env ?? process.env,
+    });
   }
 
   /** ping from one side to an address, from an optional source address; resolves true on success. */

@@ -424,6 +424,14 @@ export class StrongSwanPeer {
     return { ok: r.code === 0 && output.includes('terminate completed successfully'), output, ms: performance.now() - t0 };
   }
 
+  /** Rekeys the CHILD_SA (a new Quick Mode) or, with `ike`, the IKE SA (a new phase 1). */
+  async rekey(what: { ike?: boolean } = {}, timeoutSec = 10): Promise<InitiateResult> {
+    const t0 = performance.now();
+    const r = await this.swanctl(['--rekey', what.ike ? '--ike' : '--child', this.conn], (timeoutSec + 5) * 1000);
+    const output = r.stdout + r.stderr;
+    return { ok: r.code === 0 && output.includes('rekey completed successfully'), output, ms: performance.now() - t0 };
+  }
+
   /** Deletes the CHILD_SA(s) of the connection only. */
   async terminateChild(timeoutSec = 10): Promise<InitiateResult> {
     const t0 = performance.now();

@@ -5,10 +5,11 @@
 //
 //   npx tsc -p tsconfig.json && node dist/test/interop/tools/capture-strongswan-fixtures.js [--out DIR] [scenario ...]
 //   (or scripts/capture-strongswan-fixtures.sh). Needs root, strongSwan and tshark.
-import { copyFileSync, mkdirSync, writeFileSync } from 'node:fs';
+import { chmodSync, copyFileSync, mkdirSync, writeFileSync } from 'node:fs';
 import { spawnSync } from 'node:child_process';
 import path from 'node:path';
 import os from 'node:os';
+import { createDecipheriv, createHmac } from 'node:crypto';
 import {
   NetnsPair, netnsAvailable, StrongSwanPeer, charonAvailable, Capture, tsharkAvailable, tsharkDecode,
   tsharkKeysFromCharon, readPcap, classifyUdp, sleep, type StrongSwanOptions, type CharonIkeKeys, type IkeSaInfo,
@@ -85,6 +86,8 @@ const hex = (b: Buffer | undefined) => (b ? b.toString('hex') : undefined);
 
 interface FixtureMessage {
   index: number;
+  /** frame number in the .pcapng (from 1, as Wireshark counts) */
+  frame: number;
   from: 'initiator' | 'responder';
   srcPort: number;
   dstPort: number;
@@ -150,8 +153,11 @@ async function runScenario(sc: Scenario, outDir: string): Promise<{ file: string
     const [keysI, keysR] = await Promise.all([init.keys(), resp.keys()]);
     const tsharkKeys = tsharkKeysFromCharon([...keysI, ...keysR]);
     const dec = await tsharkDecode(file, tsharkKeys, { verbose: true });
+    // which frames tshark calls malformed (a retransmitted encrypted message is, see the README)
+    const mf = await tsharkDecode(file, tsharkKeys, { filter: '_ws.malformed', extraArgs: ['-T', 'fields', '-e', 'frame.number'] });
+    const malformedFrames = mf.text.split('\n').filter(Boolean).map(Number);
     await Promise.all([init.stop(3000), resp.stop(3000)]);
-    return buildFixture(sc, outDir, file, keysI, keysR, sas, dec.malformed, dec.text, init, resp);
+    return buildFixture(sc, outDir, file, keysI, keysR, sas, dec.malformed, malformedFrames, dec.text, init, resp);
   } finally {
     await pair.destroy();
   }
@@ -159,7 +165,7 @@ async function runScenario(sc: Scenario, outDir: string): Promise<{ file: string
 
 function buildFixture(
   sc: Scenario, outDir: string, pcapFile: string, keysI: CharonIkeKeys[], keysR: CharonIkeKeys[], sas: IkeSaInfo[],
-  tsharkMalformed: string[], tsharkText: string, init: StrongSwanPeer, resp: StrongSwanPeer,
+  tsharkMalformed: string[], malformedFrames: number[], tsharkText: string, init: StrongSwanPeer, resp: StrongSwanPeer,
 ): { file: string; summary: string } {
   const ki = keysI[0];
   const kr = keysR[0];
@@ -224,6 +230,7 @@ function buildFixture(
     }
     messages.push({
       index: messages.length,
+      frame: d.index + 1,
       from,
       srcPort: d.srcPort,
       dstPort: d.dstPort,
@@ -250,17 +257,27 @@ function buildFixture(
   const reallyUnmatched = unmatched.filter((iv) => !allowedTail.has(iv));
   if (reallyUnmatched.length) problems.push(`IVs logged by strongSwan not reproduced: ${reallyUnmatched.join(' ')}`);
 
+  // ESP in UDP (RFC 3948): decrypt and authenticate with the CHILD_SA keys strongSwan logged
   const espPackets = udp
     .filter((d) => d.kind === 'esp')
-    .map((d, i) => ({
-      index: i,
-      from: d.src === initiatorAddr ? 'initiator' : 'responder',
-      srcPort: d.srcPort,
-      dstPort: d.dstPort,
-      spi: d.message.subarray(0, 4).toString('hex'),
-      seq: d.message.readUInt32BE(4),
-      hex: d.message.toString('hex'),
-    }));
+    .map((d, i) => {
+      const spi = d.message.subarray(0, 4).toString('hex');
+      const c = ki.children.find((x) => x.spiI === spi || x.spiR === spi);
+      const mine = c?.spiI === spi ? 'I' : 'R';
+      const opened = c ? openEsp(d.message, c.proposal ?? '', mine === 'I' ? c.encI : c.encR, mine === 'I' ? c.integI : c.integR) : undefined;
+      if (!opened?.icvOk) problems.push(`ESP packet ${i} (SPI ${spi}) did not authenticate with the logged keys`);
+      return {
+        index: i,
+        frame: d.index + 1,
+        from: d.src === initiatorAddr ? 'initiator' : 'responder',
+        srcPort: d.srcPort,
+        dstPort: d.dstPort,
+        spi,
+        seq: d.message.readUInt32BE(4),
+        hex: d.message.toString('hex'),
+        ...opened,
+      };
+    });
 
   const children = ki.children.map((c) => {
     const spiI = c.spiI!;
@@ -277,6 +294,8 @@ function buildFixture(
     };
   });
 
+  const debVersions = (spawnSync('dpkg-query', ['-W', '-f', '${Package} ${Version}\\n', 'strongswan-charon', 'libstrongswan', 'tshark'], { encoding: 'utf8' }).stdout || '')
+    .trim().split('\n').filter(Boolean);
   const charonVersion = spawnSync('/usr/lib/ipsec/charon', ['--version'], { encoding: 'utf8' }).stdout.trim();
   const tsharkVersion = (spawnSync('tshark', ['--version'], { encoding: 'utf8' }).stdout || '').split('\n')[0];
   const decryptedByTshark = (tsharkText.match(/Decrypted Data|Payload: Hash \(8\)/g) ?? []).length;
@@ -285,6 +304,7 @@ function buildFixture(
     produced: {
       date: new Date().toISOString(),
       strongSwan: charonVersion,
+      debianPackages: debVersions,
       tshark: tsharkVersion,
       kernel: os.release(),
       command: `scripts/capture-strongswan-fixtures.sh ${sc.name}  (= npx tsc -p tsconfig.json && node dist/test/interop/tools/capture-strongswan-fixtures.js ${sc.name})`,
@@ -318,6 +338,7 @@ function buildFixture(
       strongSwanIvsReproduced: reallyUnmatched.length === 0,
       decryptionProblems: problems,
       tsharkMalformed,
+      tsharkMalformedFrames: malformedFrames,
       tsharkDecryptedMarkers: decryptedByTshark,
     },
   };
@@ -325,13 +346,35 @@ function buildFixture(
   const out = path.join(outDir, `${sc.name}.json`);
   // the capture itself, for tshark / Wireshark (decrypt with the keys above)
   copyFileSync(pcapFile, path.join(outDir, `${sc.name}.pcapng`));
+  chmodSync(path.join(outDir, `${sc.name}.pcapng`), 0o644);
   writeFileSync(out, JSON.stringify(fixture, null, 2) + '\n');
   const summary =
     `${sc.name}: ${messages.length} IKE messages (${messages.filter((m) => m.encrypted).length} encrypted, ` +
     `${messages.filter((m) => m.retransmission).length} retransmitted), ${espPackets.length} ESP, ` +
     `problems ${problems.length}, tshark malformed ${tsharkMalformed.length}`;
+  for (const f of malformedFrames) {
+    if (!messages.some((m) => m.frame === f && m.retransmission)) problems.push(`tshark: frame ${f} malformed and not a retransmission`);
+  }
   if (problems.length) throw new Error(`${summary}\n${problems.join('\n')}`);
   return { file: out, summary };
+}
+
+/** ESP (RFC 4303) with AES-CBC and an HMAC ICV: SPI | seq | IV | ciphertext | ICV. */
+function openEsp(pkt: Buffer, proposal: string, encKey: string | undefined, integKey: string | undefined) {
+  const [enc, integ] = proposal.split('/');
+  if (!enc?.startsWith('AES_CBC') || !encKey || !integKey || !integ) return undefined;
+  const icvLen = integ === 'HMAC_SHA1_96' ? 12 : integ === 'HMAC_SHA2_256_128' ? 16 : 0;
+  const mac = integ === 'HMAC_SHA1_96' ? 'sha1' : 'sha256';
+  if (!icvLen || pkt.length < 8 + 16 + 16 + icvLen) return undefined;
+  const authed = pkt.subarray(0, pkt.length - icvLen);
+  const icv = pkt.subarray(pkt.length - icvLen);
+  const icvOk = createHmac(mac, Buffer.from(integKey, 'hex')).update(authed).digest().subarray(0, icvLen).equals(icv);
+  const iv = pkt.subarray(8, 24);
+  const d = createDecipheriv(`aes-${encKey.length * 4}-cbc`, Buffer.from(encKey, 'hex'), iv).setAutoPadding(false);
+  const plain = Buffer.concat([d.update(pkt.subarray(24, pkt.length - icvLen)), d.final()]);
+  const nextHeader = plain[plain.length - 1]!;
+  const padLength = plain[plain.length - 2]!;
+  return { icvOk, ivHex: iv.toString('hex'), decryptedHex: plain.toString('hex'), padLength, nextHeader };
 }
 
 async function main(argv: string[]): Promise<number> {
