@@ -43,5 +43,19 @@ if [ ${#missing[@]} -gt 0 ]; then
 fi
 
 # A system charon started by the package (if any) is never used: each test charon gets a private /run.
+
+# Debian/Ubuntu ship AppArmor profiles for charon and swanctl that only allow their system paths
+# (/etc/strongswan*, /run/charon.*). The tests give each charon its own config, log and vici socket
+# under $IKE_INTEROP_DIR (default /tmp/ike-interop), which an enforcing profile denies. Where AppArmor
+# is active, unload those two profiles from the kernel (until the next reload / boot). This is a CI /
+# test machine step; skip it with IKE_KEEP_APPARMOR=1 and point IKE_INTEROP_DIR somewhere allowed.
+if [ "${IKE_KEEP_APPARMOR:-0}" != 1 ] && [ "$(cat /sys/module/apparmor/parameters/enabled 2>/dev/null)" = Y ] \
+   && command -v apparmor_parser >/dev/null 2>&1; then
+  for prof in /etc/apparmor.d/usr.lib.ipsec.charon /etc/apparmor.d/usr.sbin.swanctl; do
+    if [ -f "$prof" ] && grep -q "$(basename "$prof" | sed 's/^usr\./\/usr\//; s/\./\//g')" /sys/kernel/security/apparmor/profiles 2>/dev/null; then
+      apparmor_parser -R "$prof" && echo "install-interop-deps: unloaded AppArmor profile $prof"
+    fi
+  done
+fi
 echo "install-interop-deps: strongSwan $(/usr/lib/ipsec/charon --version 2>&1 | head -1 || echo '?')"
 echo "install-interop-deps: $(tshark --version 2>/dev/null | head -1 || echo 'tshark ?')"

@@ -122,3 +122,22 @@ test('strongSwan <-> strongSwan: Main Mode + Quick Mode, ESP in UDP through the 
   t.diagnostic(`whole self test ${ms.toFixed(0)} ms`);
   assert.ok(ms < 30_000, `self test took ${ms.toFixed(0)} ms`);
 });
+
+test('a peer whose configuration charon rejects fails start() and leaves nothing running', { skip, timeout: 30_000 }, async () => {
+  const pair = await NetnsPair.create();
+  try {
+    const bad = new StrongSwanPeer(pair, 'a', { ike: 'aes128-nosuchhash-modp2048' });
+    await assert.rejects(bad.start(), /did not start: swanctl --load-all failed/);
+    assert.equal(bad.running, false);
+    assert.deepEqual(pair.pids(), [], 'charon was stopped again');
+    // the namespace is still usable afterwards
+    const good = new StrongSwanPeer(pair, 'a');
+    await good.start();
+    assert.ok(good.running);
+    assert.deepEqual(await good.listSas(), []);
+    await good.stop(500);
+  } finally {
+    await pair.destroy();
+  }
+  assert.equal(pair.exists(), false);
+});

@@ -8,7 +8,7 @@
 // destroy() only ever touches the namespaces and processes this object created.
 import { spawn, spawnSync, type ChildProcess, type SpawnOptions } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { runCommand, isAlive, sleep, stopChild, type RunOptions, type RunResult } from './proc.js';
+import { runCommand, isAlive, sleep, stopChild, registerCleanup, type RunOptions, type RunResult } from './proc.js';
 
 export type SideName = 'a' | 'b';
 
@@ -72,26 +72,6 @@ export function interopSkipReason(...checks: Availability[]): string | false {
 }
 
 let pairCounter = 0;
-const livePairs = new Set<NetnsPair>();
-let exitHooksInstalled = false;
-
-function installExitHooks(): void {
-  if (exitHooksInstalled) return;
-  exitHooksInstalled = true;
-  // 'exit' handlers must be synchronous: spawnSync does the cleanup there.
-  process.on('exit', () => {
-    for (const p of livePairs) p.destroySync();
-  });
-  for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
-    const handler = () => {
-      for (const p of livePairs) p.destroySync();
-      process.off(sig, handler);
-      // re-raise so the process still ends the way the sender asked
-      process.kill(process.pid, sig);
-    };
-    process.on(sig, handler);
-  }
-}
 
 export interface NetnsPairOptions {
   /** namespace name prefix (default "ike"); the names become <prefix>-<pid>-<n>-a/b */
@@ -105,6 +85,7 @@ export class NetnsPair {
   private readonly children = new Set<ChildProcess>();
   private destroyed = false;
   private created = false;
+  private unregister: (() => void) | undefined;
 
   private constructor(prefix: string) {
     const n = ++pairCounter;
@@ -126,8 +107,8 @@ export class NetnsPair {
     const prefix = opts.prefix ?? 'ike';
     if (!/^[a-z][a-z0-9]{0,15}$/.test(prefix)) throw new TypeError(`bad namespace prefix '${prefix}'`);
     const p = new NetnsPair(prefix);
-    installExitHooks();
-    livePairs.add(p);
+    // 'exit' and signal handlers must be synchronous: destroySync (SIGKILL + spawnSync) does it there
+    p.unregister = registerCleanup(() => p.destroySync());
     try {
       await p.setUp();
     } catch (e) {
@@ -257,7 +238,7 @@ export class NetnsPair {
 
   /** Synchronous variant for process 'exit' / signal handlers: SIGKILL, no grace. */
   destroySync(): void {
-    if (this.destroyed && !livePairs.has(this)) return;
+    if (this.destroyed && !this.unregister) return;
     this.destroyed = true;
     for (const c of this.children) {
       if (c.pid !== undefined && c.exitCode === null && c.signalCode === null) {
@@ -290,6 +271,7 @@ export class NetnsPair {
         spawnSync('ip', ['netns', 'del', s.ns], { encoding: 'utf8' });
       }
     }
-    livePairs.delete(this);
+    this.unregister?.();
+    this.unregister = undefined;
   }
 }

@@ -101,3 +101,39 @@ export async function stopChild(child: ChildProcess, signal: NodeJS.Signals = 'S
   }
   return performance.now() - t0;
 }
+
+const cleanups = new Set<() => void>();
+let hooksInstalled = false;
+
+function runCleanups(): void {
+  for (const fn of [...cleanups]) {
+    cleanups.delete(fn);
+    try {
+      fn();
+    } catch {
+      /* keep cleaning the rest */
+    }
+  }
+}
+
+/**
+ * Runs `fn` (synchronously) when the process exits or gets SIGINT / SIGTERM / SIGHUP; for a signal
+ * the signal is raised again afterwards, so the process still ends the way the sender asked.
+ * Returns a function that unregisters it.
+ */
+export function registerCleanup(fn: () => void): () => void {
+  cleanups.add(fn);
+  if (!hooksInstalled) {
+    hooksInstalled = true;
+    process.on('exit', runCleanups);
+    for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
+      const handler = () => {
+        runCleanups();
+        process.off(sig, handler);
+        process.kill(process.pid, sig);
+      };
+      process.on(sig, handler);
+    }
+  }
+  return () => cleanups.delete(fn);
+}

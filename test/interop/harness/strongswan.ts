@@ -10,7 +10,7 @@ import { spawnSync, type ChildProcess } from 'node:child_process';
 import os from 'node:os';
 import path from 'node:path';
 import type { NetnsPair, NetnsSide, SideName, Availability } from './netns.js';
-import { runCommand, sleep, stopChild, type RunResult } from './proc.js';
+import { runCommand, sleep, stopChild, registerCleanup, type RunResult } from './proc.js';
 import { parseCharonKeys, type CharonIkeKeys } from './charonlog.js';
 import { parseViciPretty, type ViciSection } from './vici.js';
 
@@ -22,6 +22,15 @@ export function charonAvailable(): Availability {
   const r = spawnSync('swanctl', ['--version'], { encoding: 'utf8', timeout: 5000 });
   // swanctl --version exits 2 here (it also tries the default vici socket): look at what it printed
   if (r.error || !`${r.stdout}${r.stderr}`.includes('swanctl')) return { ok: false, why: 'swanctl missing (package strongswan-swanctl)' };
+  // an enforcing AppArmor profile (Debian/Ubuntu ship one) denies charon our config/log/socket paths
+  try {
+    const profiles = readFileSync('/sys/kernel/security/apparmor/profiles', 'utf8');
+    if (/^\/usr\/lib\/ipsec\/charon \(enforce\)/m.test(profiles)) {
+      return { ok: false, why: 'AppArmor enforces the charon profile (scripts/install-interop-deps.sh unloads it)' };
+    }
+  } catch {
+    /* no AppArmor */
+  }
   const v = spawnSync(CHARON, ['--version'], { encoding: 'utf8', timeout: 5000 });
   return { ok: true, why: (v.stdout || v.stderr || '').trim().split('\n')[0] ?? 'charon' };
 }
@@ -36,18 +45,10 @@ export function keepArtifacts(): boolean {
   return process.env.IKE_INTEROP_KEEP === '1';
 }
 
-const dirsToRemove = new Set<string>();
-let removeHookInstalled = false;
-/** Registers a directory to delete when the process exits (unless IKE_INTEROP_KEEP=1). */
-export function removeOnExit(dir: string): void {
+/** Deletes a file or directory when the process exits or is interrupted (unless IKE_INTEROP_KEEP=1). */
+export function removeOnExit(p: string): void {
   if (keepArtifacts()) return;
-  dirsToRemove.add(dir);
-  if (!removeHookInstalled) {
-    removeHookInstalled = true;
-    process.on('exit', () => {
-      for (const d of dirsToRemove) rmSync(d, { recursive: true, force: true });
-    });
-  }
+  registerCleanup(() => rmSync(p, { recursive: true, force: true }));
 }
 
 export type ConfValue = string | number | boolean;
