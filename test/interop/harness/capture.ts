@@ -8,7 +8,7 @@ import { runCommand, sleep, stopChild } from './proc.js';
 import { interopDir, removeOnExit } from './strongswan.js';
 import type { CharonIkeKeys } from './charonlog.js';
 
-export { readPcap, readPcapPackets, classifyUdp, type UdpDatagram, type IpPacket, type ClassifiedDatagram } from './pcap.js';
+// (pcap readers are re-exported by index.ts)
 
 export function tsharkAvailable(): Availability {
   for (const bin of ['tshark', 'dumpcap']) {

@@ -6,3 +6,5 @@ export * from './strongswan.js';
 export * from './charonlog.js';
 export * from './vici.js';
 export * from './capture.js';
+export * from './ikewire.js';
+export * from './pcap.js';
