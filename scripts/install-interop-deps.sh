@@ -1,0 +1,61 @@
+#!/usr/bin/env bash
+# Install what the interop tests (test/interop/) need, from Debian's packages:
+#   strongSwan 5.9.8 (charon + swanctl + the kernel-libipsec user-space ESP plugin), tshark/dumpcap
+#   (capture + decryption checks), ping and ip (namespaces), iperf3 (throughput through the tunnel).
+# Idempotent: packages already installed are skipped, and nothing is fetched when all are present.
+# Must run as root (CI runs it before `npm install`). Set IKE_SKIP_INTEROP_DEPS=1 to skip it.
+set -euo pipefail
+
+if [ "${IKE_SKIP_INTEROP_DEPS:-0}" = 1 ]; then
+  echo "install-interop-deps: skipped (IKE_SKIP_INTEROP_DEPS=1)"
+  exit 0
+fi
+if [ "$(id -u)" != 0 ]; then
+  echo "install-interop-deps: not root; the interop tests will be skipped" >&2
+  exit 0
+fi
+if ! command -v apt-get >/dev/null 2>&1; then
+  echo "install-interop-deps: no apt-get (not Debian/Ubuntu); install strongSwan 5.9 + tshark yourself" >&2
+  exit 0
+fi
+
+export DEBIAN_FRONTEND=noninteractive
+# tshark pulls wireshark-common, which asks whether non-root users may capture: answer "no" up front.
+echo "wireshark-common wireshark-common/install-setuid boolean false" | debconf-set-selections
+
+# libstrongswan-standard-plugins brings the openssl plugin (ECP groups, AES-GCM); it is only a
+# "Recommends" of strongswan-charon, and recommends are not installed below.
+want=(strongswan-charon strongswan-swanctl libstrongswan-standard-plugins libcharon-extra-plugins
+      libstrongswan-extra-plugins tshark iputils-ping iproute2 iperf3)
+missing=()
+for p in "${want[@]}"; do
+  # "install ok installed" only: a removed package leaves a "deinstall ... config-files" entry
+  if [ "$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null || true)" != "install ok installed" ]; then
+    missing+=("$p")
+  fi
+done
+
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "install-interop-deps: installing ${missing[*]}"
+  apt-get update -qq
+  # --no-install-recommends keeps the strongswan-starter/ipsec service out: the tests run charon themselves
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+# A system charon started by the package (if any) is never used: each test charon gets a private /run.
+
+# Debian/Ubuntu ship AppArmor profiles for charon and swanctl that only allow their system paths
+# (/etc/strongswan*, /run/charon.*). The tests give each charon its own config, log and vici socket
+# under $IKE_INTEROP_DIR (default /tmp/ike-interop), which an enforcing profile denies. Where AppArmor
+# is active, unload those two profiles from the kernel (until the next reload / boot). This is a CI /
+# test machine step; skip it with IKE_KEEP_APPARMOR=1 and point IKE_INTEROP_DIR somewhere allowed.
+if [ "${IKE_KEEP_APPARMOR:-0}" != 1 ] && [ "$(cat /sys/module/apparmor/parameters/enabled 2>/dev/null)" = Y ] \
+   && command -v apparmor_parser >/dev/null 2>&1; then
+  for prof in /etc/apparmor.d/usr.lib.ipsec.charon /etc/apparmor.d/usr.sbin.swanctl; do
+    if [ -f "$prof" ] && grep -q "$(basename "$prof" | sed 's/^usr\./\/usr\//; s/\./\//g')" /sys/kernel/security/apparmor/profiles 2>/dev/null; then
+      apparmor_parser -R "$prof" && echo "install-interop-deps: unloaded AppArmor profile $prof"
+    fi
+  done
+fi
+echo "install-interop-deps: strongSwan $(/usr/lib/ipsec/charon --version 2>&1 | head -1 || echo '?')"
+echo "install-interop-deps: $(tshark --version 2>/dev/null | head -1 || echo 'tshark ?')"

@@ -1,0 +1,10 @@
+// The interop harness: real strongSwan peers in throw-away network namespaces.
+// See test/interop/README.md.
+export * from './proc.js';
+export * from './netns.js';
+export * from './strongswan.js';
+export * from './charonlog.js';
+export * from './vici.js';
+export * from './capture.js';
+export * from './ikewire.js';
+export * from './pcap.js';
