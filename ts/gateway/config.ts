@@ -1,0 +1,433 @@
+// The gateway configuration: a JSON file -> a typed, normalised GatewayConfig, or every problem found, one
+// line each, naming the key path. Pure apart from reading the file and an optional PSK file: no sockets.
+// The file format is documented in examples/README.md.
+import { readFileSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
+import path from 'node:path';
+import { inspect } from 'node:util';
+import { dhGroupInfo, SUPPORTED_DH_GROUPS, type DhGroupId } from '../crypto/index.js';
+import { parseEspProposal, type EspProposal } from '../ike/esp-proposals.js';
+import { DEFAULT_IKE_LIFETIME_SECONDS, parseIkeProposal, type IkeProposal, type SelectionOrder } from '../ike/proposals.js';
+import { idToString, type Identity } from '../isakmp/index.js';
+import { boolean, checkKeys, closest, got, integer, join, object, oneOf, Problems, string, stringList, type Json } from './config/check.js';
+import { decodePsk, isUnspecified, parseAddress, parseDuration, parseIdentity, parseTrafficSelector, type TrafficSelector } from './config/values.js';
+
+export type { TrafficSelector } from './config/values.js';
+export type { EspProposal } from '../ike/esp-proposals.js';
+export type { IkeProposal, SelectionOrder } from '../ike/proposals.js';
+
+export interface ListenConfig {
+  /** Local address the UDP sockets bind; '0.0.0.0' or '::' for any. */
+  address: string;
+  port: number;
+  nattPort: number;
+}
+
+export interface PskAuth {
+  /** The key bytes. The object prints and serialises as "<redacted>" so a logged config leaks nothing. */
+  psk: Buffer;
+  /** Where the key came from, for messages: 'psk', 'pskEnv IKE_PSK', 'pskFile /etc/ike/site-a.psk'. */
+  source: string;
+  allowAggressivePsk: boolean;
+}
+
+export interface ConnectionConfig {
+  name: string;
+  /** Our address for this connection: `local`, else listen.address; null when that is 0.0.0.0 / ::. */
+  local: string | null;
+  /** The peer's address, or '%any' (responder only: accept any peer that authenticates). */
+  remote: string;
+  remotePort: number;
+  mode: 'main' | 'aggressive';
+  auth: PskAuth;
+  /** 'address': our address on the SA (known once the socket is), when no concrete address is configured. */
+  localId: Identity | 'address';
+  /** 'any': accept whatever identity the peer sends. */
+  remoteId: Identity | 'any';
+  /** Phase 1 offer / acceptable set, in priority order. */
+  ike: IkeProposal[];
+  /** Phase 2 offer / acceptable set, in priority order. */
+  esp: EspProposal[];
+  /**
+   * Quick Mode with a KE payload. When true, a proposal without pfsGroup uses the negotiated phase 1 group;
+   * when false, no proposal has a pfsGroup.
+   */
+  pfs: boolean;
+  /** Our / the peer's protected traffic; 'dynamic' = the tunnel endpoint's own address (host-to-host). */
+  localTs: TrafficSelector[] | 'dynamic';
+  remoteTs: TrafficSelector[] | 'dynamic';
+  lifetime: { ikeSeconds: number; espSeconds: number; espKilobytes?: number };
+  /** delaySeconds 0 = DPD off. */
+  dpd: { delaySeconds: number; timeoutSeconds: number; action: 'clear' | 'restart' | 'hold' };
+  /** Force UDP encapsulation (NAT-T on port nattPort) even without a NAT. */
+  encap: boolean;
+  /** Start the exchange when the gateway starts (else only respond). */
+  initiate: boolean;
+  /** Phase 1 retransmission: tries after the first send, first timeout, backoff factor (strongSwan defaults). */
+  retransmit: { tries: number; timeoutSeconds: number; factor: number };
+  /** Proposal choice order when we respond, phase 1 and 2. */
+  selection: SelectionOrder;
+  /** Write session keys for Wireshark (debugging only). */
+  keylog: boolean;
+}
+
+export interface GatewayConfig {
+  listen: ListenConfig;
+  /** In file order, which is the order the responder tries them in. */
+  connections: ConnectionConfig[];
+  /** Problems that did not stop the load; the CLI prints them. */
+  warnings: string[];
+}
+
+export type ConfigResult = { ok: true; config: GatewayConfig; warnings: string[] } | { ok: false; errors: string[]; warnings: string[] };
+
+export interface ParseOptions {
+  /** Directory that auth.pskFile paths are relative to (the config file's). */
+  baseDir: string;
+  /** Environment for auth.pskEnv (process.env in the CLI). */
+  env: Readonly<Record<string, string | undefined>>;
+}
+
+/** The configuration is invalid; `errors` holds one line per problem, `message` is them joined. */
+export class ConfigError extends Error {
+  override readonly name = 'ConfigError';
+  constructor(readonly errors: readonly string[]) {
+    super(errors.join('\n'));
+  }
+}
+
+export const DEFAULT_IKE_PROPOSALS = ['aes128-sha256-modp2048', 'aes128-sha1-modp2048'];
+export const DEFAULT_ESP_PROPOSALS = ['aes128gcm16', 'aes128-sha256', 'aes128-sha1'];
+export const DEFAULT_ESP_LIFETIME_SECONDS = 3600;
+
+const TOP_KEYS = ['listen', 'connections'];
+const LISTEN_KEYS = ['address', 'port', 'nattPort'];
+const CONNECTION_KEYS = [
+  'remote', 'remotePort', 'local', 'mode', 'auth', 'localId', 'remoteId', 'ike', 'esp', 'pfs', 'localTs', 'remoteTs',
+  'lifetime', 'dpd', 'encap', 'initiate', 'retransmit', 'selection', 'keylog', 'allowWeak', 'allowNull',
+];
+const AUTH_KEYS = ['psk', 'pskEnv', 'pskFile', 'allowAggressivePsk'];
+const LIFETIME_KEYS = ['ike', 'esp', 'espKilobytes'];
+const DPD_KEYS = ['delay', 'timeout', 'action'];
+const RETRANSMIT_KEYS = ['tries', 'timeout', 'factor'];
+const CONNECTION_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
+const AGGRESSIVE_PSK_RISK =
+  'aggressive mode with a pre-shared key sends a hash of the key in clear, so an eavesdropper can run an offline dictionary attack on the key';
+
+/** Validates and normalises a parsed JSON document. Never throws; reads auth.pskFile files synchronously. */
+export function parseConfig(json: unknown, opts: ParseOptions): ConfigResult {
+  const p = new Problems();
+  const top = object(p, '(top level)', json);
+  let listen: ListenConfig = { address: '0.0.0.0', port: 500, nattPort: 4500 };
+  const connections: ConnectionConfig[] = [];
+  if (top) {
+    checkKeys(p, '', top, TOP_KEYS);
+    listen = parseListen(p, top.listen);
+    if (top.connections === undefined) {
+      p.error('connections', 'missing (an object of named connections, e.g. { "site-a": { "remote": "10.99.0.1", ... } })');
+    } else {
+      const all = object(p, 'connections', top.connections);
+      if (all) {
+        const names = Object.keys(all).filter((k) => k !== '_comment');
+        if (names.length === 0) p.error('connections', 'is empty; define at least one connection');
+        for (const name of names) {
+          const c = parseConnection(p, name, all[name], listen, opts);
+          if (c) connections.push(c);
+        }
+      }
+    }
+  }
+  crossCheck(p, connections);
+  if (p.errors.length > 0) return { ok: false, errors: p.errors, warnings: p.warnings };
+  return { ok: true, config: { listen, connections, warnings: p.warnings }, warnings: p.warnings };
+}
+
+/** Reads and validates a config file; throws ConfigError listing every problem. */
+export async function loadConfig(file: string, env: ParseOptions['env'] = process.env): Promise<GatewayConfig> {
+  let text: string;
+  try {
+    text = await readFile(file, 'utf8');
+  } catch (e) {
+    throw new ConfigError([`${file}: cannot read the config file (${(e as NodeJS.ErrnoException).code ?? String(e)})`]);
+  }
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch (e) {
+    throw new ConfigError([`${file}: not valid JSON: ${(e as Error).message}`]);
+  }
+  const r = parseConfig(json, { baseDir: path.dirname(path.resolve(file)), env });
+  if (!r.ok) throw new ConfigError(r.errors);
+  return r.config;
+}
+
+function parseListen(p: Problems, v: unknown): ListenConfig {
+  const out: ListenConfig = { address: '0.0.0.0', port: 500, nattPort: 4500 };
+  if (v === undefined) return out;
+  const o = object(p, 'listen', v);
+  if (!o) return out;
+  checkKeys(p, 'listen', o, LISTEN_KEYS);
+  if (o.address !== undefined) {
+    const s = string(p, 'listen.address', o.address);
+    const a = s === undefined ? null : parseAddress(s);
+    if (a) out.address = a.text;
+    else if (s !== undefined) p.error('listen.address', `must be an IPv4 or IPv6 address (0.0.0.0 or :: for any), ${got(s)}`);
+  }
+  out.port = integer(p, 'listen.port', o.port, 1, 65535, 500);
+  out.nattPort = integer(p, 'listen.nattPort', o.nattPort, 1, 65535, 4500);
+  if (out.port === out.nattPort) p.error('listen.nattPort', `must differ from listen.port (both ${out.port})`);
+  return out;
+}
+
+/** A duration in seconds within [min, max]; whole seconds unless fractional is allowed. */
+function duration(p: Problems, at: string, v: unknown, fallback: number, min: number, fractional = false): number {
+  if (v === undefined) return fallback;
+  const d = parseDuration(v);
+  if (!d.ok) return p.error(at, d.error) ?? fallback;
+  if (!fractional && !Number.isInteger(d.value)) return p.error(at, `must be whole seconds, got ${d.value}s`) ?? fallback;
+  if (d.value < min || d.value > 0xffffffff) return p.error(at, `must be ${min === 0 ? '0 (off)' : `at least ${min}s`} and at most 4294967295s, ${got(v)}`) ?? fallback;
+  return d.value;
+}
+
+function parseConnection(p: Problems, name: string, v: unknown, listen: ListenConfig, opts: ParseOptions): ConnectionConfig | undefined {
+  const at = `connections.${name}`;
+  if (!CONNECTION_NAME.test(name)) p.error(at, 'connection names use letters, digits, ., _ and - (at most 64, starting with a letter or digit)');
+  const o = object(p, at, v);
+  if (!o) return undefined;
+  const errorsBefore = p.errors.length;
+  checkKeys(p, at, o, CONNECTION_KEYS);
+  const k = (key: string) => join(at, key);
+
+  // Addresses.
+  let remote = '%any';
+  let remoteFamily: 4 | 6 | undefined;
+  if (o.remote === undefined) p.error(k('remote'), `missing (the peer's address, e.g. "10.99.0.1", or "%any" for a responder)`);
+  else {
+    const s = string(p, k('remote'), o.remote);
+    if (s !== undefined && s !== '%any') {
+      const a = parseAddress(s);
+      if (!a || isUnspecified(a)) p.error(k('remote'), `must be the peer's IPv4 or IPv6 address or "%any" (hostnames are not resolved), ${got(s)}`);
+      else [remote, remoteFamily] = [a.text, a.family];
+    }
+  }
+  const listenAddr = parseAddress(listen.address)!;
+  let local: string | null = isUnspecified(listenAddr) ? null : listenAddr.text;
+  if (o.local !== undefined) {
+    const s = string(p, k('local'), o.local);
+    const a = s === undefined ? null : parseAddress(s);
+    if (s !== undefined && (!a || isUnspecified(a))) p.error(k('local'), `must be one of our IPv4 or IPv6 addresses, ${got(s)}`);
+    else if (a && local !== null && a.text !== local) p.error(k('local'), `${a.text} is not listen.address ${local}; the gateway sends from the address it listens on`);
+    else if (a) local = a.text;
+  }
+  const localFamily = local === null ? undefined : parseAddress(local)!.family;
+  if (remoteFamily !== undefined && localFamily !== undefined && remoteFamily !== localFamily) {
+    p.error(k('remote'), `is IPv${remoteFamily} but our address ${local} is IPv${localFamily}`);
+  }
+  const remotePort = integer(p, k('remotePort'), o.remotePort, 1, 65535, 500);
+  const mode = oneOf(p, k('mode'), o.mode, ['main', 'aggressive'] as const, 'main');
+  const allowWeak = boolean(p, k('allowWeak'), o.allowWeak, false);
+  const allowNull = boolean(p, k('allowNull'), o.allowNull, false);
+
+  const auth = parseAuth(p, k('auth'), o.auth, opts);
+
+  // Identities.
+  const ownId = local === null ? null : parseIdentity(local);
+  let localId: Identity | 'address' = ownId?.ok ? ownId.value : 'address';
+  if (o.localId !== undefined) {
+    const s = string(p, k('localId'), o.localId);
+    const r = s === undefined ? undefined : parseIdentity(s);
+    if (r && !r.ok) p.error(k('localId'), r.error);
+    else if (r) localId = r.value;
+  }
+  let remoteId: Identity | 'any' = remote === '%any' ? 'any' : { kind: remoteFamily === 6 ? 'ipv6' : 'ipv4', address: remote };
+  if (o.remoteId !== undefined) {
+    const s = string(p, k('remoteId'), o.remoteId);
+    const r = s === undefined || s === '%any' ? undefined : parseIdentity(s);
+    if (s === '%any') remoteId = 'any';
+    else if (r && !r.ok) p.error(k('remoteId'), r.error);
+    else if (r) remoteId = r.value;
+  }
+
+  // Lifetimes come before the proposals: the IKE lifetime goes into every phase 1 transform.
+  const lifetime: ConnectionConfig['lifetime'] = { ikeSeconds: DEFAULT_IKE_LIFETIME_SECONDS, espSeconds: DEFAULT_ESP_LIFETIME_SECONDS };
+  if (o.lifetime !== undefined) {
+    const l = object(p, k('lifetime'), o.lifetime);
+    if (l) {
+      checkKeys(p, k('lifetime'), l, LIFETIME_KEYS);
+      lifetime.ikeSeconds = duration(p, k('lifetime.ike'), l.ike, lifetime.ikeSeconds, 60);
+      lifetime.espSeconds = duration(p, k('lifetime.esp'), l.esp, lifetime.espSeconds, 60);
+      if (l.espKilobytes !== undefined) lifetime.espKilobytes = integer(p, k('lifetime.espKilobytes'), l.espKilobytes, 1, 0xffffffff, 0);
+    }
+  }
+
+  const ike: IkeProposal[] = [];
+  for (const [where, text] of o.ike === undefined ? DEFAULT_IKE_PROPOSALS.map((t) => [k('ike'), t]) : stringList(p, k('ike'), o.ike) ?? []) {
+    const r = parseIkeProposal(text, { allowWeak, lifetimeSeconds: lifetime.ikeSeconds });
+    if (r.ok) ike.push(...r.value);
+    else p.error(where, r.error);
+  }
+  const esp: EspProposal[] = [];
+  for (const [where, text] of o.esp === undefined ? DEFAULT_ESP_PROPOSALS.map((t) => [k('esp'), t]) : stringList(p, k('esp'), o.esp) ?? []) {
+    const r = parseEspProposal(text, { allowWeak, allowNull });
+    if (r.ok) esp.push(...r.value);
+    else p.error(where, r.error);
+  }
+  const pfs = parsePfs(p, k('pfs'), o.pfs, esp, allowWeak);
+
+  const localTs = parseSelectors(p, k('localTs'), o.localTs);
+  const remoteTs = parseSelectors(p, k('remoteTs'), o.remoteTs);
+  const families = (ts: TrafficSelector[] | 'dynamic') => new Set(ts === 'dynamic' ? [] : ts.map((t) => (t.kind.startsWith('ipv6') ? 6 : 4)));
+  const lf = families(localTs);
+  const rf = families(remoteTs);
+  if (lf.size > 0 && rf.size > 0 && ![...lf].some((f) => rf.has(f))) {
+    p.error(k('remoteTs'), `no selector of the same IP version as localTs (IPv${[...lf].join('/')}), so no Quick Mode could carry them`);
+  }
+
+  const dpd: ConnectionConfig['dpd'] = { delaySeconds: 0, timeoutSeconds: 150, action: 'clear' };
+  if (o.dpd !== undefined) {
+    const d = object(p, k('dpd'), o.dpd);
+    if (d) {
+      checkKeys(p, k('dpd'), d, DPD_KEYS);
+      dpd.delaySeconds = duration(p, k('dpd.delay'), d.delay, 0, 0);
+      dpd.timeoutSeconds = duration(p, k('dpd.timeout'), d.timeout, 150, 1);
+      dpd.action = oneOf(p, k('dpd.action'), d.action, ['clear', 'restart', 'hold'] as const, 'clear');
+    }
+  }
+  const retransmit: ConnectionConfig['retransmit'] = { tries: 5, timeoutSeconds: 4, factor: 1.8 };
+  if (o.retransmit !== undefined) {
+    const r = object(p, k('retransmit'), o.retransmit);
+    if (r) {
+      checkKeys(p, k('retransmit'), r, RETRANSMIT_KEYS);
+      retransmit.tries = integer(p, k('retransmit.tries'), r.tries, 0, 100, 5);
+      retransmit.timeoutSeconds = duration(p, k('retransmit.timeout'), r.timeout, 4, 0.001, true);
+      if (r.factor !== undefined) {
+        if (typeof r.factor !== 'number' || !(r.factor >= 1 && r.factor <= 10)) p.error(k('retransmit.factor'), `must be a number 1-10, ${got(r.factor)}`);
+        else retransmit.factor = r.factor;
+      }
+    }
+  }
+  const encap = boolean(p, k('encap'), o.encap, false);
+  const initiate = boolean(p, k('initiate'), o.initiate, false);
+  const selection = oneOf(p, k('selection'), o.selection, ['responder', 'initiator'] as const, 'responder');
+  const keylog = boolean(p, k('keylog'), o.keylog, false);
+  if (keylog) p.warn(k('keylog'), 'session keys will be written to the key log; use for debugging only');
+
+  // Checks across keys of this connection.
+  if (initiate && remote === '%any') p.error(k('initiate'), 'cannot initiate to remote "%any"; give the peer\'s address or set initiate: false');
+  if (mode === 'aggressive') {
+    const groups = [...new Set(ike.map((x) => x.group))];
+    if (groups.length > 1) {
+      p.error(k('ike'), `aggressive mode can offer only one DH group: the KE payload goes in the first message, before the peer chooses; got ${groups.map((g) => dhGroupInfo(g)!.keyword).join(', ')}`);
+    }
+    if (auth && !auth.allowAggressivePsk) p.error(k('mode'), `${AGGRESSIVE_PSK_RISK}; set auth.allowAggressivePsk: true to accept this risk`);
+    else if (auth) p.warn(k('mode'), `${AGGRESSIVE_PSK_RISK}; use a long random key`);
+  }
+  if (p.errors.length > errorsBefore || !auth) return undefined;
+  return {
+    name, local, remote, remotePort, mode, auth, localId, remoteId, ike, esp, pfs, localTs, remoteTs,
+    lifetime, dpd, encap, initiate, retransmit, selection, keylog,
+  };
+}
+
+function parseAuth(p: Problems, at: string, v: unknown, opts: ParseOptions): PskAuth | undefined {
+  const sources = '"psk" (the key; "0x..." for hex), "pskEnv" (an environment variable name) or "pskFile" (a file path)';
+  if (v === undefined) return p.error(at, `missing (a pre-shared key: an object with one of ${sources})`);
+  const o = object(p, at, v);
+  if (!o) return undefined;
+  checkKeys(p, at, o, AUTH_KEYS);
+  const allowAggressivePsk = boolean(p, join(at, 'allowAggressivePsk'), o.allowAggressivePsk, false);
+  const given = (['psk', 'pskEnv', 'pskFile'] as const).filter((s) => o[s] !== undefined);
+  if (given.length === 0) return p.error(at, `no pre-shared key: set one of ${sources}`);
+  if (given.length > 1) return p.error(at, `set only one of psk, pskEnv, pskFile (got ${given.join(' and ')})`);
+  const key = given[0]!;
+  const where = join(at, key);
+  const value = string(p, where, o[key], key === 'psk');
+  if (value === undefined) return undefined;
+  let text: string;
+  let source: string;
+  if (key === 'psk') {
+    [text, source] = [value, 'psk'];
+  } else if (key === 'pskEnv') {
+    const e = opts.env[value];
+    if (e === undefined) return p.error(where, `environment variable ${value} is not set`);
+    [text, source] = [e, `pskEnv ${value}`];
+  } else {
+    const file = path.resolve(opts.baseDir, value);
+    try {
+      // One trailing newline is what editors and `echo` add; it is not part of the key.
+      text = readFileSync(file, 'utf8').replace(/\r?\n$/, '');
+    } catch (e) {
+      return p.error(where, `cannot read ${file} (${(e as NodeJS.ErrnoException).code ?? 'error'})`);
+    }
+    source = `pskFile ${file}`;
+  }
+  const psk = decodePsk(text);
+  if (!psk.ok) return p.error(where, psk.error);
+  return redacted({ psk: psk.value, source, allowAggressivePsk });
+}
+
+/** Keeps the key out of console.log / util.inspect / JSON.stringify of a config. */
+function redacted(auth: PskAuth): PskAuth {
+  const shown = () => ({ psk: `<redacted, ${auth.psk.length} bytes>`, source: auth.source, allowAggressivePsk: auth.allowAggressivePsk });
+  Object.defineProperty(auth, 'toJSON', { value: shown, enumerable: false });
+  Object.defineProperty(auth, inspect.custom, { value: () => shown(), enumerable: false });
+  return auth;
+}
+
+function parsePfs(p: Problems, at: string, v: unknown, esp: EspProposal[], allowWeak: boolean): boolean {
+  const withGroup = esp.filter((e) => e.pfsGroup !== undefined).length;
+  if (v === undefined) {
+    if (withGroup > 0 && withGroup < esp.length) {
+      p.error(at, 'missing, and some esp proposals name a DH group while others do not: set pfs: true (the others use the IKE group) or name a group in each');
+    }
+    return withGroup > 0;
+  }
+  if (v === false) {
+    if (withGroup > 0) p.error(at, 'is false but an esp proposal names a DH group (which turns PFS on); remove one of them');
+    return false;
+  }
+  if (v === true) return true;
+  if (typeof v === 'string') {
+    const keywords = SUPPORTED_DH_GROUPS.map((g) => dhGroupInfo(g)!.keyword);
+    const id = SUPPORTED_DH_GROUPS.find((g) => dhGroupInfo(g)!.keyword === v.toLowerCase());
+    if (id === undefined) {
+      const hint = closest(v, keywords);
+      return p.error(at, `unknown DH group '${v}'${hint ? ` (did you mean '${hint}'?)` : ''}; one of ${keywords.join(', ')}`) ?? false;
+    }
+    if (dhGroupInfo(id)!.weak && !allowWeak) return p.error(at, `${v} is a weak DH group; set allowWeak to use it`) ?? false;
+    for (const e of esp) if (e.pfsGroup === undefined) e.pfsGroup = id as DhGroupId;
+    return true;
+  }
+  return p.error(at, `must be true, false or a DH group like "modp2048", ${got(v)}`) ?? false;
+}
+
+function parseSelectors(p: Problems, at: string, v: unknown): TrafficSelector[] | 'dynamic' {
+  if (v === undefined || v === '%dynamic') return 'dynamic';
+  const list = stringList(p, at, v);
+  if (!list) return 'dynamic';
+  const out: TrafficSelector[] = [];
+  for (const [where, text] of list) {
+    const r = parseTrafficSelector(text);
+    if (r.ok) out.push(r.value);
+    else p.error(where, r.error);
+  }
+  return out;
+}
+
+/** Checks between connections: the same peer twice, and main-mode PSK responders that cannot be told apart. */
+function crossCheck(p: Problems, connections: ConnectionConfig[]): void {
+  const id = (x: Identity | string) => (typeof x === 'string' ? x : `${x.kind}:${idToString(x)}`);
+  const seen = new Map<string, string>();
+  for (const c of connections) {
+    const key = `${c.remote}|${id(c.localId)}|${id(c.remoteId)}`;
+    const first = seen.get(key);
+    if (first !== undefined) p.warn(`connections.${c.name}`, `same remote and identities as connections.${first}; only the first will be used`);
+    else seen.set(key, c.name);
+  }
+  // In main mode the responder must pick the PSK before it can decrypt the peer's ID, so only the address can
+  // choose; two "%any" main-mode connections cannot be told apart.
+  const anyMain = connections.filter((c) => c.remote === '%any' && c.mode === 'main');
+  if (anyMain.length > 1) {
+    p.warn(`connections.${anyMain[1]!.name}`, `main mode picks the PSK by the peer's address before its ID is known, so with remote "%any" connections.${anyMain[0]!.name} always wins`);
+  }
+}
