@@ -102,7 +102,7 @@ export async function aggressiveModeHandle(p: Phase1, m: ParsedMessage | Encrypt
       p.detectNat(m.payloads);
       const hashI = p.authHash(true, encodePayloadBody(p.ourIdPayload()));
       const payloads: Payload[] = [{ type: 8, data: hashI }, ...p.natdPayloads()];
-      const send = p.policy.encryptAggressiveHash ? p.encrypt(p.header(AM), payloads) : encodeMessage({ header: p.header(AM), payloads });
+      const send = (p.policy.encryptAggressiveHash ?? true) ? p.encrypt(p.header(AM), payloads) : encodeMessage({ header: p.header(AM), payloads });
       return { send, established: true };
     }
     case 'R_AM_SA': {

@@ -56,7 +56,7 @@ export interface Phase1Policy {
   fullLengthExponent?: boolean;
   /** Run DH on the libuv thread pool so the event loop stays free. */
   asyncDh?: boolean;
-  /** Send AM message 3 encrypted (default false: RFC 2409 5.4 sends HDR, HASH_I in the clear; both are accepted). */
+  /** Send AM message 3 encrypted (default true, as strongSwan and Cisco do; RFC 2409 5.4 shows it in the clear). Both are accepted. */
   encryptAggressiveHash?: boolean;
 }
 
