@@ -1,25 +1,128 @@
-// The `ike` command. Subcommands are added as the layers they drive land.
-const [, , command, ...rest] = process.argv;
+// The `ike` command. Exit codes: 0 ok, 1 runtime failure, 2 usage or configuration error.
+import { ConfigError, loadConfig } from '../gateway/config.js';
+import { Gateway, type GatewayErrorEvent, type Phase1UpEvent } from '../gateway/gateway.js';
 
-const usage = `usage: ike <command> [options]
+const USAGE = `usage: ike <command> [options]
 
 commands:
+  gateway --config FILE [--json] [--keylog FILE]
+              run a gateway until SIGINT/SIGTERM; one line per event
+              (phase1-up, error, ...); --json prints one JSON object per line
   help        this text
+
+A pre-shared key comes from the config file (auth.psk, auth.pskEnv or auth.pskFile), never from the command line.
 `;
 
-function main(): number {
-  switch (command) {
-    case undefined:
-    case 'help':
-    case '--help':
-    case '-h':
-      process.stdout.write(usage);
-      return 0;
-    default:
-      process.stderr.write(`ike: unknown command '${command}' (try 'ike --help')\n`);
-      void rest;
+interface Args {
+  positional: string[];
+  flags: Map<string, string | true>;
+}
+
+function parseArgs(argv: string[], withValue: readonly string[]): Args {
+  const flags = new Map<string, string | true>();
+  const positional: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]!;
+    if (a.startsWith('--')) {
+      const [k, v] = a.slice(2).split('=', 2) as [string, string | undefined];
+      if (v !== undefined) flags.set(k, v);
+      else if (withValue.includes(k)) {
+        const next = argv[++i];
+        if (next === undefined) throw new UsageError(`--${k} needs a value`);
+        flags.set(k, next);
+      } else flags.set(k, true);
+    } else positional.push(a);
+  }
+  return { positional, flags };
+}
+
+class UsageError extends Error {}
+
+/** One event as a line: the event name first, then key=value pairs (or one JSON object with --json). */
+function formatEvent(event: string, fields: Record<string, unknown>, json: boolean): string {
+  if (json) return JSON.stringify({ event, time: new Date().toISOString(), ...fields });
+  const parts = Object.entries(fields).map(([k, v]) => `${k}=${typeof v === 'string' && !/\s/.test(v) ? v : JSON.stringify(v)}`);
+  return [event, ...parts].join(' ');
+}
+
+async function gateway(argv: string[]): Promise<number> {
+  const args = parseArgs(argv, ['config', 'keylog']);
+  if (args.flags.has('help')) {
+    process.stdout.write(USAGE);
+    return 0;
+  }
+  for (const k of args.flags.keys()) if (!['config', 'json', 'keylog'].includes(k)) throw new UsageError(`unknown option --${k}`);
+  const file = args.flags.get('config');
+  if (typeof file !== 'string') throw new UsageError('ike gateway needs --config FILE');
+  const json = args.flags.get('json') === true;
+  const config = await loadConfig(file);
+  for (const w of config.warnings) process.stderr.write(`ike: warning: ${w}\n`);
+  const gw = new Gateway(config);
+  const print = (event: string, fields: Record<string, unknown>) => process.stdout.write(formatEvent(event, fields, json) + '\n');
+  const keylogFile = args.flags.get('keylog');
+  const { appendFileSync } = await import('node:fs');
+  gw.on('listening', (l) => print('listening', { address: l.address, port: l.port, nattPort: l.nattPort }));
+  gw.on('phase1-up', (e: Phase1UpEvent) =>
+    print('phase1-up', {
+      connection: e.connection,
+      role: e.initiator ? 'initiator' : 'responder',
+      mode: e.mode,
+      remote: `${e.remote.address}:${e.remote.port}`,
+      localId: e.localId,
+      remoteId: e.remoteId,
+      algorithms: e.algorithms,
+      lifetime: e.lifetimeSeconds,
+      cookieI: e.cookieI,
+      cookieR: e.cookieR,
+      natLocal: e.natDetected.local,
+      natRemote: e.natDetected.remote,
+    }),
+  );
+  gw.on('phase1-down', (e) => print('phase1-down', { connection: e.connection, remote: `${e.remote.address}:${e.remote.port}`, reason: e.reason }));
+  gw.on('error', (e: GatewayErrorEvent) =>
+    print('error', { connection: e.connection, remote: e.remote ? `${e.remote.address}:${e.remote.port}` : undefined, kind: e.kind, message: e.message }),
+  );
+  gw.on('keylog', (line) => {
+    if (typeof keylogFile === 'string') appendFileSync(keylogFile, line + '\n', { mode: 0o600 });
+  });
+  await gw.start();
+  await new Promise<void>((resolve) => {
+    const stop = () => resolve();
+    process.once('SIGINT', stop);
+    process.once('SIGTERM', stop);
+  });
+  await gw.stop();
+  print('stopped', {});
+  return 0;
+}
+
+async function main(argv: string[]): Promise<number> {
+  const [command, ...rest] = argv;
+  try {
+    switch (command) {
+      case undefined:
+      case 'help':
+      case '--help':
+      case '-h':
+        process.stdout.write(USAGE);
+        return 0;
+      case 'gateway':
+        return await gateway(rest);
+      default:
+        throw new UsageError(`unknown command '${command}'`);
+    }
+  } catch (e) {
+    if (e instanceof UsageError) {
+      process.stderr.write(`ike: ${e.message} (try 'ike --help')\n`);
       return 2;
+    }
+    if (e instanceof ConfigError) {
+      for (const line of e.errors) process.stderr.write(`ike: config: ${line}\n`);
+      return 2;
+    }
+    process.stderr.write(`ike: ${(e as Error).message ?? String(e)}\n`);
+    return 1;
   }
 }
 
-process.exitCode = main();
+process.exitCode = await main(process.argv.slice(2));
