@@ -119,6 +119,17 @@ export function ikev1KeylogLine(sa: Pick<IsakmpSa, 'cookieI' | 'encryptionKey'>)
 
 const NONCE_LENGTH = 32;
 
+/** What a silence most likely means, by the step we were waiting in. */
+const TIMEOUT_CAUSE: Partial<Record<string, string>> = {
+  I_MM_SA: 'peer unreachable: no answer to message 1',
+  I_AM_SA: 'peer unreachable: no answer to message 1',
+  I_MM_KE: 'no answer to message 3 (the peer may have no pre-shared key for us)',
+  I_MM_AUTH: 'no answer to message 5: the peer could not verify us (most often a pre-shared key mismatch, or an identity it does not accept)',
+  R_MM_SA: 'the initiator went silent after message 2',
+  R_MM_KE: 'the initiator went silent after message 4',
+  R_AM_SA: 'no message 3 after our message 2 (the initiator may have rejected our hash: pre-shared key mismatch?)',
+};
+
 type Step =
   | 'I_MM_SA' // MM1 sent, waiting for MM2
   | 'I_MM_KE' // MM3 sent, waiting for MM4
@@ -283,7 +294,7 @@ export class Phase1 {
     if (due === null) return this.idle();
     if (due === 'timeout') {
       const waited = Math.round(this.retransmitter.totalMs() / 1000);
-      const what = this.step === 'I_MM_SA' || this.step === 'I_AM_SA' ? 'peer unreachable: no answer to message 1' : `no answer in step ${this.step}`;
+      const what = TIMEOUT_CAUSE[this.step] ?? `no answer in step ${this.step}`;
       this.step = 'FAILED';
       this.wipe();
       return { send: [], timer: null, failed: new IkeError('TIMEOUT', `${this.policy.name}: ${what} from ${this.env.remote.address}:${this.env.remote.port} after ${this.policy.retransmit?.tries ?? DEFAULT_RETRANSMIT.tries} retransmissions (${waited} s)`) };

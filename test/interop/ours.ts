@@ -1,0 +1,100 @@
+// Our gateway as a real process inside a test namespace: `ike gateway --config FILE --json`, exactly the
+// entry point a user runs, with its one-JSON-object-per-line events collected for the test to wait on.
+import { mkdtempSync, writeFileSync, readFileSync, existsSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { ChildProcess } from 'node:child_process';
+import type { NetnsPair, SideName } from './harness/index.js';
+
+const IKE_BIN = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', '..', 'bin', 'ike.js');
+
+export interface OurEvent {
+  event: string;
+  [k: string]: unknown;
+}
+
+export class OurGateway {
+  readonly events: OurEvent[] = [];
+  readonly dir: string;
+  private child: ChildProcess | null = null;
+  private stderr = '';
+  private waiters: (() => void)[] = [];
+
+  constructor(private readonly pair: NetnsPair, private readonly side: SideName, private readonly config: object) {
+    this.dir = mkdtempSync(path.join(os.tmpdir(), 'ike-ours-'));
+  }
+
+  get keylogFile(): string {
+    return path.join(this.dir, 'keylog.txt');
+  }
+
+  async start(): Promise<this> {
+    const file = path.join(this.dir, 'gateway.json');
+    writeFileSync(file, JSON.stringify(this.config, null, 2), { mode: 0o600 });
+    const child = this.pair.spawnNode(this.side, [IKE_BIN, 'gateway', '--config', file, '--json', '--keylog', this.keylogFile]);
+    this.child = child;
+    let buf = '';
+    child.stdout!.setEncoding('utf8').on('data', (d: string) => {
+      buf += d;
+      let i: number;
+      while ((i = buf.indexOf('\n')) >= 0) {
+        const line = buf.slice(0, i);
+        buf = buf.slice(i + 1);
+        try {
+          this.events.push(JSON.parse(line) as OurEvent);
+        } catch {
+          this.events.push({ event: 'unparsed', line });
+        }
+        for (const w of this.waiters.splice(0)) w();
+      }
+    });
+    child.stderr!.setEncoding('utf8').on('data', (d: string) => (this.stderr += d));
+    child.on('exit', () => this.waiters.splice(0).forEach((w) => w()));
+    await this.waitFor((e) => e.event === 'listening', 10_000);
+    return this;
+  }
+
+  /** The first event matching, waiting up to timeoutMs; throws with everything seen so far. */
+  async waitFor(pred: (e: OurEvent) => boolean, timeoutMs: number): Promise<OurEvent> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const hit = this.events.find(pred);
+      if (hit) return hit;
+      if (Date.now() >= deadline || (this.child && this.child.exitCode !== null)) {
+        throw new Error(`our gateway: no matching event in ${timeoutMs} ms; events:\n${this.events.map((e) => JSON.stringify(e)).join('\n')}\nstderr: ${this.stderr}`);
+      }
+      await new Promise<void>((r) => {
+        const t = setTimeout(r, Math.min(200, Math.max(1, deadline - Date.now())));
+        this.waiters.push(() => {
+          clearTimeout(t);
+          r();
+        });
+      });
+    }
+  }
+
+  keylog(): string[] {
+    return existsSync(this.keylogFile) ? readFileSync(this.keylogFile, 'utf8').trim().split('\n').filter(Boolean) : [];
+  }
+
+  get stderrText(): string {
+    return this.stderr;
+  }
+
+  async stop(): Promise<void> {
+    const c = this.child;
+    if (!c || c.exitCode !== null) return;
+    c.kill('SIGTERM');
+    await new Promise<void>((r) => {
+      const t = setTimeout(() => {
+        c.kill('SIGKILL');
+        r();
+      }, 3000);
+      c.once('exit', () => {
+        clearTimeout(t);
+        r();
+      });
+    });
+  }
+}
