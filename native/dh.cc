@@ -583,6 +583,13 @@ Napi::Value DhGroupInfo(const Napi::CallbackInfo& info) {
 
 void InitDh(Napi::Env env, Napi::Object exports) {
   using namespace ike;
+  // InitDh runs first (addon.cc): refuse to load, rather than crash later, if an OpenSSL symbol is absent.
+  std::string missing;
+  if (!OpenSslSymbolsPresent(&missing)) {
+    Napi::Error::New(env, "ikev1_native: OpenSSL function " + missing + " is not exported by this Node")
+        .ThrowAsJavaScriptException();
+    return;
+  }
   InitGroups();
   if (!g_groupsOk) {
     Napi::Error::New(env, "ikev1_native: DH group setup failed in OpenSSL").ThrowAsJavaScriptException();
