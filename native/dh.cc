@@ -440,7 +440,8 @@ class DhKey : public Napi::ObjectWrap<DhKey> {
                         InstanceMethod<&DhKey::ImportPrivateKey>("importPrivateKey"),
                         InstanceMethod<&DhKey::PublicValue>("publicValue"),
                         InstanceMethod<&DhKey::ComputeSync>("computeSecret"),
-                        InstanceMethod<&DhKey::ComputeAsync>("computeSecretAsync")});
+                        InstanceMethod<&DhKey::ComputeAsync>("computeSecretAsync"),
+                        InstanceMethod<&DhKey::PrivateBits>("privateKeyBits")});
   }
 
   explicit DhKey(const Napi::CallbackInfo& info) : Napi::ObjectWrap<DhKey>(info) {
@@ -504,6 +505,14 @@ class DhKey : public Napi::ObjectWrap<DhKey> {
     Napi::Env env = info.Env();
     if (!CheckFilled(env)) return env.Undefined();
     return Napi::Buffer<uint8_t>::Copy(env, state_->pub.data(), state_->pub.size());
+  }
+
+  // privateKeyBits(): bit length of the private value, so tests can check the exponent policy. The length
+  // is not secret (every generated key of a group has the same one); the value never leaves C++.
+  Napi::Value PrivateBits(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    if (!CheckFilled(env)) return env.Undefined();
+    return Napi::Number::New(env, BN_num_bits(state_->priv.get()));
   }
 
   Napi::Value ComputeSync(const Napi::CallbackInfo& info) {
