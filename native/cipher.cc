@@ -5,6 +5,7 @@
 
 #include <memory>
 #include <mutex>
+#include <vector>
 
 #include "addon.h"
 
@@ -52,16 +53,19 @@ void DesCbc(const uint8_t* key, const uint8_t* iv, const uint8_t* in, uint8_t* o
   OPENSSL_cleanse(k, sizeof k);
 }
 
-// cbcEncrypt / cbcDecrypt(cipher, key, iv, data) -> Buffer of data.length bytes.
+// cbcEncrypt / cbcDecrypt(out, cipher, key, iv, data): out (data.length bytes, from the caller) = the CBC
+// transform of data. out may be data itself (in place).
 Napi::Value Cbc(const Napi::CallbackInfo& info, bool enc) {
   Napi::Env env = info.Env();
+  OutBytes out = GetOut(info, 0);
+  if (!out.ok) return env.Undefined();
   int64_t code;
-  if (!GetInt(info, 0, "cipher", 0, kCipherCount - 1, &code)) return env.Undefined();
-  Bytes key = GetBytes(info, 1, "key");
+  if (!GetInt(info, 1, "cipher", 0, kCipherCount - 1, &code)) return env.Undefined();
+  Bytes key = GetBytes(info, 2, "key");
   if (!key.ok) return env.Undefined();
-  Bytes iv = GetBytes(info, 2, "iv");
+  Bytes iv = GetBytes(info, 3, "iv");
   if (!iv.ok) return env.Undefined();
-  Bytes data = GetBytes(info, 3, "data");
+  Bytes data = GetBytes(info, 4, "data");
   if (!data.ok) return env.Undefined();
   const CbcCipher& c = g_ciphers[code];
   if (key.size != c.keyLen) {
@@ -81,11 +85,19 @@ Napi::Value Cbc(const Napi::CallbackInfo& info, bool enc) {
     ThrowRange(env, "data too long");
     return env.Undefined();
   }
-  Napi::Buffer<uint8_t> out = Napi::Buffer<uint8_t>::New(env, data.size);
-  if (data.size == 0) return out;
+  if (!CheckOutSize(info, out, data.size) || data.size == 0) return env.Undefined();
+  // OpenSSL refuses partially overlapping buffers; work from a copy unless exactly in place.
+  std::vector<uint8_t> copy;
+  const uint8_t* in = data.data;
+  if (in != out.data && in < out.data + out.size && out.data < in + data.size) {
+    copy.assign(in, in + data.size);
+    in = copy.data();
+  }
+  uint8_t ivCopy[16];
+  std::memcpy(ivCopy, iv.data, iv.size);  // iv may alias out, which is written before the IV is read again
   if (code == kDes) {
-    DesCbc(key.data, iv.data, data.data, out.Data(), data.size, enc);
-    return out;
+    DesCbc(key.data, ivCopy, in, out.data, data.size, enc);
+    return env.Undefined();
   }
   if (c.evp == nullptr) {
     ThrowRange(env, std::string(c.name) + " is not available in this OpenSSL");
@@ -93,15 +105,12 @@ Napi::Value Cbc(const Napi::CallbackInfo& info, bool enc) {
   }
   EVP_CIPHER_CTX* ctx = ThreadCipherCtx();
   int n1 = 0, n2 = 0;
-  bool ok = ctx && EVP_CipherInit_ex2(ctx, c.evp, key.data, iv.data, enc ? 1 : 0, nullptr) &&
+  bool ok = ctx && EVP_CipherInit_ex2(ctx, c.evp, key.data, ivCopy, enc ? 1 : 0, nullptr) &&
             EVP_CIPHER_CTX_set_padding(ctx, 0) &&
-            EVP_CipherUpdate(ctx, out.Data(), &n1, data.data, static_cast<int>(data.size)) &&
-            EVP_CipherFinal_ex(ctx, out.Data() + n1, &n2);
-  if (!ok || static_cast<size_t>(n1 + n2) != data.size) {
-    ThrowOpenSsl(env, "CBC");
-    return env.Undefined();
-  }
-  return out;
+            EVP_CipherUpdate(ctx, out.data, &n1, in, static_cast<int>(data.size)) &&
+            EVP_CipherFinal_ex(ctx, out.data + n1, &n2);
+  if (!ok || static_cast<size_t>(n1 + n2) != data.size) ThrowOpenSsl(env, "CBC");
+  return env.Undefined();
 }
 
 Napi::Value CbcEncrypt(const Napi::CallbackInfo& info) { return Cbc(info, true); }
@@ -112,6 +121,8 @@ Napi::Value CbcDecrypt(const Napi::CallbackInfo& info) { return Cbc(info, false)
 
 void InitCipher(Napi::Env env, Napi::Object exports) {
   using namespace ike;
+  std::string missing;
+  if (!OpenSslSymbolsPresent(&missing)) return;  // InitDh has already thrown
   FetchCiphers();
   exports.Set("cbcEncrypt", Napi::Function::New(env, CbcEncrypt, "cbcEncrypt"));
   exports.Set("cbcDecrypt", Napi::Function::New(env, CbcDecrypt, "cbcDecrypt"));

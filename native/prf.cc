@@ -2,6 +2,9 @@
 // constant-time comparison. Every function takes its data as several buffers so JavaScript never concatenates.
 #include "ikecrypto.h"  // first: it sets OPENSSL_SUPPRESS_DEPRECATED
 #include <openssl/rand.h>
+#if !defined(_WIN32)
+#include <dlfcn.h>
+#endif
 
 #include <memory>
 #include <mutex>
@@ -12,291 +15,357 @@
 namespace ike {
 
 namespace {
-const char* const kMdNames[kHashCount] = {"MD5", "SHA1", "SHA2-256", "SHA2-384", "SHA2-512"};
-EVP_MD* g_md[kHashCount];
-std::once_flag g_mdOnce;
+template <typename Ctx, Ctx DigestCtx::*member, int (*Init)(Ctx*), int (*Update)(Ctx*, const void*, size_t),
+          int (*Final)(unsigned char*, Ctx*)>
+struct Ops {
+  static int init(DigestCtx* c) { return Init(&(c->*member)); }
+  static int update(DigestCtx* c, const void* d, size_t n) { return Update(&(c->*member), d, n); }
+  static int final(uint8_t* out, DigestCtx* c) { return Final(out, &(c->*member)); }
+};
+template <typename O>
+constexpr DigestAlg Make(size_t size, size_t block) {
+  return DigestAlg{size, block, &O::init, &O::update, &O::final};
+}
+const DigestAlg kDigests[kHashCount] = {
+    Make<Ops<MD5_CTX, &DigestCtx::md5, MD5_Init, MD5_Update, MD5_Final>>(16, 64),
+    Make<Ops<SHA_CTX, &DigestCtx::sha1, SHA1_Init, SHA1_Update, SHA1_Final>>(20, 64),
+    Make<Ops<SHA256_CTX, &DigestCtx::sha256, SHA256_Init, SHA256_Update, SHA256_Final>>(32, 64),
+    Make<Ops<SHA512_CTX, &DigestCtx::sha512, SHA384_Init, SHA384_Update, SHA384_Final>>(48, 128),
+    Make<Ops<SHA512_CTX, &DigestCtx::sha512, SHA512_Init, SHA512_Update, SHA512_Final>>(64, 128),
+};
 
 // Upper bounds that keep a typo from allocating gigabytes; far above anything IKE needs.
 constexpr int64_t kMaxDerived = 1 << 16;  // KEYMAT / Ka bytes
 constexpr int64_t kMaxRandom = 1 << 26;   // 64 MiB
 }  // namespace
 
-const EVP_MD* Md(int alg) {
-  std::call_once(g_mdOnce, [] {
-    for (int i = 0; i < kHashCount; i++) g_md[i] = EVP_MD_fetch(nullptr, kMdNames[i], nullptr);
-  });
-  if (alg < 0 || alg >= kHashCount) return nullptr;
-  return g_md[alg];
-}
+const DigestAlg* Digest(int alg) { return alg >= 0 && alg < kHashCount ? &kDigests[alg] : nullptr; }
 
-Hmac& ThreadHmac() {
-  thread_local Hmac h;
-  return h;
-}
-EVP_MD_CTX* ThreadMdCtx() {
-  thread_local std::unique_ptr<EVP_MD_CTX, void (*)(EVP_MD_CTX*)> c(EVP_MD_CTX_new(), EVP_MD_CTX_free);
-  return c.get();
-}
 BN_CTX* ThreadBnCtx() {
   thread_local std::unique_ptr<BN_CTX, void (*)(BN_CTX*)> c(BN_CTX_new(), BN_CTX_free);
   return c.get();
 }
 
+bool OpenSslSymbolsPresent(std::string* missing) {
+#if defined(_WIN32)
+  (void)missing;
+  return true;  // resolved at link time against node.lib
+#else
+  static const char* const kNames[] = {
+      "MD5_Init", "MD5_Update", "MD5_Final", "SHA1_Init", "SHA1_Update", "SHA1_Final", "SHA256_Init",
+      "SHA256_Update", "SHA256_Final", "SHA384_Init", "SHA384_Update", "SHA384_Final", "SHA512_Init",
+      "SHA512_Update", "SHA512_Final", "RAND_bytes", "CRYPTO_memcmp", "BN_get_rfc2409_prime_768",
+      "BN_get_rfc2409_prime_1024", "BN_get_rfc3526_prime_1536", "BN_get_rfc3526_prime_2048",
+      "BN_get_rfc3526_prime_3072", "BN_get_rfc3526_prime_4096", "BN_get_rfc3526_prime_6144",
+      "BN_get_rfc3526_prime_8192", "BN_mod_exp_mont_consttime", "BN_MONT_CTX_set", "BN_mod_mul_montgomery",
+      "BN_to_montgomery", "BN_from_montgomery", "BN_priv_rand_ex", "BN_priv_rand_range_ex", "BN_lebin2bn",
+      "BN_bn2lebinpad", "BN_bn2binpad", "BN_secure_new", "EC_GROUP_new_by_curve_name", "EC_POINT_mul",
+      "EC_POINT_set_affine_coordinates", "EC_POINT_get_affine_coordinates", "EC_POINT_is_on_curve",
+      "DES_set_key_unchecked", "DES_ncbc_encrypt", "EVP_CIPHER_fetch", "EVP_CipherInit_ex2",
+      "EVP_CipherUpdate", "EVP_CipherFinal_ex"};
+  for (const char* n : kNames) {
+    if (dlsym(RTLD_DEFAULT, n) == nullptr) {
+      *missing = n;
+      return false;
+    }
+  }
+  return true;
+#endif
+}
+
 namespace {
 
-using Buf = Napi::Buffer<uint8_t>;
-
-// Collects arguments [from, Length()) as byte views; names them "data[i]" in errors.
-bool GetParts(const Napi::CallbackInfo& info, size_t from, std::vector<Bytes>* parts) {
+// Arguments [from, Length()) as byte views, without allocating: at most kMaxParts of them.
+constexpr size_t kMaxParts = 32;
+struct Parts {
+  Bytes v[kMaxParts];
+  size_t n = 0;
+};
+bool GetParts(const Napi::CallbackInfo& info, size_t from, Parts* parts) {
+  if (info.Length() > from + kMaxParts) return ThrowRange(info.Env(), "at most 32 data buffers");
   for (size_t i = from; i < info.Length(); i++) {
-    Bytes b = GetBytes(info, i, ("data[" + std::to_string(i - from) + "]").c_str());
-    if (!b.ok) return false;
-    parts->push_back(b);
+    Napi::Value a = info[i];
+    if (!a.IsTypedArray() || a.As<Napi::TypedArray>().TypedArrayType() != napi_uint8_array)
+      return ThrowType(info.Env(), "data[" + std::to_string(i - from) + "] must be a Buffer or Uint8Array");
+    Napi::Uint8Array u = a.As<Napi::Uint8Array>();
+    parts->v[parts->n++] = Bytes{u.Data(), u.ByteLength(), true};
   }
   return true;
 }
 
-Napi::Value Fail(Napi::Env env, const char* what) {
-  ThrowOpenSsl(env, what);
+// Every function below writes its result into the caller's `out` buffer (argument 0) and returns nothing;
+// results are computed into local storage first, so `out` may alias an input.
+
+// hash(out, alg, ...data): out = H(data[0] | data[1] | ...), out.length = digest length.
+Napi::Value Hash(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  OutBytes out = GetOut(info, 0);
+  const DigestAlg* d;
+  Parts parts;
+  if (!out.ok || !GetHash(info, 1, &d) || !CheckOutSize(info, out, d->size) || !GetParts(info, 2, &parts))
+    return env.Undefined();
+  DigestCtx c;
+  d->init(&c);
+  for (size_t i = 0; i < parts.n; i++)
+    if (parts.v[i].size) d->update(&c, parts.v[i].data, parts.v[i].size);
+  uint8_t md[kMaxMdSize];
+  d->final(md, &c);
+  std::memcpy(out.data, md, d->size);
   return env.Undefined();
 }
 
-// hash(alg, ...data) -> H(data[0] | data[1] | ...)
-Napi::Value Hash(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  const EVP_MD* md;
-  if (!GetHash(info, 0, &md)) return env.Undefined();
-  std::vector<Bytes> parts;
-  if (!GetParts(info, 1, &parts)) return env.Undefined();
-  EVP_MD_CTX* c = ThreadMdCtx();
-  uint8_t out[kMaxMdSize];
-  unsigned int n = 0;
-  bool ok = c && EVP_DigestInit_ex(c, md, nullptr);
-  for (const Bytes& p : parts) ok = ok && (p.size == 0 || EVP_DigestUpdate(c, p.data, p.size));
-  ok = ok && EVP_DigestFinal_ex(c, out, &n);
-  if (!ok) return Fail(env, "hash");
-  return Buf::Copy(env, out, n);
-}
-
-// prf(alg, key, ...data) -> HMAC(key, data[0] | data[1] | ...)
+// prf(out, alg, key, ...data): out = HMAC(key, data[0] | data[1] | ...).
 Napi::Value Prf(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  const EVP_MD* md;
-  if (!GetHash(info, 0, &md)) return env.Undefined();
-  Bytes key = GetBytes(info, 1, "key");
-  if (!key.ok) return env.Undefined();
-  std::vector<Bytes> parts;
-  if (!GetParts(info, 2, &parts)) return env.Undefined();
-  Hmac& h = ThreadHmac();
-  uint8_t out[kMaxMdSize];
-  bool ok = h.Key(md, key.data, key.size) && h.Begin();
-  for (const Bytes& p : parts) ok = ok && h.Update(p.data, p.size);
-  ok = ok && h.Final(out);
-  if (!ok) return Fail(env, "prf");
-  Napi::Value r = Buf::Copy(env, out, h.size());
-  OPENSSL_cleanse(out, sizeof out);
-  return r;
+  OutBytes out = GetOut(info, 0);
+  const DigestAlg* d;
+  Parts parts;
+  if (!out.ok || !GetHash(info, 1, &d) || !CheckOutSize(info, out, d->size)) return env.Undefined();
+  Bytes key = GetBytes(info, 2, "key");
+  if (!key.ok || !GetParts(info, 3, &parts)) return env.Undefined();
+  Hmac h;
+  h.Key(d, key.data, key.size);
+  h.Begin();
+  for (size_t i = 0; i < parts.n; i++) h.Update(parts.v[i].data, parts.v[i].size);
+  uint8_t md[kMaxMdSize];
+  h.Final(md);
+  std::memcpy(out.data, md, d->size);
+  OPENSSL_cleanse(md, sizeof md);
+  return env.Undefined();
 }
 
-// skeyidPsk(alg, psk, Ni_b, Nr_b) -> prf(psk, Ni_b | Nr_b)
+// skeyidPsk(out, alg, psk, Ni_b, Nr_b): out = prf(psk, Ni_b | Nr_b).
 Napi::Value SkeyidPsk(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  const EVP_MD* md;
-  if (!GetHash(info, 0, &md)) return env.Undefined();
-  Bytes psk = GetBytes(info, 1, "psk");
+  OutBytes out = GetOut(info, 0);
+  const DigestAlg* d;
+  if (!out.ok || !GetHash(info, 1, &d) || !CheckOutSize(info, out, d->size)) return env.Undefined();
+  Bytes psk = GetBytes(info, 2, "psk");
   if (!psk.ok) return env.Undefined();
+  Bytes ni = GetBytes(info, 3, "nonceI");
+  if (!ni.ok) return env.Undefined();
+  Bytes nr = GetBytes(info, 4, "nonceR");
+  if (!nr.ok) return env.Undefined();
+  Hmac h;
+  h.Key(d, psk.data, psk.size);
+  h.Begin();
+  h.Update(ni.data, ni.size);
+  h.Update(nr.data, nr.size);
+  uint8_t md[kMaxMdSize];
+  h.Final(md);
+  std::memcpy(out.data, md, d->size);
+  OPENSSL_cleanse(md, sizeof md);
+  return env.Undefined();
+}
+
+// skeyidSig(out, alg, Ni_b, Nr_b, g^xy): out = prf(Ni_b | Nr_b, g^xy).
+Napi::Value SkeyidSig(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  OutBytes out = GetOut(info, 0);
+  const DigestAlg* d;
+  if (!out.ok || !GetHash(info, 1, &d) || !CheckOutSize(info, out, d->size)) return env.Undefined();
   Bytes ni = GetBytes(info, 2, "nonceI");
   if (!ni.ok) return env.Undefined();
   Bytes nr = GetBytes(info, 3, "nonceR");
   if (!nr.ok) return env.Undefined();
-  Hmac& h = ThreadHmac();
-  uint8_t out[kMaxMdSize];
-  if (!(h.Key(md, psk.data, psk.size) && h.Begin() && h.Update(ni.data, ni.size) && h.Update(nr.data, nr.size) &&
-        h.Final(out)))
-    return Fail(env, "prf");
-  Napi::Value r = Buf::Copy(env, out, h.size());
-  OPENSSL_cleanse(out, sizeof out);
-  return r;
-}
-
-// skeyidSig(alg, Ni_b, Nr_b, g^xy) -> prf(Ni_b | Nr_b, g^xy)
-Napi::Value SkeyidSig(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  const EVP_MD* md;
-  if (!GetHash(info, 0, &md)) return env.Undefined();
-  Bytes ni = GetBytes(info, 1, "nonceI");
-  if (!ni.ok) return env.Undefined();
-  Bytes nr = GetBytes(info, 2, "nonceR");
-  if (!nr.ok) return env.Undefined();
-  Bytes gxy = GetBytes(info, 3, "gxy");
+  Bytes gxy = GetBytes(info, 4, "gxy");
   if (!gxy.ok) return env.Undefined();
   std::vector<uint8_t> key(ni.size + nr.size);
   if (ni.size) std::memcpy(key.data(), ni.data, ni.size);
   if (nr.size) std::memcpy(key.data() + ni.size, nr.data, nr.size);
-  Hmac& h = ThreadHmac();
-  uint8_t out[kMaxMdSize];
-  if (!(h.Key(md, key.data(), key.size()) && h.Begin() && h.Update(gxy.data, gxy.size) && h.Final(out)))
-    return Fail(env, "prf");
-  return Buf::Copy(env, out, h.size());
+  Hmac h;
+  h.Key(d, key.data(), key.size());
+  h.Begin();
+  h.Update(gxy.data, gxy.size);
+  uint8_t md[kMaxMdSize];
+  h.Final(md);
+  std::memcpy(out.data, md, d->size);
+  OPENSSL_cleanse(md, sizeof md);
+  return env.Undefined();
 }
 
-// phase1Keys(alg, SKEYID, g^xy, CKY-I, CKY-R) -> SKEYID_d | SKEYID_a | SKEYID_e (3 * hash length), keyed once.
+// phase1Keys(out, alg, SKEYID, g^xy, CKY-I, CKY-R): out = SKEYID_d | SKEYID_a | SKEYID_e (3 * digest length).
 Napi::Value Phase1Keys(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  const EVP_MD* md;
-  if (!GetHash(info, 0, &md)) return env.Undefined();
-  Bytes skeyid = GetBytes(info, 1, "skeyid");
+  OutBytes out = GetOut(info, 0);
+  const DigestAlg* d;
+  if (!out.ok || !GetHash(info, 1, &d) || !CheckOutSize(info, out, 3 * d->size)) return env.Undefined();
+  Bytes skeyid = GetBytes(info, 2, "skeyid");
   if (!skeyid.ok) return env.Undefined();
-  Bytes gxy = GetBytes(info, 2, "gxy");
+  Bytes gxy = GetBytes(info, 3, "gxy");
   if (!gxy.ok) return env.Undefined();
-  Bytes ci = GetBytes(info, 3, "cookieI");
+  Bytes ci = GetBytes(info, 4, "cookieI");
   if (!ci.ok) return env.Undefined();
-  Bytes cr = GetBytes(info, 4, "cookieR");
+  Bytes cr = GetBytes(info, 5, "cookieR");
   if (!cr.ok) return env.Undefined();
   if (ci.size != 8 || cr.size != 8) {
     ThrowRange(env, "ISAKMP cookies must be 8 bytes");
     return env.Undefined();
   }
-  Hmac& h = ThreadHmac();
-  if (!h.Key(md, skeyid.data, skeyid.size)) return Fail(env, "prf");
-  size_t n = h.size();
-  Buf out = Buf::New(env, 3 * n);
-  uint8_t* d = out.Data();
+  Hmac h;
+  h.Key(d, skeyid.data, skeyid.size);
+  const size_t n = d->size;
+  uint8_t o[3 * kMaxMdSize];
   // SKEYID_d = prf(SKEYID, g^xy | CKY-I | CKY-R | 0); _a and _e prepend the previous key and count on.
   for (uint8_t i = 0; i < 3; i++) {
-    bool ok = h.Begin() && (i == 0 || h.Update(d + (i - 1) * n, n)) && h.Update(gxy.data, gxy.size) &&
-              h.Update(ci.data, 8) && h.Update(cr.data, 8) && h.Update(&i, 1) && h.Final(d + i * n);
-    if (!ok) return Fail(env, "prf");
+    h.Begin();
+    if (i > 0) h.Update(o + (i - 1) * n, n);
+    h.Update(gxy.data, gxy.size);
+    h.Update(ci.data, 8);
+    h.Update(cr.data, 8);
+    h.Update(&i, 1);
+    h.Final(o + i * n);
   }
-  return out;
+  std::memcpy(out.data, o, 3 * n);
+  OPENSSL_cleanse(o, sizeof o);
+  return env.Undefined();
 }
 
-// encryptionKey(alg, SKEYID_e, length) -> Ka (RFC 2409 Appendix B): SKEYID_e itself when long enough (its
-// leading bytes), else K1 | K2 | ... with K1 = prf(SKEYID_e, 0x00), Kn = prf(SKEYID_e, Kn-1).
+// K1 | K2 | ... into out (whole length), Kn = prf(key, [Kn-1 |] suffix...), first block's prefix optional.
+// Shared by Appendix B (Ka) and KEYMAT; computed in a local buffer because out may alias an input.
+template <typename Block>
+void Expand(Hmac& h, OutBytes out, Block block) {
+  const size_t n = h.size();
+  const size_t blocks = (out.size + n - 1) / n;
+  std::vector<uint8_t> k(blocks * n);
+  for (size_t i = 0; i < blocks; i++) {
+    h.Begin();
+    block(i, i == 0 ? nullptr : &k[(i - 1) * n]);
+    h.Final(&k[i * n]);
+  }
+  std::memcpy(out.data, k.data(), out.size);
+  OPENSSL_cleanse(k.data(), k.size());
+}
+
+// encryptionKey(out, alg, SKEYID_e): out = Ka of out.length bytes (RFC 2409 Appendix B): the leading bytes of
+// SKEYID_e when it is long enough, else K1 | K2 | ... with K1 = prf(SKEYID_e, 0x00), Kn = prf(SKEYID_e, Kn-1).
 Napi::Value EncryptionKey(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  const EVP_MD* md;
-  if (!GetHash(info, 0, &md)) return env.Undefined();
-  Bytes e = GetBytes(info, 1, "skeyidE");
+  OutBytes out = GetOut(info, 0);
+  const DigestAlg* d;
+  if (!out.ok || !GetHash(info, 1, &d)) return env.Undefined();
+  Bytes e = GetBytes(info, 2, "skeyidE");
   if (!e.ok) return env.Undefined();
-  int64_t len;
-  if (!GetInt(info, 2, "length", 1, kMaxDerived, &len)) return env.Undefined();
-  size_t want = static_cast<size_t>(len);
-  if (want <= e.size) return Buf::Copy(env, e.data, want);
-  Hmac& h = ThreadHmac();
-  if (!h.Key(md, e.data, e.size)) return Fail(env, "prf");
-  size_t n = h.size();
-  size_t blocks = (want + n - 1) / n;
-  std::vector<uint8_t> k(blocks * n);
-  const uint8_t zero = 0;
-  for (size_t i = 0; i < blocks; i++) {
-    bool ok = h.Begin() && (i == 0 ? h.Update(&zero, 1) : h.Update(&k[(i - 1) * n], n)) && h.Final(&k[i * n]);
-    if (!ok) return Fail(env, "prf");
+  if (out.size < 1 || out.size > static_cast<size_t>(kMaxDerived)) {
+    ThrowRange(env, "out must be 1 to 65536 bytes");
+    return env.Undefined();
   }
-  Napi::Value r = Buf::Copy(env, k.data(), want);
-  OPENSSL_cleanse(k.data(), k.size());
-  return r;
+  if (out.size <= e.size) {
+    std::memmove(out.data, e.data, out.size);
+    return env.Undefined();
+  }
+  Hmac h;
+  h.Key(d, e.data, e.size);
+  const size_t n = d->size;
+  const uint8_t zero = 0;
+  Expand(h, out, [&](size_t, const uint8_t* prev) { prev ? h.Update(prev, n) : h.Update(&zero, 1); });
+  return env.Undefined();
 }
 
-bool GetBlockSize(const Napi::CallbackInfo& info, size_t i, const EVP_MD* md, size_t* out) {
-  int64_t v;
-  if (!GetInt(info, i, "blockSize", 1, EVP_MD_get_size(md), &v)) return false;
-  *out = static_cast<size_t>(v);
-  return true;
-}
-
-// phase1Iv(alg, g^xi, g^xr, blockSize) -> hash(g^xi | g^xr) truncated to the cipher block.
+// phase1Iv(out, alg, g^xi, g^xr): out = hash(g^xi | g^xr) truncated to out.length (the cipher block).
 Napi::Value Phase1Iv(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  const EVP_MD* md;
-  if (!GetHash(info, 0, &md)) return env.Undefined();
-  Bytes gi = GetBytes(info, 1, "gxi");
+  OutBytes out = GetOut(info, 0);
+  const DigestAlg* d;
+  if (!out.ok || !GetHash(info, 1, &d)) return env.Undefined();
+  Bytes gi = GetBytes(info, 2, "gxi");
   if (!gi.ok) return env.Undefined();
-  Bytes gr = GetBytes(info, 2, "gxr");
+  Bytes gr = GetBytes(info, 3, "gxr");
   if (!gr.ok) return env.Undefined();
-  size_t bs;
-  if (!GetBlockSize(info, 3, md, &bs)) return env.Undefined();
-  EVP_MD_CTX* c = ThreadMdCtx();
-  uint8_t out[kMaxMdSize];
-  unsigned int n = 0;
-  if (!(c && EVP_DigestInit_ex(c, md, nullptr) && EVP_DigestUpdate(c, gi.data, gi.size) &&
-        EVP_DigestUpdate(c, gr.data, gr.size) && EVP_DigestFinal_ex(c, out, &n)))
-    return Fail(env, "hash");
-  return Buf::Copy(env, out, bs);
+  if (out.size < 1 || out.size > d->size) {
+    ThrowRange(env, "out (the IV) must be 1 to " + std::to_string(d->size) + " bytes");
+    return env.Undefined();
+  }
+  DigestCtx c;
+  d->init(&c);
+  if (gi.size) d->update(&c, gi.data, gi.size);
+  if (gr.size) d->update(&c, gr.data, gr.size);
+  uint8_t md[kMaxMdSize];
+  d->final(md, &c);
+  std::memcpy(out.data, md, out.size);
+  return env.Undefined();
 }
 
-// phase2Iv(alg, last phase-1 CBC block, message ID, blockSize) -> hash(block | M-ID as 4 bytes big-endian).
+// phase2Iv(out, alg, last phase-1 CBC block, message ID): out = hash(block | M-ID, 4 bytes big-endian),
+// truncated to out.length.
 Napi::Value Phase2Iv(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  const EVP_MD* md;
-  if (!GetHash(info, 0, &md)) return env.Undefined();
-  Bytes last = GetBytes(info, 1, "lastBlock");
+  OutBytes out = GetOut(info, 0);
+  const DigestAlg* d;
+  if (!out.ok || !GetHash(info, 1, &d)) return env.Undefined();
+  Bytes last = GetBytes(info, 2, "lastBlock");
   if (!last.ok) return env.Undefined();
   int64_t mid;
-  if (!GetInt(info, 2, "messageId", 0, 0xffffffffLL, &mid)) return env.Undefined();
-  size_t bs;
-  if (!GetBlockSize(info, 3, md, &bs)) return env.Undefined();
+  if (!GetInt(info, 3, "messageId", 0, 0xffffffffLL, &mid)) return env.Undefined();
+  if (out.size < 1 || out.size > d->size) {
+    ThrowRange(env, "out (the IV) must be 1 to " + std::to_string(d->size) + " bytes");
+    return env.Undefined();
+  }
   uint8_t m[4] = {static_cast<uint8_t>(mid >> 24), static_cast<uint8_t>(mid >> 16), static_cast<uint8_t>(mid >> 8),
                   static_cast<uint8_t>(mid)};
-  EVP_MD_CTX* c = ThreadMdCtx();
-  uint8_t out[kMaxMdSize];
-  unsigned int n = 0;
-  if (!(c && EVP_DigestInit_ex(c, md, nullptr) && EVP_DigestUpdate(c, last.data, last.size) &&
-        EVP_DigestUpdate(c, m, 4) && EVP_DigestFinal_ex(c, out, &n)))
-    return Fail(env, "hash");
-  return Buf::Copy(env, out, bs);
+  DigestCtx c;
+  d->init(&c);
+  if (last.size) d->update(&c, last.data, last.size);
+  d->update(&c, m, 4);
+  uint8_t md[kMaxMdSize];
+  d->final(md, &c);
+  std::memcpy(out.data, md, out.size);
+  return env.Undefined();
 }
 
-// keymat(alg, SKEYID_d, g(qm)^xy | null, protocol, SPI, Ni_b, Nr_b, length) (RFC 2409 section 5.5):
-// K1 = prf(SKEYID_d, [g(qm)^xy |] protocol | SPI | Ni_b | Nr_b), Kn = prf(SKEYID_d, Kn-1 | same).
+// keymat(out, alg, SKEYID_d, g(qm)^xy | null, protocol, SPI, Ni_b, Nr_b) (RFC 2409 section 5.5), out.length
+// bytes: K1 = prf(SKEYID_d, [g(qm)^xy |] protocol | SPI | Ni_b | Nr_b), Kn = prf(SKEYID_d, Kn-1 | same).
 Napi::Value Keymat(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  const EVP_MD* md;
-  if (!GetHash(info, 0, &md)) return env.Undefined();
-  Bytes d = GetBytes(info, 1, "skeyidD");
-  if (!d.ok) return env.Undefined();
+  OutBytes out = GetOut(info, 0);
+  const DigestAlg* d;
+  if (!out.ok || !GetHash(info, 1, &d)) return env.Undefined();
+  Bytes skeyidD = GetBytes(info, 2, "skeyidD");
+  if (!skeyidD.ok) return env.Undefined();
   Bytes gxy;
   gxy.ok = true;
-  if (info.Length() > 2 && !info[2].IsNull() && !info[2].IsUndefined()) {
-    gxy = GetBytes(info, 2, "gxy");
+  if (info.Length() > 3 && !info[3].IsNull() && !info[3].IsUndefined()) {
+    gxy = GetBytes(info, 3, "gxy");
     if (!gxy.ok) return env.Undefined();
   }
   int64_t proto;
-  if (!GetInt(info, 3, "protocol", 0, 255, &proto)) return env.Undefined();
-  Bytes spi = GetBytes(info, 4, "spi");
+  if (!GetInt(info, 4, "protocol", 0, 255, &proto)) return env.Undefined();
+  Bytes spi = GetBytes(info, 5, "spi");
   if (!spi.ok) return env.Undefined();
-  Bytes ni = GetBytes(info, 5, "nonceI");
+  Bytes ni = GetBytes(info, 6, "nonceI");
   if (!ni.ok) return env.Undefined();
-  Bytes nr = GetBytes(info, 6, "nonceR");
+  Bytes nr = GetBytes(info, 7, "nonceR");
   if (!nr.ok) return env.Undefined();
-  int64_t len;
-  if (!GetInt(info, 7, "length", 1, kMaxDerived, &len)) return env.Undefined();
-  Hmac& h = ThreadHmac();
-  if (!h.Key(md, d.data, d.size)) return Fail(env, "prf");
-  size_t n = h.size();
-  size_t want = static_cast<size_t>(len);
-  size_t blocks = (want + n - 1) / n;
-  std::vector<uint8_t> k(blocks * n);
-  const uint8_t p = static_cast<uint8_t>(proto);
-  for (size_t i = 0; i < blocks; i++) {
-    bool ok = h.Begin() && (i == 0 || h.Update(&k[(i - 1) * n], n)) && h.Update(gxy.data, gxy.size) &&
-              h.Update(&p, 1) && h.Update(spi.data, spi.size) && h.Update(ni.data, ni.size) &&
-              h.Update(nr.data, nr.size) && h.Final(&k[i * n]);
-    if (!ok) return Fail(env, "prf");
+  if (out.size < 1 || out.size > static_cast<size_t>(kMaxDerived)) {
+    ThrowRange(env, "out must be 1 to 65536 bytes");
+    return env.Undefined();
   }
-  Napi::Value r = Buf::Copy(env, k.data(), want);
-  OPENSSL_cleanse(k.data(), k.size());
-  return r;
+  Hmac h;
+  h.Key(d, skeyidD.data, skeyidD.size);
+  const size_t n = d->size;
+  const uint8_t p = static_cast<uint8_t>(proto);
+  Expand(h, out, [&](size_t, const uint8_t* prev) {
+    if (prev) h.Update(prev, n);
+    h.Update(gxy.data, gxy.size);
+    h.Update(&p, 1);
+    h.Update(spi.data, spi.size);
+    h.Update(ni.data, ni.size);
+    h.Update(nr.data, nr.size);
+  });
+  return env.Undefined();
 }
 
-// randomBytes(length) from OpenSSL's CSPRNG.
+// randomBytes(out): fills out from OpenSSL's CSPRNG.
 Napi::Value RandomBytes(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  int64_t len;
-  if (!GetInt(info, 0, "length", 0, kMaxRandom, &len)) return env.Undefined();
-  Buf out = Buf::New(env, static_cast<size_t>(len));
-  if (len > 0 && RAND_bytes(out.Data(), static_cast<int>(len)) != 1) return Fail(env, "RAND_bytes");
-  return out;
+  OutBytes out = GetOut(info, 0);
+  if (!out.ok) return env.Undefined();
+  if (out.size > static_cast<size_t>(kMaxRandom)) {
+    ThrowRange(env, "at most 64 MiB of random bytes per call");
+    return env.Undefined();
+  }
+  if (out.size > 0 && RAND_bytes(out.data, static_cast<int>(out.size)) != 1) ThrowOpenSsl(env, "RAND_bytes");
+  return env.Undefined();
 }
 
 // timingSafeEqual(a, b): false for different lengths (lengths are public), else CRYPTO_memcmp.
@@ -310,13 +379,12 @@ Napi::Value TimingSafeEqual(const Napi::CallbackInfo& info) {
   return Napi::Boolean::New(env, a.size == 0 || CRYPTO_memcmp(a.data, b.data, a.size) == 0);
 }
 
-// hashInfo(alg) -> [digest length, available]: lets the TS layer check the provider without guessing.
-Napi::Value HashAvailable(const Napi::CallbackInfo& info) {
+// hashSize(alg) -> digest length in bytes.
+Napi::Value HashSize(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  int64_t v;
-  if (!GetInt(info, 0, "hash algorithm", 0, kHashCount - 1, &v)) return env.Undefined();
-  const EVP_MD* md = Md(static_cast<int>(v));
-  return Napi::Number::New(env, md ? EVP_MD_get_size(md) : 0);
+  const DigestAlg* d;
+  if (!GetHash(info, 0, &d)) return env.Undefined();
+  return Napi::Number::New(env, static_cast<double>(d->size));
 }
 
 }  // namespace
@@ -324,7 +392,8 @@ Napi::Value HashAvailable(const Napi::CallbackInfo& info) {
 
 void InitPrf(Napi::Env env, Napi::Object exports) {
   using namespace ike;
-  Md(0);  // fetch the digests now, on the main thread
+  std::string missing;
+  if (!OpenSslSymbolsPresent(&missing)) return;  // InitDh has already thrown
   exports.Set("hash", Napi::Function::New(env, Hash, "hash"));
   exports.Set("prf", Napi::Function::New(env, Prf, "prf"));
   exports.Set("skeyidPsk", Napi::Function::New(env, SkeyidPsk, "skeyidPsk"));
@@ -336,5 +405,5 @@ void InitPrf(Napi::Env env, Napi::Object exports) {
   exports.Set("keymat", Napi::Function::New(env, Keymat, "keymat"));
   exports.Set("randomBytes", Napi::Function::New(env, RandomBytes, "randomBytes"));
   exports.Set("timingSafeEqual", Napi::Function::New(env, TimingSafeEqual, "timingSafeEqual"));
-  exports.Set("hashSize", Napi::Function::New(env, HashAvailable, "hashSize"));
+  exports.Set("hashSize", Napi::Function::New(env, HashSize, "hashSize"));
 }

@@ -43,6 +43,26 @@ test('full-length exponents agree too (native <-> node, groups 2 and 14)', { ski
   }
 });
 
+test('native: generated private exponents follow the policy (short by default, full length on request)', { skip: nativeSkip }, async () => {
+  const { nativeAddon } = await import('../../ts/native.js');
+  const addon = nativeAddon();
+  for (const id of SUPPORTED_DH_GROUPS) {
+    const info = dhGroupInfo(id)!;
+    const k = new addon.DhKey(id);
+    k.generate();
+    if (info.kind === 'modp') {
+      assert.equal(k.privateKeyBits(), info.exponentBits, `group ${id} short exponent`);
+      if (info.bits <= 2048) {
+        const f = new addon.DhKey(id);
+        await f.generateAsync(true);
+        assert.ok(f.privateKeyBits() > info.bits - 64, `group ${id} full-length exponent has ${f.privateKeyBits()} bits`);
+      }
+    } else {
+      assert.ok(k.privateKeyBits() > info.bits - 64 && k.privateKeyBits() <= info.bits, `group ${id} scalar`);
+    }
+  }
+});
+
 test('keys are fresh: two key pairs of a group differ', () => {
   for (const { p, skip } of PROVIDERS) {
     if (skip) continue;

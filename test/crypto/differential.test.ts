@@ -126,3 +126,12 @@ test('randomBytes and timingSafeEqual', { skip }, () => {
     assert.equal(p.timingSafeEqual(new Uint8Array(0), new Uint8Array(0)), true);
   }
 });
+
+test('both providers refuse more than 32 data buffers with a RangeError', { skip }, () => {
+  const many = Array.from({ length: 33 }, () => Buffer.alloc(1));
+  for (const p of [N, J]) {
+    assert.throws(() => p.hash('sha1', ...many), RangeError, p.name);
+    assert.throws(() => p.prf('sha1', Buffer.alloc(4), ...many), RangeError, p.name);
+    assert.deepEqual(p.hash('sha1', ...many.slice(1)), J.hash('sha1', Buffer.alloc(32)));
+  }
+});

@@ -35,7 +35,7 @@ const FUNCTIONS = [
   'hash', 'prf', 'skeyidPsk', 'skeyidSig', 'phase1Keys', 'encryptionKey', 'phase1Iv', 'phase2Iv', 'keymat',
   'randomBytes', 'timingSafeEqual', 'hashSize', 'cbcEncrypt', 'cbcDecrypt', 'dhGroupInfo',
 ] as const;
-const KEY_METHODS = ['generate', 'generateAsync', 'importPrivateKey', 'publicValue', 'computeSecret', 'computeSecretAsync'] as const;
+const KEY_METHODS = ['generate', 'generateAsync', 'importPrivateKey', 'publicValue', 'computeSecret', 'computeSecretAsync', 'privateKeyBits'] as const;
 
 function expectTypeOrRange(e: unknown, what: string): void {
   assert.ok(e instanceof TypeError || e instanceof RangeError, `${what} threw ${String(e)}`);

@@ -2,7 +2,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { hex, loadVectors, PROVIDERS } from './helpers.js';
-import type { DhGroupId, HashName } from '../../ts/crypto/index.js';
+import { dhGroupInfo, type DhGroupId, type HashName } from '../../ts/crypto/index.js';
 import { nativeAddon } from '../../ts/native.js';
 
 const CAVS_HASH: Record<string, HashName> = { 'SHA-1': 'sha1', 'SHA-256': 'sha256', 'SHA-384': 'sha384', 'SHA-512': 'sha512' };
@@ -97,6 +97,25 @@ for (const { name, p, skip } of PROVIDERS) {
       assert.deepEqual(s1, key2.computeSecret(key.publicValue));
       assert.equal(big(s1), modPow(big(key2.publicValue), big(x), prime));
       assert.equal(s1.length, g.bits / 8);
+    }
+  });
+
+  test(`${name}: g^x known answers for short exponents (the native fixed-base comb path) and edge exponents`, { skip }, () => {
+    for (const g of modpV.groups) {
+      const id = g.id as DhGroupId;
+      const prime = BigInt('0x' + g.prime);
+      const t = dhGroupInfo(id)!.exponentBits!;
+      const tBytes = Math.ceil(t / 8);
+      const allOnes = Buffer.alloc(tBytes, 0xff);
+      allOnes[0] = (1 << (t - 8 * (tBytes - 1))) - 1; // exactly t one bits: every comb column and tooth set
+      const top = Buffer.alloc(tBytes);
+      top[0] = 1 << ((t - 1) % 8); // 2^(t-1): only the last tooth of the top column
+      const xs = [Buffer.of(1), Buffer.of(2), Buffer.of(0x80, 0, 1), allOnes, top, Buffer.from(allOnes).fill(0x5a, 1)];
+      for (const x of xs) {
+        const k = p!.dhGroup(id).importPrivateKey(x);
+        assert.equal(big(k.publicValue), modPow(2n, big(x), prime), `group ${id} x=${x.toString('hex')}`);
+        assert.equal(k.publicValue.length, g.bits / 8);
+      }
     }
   });
 

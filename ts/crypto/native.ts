@@ -99,17 +99,48 @@ function makeProvider(addon: any): CryptoProvider {
     return g;
   }
 
+  // The addon writes into buffers allocated here: Buffer.allocUnsafe takes a slice of Node's pool, which is
+  // several times cheaper than creating a Buffer from C++ (that cost would exceed the HMAC itself).
+  const out = (n: number): Buffer => Buffer.allocUnsafe(n);
+  const size = (n: unknown): number => (typeof n === 'number' && Number.isInteger(n) && n >= 0 && n <= 1 << 26 ? n : -1);
+
   return {
     name: 'native',
-    randomBytes: (length) => addon.randomBytes(length),
-    hash: (alg, ...data) => addon.hash(hashCode(alg), ...data),
-    prf: (alg, key, ...data) => addon.prf(hashCode(alg), key, ...data),
+    randomBytes(length) {
+      const n = size(length);
+      if (n < 0) {
+        if (typeof length !== 'number') throw new TypeError('length must be a number');
+        throw new RangeError('length must be an integer in [0, 67108864]');
+      }
+      const b = out(n);
+      addon.randomBytes(b);
+      return b;
+    },
+    hash(alg, ...data) {
+      const b = out(hashLength(alg));
+      addon.hash(b, hashCode(alg), ...data);
+      return b;
+    },
+    prf(alg, key, ...data) {
+      const b = out(hashLength(alg));
+      addon.prf(b, hashCode(alg), key, ...data);
+      return b;
+    },
     dhGroup,
-    skeyidPsk: (alg, psk, nonceI, nonceR) => addon.skeyidPsk(hashCode(alg), psk, nonceI, nonceR),
-    skeyidSig: (alg, nonceI, nonceR, gxy) => addon.skeyidSig(hashCode(alg), nonceI, nonceR, gxy),
+    skeyidPsk(alg, psk, nonceI, nonceR) {
+      const b = out(hashLength(alg));
+      addon.skeyidPsk(b, hashCode(alg), psk, nonceI, nonceR);
+      return b;
+    },
+    skeyidSig(alg, nonceI, nonceR, gxy) {
+      const b = out(hashLength(alg));
+      addon.skeyidSig(b, hashCode(alg), nonceI, nonceR, gxy);
+      return b;
+    },
     phase1Keys(alg, skeyid, gxy, cookieI, cookieR): Phase1Keys {
       const n = hashLength(alg);
-      const all: Buffer = addon.phase1Keys(hashCode(alg), skeyid, gxy, cookieI, cookieR);
+      const all = Buffer.allocUnsafeSlow(3 * n); // not pooled: the three keys live as long as the IKE SA
+      addon.phase1Keys(all, hashCode(alg), skeyid, gxy, cookieI, cookieR);
       return {
         skeyid: Buffer.from(skeyid),
         skeyidD: all.subarray(0, n),
@@ -117,15 +148,55 @@ function makeProvider(addon: any): CryptoProvider {
         skeyidE: all.subarray(2 * n, 3 * n),
       };
     },
-    encryptionKey: (alg, skeyidE, length) => addon.encryptionKey(hashCode(alg), skeyidE, length),
-    phase1Iv: (alg, gxi, gxr, blockSize) => addon.phase1Iv(hashCode(alg), gxi, gxr, blockSize),
-    phase2Iv: (alg, lastBlock, messageId, blockSize) => addon.phase2Iv(hashCode(alg), lastBlock, messageId, blockSize),
-    keymat: (alg, skeyidD, p, length) =>
-      addon.keymat(hashCode(alg), skeyidD, p.gxy ?? null, p.protocol, p.spi, p.nonceI, p.nonceR, length),
-    cbcEncrypt: (cipher, key, iv, data) => addon.cbcEncrypt(cipherCode(cipher), key, iv, data),
-    cbcDecrypt: (cipher, key, iv, data) => addon.cbcDecrypt(cipherCode(cipher), key, iv, data),
+    encryptionKey(alg, skeyidE, length) {
+      const b = out(derivedLength(length));
+      addon.encryptionKey(b, hashCode(alg), skeyidE);
+      return b;
+    },
+    phase1Iv(alg, gxi, gxr, blockSize) {
+      const b = out(ivLength(alg, blockSize));
+      addon.phase1Iv(b, hashCode(alg), gxi, gxr);
+      return b;
+    },
+    phase2Iv(alg, lastBlock, messageId, blockSize) {
+      const b = out(ivLength(alg, blockSize));
+      addon.phase2Iv(b, hashCode(alg), lastBlock, messageId);
+      return b;
+    },
+    keymat(alg, skeyidD, p, length) {
+      const b = out(derivedLength(length));
+      addon.keymat(b, hashCode(alg), skeyidD, p.gxy ?? null, p.protocol, p.spi, p.nonceI, p.nonceR);
+      return b;
+    },
+    cbcEncrypt(cipher, key, iv, data) {
+      const b = out(dataLength(data));
+      addon.cbcEncrypt(b, cipherCode(cipher), key, iv, data);
+      return b;
+    },
+    cbcDecrypt(cipher, key, iv, data) {
+      const b = out(dataLength(data));
+      addon.cbcDecrypt(b, cipherCode(cipher), key, iv, data);
+      return b;
+    },
     timingSafeEqual: (a, b) => addon.timingSafeEqual(a, b),
   };
+}
+
+// Lengths the TS side needs before the call, checked like the addon checks everything else.
+function derivedLength(length: unknown): number {
+  if (typeof length !== 'number') throw new TypeError('length must be a number');
+  if (!Number.isInteger(length) || length < 1 || length > 1 << 16) throw new RangeError('length must be an integer in [1, 65536]');
+  return length;
+}
+function ivLength(alg: HashName, blockSize: unknown): number {
+  if (typeof blockSize !== 'number') throw new TypeError('blockSize must be a number');
+  const max = hashLength(alg);
+  if (!Number.isInteger(blockSize) || blockSize < 1 || blockSize > max) throw new RangeError(`blockSize must be an integer in [1, ${max}]`);
+  return blockSize;
+}
+function dataLength(data: unknown): number {
+  if (!(data instanceof Uint8Array)) throw new TypeError('data must be a Buffer or Uint8Array');
+  return data.length;
 }
 
 function load(): CryptoProvider | null {

@@ -36,6 +36,13 @@ function int(x: unknown, name: string, lo: number, hi: number): number {
   if (!Number.isInteger(x) || x < lo || x > hi) throw new RangeError(`${name} must be an integer in [${lo}, ${hi}]`);
   return x;
 }
+// Same limit as native/prf.cc (it keeps the argument views on the stack).
+const MAX_PARTS = 32;
+function parts(data: unknown[]): void {
+  if (data.length > MAX_PARTS) throw new RangeError('at most 32 data buffers');
+  data.forEach((d, i) => bytes(d, `data[${i}]`));
+}
+
 function hashName(alg: unknown): HashName {
   if (!isHashName(alg)) throw new TypeError(`unknown hash algorithm ${String(alg)}`);
   return alg;
@@ -265,13 +272,14 @@ function makeNodeProvider(): CryptoProvider {
     },
     hash(alg, ...data) {
       const h = crypto.createHash(hashName(alg));
-      data.forEach((d, i) => h.update(bytes(d, `data[${i}]`)));
+      parts(data);
+      for (const d of data) h.update(d);
       return h.digest();
     },
     prf(alg, key, ...data) {
       hashName(alg);
       bytes(key, 'key');
-      data.forEach((d, i) => bytes(d, `data[${i}]`));
+      parts(data);
       return hmac(alg, key, ...data);
     },
     dhGroup(id) {
