@@ -83,5 +83,8 @@ test('bad proposals are refused with one clear line', () => {
   assert.equal(error('aes128'), "ESP proposal 'aes128': aes128 needs an integrity algorithm (e.g. aes128-sha256)");
   assert.match(error('sha256-modp2048'), /names no encryption algorithm/);
   assert.match(error(''), /unknown keyword ''/);
+  // Names of Object.prototype members are not keywords.
+  assert.equal(error('constructor-sha1'), "unknown keyword 'constructor' in ESP proposal 'constructor-sha1'");
+  assert.equal(error('aes128-__proto__'), "unknown keyword '__proto__' in ESP proposal 'aes128-__proto__'");
   for (const t of ['aes128gcm16-sha1', 'x', 'null-sha1', 'aes-md5']) assert.ok(!error(t).includes('\n'));
 });

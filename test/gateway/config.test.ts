@@ -5,6 +5,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { inspect } from 'node:util';
+import fc from 'fast-check';
 import {
   ConfigError,
   DEFAULT_ESP_PROPOSALS,
@@ -146,8 +147,8 @@ test('wrong types name the expected type and show the value', () => {
     [config({}, { listen: { nattPort: 500 } }), 'listen.nattPort: must differ from listen.port (both 500)'],
     [config({}, { listen: 'any' }), 'listen: must be an object, got "any"'],
     [config({}, { connections: [] }), 'connections: must be an object, got an array'],
-    [config({ remote: 10 }), 'connections.site-a.remote: must be a string, got 10'],
-    [config({ remote: 'gw.example.com' }), `connections.site-a.remote: must be the peer's IPv4 or IPv6 address or "%any" (hostnames are not resolved), got "gw.example.com"`],
+    [config({ remote: 10, initiate: true }), 'connections.site-a.remote: must be a string, got 10'],
+    [config({ remote: 'gw.example.com', initiate: true }), `connections.site-a.remote: must be the peer's IPv4 or IPv6 address or "%any" (hostnames are not resolved), got "gw.example.com"`],
     [config({ remotePort: 0 }), 'connections.site-a.remotePort: must be an integer 1-65535, got 0'],
     [config({ mode: 'agressive' }), `connections.site-a.mode: must be one of 'main', 'aggressive', got "agressive" (did you mean 'aggressive'?)`],
     [config({ encap: 'yes' }), 'connections.site-a.encap: must be true or false, got "yes"'],
@@ -269,6 +270,9 @@ test('PSK sources: literal, hex, environment, file; exactly one', () => {
   }
 
   assert.equal(oneError(config({ auth: { pskEnv: 'NOPE' } })), 'connections.site-a.auth.pskEnv: environment variable NOPE is not set');
+  assert.equal(oneError(config({ auth: { pskEnv: 'constructor' } })), 'connections.site-a.auth.pskEnv: environment variable constructor is not set');
+  assert.equal(oneError(config({ auth: { pskEnv: '$HOME' } })), 'connections.site-a.auth.pskEnv: must be the name of an environment variable (letters, digits, _), got "$HOME"');
+  assert.deepEqual(parseConfig(config({ auth: { pskEnv: 'PATH' } }), { baseDir: '.', env: process.env }).ok, true);
   assert.equal(oneError(config({ auth: { psk: PSK, pskEnv: 'X' } })), 'connections.site-a.auth: set only one of psk, pskEnv, pskFile (got psk and pskEnv)');
   assert.equal(oneError(config({ auth: { psk: PSK, pskEnv: 'X', pskFile: 'y' } })), 'connections.site-a.auth: set only one of psk, pskEnv, pskFile (got psk and pskEnv and pskFile)');
   assert.equal(oneError(config({ auth: { psk: '0x' + 'horse' } })), "connections.site-a.auth.psk: the pre-shared key starts with '0x' but the rest is not an even number of hex digits");
@@ -412,4 +416,25 @@ test('loadConfig: reads a file, resolves pskFile beside it, throws ConfigError w
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
+});
+
+test('parseConfig never throws: random JSON, and known keys with random values (fast-check)', () => {
+  const keys = ['remote', 'remotePort', 'local', 'mode', 'auth', 'localId', 'remoteId', 'ike', 'esp', 'pfs', 'localTs', 'remoteTs', 'lifetime', 'dpd', 'encap', 'initiate', 'retransmit', 'selection', 'keylog', 'allowWeak', 'allowNull', 'psk', 'pskEnv', 'ike', 'delay', 'action', 'tries', 'address', 'port', 'constructor', '__proto__', '_comment'];
+  const value = fc.oneof(
+    fc.jsonValue({ maxDepth: 2 }),
+    fc.constantFrom('%any', '10.0.0.1', '::', '10.1.0.0/24', '8h', 'aes128gcm16', 'aes128-sha1-modp2048', 'modp2048', 'aggressive', '@#0a', 'x@'),
+  );
+  const conn = fc.dictionary(fc.constantFrom(...keys), fc.oneof(value, fc.dictionary(fc.constantFrom(...keys), value, { maxKeys: 4 })), { maxKeys: 10 });
+  const doc = fc.oneof(
+    fc.jsonValue({ maxDepth: 4 }),
+    fc.record({ listen: fc.oneof(value, fc.dictionary(fc.constantFrom(...keys), value)), connections: fc.dictionary(fc.string({ maxLength: 8 }), conn, { maxKeys: 3 }) }, { requiredKeys: [] }),
+  );
+  fc.assert(
+    fc.property(doc, (json) => {
+      const r = parseConfig(json, { baseDir: '/nonexistent', env: {} });
+      for (const line of r.ok ? r.warnings : r.errors) assert.ok(!line.includes('\n'), line);
+      if (!r.ok) assert.ok(r.errors.length > 0);
+    }),
+    { numRuns: 2000 },
+  );
 });

@@ -199,16 +199,16 @@ function parseConnection(p: Problems, name: string, v: unknown, listen: ListenCo
   const k = (key: string) => join(at, key);
 
   // Addresses.
-  let remote = '%any';
+  // undefined when missing or wrong, so that the checks built on it stay quiet.
+  let remote: string | undefined;
   let remoteFamily: 4 | 6 | undefined;
   if (o.remote === undefined) p.error(k('remote'), `missing (the peer's address, e.g. "10.99.0.1", or "%any" for a responder)`);
   else {
     const s = string(p, k('remote'), o.remote);
-    if (s !== undefined && s !== '%any') {
-      const a = parseAddress(s);
-      if (!a || isUnspecified(a)) p.error(k('remote'), `must be the peer's IPv4 or IPv6 address or "%any" (hostnames are not resolved), ${got(s)}`);
-      else [remote, remoteFamily] = [a.text, a.family];
-    }
+    const a = s === undefined || s === '%any' ? null : parseAddress(s);
+    if (s === '%any') remote = s;
+    else if (a && !isUnspecified(a)) [remote, remoteFamily] = [a.text, a.family];
+    else if (s !== undefined) p.error(k('remote'), `must be the peer's IPv4 or IPv6 address or "%any" (hostnames are not resolved), ${got(s)}`);
   }
   const listenAddr = parseAddress(listen.address)!;
   let local: string | null = isUnspecified(listenAddr) ? null : listenAddr.text;
@@ -239,7 +239,7 @@ function parseConnection(p: Problems, name: string, v: unknown, listen: ListenCo
     if (r && !r.ok) p.error(k('localId'), r.error);
     else if (r) localId = r.value;
   }
-  let remoteId: Identity | 'any' = remote === '%any' ? 'any' : { kind: remoteFamily === 6 ? 'ipv6' : 'ipv4', address: remote };
+  let remoteId: Identity | 'any' = remote === undefined || remote === '%any' ? 'any' : { kind: remoteFamily === 6 ? 'ipv6' : 'ipv4', address: remote };
   if (o.remoteId !== undefined) {
     const s = string(p, k('remoteId'), o.remoteId);
     const r = s === undefined || s === '%any' ? undefined : parseIdentity(s);
@@ -322,7 +322,7 @@ function parseConnection(p: Problems, name: string, v: unknown, listen: ListenCo
     if (auth && !auth.allowAggressivePsk) p.error(k('mode'), `${AGGRESSIVE_PSK_RISK}; set auth.allowAggressivePsk: true to accept this risk`);
     else if (auth) p.warn(k('mode'), `${AGGRESSIVE_PSK_RISK}; use a long random key`);
   }
-  if (p.errors.length > errorsBefore || !auth) return undefined;
+  if (p.errors.length > errorsBefore || !auth || remote === undefined) return undefined;
   return {
     name, local, remote, remotePort, mode, auth, localId, remoteId, ike, esp, pfs, localTs, remoteTs,
     lifetime, dpd, encap, initiate, retransmit, selection, keylog,
@@ -348,8 +348,10 @@ function parseAuth(p: Problems, at: string, v: unknown, opts: ParseOptions): Psk
   if (key === 'psk') {
     [text, source] = [value, 'psk'];
   } else if (key === 'pskEnv') {
-    const e = opts.env[value];
-    if (e === undefined) return p.error(where, `environment variable ${value} is not set`);
+    if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(value)) return p.error(where, `must be the name of an environment variable (letters, digits, _), ${got(value)}`);
+    // typeof, not `=== undefined`: a plain object env has inherited members such as 'constructor'.
+    const e = Object.hasOwn(opts.env, value) ? opts.env[value] : undefined;
+    if (typeof e !== 'string') return p.error(where, `environment variable ${value} is not set`);
     [text, source] = [e, `pskEnv ${value}`];
   } else {
     const file = path.resolve(opts.baseDir, value);
