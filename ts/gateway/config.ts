@@ -198,17 +198,16 @@ function parseConnection(p: Problems, name: string, v: unknown, listen: ListenCo
   checkKeys(p, at, o, CONNECTION_KEYS);
   const k = (key: string) => join(at, key);
 
-  // Addresses.
-  let remote = '%any';
+  // Addresses. remote stays undefined when missing or wrong, so that the checks built on it stay quiet.
+  let remote: string | undefined;
   let remoteFamily: 4 | 6 | undefined;
   if (o.remote === undefined) p.error(k('remote'), `missing (the peer's address, e.g. "10.99.0.1", or "%any" for a responder)`);
   else {
     const s = string(p, k('remote'), o.remote);
-    if (s !== undefined && s !== '%any') {
-      const a = parseAddress(s);
-      if (!a || isUnspecified(a)) p.error(k('remote'), `must be the peer's IPv4 or IPv6 address or "%any" (hostnames are not resolved), ${got(s)}`);
-      else [remote, remoteFamily] = [a.text, a.family];
-    }
+    const a = s === undefined || s === '%any' ? null : parseAddress(s);
+    if (s === '%any') remote = s;
+    else if (a && !isUnspecified(a)) [remote, remoteFamily] = [a.text, a.family];
+    else if (s !== undefined) p.error(k('remote'), `must be the peer's IPv4 or IPv6 address or "%any" (hostnames are not resolved), ${got(s)}`);
   }
   const listenAddr = parseAddress(listen.address)!;
   let local: string | null = isUnspecified(listenAddr) ? null : listenAddr.text;
@@ -239,7 +238,7 @@ function parseConnection(p: Problems, name: string, v: unknown, listen: ListenCo
     if (r && !r.ok) p.error(k('localId'), r.error);
     else if (r) localId = r.value;
   }
-  let remoteId: Identity | 'any' = remote === '%any' ? 'any' : { kind: remoteFamily === 6 ? 'ipv6' : 'ipv4', address: remote };
+  let remoteId: Identity | 'any' = remote === undefined || remote === '%any' ? 'any' : { kind: remoteFamily === 6 ? 'ipv6' : 'ipv4', address: remote };
   if (o.remoteId !== undefined) {
     const s = string(p, k('remoteId'), o.remoteId);
     const r = s === undefined || s === '%any' ? undefined : parseIdentity(s);
@@ -249,16 +248,7 @@ function parseConnection(p: Problems, name: string, v: unknown, listen: ListenCo
   }
 
   // Lifetimes come before the proposals: the IKE lifetime goes into every phase 1 transform.
-  const lifetime: ConnectionConfig['lifetime'] = { ikeSeconds: DEFAULT_IKE_LIFETIME_SECONDS, espSeconds: DEFAULT_ESP_LIFETIME_SECONDS };
-  if (o.lifetime !== undefined) {
-    const l = object(p, k('lifetime'), o.lifetime);
-    if (l) {
-      checkKeys(p, k('lifetime'), l, LIFETIME_KEYS);
-      lifetime.ikeSeconds = duration(p, k('lifetime.ike'), l.ike, lifetime.ikeSeconds, 60);
-      lifetime.espSeconds = duration(p, k('lifetime.esp'), l.esp, lifetime.espSeconds, 60);
-      if (l.espKilobytes !== undefined) lifetime.espKilobytes = integer(p, k('lifetime.espKilobytes'), l.espKilobytes, 1, 0xffffffff, 0);
-    }
-  }
+  const lifetime = parseLifetime(p, k('lifetime'), o.lifetime);
 
   const ike: IkeProposal[] = [];
   for (const [where, text] of o.ike === undefined ? DEFAULT_IKE_PROPOSALS.map((t) => [k('ike'), t]) : stringList(p, k('ike'), o.ike) ?? []) {
@@ -283,29 +273,8 @@ function parseConnection(p: Problems, name: string, v: unknown, listen: ListenCo
     p.error(k('remoteTs'), `no selector of the same IP version as localTs (IPv${[...lf].join('/')}), so no Quick Mode could carry them`);
   }
 
-  const dpd: ConnectionConfig['dpd'] = { delaySeconds: 0, timeoutSeconds: 150, action: 'clear' };
-  if (o.dpd !== undefined) {
-    const d = object(p, k('dpd'), o.dpd);
-    if (d) {
-      checkKeys(p, k('dpd'), d, DPD_KEYS);
-      dpd.delaySeconds = duration(p, k('dpd.delay'), d.delay, 0, 0);
-      dpd.timeoutSeconds = duration(p, k('dpd.timeout'), d.timeout, 150, 1);
-      dpd.action = oneOf(p, k('dpd.action'), d.action, ['clear', 'restart', 'hold'] as const, 'clear');
-    }
-  }
-  const retransmit: ConnectionConfig['retransmit'] = { tries: 5, timeoutSeconds: 4, factor: 1.8 };
-  if (o.retransmit !== undefined) {
-    const r = object(p, k('retransmit'), o.retransmit);
-    if (r) {
-      checkKeys(p, k('retransmit'), r, RETRANSMIT_KEYS);
-      retransmit.tries = integer(p, k('retransmit.tries'), r.tries, 0, 100, 5);
-      retransmit.timeoutSeconds = duration(p, k('retransmit.timeout'), r.timeout, 4, 0.001, true);
-      if (r.factor !== undefined) {
-        if (typeof r.factor !== 'number' || !(r.factor >= 1 && r.factor <= 10)) p.error(k('retransmit.factor'), `must be a number 1-10, ${got(r.factor)}`);
-        else retransmit.factor = r.factor;
-      }
-    }
-  }
+  const dpd = parseDpd(p, k('dpd'), o.dpd);
+  const retransmit = parseRetransmit(p, k('retransmit'), o.retransmit);
   const encap = boolean(p, k('encap'), o.encap, false);
   const initiate = boolean(p, k('initiate'), o.initiate, false);
   const selection = oneOf(p, k('selection'), o.selection, ['responder', 'initiator'] as const, 'responder');
@@ -322,11 +291,48 @@ function parseConnection(p: Problems, name: string, v: unknown, listen: ListenCo
     if (auth && !auth.allowAggressivePsk) p.error(k('mode'), `${AGGRESSIVE_PSK_RISK}; set auth.allowAggressivePsk: true to accept this risk`);
     else if (auth) p.warn(k('mode'), `${AGGRESSIVE_PSK_RISK}; use a long random key`);
   }
-  if (p.errors.length > errorsBefore || !auth) return undefined;
+  if (p.errors.length > errorsBefore || !auth || remote === undefined) return undefined;
   return {
     name, local, remote, remotePort, mode, auth, localId, remoteId, ike, esp, pfs, localTs, remoteTs,
     lifetime, dpd, encap, initiate, retransmit, selection, keylog,
   };
+}
+
+function parseLifetime(p: Problems, at: string, v: unknown): ConnectionConfig['lifetime'] {
+  const out: ConnectionConfig['lifetime'] = { ikeSeconds: DEFAULT_IKE_LIFETIME_SECONDS, espSeconds: DEFAULT_ESP_LIFETIME_SECONDS };
+  const o = v === undefined ? undefined : object(p, at, v);
+  if (!o) return out;
+  checkKeys(p, at, o, LIFETIME_KEYS);
+  out.ikeSeconds = duration(p, join(at, 'ike'), o.ike, out.ikeSeconds, 60);
+  out.espSeconds = duration(p, join(at, 'esp'), o.esp, out.espSeconds, 60);
+  if (o.espKilobytes !== undefined) out.espKilobytes = integer(p, join(at, 'espKilobytes'), o.espKilobytes, 1, 0xffffffff, 0);
+  return out;
+}
+
+function parseDpd(p: Problems, at: string, v: unknown): ConnectionConfig['dpd'] {
+  // strongSwan's defaults: off, 150 s for IKEv1, clear.
+  const out: ConnectionConfig['dpd'] = { delaySeconds: 0, timeoutSeconds: 150, action: 'clear' };
+  const o = v === undefined ? undefined : object(p, at, v);
+  if (!o) return out;
+  checkKeys(p, at, o, DPD_KEYS);
+  out.delaySeconds = duration(p, join(at, 'delay'), o.delay, 0, 0);
+  out.timeoutSeconds = duration(p, join(at, 'timeout'), o.timeout, 150, 1);
+  out.action = oneOf(p, join(at, 'action'), o.action, ['clear', 'restart', 'hold'] as const, 'clear');
+  return out;
+}
+
+function parseRetransmit(p: Problems, at: string, v: unknown): ConnectionConfig['retransmit'] {
+  const out: ConnectionConfig['retransmit'] = { tries: 5, timeoutSeconds: 4, factor: 1.8 };
+  const o = v === undefined ? undefined : object(p, at, v);
+  if (!o) return out;
+  checkKeys(p, at, o, RETRANSMIT_KEYS);
+  out.tries = integer(p, join(at, 'tries'), o.tries, 0, 100, 5);
+  out.timeoutSeconds = duration(p, join(at, 'timeout'), o.timeout, 4, 0.001, true);
+  if (o.factor !== undefined) {
+    if (typeof o.factor !== 'number' || !(o.factor >= 1 && o.factor <= 10)) p.error(join(at, 'factor'), `must be a number 1-10, ${got(o.factor)}`);
+    else out.factor = o.factor;
+  }
+  return out;
 }
 
 function parseAuth(p: Problems, at: string, v: unknown, opts: ParseOptions): PskAuth | undefined {
@@ -348,8 +354,10 @@ function parseAuth(p: Problems, at: string, v: unknown, opts: ParseOptions): Psk
   if (key === 'psk') {
     [text, source] = [value, 'psk'];
   } else if (key === 'pskEnv') {
-    const e = opts.env[value];
-    if (e === undefined) return p.error(where, `environment variable ${value} is not set`);
+    if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(value)) return p.error(where, `must be the name of an environment variable (letters, digits, _), ${got(value)}`);
+    // typeof, not `=== undefined`: a plain object env has inherited members such as 'constructor'.
+    const e = Object.hasOwn(opts.env, value) ? opts.env[value] : undefined;
+    if (typeof e !== 'string') return p.error(where, `environment variable ${value} is not set`);
     [text, source] = [e, `pskEnv ${value}`];
   } else {
     const file = path.resolve(opts.baseDir, value);

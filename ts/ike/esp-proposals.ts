@@ -83,9 +83,10 @@ export function parseEspProposal(text: string, options: EspProposalOptions = {})
   const groups: DhGroupId[] = [];
   const esns: boolean[] = [];
   for (const t of text.trim().toLowerCase().split('-')) {
-    if (t in CIPHERS) ciphers.push(CIPHERS[t]!);
-    else if (t in INTEGRITY) integs.push(INTEGRITY[t]!);
-    else if (t in GROUPS) groups.push(GROUPS[t]!);
+    // Object.hasOwn, not `in`: 'constructor' or '__proto__' must not find Object.prototype's members.
+    if (Object.hasOwn(CIPHERS, t)) ciphers.push(CIPHERS[t]!);
+    else if (Object.hasOwn(INTEGRITY, t)) integs.push(INTEGRITY[t]!);
+    else if (Object.hasOwn(GROUPS, t)) groups.push(GROUPS[t]!);
     else if (t === 'esn' || t === 'noesn') esns.push(t === 'esn');
     else return { ok: false, error: `unknown keyword '${t}' in ESP proposal '${text}'` };
   }

@@ -1,0 +1,40 @@
+// Every example config in examples/ loads and validates, so the files users copy stay correct.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { readdirSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import path from 'node:path';
+import { loadConfig } from '../../ts/gateway/config.js';
+
+// Compiled to dist/test/gateway/: the sources' examples/ is three levels up.
+const dir = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../../examples');
+const env = { IKE_PSK_SITE_A: '0x' + 'ab'.repeat(32) };
+
+test('every examples/*.json loads without errors', async () => {
+  const files = readdirSync(dir).filter((f) => f.endsWith('.json'));
+  assert.ok(files.length >= 3, `examples found: ${files.join(', ')}`);
+  for (const f of files) await loadConfig(path.join(dir, f), env);
+});
+
+test('the examples say what they claim', async () => {
+  const s2s = (await loadConfig(path.join(dir, 'site-to-site-psk.json'), env)).connections[0]!;
+  assert.equal(s2s.mode, 'main');
+  assert.equal(s2s.pfs, true);
+  assert.equal(s2s.initiate, true);
+  assert.deepEqual(s2s.auth.psk, Buffer.from('ab'.repeat(32), 'hex'));
+
+  const agg = await loadConfig(path.join(dir, 'aggressive-remote-peer.json'), {});
+  const a = agg.connections[0]!;
+  assert.equal(a.mode, 'aggressive');
+  assert.equal(a.remote, '%any');
+  assert.equal(a.auth.allowAggressivePsk, true);
+  assert.equal(a.auth.psk.length, 32); // hex in branch-router.psk
+  assert.deepEqual(a.remoteId, { kind: 'fqdn', value: 'branch1.example.com' });
+  assert.equal(new Set(a.ike.map((p) => p.group)).size, 1);
+  assert.equal(agg.warnings.length, 1);
+  assert.match(agg.warnings[0]!, /offline dictionary attack/);
+
+  const natt = (await loadConfig(path.join(dir, 'nat-t-forced.json'), {})).connections[0]!;
+  assert.equal(natt.encap, true);
+  assert.equal(natt.esp[0]!.pfsGroup, 19);
+});
