@@ -96,10 +96,10 @@ export function parseIkeProposal(text: string, options: ProposalOptions = {}): {
   let prf: HashName | undefined;
   const tokens = text.trim().toLowerCase().split('-');
   for (const t of tokens) {
-    if (t in ENCRYPTION_KEYWORDS) enc.push(ENCRYPTION_KEYWORDS[t]!);
-    else if (t in HASH_KEYWORDS) hash.push(HASH_KEYWORDS[t]!);
-    else if (t in PRF_KEYWORDS) prf = PRF_KEYWORDS[t];
-    else if (t in GROUP_KEYWORDS) groups.push(GROUP_KEYWORDS[t]!);
+    if (Object.hasOwn(ENCRYPTION_KEYWORDS, t)) enc.push(ENCRYPTION_KEYWORDS[t]!);
+    else if (Object.hasOwn(HASH_KEYWORDS, t)) hash.push(HASH_KEYWORDS[t]!);
+    else if (Object.hasOwn(PRF_KEYWORDS, t)) prf = PRF_KEYWORDS[t];
+    else if (Object.hasOwn(GROUP_KEYWORDS, t)) groups.push(GROUP_KEYWORDS[t]!);
     else return { ok: false, error: `unknown keyword '${t}' in IKE proposal '${text}'` };
   }
   if (enc.length === 0) return { ok: false, error: `IKE proposal '${text}' names no encryption algorithm (e.g. aes128)` };
@@ -138,8 +138,7 @@ export function parseIkeProposal(text: string, options: ProposalOptions = {}): {
 /** strongSwan-style name of a proposal, for logs and events: "aes128-sha1-modp2048". */
 export function ikeProposalName(p: IkeProposal): string {
   const enc = Object.entries(ENCRYPTION_KEYWORDS).find(([k, v]) => v === p.encryption && k !== 'aes')![0];
-  const hash = p.hash === 'sha1' ? 'sha1' : p.hash;
-  return `${enc}-${hash}-${dhGroupInfo(p.group)!.keyword}`;
+  return `${enc}-${p.hash}-${dhGroupInfo(p.group)!.keyword}`;
 }
 
 /** The transform that offers this proposal (attributes in the order strongSwan sends them). */
