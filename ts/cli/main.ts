@@ -8,6 +8,10 @@ commands:
   gateway --config FILE [--json] [--keylog FILE]
               run a gateway until SIGINT/SIGTERM; one line per event
               (phase1-up, error, ...); --json prints one JSON object per line
+  bench <suite> [options]
+              run a benchmark suite: crypto (DH, prf, KDF vs node:crypto),
+              codec (ISAKMP parse/encode), esp (ESP seal/open vs raw EVP and
+              node:crypto; --json, --quick); options go to the suite
   help        this text
 
 A pre-shared key comes from the config file (auth.psk, auth.pskEnv or auth.pskFile), never from the command line.
@@ -96,6 +100,21 @@ async function gateway(argv: string[]): Promise<number> {
   return 0;
 }
 
+const BENCH_SUITES = ['crypto', 'codec', 'esp'];
+
+/** Each suite is a script of its own under dist/bench, so it also runs as `node dist/bench/<suite>.js`. */
+async function bench(argv: string[]): Promise<number> {
+  const [suite, ...args] = argv;
+  if (suite === undefined || !BENCH_SUITES.includes(suite)) {
+    throw new UsageError(`ike bench needs a suite: ${BENCH_SUITES.join(', ')}${suite ? ` (not '${suite}')` : ''}`);
+  }
+  const { spawnSync } = await import('node:child_process');
+  const { fileURLToPath } = await import('node:url');
+  const script = fileURLToPath(new URL(`../../bench/${suite}.js`, import.meta.url));
+  const r = spawnSync(process.execPath, [script, ...args], { stdio: 'inherit' });
+  return r.status ?? 1;
+}
+
 async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
   try {
@@ -108,6 +127,8 @@ async function main(argv: string[]): Promise<number> {
         return 0;
       case 'gateway':
         return await gateway(rest);
+      case 'bench':
+        return await bench(rest);
       default:
         throw new UsageError(`unknown command '${command}'`);
     }
