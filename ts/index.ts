@@ -3,3 +3,4 @@ export * from './crypto/index.js';
 export * from './isakmp/index.js';
 export * from './esp/index.js';
 export * from './ike/index.js';
+export * from './gateway/index.js';
