@@ -179,3 +179,19 @@ test('corrupted and garbage datagrams at every step are ignored or fail cleanly,
     }
   }
 });
+
+test('forced encapsulation: both sides see a NAT on the forcing side, so both float to the NAT-T port', async () => {
+  for (const mode of ['main', 'aggressive'] as const) {
+    const { i, r } = both(mode, 'aes128-sha1-modp2048', { i: { forceEncap: true } });
+    const res = await runPhase1(crypto, i, [r]);
+    assertSameKeys(res.initiator, res.responder);
+    assert.deepEqual(res.initiator.sa!.nat, { version: 'rfc3947', localBehindNat: true, remoteBehindNat: false }, mode);
+    assert.deepEqual(res.responder.sa!.nat, { version: 'rfc3947', localBehindNat: false, remoteBehindNat: true }, mode);
+  }
+  const { i, r } = both('main', 'aes128-sha1-modp2048');
+  const res = await runPhase1(crypto, i, [r]);
+  assert.deepEqual(res.initiator.sa!.nat, { version: 'rfc3947', localBehindNat: false, remoteBehindNat: false });
+  const off = both('main', 'aes128-sha1-modp2048', { i: { natt: false } });
+  const res2 = await runPhase1(crypto, off.i, [off.r]);
+  assert.equal(res2.responder.sa!.nat.version, null, 'no NAT-T vendor ID from the initiator: no NAT-D');
+});

@@ -38,6 +38,8 @@ export interface ConnectionConfig {
   /** The peer's address, or '%any' (responder only: accept any peer that authenticates). */
   remote: string;
   remotePort: number;
+  /** The peer's NAT-T port, where IKE moves when a NAT is detected or encapsulation is forced. */
+  remoteNattPort: number;
   mode: 'main' | 'aggressive';
   auth: PskAuth;
   /** 'address': our address on the SA (known once the socket is), when no concrete address is configured. */
@@ -103,7 +105,7 @@ export const DEFAULT_ESP_LIFETIME_SECONDS = 3600;
 const TOP_KEYS = ['listen', 'connections'];
 const LISTEN_KEYS = ['address', 'port', 'nattPort'];
 const CONNECTION_KEYS = [
-  'remote', 'remotePort', 'local', 'mode', 'auth', 'localId', 'remoteId', 'ike', 'esp', 'pfs', 'localTs', 'remoteTs',
+  'remote', 'remotePort', 'remoteNattPort', 'local', 'mode', 'auth', 'localId', 'remoteId', 'ike', 'esp', 'pfs', 'localTs', 'remoteTs',
   'lifetime', 'dpd', 'encap', 'initiate', 'retransmit', 'selection', 'keylog', 'allowWeak', 'allowNull',
 ];
 const AUTH_KEYS = ['psk', 'pskEnv', 'pskFile', 'allowAggressivePsk'];
@@ -223,6 +225,7 @@ function parseConnection(p: Problems, name: string, v: unknown, listen: ListenCo
     p.error(k('remote'), `is IPv${remoteFamily} but our address ${local} is IPv${localFamily}`);
   }
   const remotePort = integer(p, k('remotePort'), o.remotePort, 1, 65535, 500);
+  const remoteNattPort = integer(p, k('remoteNattPort'), o.remoteNattPort, 1, 65535, 4500);
   const mode = oneOf(p, k('mode'), o.mode, ['main', 'aggressive'] as const, 'main');
   const allowWeak = boolean(p, k('allowWeak'), o.allowWeak, false);
   const allowNull = boolean(p, k('allowNull'), o.allowNull, false);
@@ -293,7 +296,7 @@ function parseConnection(p: Problems, name: string, v: unknown, listen: ListenCo
   }
   if (p.errors.length > errorsBefore || !auth || remote === undefined) return undefined;
   return {
-    name, local, remote, remotePort, mode, auth, localId, remoteId, ike, esp, pfs, localTs, remoteTs,
+    name, local, remote, remotePort, remoteNattPort, mode, auth, localId, remoteId, ike, esp, pfs, localTs, remoteTs,
     lifetime, dpd, encap, initiate, retransmit, selection, keylog,
   };
 }

@@ -5,7 +5,7 @@ import dgram from 'node:dgram';
 import { EventEmitter } from 'node:events';
 import { defaultCrypto, type CryptoProvider } from '../crypto/index.js';
 import { parseHeader, idToString, type Identity } from '../isakmp/index.js';
-import { CookieGenerator, IkeError, ikev1KeylogLine, Phase1, ZERO_COOKIE, type Endpoint, type IsakmpSa, type Phase1Output, type Phase1Policy } from '../ike/index.js';
+import { CookieGenerator, IkeError, ikev1KeylogLine, natFloat, Phase1, ZERO_COOKIE, type Endpoint, type IsakmpSa, type Phase1Output, type Phase1Policy } from '../ike/index.js';
 import type { ConnectionConfig, GatewayConfig } from './config.js';
 
 /** RFC 3948: IKE on the NAT-T port is prefixed with four zero bytes (the non-ESP marker). */
@@ -198,6 +198,13 @@ export class Gateway extends EventEmitter<GatewayEvents> {
   }
 
   private apply(entry: Entry, out: Phase1Output): void {
+    // RFC 3947 4: once NAT-D shows a NAT, the initiator sends from its next message on to the NAT-T port;
+    // the responder follows when a message arrives there (see receive()).
+    if (!entry.natt && entry.phase1.initiator && natFloat(entry.phase1.nat)) {
+      entry.natt = true;
+      const c = this.config.connections.find((x) => x.name === entry.connection);
+      entry.remote = { address: entry.remote.address, port: c?.remoteNattPort ?? 4500 };
+    }
     for (const m of out.send) this.send(m, entry.remote, entry.natt);
     if (entry.timer) clearTimeout(entry.timer);
     entry.timer = null;
@@ -215,7 +222,8 @@ export class Gateway extends EventEmitter<GatewayEvents> {
         initiator: sa.initiator,
         mode: sa.mode,
         local: sa.local,
-        remote: sa.remote,
+        // where the peer is now (the NAT-T port once IKE floated), not where the exchange started
+        remote: { ...entry.remote },
         localId: idToString(sa.localId),
         remoteId: idToString(sa.remoteId),
         algorithms: sa.algorithms,
@@ -261,6 +269,7 @@ export class Gateway extends EventEmitter<GatewayEvents> {
       selection: c.selection,
       retransmit: { tries: c.retransmit.tries, timeoutMs: c.retransmit.timeoutSeconds * 1000, factor: c.retransmit.factor },
       asyncDh: this.options.asyncDh,
+      forceEncap: c.encap,
     };
   }
 

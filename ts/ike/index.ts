@@ -4,5 +4,5 @@ export * from './proposals.js';
 export * from './cookie.js';
 export * from './vendor.js';
 export * from './retransmit.js';
-export { Phase1, ikev1KeylogLine } from './phase1.js';
+export { Phase1, ikev1KeylogLine, natFloat } from './phase1.js';
 export type { Phase1Policy, Phase1Env, Phase1Output, IsakmpSa, NatState, StepResult } from './phase1.js';

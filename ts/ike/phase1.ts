@@ -2,7 +2,7 @@
 // and at most one result (established or failed) come out. What Main Mode and Aggressive Mode share lives
 // here: proposals, DH, nonces, SKEYID and its children, HASH_I / HASH_R, the CBC IV chain, NAT-D, vendor
 // IDs, retransmission and duplicate handling. main-mode.ts and aggressive-mode.ts only order the steps.
-import { cipherInfo, type CryptoProvider, type DhGroupId, type DhPrivateKey } from '../crypto/index.js';
+import { cipherInfo, hashLength, type CryptoProvider, type DhGroupId, type DhPrivateKey } from '../crypto/index.js';
 import {
   ExchangeType,
   Flags,
@@ -49,6 +49,11 @@ export interface Phase1Policy {
   selection?: SelectionOrder;
   /** Announce NAT-T (RFC 3947) and send NAT-D. Default true. */
   natt?: boolean;
+  /**
+   * Force UDP encapsulation: our NAT-D for our own address is deliberately wrong, so that both sides
+   * believe we are behind a NAT and float to the NAT-T port (what strongSwan's encap=yes does).
+   */
+  forceEncap?: boolean;
   /** Announce DPD (RFC 3706). Default true. */
   dpd?: boolean;
   retransmit?: RetransmitPolicy;
@@ -69,9 +74,11 @@ export interface Phase1Env {
 
 /** NAT detection from NAT-D (RFC 3947 section 3.2). */
 export interface NatState {
+  // With a NAT on either side, IKE moves to the NAT-T port from the initiator's next message on and ESP
+  // travels in UDP (RFC 3948). The gateway does the move; see natFloat().
   /** The peer negotiated NAT-T (which flavour). */
   version: 'rfc3947' | 'draft' | null;
-  /** Our address/port as the peer saw it differs from ours: we are behind a NAT. */
+  /** Our address/port as the peer saw it differs from ours: we are behind a NAT (or encapsulation is forced). */
   localBehindNat: boolean;
   /** The peer's address/port differs from what it hashed: the peer is behind a NAT. */
   remoteBehindNat: boolean;
@@ -110,6 +117,11 @@ export interface Phase1Output {
   timer: number | null;
   established?: IsakmpSa;
   failed?: IkeError;
+}
+
+/** Should IKE move to the NAT-T port? (a NAT-T capable peer and a NAT on either side) */
+export function natFloat(nat: NatState): boolean {
+  return nat.version !== null && (nat.localBehindNat || nat.remoteBehindNat);
 }
 
 /** The line Wireshark's "IKEv1 Decryption Table" takes: initiator cookie, encryption key. */
@@ -421,9 +433,10 @@ export class Phase1 {
   natdPayloads(): Payload[] {
     if (this.nat.version === null) return [];
     const type = this.nat.version === 'rfc3947' ? 20 : 130;
+    const ours = this.policy.forceEncap ? this.crypto.randomBytes(hashLength(this.proposal!.hash)) : this.natdHash(this.env.local);
     return [
       { type, data: this.natdHash(this.env.remote) },
-      { type, data: this.natdHash(this.env.local) },
+      { type, data: ours },
     ];
   }
 
@@ -438,7 +451,7 @@ export class Phase1 {
     if (natd.length < 2) return;
     const ours = this.natdHash(this.env.local);
     const theirs = this.natdHash(this.env.remote);
-    this.nat.localBehindNat = !natd[0]!.data.equals(ours);
+    this.nat.localBehindNat = this.policy.forceEncap === true || !natd[0]!.data.equals(ours);
     this.nat.remoteBehindNat = !natd.slice(1).some((p) => p.data.equals(theirs));
   }
 
