@@ -195,3 +195,35 @@ test('forced encapsulation: both sides see a NAT on the forcing side, so both fl
   const res2 = await runPhase1(crypto, off.i, [off.r]);
   assert.equal(res2.responder.sa!.nat.version, null, 'no NAT-T vendor ID from the initiator: no NAT-D');
 });
+
+test('a duplicate after completion is answered from the cache, never processed again', async () => {
+  const { CookieGenerator, Phase1 } = await import('../../ts/ike/index.js');
+  const { A, B } = await import('./pair.js');
+  const { i, r } = both('main', 'aes128-sha1-modp2048');
+  const envI = { crypto, cookies: new CookieGenerator(crypto), local: A, remote: B };
+  const envR = { crypto, cookies: new CookieGenerator(crypto), local: B, remote: A };
+  let now = 5000;
+  const { phase1: ini, out: o1 } = await Phase1.initiate(envI, i, now);
+  const { phase1: res, out: o2 } = await Phase1.respond(envR, [r], o1.send[0]!, now);
+  assert.ok(res);
+  const o3 = await ini.handle(o2.send[0]!, ++now);
+  const o4 = await res.handle(o3.send[0]!, ++now);
+  const o5 = await ini.handle(o4.send[0]!, ++now);
+  const o6 = await res.handle(o5.send[0]!, ++now);
+  assert.ok(o6.established, 'responder established at message 5');
+  const done = await ini.handle(o6.send[0]!, ++now);
+  assert.ok(done.established, 'initiator established at message 6');
+  // message 5 again (message 6 lost): the same message 6, no second "established"
+  const again = await res.handle(o5.send[0]!, ++now);
+  assert.equal(again.established, undefined);
+  assert.deepEqual(again.send, o6.send);
+  // message 3 replayed long after: the cached message 4 is not what it gets (a later step), nothing changes
+  const old = await res.handle(o3.send[0]!, ++now);
+  assert.equal(old.established, undefined);
+  assert.deepEqual(old.send, []);
+  // message 6 again at the initiator: ignored
+  const dup = await ini.handle(o6.send[0]!, ++now);
+  assert.equal(dup.established, undefined);
+  assert.equal(dup.failed, undefined);
+  assert.deepEqual(dup.send, []);
+});

@@ -536,7 +536,7 @@ export class Phase1 {
   private advance(r: StepResult, now: number): Phase1Output {
     if (r.established) {
       const sa = this.finish(now);
-      if (r.send) this.lastReply = r.send;
+      this.lastReply = r.send ?? null;
       this.retransmitter.clear();
       return { send: r.send ? [r.send] : [], timer: null, established: sa };
     }
