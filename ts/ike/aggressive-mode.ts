@@ -14,10 +14,10 @@ import {
   type Payload,
   idToString,
   encodeIdentity,
+  NotifyType,
 } from '../isakmp/index.js';
 import { IkeError } from './errors.js';
 import type { Phase1, Phase1Policy, StepResult } from './phase1.js';
-import { describeOffer, ikeProposalName, matchAnswer, selectIkeProposal } from './proposals.js';
 
 const AM = ExchangeType.AGGRESSIVE;
 
@@ -40,7 +40,7 @@ export async function aggressiveModeRespond(p: Phase1, candidates: readonly Phas
   // The identity is in the clear here, so connections that name a remote ID are matched by it.
   const byId = candidates.filter((c) => c.remoteId === undefined || idMatches(c, id));
   if (byId.length === 0) {
-    throw new IkeError('AUTHENTICATION_FAILED', `${where}: no connection for identity '${idToString(id)}'`, 18 /* INVALID_ID_INFORMATION */);
+    throw new IkeError('AUTHENTICATION_FAILED', `${where}: no connection for identity '${idToString(id)}'`, NotifyType.INVALID_ID_INFORMATION);
   }
   const allowed = byId.filter((c) => c.allowAggressivePsk === true);
   if (allowed.length === 0) {
@@ -49,34 +49,20 @@ export async function aggressiveModeRespond(p: Phase1, candidates: readonly Phas
       `${where} refused: aggressive mode with a pre-shared key is off for connection '${byId[0]!.name}' (set auth.allowAggressivePsk to accept it; message 2 lets an eavesdropper test guesses of the key offline)`,
     );
   }
-  for (const c of allowed) {
-    const choice = selectIkeProposal(sa.proposals, c.proposals, c.selection ?? 'responder');
-    if (choice === null) continue;
-    if (!c.psk) throw new IkeError('NO_PSK', `no pre-shared key configured for peer ${p.env.remote.address} (connection '${c.name}')`);
-    p.usePolicy(c);
-    p.proposal = choice.value;
-    p.saiBody = Buffer.from(sa.raw!.subarray(4));
-    p.notePeerVendorIds(payloads);
-    p.gxi = p.checkKe(findPayload(payloads, 4)?.data, choice.value.group, where);
-    p.nonceI = p.checkNonce(findPayload(payloads, 10)?.data, where);
-    p.pendingPeerId = { ...id, raw: Buffer.from(id.raw!) };
-    p.gxr = await p.makeKeyPair(choice.value.group);
-    p.nonceR = p.makeNonce();
-    await p.deriveKeys();
-    const ourId = p.ourIdPayload();
-    const hashR = p.authHash(false, encodePayloadBody(ourId));
-    const answer = { ...sa, proposals: [{ ...choice.proposal, transforms: [choice.transform] }] };
-    return encodeMessage({
-      header: p.header(AM),
-      payloads: [answer, { type: 4, data: p.gxr }, { type: 10, data: p.nonceR }, ourId, { type: 8, data: hashR }, ...p.vendorIds(), ...p.natdPayloads()],
-    });
-  }
-  throw new IkeError(
-    'NO_PROPOSAL_CHOSEN',
-    `no matching phase 1 proposal for ${p.env.remote.address}: peer offered [${describeOffer(sa.proposals)}], we accept [${allowed
-      .flatMap((c) => c.proposals.map(ikeProposalName))
-      .join(', ')}]`,
-  );
+  const answer = p.acceptOffer(allowed, payloads, where);
+  const group = p.proposal!.group;
+  p.gxi = p.checkKe(findPayload(payloads, 4)?.data, group, where);
+  p.nonceI = p.checkNonce(findPayload(payloads, 10)?.data, where);
+  p.pendingPeerId = { ...id, raw: Buffer.from(id.raw!) };
+  p.gxr = await p.makeKeyPair(group);
+  p.nonceR = p.makeNonce();
+  await p.deriveKeys();
+  const ourId = p.ourIdPayload();
+  const hashR = p.authHash(false, encodePayloadBody(ourId));
+  return encodeMessage({
+    header: p.header(AM),
+    payloads: [answer, { type: 4, data: p.gxr }, { type: 10, data: p.nonceR }, ourId, { type: 8, data: hashR }, ...p.vendorIds(), ...p.natdPayloads()],
+  });
 }
 
 export async function aggressiveModeHandle(p: Phase1, m: ParsedMessage | EncryptedMessage, now: number): Promise<StepResult | null> {
@@ -85,16 +71,7 @@ export async function aggressiveModeHandle(p: Phase1, m: ParsedMessage | Encrypt
     case 'I_AM_SA': {
       if (!('payloads' in m) || m.header.responderCookie.every((b) => b === 0)) return null;
       const where = `aggressive mode message 2 from ${p.env.remote.address}`;
-      const sa = findPayload(m.payloads, 1);
-      const t = sa?.proposals[0]?.transforms[0];
-      if (sa === undefined || t === undefined || sa.proposals.length !== 1 || sa.proposals[0]!.transforms.length !== 1) {
-        throw new IkeError('PAYLOAD_MALFORMED', `${where} must carry exactly one chosen transform`);
-      }
-      const chosen = matchAnswer(t, p.policy.proposals);
-      if (chosen === null) throw new IkeError('NO_PROPOSAL_CHOSEN', `responder ${p.env.remote.address} chose a proposal we did not offer [${describeOffer(sa.proposals)}]`);
-      p.cookieR = Buffer.from(m.header.responderCookie);
-      p.proposal = chosen;
-      p.notePeerVendorIds(m.payloads);
+      const chosen = p.takeAnswer(m.header, m.payloads, where);
       p.gxr = p.checkKe(findPayload(m.payloads, 4)?.data, chosen.group, where);
       p.nonceR = p.checkNonce(findPayload(m.payloads, 10)?.data, where);
       await p.deriveKeys();

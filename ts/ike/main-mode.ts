@@ -13,7 +13,6 @@ import {
 } from '../isakmp/index.js';
 import { IkeError } from './errors.js';
 import type { Phase1, Phase1Policy, StepResult } from './phase1.js';
-import { describeOffer, ikeProposalName, matchAnswer, selectIkeProposal } from './proposals.js';
 
 const MM = ExchangeType.IDENTITY_PROTECTION;
 
@@ -23,25 +22,8 @@ export function mainModeStart(p: Phase1): Buffer {
 
 /** Message 1 at the responder: pick a connection and a proposal, answer with message 2. */
 export function mainModeRespond(p: Phase1, candidates: readonly Phase1Policy[], payloads: Payload[]): Buffer {
-  const sa = findPayload(payloads, 1);
-  if (sa === undefined) throw new IkeError('PAYLOAD_MALFORMED', `main mode message 1 from ${p.env.remote.address} has no SA payload`);
-  for (const c of candidates) {
-    const choice = selectIkeProposal(sa.proposals, c.proposals, c.selection ?? 'responder');
-    if (choice === null) continue;
-    if (!c.psk) throw new IkeError('NO_PSK', `no pre-shared key configured for peer ${p.env.remote.address} (connection '${c.name}')`);
-    p.usePolicy(c);
-    p.proposal = choice.value;
-    p.saiBody = Buffer.from(sa.raw!.subarray(4));
-    p.notePeerVendorIds(payloads);
-    const answer = { ...sa, proposals: [{ ...choice.proposal, transforms: [choice.transform] }] };
-    return encodeMessage({ header: p.header(MM), payloads: [answer, ...p.vendorIds()] });
-  }
-  throw new IkeError(
-    'NO_PROPOSAL_CHOSEN',
-    `no matching phase 1 proposal for ${p.env.remote.address}: peer offered [${describeOffer(sa.proposals)}], we accept [${candidates
-      .flatMap((c) => c.proposals.map(ikeProposalName))
-      .join(', ')}]`,
-  );
+  const answer = p.acceptOffer(candidates, payloads, `main mode message 1 from ${p.env.remote.address}`);
+  return encodeMessage({ header: p.header(MM), payloads: [answer, ...p.vendorIds()] });
 }
 
 export async function mainModeHandle(p: Phase1, m: ParsedMessage | EncryptedMessage, now: number): Promise<StepResult | null> {
@@ -50,16 +32,7 @@ export async function mainModeHandle(p: Phase1, m: ParsedMessage | EncryptedMess
     case 'I_MM_SA': {
       // Message 2: the responder's choice.
       if (clear === null || m.header.responderCookie.every((b) => b === 0)) return null;
-      const sa = findPayload(clear, 1);
-      const t = sa?.proposals[0]?.transforms[0];
-      if (sa === undefined || t === undefined || sa.proposals.length !== 1 || sa.proposals[0]!.transforms.length !== 1) {
-        throw new IkeError('PAYLOAD_MALFORMED', `main mode message 2 from ${p.env.remote.address} must carry exactly one chosen transform`);
-      }
-      const chosen = matchAnswer(t, p.policy.proposals);
-      if (chosen === null) throw new IkeError('NO_PROPOSAL_CHOSEN', `responder ${p.env.remote.address} chose a proposal we did not offer [${describeOffer(sa.proposals)}]`);
-      p.cookieR = Buffer.from(m.header.responderCookie);
-      p.proposal = chosen;
-      p.notePeerVendorIds(clear);
+      const chosen = p.takeAnswer(m.header, clear, `main mode message 2 from ${p.env.remote.address}`);
       p.gxi = await p.makeKeyPair(chosen.group);
       p.nonceI = p.makeNonce();
       p.step = 'I_MM_KE';

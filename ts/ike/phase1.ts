@@ -25,7 +25,7 @@ import {
 } from '../isakmp/index.js';
 import { addressBytes, portBytes, ZERO_COOKIE, type CookieGenerator, type Endpoint } from './cookie.js';
 import { IkeError, notifyFor, type IkeErrorKind } from './errors.js';
-import { ikeOffer, ikeProposalName, type IkeProposal, type SelectionOrder } from './proposals.js';
+import { describeOffer, ikeOffer, ikeProposalName, matchAnswer, selectIkeProposal, type IkeProposal, type SelectionOrder } from './proposals.js';
 import { DEFAULT_RETRANSMIT, Retransmitter, type RetransmitPolicy } from './retransmit.js';
 import { classifyVendorIds, ourVendorIds, type PeerVendorIds } from './vendor.js';
 import { mainModeHandle, mainModeRespond, mainModeStart } from './main-mode.js';
@@ -334,6 +334,42 @@ export class Phase1 {
     const sa: SaPayload = { type: 1, doi: 1, situation: SIT_IDENTITY_ONLY, proposals: [ikeOffer(this.policy.proposals)] };
     this.saiBody = encodePayloadBody(sa);
     return sa;
+  }
+
+  /**
+   * Responder: settle on the first candidate connection that accepts one of the offered proposals, and
+   * return the SA payload that answers with it (the chosen transform, echoed unchanged).
+   */
+  acceptOffer(candidates: readonly Phase1Policy[], payloads: readonly Payload[], where: string): SaPayload {
+    const sa = payloads.find((x): x is SaPayload => x.type === 1);
+    if (sa === undefined) throw new IkeError('PAYLOAD_MALFORMED', `${where} has no SA payload`);
+    for (const c of candidates) {
+      const choice = selectIkeProposal(sa.proposals, c.proposals, c.selection ?? 'responder');
+      if (choice === null) continue;
+      if (!c.psk) throw new IkeError('NO_PSK', `no pre-shared key configured for peer ${this.env.remote.address} (connection '${c.name}')`);
+      this.usePolicy(c);
+      this.proposal = choice.value;
+      this.saiBody = Buffer.from(sa.raw!.subarray(4));
+      this.notePeerVendorIds(payloads);
+      return { type: 1, doi: sa.doi, situation: sa.situation, proposals: [{ ...choice.proposal, transforms: [choice.transform] }] };
+    }
+    const ours = candidates.flatMap((c) => c.proposals.map(ikeProposalName)).join(', ');
+    throw new IkeError('NO_PROPOSAL_CHOSEN', `no matching phase 1 proposal for ${this.env.remote.address}: peer offered [${describeOffer(sa.proposals)}], we accept [${ours}]`);
+  }
+
+  /** Initiator: the responder's answer must be one transform we offered; takes its cookie and vendor IDs. */
+  takeAnswer(header: IsakmpHeader, payloads: readonly Payload[], where: string): IkeProposal {
+    const sa = payloads.find((x): x is SaPayload => x.type === 1);
+    const t = sa?.proposals[0]?.transforms[0];
+    if (sa === undefined || t === undefined || sa.proposals.length !== 1 || sa.proposals[0]!.transforms.length !== 1) {
+      throw new IkeError('PAYLOAD_MALFORMED', `${where} must carry exactly one chosen transform`);
+    }
+    const chosen = matchAnswer(t, this.policy.proposals);
+    if (chosen === null) throw new IkeError('NO_PROPOSAL_CHOSEN', `responder ${this.env.remote.address} chose a proposal we did not offer [${describeOffer(sa.proposals)}]`);
+    this.cookieR = Buffer.from(header.responderCookie);
+    this.proposal = chosen;
+    this.notePeerVendorIds(payloads);
+    return chosen;
   }
 
   vendorIds(): Payload[] {
