@@ -100,7 +100,7 @@ async function gateway(argv: string[]): Promise<number> {
   return 0;
 }
 
-const BENCH_SUITES = ['crypto', 'codec', 'esp'];
+const BENCH_SUITES = ['handshakes', 'crypto', 'codec', 'esp'];
 
 /** Each suite is a script of its own under dist/bench, so it also runs as `node dist/bench/<suite>.js`. */
 async function bench(argv: string[]): Promise<number> {
