@@ -1,0 +1,132 @@
+// Two of our gateways over real UDP sockets on loopback: the runtime (sockets, table, timers, events)
+// around the phase 1 machines, and the `ike gateway` command's exit codes.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Gateway, parseConfig, type GatewayConfig, type GatewayErrorEvent, type Phase1UpEvent } from '../../ts/index.js';
+
+const base = 20000 + (process.pid % 2000) * 4;
+
+function config(listenPort: number, remotePort: number, over: Record<string, unknown> = {}): GatewayConfig {
+  const r = parseConfig(
+    {
+      listen: { address: '127.0.0.1', port: listenPort, nattPort: listenPort + 1 },
+      connections: {
+        peer: {
+          remote: '127.0.0.1',
+          remotePort,
+          remoteNattPort: remotePort + 1,
+          auth: { psk: 'loopback secret' },
+          localId: `@gw${listenPort}`,
+          remoteId: `@gw${remotePort}`,
+          ike: ['aes128-sha256-ecp256'],
+          retransmit: { tries: 2, timeout: '0.2s', factor: 1.5 },
+          ...over,
+        },
+      },
+    },
+    { baseDir: '.', env: {} },
+  );
+  assert.ok(r.ok, r.ok ? '' : r.errors.join('\n'));
+  return r.config;
+}
+
+function events(gw: Gateway) {
+  const up: Phase1UpEvent[] = [];
+  const errors: GatewayErrorEvent[] = [];
+  gw.on('phase1-up', (e) => up.push(e));
+  gw.on('error', (e) => errors.push(e));
+  return { up, errors };
+}
+
+async function until(pred: () => boolean, ms: number): Promise<void> {
+  const end = Date.now() + ms;
+  while (!pred()) {
+    if (Date.now() > end) throw new Error('timed out');
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
+
+test('two gateways over UDP on loopback: main mode with FQDN identities, events on both sides', async () => {
+  const r = new Gateway(config(base, base + 2, { initiate: false }));
+  const i = new Gateway(config(base + 2, base, { initiate: true }));
+  const er = events(r);
+  const ei = events(i);
+  await r.start();
+  await i.start();
+  try {
+    await until(() => er.up.length === 1 && ei.up.length === 1, 10_000);
+    assert.equal(ei.up[0]!.initiator, true);
+    assert.equal(er.up[0]!.remoteId, `gw${base + 2}`);
+    assert.equal(ei.up[0]!.remoteId, `gw${base}`);
+    assert.equal(ei.up[0]!.cookieI, er.up[0]!.cookieI);
+    assert.equal(i.phase1Sas().length, 1);
+    assert.deepEqual(ei.errors, []);
+  } finally {
+    await i.stop();
+    await r.stop();
+  }
+});
+
+test('wrong key over UDP: the responder reports the mismatch, the initiator gets the notify or times out with the likely cause', async () => {
+  const r = new Gateway(config(base, base + 2, { initiate: false }));
+  const i = new Gateway(config(base + 2, base, { initiate: true, auth: { psk: 'another secret' } }));
+  const er = events(r);
+  const ei = events(i);
+  await r.start();
+  await i.start();
+  try {
+    await until(() => er.errors.length > 0 && ei.errors.length > 0, 10_000);
+    assert.equal(er.errors[0]!.kind, 'PSK_MISMATCH');
+    assert.match(ei.errors[0]!.message, /pre-shared key mismatch/);
+    assert.deepEqual([er.up, ei.up], [[], []]);
+  } finally {
+    await i.stop();
+    await r.stop();
+  }
+});
+
+test('forced encapsulation moves IKE to the NAT-T port after message 4', async () => {
+  const r = new Gateway(config(base, base + 2, { initiate: false }));
+  const i = new Gateway(config(base + 2, base, { initiate: true, encap: true }));
+  const er = events(r);
+  const ei = events(i);
+  await r.start();
+  await i.start();
+  try {
+    await until(() => er.up.length === 1 && ei.up.length === 1, 10_000);
+    assert.equal(ei.up[0]!.remote.port, base + 1, 'initiator talks to the NAT-T port');
+    assert.equal(er.up[0]!.remote.port, base + 3, 'responder followed to the NAT-T port');
+    assert.deepEqual(ei.up[0]!.natDetected, { local: true, remote: false });
+  } finally {
+    await i.stop();
+    await r.stop();
+  }
+});
+
+const IKE = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', '..', 'bin', 'ike.js');
+
+test('ike gateway: configuration errors are one line each and exit with code 2; usage errors too', () => {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'ike-cli-'));
+  const file = path.join(dir, 'bad.json');
+  writeFileSync(file, JSON.stringify({ listen: { port: '500x' }, connections: { a: { remote: '10.0.0.1', ike: ['aes129-sha1-modp2048'] } } }));
+  const r = spawnSync(process.execPath, [IKE, 'gateway', '--config', file], { encoding: 'utf8' });
+  assert.equal(r.status, 2);
+  const lines = r.stderr.trim().split('\n');
+  assert.ok(lines.length >= 3, r.stderr);
+  assert.ok(lines.some((l) => /listen\.port/.test(l)));
+  assert.ok(lines.some((l) => /connections\.a\.ike\[0\].*aes129/.test(l)));
+  assert.ok(lines.some((l) => /connections\.a\.auth/.test(l)));
+  for (const args of [['gateway'], ['nope'], ['gateway', '--config', file, '--bogus']]) {
+    const u = spawnSync(process.execPath, [IKE, ...args], { encoding: 'utf8' });
+    assert.equal(u.status, 2, args.join(' '));
+    assert.equal(u.stderr.trim().split('\n').length, 1, u.stderr);
+  }
+  const h = spawnSync(process.execPath, [IKE, '--help'], { encoding: 'utf8' });
+  assert.equal(h.status, 0);
+  assert.match(h.stdout, /ike gateway|gateway --config/);
+});
