@@ -450,16 +450,14 @@ export class QuickMode {
   }
 
   private finish(now: number): ChildSa {
-    const c = this.crypto;
     const alg = this.chosen!.algorithm as EspAlgorithm;
-    const len = espKeyLengths(alg).keymatLength;
-    const keys = (spi: Buffer): EspKeys => {
-      const params = { protocol: ProtocolId.IPSEC_ESP, spi, nonceI: this.nonceI!, nonceR: this.nonceR!, ...(this.gxy ? { gxy: this.gxy } : {}) };
-      const km = c.keymat(this.sa.proposal.hash, this.sa.skeyidD, params, len);
-      const k = splitEspKeymat(alg, km);
-      km.fill(0);
-      return k;
-    };
+    const keys = deriveChildKeys(this.crypto, this.sa, alg, {
+      spiIn: this.spiOurs,
+      spiOut: this.spiPeer!,
+      nonceI: this.nonceI!,
+      nonceR: this.nonceR!,
+      ...(this.gxy ? { gxy: this.gxy } : {}),
+    });
     const child: ChildSa = {
       name: this.policy.name,
       messageId: this.messageId,
@@ -470,8 +468,8 @@ export class QuickMode {
       proposal: espProposalName(this.chosen!),
       mode: this.mode,
       encapsulation: this.udp,
-      inbound: keys(this.spiOurs),
-      outbound: keys(this.spiPeer!),
+      inbound: keys.inbound,
+      outbound: keys.outbound,
       localTs: this.localTs,
       remoteTs: this.remoteTs,
       lifetimeSeconds: this.lifetimeSeconds,
@@ -522,6 +520,28 @@ export class QuickMode {
     this.gxy = null;
     this.dh = null;
   }
+}
+
+/**
+ * ESP keys of both directions (RFC 2409 5.5): KEYMAT = prf(SKEYID_d, [g(qm)^xy |] 3 | SPI | Ni_b | Nr_b)
+ * expanded to the transform's key material, where SPI is the SPI of the SA the keys protect: ours (the
+ * receiver's choice) for inbound, the peer's for outbound. Split as encryption key | salt | integrity key.
+ */
+export function deriveChildKeys(
+  crypto: CryptoProvider,
+  sa: Pick<IsakmpSa, 'skeyidD' | 'proposal'>,
+  algorithm: EspAlgorithm,
+  p: { spiIn: Buffer; spiOut: Buffer; nonceI: Buffer; nonceR: Buffer; gxy?: Buffer },
+): { inbound: EspKeys; outbound: EspKeys } {
+  const len = espKeyLengths(algorithm).keymatLength;
+  const keys = (spi: Buffer): EspKeys => {
+    const params = { protocol: ProtocolId.IPSEC_ESP, spi, nonceI: p.nonceI, nonceR: p.nonceR, ...(p.gxy ? { gxy: p.gxy } : {}) };
+    const km = crypto.keymat(sa.proposal.hash, sa.skeyidD, params, len);
+    const k = splitEspKeymat(algorithm, km);
+    km.fill(0);
+    return k;
+  };
+  return { inbound: keys(p.spiIn), outbound: keys(p.spiOut) };
 }
 
 function randomSpi(crypto: CryptoProvider): Buffer {
