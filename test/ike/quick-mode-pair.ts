@@ -61,6 +61,8 @@ export class Phase2Pair {
     const opts = (c: Phase2Policy[]) => (dpd ? { children: c, dpd } : { children: c });
     this.i = { ctx: new IsakmpSaContext(crypto, sas.i, opts(children.i ?? []), this.now), events: [], dropped: [], timer: null };
     this.r = { ctx: new IsakmpSaContext(crypto, sas.r, opts(children.r), this.now), events: [], dropped: [], timer: null };
+    this.i.timer = this.i.ctx.deadline;
+    this.r.timer = this.r.ctx.deadline;
   }
 
   take(who: 'i' | 'r', out: Phase2Output): void {
