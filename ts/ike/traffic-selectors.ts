@@ -1,7 +1,7 @@
 // Quick Mode traffic selectors: the IDci / IDcr payloads (RFC 2409 5.5, RFC 2407 4.6.2) as address
 // ranges with an IP protocol and a port (0 = any).
 //
-// Responder rule (documented in ts/ike/README.md): the initiator's selectors must lie INSIDE ours
+// Responder rule (documented in ts/ike/PHASE2.md): the initiator's selectors must lie INSIDE ours
 // (address range, and protocol / port equal or ours "any"); the answer echoes them unchanged. strongSwan
 // narrows to the intersection; for an offer inside our policy the intersection is the offer itself, so
 // both agree there. A partial overlap is refused (INVALID_ID_INFORMATION) rather than narrowed, because
