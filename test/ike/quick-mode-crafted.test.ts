@@ -126,9 +126,11 @@ for (const c of cases) {
     assert.equal(out.send.length, 1);
     assert.equal(notifyIn(base.i, out.send[0]!), c.notify);
     assert.equal(ctx.pendingExchanges, 0);
-    // The same QM1 again is not processed twice (its message ID is used).
+    // The same QM1 again (the peer did not get the notify) is refused again, with a new notify.
     const again = await ctx.handle(qm1(base.i, 777, c.rest()), 1);
-    assert.equal(again.send.length, 0);
+    assert.equal(again.send.length, 1);
+    assert.equal(notifyIn(base.i, again.send[0]!), c.notify);
+    assert.equal(ctx.pendingExchanges, 0);
   });
 }
 

@@ -135,10 +135,14 @@ export class IsakmpSaContext implements Phase2Host {
       if (this.usedIds.has(mid)) return drop(out, `Quick Mode with a used message ID ${mid}`, this.deadline);
       const { quickMode, out: r } = await QuickMode.respond(this, this.options.children, header, encrypted, message, now);
       if (r.dropped !== undefined) return drop(out, r.dropped, this.deadline);
-      this.remember(mid);
       this.dpd?.activity(now);
-      if (quickMode !== null) this.keep(quickMode);
-      else if (r.failed) out.events.push({ type: 'childFailed', name: '', messageId: mid, error: r.failed });
+      // A refused QM1 leaves nothing behind, not even its message ID: a retransmission is refused again
+      // (re-sending a lost notify), and a copy whose unauthenticated header was altered in transit (e.g.
+      // the commit bit) cannot block the genuine message.
+      if (quickMode !== null) {
+        this.remember(mid);
+        this.keep(quickMode);
+      } else if (r.failed) out.events.push({ type: 'childFailed', name: '', messageId: mid, error: r.failed });
       out.send.push(...r.send);
       out.timer = this.deadline;
       return out;

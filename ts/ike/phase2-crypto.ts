@@ -13,7 +13,7 @@ import type { IsakmpSa } from './phase1.js';
 /** The parts of an ISAKMP SA a phase 2 exchange uses (IsakmpSa satisfies it). */
 export type Phase2Keys = Pick<IsakmpSa, 'cookieI' | 'cookieR' | 'skeyidA' | 'skeyidD' | 'encryptionKey' | 'lastIv' | 'proposal'>;
 
-export function u32(n: number): Buffer {
+function u32(n: number): Buffer {
   const b = Buffer.allocUnsafe(4);
   b.writeUInt32BE(n >>> 0, 0);
   return b;
