@@ -157,7 +157,6 @@ export class QuickMode {
   private lastReceived: Buffer | null = null;
   private lastReply: Buffer | null = null;
   private busy = false;
-  child: ChildSa | null = null;
 
   private constructor(
     readonly host: Phase2Host,
@@ -480,7 +479,6 @@ export class QuickMode {
     if (this.lifetimeKilobytes !== undefined) child.lifetimeKilobytes = this.lifetimeKilobytes;
     if (this.chosen!.pfsGroup !== undefined) child.pfsGroup = this.chosen!.pfsGroup;
     this.step = 'DONE';
-    this.child = child;
     this.wipe();
     return child;
   }
