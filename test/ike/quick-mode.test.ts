@@ -408,3 +408,48 @@ test('an initiator policy that cannot be offered throws IkeError POLICY', async 
   await assert.rejects(ctx.initiate({ name: 'x', proposals: [...child('a', 'aes128-sha1').proposals, ...child('b', 'aes128-sha1-modp2048').proposals] }, 0), /same PFS group/);
   await assert.rejects(ctx.initiate(child('x', '3des-sha1'), 0), /3des-sha1 is not supported by the ESP data path/);
 });
+
+test('lifetimes above 16 bits travel as 4-byte TLV attributes, in the offer and in RESPONDER-LIFETIME', async () => {
+  const pair = new Phase2Pair(crypto, await sas(crypto), { r: [child('c', 'aes128-sha1', { lifetimeSeconds: 86_400, lifetimeKilobytes: 900_000 })] });
+  await pair.initiate(child('c', 'aes128-sha1', { lifetimeSeconds: 100_000, lifetimeKilobytes: 2_000_000 }));
+  await pair.run();
+  for (const c of [pair.children('i')[0], pair.children('r')[0]]) {
+    assert.equal(c?.lifetimeSeconds, 86_400);
+    assert.equal(c?.lifetimeKilobytes, 900_000);
+  }
+});
+
+test('gateway-style: real aggressive-mode Phase1 machines, QM1 sent right after AM3 and handled before it', async () => {
+  const { Phase1, CookieGenerator, parseIkeProposal } = await import('../../ts/ike/index.js');
+  const { A, B, policy } = await import('./pair.js');
+  const ike = parseIkeProposal('aes128-sha1-modp2048');
+  assert.ok(ike.ok);
+  const idA = { kind: 'ipv4', address: A.address } as const;
+  const idB = { kind: 'ipv4', address: B.address } as const;
+  const polI = policy({ mode: 'aggressive', proposals: ike.value, localId: idA, remoteId: idB });
+  const polR = policy({ mode: 'aggressive', proposals: ike.value, localId: idB, remoteId: idA, allowAggressivePsk: true });
+  const envI = { crypto, cookies: new CookieGenerator(crypto), local: A, remote: B };
+  const envR = { crypto, cookies: new CookieGenerator(crypto), local: B, remote: A };
+  const now = 5_000;
+  const am1 = await Phase1.initiate(envI, polI, now);
+  const am2 = await Phase1.respond(envR, [polR], am1.out.send[0]!, now);
+  const am3 = await am1.phase1.handle(am2.out.send[0]!, now);
+  assert.ok(am3.established);
+  // The initiator starts its Quick Mode at once, as strongSwan does.
+  const ctxI = new IsakmpSaContext(crypto, am3.established, { children: [] }, now);
+  const qm1 = await ctxI.initiate(child('c', 'aes128gcm16-ecp256', { localTs: netA, remoteTs: netB }), now);
+  // The responder's context exists from AM1 on (same cookies) and sees QM1 before AM3.
+  const ctxR = new IsakmpSaContext(crypto, null, { children: [child('c', 'aes128gcm16-ecp256', { localTs: netB, remoteTs: netA })] }, now);
+  assert.match((await ctxR.handle(qm1.out.send[0]!, now)).dropped[0]!, /queued/);
+  const done = await am2.phase1!.handle(am3.send[0]!, now + 1);
+  assert.ok(done.established);
+  const qm2 = await ctxR.establish(done.established, now + 1);
+  assert.equal(qm2.send.length, 1);
+  const qm3 = await ctxI.handle(qm2.send[0]!, now + 2);
+  const fin = await ctxR.handle(qm3.send[0]!, now + 3);
+  const a = qm3.events.find((e) => e.type === 'childSa');
+  const b = fin.events.find((e) => e.type === 'childSa');
+  assert.ok(a?.type === 'childSa' && b?.type === 'childSa');
+  assertMirrored(a.child, b.child);
+  assertEspWorks(a.child, b.child);
+});
