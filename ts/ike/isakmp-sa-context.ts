@@ -1,0 +1,301 @@
+// Everything that runs on one established ISAKMP SA after phase 1: the Quick Modes in flight (routed by
+// message ID), Informational messages in and out, DPD, and the set of message IDs already used (ours
+// and the peer's; RFC 2408 3.1 wants them unique per SA). Sans I/O like the rest of ts/ike: the caller
+// feeds every datagram with this SA's cookies and a non-zero message ID, and calls onTimer at `timer`.
+//
+// It can exist before phase 1 completes: strongSwan as initiator sends AM3 and QM1 back to back and the
+// QM1 may be handled first. Such early messages are kept (a few, bounded) and processed by establish().
+import type { CryptoProvider } from '../crypto/index.js';
+import { ExchangeType, parseHeader, parseMessage, type Payload } from '../isakmp/index.js';
+import type { IkeError } from './errors.js';
+import {
+  Dpd,
+  deleteEspPayload,
+  deleteIsakmpPayload,
+  dpdPayload,
+  informationalMessage,
+  readInformational,
+  type DpdPolicy,
+  type InformationalEvent,
+} from './informational.js';
+import type { IsakmpSa } from './phase1.js';
+import { randomMessageId } from './phase2-crypto.js';
+import { QuickMode, type ChildSa, type Phase2Host, type Phase2Policy, type QuickModeOutput } from './quick-mode.js';
+
+export type Phase2Event =
+  | { type: 'childSa'; child: ChildSa }
+  | { type: 'childFailed'; name: string; messageId: number; error: IkeError }
+  | { type: 'peerDead'; action: DpdPolicy['action']; idleMs: number }
+  | InformationalEvent;
+
+export interface Phase2Output {
+  send: Buffer[];
+  /** When to call onTimer next (null: nothing scheduled). */
+  timer: number | null;
+  events: Phase2Event[];
+  /** Why datagrams were ignored (for debug logs). */
+  dropped: string[];
+}
+
+export interface IsakmpSaContextOptions {
+  /** The children this connection accepts as responder (traffic selectors + ESP proposals). */
+  children: readonly Phase2Policy[];
+  /** Dead Peer Detection; only when the peer announced DPD support (IsakmpSa.peerVendorIds.dpd) should the caller set it. */
+  dpd?: DpdPolicy;
+  /** Phase 2 messages kept while phase 1 is incomplete (default 4). */
+  maxEarlyMessages?: number;
+  /** Finished exchanges kept to answer retransmissions (default 32). */
+  keepFinished?: number;
+}
+
+const MAX_REMEMBERED_IDS = 8192;
+
+export class IsakmpSaContext implements Phase2Host {
+  private current: IsakmpSa | null = null;
+  private readonly exchanges = new Map<number, QuickMode>();
+  private readonly usedIds = new Set<number>();
+  private early: Buffer[] = [];
+  private dpd: Dpd | null = null;
+
+  constructor(
+    readonly crypto: CryptoProvider,
+    sa: IsakmpSa | null,
+    readonly options: IsakmpSaContextOptions,
+    now = 0,
+  ) {
+    if (sa !== null) this.start(sa, now);
+  }
+
+  get sa(): IsakmpSa {
+    if (this.current === null) throw new Error('phase 1 is not complete yet');
+    return this.current;
+  }
+
+  get established(): boolean {
+    return this.current !== null;
+  }
+
+  newMessageId(): number {
+    for (;;) {
+      const id = randomMessageId(this.crypto);
+      if (!this.usedIds.has(id)) {
+        this.remember(id);
+        return id;
+      }
+    }
+  }
+
+  /** Phase 1 completed: start, then process the phase 2 messages that arrived early. */
+  async establish(sa: IsakmpSa, now: number): Promise<Phase2Output> {
+    this.start(sa, now);
+    const out = this.output();
+    const queued = this.early;
+    this.early = [];
+    for (const m of queued) merge(out, await this.handle(m, now));
+    out.timer = this.deadline;
+    return out;
+  }
+
+  /** Starts a Quick Mode for `policy`. Throws IkeError('POLICY') for an unusable policy. */
+  async initiate(policy: Phase2Policy, now: number): Promise<{ messageId: number; out: Phase2Output }> {
+    const { quickMode, out } = await QuickMode.initiate(this, policy, now);
+    this.keep(quickMode);
+    return { messageId: quickMode.messageId, out: this.collect(quickMode, out) };
+  }
+
+  /** A datagram with this SA's cookies and a non-zero message ID (Quick Mode or Informational). */
+  async handle(message: Buffer, now: number): Promise<Phase2Output> {
+    const out = this.output();
+    if (this.current === null) {
+      const h = parseHeader(message);
+      const max = this.options.maxEarlyMessages ?? 4;
+      if (h.ok && h.value.messageId !== 0 && (h.value.exchangeType === ExchangeType.QUICK_MODE || h.value.exchangeType === ExchangeType.INFORMATIONAL) && this.early.length < max) {
+        if (!this.early.some((m) => m.equals(message))) this.early.push(Buffer.from(message));
+        out.dropped.push('phase 1 incomplete: message queued until it completes');
+      } else {
+        out.dropped.push('phase 1 incomplete: message dropped');
+      }
+      return out;
+    }
+    const sa = this.current;
+    const parsed = parseMessage(message);
+    if (!parsed.ok) return drop(out, `unparsable: ${parsed.error.message}`, this.deadline);
+    if (!('encrypted' in parsed.value)) return drop(out, 'unencrypted message after phase 1 (not authenticated)', this.deadline);
+    const { header, encrypted } = parsed.value;
+    if (!header.initiatorCookie.equals(sa.cookieI) || !header.responderCookie.equals(sa.cookieR)) return drop(out, 'cookies of another ISAKMP SA', this.deadline);
+    if (header.messageId === 0) return drop(out, 'message ID 0 belongs to phase 1', this.deadline);
+    const mid = header.messageId;
+    if (header.exchangeType === ExchangeType.QUICK_MODE) {
+      const qm = this.exchanges.get(mid);
+      if (qm !== undefined) {
+        const r = await qm.handle(header, encrypted, message, now);
+        if (r.dropped === undefined) this.dpd?.activity(now);
+        return this.finishOut(out, this.collect(qm, r));
+      }
+      if (this.usedIds.has(mid)) return drop(out, `Quick Mode with a used message ID ${mid}`, this.deadline);
+      const { quickMode, out: r } = await QuickMode.respond(this, this.options.children, header, encrypted, message, now);
+      if (r.dropped !== undefined) return drop(out, r.dropped, this.deadline);
+      this.dpd?.activity(now);
+      // A refused QM1 leaves nothing behind, not even its message ID: a retransmission is refused again
+      // (re-sending a lost notify), and a copy whose unauthenticated header was altered in transit (e.g.
+      // the commit bit) cannot block the genuine message.
+      if (quickMode !== null) {
+        this.remember(mid);
+        this.keep(quickMode);
+      } else if (r.failed) out.events.push({ type: 'childFailed', name: '', messageId: mid, error: r.failed });
+      out.send.push(...r.send);
+      out.timer = this.deadline;
+      return out;
+    }
+    if (header.exchangeType === ExchangeType.INFORMATIONAL) {
+      if (this.usedIds.has(mid)) return drop(out, `Informational with a used message ID ${mid} (replay?)`, this.deadline);
+      const r = readInformational(this.crypto, sa, header, encrypted);
+      if (!r.ok) return drop(out, r.reason, this.deadline);
+      this.remember(mid);
+      this.dpd?.activity(now);
+      for (const e of r.events) {
+        if (e.type === 'dpdRequest') {
+          out.send.push(this.informational([dpdPayload(sa, true, e.sequence)]));
+        } else if (e.type === 'dpdAck') {
+          this.dpd?.ack(e.sequence, now);
+        } else if (e.type === 'notify' && e.error) {
+          const qm = this.refusedExchange(e.spi);
+          if (qm) {
+            const f = qm.peerRefused(e.notifyType);
+            if (f.failed) out.events.push({ type: 'childFailed', name: qm.policy.name, messageId: qm.messageId, error: f.failed });
+          }
+        }
+        out.events.push(e);
+      }
+      out.timer = this.deadline;
+      return out;
+    }
+    return drop(out, `exchange type ${header.exchangeType} not handled after phase 1`, this.deadline);
+  }
+
+  /** Retransmissions, exchange timeouts and DPD. */
+  onTimer(now: number): Phase2Output {
+    const out = this.output();
+    for (const qm of this.exchanges.values()) {
+      const d = qm.deadline;
+      if (d !== null && d <= now) this.collectInto(out, qm, qm.onTimer(now));
+    }
+    if (this.dpd !== null && this.current !== null) {
+      const d = this.dpd.deadline;
+      if (d !== null && d <= now) {
+        const step = this.dpd.poll(now);
+        if (step.kind === 'probe') out.send.push(this.informational([dpdPayload(this.current, false, step.sequence)]));
+        else if (step.kind === 'dead') out.events.push({ type: 'peerDead', action: step.action, idleMs: step.idleMs });
+      }
+    }
+    out.timer = this.deadline;
+    return out;
+  }
+
+  /** Authenticated traffic from the peer outside IKE (ESP on one of its SAs): DPD need not ask. */
+  activity(now: number): void {
+    this.dpd?.activity(now);
+  }
+
+  /** An encrypted Informational with these payloads (fresh message ID). */
+  informational(payloads: readonly Payload[]): Buffer {
+    return informationalMessage(this.crypto, this.sa, this.newMessageId(), payloads);
+  }
+
+  /** Delete for our inbound ESP SAs (the SPIs we chose). */
+  deleteChildren(spisIn: readonly Buffer[]): Buffer {
+    return this.informational([deleteEspPayload(spisIn)]);
+  }
+
+  /** Delete for this ISAKMP SA. */
+  deleteIsakmp(): Buffer {
+    return this.informational([deleteIsakmpPayload(this.sa)]);
+  }
+
+  get deadline(): number | null {
+    let t: number | null = null;
+    for (const qm of this.exchanges.values()) {
+      const d = qm.deadline;
+      if (d !== null && (t === null || d < t)) t = d;
+    }
+    const d = this.dpd?.deadline ?? null;
+    if (d !== null && (t === null || d < t)) t = d;
+    return t;
+  }
+
+  /** Quick Modes still waiting for a message. */
+  get pendingExchanges(): number {
+    let n = 0;
+    for (const qm of this.exchanges.values()) if (qm.pending) n++;
+    return n;
+  }
+
+  // ---- internals ----
+
+  private start(sa: IsakmpSa, now: number): void {
+    this.current = sa;
+    if (this.options.dpd) this.dpd = new Dpd(this.options.dpd, now, this.crypto.randomBytes(4).readUInt32BE(0));
+  }
+
+  private remember(id: number): void {
+    this.usedIds.add(id);
+    if (this.usedIds.size > MAX_REMEMBERED_IDS) this.usedIds.delete(this.usedIds.values().next().value!);
+  }
+
+  private keep(qm: QuickMode): void {
+    this.exchanges.set(qm.messageId, qm);
+    const keep = this.options.keepFinished ?? 32;
+    let finished = 0;
+    for (const q of this.exchanges.values()) if (!q.pending) finished++;
+    for (const [id, q] of this.exchanges) {
+      if (finished <= keep) break;
+      if (!q.pending) {
+        this.exchanges.delete(id);
+        finished--;
+      }
+    }
+  }
+
+  /** The initiator exchange an error notify refers to: by our SPI, or the only one pending. */
+  private refusedExchange(spi: Buffer): QuickMode | undefined {
+    const pending = [...this.exchanges.values()].filter((q) => q.pending && q.initiator);
+    return pending.find((q) => spi.length === 4 && q.spiOurs.equals(spi)) ?? (pending.length === 1 && spi.length !== 4 ? pending[0] : undefined);
+  }
+
+  private output(): Phase2Output {
+    return { send: [], timer: null, events: [], dropped: [] };
+  }
+
+  private collect(qm: QuickMode, r: QuickModeOutput): Phase2Output {
+    const out = this.output();
+    this.collectInto(out, qm, r);
+    out.timer = this.deadline;
+    return out;
+  }
+
+  private collectInto(out: Phase2Output, qm: QuickMode, r: QuickModeOutput): void {
+    out.send.push(...r.send);
+    if (r.childSa) out.events.push({ type: 'childSa', child: r.childSa });
+    if (r.failed) out.events.push({ type: 'childFailed', name: qm.policy.name, messageId: qm.messageId, error: r.failed });
+    if (r.dropped) out.dropped.push(r.dropped);
+  }
+
+  private finishOut(out: Phase2Output, r: Phase2Output): Phase2Output {
+    merge(out, r);
+    out.timer = this.deadline;
+    return out;
+  }
+}
+
+function merge(into: Phase2Output, r: Phase2Output): void {
+  into.send.push(...r.send);
+  into.events.push(...r.events);
+  into.dropped.push(...r.dropped);
+}
+
+function drop(out: Phase2Output, reason: string, timer: number | null): Phase2Output {
+  out.dropped.push(reason);
+  out.timer = timer;
+  return out;
+}
+
