@@ -2,4 +2,4 @@
 export { Gateway } from './gateway.js';
 export type { GatewayEvents, GatewayOptions, GatewayErrorEvent, Phase1UpEvent, Phase1DownEvent } from './gateway.js';
 export { ConfigError, loadConfig, parseConfig, DEFAULT_IKE_PROPOSALS, DEFAULT_ESP_PROPOSALS, DEFAULT_ESP_LIFETIME_SECONDS } from './config.js';
-export type { GatewayConfig, ConnectionConfig, ListenConfig, PskAuth, ConfigResult, ParseOptions as ConfigParseOptions, TrafficSelector } from './config.js';
+export type { GatewayConfig, ConnectionConfig, ListenConfig, PskAuth, ConfigResult, ParseOptions as ConfigParseOptions } from './config.js';
