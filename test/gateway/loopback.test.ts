@@ -7,7 +7,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { Gateway, parseConfig, type GatewayConfig, type GatewayErrorEvent, type Phase1UpEvent } from '../../ts/index.js';
+import { Gateway, parseConfig, type ChildDownEvent, type ChildUpEvent, type EspPacketEvent, type GatewayConfig, type GatewayErrorEvent, type Phase1DownEvent, type Phase1UpEvent } from '../../ts/index.js';
 
 const base = 20000 + (process.pid % 2000) * 4;
 
@@ -37,10 +37,18 @@ function config(listenPort: number, remotePort: number, over: Record<string, unk
 
 function events(gw: Gateway) {
   const up: Phase1UpEvent[] = [];
+  const down: Phase1DownEvent[] = [];
+  const childUp: ChildUpEvent[] = [];
+  const childDown: ChildDownEvent[] = [];
+  const esp: EspPacketEvent[] = [];
   const errors: GatewayErrorEvent[] = [];
   gw.on('phase1-up', (e) => up.push(e));
+  gw.on('phase1-down', (e) => down.push(e));
+  gw.on('child-up', (e) => childUp.push(e));
+  gw.on('child-down', (e) => childDown.push(e));
+  gw.on('esp-packet', (e) => esp.push(e));
   gw.on('error', (e) => errors.push(e));
-  return { up, errors };
+  return { up, down, childUp, childDown, esp, errors };
 }
 
 async function until(pred: () => boolean, ms: number): Promise<void> {
@@ -129,4 +137,47 @@ test('ike gateway: configuration errors are one line each and exit with code 2; 
   const h = spawnSync(process.execPath, [IKE, '--help'], { encoding: 'utf8' });
   assert.equal(h.status, 0);
   assert.match(h.stdout, /ike gateway|gateway --config/);
+});
+
+test('quick mode over UDP: child SAs with crossed SPIs and keys, ESP both ways, then a delete tears both sides down', async () => {
+  for (const [esp, pfs] of [['aes128gcm16', true], ['aes256-sha256', false]] as const) {
+    const over = { esp: [esp], pfs, localTs: '10.1.0.0/24', remoteTs: '10.2.0.0/24' };
+    const r = new Gateway(config(base, base + 2, { ...over, localTs: '10.2.0.0/24', remoteTs: '10.1.0.0/24', initiate: false }));
+    const i = new Gateway(config(base + 2, base, { ...over, initiate: true }));
+    const er = events(r);
+    const ei = events(i);
+    await r.start();
+    await i.start();
+    try {
+      await until(() => er.childUp.length === 1 && ei.childUp.length === 1, 10_000);
+      const a = ei.childUp[0]!;
+      const b = er.childUp[0]!;
+      assert.equal(a.spiIn, b.spiOut);
+      assert.equal(a.spiOut, b.spiIn);
+      assert.equal(a.proposal, pfs ? `${esp}-ecp256` : esp);
+      assert.equal(a.localTs, '10.1.0.0/24');
+      assert.equal(b.localTs, '10.2.0.0/24');
+      assert.deepEqual(a.child.outbound, b.child.inbound);
+      // traffic the host carries itself: seal with the SA, UDP to the peer's NAT-T port, opened there
+      const packet = Buffer.from('4500001c0000000040010000 0a010001 0a020001 0800f7ff00000000'.replace(/ /g, ''), 'hex');
+      i.sendEsp('peer', packet, 4);
+      r.sendEsp('peer', packet, 4);
+      await until(() => er.esp.length === 1 && ei.esp.length === 1, 5000);
+      assert.deepEqual(er.esp[0]!.payload, packet);
+      assert.equal(er.esp[0]!.nextHeader, 4);
+      assert.deepEqual(ei.esp[0]!.payload, packet);
+      // a delete from the initiator removes the child and the ISAKMP SA on both sides
+      i.delete('peer');
+      await until(() => er.down.length === 1 && er.childDown.length === 1, 5000);
+      assert.equal(er.childDown[0]!.reason, 'deleted by the peer');
+      assert.equal(ei.childDown[0]!.reason, 'deleted locally');
+      assert.deepEqual(r.childSas(), []);
+      assert.deepEqual(i.childSas(), []);
+      assert.deepEqual(r.phase1Sas(), []);
+      assert.deepEqual([er.errors, ei.errors], [[], []]);
+    } finally {
+      await i.stop();
+      await r.stop();
+    }
+  }
 });

@@ -25,14 +25,14 @@ export class OurGateway {
     this.dir = mkdtempSync(path.join(os.tmpdir(), 'ike-ours-'));
   }
 
-  get keylogFile(): string {
-    return path.join(this.dir, 'keylog.txt');
+  get keylogDir(): string {
+    return path.join(this.dir, 'keys');
   }
 
   async start(): Promise<this> {
     const file = path.join(this.dir, 'gateway.json');
     writeFileSync(file, JSON.stringify(this.config, null, 2), { mode: 0o600 });
-    const child = this.pair.spawnNode(this.side, [IKE_BIN, 'gateway', '--config', file, '--json', '--keylog', this.keylogFile]);
+    const child = this.pair.spawnNode(this.side, [IKE_BIN, 'gateway', '--config', file, '--json', '--keylog', this.keylogDir]);
     this.child = child;
     let buf = '';
     child.stdout!.setEncoding('utf8').on('data', (d: string) => {
@@ -74,8 +74,10 @@ export class OurGateway {
     }
   }
 
-  keylog(): string[] {
-    return existsSync(this.keylogFile) ? readFileSync(this.keylogFile, 'utf8').trim().split('\n').filter(Boolean) : [];
+  /** Lines of one of Wireshark's key tables our gateway wrote. */
+  keylog(table: 'ikev1_decryption_table' | 'esp_sa' = 'ikev1_decryption_table'): string[] {
+    const f = path.join(this.keylogDir, table);
+    return existsSync(f) ? readFileSync(f, 'utf8').trim().split('\n').filter(Boolean) : [];
   }
 
   get stderrText(): string {

@@ -5,9 +5,12 @@ import { Gateway, type GatewayErrorEvent, type Phase1UpEvent } from '../gateway/
 const USAGE = `usage: ike <command> [options]
 
 commands:
-  gateway --config FILE [--json] [--keylog FILE]
+  gateway --config FILE [--json] [--keylog DIR]
               run a gateway until SIGINT/SIGTERM; one line per event
-              (phase1-up, error, ...); --json prints one JSON object per line
+              (phase1-up, child-up, child-down, phase1-down, error);
+              --json prints one JSON object per line; --keylog writes the
+              session keys of connections with "keylog": true to
+              DIR/ikev1_decryption_table and DIR/esp_sa (Wireshark's files)
   bench <suite> [options]
               run a benchmark suite: crypto (DH, prf, KDF vs node:crypto),
               codec (ISAKMP parse/encode), esp (ESP seal/open vs raw EVP and
@@ -63,8 +66,9 @@ async function gateway(argv: string[]): Promise<number> {
   for (const w of config.warnings) process.stderr.write(`ike: warning: ${w}\n`);
   const gw = new Gateway(config);
   const print = (event: string, fields: Record<string, unknown>) => process.stdout.write(formatEvent(event, fields, json) + '\n');
-  const keylogFile = args.flags.get('keylog');
-  const { appendFileSync } = await import('node:fs');
+  const keylogDir = args.flags.get('keylog');
+  const { appendFileSync, mkdirSync } = await import('node:fs');
+  const path = await import('node:path');
   gw.on('listening', (l) => print('listening', { address: l.address, port: l.port, nattPort: l.nattPort }));
   gw.on('phase1-up', (e: Phase1UpEvent) =>
     print('phase1-up', {
@@ -82,12 +86,29 @@ async function gateway(argv: string[]): Promise<number> {
       natRemote: e.natDetected.remote,
     }),
   );
+  gw.on('child-up', (e) =>
+    print('child-up', {
+      connection: e.connection,
+      role: e.initiator ? 'initiator' : 'responder',
+      spiIn: e.spiIn,
+      spiOut: e.spiOut,
+      proposal: e.proposal,
+      mode: e.mode,
+      encap: e.encapsulation,
+      localTs: e.localTs,
+      remoteTs: e.remoteTs,
+      lifetime: e.lifetimeSeconds,
+      rekey: e.rekey,
+    }),
+  );
+  gw.on('child-down', (e) => print('child-down', { connection: e.connection, spiIn: e.spiIn, spiOut: e.spiOut, reason: e.reason }));
   gw.on('phase1-down', (e) => print('phase1-down', { connection: e.connection, remote: `${e.remote.address}:${e.remote.port}`, reason: e.reason }));
   gw.on('error', (e: GatewayErrorEvent) =>
     print('error', { connection: e.connection, remote: e.remote ? `${e.remote.address}:${e.remote.port}` : undefined, kind: e.kind, message: e.message }),
   );
-  gw.on('keylog', (line) => {
-    if (typeof keylogFile === 'string') appendFileSync(keylogFile, line + '\n', { mode: 0o600 });
+  if (typeof keylogDir === 'string') mkdirSync(keylogDir, { recursive: true, mode: 0o700 });
+  gw.on('keylog', (k) => {
+    if (typeof keylogDir === 'string') appendFileSync(path.join(keylogDir, k.table), k.line + '\n', { mode: 0o600 });
   });
   await gw.start();
   await new Promise<void>((resolve) => {

@@ -1,15 +1,40 @@
-// The gateway runtime: UDP sockets on the IKE port and the NAT-T port, the table of phase 1 exchanges by
-// cookie, their timers, and typed events. The exchanges themselves are the sans-I/O machines of ts/ike;
-// this file only moves datagrams and time between them and the network.
+// The gateway runtime: UDP sockets on the IKE port and the NAT-T port, the table of ISAKMP SAs by cookie,
+// their phase 2 contexts, timers (retransmission, DPD, lifetimes, rekeying) and typed events. The
+// exchanges are the sans-I/O machines of ts/ike; this file moves datagrams and time between them and the
+// network, and keeps the ESP SAs the negotiations produce.
 import dgram from 'node:dgram';
 import { EventEmitter } from 'node:events';
 import { defaultCrypto, type CryptoProvider } from '../crypto/index.js';
-import { parseHeader, idToString, type Identity } from '../isakmp/index.js';
-import { CookieGenerator, IkeError, ikev1KeylogLine, natFloat, Phase1, ZERO_COOKIE, type Endpoint, type IsakmpSa, type Phase1Output, type Phase1Policy } from '../ike/index.js';
+import type { EspSa } from '../esp/index.js';
+import { ExchangeType, Flags, parseHeader, idToString, type Identity } from '../isakmp/index.js';
+import {
+  CookieGenerator,
+  createChildEspSas,
+  IkeError,
+  IsakmpSaContext,
+  natFloat,
+  Phase1,
+  tsToString,
+  ZERO_COOKIE,
+  type ChildSa,
+  type DpdPolicy,
+  type Endpoint,
+  type IsakmpSa,
+  type Phase1Output,
+  type Phase1Policy,
+  type Phase2Output,
+  type Phase2Policy,
+} from '../ike/index.js';
 import type { ConnectionConfig, GatewayConfig } from './config.js';
+import { childKeylog, isakmpKeylog, type KeylogLine } from './keylog.js';
 
 /** RFC 3948: IKE on the NAT-T port is prefixed with four zero bytes (the non-ESP marker). */
 const NON_ESP_MARKER = Buffer.alloc(4);
+
+/** A child SA is rekeyed this far into its lifetime (minus up to 5% jitter so both ends do not collide). */
+const REKEY_AT = 0.9;
+/** After a rekey, the old SA keeps receiving this long (packets in flight), then it is deleted. */
+const REKEY_OVERLAP_MS = 5_000;
 
 export interface Phase1UpEvent {
   connection: string;
@@ -28,6 +53,32 @@ export interface Phase1UpEvent {
   sa: IsakmpSa;
 }
 
+export interface ChildUpEvent {
+  connection: string;
+  initiator: boolean;
+  spiIn: string;
+  spiOut: string;
+  /** ESP algorithm with PFS group and ESN: aes128gcm16-modp2048 */
+  proposal: string;
+  mode: 'tunnel' | 'transport';
+  encapsulation: boolean;
+  localTs: string;
+  remoteTs: string;
+  lifetimeSeconds: number;
+  rekey: boolean;
+  /** The negotiated SA (keys included: never log it whole) and its two ESP SAs, ready to seal and open. */
+  child: ChildSa;
+  inbound: EspSa;
+  outbound: EspSa;
+}
+
+export interface ChildDownEvent {
+  connection: string;
+  spiIn: string;
+  spiOut: string;
+  reason: string;
+}
+
 export interface GatewayErrorEvent {
   connection?: string;
   remote?: Endpoint;
@@ -43,12 +94,23 @@ export interface Phase1DownEvent {
   reason: string;
 }
 
+export interface EspPacketEvent {
+  connection: string;
+  spi: string;
+  payload: Buffer;
+  nextHeader: number;
+}
+
 export interface GatewayEvents {
   'phase1-up': [Phase1UpEvent];
   'phase1-down': [Phase1DownEvent];
+  'child-up': [ChildUpEvent];
+  'child-down': [ChildDownEvent];
   error: [GatewayErrorEvent];
-  /** Wireshark IKEv1 decryption table lines, only when a connection has keylog on. */
-  keylog: [string];
+  /** A decrypted ESP packet that arrived on the NAT-T socket (when no data plane carries it). */
+  'esp-packet': [EspPacketEvent];
+  /** Lines of Wireshark's key tables (IKEv1 decryption table, ESP SAs), only when a connection has keylog on. */
+  keylog: [KeylogLine];
   listening: [{ address: string; port: number; nattPort: number }];
 }
 
@@ -61,15 +123,30 @@ export interface GatewayOptions {
   asyncDh?: boolean;
 }
 
+interface Child {
+  sa: ChildSa;
+  inbound: EspSa;
+  outbound: EspSa;
+  timers: NodeJS.Timeout[];
+  /** Replaced by a rekey: no longer used to send. */
+  rekeyed: boolean;
+}
+
 interface Entry {
   phase1: Phase1;
+  ctx: IsakmpSaContext;
+  /** Filled when phase 1 completes (the PFS group and the peer's DPD support are known only then). */
+  ctxOptions: { children: Phase2Policy[]; dpd?: DpdPolicy };
   connection: string;
   remote: Endpoint;
-  /** Which of our sockets the peer talks to (it moves to the NAT-T port when NAT-T floats). */
+  /** Talking on the NAT-T port (floated, or the peer came there). */
   natt: boolean;
   timer: NodeJS.Timeout | null;
+  ctxTimer: NodeJS.Timeout | null;
+  lifeTimers: NodeJS.Timeout[];
   createdAt: number;
   up: boolean;
+  children: Map<string, Child>;
 }
 
 export class Gateway extends EventEmitter<GatewayEvents> {
@@ -79,7 +156,10 @@ export class Gateway extends EventEmitter<GatewayEvents> {
   private readonly options: Required<Omit<GatewayOptions, 'crypto'>>;
   private ike: dgram.Socket | null = null;
   private natt: dgram.Socket | null = null;
-  private readonly exchanges = new Map<string, Entry>();
+  /** ISAKMP SAs (and exchanges on their way to one) by initiator cookie. */
+  private readonly sas = new Map<string, Entry>();
+  /** Inbound child SAs by SPI (hex), for ESP arriving on the NAT-T socket. */
+  private readonly inbound = new Map<string, { entry: Entry; child: Child }>();
   private localAddress = '0.0.0.0';
   private ports = { ike: 0, natt: 0 };
 
@@ -109,138 +189,341 @@ export class Gateway extends EventEmitter<GatewayEvents> {
     for (const c of this.config.connections) if (c.initiate) void this.initiate(c.name);
   }
 
-  /** The ports actually bound (useful when the config asked for port 0). */
+  /** The ports actually bound. */
   get boundPorts(): { ike: number; natt: number } {
     return { ...this.ports };
   }
 
-  /** Starts phase 1 of a connection. Failures arrive as 'error' events. */
+  /**
+   * Brings a connection up: a Quick Mode on its established ISAKMP SA, or phase 1 first. Failures arrive as
+   * 'error' events.
+   */
   async initiate(name: string): Promise<void> {
-    const c = this.config.connections.find((x) => x.name === name);
-    if (!c) throw new IkeError('POLICY', `no connection named '${name}'`);
+    const c = this.connection(name);
     if (c.remote === '%any') throw new IkeError('POLICY', `connection '${name}' has remote %any and can only respond`);
+    const up = [...this.sas.values()].find((e) => e.up && e.connection === name);
+    if (up) return this.startQuickMode(up, c);
     const remote = { address: c.remote, port: c.remotePort };
     const now = Date.now();
     try {
       const { phase1, out } = await Phase1.initiate(this.env(remote, c), this.policy(c), now);
-      const entry: Entry = { phase1, connection: c.name, remote, natt: false, timer: null, createdAt: now, up: false };
-      this.exchanges.set(phase1.cookieI.toString('hex'), entry);
-      this.apply(entry, out);
+      const entry = this.newEntry(phase1, c.name, remote, false, now);
+      this.sas.set(phase1.cookieI.toString('hex'), entry);
+      this.applyPhase1(entry, out);
     } catch (e) {
       this.emitError(e, c.name, remote);
     }
   }
 
-  /** Closes the sockets and forgets every exchange. */
+  /** Tears a connection down: deletes for its child SAs and ISAKMP SAs go to the peer first. */
+  delete(name: string, reason = 'deleted locally'): void {
+    for (const [key, e] of this.sas) if (e.connection === name) this.teardown(key, e, reason, true);
+  }
+
+  /** Sends deletes for everything, then closes the sockets. */
   async stop(): Promise<void> {
-    for (const e of this.exchanges.values()) if (e.timer) clearTimeout(e.timer);
-    this.exchanges.clear();
+    for (const [key, e] of this.sas) this.teardown(key, e, 'gateway stopped', true);
+    // let the deletes leave before the sockets close
+    await new Promise((r) => setImmediate(r));
     await Promise.all([this.ike, this.natt].map((s) => (s ? new Promise<void>((r) => s.close(() => r())) : undefined)));
     this.ike = this.natt = null;
   }
 
-  /** Established phase 1 SAs. */
   phase1Sas(): IsakmpSa[] {
-    return [...this.exchanges.values()].filter((e) => e.up).map((e) => e.phase1.established!);
+    return [...this.sas.values()].filter((e) => e.up).map((e) => e.phase1.established!);
   }
 
+  childSas(): ChildSa[] {
+    return [...this.sas.values()].flatMap((e) => [...e.children.values()].filter((c) => !c.rekeyed).map((c) => c.sa));
+  }
+
+  /**
+   * Seals one packet with the connection's current outbound SA and sends it as ESP in UDP to the peer's
+   * NAT-T port (RFC 3948). For hosts that carry traffic themselves; the TUN data plane does this natively.
+   */
+  sendEsp(connection: string, payload: Buffer, nextHeader = 4): void {
+    const found = this.currentChild(connection);
+    if (!found) throw new IkeError('POLICY', `connection '${connection}' has no child SA`);
+    const { entry, child } = found;
+    const packet = child.outbound.seal(payload, nextHeader);
+    const port = entry.natt ? entry.remote.port : (this.config.connections.find((c) => c.name === entry.connection)?.remoteNattPort ?? 4500);
+    this.natt?.send(packet, port, entry.remote.address);
+  }
+
+  // ---- receiving ----
+
   private receiveNatt(msg: Buffer, from: Endpoint): void {
-    // 1 byte 0xff = NAT keepalive (RFC 3948 2.3); a marker of 4 zero bytes = IKE; anything else is ESP,
-    // which the data plane takes (not wired yet: dropped here).
-    if (msg.length >= 4 + 28 && msg.subarray(0, 4).equals(NON_ESP_MARKER)) this.receive(msg.subarray(4), from, true);
+    // 1 byte 0xff = NAT keepalive (RFC 3948 2.3); a marker of 4 zero bytes = IKE; anything else is ESP.
+    if (msg.length >= 4 + 28 && msg.subarray(0, 4).equals(NON_ESP_MARKER)) return this.receive(msg.subarray(4), from, true);
+    if (msg.length < 8) return;
+    const hit = this.inbound.get(msg.subarray(0, 4).toString('hex'));
+    if (!hit) return;
+    const r = hit.child.inbound.open(msg);
+    if (!r.ok) return;
+    hit.entry.ctx.activity(Date.now());
+    this.emit('esp-packet', { connection: hit.entry.connection, spi: hit.child.sa.spiIn.toString('hex'), payload: r.payload, nextHeader: r.nextHeader });
   }
 
   private receive(msg: Buffer, from: Endpoint, natt: boolean): void {
     const h = parseHeader(msg);
     if (!h.ok) return; // not ISAKMP: nothing to answer
     const key = h.value.initiatorCookie.toString('hex');
-    const entry = this.exchanges.get(key);
+    const entry = this.sas.get(key);
     const now = Date.now();
-    if (entry) {
-      if (entry.remote.address !== from.address) return;
-      entry.natt ||= natt;
-      entry.remote = from; // follow a NAT mapping that moved
-      void entry.phase1.handle(Buffer.from(msg), now).then((out) => this.apply(entry, out), (e) => this.emitError(e, entry.connection, from));
-      return;
+    if (!entry) {
+      if (h.value.responderCookie.equals(ZERO_COOKIE)) void this.respond(Buffer.from(msg), from, natt, now);
+      return; // else: an exchange we do not know (or forgot)
     }
-    if (!h.value.responderCookie.equals(ZERO_COOKIE)) return; // an exchange we do not know (or forgot)
-    void this.respond(Buffer.from(msg), from, natt, now);
+    if (entry.remote.address !== from.address) return;
+    if (natt && !entry.natt) {
+      entry.natt = true;
+      entry.remote = from; // the peer floated (or its NAT mapping moved)
+    } else if (natt === entry.natt) entry.remote = from;
+    const data = Buffer.from(msg);
+    const { messageId, exchangeType, flags } = h.value;
+    // Message ID 0 is phase 1; so are the clear notifies a peer sends while phase 1 is not complete.
+    const phase1 = messageId === 0 || (!entry.up && exchangeType === ExchangeType.INFORMATIONAL && (flags & Flags.ENCRYPTION) === 0);
+    if (phase1) {
+      void entry.phase1.handle(data, now).then((out) => this.applyPhase1(entry, out), (e) => this.emitError(e, entry.connection, from));
+    } else {
+      void entry.ctx.handle(data, now).then((out) => this.applyPhase2(entry, out), (e) => this.emitError(e, entry.connection, from));
+    }
   }
 
   private async respond(msg: Buffer, from: Endpoint, natt: boolean, now: number): Promise<void> {
     const candidates = this.config.connections.filter((c) => c.remote === '%any' || c.remote === from.address);
-    if (!this.admitHalfOpen(from.address)) return;
-    const first = candidates[0];
-    const { phase1, out } = await Phase1.respond(this.env(from, first), candidates.map((c) => this.policy(c)), msg, now);
-    const entry: Entry | null = phase1
-      ? { phase1, connection: phase1.policy.name, remote: from, natt, timer: null, createdAt: now, up: false }
-      : null;
-    if (entry) this.exchanges.set(phase1!.cookieI.toString('hex'), entry);
-    if (entry) this.apply(entry, out);
-    else {
+    this.admitHalfOpen(from.address);
+    const { phase1, out } = await Phase1.respond(this.env(from, candidates[0]), candidates.map((c) => this.policy(c)), msg, now);
+    if (phase1) {
+      const entry = this.newEntry(phase1, phase1.policy.name, from, natt, now);
+      this.sas.set(phase1.cookieI.toString('hex'), entry);
+      this.applyPhase1(entry, out);
+    } else {
       for (const m of out.send) this.send(m, from, natt);
       if (out.failed) this.emitError(out.failed, undefined, from);
     }
   }
 
   /** Half-open limits: a flood of message 1s cannot grow the table without bound; the oldest go first. */
-  private admitHalfOpen(address: string): boolean {
-    const half = [...this.exchanges.entries()].filter(([, e]) => !e.up);
+  private admitHalfOpen(address: string): void {
+    const half = [...this.sas.entries()].filter(([, e]) => !e.up);
     const perPeer = half.filter(([, e]) => e.remote.address === address);
     const drop = (list: typeof half) => {
       const [k, e] = list.reduce((a, b) => (a[1].createdAt <= b[1].createdAt ? a : b));
-      if (e.timer) clearTimeout(e.timer);
-      this.exchanges.delete(k);
+      this.forget(k, e);
     };
     if (perPeer.length >= this.options.maxHalfOpenPerPeer) drop(perPeer);
     if (half.length >= this.options.maxHalfOpen) drop(half);
-    return true;
   }
 
-  private apply(entry: Entry, out: Phase1Output): void {
+  // ---- phase 1 ----
+
+  private newEntry(phase1: Phase1, connection: string, remote: Endpoint, natt: boolean, now: number): Entry {
+    const ctxOptions: Entry['ctxOptions'] = { children: [] };
+    return {
+      phase1,
+      ctx: new IsakmpSaContext(this.crypto, null, ctxOptions, now),
+      ctxOptions,
+      connection,
+      remote,
+      natt,
+      timer: null,
+      ctxTimer: null,
+      lifeTimers: [],
+      createdAt: now,
+      up: false,
+      children: new Map(),
+    };
+  }
+
+  private applyPhase1(entry: Entry, out: Phase1Output): void {
     // RFC 3947 4: once NAT-D shows a NAT, the initiator sends from its next message on to the NAT-T port;
     // the responder follows when a message arrives there (see receive()).
     if (!entry.natt && entry.phase1.initiator && natFloat(entry.phase1.nat)) {
       entry.natt = true;
-      const c = this.config.connections.find((x) => x.name === entry.connection);
-      entry.remote = { address: entry.remote.address, port: c?.remoteNattPort ?? 4500 };
+      entry.remote = { address: entry.remote.address, port: this.config.connections.find((x) => x.name === entry.connection)?.remoteNattPort ?? 4500 };
     }
     for (const m of out.send) this.send(m, entry.remote, entry.natt);
     if (entry.timer) clearTimeout(entry.timer);
     entry.timer = null;
     if (out.timer !== null) {
-      entry.timer = setTimeout(() => this.apply(entry, entry.phase1.onTimer(Date.now())), Math.max(0, out.timer - Date.now()));
-      entry.timer.unref?.();
+      entry.timer = setTimeout(() => this.applyPhase1(entry, entry.phase1.onTimer(Date.now())), Math.max(0, out.timer - Date.now()));
     }
     const key = entry.phase1.cookieI.toString('hex');
-    if (out.established) {
-      entry.up = true;
-      const sa = out.established;
-      const c = this.config.connections.find((x) => x.name === entry.connection);
-      this.emit('phase1-up', {
-        connection: sa.name,
-        initiator: sa.initiator,
-        mode: sa.mode,
-        local: sa.local,
-        // where the peer is now (the NAT-T port once IKE floated), not where the exchange started
-        remote: { ...entry.remote },
-        localId: idToString(sa.localId),
-        remoteId: idToString(sa.remoteId),
-        algorithms: sa.algorithms,
-        lifetimeSeconds: sa.proposal.lifetimeSeconds,
-        cookieI: sa.cookieI.toString('hex'),
-        cookieR: sa.cookieR.toString('hex'),
-        natDetected: { local: sa.nat.localBehindNat, remote: sa.nat.remoteBehindNat },
-        sa,
-      });
-      if (c?.keylog) this.emit('keylog', ikev1KeylogLine(sa));
-    }
     if (out.failed) {
-      this.exchanges.delete(key);
-      if (entry.timer) clearTimeout(entry.timer);
+      this.forget(key, entry);
       this.emitError(out.failed, entry.connection, entry.remote);
+      return;
+    }
+    if (out.established) void this.established(key, entry, out.established);
+  }
+
+  private async established(key: string, entry: Entry, sa: IsakmpSa): Promise<void> {
+    entry.up = true;
+    const c = this.config.connections.find((x) => x.name === entry.connection)!;
+    entry.ctxOptions.children = [this.childPolicy(c, sa)];
+    if (c.dpd.delaySeconds > 0 && sa.peerVendorIds.dpd) {
+      entry.ctxOptions.dpd = { delayMs: c.dpd.delaySeconds * 1000, timeoutMs: c.dpd.timeoutSeconds * 1000, action: c.dpd.action };
+    }
+    this.emit('phase1-up', {
+      connection: sa.name,
+      initiator: sa.initiator,
+      mode: sa.mode,
+      local: sa.local,
+      // where the peer is now (the NAT-T port once IKE floated), not where the exchange started
+      remote: { ...entry.remote },
+      localId: idToString(sa.localId),
+      remoteId: idToString(sa.remoteId),
+      algorithms: sa.algorithms,
+      lifetimeSeconds: sa.proposal.lifetimeSeconds,
+      cookieI: sa.cookieI.toString('hex'),
+      cookieR: sa.cookieR.toString('hex'),
+      natDetected: { local: sa.nat.localBehindNat, remote: sa.nat.remoteBehindNat },
+      sa,
+    });
+    if (c.keylog) this.emit('keylog', isakmpKeylog(sa));
+    // Lifetime: a connection we initiate is re-established before the ISAKMP SA expires; at expiry it goes.
+    const life = sa.proposal.lifetimeSeconds * 1000;
+    if (sa.initiator && c.initiate) entry.lifeTimers.push(this.later(life * (REKEY_AT - Math.random() * 0.05), () => this.rekeyPhase1(key, entry)));
+    entry.lifeTimers.push(this.later(life, () => this.teardown(key, entry, 'ISAKMP SA lifetime expired', true)));
+    this.applyPhase2(entry, await entry.ctx.establish(sa, Date.now()));
+    // Replaced by a rekey: the older ISAKMP SA of this connection and peer is deleted once the new one is up.
+    for (const [k, e] of this.sas) {
+      if (e !== entry && e.up && e.connection === entry.connection && e.remote.address === entry.remote.address && e.phase1.established!.establishedAt < sa.establishedAt && e.children.size === 0) {
+        this.teardown(k, e, 'replaced by a newer ISAKMP SA', true);
+      }
+    }
+    if (sa.initiator && c.initiate) await this.startQuickMode(entry, c);
+  }
+
+  private rekeyPhase1(key: string, entry: Entry): void {
+    if (!this.sas.has(key)) return;
+    void this.initiate(entry.connection);
+  }
+
+  // ---- phase 2 ----
+
+  private async startQuickMode(entry: Entry, c: ConnectionConfig, rekeyOf?: Child): Promise<void> {
+    try {
+      const { out } = await entry.ctx.initiate(this.childPolicy(c, entry.phase1.established!), Date.now());
+      if (rekeyOf) rekeyOf.rekeyed = true;
+      this.applyPhase2(entry, out);
+    } catch (e) {
+      this.emitError(e, c.name, entry.remote);
     }
   }
+
+  private applyPhase2(entry: Entry, out: Phase2Output): void {
+    for (const m of out.send) this.send(m, entry.remote, entry.natt);
+    if (entry.ctxTimer) clearTimeout(entry.ctxTimer);
+    entry.ctxTimer = out.timer === null ? null : setTimeout(() => this.applyPhase2(entry, entry.ctx.onTimer(Date.now())), Math.max(0, out.timer - Date.now()));
+    const key = entry.phase1.cookieI.toString('hex');
+    for (const ev of out.events) {
+      switch (ev.type) {
+        case 'childSa':
+          this.childUp(entry, ev.child);
+          break;
+        case 'childFailed':
+          this.emitError(ev.error, entry.connection, entry.remote);
+          break;
+        case 'delete':
+          if (ev.protocol === 1) this.teardown(key, entry, 'deleted by the peer', false);
+          else for (const spi of ev.spis) this.childDown(entry, spi, 'deleted by the peer', false);
+          break;
+        case 'peerDead': {
+          this.teardown(key, entry, `dead peer (no answer to DPD for ${Math.round(ev.idleMs / 1000)} s)`, false);
+          if (ev.action === 'restart') void this.initiate(entry.connection);
+          break;
+        }
+        case 'notify':
+          if (ev.error) this.emitError(new IkeError('PEER_NOTIFY', `peer ${entry.remote.address} sent ${ev.name}`), entry.connection, entry.remote);
+          break;
+        default:
+          break;
+      }
+    }
+  }
+
+  private childUp(entry: Entry, sa: ChildSa): void {
+    const c = this.config.connections.find((x) => x.name === entry.connection)!;
+    const { inbound, outbound } = createChildEspSas(sa);
+    const child: Child = { sa, inbound, outbound, timers: [], rekeyed: false };
+    // The SAs this one replaces (same connection, same selectors) stay for packets in flight, then go.
+    const replaced = [...entry.children.values()].filter((x) => x.sa.name === sa.name && tsToString(x.sa.localTs) === tsToString(sa.localTs) && tsToString(x.sa.remoteTs) === tsToString(sa.remoteTs));
+    for (const old of replaced) {
+      old.rekeyed = true;
+      old.timers.push(this.later(REKEY_OVERLAP_MS, () => this.childDown(entry, old.sa.spiIn, 'replaced by a rekey', true)));
+    }
+    const spi = sa.spiIn.toString('hex');
+    entry.children.set(spi, child);
+    this.inbound.set(spi, { entry, child });
+    const life = sa.lifetimeSeconds * 1000;
+    if (sa.initiator && c.initiate) child.timers.push(this.later(life * (REKEY_AT - Math.random() * 0.05), () => {
+      if (entry.children.get(spi) === child && !child.rekeyed) void this.startQuickMode(entry, c, child);
+    }));
+    child.timers.push(this.later(life, () => this.childDown(entry, sa.spiIn, 'lifetime expired', true)));
+    if (c.keylog) for (const l of childKeylog(sa, entry.phase1.established!.local, entry.remote)) this.emit('keylog', l);
+    this.emit('child-up', {
+      connection: entry.connection,
+      initiator: sa.initiator,
+      spiIn: spi,
+      spiOut: sa.spiOut.toString('hex'),
+      proposal: sa.proposal,
+      mode: sa.mode,
+      encapsulation: sa.encapsulation,
+      localTs: tsToString(sa.localTs),
+      remoteTs: tsToString(sa.remoteTs),
+      lifetimeSeconds: sa.lifetimeSeconds,
+      rekey: replaced.length > 0,
+      child: sa,
+      inbound,
+      outbound,
+    });
+  }
+
+  /** Removes one child SA, found by either of its SPIs; with `notify`, the peer gets a Delete first. */
+  private childDown(entry: Entry, spi: Buffer, reason: string, notify: boolean): void {
+    const hex = spi.toString('hex');
+    const child = entry.children.get(hex) ?? [...entry.children.values()].find((c) => c.sa.spiOut.toString('hex') === hex);
+    if (!child) return;
+    const spiIn = child.sa.spiIn.toString('hex');
+    if (notify && entry.up) this.send(entry.ctx.deleteChildren([child.sa.spiIn]), entry.remote, entry.natt);
+    for (const t of child.timers) clearTimeout(t);
+    entry.children.delete(spiIn);
+    this.inbound.delete(spiIn);
+    child.inbound.destroy?.();
+    child.outbound.destroy?.();
+    this.emit('child-down', { connection: entry.connection, spiIn, spiOut: child.sa.spiOut.toString('hex'), reason });
+  }
+
+  /** Removes an ISAKMP SA with all its children; with `notify`, deletes go to the peer first. */
+  private teardown(key: string, entry: Entry, reason: string, notify: boolean): void {
+    for (const child of [...entry.children.values()]) this.childDown(entry, child.sa.spiIn, reason, notify);
+    if (notify && entry.up) this.send(entry.ctx.deleteIsakmp(), entry.remote, entry.natt);
+    const wasUp = entry.up;
+    this.forget(key, entry);
+    if (wasUp) {
+      const sa = entry.phase1.established!;
+      this.emit('phase1-down', { connection: entry.connection, remote: entry.remote, cookieI: sa.cookieI.toString('hex'), cookieR: sa.cookieR.toString('hex'), reason });
+    }
+  }
+
+  private forget(key: string, entry: Entry): void {
+    for (const t of [entry.timer, entry.ctxTimer, ...entry.lifeTimers]) if (t) clearTimeout(t);
+    entry.up = false;
+    if (this.sas.get(key) === entry) this.sas.delete(key);
+  }
+
+  private currentChild(connection: string): { entry: Entry; child: Child } | undefined {
+    for (const entry of this.sas.values()) {
+      if (entry.connection !== connection || !entry.up) continue;
+      const live = [...entry.children.values()].filter((c) => !c.rekeyed);
+      if (live.length > 0) return { entry, child: live[live.length - 1]! };
+    }
+    return undefined;
+  }
+
+  // ---- plumbing ----
 
   private send(msg: Buffer, to: Endpoint, natt: boolean): void {
     const s = natt ? this.natt : this.ike;
@@ -249,6 +532,18 @@ export class Gateway extends EventEmitter<GatewayEvents> {
     s.send(data, to.port, to.address, (err) => {
       if (err) this.emit('error', { remote: to, kind: 'SOCKET', message: `send to ${to.address}:${to.port} failed: ${err.message}` });
     });
+  }
+
+  private later(ms: number, fn: () => void): NodeJS.Timeout {
+    // Node's timers take at most 2^31-1 ms (24.8 days); longer lifetimes are clamped (re-armed never needed
+    // in practice: IKE lifetimes are hours).
+    return setTimeout(fn, Math.min(Math.max(0, ms), 2 ** 31 - 1));
+  }
+
+  private connection(name: string): ConnectionConfig {
+    const c = this.config.connections.find((x) => x.name === name);
+    if (!c) throw new IkeError('POLICY', `no connection named '${name}'`);
+    return c;
   }
 
   private env(remote: Endpoint, c: ConnectionConfig | undefined) {
@@ -270,6 +565,24 @@ export class Gateway extends EventEmitter<GatewayEvents> {
       retransmit: { tries: c.retransmit.tries, timeoutMs: c.retransmit.timeoutSeconds * 1000, factor: c.retransmit.factor },
       asyncDh: this.options.asyncDh,
       forceEncap: c.encap,
+    };
+  }
+
+  /** The connection's child as phase 2 takes it; `pfs: true` without a group in a proposal uses the IKE group. */
+  private childPolicy(c: ConnectionConfig, sa: IsakmpSa): Phase2Policy {
+    const selector = (ts: ConnectionConfig['localTs']) => (ts === 'dynamic' ? undefined : { id: ts[0]!, protocol: 0, port: 0 });
+    return {
+      name: c.name,
+      proposals: c.esp.map((p) => (c.pfs && p.pfsGroup === undefined ? { ...p, pfsGroup: sa.proposal.group } : p)),
+      mode: 'tunnel',
+      localTs: selector(c.localTs),
+      remoteTs: selector(c.remoteTs),
+      lifetimeSeconds: c.lifetime.espSeconds,
+      lifetimeKilobytes: c.lifetime.espKilobytes,
+      selection: c.selection,
+      retransmit: { tries: c.retransmit.tries, timeoutMs: c.retransmit.timeoutSeconds * 1000, factor: c.retransmit.factor },
+      forceEncapsulation: c.encap,
+      asyncDh: this.options.asyncDh,
     };
   }
 
