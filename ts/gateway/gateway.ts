@@ -435,6 +435,12 @@ export class Gateway extends EventEmitter<GatewayEvents> {
           if (ev.action === 'restart') void this.initiate(entry.connection);
           break;
         }
+        case 'initialContact':
+          // RFC 2407 4.6.3.3: the peer has rebooted and holds no other SA with us: drop our stale ones.
+          for (const [k, e] of this.sas) {
+            if (e !== entry && e.up && e.remote.address === entry.remote.address && e.connection === entry.connection) this.teardown(k, e, 'INITIAL-CONTACT from the peer', false);
+          }
+          break;
         case 'notify':
           if (ev.error) this.emitError(new IkeError('PEER_NOTIFY', `peer ${entry.remote.address} sent ${ev.name}`), entry.connection, entry.remote);
           break;
