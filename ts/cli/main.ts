@@ -5,6 +5,8 @@ import { Gateway, type GatewayErrorEvent, type Phase1UpEvent } from '../gateway/
 const USAGE = `usage: ike <command> [options]
 
 commands:
+  demo        two gateways on loopback: Main Mode + Quick Mode narrated
+              message by message, then ESP traffic and its rates
   gateway --config FILE [--json] [--keylog DIR]
               run a gateway until SIGINT/SIGTERM; one line per event
               (phase1-up, child-up, child-down, phase1-down, error);
@@ -146,6 +148,10 @@ async function main(argv: string[]): Promise<number> {
       case '-h':
         process.stdout.write(USAGE);
         return 0;
+      case 'demo': {
+        const { demo } = await import('./demo.js');
+        return await demo();
+      }
       case 'gateway':
         return await gateway(rest);
       case 'bench':

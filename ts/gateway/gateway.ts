@@ -112,6 +112,8 @@ export interface GatewayEvents {
   /** Lines of Wireshark's key tables (IKEv1 decryption table, ESP SAs), only when a connection has keylog on. */
   keylog: [KeylogLine];
   listening: [{ address: string; port: number; nattPort: number }];
+  /** Every IKE datagram sent or received (without the non-ESP marker), for tracing and demos. */
+  datagram: [{ direction: 'in' | 'out'; remote: Endpoint; bytes: Buffer }];
 }
 
 export interface GatewayOptions {
@@ -267,6 +269,7 @@ export class Gateway extends EventEmitter<GatewayEvents> {
   private receive(msg: Buffer, from: Endpoint, natt: boolean): void {
     const h = parseHeader(msg);
     if (!h.ok) return; // not ISAKMP: nothing to answer
+    if (this.listenerCount('datagram') > 0) this.emit('datagram', { direction: 'in', remote: from, bytes: msg });
     const key = h.value.initiatorCookie.toString('hex');
     const entry = this.sas.get(key);
     const now = Date.now();
@@ -534,6 +537,7 @@ export class Gateway extends EventEmitter<GatewayEvents> {
   private send(msg: Buffer, to: Endpoint, natt: boolean): void {
     const s = natt ? this.natt : this.ike;
     if (!s) return;
+    if (this.listenerCount('datagram') > 0) this.emit('datagram', { direction: 'out', remote: to, bytes: msg });
     const data = natt ? Buffer.concat([NON_ESP_MARKER, msg]) : msg;
     s.send(data, to.port, to.address, (err) => {
       if (err) this.emit('error', { remote: to, kind: 'SOCKET', message: `send to ${to.address}:${to.port} failed: ${err.message}` });
