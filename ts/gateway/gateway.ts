@@ -231,6 +231,19 @@ export class Gateway extends EventEmitter<GatewayEvents> {
     this.ike = this.natt = null;
   }
 
+  /** Table sizes: what a flood test or an operator watches. */
+  stats(): { halfOpen: number; phase1: number; children: number } {
+    let halfOpen = 0;
+    let phase1 = 0;
+    let children = 0;
+    for (const e of this.sas.values()) {
+      if (e.up) phase1++;
+      else halfOpen++;
+      children += e.children.size;
+    }
+    return { halfOpen, phase1, children };
+  }
+
   phase1Sas(): IsakmpSa[] {
     return [...this.sas.values()].filter((e) => e.up).map((e) => e.phase1.established!);
   }
