@@ -55,6 +55,8 @@ export interface Phase1UpEvent {
 
 export interface ChildUpEvent {
   connection: string;
+  /** Initiator cookie (hex) of the ISAKMP SA that negotiated it. */
+  cookieI: string;
   initiator: boolean;
   spiIn: string;
   spiOut: string;
@@ -81,6 +83,8 @@ export interface ChildDownEvent {
 
 export interface GatewayErrorEvent {
   connection?: string;
+  /** Initiator cookie (hex) of the exchange that failed, when there was one. */
+  cookieI?: string;
   remote?: Endpoint;
   kind: string;
   message: string;
@@ -149,6 +153,8 @@ interface Entry {
   createdAt: number;
   up: boolean;
   children: Map<string, Child>;
+  /** We started this ISAKMP SA to bring a child up (not to replace an expiring ISAKMP SA). */
+  wantChild: boolean;
 }
 
 export class Gateway extends EventEmitter<GatewayEvents> {
@@ -197,24 +203,38 @@ export class Gateway extends EventEmitter<GatewayEvents> {
   }
 
   /**
-   * Brings a connection up: a Quick Mode on its established ISAKMP SA, or phase 1 first. Failures arrive as
-   * 'error' events.
+   * Brings a connection up: a Quick Mode on its established ISAKMP SA, or phase 1 first (`fresh`: always a
+   * new ISAKMP SA, as a load tester wants). Resolves to the initiator cookie (hex) of the ISAKMP SA used.
+   * Failures arrive as 'error' events.
    */
-  async initiate(name: string): Promise<void> {
+  async initiate(name: string, options: { fresh?: boolean; withChild?: boolean } = {}): Promise<string | undefined> {
     const c = this.connection(name);
     if (c.remote === '%any') throw new IkeError('POLICY', `connection '${name}' has remote %any and can only respond`);
-    const up = [...this.sas.values()].find((e) => e.up && e.connection === name);
-    if (up) return this.startQuickMode(up, c);
+    const up = options.fresh ? undefined : [...this.sas.values()].find((e) => e.up && e.connection === name);
+    if (up) {
+      await this.startQuickMode(up, c);
+      return up.phase1.cookieI.toString('hex');
+    }
     const remote = { address: c.remote, port: c.remotePort };
     const now = Date.now();
     try {
       const { phase1, out } = await Phase1.initiate(this.env(remote, c), this.policy(c), now);
       const entry = this.newEntry(phase1, c.name, remote, false, now);
-      this.sas.set(phase1.cookieI.toString('hex'), entry);
+      entry.wantChild = options.withChild ?? true;
+      const key = phase1.cookieI.toString('hex');
+      this.sas.set(key, entry);
       this.applyPhase1(entry, out);
+      return key;
     } catch (e) {
       this.emitError(e, c.name, remote);
+      return undefined;
     }
+  }
+
+  /** Deletes one ISAKMP SA (by initiator cookie, hex) with its child SAs, telling the peer. */
+  deleteSa(cookieI: string, reason = 'deleted locally'): void {
+    const e = this.sas.get(cookieI);
+    if (e) this.teardown(cookieI, e, reason, true);
   }
 
   /** Tears a connection down: deletes for its child SAs and ISAKMP SAs go to the peer first. */
@@ -300,9 +320,9 @@ export class Gateway extends EventEmitter<GatewayEvents> {
     // Message ID 0 is phase 1; so are the clear notifies a peer sends while phase 1 is not complete.
     const phase1 = messageId === 0 || (!entry.up && exchangeType === ExchangeType.INFORMATIONAL && (flags & Flags.ENCRYPTION) === 0);
     if (phase1) {
-      void entry.phase1.handle(data, now).then((out) => this.applyPhase1(entry, out), (e) => this.emitError(e, entry.connection, from));
+      void entry.phase1.handle(data, now).then((out) => this.applyPhase1(entry, out), (e) => this.emitError(e, entry.connection, from, entry));
     } else {
-      void entry.ctx.handle(data, now).then((out) => this.applyPhase2(entry, out), (e) => this.emitError(e, entry.connection, from));
+      void entry.ctx.handle(data, now).then((out) => this.applyPhase2(entry, out), (e) => this.emitError(e, entry.connection, from, entry));
     }
   }
 
@@ -349,6 +369,7 @@ export class Gateway extends EventEmitter<GatewayEvents> {
       createdAt: now,
       up: false,
       children: new Map(),
+      wantChild: false,
     };
   }
 
@@ -368,7 +389,7 @@ export class Gateway extends EventEmitter<GatewayEvents> {
     const key = entry.phase1.cookieI.toString('hex');
     if (out.failed) {
       this.forget(key, entry);
-      this.emitError(out.failed, entry.connection, entry.remote);
+      this.emitError(out.failed, entry.connection, entry.remote, entry);
       return;
     }
     if (out.established) void this.established(key, entry, out.established);
@@ -409,23 +430,32 @@ export class Gateway extends EventEmitter<GatewayEvents> {
         this.teardown(k, e, 'replaced by a newer ISAKMP SA', true);
       }
     }
-    if (sa.initiator && c.initiate) await this.startQuickMode(entry, c);
+    if (sa.initiator && entry.wantChild) await this.startQuickMode(entry, c);
   }
 
+  /** A new ISAKMP SA before this one expires; children move to it as they rekey, then this one is deleted. */
   private rekeyPhase1(key: string, entry: Entry): void {
     if (!this.sas.has(key)) return;
-    void this.initiate(entry.connection);
+    void this.initiate(entry.connection, { fresh: true, withChild: false });
+  }
+
+  /** The newest established ISAKMP SA of a connection with this peer: where new Quick Modes go. */
+  private newest(entry: Entry): Entry {
+    let best = entry;
+    for (const e of this.sas.values()) {
+      if (e.up && e.connection === entry.connection && e.remote.address === entry.remote.address && e.phase1.established!.establishedAt > best.phase1.established!.establishedAt) best = e;
+    }
+    return best;
   }
 
   // ---- phase 2 ----
 
-  private async startQuickMode(entry: Entry, c: ConnectionConfig, rekeyOf?: Child): Promise<void> {
+  private async startQuickMode(entry: Entry, c: ConnectionConfig): Promise<void> {
     try {
       const { out } = await entry.ctx.initiate(this.childPolicy(c, entry.phase1.established!), Date.now());
-      if (rekeyOf) rekeyOf.rekeyed = true;
       this.applyPhase2(entry, out);
     } catch (e) {
-      this.emitError(e, c.name, entry.remote);
+      this.emitError(e, c.name, entry.remote, entry);
     }
   }
 
@@ -440,7 +470,7 @@ export class Gateway extends EventEmitter<GatewayEvents> {
           this.childUp(entry, ev.child);
           break;
         case 'childFailed':
-          this.emitError(ev.error, entry.connection, entry.remote);
+          this.emitError(ev.error, entry.connection, entry.remote, entry);
           break;
         case 'delete':
           if (ev.protocol === 1) this.teardown(key, entry, 'deleted by the peer', false);
@@ -471,22 +501,30 @@ export class Gateway extends EventEmitter<GatewayEvents> {
     const { inbound, outbound } = createChildEspSas(sa);
     const child: Child = { sa, inbound, outbound, timers: [], rekeyed: false };
     // The SAs this one replaces (same connection, same selectors) stay for packets in flight, then go.
-    const replaced = [...entry.children.values()].filter((x) => x.sa.name === sa.name && tsToString(x.sa.localTs) === tsToString(sa.localTs) && tsToString(x.sa.remoteTs) === tsToString(sa.remoteTs));
-    for (const old of replaced) {
+    // (also on an older ISAKMP SA of the connection: after a phase 1 rekey the children move over)
+    const replaced: { owner: Entry; old: Child }[] = [];
+    for (const owner of this.sas.values()) {
+      if (owner.connection !== entry.connection || owner.remote.address !== entry.remote.address) continue;
+      for (const old of owner.children.values()) {
+        if (old.sa.name === sa.name && tsToString(old.sa.localTs) === tsToString(sa.localTs) && tsToString(old.sa.remoteTs) === tsToString(sa.remoteTs)) replaced.push({ owner, old });
+      }
+    }
+    for (const { owner, old } of replaced) {
       old.rekeyed = true;
-      old.timers.push(this.later(REKEY_OVERLAP_MS, () => this.childDown(entry, old.sa.spiIn, 'replaced by a rekey', true)));
+      old.timers.push(this.later(REKEY_OVERLAP_MS, () => this.childDown(owner, old.sa.spiIn, 'replaced by a rekey', true)));
     }
     const spi = sa.spiIn.toString('hex');
     entry.children.set(spi, child);
     this.inbound.set(spi, { entry, child });
     const life = sa.lifetimeSeconds * 1000;
     if (sa.initiator && c.initiate) child.timers.push(this.later(life * (REKEY_AT - Math.random() * 0.05), () => {
-      if (entry.children.get(spi) === child && !child.rekeyed) void this.startQuickMode(entry, c, child);
+      if (entry.children.get(spi) === child && !child.rekeyed) void this.startQuickMode(this.newest(entry), c); // the old child carries traffic until the new one is up
     }));
     child.timers.push(this.later(life, () => this.childDown(entry, sa.spiIn, 'lifetime expired', true)));
     if (c.keylog) for (const l of childKeylog(sa, entry.phase1.established!.local, entry.remote)) this.emit('keylog', l);
     this.emit('child-up', {
       connection: entry.connection,
+      cookieI: entry.phase1.cookieI.toString('hex'),
       initiator: sa.initiator,
       spiIn: spi,
       spiOut: sa.spiOut.toString('hex'),
@@ -516,6 +554,8 @@ export class Gateway extends EventEmitter<GatewayEvents> {
     child.inbound.destroy?.();
     child.outbound.destroy?.();
     this.emit('child-down', { connection: entry.connection, spiIn, spiOut: child.sa.spiOut.toString('hex'), reason });
+    // An ISAKMP SA that a newer one replaced goes once its last child has moved over.
+    if (entry.children.size === 0 && entry.up && this.newest(entry) !== entry) this.teardown(entry.phase1.cookieI.toString('hex'), entry, 'replaced by a newer ISAKMP SA', true);
   }
 
   /** Removes an ISAKMP SA with all its children; with `notify`, deletes go to the peer first. */
@@ -609,9 +649,9 @@ export class Gateway extends EventEmitter<GatewayEvents> {
     };
   }
 
-  private emitError(e: unknown, connection: string | undefined, remote: Endpoint): void {
+  private emitError(e: unknown, connection: string | undefined, remote: Endpoint, entry?: Entry): void {
     const err = e instanceof IkeError ? e : new IkeError('INTERNAL', (e as Error)?.message ?? String(e));
-    this.emit('error', { connection, remote, kind: err.kind, message: err.message });
+    this.emit('error', { connection, cookieI: entry?.phase1.cookieI.toString('hex'), remote, kind: err.kind, message: err.message });
   }
 }
 
