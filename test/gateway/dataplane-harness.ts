@@ -65,18 +65,22 @@ export class TunnelPeer {
 }
 
 /** Fixed, crossed keys: a's outbound = b's inbound and the other way round. */
-export function peerConfigs(pair: NetnsPair, algorithm: EspAlgorithm): { a: PeerConfig; b: PeerConfig } {
+/** IPv6 inner addresses the peers add on lo when asked (the harness itself is IPv4 only). */
+export const INNER6 = { a: 'fd00:99:1::1', b: 'fd00:99:2::1' };
+
+export function peerConfigs(pair: NetnsPair, algorithm: EspAlgorithm, ipv6 = false): { a: PeerConfig; b: PeerConfig } {
   const len = espKeyLengths(algorithm).keymatLength;
   const kAB = Buffer.alloc(len, 0xab).toString('hex');
   const kBA = Buffer.alloc(len, 0xba).toString('hex');
   const side = (s: typeof pair.a, out: string, inn: string, spiOut: number, spiIn: number): PeerConfig => ({
     algorithm, keymatOut: out, keymatIn: inn, spiOut, spiIn, addr: s.addr, inner: s.inner, peerAddr: s.peerAddr, peerInner: s.peerInner,
+    ...(ipv6 ? { inner6: INNER6[s.side], peerInner6: INNER6[s.side === 'a' ? 'b' : 'a'] } : {}),
   });
   return { a: side(pair.a, kAB, kBA, 0xa0b00001, 0xb0a00001), b: side(pair.b, kBA, kAB, 0xb0a00001, 0xa0b00001) };
 }
 
-export async function startTunnel(pair: NetnsPair, algorithm: EspAlgorithm): Promise<{ a: TunnelPeer; b: TunnelPeer; ready: Record<string, unknown>[] }> {
-  const cfg = peerConfigs(pair, algorithm);
+export async function startTunnel(pair: NetnsPair, algorithm: EspAlgorithm, ipv6 = false): Promise<{ a: TunnelPeer; b: TunnelPeer; ready: Record<string, unknown>[] }> {
+  const cfg = peerConfigs(pair, algorithm, ipv6);
   const a = TunnelPeer.spawn(pair, 'a');
   const b = TunnelPeer.spawn(pair, 'b');
   const ready = await Promise.all([a.ask({ cmd: 'start', config: cfg.a }, 'ready'), b.ask({ cmd: 'start', config: cfg.b }, 'ready')]);

@@ -5,6 +5,7 @@
 //
 // The inner addresses stay where the harness put them (on lo); the TUN device only carries the route
 // `<peer inner>/32 dev dp0 src <inner>`, so `ping -I <inner> <peer inner>` goes through the tunnel.
+import { execFile } from 'node:child_process';
 import dgram from 'node:dgram';
 import { createEspSa, type EspAlgorithm } from '../../ts/esp/index.js';
 import { DataPlane, configureTun, openTun } from '../../ts/gateway/dataplane.js';
@@ -20,6 +21,9 @@ export interface PeerConfig {
   inner: string;
   peerAddr: string;
   peerInner: string;
+  /** Optional IPv6 inner addresses (put on lo here), carried by the same SAs: their selectors get both families. */
+  inner6?: string;
+  peerInner6?: string;
 }
 
 export type PeerCommand =
@@ -53,6 +57,10 @@ function checksum(b: Buffer): number {
   return ~s & 0xffff;
 }
 
+function run(cmd: string, args: string[]): Promise<void> {
+  return new Promise((resolve, reject) => execFile(cmd, args, (e, _o, err) => (e ? reject(new Error(`${cmd} ${args.join(' ')}: ${err}`)) : resolve())));
+}
+
 async function main(): Promise<void> {
   let dp: DataPlane | undefined;
   let tun: ReturnType<typeof openTun> | undefined;
@@ -66,7 +74,12 @@ async function main(): Promise<void> {
       if (m.cmd === 'start') {
         cfg = m.config;
         tun = openTun('dp0');
-        await configureTun(tun.name, { routes: [`${cfg.peerInner}/32`], source: cfg.inner });
+        const v6 = cfg.inner6 !== undefined && cfg.peerInner6 !== undefined;
+        if (v6) await run('ip', ['-6', 'addr', 'add', `${cfg.inner6}/128`, 'dev', 'lo']);
+        const routes = [`${cfg.peerInner}/32`, ...(v6 ? [`${cfg.peerInner6}/128`] : [])];
+        await configureTun(tun.name, { routes, source: cfg.inner, source6: cfg.inner6 });
+        const localTs = [`${cfg.inner}/32`, ...(v6 ? [`${cfg.inner6}/128`] : [])];
+        const remoteTs = [`${cfg.peerInner}/32`, ...(v6 ? [`${cfg.peerInner6}/128`] : [])];
         const out = createEspSa({ spi: cfg.spiOut, algorithm: cfg.algorithm, direction: 'outbound', keymat: Buffer.from(cfg.keymatOut, 'hex'), implementation: 'native' });
         const inb = createEspSa({ spi: cfg.spiIn, algorithm: cfg.algorithm, direction: 'inbound', keymat: Buffer.from(cfg.keymatIn, 'hex'), implementation: 'native' });
         const plane: DataPlane = new DataPlane({
@@ -78,8 +91,8 @@ async function main(): Promise<void> {
           },
         });
         dp = plane;
-        dp.addOutbound({ spi: cfg.spiOut, sa: out, localTs: [`${cfg.inner}/32`], remoteTs: [`${cfg.peerInner}/32`], peer: { address: cfg.peerAddr, port: 4500 } });
-        dp.addInbound({ spi: cfg.spiIn, sa: inb, localTs: [`${cfg.inner}/32`], remoteTs: [`${cfg.peerInner}/32`] });
+        dp.addOutbound({ spi: cfg.spiOut, sa: out, localTs, remoteTs, peer: { address: cfg.peerAddr, port: 4500 } });
+        dp.addInbound({ spi: cfg.spiIn, sa: inb, localTs, remoteTs });
         // The SA belongs to the data plane now: its own methods must refuse.
         let owned = false;
         try {
