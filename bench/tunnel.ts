@@ -1,58 +1,36 @@
 // Tunnel throughput: iperf3 TCP between two network namespaces over
 //   1. the bare veth (the ceiling),
-//   2. our data plane (TUN + native worker thread, ESP in UDP 4500, fixed keys),
+//   2. our data plane (TUN + native worker thread, ESP in UDP 4500, fixed keys), with and without TUN offload,
 //   3. strongSwan's user-space ESP (charon with kernel-libipsec, also TUN + ESP in UDP), if charon is installed,
 // same cipher for both tunnels, same TUN MTU (1400). Needs root; prints a markdown table.
 //
 //   node dist/bench/tunnel.js [--seconds 5] [--algorithm aes128gcm16] [--no-strongswan] [--json]
 import { pathToFileURL } from 'node:url';
-import { NetnsPair, StrongSwanPeer, charonAvailable, netnsAvailable, sleep } from '../test/interop/harness/index.js';
-import { startTunnel } from '../test/gateway/dataplane-harness.js';
+import { NetnsPair, StrongSwanPeer, charonAvailable, netnsAvailable } from '../test/interop/harness/index.js';
+import { iperf, startTunnel, type IperfResult } from '../test/gateway/dataplane-harness.js';
 import type { EspAlgorithm } from '../ts/esp/index.js';
 
-export interface TunnelRow {
+export interface TunnelRow extends IperfResult {
   path: string;
-  gbps: number;
-  retransmits: number;
-  /** Sender CPU use reported by iperf3 (host total, percent). */
-  cpuSender: number;
-  cpuReceiver: number;
-}
-
-/** One iperf3 TCP run from a to b's `dst` (server bound there), `seconds` long. */
-async function iperf(pair: NetnsPair, dst: string, src: string | undefined, seconds: number): Promise<Omit<TunnelRow, 'path'>> {
-  const server = pair.spawn('b', 'iperf3', ['-s', '-1', '-B', dst, '-p', '5201']);
-  try {
-    await sleep(300); // the server binds
-    const args = ['-c', dst, '-p', '5201', '-t', String(seconds), '-J'];
-    if (src) args.push('-B', src);
-    const r = await pair.run('a', 'iperf3', args, { timeoutMs: (seconds + 15) * 1000 });
-    if (r.code !== 0) throw new Error(`iperf3 to ${dst} failed: ${r.stdout.slice(0, 400)}${r.stderr}`);
-    const j = JSON.parse(r.stdout);
-    return {
-      gbps: j.end.sum_received.bits_per_second / 1e9,
-      retransmits: j.end.sum_sent.retransmits ?? 0,
-      cpuSender: j.end.cpu_utilization_percent?.host_total ?? 0,
-      cpuReceiver: j.end.cpu_utilization_percent?.remote_total ?? 0,
-    };
-  } finally {
-    if (server.exitCode === null) server.kill('SIGKILL');
-  }
 }
 
 export async function runTunnelBench(opts: { seconds?: number; algorithm?: EspAlgorithm; strongswan?: boolean } = {}): Promise<TunnelRow[]> {
   const seconds = opts.seconds ?? 5;
   const algorithm = opts.algorithm ?? 'aes128gcm16';
   const rows: TunnelRow[] = [];
+  const t = ['-t', String(seconds)];
   const pair = await NetnsPair.create({ prefix: 'tb' });
   try {
-    rows.push({ path: 'bare veth (no tunnel)', ...(await iperf(pair, pair.b.addr, undefined, seconds)) });
+    rows.push({ path: 'bare veth (no tunnel)', ...(await iperf(pair, pair.b.addr, undefined, t)) });
 
-    const t = await startTunnel(pair, algorithm);
-    try {
-      rows.push({ path: `ikev1-engine data plane, ${algorithm}`, ...(await iperf(pair, pair.b.inner, pair.a.inner, seconds)) });
-    } finally {
-      await Promise.all([t.a.close(), t.b.close()]);
+    for (const offload of [true, false]) {
+      const tunnel = await startTunnel(pair, algorithm, { offload });
+      try {
+        const label = `ikev1-engine data plane, ${algorithm}, TUN offload ${offload ? 'on' : 'off'}`;
+        rows.push({ path: label, ...(await iperf(pair, pair.b.inner, pair.a.inner, t)) });
+      } finally {
+        await Promise.all([tunnel.a.close(), tunnel.b.close()]);
+      }
     }
 
     if (opts.strongswan !== false && charonAvailable().ok) {
@@ -62,7 +40,7 @@ export async function runTunnelBench(opts: { seconds?: number; algorithm?: EspAl
         await Promise.all(peers.map((p) => p.start()));
         const r = await peers[0]!.initiate(undefined, 15);
         if (!r.ok) throw new Error(`strongSwan initiate failed: ${r.output}`);
-        rows.push({ path: `strongSwan 5.9 kernel-libipsec, ${algorithm}`, ...(await iperf(pair, pair.b.inner, pair.a.inner, seconds)) });
+        rows.push({ path: `strongSwan 5.9 kernel-libipsec, ${algorithm}`, ...(await iperf(pair, pair.b.inner, pair.a.inner, t)) });
       } finally {
         await Promise.all(peers.map((p) => p.stop()));
       }

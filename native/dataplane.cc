@@ -22,6 +22,7 @@
 #include <sys/eventfd.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -36,6 +37,7 @@
 
 #include "addon.h"
 #include "common.h"
+#include "dataplane_gso.h"
 #include "esp_sa.h"
 
 namespace ike {
@@ -172,7 +174,9 @@ struct SaEntry {
 };
 
 struct Counters {
-  uint64_t tunPackets = 0, tunBytes = 0;    // read from TUN (outbound)
+  uint64_t tunPackets = 0, tunBytes = 0;    // read from TUN (outbound), TSO segments counted one by one
+  uint64_t tsoPackets = 0;                  // TSO super-packets read (offload) and cut into segments
+  uint64_t groPackets = 0;                  // joined TCP segments written as one (offload)
   uint64_t espSent = 0, espReceived = 0;    // ESP datagrams on the socket
   uint64_t delivered = 0;                   // written to TUN (inbound)
   uint64_t ikeReceived = 0, ikeSent = 0, keepalives = 0;
@@ -224,6 +228,9 @@ class DataPlane : public Napi::ObjectWrap<DataPlane> {
       return;
     }
     tunFd_ = static_cast<int>(tunFd);
+    ifreq ifr;
+    std::memset(&ifr, 0, sizeof(ifr));
+    vnet_ = ioctl(tunFd_, TUNGETIFF, &ifr) == 0 && (ifr.ifr_flags & IFF_VNET_HDR) != 0;
     family_ = bindAddress.find(':') != std::string::npos ? AF_INET6 : AF_INET;
     sockaddr_storage ss;
     socklen_t sl;
@@ -388,6 +395,8 @@ class DataPlane : public Napi::ObjectWrap<DataPlane> {
     const Counters& c = c_;
     o.Set("tunPackets", n(c.tunPackets));
     o.Set("tunBytes", n(c.tunBytes));
+    o.Set("tsoPackets", n(c.tsoPackets));
+    o.Set("groPackets", n(c.groPackets));
     o.Set("espSent", n(c.espSent));
     o.Set("espReceived", n(c.espReceived));
     o.Set("delivered", n(c.delivered));
@@ -532,23 +541,72 @@ class DataPlane : public Napi::ObjectWrap<DataPlane> {
     }
   }
 
-  // Outbound: up to kBatch packets from TUN, each sealed in place into its slot, then one sendmmsg.
+  // Outbound: up to kBatch reads from TUN into the slots (a TSO super-packet fills several), then SealAndSend.
   void FromTun(uint8_t* buf) {
+    size_t lens[kBatch];
+    unsigned used = 0;
+    auto slot = [&](unsigned i) { return buf + i * kSlot + kHeadroom; };
+    for (unsigned reads = 0; reads < kBatch; reads++) {
+      if (!vnet_) {
+        const ssize_t r = read(tunFd_, slot(used), kMaxPacket);
+        if (r <= 0) break;  // EAGAIN: drained
+        lens[used++] = static_cast<size_t>(r);
+      } else {
+        VnetHdr h;
+        iovec v[2] = {{&h, sizeof(h)}, {stage_.data(), kMaxPacket}};
+        const ssize_t r = readv(tunFd_, v, 2);
+        if (r <= 0) break;
+        if (static_cast<size_t>(r) < sizeof(h)) continue;
+        const size_t len = static_cast<size_t>(r) - sizeof(h);
+        if ((h.gsoType & static_cast<uint8_t>(~kGsoEcn)) == kGsoNone) {
+          if ((h.flags & kVnetNeedsCsum) && !FinishChecksum(stage_.data(), len, h)) {
+            Count(&Counters::malformed);
+            continue;
+          }
+          std::memcpy(slot(used), stage_.data(), len);
+          lens[used++] = len;
+        } else {
+          TsoPlan t;
+          if (!PlanTso(stage_.data(), len, h, &t)) {
+            Count(&Counters::malformed);
+            continue;
+          }
+          Count(&Counters::tsoPackets);
+          for (unsigned i = 0; i < t.segments; i++) {
+            if (used == kBatch) {
+              SealAndSend(buf, lens, used);
+              used = 0;
+            }
+            lens[used] = CutSegment(stage_.data(), t, i, slot(used));
+            used++;
+          }
+        }
+      }
+      if (used == kBatch) {
+        SealAndSend(buf, lens, used);
+        used = 0;
+      }
+    }
+    if (used != 0) SealAndSend(buf, lens, used);
+  }
+
+  void Count(uint64_t Counters::*field) {
+    std::lock_guard<std::mutex> lock(mu_);
+    c_.*field += 1;
+  }
+
+  // Seals the IP packets at slot i + kHeadroom (lens[i] octets) in place, each with the first outbound SA whose
+  // selectors cover its addresses, and sends them.
+  void SealAndSend(uint8_t* buf, const size_t* lens, unsigned count) {
     iovec iov[kBatch];
     sockaddr_storage to[kBatch];
     socklen_t toLen[kBatch];
     unsigned n = 0;
-    ssize_t got[kBatch];
-    unsigned reads = 0;
-    for (; reads < kBatch; reads++) {
-      got[reads] = read(tunFd_, buf + reads * kSlot + kHeadroom, kMaxPacket);
-      if (got[reads] <= 0) break;  // EAGAIN: drained
-    }
     std::unique_lock<std::mutex> lock(mu_);
-    for (unsigned i = 0; i < reads; i++) {
+    for (unsigned i = 0; i < count; i++) {
       uint8_t* slot = buf + i * kSlot;
       const uint8_t* pkt = slot + kHeadroom;
-      const size_t len = static_cast<size_t>(got[i]);
+      const size_t len = lens[i];
       c_.tunPackets++;
       c_.tunBytes += len;
       int family;
@@ -686,13 +744,60 @@ class DataPlane : public Napi::ObjectWrap<DataPlane> {
       for (size_t off = 0; off < len; off += seg) Datagram(d + off, std::min(seg, len - off), from[i]);
     }
     lock.unlock();
-    unsigned written = 0;
-    for (const iovec& v : out_) {
-      if (write(tunFd_, v.iov_base, v.iov_len) == static_cast<ssize_t>(v.iov_len)) written++;
-    }
+    unsigned joined = 0;
+    const unsigned written = vnet_ ? WriteJoined(&joined) : WritePlain();
     lock.lock();
     c_.delivered += written;
     c_.tunWriteFailed += out_.size() - written;
+    c_.groPackets += joined;
+  }
+
+  unsigned WritePlain() {
+    unsigned written = 0;
+    for (const iovec& v : out_)
+      if (write(tunFd_, v.iov_base, v.iov_len) == static_cast<ssize_t>(v.iov_len)) written++;
+    return written;
+  }
+
+  // With IFF_VNET_HDR: runs of segments of one TCP stream are joined into one write (dataplane_gso.h);
+  // anything else goes alone behind an empty virtio_net_hdr. Returns the inner packets written; *joined
+  // counts the writes that carried more than one.
+  unsigned WriteJoined(unsigned* joined) {
+    unsigned written = 0;
+    iovec w[kMaxGsoSegments + 1];
+    for (size_t i = 0; i < out_.size();) {
+      uint8_t* g = static_cast<uint8_t*>(out_[i].iov_base);
+      const size_t glen = out_[i].iov_len;
+      VnetHdr h{};
+      w[0] = {&h, sizeof(h)};
+      w[1] = out_[i];
+      size_t k = 1, total = 0;
+      bool psh = false;
+      TcpSeg gt;
+      if (ParseTcpSeg(g, glen, &gt) && gt.payload != 0 && g[gt.ipLen + 13] == kTcpAck && TcpChecksumOk(g, glen, gt)) {
+        total = gt.payload;
+        while (i + k < out_.size() && k < kMaxGsoSegments && !psh) {
+          const uint8_t* q = static_cast<const uint8_t*>(out_[i + k].iov_base);
+          const size_t qlen = out_[i + k].iov_len;
+          TcpSeg qt;
+          if (!ParseTcpSeg(q, qlen, &qt) || !CanJoin(g, gt, total, q, qt) || !TcpChecksumOk(q, qlen, qt)) break;
+          w[k + 1] = {const_cast<uint8_t*>(q) + qt.hdr, qt.payload};
+          total += qt.payload;
+          psh = (q[qt.ipLen + 13] & kTcpPsh) != 0;
+          k++;
+          if (qt.payload < gt.payload) break;  // a short segment ends a GSO packet
+        }
+        if (k > 1) FinishJoin(g, gt, total, psh, &h);
+      }
+      size_t bytes = 0;
+      for (size_t j = 0; j <= k; j++) bytes += w[j].iov_len;
+      if (writev(tunFd_, w, static_cast<int>(k + 1)) == static_cast<ssize_t>(bytes)) {
+        written += static_cast<unsigned>(k);
+        if (k > 1) (*joined)++;
+      }
+      i += k;
+    }
+    return written;
   }
 
   // One datagram received on the NAT-T port (mu_ held). ESP that passes every check is queued in out_.
@@ -778,6 +883,8 @@ class DataPlane : public Napi::ObjectWrap<DataPlane> {
   std::vector<std::unique_ptr<SaEntry>> sas_;
   std::vector<iovec> out_;  // worker: inner packets of one receive batch, to write to TUN
   bool gso_ = false;        // worker after construction: UDP_SEGMENT usable
+  bool vnet_ = false;       // the TUN fd has IFF_VNET_HDR (openTun with offload): virtio_net_hdr on every packet
+  std::vector<uint8_t> stage_ = std::vector<uint8_t>(kMaxPacket);  // worker: one TSO super-packet
   std::mutex mu_;
   int tunFd_ = -1, udpFd_ = -1, wakeFd_ = -1;
   int family_ = AF_INET;
@@ -795,8 +902,10 @@ namespace ike {
 namespace dataplane {
 namespace {
 
-// openTun(name?: string) -> { fd, name }: a TUN device (IFF_TUN: IP packets, IFF_NO_PI: no 4-octet packet
-// information header), non-blocking. The device lives as long as the fd stays open.
+// openTun(name?: string, offload?: boolean) -> { fd, name, offload }: a TUN device (IFF_TUN: IP packets,
+// IFF_NO_PI: no 4-octet packet information header), non-blocking. The device lives as long as the fd stays
+// open. offload: IFF_VNET_HDR and TCP segmentation / checksum offload (dataplane_gso.h); `offload` in the
+// result says whether the kernel accepted the offloads.
 Napi::Value OpenTun(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   std::string name;
@@ -810,6 +919,14 @@ Napi::Value OpenTun(const Napi::CallbackInfo& info) {
       ThrowRange(env, "name must be 1 to 15 characters without '/', ':' or white space (IFNAMSIZ)");
       return env.Undefined();
     }
+  }
+  bool offload = false;
+  if (info.Length() > 1 && !info[1].IsUndefined()) {
+    if (!info[1].IsBoolean()) {
+      ThrowType(env, "offload must be a boolean");
+      return env.Undefined();
+    }
+    offload = info[1].As<Napi::Boolean>().Value();
   }
   const int fd = open("/dev/net/tun", O_RDWR | O_NONBLOCK | O_CLOEXEC);
   if (fd < 0) {
@@ -826,7 +943,7 @@ Napi::Value OpenTun(const Napi::CallbackInfo& info) {
   }
   ifreq ifr;
   std::memset(&ifr, 0, sizeof(ifr));
-  ifr.ifr_flags = IFF_TUN | IFF_NO_PI;
+  ifr.ifr_flags = IFF_TUN | IFF_NO_PI | (offload ? IFF_VNET_HDR : 0);
   if (!name.empty()) std::memcpy(ifr.ifr_name, name.data(), name.size());
   if (ioctl(fd, TUNSETIFF, &ifr) < 0) {
     const int e = errno;
@@ -839,9 +956,12 @@ Napi::Value OpenTun(const Napi::CallbackInfo& info) {
     err.ThrowAsJavaScriptException();
     return env.Undefined();
   }
+  // Without TUNSETOFFLOAD the kernel segments and checksums itself; the virtio header is then always "none".
+  const bool offloaded = offload && ioctl(fd, TUNSETOFFLOAD, TUN_F_CSUM | TUN_F_TSO4 | TUN_F_TSO6 | TUN_F_TSO_ECN) == 0;
   Napi::Object o = Napi::Object::New(env);
   o.Set("fd", Napi::Number::New(env, fd));
   o.Set("name", Napi::String::New(env, ifr.ifr_name));
+  o.Set("offload", Napi::Boolean::New(env, offloaded));
   return o;
 }
 

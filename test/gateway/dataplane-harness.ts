@@ -68,22 +68,71 @@ export class TunnelPeer {
 /** IPv6 inner addresses the peers add on lo when asked (the harness itself is IPv4 only). */
 export const INNER6 = { a: 'fd00:99:1::1', b: 'fd00:99:2::1' };
 
-export function peerConfigs(pair: NetnsPair, algorithm: EspAlgorithm, ipv6 = false): { a: PeerConfig; b: PeerConfig } {
+export interface TunnelOptions {
+  /** Also IPv6 inner addresses (INNER6) on the same SAs. */
+  ipv6?: boolean;
+  /** TUN offloads (default true). */
+  offload?: boolean;
+}
+
+export function peerConfigs(pair: NetnsPair, algorithm: EspAlgorithm, opts: TunnelOptions = {}): { a: PeerConfig; b: PeerConfig } {
   const len = espKeyLengths(algorithm).keymatLength;
   const kAB = Buffer.alloc(len, 0xab).toString('hex');
   const kBA = Buffer.alloc(len, 0xba).toString('hex');
   const side = (s: typeof pair.a, out: string, inn: string, spiOut: number, spiIn: number): PeerConfig => ({
     algorithm, keymatOut: out, keymatIn: inn, spiOut, spiIn, addr: s.addr, inner: s.inner, peerAddr: s.peerAddr, peerInner: s.peerInner,
-    ...(ipv6 ? { inner6: INNER6[s.side], peerInner6: INNER6[s.side === 'a' ? 'b' : 'a'] } : {}),
+    offload: opts.offload ?? true,
+    ...(opts.ipv6 ? { inner6: INNER6[s.side], peerInner6: INNER6[s.side === 'a' ? 'b' : 'a'] } : {}),
   });
   return { a: side(pair.a, kAB, kBA, 0xa0b00001, 0xb0a00001), b: side(pair.b, kBA, kAB, 0xb0a00001, 0xa0b00001) };
 }
 
-export async function startTunnel(pair: NetnsPair, algorithm: EspAlgorithm, ipv6 = false): Promise<{ a: TunnelPeer; b: TunnelPeer; ready: Record<string, unknown>[] }> {
-  const cfg = peerConfigs(pair, algorithm, ipv6);
+export async function startTunnel(pair: NetnsPair, algorithm: EspAlgorithm, opts: TunnelOptions = {}): Promise<{ a: TunnelPeer; b: TunnelPeer; ready: Record<string, unknown>[] }> {
+  const cfg = peerConfigs(pair, algorithm, opts);
   const a = TunnelPeer.spawn(pair, 'a');
   const b = TunnelPeer.spawn(pair, 'b');
   const ready = await Promise.all([a.ask({ cmd: 'start', config: cfg.a }, 'ready'), b.ask({ cmd: 'start', config: cfg.b }, 'ready')]);
   return { a, b, ready };
 }
 
+
+export interface IperfResult {
+  gbps: number;
+  /** Octets the client sent and the server counted (iperf3 stops counting at the end of the test: less). */
+  sentBytes: number;
+  bytes: number;
+  retransmits: number;
+  /** iperf3's host CPU use, sender and receiver (percent). */
+  cpuSender: number;
+  cpuReceiver: number;
+}
+
+/** iperf3 TCP from a (bound to src) to a server on b at dst: `-t seconds` or `-n bytes` (e.g. ['-n', '8M']). */
+export async function iperf(pair: NetnsPair, dst: string, src: string | undefined, amount: string[]): Promise<IperfResult> {
+  const v6 = dst.includes(':');
+  const server = pair.spawn('b', 'iperf3', ['-s', '-1', '-B', dst, '-p', '5201']);
+  try {
+    let last = '';
+    for (let attempt = 0; attempt < 20; attempt++) {
+      await new Promise((r) => setTimeout(r, 100)); // the server binds
+      const args = ['-c', dst, '-p', '5201', '-J', ...(v6 ? ['-6'] : []), ...(src ? ['-B', src] : []), ...amount];
+      const r = await pair.run('a', 'iperf3', args, { timeoutMs: 60_000 });
+      if (r.code === 0) {
+        const j = JSON.parse(r.stdout);
+        return {
+          gbps: j.end.sum_received.bits_per_second / 1e9,
+          sentBytes: j.end.sum_sent.bytes,
+          bytes: j.end.sum_received.bytes,
+          retransmits: j.end.sum_sent.retransmits ?? 0,
+          cpuSender: j.end.cpu_utilization_percent?.host_total ?? 0,
+          cpuReceiver: j.end.cpu_utilization_percent?.remote_total ?? 0,
+        };
+      }
+      last = `${r.stdout.slice(0, 400)}${r.stderr}`;
+      if (!/refused/i.test(last)) break;
+    }
+    throw new Error(`iperf3 to ${dst} failed: ${last}`);
+  } finally {
+    if (server.exitCode === null) server.kill('SIGKILL');
+  }
+}

@@ -24,6 +24,8 @@ export interface PeerConfig {
   /** Optional IPv6 inner addresses (put on lo here), carried by the same SAs: their selectors get both families. */
   inner6?: string;
   peerInner6?: string;
+  /** TUN offloads (TSO cut by the data plane); default true. */
+  offload?: boolean;
 }
 
 export type PeerCommand =
@@ -73,7 +75,7 @@ async function main(): Promise<void> {
     try {
       if (m.cmd === 'start') {
         cfg = m.config;
-        tun = openTun('dp0');
+        tun = openTun('dp0', { offload: cfg.offload ?? true });
         const v6 = cfg.inner6 !== undefined && cfg.peerInner6 !== undefined;
         if (v6) await run('ip', ['-6', 'addr', 'add', `${cfg.inner6}/128`, 'dev', 'lo']);
         const routes = [`${cfg.peerInner}/32`, ...(v6 ? [`${cfg.peerInner6}/128`] : [])];
@@ -101,23 +103,26 @@ async function main(): Promise<void> {
           owned = /belongs to a DataPlane/.test((e as Error).message);
         }
         await new Promise<void>((r) => sock.bind(0, cfg!.addr, r));
-        reply({ event: 'ready', tun: tun.name, port: dp.port, owned });
+        reply({ event: 'ready', tun: tun.name, port: dp.port, owned, offload: tun.offload });
       } else if (m.cmd === 'stats') {
         reply({ event: 'stats', stats: dp!.stats() });
       } else if (m.cmd === 'inject') {
-        // Packets sealed with our outbound keys by a second SA object (test hooks: chosen sequence numbers).
+        // Packets sealed with our outbound keys by a second SA object (test hooks: chosen sequence numbers, far
+        // above what the test's traffic used, so only the intended check fails; the peer's inbound SA is
+        // unusable for real traffic afterwards, its window having jumped).
         const c = cfg!;
         const forge = (initialSequence: bigint, spi = c.spiOut) =>
           createEspSa({ spi, algorithm: c.algorithm, direction: 'outbound', keymat: Buffer.from(c.keymatOut, 'hex'), allowInsecureForTests: true, initialSequence, implementation: 'native' });
         const echo = icmpEcho(c.inner, c.peerInner);
-        const tampered = forge(1000n).seal(echo, 4);
+        const base = 0x70000000n;
+        const tampered = forge(base).seal(echo, 4);
         tampered[tampered.length - 20]! ^= 0x01; // a ciphertext / ICV bit
         const packets: Record<string, Buffer> = {
-          unknownSpi: forge(500n, 0x0badf00d).seal(echo, 4),
+          unknownSpi: forge(base, 0x0badf00d).seal(echo, 4),
           authFailed: tampered,
-          replay: forge(1n).seal(echo, 4), // sequence number 1: the pings used it already
-          selectorMismatch: forge(2000n).seal(icmpEcho('10.99.3.3', c.peerInner), 4),
-          genuine: forge(3000n).seal(echo, 4),
+          replay: forge(1n).seal(echo, 4), // sequence number 1: used by the first ping, long left of the window now
+          selectorMismatch: forge(base + 100n).seal(icmpEcho('10.99.3.3', c.peerInner), 4),
+          genuine: forge(base + 200n).seal(echo, 4),
           keepalive: Buffer.from([0xff]),
         };
         for (const p of Object.values(packets)) await new Promise<void>((r, j) => sock.send(p, 4500, c.peerAddr, (e) => (e ? j(e) : r())));

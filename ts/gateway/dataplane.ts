@@ -26,7 +26,7 @@ interface NativeDataPlane {
 }
 interface DataPlaneAddon {
   DataPlane: new (tunFd: number, bindAddress: string, port: number, onIke: (m: Buffer, a: string, p: number) => void) => NativeDataPlane;
-  openTun(name?: string): { fd: number; name: string };
+  openTun(name?: string, offload?: boolean): { fd: number; name: string; offload: boolean };
 }
 
 function addon(): DataPlaneAddon {
@@ -42,20 +42,32 @@ export interface TunDevice {
   readonly fd: number;
   /** The kernel's name for it (the one asked for, or tunN). */
   readonly name: string;
+  /** TCP segmentation / checksum offload is on: the kernel hands over up to 64 KiB TCP packets, the data plane cuts them. */
+  readonly offload: boolean;
   /** Closes the fd: the kernel deletes the device with its addresses and routes. */
   close(): void;
+}
+
+export interface OpenTunOptions {
+  /**
+   * Default true: IFF_VNET_HDR with TCP segmentation and checksum offload. The kernel then passes TCP
+   * super-packets of up to 64 KiB (one read instead of ~45) and the data plane cuts them into MSS-sized
+   * packets before sealing (native/dataplane_gso.h). `offload` in the result says whether the kernel agreed.
+   */
+  offload?: boolean;
 }
 
 /**
  * Creates a TUN device (IFF_TUN | IFF_NO_PI: plain IP packets). Errors carry `code` ENOENT (no TUN driver),
  * EPERM / EACCES (needs CAP_NET_ADMIN), EBUSY (name taken) and say so in a sentence.
  */
-export function openTun(name?: string): TunDevice {
-  const t = addon().openTun(name);
+export function openTun(name?: string, opts: OpenTunOptions = {}): TunDevice {
+  const t = addon().openTun(name, opts.offload ?? true);
   let open = true;
   return {
     fd: t.fd,
     name: t.name,
+    offload: t.offload,
     close() {
       if (open) closeSync(t.fd);
       open = false;
@@ -168,6 +180,10 @@ export interface DataPlaneStats {
   /** Packets / octets read from the TUN device. */
   tunPackets: number;
   tunBytes: number;
+  /** TCP super-packets the kernel handed over (TUN offload), each cut into MSS-sized packets (counted in tunPackets). */
+  tsoPackets: number;
+  /** Writes to the TUN device that carried several TCP segments joined (TUN offload; `delivered` counts the segments). */
+  groPackets: number;
   /** ESP datagrams sent and received on the NAT-T socket. */
   espSent: number;
   espReceived: number;
