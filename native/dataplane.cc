@@ -198,6 +198,7 @@ class DataPlane : public Napi::ObjectWrap<DataPlane> {
                            InstanceMethod<&DataPlane::AddOutbound>("addOutbound"),
                            InstanceMethod<&DataPlane::AddInbound>("addInbound"),
                            InstanceMethod<&DataPlane::Remove>("remove"),
+                           InstanceMethod<&DataPlane::SetPeer>("setPeer"),
                            InstanceMethod<&DataPlane::Stats>("stats"),
                            InstanceMethod<&DataPlane::SendIke>("sendIke"),
                            InstanceMethod<&DataPlane::SendKeepalive>("sendKeepalive"),
@@ -385,6 +386,33 @@ class DataPlane : public Napi::ObjectWrap<DataPlane> {
       x->handle.Reset();
     }
     return Napi::Number::New(env, static_cast<double>(removed.size()));
+  }
+
+  // setPeer(spi, address, port) -> boolean: moves an outbound SA's peer (a NAT mapping changed, RFC 3947 5).
+  Napi::Value SetPeer(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    int64_t spi = 0, port = 0;
+    if (!GetInt(info, 0, "spi", 0, 0xffffffffLL, &spi)) return env.Undefined();
+    if (info.Length() <= 1 || !info[1].IsString()) {
+      ThrowType(env, "peer.address must be a string");
+      return env.Undefined();
+    }
+    if (!GetInt(info, 2, "peer.port", 1, 65535, &port)) return env.Undefined();
+    sockaddr_storage ss;
+    socklen_t sl;
+    if (!ParseEndpoint(family_, info[1].As<Napi::String>().Utf8Value(), port, &ss, &sl)) {
+      ThrowRange(env, std::string("peer.address must be an ") + (family_ == AF_INET ? "IPv4" : "IPv6") + " address");
+      return env.Undefined();
+    }
+    std::lock_guard<std::mutex> lock(mu_);
+    for (auto& x : sas_) {
+      if (x->outbound && x->spi == spi) {
+        x->peer = ss;
+        x->peerLen = sl;
+        return Napi::Boolean::New(env, true);
+      }
+    }
+    return Napi::Boolean::New(env, false);
   }
 
   Napi::Value Stats(const Napi::CallbackInfo& info) {

@@ -157,6 +157,9 @@ test('data plane: argument errors are TypeError / RangeError', { skip: haveNativ
     assert.throws(() => native.destroy(), /belongs to a DataPlane/);
     assert.throws(() => dp.addOutbound({ spi: 0x1234, sa: native, localTs: ['10.0.0.0/8'], remoteTs: ['10.1.0.0/16'], peer }), /already attached/);
     assert.equal(dp.stats().sas.length, 1);
+    assert.equal(dp.setPeer(0x1234, { address: '127.0.0.2', port: 4501 }), true);
+    assert.equal(dp.setPeer(0x9999, { address: '127.0.0.2', port: 4501 }), false);
+    assert.throws(() => dp.setPeer(0x1234, { address: 'x', port: 4501 }), RangeError);
     assert.equal(dp.remove(0x1234, 'inbound'), 0);
     assert.equal(dp.remove(0x1234), 1);
     assert.equal(native.seal(Buffer.alloc(20), 4).length, native.sealedLength(20), 'given back after remove');

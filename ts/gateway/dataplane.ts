@@ -18,6 +18,7 @@ interface NativeDataPlane {
   addOutbound(sa: unknown, localTs: string[], remoteTs: string[], peerAddress: string, peerPort: number): void;
   addInbound(sa: unknown, localTs: string[], remoteTs: string[]): void;
   remove(spi: number, direction?: 'outbound' | 'inbound'): number;
+  setPeer(spi: number, address: string, port: number): boolean;
   stats(): DataPlaneStats;
   sendIke(message: Uint8Array, address: string, port: number): void;
   sendKeepalive(address: string, port: number): void;
@@ -259,6 +260,12 @@ export class DataPlane {
   /** Removes the SA(s) with this SPI (both directions unless one is given); returns how many. They are the caller's again. */
   remove(spi: number, direction?: 'outbound' | 'inbound'): number {
     return this.n.remove(spi, direction);
+  }
+
+  /** Moves an outbound SA's peer (its NAT mapping changed, RFC 3947 5); false when no outbound SA has this SPI. */
+  setPeer(spi: number, peer: Endpoint): boolean {
+    if (typeof peer !== 'object' || peer === null) throw new TypeError('peer must be { address, port }');
+    return this.n.setPeer(spi, peer.address, peer.port);
   }
 
   stats(): DataPlaneStats {
