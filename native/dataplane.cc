@@ -794,29 +794,9 @@ class DataPlane : public Napi::ObjectWrap<DataPlane> {
     unsigned written = 0;
     iovec w[kMaxGsoSegments + 1];
     for (size_t i = 0; i < out_.size();) {
-      uint8_t* g = static_cast<uint8_t*>(out_[i].iov_base);
-      const size_t glen = out_[i].iov_len;
       VnetHdr h{};
       w[0] = {&h, sizeof(h)};
-      w[1] = out_[i];
-      size_t k = 1, total = 0;
-      bool psh = false;
-      TcpSeg gt;
-      if (ParseTcpSeg(g, glen, &gt) && gt.payload != 0 && g[gt.ipLen + 13] == kTcpAck && TcpChecksumOk(g, glen, gt)) {
-        total = gt.payload;
-        while (i + k < out_.size() && k < kMaxGsoSegments && !psh) {
-          const uint8_t* q = static_cast<const uint8_t*>(out_[i + k].iov_base);
-          const size_t qlen = out_[i + k].iov_len;
-          TcpSeg qt;
-          if (!ParseTcpSeg(q, qlen, &qt) || !CanJoin(g, gt, total, q, qt) || !TcpChecksumOk(q, qlen, qt)) break;
-          w[k + 1] = {const_cast<uint8_t*>(q) + qt.hdr, qt.payload};
-          total += qt.payload;
-          psh = (q[qt.ipLen + 13] & kTcpPsh) != 0;
-          k++;
-          if (qt.payload < gt.payload) break;  // a short segment ends a GSO packet
-        }
-        if (k > 1) FinishJoin(g, gt, total, psh, &h);
-      }
+      const size_t k = JoinRun(out_.data() + i, out_.size() - i, kMaxGsoSegments, &h, w + 1);
       size_t bytes = 0;
       for (size_t j = 0; j <= k; j++) bytes += w[j].iov_len;
       if (writev(tunFd_, w, static_cast<int>(k + 1)) == static_cast<ssize_t>(bytes)) {
@@ -993,6 +973,79 @@ Napi::Value OpenTun(const Napi::CallbackInfo& info) {
   return o;
 }
 
+
+// Test hooks for dataplane_gso.h, so its segmentation and joining can be checked without a TUN device.
+// offloadCut(packet, gsoType, gsoSize, csumStart) -> Buffer[] (empty when the plan is refused)
+Napi::Value OffloadCut(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Bytes pkt = GetBytes(info, 0, "packet");
+  if (!pkt.ok) return env.Undefined();
+  int64_t type = 0, gso = 0, start = 0;
+  if (!GetInt(info, 1, "gsoType", 0, 255, &type) || !GetInt(info, 2, "gsoSize", 0, 65535, &gso) ||
+      !GetInt(info, 3, "csumStart", 0, 65535, &start))
+    return env.Undefined();
+  VnetHdr h{};
+  h.gsoType = static_cast<uint8_t>(type);
+  h.gsoSize = static_cast<uint16_t>(gso);
+  h.csumStart = static_cast<uint16_t>(start);
+  TsoPlan t;
+  Napi::Array out = Napi::Array::New(env);
+  if (pkt.size > kMaxPacket || !PlanTso(pkt.data, pkt.size, h, &t)) return out;
+  std::vector<uint8_t> seg(t.hdr + t.mss);
+  for (unsigned i = 0; i < t.segments; i++) {
+    const size_t n = CutSegment(pkt.data, t, i, seg.data());
+    out.Set(i, Napi::Buffer<uint8_t>::Copy(env, seg.data(), n));
+  }
+  return out;
+}
+
+// offloadJoin(packets: Buffer[]) -> { count, header: {flags, gsoType, hdrLen, gsoSize, csumStart, csumOffset},
+// packet: Buffer }: the first run JoinRun takes, as it would be written (without the virtio header).
+Napi::Value OffloadJoin(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 1 || !info[0].IsArray()) {
+    ThrowType(env, "packets must be an array of Buffers");
+    return env.Undefined();
+  }
+  Napi::Array a = info[0].As<Napi::Array>();
+  if (a.Length() == 0 || a.Length() > kMaxGsoSegments) {
+    ThrowRange(env, "packets must hold 1 to 64 packets");
+    return env.Undefined();
+  }
+  std::vector<std::vector<uint8_t>> copies;  // JoinRun rewrites the first packet's headers
+  std::vector<iovec> pkts;
+  for (uint32_t i = 0; i < a.Length(); i++) {
+    Napi::Value v = a.Get(i);
+    if (!v.IsBuffer()) {
+      ThrowType(env, "packets must be an array of Buffers");
+      return env.Undefined();
+    }
+    Napi::Buffer<uint8_t> b = v.As<Napi::Buffer<uint8_t>>();
+    copies.emplace_back(b.Data(), b.Data() + b.Length());
+  }
+  for (auto& c : copies) pkts.push_back({c.data(), c.size()});
+  VnetHdr h{};
+  std::vector<iovec> parts(pkts.size());
+  const size_t k = JoinRun(pkts.data(), pkts.size(), kMaxGsoSegments, &h, parts.data());
+  std::vector<uint8_t> joined;
+  for (size_t j = 0; j < k; j++) {
+    const uint8_t* p = static_cast<const uint8_t*>(parts[j].iov_base);
+    joined.insert(joined.end(), p, p + parts[j].iov_len);
+  }
+  Napi::Object hdr = Napi::Object::New(env);
+  hdr.Set("flags", Napi::Number::New(env, h.flags));
+  hdr.Set("gsoType", Napi::Number::New(env, h.gsoType));
+  hdr.Set("hdrLen", Napi::Number::New(env, h.hdrLen));
+  hdr.Set("gsoSize", Napi::Number::New(env, h.gsoSize));
+  hdr.Set("csumStart", Napi::Number::New(env, h.csumStart));
+  hdr.Set("csumOffset", Napi::Number::New(env, h.csumOffset));
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("count", Napi::Number::New(env, static_cast<double>(k)));
+  o.Set("header", hdr);
+  o.Set("packet", Napi::Buffer<uint8_t>::Copy(env, joined.data(), joined.size()));
+  return o;
+}
+
 }  // namespace
 }  // namespace dataplane
 }  // namespace ike
@@ -1000,4 +1053,8 @@ Napi::Value OpenTun(const Napi::CallbackInfo& info) {
 void InitDataplane(Napi::Env env, Napi::Object exports) {
   exports.Set("DataPlane", ike::dataplane::DataPlane::Define(env));
   exports.Set("openTun", Napi::Function::New(env, ike::dataplane::OpenTun, "openTun"));
+  Napi::Object hooks = Napi::Object::New(env);
+  hooks.Set("cut", Napi::Function::New(env, ike::dataplane::OffloadCut, "cut"));
+  hooks.Set("join", Napi::Function::New(env, ike::dataplane::OffloadJoin, "join"));
+  exports.Set("dataplaneOffloadTest", hooks);
 }

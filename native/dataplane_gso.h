@@ -11,6 +11,8 @@
 #include <cstdint>
 #include <cstring>
 
+#include <sys/uio.h>
+
 namespace ike {
 namespace dataplane {
 
@@ -254,6 +256,32 @@ inline void FinishJoin(uint8_t* g, const TcpSeg& gt, size_t totalPayload, bool p
   h->gsoSize = static_cast<uint16_t>(gt.payload);
   h->csumStart = static_cast<uint16_t>(gt.ipLen);
   h->csumOffset = 16;
+}
+
+// The longest run at the start of pkts[0..n) that can be written as one packet (at most `max`). Fills
+// parts[0..k) with what to write after the virtio_net_hdr: the first packet whole (its headers rewritten
+// by FinishJoin when k > 1), then the payloads of the others. Returns k >= 1; *h is left empty when k == 1.
+inline size_t JoinRun(const iovec* pkts, size_t n, size_t max, VnetHdr* h, iovec* parts) {
+  uint8_t* g = static_cast<uint8_t*>(pkts[0].iov_base);
+  const size_t glen = pkts[0].iov_len;
+  parts[0] = pkts[0];
+  TcpSeg gt;
+  if (!ParseTcpSeg(g, glen, &gt) || gt.payload == 0 || g[gt.ipLen + 13] != kTcpAck || !TcpChecksumOk(g, glen, gt)) return 1;
+  size_t k = 1, total = gt.payload;
+  bool psh = false;
+  while (k < n && k < max && !psh) {
+    const uint8_t* q = static_cast<const uint8_t*>(pkts[k].iov_base);
+    const size_t qlen = pkts[k].iov_len;
+    TcpSeg qt;
+    if (!ParseTcpSeg(q, qlen, &qt) || !CanJoin(g, gt, total, q, qt) || !TcpChecksumOk(q, qlen, qt)) break;
+    parts[k] = {const_cast<uint8_t*>(q) + qt.hdr, qt.payload};
+    total += qt.payload;
+    psh = (q[qt.ipLen + 13] & kTcpPsh) != 0;
+    k++;
+    if (qt.payload < gt.payload) break;  // a short segment ends a GSO packet
+  }
+  if (k > 1) FinishJoin(g, gt, total, psh, h);
+  return k;
 }
 
 }  // namespace dataplane
