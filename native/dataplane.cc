@@ -883,8 +883,13 @@ class DataPlane : public Napi::ObjectWrap<DataPlane> {
     std::string address;
     int port = 0;
     EndpointToString(d->from, &address, &port);
-    cb.Call({Napi::Buffer<uint8_t>::Copy(env, d->data.data(), d->data.size()), Napi::String::New(env, address),
-             Napi::Number::New(env, port)});
+    try {
+      cb.Call({Napi::Buffer<uint8_t>::Copy(env, d->data.data(), d->data.size()), Napi::String::New(env, address),
+               Napi::Number::New(env, port)});
+    } catch (const Napi::Error& e) {
+      // A throwing onIke becomes an uncaught exception of the process, as a throwing 'message' listener would.
+      e.ThrowAsJavaScriptException();
+    }
   }
 
   Counters c_;

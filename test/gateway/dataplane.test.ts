@@ -5,6 +5,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
 import { closeSync, mkdtempSync, openSync, rmSync } from 'node:fs';
+import dgram from 'node:dgram';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { Capture, NetnsPair, classifyUdp, interopSkipReason, netnsAvailable, readPcap, tsharkAvailable } from '../interop/harness/index.js';
@@ -168,6 +169,42 @@ test('data plane: argument errors are TypeError / RangeError', { skip: haveNativ
     assert.equal(native.stats().packets, 1, 'given back after close');
     assert.throws(() => dp.sendIke(Buffer.from('x'), '127.0.0.1', 500), /closed/);
   } finally {
+    dp.close();
+    closeSync(fifo);
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('data plane without root: IKE on the NAT-T socket goes up to JS, sendIke adds the marker; keepalives and unknown SPIs are counted', { skip: haveNative ? false : 'native addon not built' }, async () => {
+  const dir = mkdtempSync(path.join(tmpdir(), 'dp-'));
+  execFileSync('mkfifo', [path.join(dir, 'fifo')]);
+  const fifo = openSync(path.join(dir, 'fifo'), 'r+');
+  const got: { text: string; port: number }[] = [];
+  const dp = new DataPlane({ tunFd: fifo, address: '127.0.0.1', port: 0, onIke: (m, from) => got.push({ text: m.toString(), port: from.port }) });
+  const sock = dgram.createSocket('udp4');
+  try {
+    await new Promise<void>((r) => sock.bind(0, '127.0.0.1', r));
+    const reply = new Promise<Buffer>((r) => sock.once('message', (m) => r(m)));
+    const send = (b: Buffer) => new Promise<void>((r, j) => sock.send(b, dp.port, '127.0.0.1', (e) => (e ? j(e) : r())));
+    await send(Buffer.concat([Buffer.alloc(4), Buffer.from('isakmp')]));
+    await send(Buffer.from([0xff]));
+    await send(Buffer.from('0badf00d00000001' + '00'.repeat(40), 'hex'));
+    await send(Buffer.from([1, 2, 3])); // neither: too short for ESP
+    for (let i = 0; i < 100 && got.length === 0; i++) await new Promise((r) => setTimeout(r, 10));
+    assert.deepEqual(got, [{ text: 'isakmp', port: sock.address().port }]);
+    dp.sendIke(Buffer.from('answer'), '127.0.0.1', sock.address().port);
+    const m = await reply;
+    assert.deepEqual([...m.subarray(0, 4)], [0, 0, 0, 0]);
+    assert.equal(m.subarray(4).toString(), 'answer');
+    const s = dp.stats();
+    assert.equal(s.ikeReceived, 1);
+    assert.equal(s.ikeSent, 1);
+    assert.equal(s.keepalives, 1);
+    assert.equal(s.espReceived, 1);
+    assert.equal(s.drops.unknownSpi, 1);
+    assert.equal(s.drops.malformed, 1);
+  } finally {
+    sock.close();
     dp.close();
     closeSync(fifo);
     rmSync(dir, { recursive: true, force: true });

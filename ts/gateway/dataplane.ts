@@ -240,7 +240,17 @@ export class DataPlane {
     if (net.isIP(address) === 0) throw new RangeError(`address '${address}' is not an IP address`);
     const onIke = opts.onIke;
     if (onIke !== undefined && typeof onIke !== 'function') throw new TypeError('onIke must be a function');
-    this.n = new (addon().DataPlane)(opts.tunFd, address, opts.port ?? 4500, (m, a, p) => onIke?.(m, { address: a, port: p }));
+    const deliver = (m: Buffer, a: string, p: number) => {
+      try {
+        onIke?.(m, { address: a, port: p });
+      } catch (e) {
+        // Node 20 only warns about an exception thrown into a native callback: make it a real uncaught one.
+        process.nextTick(() => {
+          throw e;
+        });
+      }
+    };
+    this.n = new (addon().DataPlane)(opts.tunFd, address, opts.port ?? 4500, deliver);
     this.port = this.n.port();
   }
 
