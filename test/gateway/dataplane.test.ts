@@ -132,6 +132,10 @@ for (const [algorithm, offload] of [['aes128gcm16', true], ['aes128-sha1', false
 
 test('data plane: argument errors are TypeError / RangeError', { skip: haveNative ? false : 'native addon not built' }, () => {
   assert.throws(() => openTun('bad/name'), RangeError);
+  if (process.getuid?.() !== 0) {
+    // Without CAP_NET_ADMIN the error says so (as root this would create a device in the host namespace: not here).
+    assert.throws(() => openTun('dptest0'), (e: Error & { code?: string }) => /CAP_NET_ADMIN/.test(e.message) && ['EPERM', 'EACCES'].includes(e.code!));
+  }
   // An fd that is not a TUN device still works as a descriptor for the constructor; a closed one does not.
   assert.throws(() => new DataPlane({ tunFd: 987654, port: 0, address: '127.0.0.1' }), /not an open file descriptor/);
   assert.throws(() => new DataPlane({ tunFd: 1, address: 'nowhere' }), RangeError);
