@@ -275,9 +275,14 @@ class DataPlane : public Napi::ObjectWrap<DataPlane> {
     onIke_ = Napi::ThreadSafeFunction::New(env, info[3].As<Napi::Function>(), "dataplane-ike", 1024, 1);
     running_ = true;
     worker_ = std::thread([this] { Run(); });
+    // Environment teardown (process exit, worker_threads terminate) without close(): stop the worker while
+    // the threadsafe function still exists (hooks run in reverse order: ours before the function's own).
+    env_ = env;
+    hooked_ = napi_add_env_cleanup_hook(env, Teardown, this) == napi_ok;
   }
 
   ~DataPlane() override {
+    if (hooked_) napi_remove_env_cleanup_hook(env_, Teardown, this);
     // Finalized without close(): stop the thread and free the fds. The SAs stay attached (their JS
     // objects may already be gone at environment teardown, so they are not touched here).
     StopWorker();
@@ -530,6 +535,12 @@ class DataPlane : public Napi::ObjectWrap<DataPlane> {
     }
     sas_.clear();
     return info.Env().Undefined();
+  }
+
+  static void Teardown(void* arg) {
+    auto* self = static_cast<DataPlane*>(arg);
+    self->hooked_ = false;
+    self->StopWorker();
   }
 
   void StopWorker() {
@@ -902,6 +913,8 @@ class DataPlane : public Napi::ObjectWrap<DataPlane> {
   int tunFd_ = -1, udpFd_ = -1, wakeFd_ = -1;
   int family_ = AF_INET;
   bool running_ = false;            // JS thread
+  napi_env env_ = nullptr;
+  bool hooked_ = false;             // Teardown registered as an environment cleanup hook
   std::atomic<bool> stop_{false};   // JS thread -> worker
   std::thread worker_;
   Napi::ThreadSafeFunction onIke_;
