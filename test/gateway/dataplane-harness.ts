@@ -102,6 +102,9 @@ export interface IperfResult {
   sentBytes: number;
   bytes: number;
   retransmits: number;
+  /** UDP (-u): datagrams the server counted and the share it missed. */
+  packets: number;
+  lostPercent: number;
   /** iperf3's host CPU use, sender and receiver (percent). */
   cpuSender: number;
   cpuReceiver: number;
@@ -124,6 +127,8 @@ export async function iperf(pair: NetnsPair, dst: string, src: string | undefine
           sentBytes: j.end.sum_sent.bytes,
           bytes: j.end.sum_received.bytes,
           retransmits: j.end.sum_sent.retransmits ?? 0,
+          packets: j.end.sum_received.packets ?? 0,
+          lostPercent: j.end.sum_received.lost_percent ?? 0,
           cpuSender: j.end.cpu_utilization_percent?.host_total ?? 0,
           cpuReceiver: j.end.cpu_utilization_percent?.remote_total ?? 0,
         };
