@@ -204,6 +204,8 @@ class DataPlane : public Napi::ObjectWrap<DataPlane> {
                            InstanceMethod<&DataPlane::SendKeepalive>("sendKeepalive"),
                            InstanceMethod<&DataPlane::Port>("port"),
                            InstanceMethod<&DataPlane::Close>("close"),
+                           InstanceMethod<&DataPlane::Ref>("ref"),
+                           InstanceMethod<&DataPlane::Unref>("unref"),
                        });
   }
 
@@ -523,6 +525,16 @@ class DataPlane : public Napi::ObjectWrap<DataPlane> {
     int port = 0;
     EndpointToString(ss, &a, &port);
     return Napi::Number::New(env, port);
+  }
+
+  // ref() / unref(): whether the open data plane keeps the event loop alive (default: it does, like a socket).
+  Napi::Value Ref(const Napi::CallbackInfo& info) {
+    if (running_) onIke_.Ref(info.Env());
+    return info.Env().Undefined();
+  }
+  Napi::Value Unref(const Napi::CallbackInfo& info) {
+    if (running_) onIke_.Unref(info.Env());
+    return info.Env().Undefined();
   }
 
   // close(): stops the worker, closes the UDP socket and gives every SA back to JS. The TUN fd is the

@@ -24,6 +24,8 @@ interface NativeDataPlane {
   sendKeepalive(address: string, port: number): void;
   port(): number;
   close(): void;
+  ref(): void;
+  unref(): void;
 }
 interface DataPlaneAddon {
   DataPlane: new (tunFd: number, bindAddress: string, port: number, onIke: (m: Buffer, a: string, p: number) => void) => NativeDataPlane;
@@ -290,6 +292,16 @@ export class DataPlane {
   /** Sends a NAT keepalive (one octet 0xff, RFC 3948 2.3). */
   sendKeepalive(address: string, port: number): void {
     this.n.sendKeepalive(address, port);
+  }
+
+  /** An open data plane keeps the process alive, as a socket does; unref() lets it exit (ref() undoes that). */
+  ref(): this {
+    this.n.ref();
+    return this;
+  }
+  unref(): this {
+    this.n.unref();
+    return this;
   }
 
   /** Stops the worker thread and closes the UDP socket; every SA is given back. The TUN fd stays open. */
