@@ -5,6 +5,7 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   InitPrf(env, exports);
   InitCipher(env, exports);
   InitEsp(env, exports);
+  InitDataplane(env, exports);
   return exports;
 }
 

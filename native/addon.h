@@ -6,3 +6,4 @@ void InitDh(Napi::Env env, Napi::Object exports);      // dh.cc: MODP and ECP Di
 void InitPrf(Napi::Env env, Napi::Object exports);     // prf.cc: HMAC prf, hashes, IKEv1 key derivation, random
 void InitCipher(Napi::Env env, Napi::Object exports);  // cipher.cc: IKE message CBC encryption
 void InitEsp(Napi::Env env, Napi::Object exports);     // esp.cc: ESP SAs, batch seal/open, replay window
+void InitDataplane(Napi::Env env, Napi::Object exports);  // dataplane.cc: TUN device, ESP-in-UDP worker thread

@@ -24,23 +24,12 @@
 #include "common.h"
 #include "esp_hmac.h"
 #include "esp_replay.h"
+#include "esp_sa.h"
 #include "esp_util.h"
 
 namespace ike {
 namespace esp {
 namespace {
-
-// Per-packet results of the batch calls (same numbers in ts/esp/types.ts).
-enum Status : uint8_t {
-  kOk = 0,
-  kReplayed = 1,      // replay window: duplicate or left of the window (or sequence number 0)
-  kAuthFailed = 2,    // ICV mismatch
-  kMalformed = 3,     // length impossible for the algorithm, or padding bytes not 1, 2, 3, ...
-  kWrongSpi = 4,      // the packet belongs to another SA
-  kSeqOverflow = 5,   // outbound counter exhausted: rekey
-  kBadBounds = 6,     // offset/length outside the buffer, output too small, or overlapping input
-  kCryptoError = 7,   // OpenSSL reported an error (not expected)
-};
 
 enum class EncKind { AesGcm, ChaChaPoly, AesCbc, Null };
 
@@ -109,6 +98,12 @@ constexpr size_t kHeader = 8;  // SPI | sequence number
 // Longest payload / packet accepted: far above any IP datagram, and small enough that lengths fit OpenSSL's int.
 constexpr uint64_t kMaxLength = 1u << 30;
 
+// Marks EspSa objects so that AttachSa can tell them from any other wrapped object (napi_type_tag_object).
+const napi_type_tag kEspSaTag = {0x6b1e5a0e2f4d4c31ULL, 0x9a7e0c55e5d3b201ULL};
+
+}  // namespace
+
+// Outside the anonymous namespace: esp_sa.h names it for the data plane (native/dataplane.cc).
 class EspSa : public Napi::ObjectWrap<EspSa> {
  public:
   static Napi::Function Define(Napi::Env env) {
@@ -127,6 +122,7 @@ class EspSa : public Napi::ObjectWrap<EspSa> {
   //           initialSequence?: bigint)
   explicit EspSa(const Napi::CallbackInfo& info) : Napi::ObjectWrap<EspSa>(info) {
     Napi::Env env = info.Env();
+    napi_type_tag_object(env, info.This(), &kEspSaTag);
     std::string name;
     if (!GetString(info, 0, "algorithm", &name)) return;
     alg_ = FindAlg(name);
@@ -216,9 +212,27 @@ class EspSa : public Napi::ObjectWrap<EspSa> {
   }
 
   bool CheckReady(Napi::Env env) {
+    if (!CheckNotAttached(env)) return false;
     if (!ready_) Napi::Error::New(env, "this ESP SA has been destroyed").ThrowAsJavaScriptException();
     return ready_;
   }
+
+  // An SA attached to the data plane is used by its worker thread without a lock (esp_sa.h).
+  bool CheckNotAttached(Napi::Env env) {
+    if (attached_) {
+      Napi::Error::New(env, "this ESP SA belongs to a DataPlane (its worker thread uses it): remove it from the data plane first")
+          .ThrowAsJavaScriptException();
+    }
+    return !attached_;
+  }
+
+  friend EspSa* AttachSa(Napi::Env env, Napi::Value v, std::string* error);
+  friend void DetachSa(EspSa* sa);
+  friend SaInfo InfoOf(const EspSa* sa);
+  friend size_t SealedLength(const EspSa* sa, size_t payloadLength);
+  friend uint8_t SealPacket(EspSa* sa, const uint8_t* in, size_t len, uint8_t nextHeader, uint8_t* out, size_t* outLen);
+  friend uint8_t OpenPacket(EspSa* sa, const uint8_t* in, size_t len, uint8_t* out, size_t* payloadLen,
+                            uint8_t* nextHeader);
 
   size_t IvLen() const { return IvLength(alg_->enc); }
   size_t SealedLength(size_t len) const {
@@ -599,6 +613,7 @@ class EspSa : public Napi::ObjectWrap<EspSa> {
 
   Napi::Value Stats(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
+    if (!CheckNotAttached(env)) return env.Undefined();
     Napi::Object o = Napi::Object::New(env);
     o.Set("packets", Napi::Number::New(env, static_cast<double>(packets_)));
     o.Set("bytes", Napi::Number::New(env, static_cast<double>(bytes_)));
@@ -611,10 +626,12 @@ class EspSa : public Napi::ObjectWrap<EspSa> {
 
   // Outbound: the last sequence number sent (0 before the first). Inbound: the highest authentic one received.
   Napi::Value Sequence(const Napi::CallbackInfo& info) {
+    if (!CheckNotAttached(info.Env())) return info.Env().Undefined();
     return Napi::BigInt::New(info.Env(), static_cast<uint64_t>(outbound_ ? lastSeq_ : replay_.Top()));
   }
 
   Napi::Value Destroy(const Napi::CallbackInfo& info) {
+    if (!CheckNotAttached(info.Env())) return info.Env().Undefined();
     Release();
     return info.Env().Undefined();
   }
@@ -624,6 +641,7 @@ class EspSa : public Napi::ObjectWrap<EspSa> {
   bool outbound_ = false;
   bool esn_ = false;
   bool insecure_ = false;
+  bool attached_ = false;  // JS thread only: set and cleared by AttachSa / DetachSa
   uint32_t spi_ = 0;
   EVP_CIPHER_CTX* ctx_ = nullptr;
   HmacKey hmac_;
@@ -634,6 +652,72 @@ class EspSa : public Napi::ObjectWrap<EspSa> {
   size_t ivPoolPos_ = sizeof(ivPool_);
   uint64_t packets_ = 0, bytes_ = 0, authFailures_ = 0, replays_ = 0, malformed_ = 0, wrongSpi_ = 0;
 };
+
+// The internal API of esp_sa.h.
+EspSa* AttachSa(Napi::Env env, Napi::Value v, std::string* error) {
+  bool isSa = false;
+  if (!v.IsObject() || napi_check_object_type_tag(env, v, &kEspSaTag, &isSa) != napi_ok || !isSa) {
+    *error = "sa must be a native EspSa (createEspSa with the native implementation)";
+    return nullptr;
+  }
+  EspSa* sa = EspSa::Unwrap(v.As<Napi::Object>());
+  if (sa == nullptr || !sa->ready_) {
+    *error = "this ESP SA has been destroyed";
+    return nullptr;
+  }
+  if (sa->attached_) {
+    *error = "this ESP SA is already attached to a DataPlane";
+    return nullptr;
+  }
+  sa->attached_ = true;
+  return sa;
+}
+
+void DetachSa(EspSa* sa) { sa->attached_ = false; }
+
+SaInfo InfoOf(const EspSa* sa) { return SaInfo{sa->spi_, sa->outbound_, sa->IvLen()}; }
+
+size_t SealedLength(const EspSa* sa, size_t payloadLength) { return sa->SealedLength(payloadLength); }
+
+// The same checks and counting as one entry of sealBatch / openBatch.
+uint8_t SealPacket(EspSa* sa, const uint8_t* in, size_t len, uint8_t nextHeader, uint8_t* out, size_t* outLen) {
+  *outLen = 0;
+  if (!sa->ready_ || !sa->outbound_ || len > kMaxLength) return kBadBounds;
+  const size_t sealed = sa->SealedLength(len);
+  if (Overlaps(in, len, out, sealed) && in != out + kHeader + sa->IvLen()) return kBadBounds;
+  if (sa->lastSeq_ >= (sa->esn_ ? ~0ull : 0xffffffffull)) return kSeqOverflow;
+  const uint8_t st = sa->SealOne(in, len, nextHeader, out, sa->lastSeq_ + 1, nullptr);
+  if (st == kOk) {
+    sa->lastSeq_++;
+    sa->packets_++;
+    sa->bytes_ += len;
+    *outLen = sealed;
+  }
+  return st;
+}
+
+uint8_t OpenPacket(EspSa* sa, const uint8_t* in, size_t len, uint8_t* out, size_t* payloadLen, uint8_t* nextHeader) {
+  *payloadLen = 0;
+  *nextHeader = 0;
+  if (!sa->ready_ || sa->outbound_ || len > kMaxLength) return kBadBounds;
+  const size_t overhead = kHeader + sa->IvLen() + sa->alg_->icvLength;
+  if (len < overhead + 2) {
+    sa->malformed_++;
+    return kMalformed;
+  }
+  if (Overlaps(in, len, out, len - overhead) && out != in + kHeader + sa->IvLen()) return kBadBounds;
+  uint64_t seq = 0;
+  const uint8_t st = sa->OpenOne(in, len, out, payloadLen, nextHeader, &seq);
+  if (st == kOk) {
+    sa->packets_++;
+    sa->bytes_ += *payloadLen;
+  } else if (st == kWrongSpi) {
+    sa->wrongSpi_++;
+  }
+  return st;
+}
+
+namespace {
 
 // espRawEvpBench(algorithm, seal: boolean, size, batch, iterations) -> nanoseconds
 // The ceiling for the ESP numbers: plain EVP work on `batch` buffers of `size` bytes, repeated `iterations`

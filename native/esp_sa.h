@@ -1,0 +1,53 @@
+// The ESP SA (native/esp.cc) as seen from other C++ code of the addon: the tunnel data plane
+// (native/dataplane.cc) seals and opens with the same EspSa objects JavaScript created, without going
+// through JavaScript per packet.
+//
+// Ownership rule: an SA attached to the data plane belongs to its worker thread (which uses the SA's
+// OpenSSL context and counters without a lock). While attached, every JavaScript method of that SA
+// (sealBatch, openBatch, sealWithIv, stats, sequence, destroy) throws; DetachSa gives it back.
+#pragma once
+#include <napi.h>
+#include <cstddef>
+#include <cstdint>
+#include <string>
+
+namespace ike {
+namespace esp {
+
+// Per-packet results of the batch calls (same numbers in ts/esp/types.ts).
+enum Status : uint8_t {
+  kOk = 0,
+  kReplayed = 1,      // replay window: duplicate or left of the window (or sequence number 0)
+  kAuthFailed = 2,    // ICV mismatch
+  kMalformed = 3,     // length impossible for the algorithm, or padding bytes not 1, 2, 3, ...
+  kWrongSpi = 4,      // the packet belongs to another SA
+  kSeqOverflow = 5,   // outbound counter exhausted: rekey
+  kBadBounds = 6,     // offset/length outside the buffer, output too small, or overlapping input
+  kCryptoError = 7,   // OpenSSL reported an error (not expected)
+};
+
+class EspSa;  // defined in esp.cc
+
+struct SaInfo {
+  uint32_t spi;
+  bool outbound;
+  size_t ivLength;  // octets between the 8-octet ESP header and the ciphertext
+};
+
+// JS thread. The EspSa behind a JS EspSa object (checked by type tag), now attached. nullptr with
+// *error set when v is not an EspSa, is destroyed, or is already attached.
+EspSa* AttachSa(Napi::Env env, Napi::Value v, std::string* error);
+// JS thread, once no other thread uses the SA any more.
+void DetachSa(EspSa* sa);
+SaInfo InfoOf(const EspSa* sa);
+// Length of the ESP packet (SPI .. ICV) sealing a payload of this length makes.
+size_t SealedLength(const EspSa* sa, size_t payloadLength);
+
+// Worker thread, attached SAs only. Seal: payload `in` (len octets) into `out` (SealedLength(len) octets);
+// in place when in == out + 8 + ivLength. Open: in place when out == in + 8 + ivLength, out needs
+// len - 8 - ivLength octets. Both count in the SA's own statistics, as the batch calls do.
+uint8_t SealPacket(EspSa* sa, const uint8_t* in, size_t len, uint8_t nextHeader, uint8_t* out, size_t* outLen);
+uint8_t OpenPacket(EspSa* sa, const uint8_t* in, size_t len, uint8_t* out, size_t* payloadLen, uint8_t* nextHeader);
+
+}  // namespace esp
+}  // namespace ike
