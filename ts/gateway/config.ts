@@ -73,8 +73,19 @@ export interface ConnectionConfig {
   keylog: boolean;
 }
 
+/** The native TUN data plane (ts/gateway/dataplane.ts): absent = the host carries traffic itself. */
+export interface DataPlaneConfig {
+  /** TUN device name (default 'ike0'). */
+  tun: string;
+  /** Default 1400. */
+  mtu: number;
+  /** TCP segmentation offload between the kernel and the data plane (default true). */
+  offload: boolean;
+}
+
 export interface GatewayConfig {
   listen: ListenConfig;
+  dataplane?: DataPlaneConfig;
   /** In file order, which is the order the responder tries them in. */
   connections: ConnectionConfig[];
   /** Problems that did not stop the load; the CLI prints them. */
@@ -102,7 +113,8 @@ export const DEFAULT_IKE_PROPOSALS = ['aes128-sha256-modp2048', 'aes128-sha1-mod
 export const DEFAULT_ESP_PROPOSALS = ['aes128gcm16', 'aes128-sha256', 'aes128-sha1'];
 export const DEFAULT_ESP_LIFETIME_SECONDS = 3600;
 
-const TOP_KEYS = ['listen', 'connections'];
+const TOP_KEYS = ['listen', 'connections', 'dataplane'];
+const DATAPLANE_KEYS = ['tun', 'mtu', 'offload'];
 const LISTEN_KEYS = ['address', 'port', 'nattPort'];
 const CONNECTION_KEYS = [
   'remote', 'remotePort', 'remoteNattPort', 'local', 'mode', 'auth', 'localId', 'remoteId', 'ike', 'esp', 'pfs', 'localTs', 'remoteTs',
@@ -121,10 +133,12 @@ export function parseConfig(json: unknown, opts: ParseOptions): ConfigResult {
   const p = new Problems();
   const top = object(p, '(top level)', json);
   let listen: ListenConfig = { address: '0.0.0.0', port: 500, nattPort: 4500 };
+  let dataplane: DataPlaneConfig | undefined;
   const connections: ConnectionConfig[] = [];
   if (top) {
     checkKeys(p, '', top, TOP_KEYS);
     listen = parseListen(p, top.listen);
+    dataplane = parseDataPlane(p, top.dataplane);
     if (top.connections === undefined) {
       p.error('connections', 'missing (an object of named connections, e.g. { "site-a": { "remote": "10.99.0.1", ... } })');
     } else {
@@ -141,7 +155,7 @@ export function parseConfig(json: unknown, opts: ParseOptions): ConfigResult {
   }
   crossCheck(p, connections);
   if (p.errors.length > 0) return { ok: false, errors: p.errors, warnings: p.warnings };
-  return { ok: true, config: { listen, connections, warnings: p.warnings }, warnings: p.warnings };
+  return { ok: true, config: { listen, ...(dataplane ? { dataplane } : {}), connections, warnings: p.warnings }, warnings: p.warnings };
 }
 
 /** Reads and validates a config file; throws ConfigError listing every problem. */
@@ -161,6 +175,21 @@ export async function loadConfig(file: string, env: ParseOptions['env'] = proces
   const r = parseConfig(json, { baseDir: path.dirname(path.resolve(file)), env });
   if (!r.ok) throw new ConfigError(r.errors);
   return r.config;
+}
+
+function parseDataPlane(p: Problems, v: unknown): DataPlaneConfig | undefined {
+  if (v === undefined) return undefined;
+  const o = object(p, 'dataplane', v);
+  if (!o) return undefined;
+  checkKeys(p, 'dataplane', o, DATAPLANE_KEYS);
+  let tun = 'ike0';
+  if (o.tun !== undefined) {
+    const t = string(p, 'dataplane.tun', o.tun);
+    // Linux interface names: at most 15 bytes, no '/' or white space
+    if (t !== undefined && /^[A-Za-z0-9_.-]{1,15}$/.test(t)) tun = t;
+    else if (t !== undefined) p.error('dataplane.tun', `must be an interface name of 1-15 letters, digits, '_', '.' or '-', ${got(t)}`);
+  }
+  return { tun, mtu: integer(p, 'dataplane.mtu', o.mtu, 576, 65535, 1400), offload: boolean(p, 'dataplane.offload', o.offload, true) };
 }
 
 function parseListen(p: Problems, v: unknown): ListenConfig {

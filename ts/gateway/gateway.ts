@@ -27,6 +27,7 @@ import {
 } from '../ike/index.js';
 import type { ConnectionConfig, GatewayConfig } from './config.js';
 import { childKeylog, isakmpKeylog, type KeylogLine } from './keylog.js';
+import { configureTun, DataPlane, openTun, type TunDevice } from './dataplane.js';
 
 /** RFC 3948: IKE on the NAT-T port is prefixed with four zero bytes (the non-ESP marker). */
 const NON_ESP_MARKER = Buffer.alloc(4);
@@ -163,7 +164,10 @@ export class Gateway extends EventEmitter<GatewayEvents> {
   private readonly cookies: CookieGenerator;
   private readonly options: Required<Omit<GatewayOptions, 'crypto'>>;
   private ike: dgram.Socket | null = null;
+  /** The NAT-T port: our own socket, or the data plane's when the TUN data plane carries the traffic. */
   private natt: dgram.Socket | null = null;
+  private dataplane: DataPlane | null = null;
+  private tun: TunDevice | null = null;
   /** ISAKMP SAs (and exchanges on their way to one) by initiator cookie. */
   private readonly sas = new Map<string, Entry>();
   /** Inbound child SAs by SPI (hex), for ESP arriving on the NAT-T socket. */
@@ -189,12 +193,40 @@ export class Gateway extends EventEmitter<GatewayEvents> {
     const type = address.includes(':') ? 'udp6' : 'udp4';
     this.localAddress = address;
     this.ike = await bind(type, address, port);
-    this.natt = await bind(type, address, nattPort);
-    this.ports = { ike: this.ike.address().port, natt: this.natt.address().port };
     this.ike.on('message', (msg, rinfo) => this.receive(msg, { address: rinfo.address, port: rinfo.port }, false));
-    this.natt.on('message', (msg, rinfo) => this.receiveNatt(msg, { address: rinfo.address, port: rinfo.port }));
+    if (this.config.dataplane) {
+      await this.startDataPlane(address, nattPort);
+      this.ports = { ike: this.ike.address().port, natt: this.dataplane!.port };
+    } else {
+      this.natt = await bind(type, address, nattPort);
+      this.ports = { ike: this.ike.address().port, natt: this.natt.address().port };
+      this.natt.on('message', (msg, rinfo) => this.receiveNatt(msg, { address: rinfo.address, port: rinfo.port }));
+    }
     this.emit('listening', { address, port: this.ports.ike, nattPort: this.ports.natt });
     for (const c of this.config.connections) if (c.initiate) void this.initiate(c.name);
+  }
+
+  /**
+   * The TUN device and the native worker that owns the NAT-T port: ESP never reaches JavaScript, IKE on that
+   * port comes up through onIke. Routes to every configured remote selector point into the device.
+   */
+  private async startDataPlane(address: string, nattPort: number): Promise<void> {
+    const d = this.config.dataplane!;
+    const routes = new Set<string>();
+    let source: string | undefined;
+    for (const c of this.config.connections) {
+      if (c.remoteTs !== 'dynamic') for (const ts of c.remoteTs) routes.add(selectorCidr(ts));
+      if (source === undefined && c.localTs !== 'dynamic' && c.localTs[0]?.kind === 'ipv4') source = c.localTs[0].address;
+    }
+    this.tun = openTun(d.tun, { offload: d.offload });
+    try {
+      await configureTun(this.tun.name, { mtu: d.mtu, routes: [...routes], source });
+      this.dataplane = new DataPlane({ tunFd: this.tun.fd, address, port: nattPort, onIke: (m, from) => this.receive(Buffer.from(m), from, true) });
+    } catch (e) {
+      this.tun.close();
+      this.tun = null;
+      throw e;
+    }
   }
 
   /** The ports actually bound. */
@@ -249,6 +281,10 @@ export class Gateway extends EventEmitter<GatewayEvents> {
     await new Promise((r) => setImmediate(r));
     await Promise.all([this.ike, this.natt].map((s) => (s ? new Promise<void>((r) => s.close(() => r())) : undefined)));
     this.ike = this.natt = null;
+    this.dataplane?.close();
+    this.tun?.close();
+    this.dataplane = null;
+    this.tun = null;
   }
 
   /** Table sizes: what a flood test or an operator watches. */
@@ -279,6 +315,7 @@ export class Gateway extends EventEmitter<GatewayEvents> {
   sendEsp(connection: string, payload: Buffer, nextHeader = 4): void {
     const found = this.currentChild(connection);
     if (!found) throw new IkeError('POLICY', `connection '${connection}' has no child SA`);
+    if (this.dataplane) throw new IkeError('POLICY', `the TUN data plane carries the traffic of '${connection}': route packets into ${this.tun?.name}`);
     const { entry, child } = found;
     const packet = child.outbound.seal(payload, nextHeader);
     const port = entry.natt ? entry.remote.port : (this.config.connections.find((c) => c.name === entry.connection)?.remoteNattPort ?? 4500);
@@ -516,6 +553,7 @@ export class Gateway extends EventEmitter<GatewayEvents> {
     const spi = sa.spiIn.toString('hex');
     entry.children.set(spi, child);
     this.inbound.set(spi, { entry, child });
+    if (this.dataplane) this.install(entry, child, replaced.map((r) => r.old));
     const life = sa.lifetimeSeconds * 1000;
     if (sa.initiator && c.initiate) child.timers.push(this.later(life * (REKEY_AT - Math.random() * 0.05), () => {
       if (entry.children.get(spi) === child && !child.rekeyed) void this.startQuickMode(this.newest(entry), c); // the old child carries traffic until the new one is up
@@ -541,6 +579,24 @@ export class Gateway extends EventEmitter<GatewayEvents> {
     });
   }
 
+  /**
+   * Hands a child's ESP SAs to the data plane. The SAs it replaces stop sending at once (the data plane
+   * takes the first outbound SA that matches) but keep receiving until they are deleted.
+   */
+  private install(entry: Entry, child: Child, replaced: Child[]): void {
+    const dp = this.dataplane!;
+    for (const old of replaced) dp.remove(old.sa.spiOut.readUInt32BE(0), 'outbound');
+    const localTs = [selectorCidr(child.sa.localTs.id)];
+    const remoteTs = [selectorCidr(child.sa.remoteTs.id)];
+    try {
+      const port = entry.natt ? entry.remote.port : (this.config.connections.find((c) => c.name === entry.connection)?.remoteNattPort ?? 4500);
+      dp.addOutbound({ spi: child.sa.spiOut.readUInt32BE(0), sa: child.outbound, localTs, remoteTs, peer: { address: entry.remote.address, port } });
+      dp.addInbound({ spi: child.sa.spiIn.readUInt32BE(0), sa: child.inbound, localTs, remoteTs });
+    } catch (e) {
+      this.emitError(new IkeError('INTERNAL', `data plane refused child SA ${child.sa.spiIn.toString('hex')}: ${(e as Error).message}`), entry.connection, entry.remote, entry);
+    }
+  }
+
   /** Removes one child SA, found by either of its SPIs; with `notify`, the peer gets a Delete first. */
   private childDown(entry: Entry, spi: Buffer, reason: string, notify: boolean): void {
     const hex = spi.toString('hex');
@@ -551,6 +607,10 @@ export class Gateway extends EventEmitter<GatewayEvents> {
     for (const t of child.timers) clearTimeout(t);
     entry.children.delete(spiIn);
     this.inbound.delete(spiIn);
+    if (this.dataplane) {
+      this.dataplane.remove(child.sa.spiOut.readUInt32BE(0), 'outbound');
+      this.dataplane.remove(child.sa.spiIn.readUInt32BE(0), 'inbound');
+    }
     child.inbound.destroy?.();
     child.outbound.destroy?.();
     this.emit('child-down', { connection: entry.connection, spiIn, spiOut: child.sa.spiOut.toString('hex'), reason });
@@ -588,9 +648,13 @@ export class Gateway extends EventEmitter<GatewayEvents> {
   // ---- plumbing ----
 
   private send(msg: Buffer, to: Endpoint, natt: boolean): void {
+    if (this.listenerCount('datagram') > 0) this.emit('datagram', { direction: 'out', remote: to, bytes: msg });
+    if (natt && this.dataplane) {
+      this.dataplane.sendIke(msg, to.address, to.port);
+      return;
+    }
     const s = natt ? this.natt : this.ike;
     if (!s) return;
-    if (this.listenerCount('datagram') > 0) this.emit('datagram', { direction: 'out', remote: to, bytes: msg });
     const data = natt ? Buffer.concat([NON_ESP_MARKER, msg]) : msg;
     s.send(data, to.port, to.address, (err) => {
       if (err) this.emit('error', { remote: to, kind: 'SOCKET', message: `send to ${to.address}:${to.port} failed: ${err.message}` });
@@ -627,7 +691,8 @@ export class Gateway extends EventEmitter<GatewayEvents> {
       selection: c.selection,
       retransmit: { tries: c.retransmit.tries, timeoutMs: c.retransmit.timeoutSeconds * 1000, factor: c.retransmit.factor },
       asyncDh: this.options.asyncDh,
-      forceEncap: c.encap,
+      // the data plane speaks ESP in UDP only, so it needs encapsulation whether or not there is a NAT
+      forceEncap: c.encap || this.config.dataplane !== undefined,
     };
   }
 
@@ -644,7 +709,7 @@ export class Gateway extends EventEmitter<GatewayEvents> {
       lifetimeKilobytes: c.lifetime.espKilobytes,
       selection: c.selection,
       retransmit: { tries: c.retransmit.tries, timeoutMs: c.retransmit.timeoutSeconds * 1000, factor: c.retransmit.factor },
-      forceEncapsulation: c.encap,
+      forceEncapsulation: c.encap || this.config.dataplane !== undefined,
       asyncDh: this.options.asyncDh,
     };
   }
@@ -652,6 +717,21 @@ export class Gateway extends EventEmitter<GatewayEvents> {
   private emitError(e: unknown, connection: string | undefined, remote: Endpoint, entry?: Entry): void {
     const err = e instanceof IkeError ? e : new IkeError('INTERNAL', (e as Error)?.message ?? String(e));
     this.emit('error', { connection, cookieI: entry?.phase1.cookieI.toString('hex'), remote, kind: err.kind, message: err.message });
+  }
+}
+
+/** A selector as the data plane takes it: an address or a CIDR prefix (ranges are not supported there). */
+function selectorCidr(ts: Identity): string {
+  switch (ts.kind) {
+    case 'ipv4':
+      return `${ts.address}/32`;
+    case 'ipv6':
+      return `${ts.address}/128`;
+    case 'ipv4-subnet':
+    case 'ipv6-subnet':
+      return ts.subnet;
+    default:
+      throw new IkeError('POLICY', `the TUN data plane takes addresses and subnets as traffic selectors, not ${idToString(ts)}`);
   }
 }
 
