@@ -34,6 +34,9 @@ test('the examples say what they claim', async () => {
   assert.equal(agg.warnings.length, 1);
   assert.match(agg.warnings[0]!, /offline dictionary attack/);
 
+  const tun = await loadConfig(path.join(dir, 'tunnel-dataplane.json'), env);
+  assert.deepEqual(tun.dataplane, { tun: 'ike0', mtu: 1400, offload: true });
+
   const natt = (await loadConfig(path.join(dir, 'nat-t-forced.json'), {})).connections[0]!;
   assert.equal(natt.encap, true);
   assert.equal(natt.esp[0]!.pfsGroup, 19);
