@@ -16,7 +16,9 @@ commands:
   bench <suite> [options]
               run a benchmark suite: crypto (DH, prf, KDF vs node:crypto),
               codec (ISAKMP parse/encode), esp (ESP seal/open vs raw EVP and
-              node:crypto; --json, --quick); options go to the suite
+              node:crypto; --json, --quick), handshakes (--fake-dh,
+              --async, --full-exponent, --mode, --json), memory (bytes per
+              SA pair, --count N); options go to the suite
   help        this text
 
 A pre-shared key comes from the config file (auth.psk, auth.pskEnv or auth.pskFile), never from the command line.
@@ -123,7 +125,7 @@ async function gateway(argv: string[]): Promise<number> {
   return 0;
 }
 
-const BENCH_SUITES = ['handshakes', 'crypto', 'codec', 'esp'];
+const BENCH_SUITES = ['handshakes', 'crypto', 'codec', 'esp', 'memory'];
 
 /** Each suite is a script of its own under dist/bench, so it also runs as `node dist/bench/<suite>.js`. */
 async function bench(argv: string[]): Promise<number> {
@@ -134,7 +136,9 @@ async function bench(argv: string[]): Promise<number> {
   const { spawnSync } = await import('node:child_process');
   const { fileURLToPath } = await import('node:url');
   const script = fileURLToPath(new URL(`../../bench/${suite}.js`, import.meta.url));
-  const r = spawnSync(process.execPath, [script, ...args], { stdio: 'inherit' });
+  // the memory suite measures after full collections
+  const flags = suite === 'memory' ? ['--expose-gc'] : [];
+  const r = spawnSync(process.execPath, [...flags, script, ...args], { stdio: 'inherit' });
   return r.status ?? 1;
 }
 
