@@ -544,9 +544,12 @@ export class Phase1 {
       expiresAt: now + p.lifetimeSeconds * 1000,
     };
     this.established = sa;
-    // SKEYID itself is not needed past phase 1.
+    // SKEYID itself is not needed past phase 1; neither are the DH values, nonces and SAi_b (the SA object
+    // keeps what phase 2 needs): a gateway holds many established SAs.
     this.skeyid?.fill(0);
     this.skeyid = null;
+    this.gxi = this.gxr = this.nonceI = this.nonceR = this.saiBody = null;
+    this.pendingPeerId = null;
     return sa;
   }
 
