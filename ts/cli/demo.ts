@@ -104,7 +104,7 @@ export async function demo(): Promise<number> {
   const childI = new Promise<ChildUpEvent>((r) => initiator.once('child-up', r));
   const childR = new Promise<ChildUpEvent>((r) => responder.once('child-up', r));
   const failed = new Promise<never>((_, rej) => {
-    for (const g of [initiator, responder]) g.once('error', (e) => rej(new Error(`${e.kind}: ${e.message}`)));
+    for (const g of [initiator, responder]) g.on('error', (e) => rej(new Error(`${e.kind}: ${e.message}`)));
   });
   const t0 = performance.now();
   await responder.start();

@@ -203,7 +203,7 @@ export class Gateway extends EventEmitter<GatewayEvents> {
       this.natt.on('message', (msg, rinfo) => this.receiveNatt(msg, { address: rinfo.address, port: rinfo.port }));
     }
     this.emit('listening', { address, port: this.ports.ike, nattPort: this.ports.natt });
-    for (const c of this.config.connections) if (c.initiate) void this.initiate(c.name);
+    for (const c of this.config.connections) if (c.initiate) this.guard(this.initiate(c.name), c.name);
   }
 
   /**
@@ -344,7 +344,7 @@ export class Gateway extends EventEmitter<GatewayEvents> {
     const entry = this.sas.get(key);
     const now = Date.now();
     if (!entry) {
-      if (h.value.responderCookie.equals(ZERO_COOKIE)) void this.respond(Buffer.from(msg), from, natt, now);
+      if (h.value.responderCookie.equals(ZERO_COOKIE)) this.guard(this.respond(Buffer.from(msg), from, natt, now), undefined, from);
       return; // else: an exchange we do not know (or forgot)
     }
     if (entry.remote.address !== from.address) return;
@@ -357,9 +357,9 @@ export class Gateway extends EventEmitter<GatewayEvents> {
     // Message ID 0 is phase 1; so are the clear notifies a peer sends while phase 1 is not complete.
     const phase1 = messageId === 0 || (!entry.up && exchangeType === ExchangeType.INFORMATIONAL && (flags & Flags.ENCRYPTION) === 0);
     if (phase1) {
-      void entry.phase1.handle(data, now).then((out) => this.applyPhase1(entry, out), (e) => this.emitError(e, entry.connection, from, entry));
+      this.guard(entry.phase1.handle(data, now).then((out) => this.applyPhase1(entry, out)), entry.connection, from, entry);
     } else {
-      void entry.ctx.handle(data, now).then((out) => this.applyPhase2(entry, out), (e) => this.emitError(e, entry.connection, from, entry));
+      this.guard(entry.ctx.handle(data, now).then((out) => this.applyPhase2(entry, out)), entry.connection, from, entry);
     }
   }
 
@@ -429,7 +429,7 @@ export class Gateway extends EventEmitter<GatewayEvents> {
       this.emitError(out.failed, entry.connection, entry.remote, entry);
       return;
     }
-    if (out.established) void this.established(key, entry, out.established);
+    if (out.established) this.guard(this.established(key, entry, out.established), entry.connection, entry.remote, entry);
   }
 
   private async established(key: string, entry: Entry, sa: IsakmpSa): Promise<void> {
@@ -473,7 +473,7 @@ export class Gateway extends EventEmitter<GatewayEvents> {
   /** A new ISAKMP SA before this one expires; children move to it as they rekey, then this one is deleted. */
   private rekeyPhase1(key: string, entry: Entry): void {
     if (!this.sas.has(key)) return;
-    void this.initiate(entry.connection, { fresh: true, withChild: false });
+    this.guard(this.initiate(entry.connection, { fresh: true, withChild: false }), entry.connection);
   }
 
   /** The newest established ISAKMP SA of a connection with this peer: where new Quick Modes go. */
@@ -515,7 +515,7 @@ export class Gateway extends EventEmitter<GatewayEvents> {
           break;
         case 'peerDead': {
           this.teardown(key, entry, `dead peer (no answer to DPD for ${Math.round(ev.idleMs / 1000)} s)`, false);
-          if (ev.action === 'restart') void this.initiate(entry.connection);
+          if (ev.action === 'restart') this.guard(this.initiate(entry.connection), entry.connection);
           break;
         }
         case 'initialContact':
@@ -712,6 +712,11 @@ export class Gateway extends EventEmitter<GatewayEvents> {
       forceEncapsulation: c.encap || this.config.dataplane !== undefined,
       asyncDh: this.options.asyncDh,
     };
+  }
+
+  /** Work started from a socket or timer callback: a failure becomes an 'error' event, never an unhandled rejection. */
+  private guard(p: Promise<unknown>, connection?: string, remote?: Endpoint, entry?: Entry): void {
+    p.catch((e) => this.emitError(e, connection, remote ?? { address: '', port: 0 }, entry));
   }
 
   private emitError(e: unknown, connection: string | undefined, remote: Endpoint, entry?: Entry): void {
