@@ -25,6 +25,11 @@ export class OurGateway {
     this.dir = mkdtempSync(path.join(os.tmpdir(), 'ike-ours-'));
   }
 
+  /** Its control socket (`ike status --control` / `ike keylog --control`), private to this test gateway. */
+  get controlPath(): string {
+    return path.join(this.dir, 'control.sock');
+  }
+
   get keylogDir(): string {
     return path.join(this.dir, 'keys');
   }
@@ -32,7 +37,7 @@ export class OurGateway {
   async start(): Promise<this> {
     const file = path.join(this.dir, 'gateway.json');
     writeFileSync(file, JSON.stringify(this.config, null, 2), { mode: 0o600 });
-    const child = this.pair.spawnNode(this.side, [IKE_BIN, 'gateway', '--config', file, '--json', '--keylog', this.keylogDir]);
+    const child = this.pair.spawnNode(this.side, [IKE_BIN, 'gateway', '--config', file, '--json', '--keylog', this.keylogDir, '--control', this.controlPath]);
     this.child = child;
     let buf = '';
     child.stdout!.setEncoding('utf8').on('data', (d: string) => {
