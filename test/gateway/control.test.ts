@@ -133,7 +133,7 @@ test('status over the socket: both SAs with their children, counters, NAT and li
   const json = await ike(['status', '--control', sockR, '--json']);
   assert.equal(text.code, 0, text.stderr);
   assert.equal(json.code, 0, json.stderr);
-  assert.match(text.stdout, new RegExp(`peer: initiator main mode, 127\\.0\\.0\\.1:${base + 2} <-> 127\\.0\\.0\\.1:${base + 1}`));
+  assert.match(text.stdout, new RegExp(`peer: initiator main mode, 127\\.0\\.0\\.1:${base + 3} <-> 127\\.0\\.0\\.1:${base + 1}`));
   assert.match(text.stdout, new RegExp(`child ${child.spiIn}_i ${child.spiOut}_o: `));
   assert.equal((JSON.parse(json.stdout) as { sas: unknown[] }).sas.length, 1);
   const everything = [JSON.stringify(res), JSON.stringify(rs), text.stdout, json.stdout].join('\n').toLowerCase();

@@ -5,7 +5,10 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { ChildProcess } from 'node:child_process';
-import type { NetnsPair, SideName } from './harness/index.js';
+/** Where the gateway process runs: a NetnsPair or a NatTopology (anything that starts Node in a namespace). */
+export interface GatewayHost {
+  spawnNode(ns: string, nodeArgs: readonly string[]): ChildProcess;
+}
 
 const IKE_BIN = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', '..', 'bin', 'ike.js');
 
@@ -21,7 +24,7 @@ export class OurGateway {
   private stderr = '';
   private waiters: (() => void)[] = [];
 
-  constructor(private readonly pair: NetnsPair, private readonly side: SideName, private readonly config: object) {
+  constructor(private readonly pair: GatewayHost, private readonly side: string, private readonly config: object) {
     this.dir = mkdtempSync(path.join(os.tmpdir(), 'ike-ours-'));
   }
 

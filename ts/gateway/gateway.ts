@@ -374,7 +374,7 @@ export class Gateway extends EventEmitter<GatewayEvents> {
         connection: e.connection,
         role: sa.initiator ? 'initiator' : 'responder',
         mode: sa.mode,
-        local: { ...sa.local },
+        local: e.natt ? { address: sa.local.address, port: this.ports.natt } : { ...sa.local },
         remote: { ...e.remote },
         localId: idToString(sa.localId),
         remoteId: idToString(sa.remoteId),
