@@ -7,12 +7,14 @@ import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { NatTopology, interopSkipReason, iptablesAvailable, netnsAvailable } from './harness/index.js';
+import { mkdtempSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import { NatTopology, interopSkipReason, iptablesAvailable, netnsAvailable, runCommand, sleep, stopChild, tsharkAvailable } from './harness/index.js';
 import { OurGateway } from './ours.js';
 import { controlRequest } from '../../ts/index.js';
 
 const netns = netnsAvailable();
-const skip = interopSkipReason(netns, netns.ok ? iptablesAvailable() : netns);
+const skip = interopSkipReason(netns, netns.ok ? iptablesAvailable() : netns, tsharkAvailable());
 const PSK = 'nat-test-secret';
 const IKE = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', '..', 'bin', 'ike.js');
 
@@ -60,6 +62,7 @@ async function ping(from: 'a' | 'b'): Promise<void> {
 test('behind a port-mapping NAT: detection, float to 4500, ESP in UDP, ping both ways, keepalives reach the peer', { skip, timeout: 60_000 }, async (t) => {
   const a = new OurGateway(topo, 'a', config('a'));
   const b = new OurGateway(topo, 'b', config('b'));
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'ike-nat-'));
   try {
     await b.start();
     await a.start();
@@ -83,8 +86,14 @@ test('behind a port-mapping NAT: detection, float to 4500, ESP in UDP, ping both
     assert.equal(childB.encap, true);
     assert.equal(childA.spiOut, childB.spiIn);
 
+    // B's side of the wire, to decrypt with the keys `ike keylog` hands out
+    const pcap = path.join(dir, 'b.pcap');
+    const dumpcap = topo.spawn('b', 'dumpcap', ['-q', '-i', topo.veths.bn, '-f', 'udp', '-w', pcap], { stdio: 'ignore' });
+    await sleep(1000);
     await ping('a');
     await ping('b');
+    await sleep(300);
+    await stopChild(dumpcap, 'SIGINT', 5000);
 
     // keepalives every second from A; B's data plane counts those it receives
     await new Promise((r) => setTimeout(r, 2500));
@@ -106,8 +115,21 @@ test('behind a port-mapping NAT: detection, float to 4500, ESP in UDP, ping both
     for (const line of text.trimEnd().split('\n')) t.diagnostic(line);
     assert.match(text, /nat local\+remote, IKE on the NAT-T port, keepalive every 1s/);
     assert.match(text, /child [0-9a-f]{8}_i [0-9a-f]{8}_o: aes128gcm16 tunnel in UDP/);
+
+    // `ike keylog` and the tshark line it prints: the pings in the capture decrypt
+    const keys = path.join(dir, 'keys');
+    const kl = await runCommand(process.execPath, [IKE, 'keylog', '--control', b.controlPath, '--out', keys]);
+    assert.equal(kl.code, 0, kl.stderr);
+    assert.match(kl.stdout, /WIRESHARK_CONFIG_DIR=/);
+    const ts = await runCommand('tshark', ['-n', '-r', pcap, '-o', 'esp.enable_encryption_decode:TRUE', '-Y', 'icmp', '-T', 'fields', '-e', 'ip.src', '-e', 'ip.dst'], {
+      env: { ...process.env, WIRESHARK_CONFIG_DIR: keys },
+    });
+    const icmp = ts.stdout.trim().split('\n').filter(Boolean);
+    // each row: outer then inner addresses; the inner ones prove decryption
+    assert.ok(icmp.filter((l) => l.includes(topo.a.inner) && l.includes(topo.b.inner)).length >= 12, `tshark decrypted: ${ts.stdout}${ts.stderr}`);
   } finally {
     await a.stop();
     await b.stop();
+    rmSync(dir, { recursive: true, force: true });
   }
 });

@@ -49,7 +49,8 @@ export class NatTopology {
   /** N's address toward B: where B sees A's packets come from. */
   readonly publicAddr = '10.99.20.1';
   readonly portRange = '41000-41999';
-  private readonly veths: { an: string; na: string; nb: string; bn: string };
+  /** veth names: an (A, toward N), na (N, toward A), nb (N, toward B), bn (B, toward N). */
+  readonly veths: { an: string; na: string; nb: string; bn: string };
   private readonly children = new Set<ChildProcess>();
   private destroyed = false;
   private unregister: (() => void) | undefined;
