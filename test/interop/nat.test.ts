@@ -2,7 +2,7 @@
 // our gateway B on the far side, both with the TUN data plane. NAT-D finds the NAT, IKE floats to 4500,
 // the child SA is ESP in UDP, `ping` crosses the tunnel both ways through the NAT, A's keepalives (1 s)
 // reach B's data plane, and `ike status` over each gateway's control socket shows it all.
-import { after, before, test } from 'node:test';
+import { afterEach, beforeEach, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import path from 'node:path';
@@ -19,14 +19,15 @@ const PSK = 'nat-test-secret';
 const IKE = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', '..', 'bin', 'ike.js');
 
 let topo: NatTopology;
-before(async () => {
+/** A fresh topology per test (no NAT mappings left from the one before). */
+beforeEach(async () => {
   if (!skip) topo = await NatTopology.create({ prefix: 'iknat' });
 });
-after(async () => {
+afterEach(async () => {
   await topo?.destroy();
 });
 
-function config(side: 'a' | 'b') {
+function config(side: 'a' | 'b', over: Record<string, unknown> = {}) {
   const me = topo[side];
   const other = side === 'a' ? topo.b : topo.a;
   return {
@@ -46,6 +47,7 @@ function config(side: 'a' | 'b') {
         initiate: side === 'a',
         natKeepalive: side === 'a' ? '1s' : 0,
         retransmit: { tries: 3, timeout: '1s', factor: 1.5 },
+        ...over,
       },
     },
   };
@@ -131,5 +133,36 @@ test('behind a port-mapping NAT: detection, float to 4500, ESP in UDP, ping both
     await a.stop();
     await b.stop();
     rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('the NAT mapping moves: an IKE message from the new port moves ESP there too', { skip, timeout: 60_000 }, async () => {
+  // The router forgets a mapping idle for 3 s; A's DPD (every 5 s, keepalives off) then leaves through a new
+  // one with a new random port. B must send ESP to that port from then on, or nothing reaches A.
+  await topo.setUdpTimeout(3);
+  const a = new OurGateway(topo, 'a', config('a', { natKeepalive: 0, dpd: { delay: '5s', timeout: '60s' } }));
+  const b = new OurGateway(topo, 'b', config('b', { natKeepalive: 0 }));
+  try {
+    await b.start();
+    await a.start();
+    const up = await b.waitFor((e) => e.event === 'child-up' || e.event === 'error', 20_000);
+    assert.equal(up.event, 'child-up', JSON.stringify(up));
+    await a.waitFor((e) => e.event === 'child-up', 10_000);
+    const first = (await controlRequest(b.controlPath, { cmd: 'status' })).status.sas[0]!.remote;
+    let now = first;
+    const deadline = Date.now() + 20_000;
+    while (now.port === first.port && Date.now() < deadline) {
+      await sleep(100);
+      now = (await controlRequest(b.controlPath, { cmd: 'status' })).status.sas[0]!.remote;
+    }
+    assert.notEqual(now.port, first.port, `the mapping never moved (still ${first.address}:${first.port})`);
+    assert.equal(now.address, topo.publicAddr);
+    // at once, while the new mapping is fresh: B -> A goes to the new port (and pings keep it alive)
+    await ping('b');
+    await ping('a');
+    assert.deepEqual(b.events.filter((e) => e.event === 'error'), []);
+  } finally {
+    await a.stop();
+    await b.stop();
   }
 });

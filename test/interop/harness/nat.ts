@@ -2,9 +2,9 @@
 //
 //   <prefix>-<pid>-<n>-a  veth 10.99.10.2/24, route to 10.99.20.0/24 via N; inner 10.99.11.1/32 on lo
 //   <prefix>-<pid>-<n>-n  10.99.10.1/24 (to A), 10.99.20.1/24 (to B); ip_forward=1 and
-//                         iptables -t nat POSTROUTING -o <to B> MASQUERADE (UDP source ports mapped into
-//                         41000-41999, so the NAT changes ports as well as the address, as a busy home
-//                         router does)
+//                         iptables -t nat POSTROUTING -o <to B> MASQUERADE (UDP source ports mapped at
+//                         random into 41000-41999, so the NAT changes ports as well as the address, as a
+//                         busy home router does, and a new mapping gets a new port)
 //   <prefix>-<pid>-<n>-b  veth 10.99.20.2/24; inner 10.99.21.1/32 on lo; no route back to 10.99.10.0/24:
 //                         B sees only N's address
 //
@@ -110,7 +110,7 @@ export class NatTopology {
     ]);
     await this.must('n', 'sh', ['-c', 'echo 1 > /proc/sys/net/ipv4/ip_forward']);
     const ipt = iptablesCmd!;
-    await this.must('n', ipt, ['-t', 'nat', '-A', 'POSTROUTING', '-o', v.nb, '-p', 'udp', '-j', 'MASQUERADE', '--to-ports', this.portRange]);
+    await this.must('n', ipt, ['-t', 'nat', '-A', 'POSTROUTING', '-o', v.nb, '-p', 'udp', '-j', 'MASQUERADE', '--to-ports', this.portRange, '--random-fully']);
     await this.must('n', ipt, ['-t', 'nat', '-A', 'POSTROUTING', '-o', v.nb, '-j', 'MASQUERADE']);
     // veths report operational state UP a moment after `link set up` (see NetnsPair): wait until A reaches B
     const deadline = performance.now() + 5000;
@@ -153,6 +153,16 @@ export class NatTopology {
     const count = opts.count ?? 1;
     const args = ['-n', '-q', '-c', String(count), '-W', '1', '-i', '0.2', ...(opts.src ? ['-I', opts.src] : []), dst];
     return this.run(from, 'ping', args, { timeoutMs: 2000 * count + 2000 });
+  }
+
+  /**
+   * How long the router keeps an idle UDP mapping (conntrack's udp_timeout and udp_timeout_stream, per
+   * namespace; kernel defaults 30 s / 120 s). A short one makes the NAT mapping move, as a real NAT's does.
+   */
+  async setUdpTimeout(seconds: number): Promise<void> {
+    for (const f of ['nf_conntrack_udp_timeout', 'nf_conntrack_udp_timeout_stream']) {
+      await this.must('n', 'sh', ['-c', `echo ${Math.trunc(seconds)} > /proc/sys/net/netfilter/${f}`]);
+    }
   }
 
   /** The router's NAT rules with their packet counters (for failure messages). */
