@@ -4,6 +4,8 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile, spawn, spawnSync } from 'node:child_process';
+import dgram from 'node:dgram';
+import { randomBytes } from 'node:crypto';
 import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -204,4 +206,31 @@ test('unknown commands get an error answer; ike status / keylog with no gateway:
   const usage = spawnSync(process.execPath, [IKE, 'keylog', '--control', none], { encoding: 'utf8' });
   assert.equal(usage.status, 2);
   assert.match(usage.stderr, /needs --out DIR/);
+});
+
+test('an unauthenticated message with the right cookies from a new port does not move the peer', async () => {
+  const before = r.status().sas[0]!;
+  assert.equal(before.nat.natt, true);
+  // an encrypted Informational that does not decrypt: header (RFC 2408 3.1) + 32 random octets
+  const sa = r.phase1Sas()[0]!;
+  const header = Buffer.alloc(28);
+  sa.cookieI.copy(header, 0);
+  sa.cookieR.copy(header, 8);
+  header[16] = 8; // HASH
+  header[17] = 0x10;
+  header[18] = 5; // Informational
+  header[19] = 1; // encrypted
+  randomBytes(4).copy(header, 20);
+  header.writeUInt32BE(28 + 32, 24);
+  const forged = Buffer.concat([Buffer.alloc(4), header, randomBytes(32)]);
+  const s = dgram.createSocket('udp4');
+  await new Promise<void>((res) => s.bind(0, '127.0.0.1', () => res()));
+  try {
+    await new Promise<void>((res, rej) => s.send(forged, before.local.port, '127.0.0.1', (e) => (e ? rej(e) : res())));
+    await new Promise((res) => setTimeout(res, 300));
+    assert.deepEqual(r.status().sas[0]!.remote, before.remote, 'a forged message moved the peer');
+    assert.equal(r.status().sas.length, 1);
+  } finally {
+    s.close();
+  }
 });

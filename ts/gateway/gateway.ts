@@ -459,16 +459,12 @@ export class Gateway extends EventEmitter<GatewayEvents> {
       return; // else: an exchange we do not know (or forgot)
     }
     if (entry.remote.address !== from.address) return;
+    // the peer's NAT mapping moved (RFC 3947 5): an established SA follows only an authenticated message
+    const moved = natt === entry.natt && from.port !== entry.remote.port;
     if (natt && !entry.natt) {
       entry.natt = true;
       entry.remote = from; // the peer floated
-    } else if (natt === entry.natt) {
-      // RFC 3947 5 / RFC 3948: the peer's NAT mapping moved; ESP follows IKE to the new port
-      if (natt && from.port !== entry.remote.port && this.dataplane) {
-        for (const c of entry.children.values()) this.dataplane.setPeer(c.sa.spiOut.readUInt32BE(0), from);
-      }
-      entry.remote = from;
-    }
+    } else if (moved && !entry.up) entry.remote = from;
     const data = Buffer.from(msg);
     const { messageId, exchangeType, flags } = h.value;
     // Message ID 0 is phase 1; so are the clear notifies a peer sends while phase 1 is not complete.
@@ -476,8 +472,20 @@ export class Gateway extends EventEmitter<GatewayEvents> {
     if (phase1) {
       void entry.phase1.handle(data, now).then((out) => this.applyPhase1(entry, out), (e) => this.emitError(e, entry.connection, from, entry));
     } else {
-      void entry.ctx.handle(data, now).then((out) => this.applyPhase2(entry, out), (e) => this.emitError(e, entry.connection, from, entry));
+      void entry.ctx.handle(data, now).then(
+        (out) => {
+          if (moved && entry.up && out.dropped.length === 0) this.follow(entry, from);
+          this.applyPhase2(entry, out);
+        },
+        (e) => this.emitError(e, entry.connection, from, entry),
+      );
     }
+  }
+
+  /** IKE and, with the data plane, the ESP of every child go to the peer's new address:port from now on. */
+  private follow(entry: Entry, to: Endpoint): void {
+    entry.remote = to;
+    if (entry.natt && this.dataplane) for (const c of entry.children.values()) this.dataplane.setPeer(c.sa.spiOut.readUInt32BE(0), to);
   }
 
   private async respond(msg: Buffer, from: Endpoint, natt: boolean, now: number): Promise<void> {
