@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Install what the interop tests (test/interop/) need, from Debian's packages:
 #   strongSwan 5.9.8 (charon + swanctl + the kernel-libipsec user-space ESP plugin), tshark/dumpcap
-#   (capture + decryption checks), ping and ip (namespaces), iperf3 (throughput through the tunnel).
+#   (capture + decryption checks), ping and ip (namespaces), iperf3 (throughput through the tunnel),
+#   iptables (the NAT router of test/interop/nat.test.ts).
 # Idempotent: packages already installed are skipped, and nothing is fetched when all are present.
 # Must run as root (CI runs it before `npm install`). Set IKE_SKIP_INTEROP_DEPS=1 to skip it.
 set -euo pipefail
@@ -26,7 +27,7 @@ echo "wireshark-common wireshark-common/install-setuid boolean false" | debconf-
 # libstrongswan-standard-plugins brings the openssl plugin (ECP groups, AES-GCM); it is only a
 # "Recommends" of strongswan-charon, and recommends are not installed below.
 want=(strongswan-charon strongswan-swanctl libstrongswan-standard-plugins libcharon-extra-plugins
-      libstrongswan-extra-plugins tshark iputils-ping iproute2 iperf3)
+      libstrongswan-extra-plugins tshark iputils-ping iproute2 iperf3 iptables)
 missing=()
 for p in "${want[@]}"; do
   # "install ok installed" only: a removed package leaves a "deinstall ... config-files" entry

@@ -5,7 +5,10 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { ChildProcess } from 'node:child_process';
-import type { NetnsPair, SideName } from './harness/index.js';
+/** Where the gateway process runs: a NetnsPair or a NatTopology (anything that starts Node in a namespace). */
+export interface GatewayHost {
+  spawnNode(ns: string, nodeArgs: readonly string[]): ChildProcess;
+}
 
 const IKE_BIN = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', '..', 'bin', 'ike.js');
 
@@ -21,8 +24,13 @@ export class OurGateway {
   private stderr = '';
   private waiters: (() => void)[] = [];
 
-  constructor(private readonly pair: NetnsPair, private readonly side: SideName, private readonly config: object) {
+  constructor(private readonly pair: GatewayHost, private readonly side: string, private readonly config: object) {
     this.dir = mkdtempSync(path.join(os.tmpdir(), 'ike-ours-'));
+  }
+
+  /** Its control socket (`ike status --control` / `ike keylog --control`), private to this test gateway. */
+  get controlPath(): string {
+    return path.join(this.dir, 'control.sock');
   }
 
   get keylogDir(): string {
@@ -32,7 +40,7 @@ export class OurGateway {
   async start(): Promise<this> {
     const file = path.join(this.dir, 'gateway.json');
     writeFileSync(file, JSON.stringify(this.config, null, 2), { mode: 0o600 });
-    const child = this.pair.spawnNode(this.side, [IKE_BIN, 'gateway', '--config', file, '--json', '--keylog', this.keylogDir]);
+    const child = this.pair.spawnNode(this.side, [IKE_BIN, 'gateway', '--config', file, '--json', '--keylog', this.keylogDir, '--control', this.controlPath]);
     this.child = child;
     let buf = '';
     child.stdout!.setEncoding('utf8').on('data', (d: string) => {

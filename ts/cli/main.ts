@@ -1,18 +1,28 @@
 // The `ike` command. Exit codes: 0 ok, 1 runtime failure, 2 usage or configuration error.
 import { ConfigError, loadConfig } from '../gateway/config.js';
 import { Gateway, type GatewayErrorEvent, type Phase1UpEvent } from '../gateway/gateway.js';
+import { ControlServer, defaultControlPath } from '../gateway/control.js';
 
 const USAGE = `usage: ike <command> [options]
 
 commands:
   demo        two gateways on loopback: Main Mode + Quick Mode narrated
               message by message, then ESP traffic and its rates
-  gateway --config FILE [--json] [--keylog DIR]
+  gateway --config FILE [--json] [--keylog DIR] [--control PATH | --no-control]
               run a gateway until SIGINT/SIGTERM; one line per event
               (phase1-up, child-up, child-down, phase1-down, error);
               --json prints one JSON object per line; --keylog writes the
               session keys of connections with "keylog": true to
-              DIR/ikev1_decryption_table and DIR/esp_sa (Wireshark's files)
+              DIR/ikev1_decryption_table and DIR/esp_sa (Wireshark's files);
+              --control: its control socket (mode 0600, default
+              ${defaultControlPath()}), for ike status / ike keylog
+  status [--control PATH] [--json]
+              the SAs of a running gateway: algorithms, NAT, lifetimes,
+              packet and byte counters (never keys)
+  keylog [--control PATH] --out DIR
+              the session keys of ALL current SAs of a running gateway
+              (whatever "keylog" says: whoever may open the owner-only
+              control socket may have them) in Wireshark's two files
   bench <suite> [options]
               run a benchmark suite: crypto (DH, prf, KDF vs node:crypto),
               codec (ISAKMP parse/encode), esp (ESP seal/open vs raw EVP and
@@ -57,12 +67,12 @@ function formatEvent(event: string, fields: Record<string, unknown>, json: boole
 }
 
 async function gateway(argv: string[]): Promise<number> {
-  const args = parseArgs(argv, ['config', 'keylog']);
+  const args = parseArgs(argv, ['config', 'keylog', 'control']);
   if (args.flags.has('help')) {
     process.stdout.write(USAGE);
     return 0;
   }
-  for (const k of args.flags.keys()) if (!['config', 'json', 'keylog'].includes(k)) throw new UsageError(`unknown option --${k}`);
+  for (const k of args.flags.keys()) if (!['config', 'json', 'keylog', 'control', 'no-control'].includes(k)) throw new UsageError(`unknown option --${k}`);
   const file = args.flags.get('config');
   if (typeof file !== 'string') throw new UsageError('ike gateway needs --config FILE');
   const json = args.flags.get('json') === true;
@@ -114,13 +124,20 @@ async function gateway(argv: string[]): Promise<number> {
   gw.on('keylog', (k) => {
     if (typeof keylogDir === 'string') appendFileSync(path.join(keylogDir, k.table), k.line + '\n', { mode: 0o600 });
   });
-  await gw.start();
-  await new Promise<void>((resolve) => {
-    const stop = () => resolve();
-    process.once('SIGINT', stop);
-    process.once('SIGTERM', stop);
-  });
-  await gw.stop();
+  const controlPath = args.flags.get('control');
+  const control = args.flags.has('no-control') ? null : await ControlServer.listen(gw, typeof controlPath === 'string' ? controlPath : defaultControlPath());
+  try {
+    await gw.start();
+    if (control) print('control', { path: control.path });
+    await new Promise<void>((resolve) => {
+      const stop = () => resolve();
+      process.once('SIGINT', stop);
+      process.once('SIGTERM', stop);
+    });
+    await gw.stop();
+  } finally {
+    await control?.close();
+  }
   print('stopped', {});
   return 0;
 }
@@ -160,6 +177,10 @@ async function main(argv: string[]): Promise<number> {
         return await gateway(rest);
       case 'bench':
         return await bench(rest);
+      case 'status':
+        return await (await import('./status.js')).status(rest);
+      case 'keylog':
+        return await (await import('./keylog.js')).keylog(rest);
       default:
         throw new UsageError(`unknown command '${command}'`);
     }

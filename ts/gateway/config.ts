@@ -63,6 +63,8 @@ export interface ConnectionConfig {
   dpd: { delaySeconds: number; timeoutSeconds: number; action: 'clear' | 'restart' | 'hold' };
   /** Force UDP encapsulation (NAT-T on port nattPort) even without a NAT. */
   encap: boolean;
+  /** NAT keepalive interval (RFC 3948 2.3) while we are behind a NAT; 0 = off. */
+  natKeepaliveSeconds: number;
   /** Start the exchange when the gateway starts (else only respond). */
   initiate: boolean;
   /** Phase 1 retransmission: tries after the first send, first timeout, backoff factor (strongSwan defaults). */
@@ -118,7 +120,7 @@ const DATAPLANE_KEYS = ['tun', 'mtu', 'offload'];
 const LISTEN_KEYS = ['address', 'port', 'nattPort'];
 const CONNECTION_KEYS = [
   'remote', 'remotePort', 'remoteNattPort', 'local', 'mode', 'auth', 'localId', 'remoteId', 'ike', 'esp', 'pfs', 'localTs', 'remoteTs',
-  'lifetime', 'dpd', 'encap', 'initiate', 'retransmit', 'selection', 'keylog', 'allowWeak', 'allowNull',
+  'lifetime', 'dpd', 'encap', 'natKeepalive', 'initiate', 'retransmit', 'selection', 'keylog', 'allowWeak', 'allowNull',
 ];
 const AUTH_KEYS = ['psk', 'pskEnv', 'pskFile', 'allowAggressivePsk'];
 const LIFETIME_KEYS = ['ike', 'esp', 'espKilobytes'];
@@ -308,6 +310,7 @@ function parseConnection(p: Problems, name: string, v: unknown, listen: ListenCo
   const dpd = parseDpd(p, k('dpd'), o.dpd);
   const retransmit = parseRetransmit(p, k('retransmit'), o.retransmit);
   const encap = boolean(p, k('encap'), o.encap, false);
+  const natKeepaliveSeconds = duration(p, k('natKeepalive'), o.natKeepalive, 20, 0);
   const initiate = boolean(p, k('initiate'), o.initiate, false);
   const selection = oneOf(p, k('selection'), o.selection, ['responder', 'initiator'] as const, 'responder');
   const keylog = boolean(p, k('keylog'), o.keylog, false);
@@ -326,7 +329,7 @@ function parseConnection(p: Problems, name: string, v: unknown, listen: ListenCo
   if (p.errors.length > errorsBefore || !auth || remote === undefined) return undefined;
   return {
     name, local, remote, remotePort, remoteNattPort, mode, auth, localId, remoteId, ike, esp, pfs, localTs, remoteTs,
-    lifetime, dpd, encap, initiate, retransmit, selection, keylog,
+    lifetime, dpd, encap, natKeepaliveSeconds, initiate, retransmit, selection, keylog,
   };
 }
 

@@ -31,6 +31,8 @@ import { configureTun, DataPlane, openTun, type TunDevice } from './dataplane.js
 
 /** RFC 3948: IKE on the NAT-T port is prefixed with four zero bytes (the non-ESP marker). */
 const NON_ESP_MARKER = Buffer.alloc(4);
+/** RFC 3948 2.3: the NAT keepalive is one octet, 0xff. */
+const KEEPALIVE = Buffer.from([0xff]);
 
 /** A child SA is rekeyed this far into its lifetime (minus up to 5% jitter so both ends do not collide). */
 const REKEY_AT = 0.9;
@@ -121,6 +123,51 @@ export interface GatewayEvents {
   datagram: [{ direction: 'in' | 'out'; remote: Endpoint; bytes: Buffer }];
 }
 
+/** What `ike status` shows of one child SA: no key material. */
+export interface ChildStatus {
+  spiIn: string;
+  spiOut: string;
+  proposal: string;
+  mode: 'tunnel' | 'transport';
+  localTs: string;
+  remoteTs: string;
+  encapsulation: boolean;
+  established: string;
+  lifetimeRemainingSeconds: number;
+  /** Replaced by a rekey: still receives until it is deleted, no longer sends. */
+  rekeyed: boolean;
+  /** From the ESP SAs, or from the data plane when it carries them (payload octets). */
+  in: { packets: number; bytes: number };
+  out: { packets: number; bytes: number };
+}
+
+/** What `ike status` shows of one established ISAKMP SA: no key material. */
+export interface Phase1Status {
+  connection: string;
+  role: 'initiator' | 'responder';
+  mode: 'main' | 'aggressive';
+  local: Endpoint;
+  remote: Endpoint;
+  localId: string;
+  remoteId: string;
+  algorithms: string;
+  cookieI: string;
+  cookieR: string;
+  established: string;
+  lifetimeRemainingSeconds: number;
+  /** NAT-D results (local includes forced encapsulation), IKE on the NAT-T port, keepalive interval and count. */
+  nat: { local: boolean; remote: boolean; natt: boolean; keepaliveSeconds: number; keepalivesSent: number };
+  children: ChildStatus[];
+}
+
+export interface GatewayStatus {
+  listen: { address: string; port: number; nattPort: number };
+  /** The TUN data plane's own counters: ESP datagrams, NAT keepalives received from peers. */
+  dataplane: { tun: string; keepalivesReceived: number; espSent: number; espReceived: number } | null;
+  halfOpen: number;
+  sas: Phase1Status[];
+}
+
 export interface GatewayOptions {
   crypto?: CryptoProvider;
   /** Half-open phase 1 exchanges kept at most, in total and per peer address (oldest dropped first). */
@@ -156,6 +203,8 @@ interface Entry {
   children: Map<string, Child>;
   /** We started this ISAKMP SA to bring a child up (not to replace an expiring ISAKMP SA). */
   wantChild: boolean;
+  /** NAT keepalives sent on this ISAKMP SA's behalf. */
+  keepalives: number;
 }
 
 export class Gateway extends EventEmitter<GatewayEvents> {
@@ -308,6 +357,68 @@ export class Gateway extends EventEmitter<GatewayEvents> {
     return [...this.sas.values()].flatMap((e) => [...e.children.values()].filter((c) => !c.rekeyed).map((c) => c.sa));
   }
 
+  /** Every established ISAKMP SA with its children, counters and remaining lifetimes; never key material. */
+  status(now = Date.now()): GatewayStatus {
+    const dp = this.dataplane?.stats();
+    const counters = (spi: Buffer, direction: 'inbound' | 'outbound', esp: EspSa) => {
+      // an ESP SA lent to the data plane cannot be asked itself: the data plane counts for it
+      const s = dp ? dp.sas.find((x) => x.spi === spi.readUInt32BE(0) && x.direction === direction) : esp.stats();
+      return { packets: s?.packets ?? 0, bytes: s?.bytes ?? 0 };
+    };
+    const remaining = (expiresAt: number) => Math.max(0, Math.round((expiresAt - now) / 1000));
+    const sas: Phase1Status[] = [];
+    for (const e of this.sas.values()) {
+      if (!e.up) continue;
+      const sa = e.phase1.established!;
+      sas.push({
+        connection: e.connection,
+        role: sa.initiator ? 'initiator' : 'responder',
+        mode: sa.mode,
+        local: e.natt ? { address: sa.local.address, port: this.ports.natt } : { ...sa.local },
+        remote: { ...e.remote },
+        localId: idToString(sa.localId),
+        remoteId: idToString(sa.remoteId),
+        algorithms: sa.algorithms,
+        cookieI: sa.cookieI.toString('hex'),
+        cookieR: sa.cookieR.toString('hex'),
+        established: new Date(sa.establishedAt).toISOString(),
+        lifetimeRemainingSeconds: remaining(sa.expiresAt),
+        nat: { local: sa.nat.localBehindNat, remote: sa.nat.remoteBehindNat, natt: e.natt, keepaliveSeconds: this.keepaliveSeconds(e), keepalivesSent: e.keepalives },
+        children: [...e.children.values()].map((c) => ({
+          spiIn: c.sa.spiIn.toString('hex'),
+          spiOut: c.sa.spiOut.toString('hex'),
+          proposal: c.sa.proposal,
+          mode: c.sa.mode,
+          localTs: tsToString(c.sa.localTs),
+          remoteTs: tsToString(c.sa.remoteTs),
+          encapsulation: c.sa.encapsulation,
+          established: new Date(c.sa.establishedAt).toISOString(),
+          lifetimeRemainingSeconds: remaining(c.sa.expiresAt),
+          rekeyed: c.rekeyed,
+          in: counters(c.sa.spiIn, 'inbound', c.inbound),
+          out: counters(c.sa.spiOut, 'outbound', c.outbound),
+        })),
+      });
+    }
+    const dataplane = dp && this.tun ? { tun: this.tun.name, keepalivesReceived: dp.keepalives, espSent: dp.espSent, espReceived: dp.espReceived } : null;
+    return { listen: { address: this.localAddress, port: this.ports.ike, nattPort: this.ports.natt }, dataplane, halfOpen: this.stats().halfOpen, sas };
+  }
+
+  /**
+   * Wireshark's key table lines for every established SA, whatever the connections' `keylog` setting:
+   * for an operator who already controls the process (the control socket is owner-only).
+   */
+  keylogLines(): KeylogLine[] {
+    const lines: KeylogLine[] = [];
+    for (const e of this.sas.values()) {
+      if (!e.up) continue;
+      const sa = e.phase1.established!;
+      lines.push(isakmpKeylog(sa));
+      for (const c of e.children.values()) lines.push(...childKeylog(c.sa, sa.local, e.remote));
+    }
+    return lines;
+  }
+
   /**
    * Seals one packet with the connection's current outbound SA and sends it as ESP in UDP to the peer's
    * NAT-T port (RFC 3948). For hosts that carry traffic themselves; the TUN data plane does this natively.
@@ -348,10 +459,12 @@ export class Gateway extends EventEmitter<GatewayEvents> {
       return; // else: an exchange we do not know (or forgot)
     }
     if (entry.remote.address !== from.address) return;
+    // the peer's NAT mapping moved (RFC 3947 5): an established SA follows only an authenticated message
+    const moved = natt === entry.natt && from.port !== entry.remote.port;
     if (natt && !entry.natt) {
       entry.natt = true;
-      entry.remote = from; // the peer floated (or its NAT mapping moved)
-    } else if (natt === entry.natt) entry.remote = from;
+      entry.remote = from; // the peer floated
+    } else if (moved && !entry.up) entry.remote = from;
     const data = Buffer.from(msg);
     const { messageId, exchangeType, flags } = h.value;
     // Message ID 0 is phase 1; so are the clear notifies a peer sends while phase 1 is not complete.
@@ -359,8 +472,22 @@ export class Gateway extends EventEmitter<GatewayEvents> {
     if (phase1) {
       this.guard(entry.phase1.handle(data, now).then((out) => this.applyPhase1(entry, out)), entry.connection, from, entry);
     } else {
-      this.guard(entry.ctx.handle(data, now).then((out) => this.applyPhase2(entry, out)), entry.connection, from, entry);
+      this.guard(
+        entry.ctx.handle(data, now).then((out) => {
+          if (moved && entry.up && out.dropped.length === 0) this.follow(entry, from);
+          this.applyPhase2(entry, out);
+        }),
+        entry.connection,
+        from,
+        entry,
+      );
     }
+  }
+
+  /** IKE and, with the data plane, the ESP of every child go to the peer's new address:port from now on. */
+  private follow(entry: Entry, to: Endpoint): void {
+    entry.remote = to;
+    if (entry.natt && this.dataplane) for (const c of entry.children.values()) this.dataplane.setPeer(c.sa.spiOut.readUInt32BE(0), to);
   }
 
   private async respond(msg: Buffer, from: Endpoint, natt: boolean, now: number): Promise<void> {
@@ -407,6 +534,7 @@ export class Gateway extends EventEmitter<GatewayEvents> {
       up: false,
       children: new Map(),
       wantChild: false,
+      keepalives: 0,
     };
   }
 
@@ -460,6 +588,8 @@ export class Gateway extends EventEmitter<GatewayEvents> {
     const life = sa.proposal.lifetimeSeconds * 1000;
     if (sa.initiator && c.initiate) entry.lifeTimers.push(this.later(life * (REKEY_AT - Math.random() * 0.05), () => this.rekeyPhase1(key, entry)));
     entry.lifeTimers.push(this.later(life, () => this.teardown(key, entry, 'ISAKMP SA lifetime expired', true)));
+    const keepalive = this.keepaliveSeconds(entry);
+    if (keepalive > 0) entry.lifeTimers.push(setInterval(() => this.sendKeepalive(entry), keepalive * 1000));
     this.applyPhase2(entry, await entry.ctx.establish(sa, Date.now()));
     // Replaced by a rekey: the older ISAKMP SA of this connection and peer is deleted once the new one is up.
     for (const [k, e] of this.sas) {
@@ -483,6 +613,25 @@ export class Gateway extends EventEmitter<GatewayEvents> {
       if (e.up && e.connection === entry.connection && e.remote.address === entry.remote.address && e.phase1.established!.establishedAt > best.phase1.established!.establishedAt) best = e;
     }
     return best;
+  }
+
+  /**
+   * RFC 3948 2.3: behind a NAT, a one-octet 0xff datagram to the peer's NAT-T port keeps the mapping alive.
+   * Forced encapsulation counts as behind a NAT (phase 1 cannot tell them apart, and a forced tunnel often
+   * crosses a NAT that NAT-D does not see). 0 = none.
+   */
+  private keepaliveSeconds(entry: Entry): number {
+    const sa = entry.phase1.established;
+    if (!sa || sa.nat.version === null || !sa.nat.localBehindNat) return 0;
+    return this.config.connections.find((c) => c.name === entry.connection)?.natKeepaliveSeconds ?? 0;
+  }
+
+  private sendKeepalive(entry: Entry): void {
+    if (!entry.up || !entry.natt) return;
+    const { address, port } = entry.remote;
+    entry.keepalives++;
+    if (this.dataplane) this.dataplane.sendKeepalive(address, port);
+    else this.natt?.send(KEEPALIVE, port, address);
   }
 
   // ---- phase 2 ----

@@ -8,3 +8,4 @@ export * from './vici.js';
 export * from './capture.js';
 export * from './ikewire.js';
 export * from './pcap.js';
+export * from './nat.js';
