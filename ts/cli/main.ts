@@ -17,6 +17,10 @@ commands:
               run a benchmark suite: crypto (DH, prf, KDF vs node:crypto),
               codec (ISAKMP parse/encode), esp (ESP seal/open vs raw EVP and
               node:crypto; --json, --quick); options go to the suite
+  load --config FILE --connection NAME --count N [--concurrency C] [--rate R] [--json] [--keep]
+              set a connection up N times against a real peer, each on a
+              fresh ISAKMP SA (deleted once its child SA is up unless --keep);
+              progress on stderr, summary on stdout (ike load --help)
   help        this text
 
 A pre-shared key comes from the config file (auth.psk, auth.pskEnv or auth.pskFile), never from the command line.
@@ -156,6 +160,14 @@ async function main(argv: string[]): Promise<number> {
         return await gateway(rest);
       case 'bench':
         return await bench(rest);
+      case 'load': {
+        const { load, LoadUsageError } = await import('./load.js');
+        try {
+          return await load(rest);
+        } catch (e) {
+          throw e instanceof LoadUsageError ? new UsageError(e.message) : e;
+        }
+      }
       default:
         throw new UsageError(`unknown command '${command}'`);
     }
