@@ -50,6 +50,8 @@ export interface LoadResult {
   p90Ms: number;
   p99Ms: number;
   maxMs: number;
+  /** CPU time of this whole process (user + system, every thread) during the run, ms. */
+  cpuMs: number;
   /** Failed setups by kind: the gateway's IkeError kinds (NO_PROPOSAL_CHOSEN, AUTHENTICATION_FAILED, ...), TIMEOUT, DELETED, INITIATE. */
   failures: Record<string, number>;
 }
@@ -148,6 +150,7 @@ export class LoadTester {
     this.gw.on('error', onError);
     this.gw.on('phase1-down', onDown);
     this.t0 = performance.now();
+    const cpu0 = process.cpuUsage();
     let lastDone = 0;
     let lastAt = this.t0;
     const ticker = this.o.onProgress
@@ -175,6 +178,7 @@ export class LoadTester {
       this.gw.off('phase1-down', onDown);
     }
     const seconds = (performance.now() - this.t0) / 1000;
+    const cpu = process.cpuUsage(cpu0);
     const sorted = [...this.latencies].sort((a, b) => a - b);
     return {
       connection: this.o.connection,
@@ -189,6 +193,7 @@ export class LoadTester {
       p90Ms: percentile(sorted, 90),
       p99Ms: percentile(sorted, 99),
       maxMs: sorted.length ? sorted[sorted.length - 1]! : 0,
+      cpuMs: (cpu.user + cpu.system) / 1000,
       failures: { ...this.failures },
     };
   }
@@ -289,6 +294,6 @@ export function formatResult(r: LoadResult): string {
   return [
     `connection ${r.connection}: ${r.count} setups, concurrency ${r.concurrency}${r.rate !== null ? `, rate limit ${r.rate}/s` : ''}`,
     `done ${r.done}, failed ${r.failed}${fails ? ` (${fails})` : ''} in ${r.seconds.toFixed(2)} s`,
-    `${r.setupsPerSec.toFixed(1)} setups/s; latency p50 ${r.p50Ms.toFixed(1)} ms, p90 ${r.p90Ms.toFixed(1)} ms, p99 ${r.p99Ms.toFixed(1)} ms, max ${r.maxMs.toFixed(1)} ms`,
+    `${r.setupsPerSec.toFixed(1)} setups/s, CPU ${(r.cpuMs / Math.max(1, r.done)).toFixed(2)} ms per setup; latency p50 ${r.p50Ms.toFixed(1)} ms, p90 ${r.p90Ms.toFixed(1)} ms, p99 ${r.p99Ms.toFixed(1)} ms, max ${r.maxMs.toFixed(1)} ms`,
   ].join('\n');
 }
