@@ -16,7 +16,9 @@ commands:
   bench <suite> [options]
               run a benchmark suite: crypto (DH, prf, KDF vs node:crypto),
               codec (ISAKMP parse/encode), esp (ESP seal/open vs raw EVP and
-              node:crypto; --json, --quick); options go to the suite
+              node:crypto; --json, --quick), handshakes (MM/AM + Quick Mode
+              in memory; --pfs, --esp, --workers N, --json); options go to
+              the suite; npm run bench runs them all
   load --config FILE --connection NAME --count N [--concurrency C] [--rate R] [--json] [--keep]
               set a connection up N times against a real peer, each on a
               fresh ISAKMP SA (deleted once its child SA is up unless --keep);
