@@ -144,7 +144,8 @@ export class LoadTester {
     };
     // An ISAKMP SA that goes away before its child is up (deleted by the peer, replaced) fails its setup.
     const onDown = (e: Phase1DownEvent) => {
-      if (e.connection === this.o.connection) this.settle(e.cookieI, { kind: 'failed', why: 'DELETED' });
+      // (our own deletes of finished setups come back here too: nothing to settle)
+      if (e.connection === this.o.connection && !e.reason.startsWith('load test')) this.settle(e.cookieI, { kind: 'failed', why: 'DELETED' });
     };
     this.gw.on('child-up', onUp);
     this.gw.on('error', onError);
