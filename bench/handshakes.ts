@@ -1,10 +1,26 @@
 // `ike bench handshakes`: complete handshakes between an initiator and a responder in one process, in
-// memory (no sockets, no timers), as fast as the engine goes. Prints handshakes/s, latency percentiles,
-// CPU time per handshake and, measured in the same run, the DH-bound ceiling: the rate of the DH work one
-// handshake needs on its own. The ratio of the two is the protocol's overhead.
+// memory (no sockets, no timers), as fast as the engine goes: phase 1 (Main or Aggressive Mode), then a
+// Quick Mode over IsakmpSaContext on both sides; a handshake counts when both child SAs exist (--phase1-only:
+// phase 1 alone). Prints handshakes/s, latency percentiles, CPU time per handshake and, measured in the same
+// run, the DH-bound ceiling: the rate of the DH work one handshake needs on its own (two key pairs and two
+// shared secrets per DH exchange; with PFS the Quick Mode adds a second exchange). The ratio of the two is
+// the protocol's overhead. --workers N runs N worker threads, each doing the same in memory, and sums them.
 import { pathToFileURL } from 'node:url';
+import { Worker, isMainThread, parentPort, workerData } from 'node:worker_threads';
 import { defaultCrypto, dhGroupInfo, type CryptoProvider, type DhGroup, type DhGroupId, type DhKeyPairOptions, type DhPrivateKey } from '../ts/crypto/index.js';
-import { CookieGenerator, Phase1, parseIkeProposal, type Endpoint, type Phase1Output, type Phase1Policy } from '../ts/ike/index.js';
+import {
+  CookieGenerator,
+  IsakmpSaContext,
+  Phase1,
+  parseEspProposal,
+  parseIkeProposal,
+  type Endpoint,
+  type IsakmpSa,
+  type Phase1Output,
+  type Phase1Policy,
+  type Phase2Output,
+  type Phase2Policy,
+} from '../ts/ike/index.js';
 
 export interface HandshakeBenchOptions {
   ike?: string;
@@ -16,6 +32,14 @@ export interface HandshakeBenchOptions {
   fullLengthExponent?: boolean;
   /** DH on the libuv thread pool (uses every core). */
   asyncDh?: boolean;
+  /** ESP proposal of the Quick Mode (default aes128-sha1). */
+  esp?: string;
+  /** Quick Mode with a KE payload in the IKE proposal's group (a second DH exchange). */
+  pfs?: boolean;
+  /** Phase 1 only, no Quick Mode. */
+  phase1Only?: boolean;
+  /** Worker threads, each running `concurrency` handshakes at a time; 0 = in this thread (default). */
+  workers?: number;
   crypto?: CryptoProvider;
 }
 
@@ -26,10 +50,17 @@ export interface HandshakeBenchResult {
   fakeDh: boolean;
   asyncDh: boolean;
   fullLengthExponent: boolean;
+  /** 'phase1' or the Quick Mode's ESP proposal with its PFS group: aes128-sha1-modp2048 */
+  quickMode: string;
+  pfs: boolean;
+  /** 0: in the main thread. */
+  workers: number;
+  /** DH exchanges (2 key pairs + 2 shared secrets each) per handshake: 1, or 2 with PFS. */
+  dhPerHandshake: number;
   handshakes: number;
   seconds: number;
   handshakesPerSec: number;
-  /** DH-only rate for the same work (2 key pairs + 2 shared secrets per handshake), sync, one thread. */
+  /** DH-only rate for the same work (dhPerHandshake x (2 key pairs + 2 shared secrets)), sync, one thread (with workers: in every worker at once, summed). */
   ceilingPerSec: number;
   ratioToCeiling: number;
   p50Ms: number;
@@ -40,8 +71,52 @@ export interface HandshakeBenchResult {
 const I: Endpoint = { address: '192.0.2.1', port: 500 };
 const R: Endpoint = { address: '192.0.2.2', port: 500 };
 
-/** One handshake, messages handed across directly. Resolves when both sides are established. */
-async function handshake(crypto: CryptoProvider, pi: Phase1Policy, pr: Phase1Policy, cookiesI: CookieGenerator, cookiesR: CookieGenerator): Promise<void> {
+interface Setup {
+  crypto: CryptoProvider;
+  pi: Phase1Policy;
+  pr: Phase1Policy;
+  cookiesI: CookieGenerator;
+  cookiesR: CookieGenerator;
+  /** null: phase 1 only. */
+  child: Phase2Policy | null;
+}
+
+/** A complete handshake: phase 1, then (unless phase 1 only) one Quick Mode; both sides must end with the SAs. */
+async function handshake(s: Setup): Promise<void> {
+  const { i, r } = await phase1(s.crypto, s.pi, s.pr, s.cookiesI, s.cookiesR);
+  if (s.child) await quickMode(s.crypto, i, r, s.child);
+}
+
+/** One Quick Mode over an IsakmpSaContext on each side, messages handed across directly. */
+async function quickMode(crypto: CryptoProvider, saI: IsakmpSa, saR: IsakmpSa, child: Phase2Policy): Promise<void> {
+  const now = Date.now();
+  const ci = new IsakmpSaContext(crypto, saI, { children: [] }, now);
+  const cr = new IsakmpSaContext(crypto, saR, { children: [child] }, now);
+  let iUp = false;
+  let rUp = false;
+  const look = (out: Phase2Output, who: 'i' | 'r') => {
+    for (const e of out.events) {
+      if (e.type === 'childSa') {
+        if (who === 'i') iUp = true;
+        else rUp = true;
+      } else if (e.type === 'childFailed') throw e.error;
+    }
+  };
+  let { out } = await ci.initiate(child, now);
+  look(out, 'i');
+  let toR = true;
+  for (let step = 0; step < 6 && !(iUp && rUp); step++) {
+    const m = out.send[0];
+    if (m === undefined) break;
+    out = await (toR ? cr : ci).handle(m, now);
+    look(out, toR ? 'r' : 'i');
+    toR = !toR;
+  }
+  if (!iUp || !rUp) throw new Error('quick mode did not complete');
+}
+
+/** Phase 1, messages handed across directly. Resolves when both sides are established, with their SAs. */
+async function phase1(crypto: CryptoProvider, pi: Phase1Policy, pr: Phase1Policy, cookiesI: CookieGenerator, cookiesR: CookieGenerator): Promise<{ i: IsakmpSa; r: IsakmpSa }> {
   const now = Date.now();
   const { phase1: ini, out } = await Phase1.initiate({ crypto, cookies: cookiesI, local: I, remote: R }, pi, now);
   let toR = out.send[0]!;
@@ -49,25 +124,27 @@ async function handshake(crypto: CryptoProvider, pi: Phase1Policy, pr: Phase1Pol
   const res = first.phase1;
   if (!res) throw new Error(`responder refused: ${first.out.failed?.message}`);
   let o: Phase1Output = first.out;
-  let iDone = false;
-  let rDone = false;
-  for (let step = 0; step < 8 && !(iDone && rDone); step++) {
+  let iSa: IsakmpSa | undefined;
+  // Aggressive Mode: the responder is established only by message 3
+  let rSa: IsakmpSa | undefined = o.established;
+  for (let step = 0; step < 8 && !(iSa && rSa); step++) {
     if (o.failed) throw o.failed;
     const toI = o.send[0];
     if (toI === undefined) break;
     const oi = await ini.handle(toI, now);
     if (oi.failed) throw oi.failed;
-    iDone ||= oi.established !== undefined;
+    iSa ??= oi.established;
     if (oi.send.length === 0) break;
     toR = oi.send[0]!;
     o = await res.handle(toR, now);
-    rDone ||= o.established !== undefined;
+    rSa ??= o.established;
   }
-  if (!iDone || !rDone) throw new Error('handshake did not complete');
+  if (!iSa || !rSa) throw new Error('handshake did not complete');
+  return { i: iSa, r: rSa };
 }
 
-/** The DH work of one handshake alone, sync, for the ceiling. */
-function dhCeiling(crypto: CryptoProvider, group: DhGroupId, options: DhKeyPairOptions, durationMs: number): number {
+/** The DH work of one handshake alone (`exchanges` DH exchanges), sync, for the ceiling: handshakes/s. */
+function dhCeiling(crypto: CryptoProvider, group: DhGroupId, options: DhKeyPairOptions, durationMs: number, exchanges: number): number {
   const g = crypto.dhGroup(group);
   const end = performance.now() + durationMs;
   let n = 0;
@@ -79,7 +156,7 @@ function dhCeiling(crypto: CryptoProvider, group: DhGroupId, options: DhKeyPairO
     b.computeSecret(a.publicValue);
     n++;
   }
-  return n / ((performance.now() - t0) / 1000);
+  return n / ((performance.now() - t0) / 1000) / exchanges;
 }
 
 /** A crypto provider whose DH is a null group: public values are random, the secret a hash of both. */
@@ -124,7 +201,20 @@ function percentile(sorted: number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
 }
 
-export async function runHandshakeBench(o: HandshakeBenchOptions = {}): Promise<HandshakeBenchResult> {
+interface ThreadResult {
+  latencies: number[];
+  seconds: number;
+  ceilingPerSec: number;
+}
+
+/** Where the threads line up, so that all of them measure handshakes (and then the ceiling) at the same time. */
+interface Phases {
+  measuring(): Promise<void>;
+  measured(): Promise<void>;
+}
+
+/** What one thread does: warm up, handshakes for durationMs at `concurrency`, then the DH ceiling. */
+async function runThread(o: HandshakeBenchOptions, phases: Phases): Promise<ThreadResult> {
   const ike = o.ike ?? 'aes128-sha1-modp2048';
   const mode = o.mode ?? 'main';
   const concurrency = o.concurrency ?? 1;
@@ -133,6 +223,7 @@ export async function runHandshakeBench(o: HandshakeBenchOptions = {}): Promise<
   const crypto = o.fakeDh ? fakeDhCrypto(base) : base;
   const proposals = parseIkeProposal(ike, { allowWeak: true });
   if (!proposals.ok) throw new Error(proposals.error);
+  const group = proposals.value[0]!.group;
   const common = {
     mode,
     proposals: proposals.value,
@@ -141,39 +232,122 @@ export async function runHandshakeBench(o: HandshakeBenchOptions = {}): Promise<
     fullLengthExponent: o.fullLengthExponent ?? false,
     asyncDh: o.asyncDh ?? false,
   } as const;
-  const pi: Phase1Policy = { ...common, name: 'bench', localId: { kind: 'ipv4', address: I.address } };
-  const pr: Phase1Policy = { ...common, name: 'bench', localId: { kind: 'ipv4', address: R.address } };
-  const cookiesI = new CookieGenerator(crypto);
-  const cookiesR = new CookieGenerator(crypto);
+  const espText = `${o.esp ?? 'aes128-sha1'}${o.pfs ? `-${dhGroupInfo(group)!.keyword}` : ''}`;
+  const esp = parseEspProposal(espText, { allowWeak: true });
+  if (!esp.ok) throw new Error(esp.error);
+  const setup: Setup = {
+    crypto,
+    pi: { ...common, name: 'bench', localId: { kind: 'ipv4', address: I.address } },
+    pr: { ...common, name: 'bench', localId: { kind: 'ipv4', address: R.address } },
+    cookiesI: new CookieGenerator(crypto),
+    cookiesR: new CookieGenerator(crypto),
+    child: o.phase1Only ? null : { name: 'bench', proposals: esp.value, asyncDh: common.asyncDh },
+  };
 
   // warm-up (comb tables, JIT)
-  for (let i = 0; i < 5; i++) await handshake(crypto, pi, pr, cookiesI, cookiesR);
+  for (let i = 0; i < 5; i++) await handshake(setup);
 
   const latencies: number[] = [];
-  const cpu0 = process.cpuUsage();
+  await phases.measuring();
   const t0 = performance.now();
   const end = t0 + durationMs;
-  const worker = async () => {
+  const loop = async () => {
     while (performance.now() < end) {
       const s = performance.now();
-      await handshake(crypto, pi, pr, cookiesI, cookiesR);
+      await handshake(setup);
       latencies.push(performance.now() - s);
     }
   };
-  await Promise.all(Array.from({ length: concurrency }, worker));
+  await Promise.all(Array.from({ length: concurrency }, loop));
   const seconds = (performance.now() - t0) / 1000;
-  const cpu = process.cpuUsage(cpu0);
+  await phases.measured();
+  const exchanges = !o.phase1Only && o.pfs ? 2 : 1;
+  const ceilingPerSec = o.fakeDh ? Number.NaN : dhCeiling(base, group, { fullLengthExponent: common.fullLengthExponent }, Math.min(2000, durationMs), exchanges);
+  return { latencies, seconds, ceilingPerSec };
+}
+
+type WorkerMessage = { phase: 'warm' | 'measured' } | { result: ThreadResult } | { error: string };
+
+/**
+ * N worker threads running runThread at once (each with its own engine instance), results gathered. The
+ * threads wait for one another after warm-up and after measuring; `cpu` is the process's CPU time over the
+ * measuring phase of all of them.
+ */
+async function runWorkers(o: HandshakeBenchOptions, n: number): Promise<{ parts: ThreadResult[]; cpu: NodeJS.CpuUsage }> {
+  const { crypto: _c, ...plain } = o;
+  const workers = Array.from({ length: n }, () => new Worker(new URL(import.meta.url), { workerData: { handshakeBench: plain } }));
+  const arrived = (phase: 'warm' | 'measured') =>
+    Promise.all(
+      workers.map(
+        (w) =>
+          new Promise<void>((resolve, reject) => {
+            const on = (m: WorkerMessage) => {
+              if ('error' in m) reject(new Error(m.error));
+              else if ('phase' in m && m.phase === phase) {
+                w.off('message', on);
+                resolve();
+              }
+            };
+            w.on('message', on);
+            w.once('error', reject);
+          }),
+      ),
+    );
+  const results = workers.map(
+    (w) =>
+      new Promise<ThreadResult>((resolve, reject) => {
+        w.on('message', (m: WorkerMessage) => ('result' in m ? resolve(m.result) : 'error' in m ? reject(new Error(m.error)) : undefined));
+        w.once('exit', (code) => (code !== 0 ? reject(new Error(`handshake bench worker exited with ${code}`)) : undefined));
+      }),
+  );
+  try {
+    await arrived('warm');
+    const cpu0 = process.cpuUsage();
+    for (const w of workers) w.postMessage('go');
+    await arrived('measured');
+    const cpu = process.cpuUsage(cpu0);
+    for (const w of workers) w.postMessage('go');
+    return { parts: await Promise.all(results), cpu };
+  } finally {
+    for (const w of workers) void w.terminate();
+  }
+}
+
+export async function runHandshakeBench(o: HandshakeBenchOptions = {}): Promise<HandshakeBenchResult> {
+  const workers = o.workers ?? 0;
+  let parts: ThreadResult[];
+  let cpu: NodeJS.CpuUsage;
+  if (workers > 0) ({ parts, cpu } = await runWorkers(o, workers));
+  else {
+    let cpu0 = process.cpuUsage();
+    cpu = cpu0;
+    parts = [
+      await runThread(o, {
+        measuring: async () => void (cpu0 = process.cpuUsage()),
+        measured: async () => void (cpu = process.cpuUsage(cpu0)),
+      }),
+    ];
+  }
+  const latencies = parts.flatMap((p) => p.latencies).sort((a, b) => a - b);
+  const seconds = Math.max(...parts.map((p) => p.seconds));
   const handshakes = latencies.length;
-  const ceiling = o.fakeDh ? Number.NaN : dhCeiling(base, proposals.value[0]!.group, { fullLengthExponent: common.fullLengthExponent }, Math.min(2000, durationMs));
-  latencies.sort((a, b) => a - b);
-  const rate = handshakes / seconds;
+  const rate = parts.reduce((a, p) => a + p.latencies.length / p.seconds, 0);
+  const ceiling = parts.reduce((a, p) => a + p.ceilingPerSec, 0);
+  const ike = o.ike ?? 'aes128-sha1-modp2048';
+  const proposals = parseIkeProposal(ike, { allowWeak: true });
+  const group = proposals.ok ? dhGroupInfo(proposals.value[0]!.group)!.keyword : '?';
+  const pfs = !o.phase1Only && (o.pfs ?? false);
   return {
     ike,
-    mode,
-    concurrency,
+    mode: o.mode ?? 'main',
+    concurrency: o.concurrency ?? 1,
     fakeDh: o.fakeDh ?? false,
-    asyncDh: common.asyncDh,
-    fullLengthExponent: common.fullLengthExponent,
+    asyncDh: o.asyncDh ?? false,
+    fullLengthExponent: o.fullLengthExponent ?? false,
+    quickMode: o.phase1Only ? 'phase1' : `${o.esp ?? 'aes128-sha1'}${pfs ? `-${group}` : ''}`,
+    pfs,
+    workers,
+    dhPerHandshake: pfs ? 2 : 1,
     handshakes,
     seconds,
     handshakesPerSec: rate,
@@ -186,13 +360,13 @@ export async function runHandshakeBench(o: HandshakeBenchOptions = {}): Promise<
 }
 
 export function formatHandshakeBench(rows: HandshakeBenchResult[]): string {
-  const head = '| proposal | mode | DH | exponent | concurrency | handshakes/s | DH ceiling/s | ratio | p50 ms | p99 ms | CPU ms/handshake |\n|---|---|---|---|--:|--:|--:|--:|--:|--:|--:|';
+  const head = '| proposal | mode | quick mode | DH | exponent | threads | concurrency | handshakes/s | DH ceiling/s | ratio | p50 ms | p99 ms | CPU ms/handshake |\n|---|---|---|---|---|--:|--:|--:|--:|--:|--:|--:|--:|';
   const f = (n: number, d = 0) => (Number.isFinite(n) ? n.toFixed(d) : '-');
   return [
     head,
     ...rows.map(
       (r) =>
-        `| ${r.ike} | ${r.mode} | ${r.fakeDh ? 'null (fake)' : r.asyncDh ? 'async pool' : 'sync'} | ${r.fullLengthExponent ? 'full' : 'short'} | ${r.concurrency} | ${f(r.handshakesPerSec)} | ${f(r.ceilingPerSec)} | ${f(r.ratioToCeiling, 2)} | ${f(r.p50Ms, 2)} | ${f(r.p99Ms, 2)} | ${f(r.cpuMsPerHandshake, 2)} |`,
+        `| ${r.ike} | ${r.mode} | ${r.quickMode} | ${r.fakeDh ? 'null (fake)' : r.asyncDh ? 'async pool' : 'sync'} | ${r.fullLengthExponent ? 'full' : 'short'} | ${r.workers ? `${r.workers} worker${r.workers > 1 ? 's' : ''}` : 'main'} | ${r.concurrency} | ${f(r.handshakesPerSec)} | ${f(r.ceilingPerSec)} | ${f(r.ratioToCeiling, 2)} | ${f(r.p50Ms, 2)} | ${f(r.p99Ms, 2)} | ${f(r.cpuMsPerHandshake, 2)} |`,
     ),
   ].join('\n');
 }
@@ -202,7 +376,25 @@ function arg(name: string): string | undefined {
   return i > 0 ? process.argv[i + 1] : undefined;
 }
 
-if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
+if (!isMainThread && (workerData as { handshakeBench?: HandshakeBenchOptions } | null)?.handshakeBench) {
+  const port = parentPort!;
+  const go = () => new Promise<void>((r) => port.once('message', () => r()));
+  try {
+    const result = await runThread((workerData as { handshakeBench: HandshakeBenchOptions }).handshakeBench, {
+      measuring: async () => {
+        port.postMessage({ phase: 'warm' });
+        await go();
+      },
+      measured: async () => {
+        port.postMessage({ phase: 'measured' });
+        await go();
+      },
+    });
+    port.postMessage({ result });
+  } catch (e) {
+    parentPort!.postMessage({ error: (e as Error).message });
+  }
+} else if (isMainThread && process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
   const json = process.argv.includes('--json');
   const o: HandshakeBenchOptions = {
     ike: arg('ike') ?? (arg('group') ? `aes128-sha1-${arg('group')}` : undefined),
@@ -212,6 +404,10 @@ if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) 
     fakeDh: process.argv.includes('--fake-dh'),
     fullLengthExponent: process.argv.includes('--full-exponent'),
     asyncDh: process.argv.includes('--async'),
+    esp: arg('esp'),
+    pfs: process.argv.includes('--pfs'),
+    phase1Only: process.argv.includes('--phase1-only'),
+    workers: Number(arg('workers') ?? 0),
   };
   const r = await runHandshakeBench(o);
   if (json) process.stdout.write(JSON.stringify(r) + '\n');

@@ -26,9 +26,14 @@ commands:
   bench <suite> [options]
               run a benchmark suite: crypto (DH, prf, KDF vs node:crypto),
               codec (ISAKMP parse/encode), esp (ESP seal/open vs raw EVP and
-              node:crypto; --json, --quick), handshakes (--fake-dh,
-              --async, --full-exponent, --mode, --json), memory (bytes per
-              SA pair, --count N); options go to the suite
+              node:crypto; --json, --quick), handshakes (MM/AM + Quick Mode
+              in memory; --pfs, --esp, --workers N, --fake-dh, --async,
+              --full-exponent, --json), memory (bytes per SA pair, --count N);
+              options go to the suite; npm run bench runs them all
+  load --config FILE --connection NAME --count N [--concurrency C] [--rate R] [--json] [--keep]
+              set a connection up N times against a real peer, each on a
+              fresh ISAKMP SA (deleted once its child SA is up unless --keep);
+              progress on stderr, summary on stdout (ike load --help)
   help        this text
 
 A pre-shared key comes from the config file (auth.psk, auth.pskEnv or auth.pskFile), never from the command line.
@@ -181,6 +186,14 @@ async function main(argv: string[]): Promise<number> {
         return await (await import('./status.js')).status(rest);
       case 'keylog':
         return await (await import('./keylog.js')).keylog(rest);
+      case 'load': {
+        const { load, LoadUsageError } = await import('./load.js');
+        try {
+          return await load(rest);
+        } catch (e) {
+          throw e instanceof LoadUsageError ? new UsageError(e.message) : e;
+        }
+      }
       default:
         throw new UsageError(`unknown command '${command}'`);
     }

@@ -205,6 +205,8 @@ interface Entry {
   wantChild: boolean;
   /** NAT keepalives sent on this ISAKMP SA's behalf. */
   keepalives: number;
+  /** Started with `independent` (load testing): never replaces, nor is replaced by, another SA of its connection. */
+  independent: boolean;
 }
 
 export class Gateway extends EventEmitter<GatewayEvents> {
@@ -288,7 +290,7 @@ export class Gateway extends EventEmitter<GatewayEvents> {
    * new ISAKMP SA, as a load tester wants). Resolves to the initiator cookie (hex) of the ISAKMP SA used.
    * Failures arrive as 'error' events.
    */
-  async initiate(name: string, options: { fresh?: boolean; withChild?: boolean } = {}): Promise<string | undefined> {
+  async initiate(name: string, options: { fresh?: boolean; withChild?: boolean; independent?: boolean } = {}): Promise<string | undefined> {
     const c = this.connection(name);
     if (c.remote === '%any') throw new IkeError('POLICY', `connection '${name}' has remote %any and can only respond`);
     const up = options.fresh ? undefined : [...this.sas.values()].find((e) => e.up && e.connection === name);
@@ -302,6 +304,7 @@ export class Gateway extends EventEmitter<GatewayEvents> {
       const { phase1, out } = await Phase1.initiate(this.env(remote, c), this.policy(c), now);
       const entry = this.newEntry(phase1, c.name, remote, false, now);
       entry.wantChild = options.withChild ?? true;
+      entry.independent = options.independent ?? false;
       const key = phase1.cookieI.toString('hex');
       this.sas.set(key, entry);
       this.applyPhase1(entry, out);
@@ -535,6 +538,7 @@ export class Gateway extends EventEmitter<GatewayEvents> {
       children: new Map(),
       wantChild: false,
       keepalives: 0,
+      independent: false,
     };
   }
 
@@ -593,6 +597,7 @@ export class Gateway extends EventEmitter<GatewayEvents> {
     this.applyPhase2(entry, await entry.ctx.establish(sa, Date.now()));
     // Replaced by a rekey: the older ISAKMP SA of this connection and peer is deleted once the new one is up.
     for (const [k, e] of this.sas) {
+      if (!sa.initiator || entry.independent || e.independent) break; // the peer deletes its own old SAs; load-test SAs stand alone
       if (e !== entry && e.up && e.connection === entry.connection && e.remote.address === entry.remote.address && e.phase1.established!.establishedAt < sa.establishedAt && e.children.size === 0) {
         this.teardown(k, e, 'replaced by a newer ISAKMP SA', true);
       }
@@ -608,9 +613,10 @@ export class Gateway extends EventEmitter<GatewayEvents> {
 
   /** The newest established ISAKMP SA of a connection with this peer: where new Quick Modes go. */
   private newest(entry: Entry): Entry {
+    if (entry.independent) return entry;
     let best = entry;
     for (const e of this.sas.values()) {
-      if (e.up && e.connection === entry.connection && e.remote.address === entry.remote.address && e.phase1.established!.establishedAt > best.phase1.established!.establishedAt) best = e;
+      if (e.up && !e.independent && e.connection === entry.connection && e.remote.address === entry.remote.address && e.phase1.established!.establishedAt > best.phase1.established!.establishedAt) best = e;
     }
     return best;
   }
@@ -691,6 +697,7 @@ export class Gateway extends EventEmitter<GatewayEvents> {
     const replaced: { owner: Entry; old: Child }[] = [];
     for (const owner of this.sas.values()) {
       if (owner.connection !== entry.connection || owner.remote.address !== entry.remote.address) continue;
+      if (entry.independent || owner.independent) continue;
       for (const old of owner.children.values()) {
         if (old.sa.name === sa.name && tsToString(old.sa.localTs) === tsToString(sa.localTs) && tsToString(old.sa.remoteTs) === tsToString(sa.remoteTs)) replaced.push({ owner, old });
       }

@@ -1,0 +1,218 @@
+// Setup rate side by side, in network namespaces (root): `ike load` (our load tester, one Gateway) in
+// namespace a against (a) strongSwan 5.9 as responder and (b) our own gateway as responder in namespace
+// b, Main Mode + Quick Mode aes128-sha1-modp2048, without and with PFS. Prints a markdown table: setups/s,
+// latency p50/p99, and the CPU time of each process per setup (the responder's from /proc/<pid>/stat over
+// the run, the load tester's own getrusage). Not a test: a measurement. (c) strongSwan as initiator is not
+// measured: its load-tester plugin is not installed here and `swanctl --initiate` per setup is too slow.
+//   node dist/bench/load-vs-strongswan.js [--count N] [--concurrency C] [--json]
+import { readFileSync, mkdtempSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { ChildProcess } from 'node:child_process';
+import { NetnsPair, StrongSwanPeer, charonAvailable, netnsAvailable } from '../test/interop/harness/index.js';
+import type { LoadResult } from '../ts/load/index.js';
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
+const IKE_BIN = path.join(root, 'bin', 'ike.js');
+const PSK = 'load-bench-secret';
+
+function arg(name: string, dflt: string): string {
+  const i = process.argv.indexOf(`--${name}`);
+  return i > 0 && process.argv[i + 1] !== undefined ? process.argv[i + 1]! : dflt;
+}
+const COUNT = Number(arg('count', '1000'));
+const CONCURRENCY = Number(arg('concurrency', '32'));
+const TICK = 100; // USER_HZ: /proc/<pid>/stat counts in 1/100 s on Linux
+
+/** utime + stime of a process, seconds (fields 14 and 15 of /proc/<pid>/stat; the name may hold spaces). */
+function cpuSeconds(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return (Number(fields[11]) + Number(fields[12])) / TICK;
+}
+
+interface Row {
+  responder: string;
+  pfs: boolean;
+  result: LoadResult;
+  responderCpuMsPerSetup: number;
+  initiatorCpuMsPerSetup: number;
+  responderCpuPercent: number;
+  initiatorCpuPercent: number;
+}
+
+function waitExit(child: ChildProcess): Promise<number | null> {
+  return new Promise((r) => (child.exitCode !== null ? r(child.exitCode) : child.on('exit', (c) => r(c))));
+}
+
+async function runLoad(pair: NetnsPair, pfs: boolean, dir: string): Promise<LoadResult> {
+  const file = path.join(dir, `load-${pfs ? 'pfs' : 'nopfs'}.json`);
+  writeFileSync(
+    file,
+    JSON.stringify({
+      listen: { address: pair.a.addr, port: 500, nattPort: 4500 },
+      connections: {
+        s: {
+          remote: pair.b.addr,
+          auth: { psk: PSK },
+          ike: ['aes128-sha1-modp2048'],
+          esp: ['aes128-sha1'],
+          pfs,
+          localTs: pair.a.inner + '/32',
+          remoteTs: pair.b.inner + '/32',
+          retransmit: { tries: 3, timeout: '2s', factor: 1.5 },
+        },
+      },
+    }),
+    { mode: 0o600 },
+  );
+  const child = pair.spawnNode('a', [IKE_BIN, 'load', '--config', file, '--connection', 's', '--count', String(COUNT), '--concurrency', String(CONCURRENCY), '--timeout', '20', '--json']);
+  let out = '';
+  let err = '';
+  child.stdout!.setEncoding('utf8').on('data', (d: string) => (out += d));
+  child.stderr!.setEncoding('utf8').on('data', (d: string) => {
+    err += d;
+    const last = d.trim().split('\n').pop();
+    if (last) process.stderr.write(`\r    ${last}   `);
+  });
+  await waitExit(child);
+  process.stderr.write('\n');
+  if (!out.trim()) throw new Error(`ike load printed no summary: ${err}`);
+  return JSON.parse(out) as LoadResult;
+}
+
+/** Our gateway as a responder, embedded the way an application would (no per-event printing). */
+function ourResponder(pair: NetnsPair, pfs: boolean): ChildProcess {
+  const cfg = {
+    listen: { address: pair.b.addr, port: 500, nattPort: 4500 },
+    connections: {
+      s: {
+        remote: pair.a.addr,
+        auth: { psk: PSK },
+        ike: ['aes128-sha1-modp2048'],
+        esp: ['aes128-sha1'],
+        pfs,
+        localTs: pair.b.inner + '/32',
+        remoteTs: pair.a.inner + '/32',
+      },
+    },
+  };
+  const index = path.join(root, 'dist', 'ts', 'index.js');
+  const code = `
+    import { Gateway, parseConfig } from ${JSON.stringify(index)};
+    const r = parseConfig(${JSON.stringify(cfg)}, { baseDir: '.', env: {} });
+    if (!r.ok) { console.error(r.errors.join('\\n')); process.exit(2); }
+    const gw = new Gateway(r.config);
+    let errors = 0;
+    gw.on('error', () => errors++);
+    await gw.start();
+    console.log('listening');
+    process.on('SIGTERM', async () => { await gw.stop(); console.error('responder errors ' + errors); process.exit(0); });
+  `;
+  return pair.spawnNode('b', ['--input-type=module', '-e', code]);
+}
+
+async function waitLine(child: ChildProcess, text: string, ms: number): Promise<void> {
+  let buf = '';
+  await new Promise<void>((resolve, reject) => {
+    const t = setTimeout(() => reject(new Error(`no '${text}' in ${ms} ms: ${buf}`)), ms);
+    const on = (d: Buffer) => {
+      buf += d.toString();
+      if (buf.includes(text)) {
+        clearTimeout(t);
+        resolve();
+      }
+    };
+    child.stdout!.on('data', on);
+    child.stderr!.on('data', (d: Buffer) => (buf += d.toString()));
+  });
+}
+
+async function measure(pair: NetnsPair, responder: 'strongSwan' | 'ours', pfs: boolean, dir: string): Promise<Row> {
+  let pid: number;
+  let stop: () => Promise<void>;
+  if (responder === 'strongSwan') {
+    const ss = new StrongSwanPeer(pair, 'b', {
+      ike: 'aes128-sha1-modp2048',
+      esp: pfs ? 'aes128-sha1-modp2048' : 'aes128-sha1',
+      psk: PSK,
+      kernel: 'netlink',
+      unique: 'never',
+      logLevel: 0,
+      cfgLogLevel: 0,
+      knlLogLevel: 0,
+      netLogLevel: 0,
+      encLogLevel: 0,
+      threads: 8,
+    });
+    await ss.start();
+    pid = ss.pid!;
+    stop = async () => void (await ss.stop(1000));
+  } else {
+    const child = ourResponder(pair, pfs);
+    await waitLine(child, 'listening', 10_000);
+    pid = child.pid!;
+    stop = async () => {
+      child.kill('SIGTERM');
+      await waitExit(child);
+    };
+  }
+  try {
+    process.stderr.write(`${responder} responder, ${pfs ? 'PFS' : 'no PFS'}: ${COUNT} setups at concurrency ${CONCURRENCY}\n`);
+    const c0 = cpuSeconds(pid);
+    const t0 = performance.now();
+    const result = await runLoad(pair, pfs, dir);
+    const wall = (performance.now() - t0) / 1000;
+    const rc = cpuSeconds(pid) - c0;
+    return {
+      responder,
+      pfs,
+      result,
+      responderCpuMsPerSetup: (rc * 1000) / Math.max(1, result.done),
+      initiatorCpuMsPerSetup: result.cpuMs / Math.max(1, result.done),
+      responderCpuPercent: (rc / wall) * 100,
+      initiatorCpuPercent: (result.cpuMs / 1000 / result.seconds) * 100,
+    };
+  } finally {
+    await stop();
+  }
+}
+
+function table(rows: Row[]): string {
+  const f = (n: number, d = 0) => n.toFixed(d);
+  return [
+    '| initiator | responder | proposal | done | setups/s | p50 ms | p99 ms | initiator CPU ms/setup (%) | responder CPU ms/setup (%) |',
+    '|---|---|---|--:|--:|--:|--:|--:|--:|',
+    ...rows.map(
+      (r) =>
+        `| ike load (ours) | ${r.responder === 'ours' ? 'ours (Gateway)' : 'strongSwan 5.9 charon'} | aes128-sha1-modp2048${r.pfs ? ' + PFS modp2048' : ''} | ${r.result.done}/${r.result.count} | ${f(r.result.setupsPerSec)} | ${f(r.result.p50Ms, 1)} | ${f(r.result.p99Ms, 1)} | ${f(r.initiatorCpuMsPerSetup, 2)} (${f(r.initiatorCpuPercent)}%) | ${f(r.responderCpuMsPerSetup, 2)} (${f(r.responderCpuPercent)}%) |`,
+    ),
+  ].join('\n');
+}
+
+const n = netnsAvailable();
+const c = n.ok ? charonAvailable() : n;
+if (!n.ok || !c.ok) {
+  process.stderr.write(`cannot run: ${!n.ok ? n.why : c.why}\n`);
+  process.exit(2);
+}
+// the harness unrefs the processes it starts: this keeps our event loop alive while we wait on them
+const keepAlive = setInterval(() => undefined, 1000);
+const pair = await NetnsPair.create({ prefix: 'ikbl' });
+const dir = mkdtempSync(path.join(os.tmpdir(), 'ike-load-bench-'));
+const rows: Row[] = [];
+try {
+  for (const pfs of [false, true]) {
+    rows.push(await measure(pair, 'strongSwan', pfs, dir));
+    rows.push(await measure(pair, 'ours', pfs, dir));
+  }
+} finally {
+  await pair.destroy();
+  clearInterval(keepAlive);
+}
+if (process.argv.includes('--json')) process.stdout.write(JSON.stringify(rows, null, 2) + '\n');
+else {
+  process.stdout.write(`${os.cpus()[0]?.model ?? 'cpu'} x${os.cpus().length}, Node ${process.version}, load average ${os.loadavg().map((l) => l.toFixed(2)).join(' ')}; ${COUNT} setups per row, concurrency ${CONCURRENCY}, both peers on this machine\n\n`);
+  process.stdout.write(table(rows) + '\n');
+}
