@@ -219,3 +219,40 @@ test('our own child rekey: a new child before the lifetime ends, the old one del
     await r.stop();
   }
 });
+
+test('IPv6: two gateways on ::1 bring up an IPv6 tunnel (ID_IPV6_ADDR_SUBNET selectors) and carry ESP', async () => {
+  const v6 = (p: number, q: number, init: boolean): GatewayConfig => {
+    const r = parseConfig(
+      {
+        listen: { address: '::1', port: p, nattPort: p + 1 },
+        connections: {
+          c: {
+            remote: '::1', remotePort: q, remoteNattPort: q + 1, auth: { psk: 'v6 secret' }, ike: ['aes128-sha256-ecp256'], esp: ['aes128gcm16'],
+            localTs: init ? 'fd00:1::/64' : 'fd00:2::/64', remoteTs: init ? 'fd00:2::/64' : 'fd00:1::/64', initiate: init,
+          },
+        },
+      },
+      { baseDir: '.', env: {} },
+    );
+    assert.ok(r.ok, r.ok ? '' : r.errors.join('\n'));
+    return r.config;
+  };
+  const r = new Gateway(v6(base, base + 2, false));
+  const i = new Gateway(v6(base + 2, base, true));
+  const er = events(r);
+  const ei = events(i);
+  await r.start();
+  await i.start();
+  try {
+    await until(() => er.childUp.length === 1 && ei.childUp.length === 1, 10_000);
+    assert.equal(ei.childUp[0]!.localTs, 'fd00:1::/64');
+    assert.equal(er.childUp[0]!.localTs, 'fd00:2::/64');
+    assert.equal(ei.up[0]!.remote.address, '::1');
+    i.sendEsp('c', Buffer.alloc(60, 0x60), 41);
+    await until(() => er.esp.length === 1, 5000);
+    assert.equal(er.esp[0]!.nextHeader, 41);
+  } finally {
+    await i.stop();
+    await r.stop();
+  }
+});
