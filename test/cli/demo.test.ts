@@ -7,8 +7,10 @@ import { fileURLToPath } from 'node:url';
 
 const IKE = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', '..', 'bin', 'ike.js');
 
-test('ike demo negotiates Main Mode + Quick Mode over loopback, narrates all 9 messages and pushes ESP', { timeout: 60_000 }, () => {
-  const r = spawnSync(process.execPath, [IKE, 'demo'], { encoding: 'utf8', timeout: 50_000 });
+const ROOT = path.resolve(path.dirname(IKE), '..');
+
+test('npm start (ike demo, as the README shows it) negotiates Main Mode + Quick Mode over loopback, narrates all 9 messages and pushes ESP', { timeout: 60_000 }, () => {
+  const r = spawnSync('npm', ['start', '--silent'], { cwd: ROOT, encoding: 'utf8', timeout: 50_000 });
   assert.equal(r.status, 0, r.stderr);
   for (let i = 1; i <= 6; i++) assert.match(r.stdout, new RegExp(`Main Mode ${i}/6`));
   for (let i = 1; i <= 3; i++) assert.match(r.stdout, new RegExp(`Quick Mode ${i}/3`));
