@@ -135,3 +135,25 @@ test('both providers refuse more than 32 data buffers with a RangeError', { skip
     assert.deepEqual(p.hash('sha1', ...many.slice(1)), J.hash('sha1', Buffer.alloc(32)));
   }
 });
+
+test('native randomBytes: pooled small draws are all distinct, across pool refills, and large draws bypass the pool', { skip: nativeCrypto ? false : 'the native addon did not load' }, () => {
+  if (!nativeCrypto) return;
+  const seen = new Set<string>();
+  let total = 0;
+  for (let i = 0; i < 2000; i++) {
+    const n = 1 + (i % 97); // odd sizes so draws straddle the 4 KiB refills
+    const b = nativeCrypto.randomBytes(n);
+    assert.equal(b.length, n);
+    total += n;
+    if (n >= 16) {
+      const hex = b.toString('hex');
+      assert.ok(!seen.has(hex), 'a random value was handed out twice');
+      seen.add(hex);
+    }
+  }
+  assert.ok(total > 4 * 4096, 'the test crossed several refills');
+  const big = nativeCrypto.randomBytes(10_000);
+  assert.equal(big.length, 10_000);
+  assert.ok(big.some((x) => x !== 0));
+  assert.equal(nativeCrypto.randomBytes(0).length, 0);
+});
