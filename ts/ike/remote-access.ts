@@ -13,7 +13,7 @@
 // onTimer at `timer`. `authenticated` tells it whether Quick Mode may be accepted from this peer.
 import type { CryptoProvider } from '../crypto/index.js';
 import { ModeCfgAttr, ModeCfgType, XauthStatus, XauthType, parseMessage, tlv, tv, type Attribute, type AttributePayload, type IsakmpHeader } from '../isakmp/index.js';
-import { AddressPoolExhausted, DEFAULT_REQUEST_ATTRIBUTES, modeCfgAttributes, prefixMask, readModeCfgAttributes, type AddressPool, type Ipv4Subnet, type ModeCfgConfig } from './modecfg.js';
+import { AddressPoolExhausted, DEFAULT_REQUEST_ATTRIBUTES, ipv4Bytes, modeCfgAttributes, prefixMask, readModeCfgAttributes, type AddressPool, type Ipv4Subnet, type ModeCfgConfig } from './modecfg.js';
 import type { Phase2Keys } from './phase2-crypto.js';
 import type { RetransmitPolicy } from './retransmit.js';
 import { TransactionChannel, type TransactionEvent, type TransactionOutput } from './transaction.js';
@@ -262,7 +262,7 @@ export class RemoteAccessServer extends Session {
       let attrs = modeCfgAttributes(c, wanted);
       // A client asking for a netmask we have not configured gets the /32 it would assume.
       if (wanted.includes(ModeCfgAttr.INTERNAL_IP4_NETMASK) && c.netmask === undefined && c.address !== undefined) {
-        attrs = [...attrs, tlv(ModeCfgAttr.INTERNAL_IP4_NETMASK, Buffer.from(prefixMask(32).split('.').map(Number)))];
+        attrs = [...attrs, tlv(ModeCfgAttr.INTERNAL_IP4_NETMASK, ipv4Bytes(prefixMask(32)))];
       }
       this.out.send.push(this.channel.respond(e.messageId, ModeCfgType.CFG_REPLY, attrs));
       this.out.events.push({ type: 'modeCfg', config: c });
@@ -367,7 +367,7 @@ export class RemoteAccessClient extends Session {
         return;
       }
       const reply: Attribute[] = [];
-      if (type !== undefined && attrs.some((a) => a.type === ModeCfgAttr.XAUTH_TYPE)) reply.push(tv(ModeCfgAttr.XAUTH_TYPE, XauthType.GENERIC));
+      if (attrs.some((a) => a.type === ModeCfgAttr.XAUTH_TYPE)) reply.push(tv(ModeCfgAttr.XAUTH_TYPE, XauthType.GENERIC));
       reply.push(tlv(ModeCfgAttr.XAUTH_USER_NAME, Buffer.from(this.options.xauth.user, 'utf8')));
       reply.push(tlv(ModeCfgAttr.XAUTH_USER_PASSWORD, Buffer.from(this.options.xauth.password, 'utf8')));
       this.out.send.push(this.channel.respond(e.messageId, ModeCfgType.CFG_REPLY, reply));

@@ -90,6 +90,8 @@ export interface TransactionChannelOptions {
   keepAnswered?: number;
 }
 
+const MAX_UNANSWERED = 4;
+
 export class TransactionChannel {
   private readonly outgoing = new Map<number, Outgoing>();
   private readonly incoming = new Map<number, Incoming>();
@@ -184,6 +186,14 @@ export class TransactionChannel {
     }
     if (r.attr.cfgType !== ModeCfgType.CFG_REQUEST && r.attr.cfgType !== ModeCfgType.CFG_SET) {
       out.dropped.push(`Transaction ${mid}: unsolicited ${cfgTypeName(r.attr.cfgType)}`);
+      return finish();
+    }
+    // Requests the session has not answered yet are few (it answers at once, or after one password check);
+    // more than this is a peer flooding us, and the extra ones are dropped.
+    let unanswered = 0;
+    for (const e of this.incoming.values()) if (e.answer === null) unanswered++;
+    if (unanswered >= MAX_UNANSWERED) {
+      out.dropped.push(`Transaction ${mid}: ${unanswered} requests still unanswered`);
       return finish();
     }
     this.used.add(mid);
