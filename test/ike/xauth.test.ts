@@ -47,6 +47,18 @@ test('xauth: phase 1 negotiates XAUTH_INIT_PSK (65001) with the PSK key derivati
   assert.deepEqual(i.skeyidA, r.skeyidA);
 });
 
+test('xauth: a responder that requires XAUTH_INIT_PSK refuses a plain-PSK initiator in phase 1', async () => {
+  const { parseIkeProposal } = await import('../../ts/ike/index.js');
+  const { policy, runPhase1 } = await import('./pair.js');
+  const psk = parseIkeProposal('aes128-sha256-modp2048');
+  const xauth = parseIkeProposal('aes128-sha256-modp2048', { authMethod: AuthMethod.XAUTH_INIT_PSK });
+  assert.ok(psk.ok && xauth.ok);
+  const res = await runPhase1(crypto, policy({ proposals: psk.value }), [policy({ proposals: xauth.value })]);
+  assert.equal(res.responder.sa, undefined);
+  assert.equal(res.initiator.sa, undefined);
+  assert.equal(res.responder.error?.kind, 'NO_PROPOSAL_CHOSEN');
+});
+
 test('xauth: correct credentials -> SET OK, ACK, both sides authenticated', async () => {
   const v = checker({ alice: 's3cret' });
   const { s, c, pump } = await session({ xauth: { verify: v.verify } }, { xauth: { user: 'alice', password: 's3cret' }, modeConfig: 'none' });
