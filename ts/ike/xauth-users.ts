@@ -93,8 +93,8 @@ function parseEncoded(s: string): Encoded | null {
   const m = /^scrypt\$(\d+)\$(\d+)\$(\d+)\$([0-9a-f]{2,128})\$([0-9a-f]{32,128})$/i.exec(s);
   if (!m) return null;
   const [N, r, p] = [Number(m[1]), Number(m[2]), Number(m[3])];
-  // N a power of two; bounds keep a hostile file from asking for gigabytes.
-  if (N < 2 || N > 2 ** 20 || (N & (N - 1)) !== 0 || r < 1 || r > 32 || p < 1 || p > 16 || m[4]!.length % 2 || m[5]!.length % 2) return null;
+  // N a power of two; bounds (at most 256 MiB of scrypt memory) keep a bad file from asking for gigabytes.
+  if (N < 2 || N > 2 ** 20 || (N & (N - 1)) !== 0 || r < 1 || r > 32 || 128 * N * r > 2 ** 28 || p < 1 || p > 16 || m[4]!.length % 2 || m[5]!.length % 2) return null;
   return { params: { N, r, p }, salt: Buffer.from(m[4]!, 'hex'), hash: Buffer.from(m[5]!, 'hex') };
 }
 
