@@ -34,6 +34,8 @@ commands:
               set a connection up N times against a real peer, each on a
               fresh ISAKMP SA (deleted once its child SA is up unless --keep);
               progress on stderr, summary on stdout (ike load --help)
+  passwd USER  read a password from stdin, print the XAUTH user-file line
+              USER:scrypt$N$r$p$salt$hash
   help        this text
 
 A pre-shared key comes from the config file (auth.psk, auth.pskEnv or auth.pskFile), never from the command line.
@@ -194,6 +196,8 @@ async function main(argv: string[]): Promise<number> {
           throw e instanceof LoadUsageError ? new UsageError(e.message) : e;
         }
       }
+      case 'passwd':
+        return await (await import('./passwd.js')).passwd(rest);
       default:
         throw new UsageError(`unknown command '${command}'`);
     }

@@ -10,6 +10,7 @@ import { parseEspProposal, type EspProposal } from '../ike/esp-proposals.js';
 import { DEFAULT_IKE_LIFETIME_SECONDS, parseIkeProposal, type IkeProposal, type SelectionOrder } from '../ike/proposals.js';
 import { idToString, type Identity } from '../isakmp/index.js';
 import { boolean, checkKeys, closest, got, integer, join, object, oneOf, Problems, string, stringList, type Json } from './config/check.js';
+import { parseModeConfig, parseXauth, type ModeConfigConfig, type XauthConfig } from './config/remote-access.js';
 import { decodePsk, isUnspecified, parseAddress, parseDuration, parseIdentity, parseTrafficSelector, type TrafficSelector } from './config/values.js';
 
 export type { TrafficSelector } from './config/values.js';
@@ -73,6 +74,9 @@ export interface ConnectionConfig {
   selection: SelectionOrder;
   /** Write session keys for Wireshark (debugging only). */
   keylog: boolean;
+  /** Remote access (ts/gateway/config/remote-access.ts): XAUTH server or client; phase 1 then uses XAUTH_INIT_PSK. */
+  xauth?: XauthConfig;
+  modeConfig?: ModeConfigConfig;
 }
 
 /** The native TUN data plane (ts/gateway/dataplane.ts): absent = the host carries traffic itself. */
@@ -121,6 +125,7 @@ const LISTEN_KEYS = ['address', 'port', 'nattPort'];
 const CONNECTION_KEYS = [
   'remote', 'remotePort', 'remoteNattPort', 'local', 'mode', 'auth', 'localId', 'remoteId', 'ike', 'esp', 'pfs', 'localTs', 'remoteTs',
   'lifetime', 'dpd', 'encap', 'natKeepalive', 'initiate', 'retransmit', 'selection', 'keylog', 'allowWeak', 'allowNull',
+  'xauth', 'modeConfig',
 ];
 const AUTH_KEYS = ['psk', 'pskEnv', 'pskFile', 'allowAggressivePsk'];
 const LIFETIME_KEYS = ['ike', 'esp', 'espKilobytes'];
@@ -281,12 +286,16 @@ function parseConnection(p: Problems, name: string, v: unknown, listen: ListenCo
     else if (r) remoteId = r.value;
   }
 
+  const xauth = parseXauth(p, k('xauth'), o.xauth, opts);
+  const modeConfig = parseModeConfig(p, k('modeConfig'), o.modeConfig);
+
   // Lifetimes come before the proposals: the IKE lifetime goes into every phase 1 transform.
   const lifetime = parseLifetime(p, k('lifetime'), o.lifetime);
 
   const ike: IkeProposal[] = [];
   for (const [where, text] of o.ike === undefined ? DEFAULT_IKE_PROPOSALS.map((t) => [k('ike'), t]) : stringList(p, k('ike'), o.ike) ?? []) {
-    const r = parseIkeProposal(text, { allowWeak, lifetimeSeconds: lifetime.ikeSeconds });
+    // With XAUTH, phase 1 authenticates with XAUTH_INIT_PSK (65001): the PSK derivation, then XAUTH.
+    const r = parseIkeProposal(text, { allowWeak, lifetimeSeconds: lifetime.ikeSeconds, ...(xauth ? { authMethod: 65001 } : {}) });
     if (r.ok) ike.push(...r.value);
     else p.error(where, r.error);
   }
@@ -326,10 +335,14 @@ function parseConnection(p: Problems, name: string, v: unknown, listen: ListenCo
     if (auth && !auth.allowAggressivePsk) p.error(k('mode'), `${AGGRESSIVE_PSK_RISK}; set auth.allowAggressivePsk: true to accept this risk`);
     else if (auth) p.warn(k('mode'), `${AGGRESSIVE_PSK_RISK}; use a long random key`);
   }
+  if (xauth?.role === 'server' && initiate) p.error(k('initiate'), 'an XAUTH server only responds (XAUTH_INIT_PSK: the initiator is the client)');
+  if (xauth?.role === 'client' && modeConfig?.role === 'server') p.error(k('modeConfig'), 'an XAUTH client receives its configuration: use { "client": "pull" }');
+  if (xauth?.role === 'server' && modeConfig?.role === 'client') p.error(k('modeConfig'), 'an XAUTH server gives configuration: use "pool", "dns", ...');
   if (p.errors.length > errorsBefore || !auth || remote === undefined) return undefined;
   return {
     name, local, remote, remotePort, remoteNattPort, mode, auth, localId, remoteId, ike, esp, pfs, localTs, remoteTs,
     lifetime, dpd, encap, natKeepaliveSeconds, initiate, retransmit, selection, keylog,
+    ...(xauth ? { xauth } : {}), ...(modeConfig ? { modeConfig } : {}),
   };
 }
 

@@ -9,8 +9,15 @@ import type { EspSa } from '../esp/index.js';
 import { ExchangeType, Flags, parseHeader, idToString, type Identity } from '../isakmp/index.js';
 import {
   CookieGenerator,
+  AddressPool,
   createChildEspSas,
+  hostSelector,
   IkeError,
+  LoginLimiter,
+  RemoteAccessClient,
+  RemoteAccessServer,
+  type RemoteAccessEvent,
+  type RemoteAccessOutput,
   IsakmpSaContext,
   natFloat,
   Phase1,
@@ -119,6 +126,8 @@ export interface GatewayEvents {
   /** Lines of Wireshark's key tables (IKEv1 decryption table, ESP SAs), only when a connection has keylog on. */
   keylog: [KeylogLine];
   listening: [{ address: string; port: number; nattPort: number }];
+  /** XAUTH and Mode-Config progress on connections with `xauth` / `modeConfig` (never a password). */
+  'remote-access': [{ connection: string; remote: Endpoint; cookieI: string; event: RemoteAccessEvent }];
   /** Every IKE datagram sent or received (without the non-ESP marker), for tracing and demos. */
   datagram: [{ direction: 'in' | 'out'; remote: Endpoint; bytes: Buffer }];
 }
@@ -207,6 +216,11 @@ interface Entry {
   keepalives: number;
   /** Started with `independent` (load testing): never replaces, nor is replaced by, another SA of its connection. */
   independent: boolean;
+  /** XAUTH / Mode-Config on this ISAKMP SA (connections with `xauth` or `modeConfig`). */
+  ra?: RemoteAccessServer | RemoteAccessClient;
+  raTimer?: NodeJS.Timeout | null;
+  /** Client: the address Mode-Config gave us, our side of every Quick Mode. */
+  virtualIp?: string;
 }
 
 export class Gateway extends EventEmitter<GatewayEvents> {
@@ -224,6 +238,9 @@ export class Gateway extends EventEmitter<GatewayEvents> {
   /** Inbound child SAs by SPI (hex), for ESP arriving on the NAT-T socket. */
   private readonly inbound = new Map<string, { entry: Entry; child: Child }>();
   private localAddress = '0.0.0.0';
+  /** Remote access: one address pool and one failed-login limiter per connection. */
+  private readonly pools = new Map<string, AddressPool>();
+  private readonly limiters = new Map<string, LoginLimiter>();
   private ports = { ike: 0, natt: 0 };
 
   constructor(config: GatewayConfig, options: GatewayOptions = {}) {
@@ -474,7 +491,13 @@ export class Gateway extends EventEmitter<GatewayEvents> {
     const phase1 = messageId === 0 || (!entry.up && exchangeType === ExchangeType.INFORMATIONAL && (flags & Flags.ENCRYPTION) === 0);
     if (phase1) {
       this.guard(entry.phase1.handle(data, now).then((out) => this.applyPhase1(entry, out)), entry.connection, from, entry);
+    } else if (exchangeType === ExchangeType.TRANSACTION) {
+      const ra = entry.ra;
+      if (ra) this.guard(ra.handle(data, now).then((out) => this.applyRemoteAccess(entry, out)), entry.connection, from, entry);
     } else {
+      // XAUTH_INIT_PSK: no Quick Mode from a client before XAUTH succeeded (not even queued for later).
+      const c = this.config.connections.find((x) => x.name === entry.connection);
+      if (exchangeType === ExchangeType.QUICK_MODE && c?.xauth?.role === 'server' && !(entry.ra instanceof RemoteAccessServer && entry.ra.authenticated)) return;
       this.guard(
         entry.ctx.handle(data, now).then((out) => {
           if (moved && entry.up && out.dropped.length === 0) this.follow(entry, from);
@@ -595,6 +618,7 @@ export class Gateway extends EventEmitter<GatewayEvents> {
     const keepalive = this.keepaliveSeconds(entry);
     if (keepalive > 0) entry.lifeTimers.push(setInterval(() => this.sendKeepalive(entry), keepalive * 1000));
     this.applyPhase2(entry, await entry.ctx.establish(sa, Date.now()));
+    const ra = this.startRemoteAccess(entry, c, sa);
     // Replaced by a rekey: the older ISAKMP SA of this connection and peer is deleted once the new one is up.
     for (const [k, e] of this.sas) {
       if (!sa.initiator || entry.independent || e.independent) break; // the peer deletes its own old SAs; load-test SAs stand alone
@@ -602,7 +626,81 @@ export class Gateway extends EventEmitter<GatewayEvents> {
         this.teardown(k, e, 'replaced by a newer ISAKMP SA', true);
       }
     }
-    if (sa.initiator && entry.wantChild) await this.startQuickMode(entry, c);
+    // A remote-access client starts its Quick Mode once XAUTH / Mode-Config are done (applyRemoteAccess).
+    if (sa.initiator && entry.wantChild && !(ra instanceof RemoteAccessClient)) await this.startQuickMode(entry, c);
+  }
+
+  // ---- remote access (XAUTH, Mode-Config) ----
+
+  private startRemoteAccess(entry: Entry, c: ConnectionConfig, sa: IsakmpSa): RemoteAccessServer | RemoteAccessClient | undefined {
+    if (!c.xauth && !c.modeConfig) return undefined;
+    const retransmit = { tries: c.retransmit.tries, timeoutMs: c.retransmit.timeoutSeconds * 1000, factor: c.retransmit.factor };
+    const newMessageId = () => entry.ctx.newMessageId();
+    const now = Date.now();
+    if (c.xauth?.role === 'client' || c.modeConfig?.role === 'client') {
+      const ra = new RemoteAccessClient(this.crypto, sa, {
+        ...(c.xauth?.role === 'client' ? { xauth: { user: c.xauth.user, password: c.xauth.password } } : {}),
+        modeConfig: c.modeConfig?.role === 'client' ? c.modeConfig.mode : 'none',
+        retransmit,
+        newMessageId,
+      });
+      entry.ra = ra;
+      this.applyRemoteAccess(entry, ra.start(now));
+      return ra;
+    }
+    const x = c.xauth?.role === 'server' ? c.xauth : undefined;
+    const m = c.modeConfig?.role === 'server' ? c.modeConfig : undefined;
+    let limiter = this.limiters.get(c.name);
+    if (x && !limiter) this.limiters.set(c.name, (limiter = new LoginLimiter({ maxFailures: x.blockAfter, blockMs: x.blockSeconds * 1000 })));
+    let pool = this.pools.get(c.name);
+    if (m?.pool && !pool) this.pools.set(c.name, (pool = new AddressPool(m.pool)));
+    const ra = new RemoteAccessServer(this.crypto, sa, {
+      peer: entry.remote.address,
+      ...(x ? { xauth: { verify: x.users.verify, maxAttempts: x.maxAttempts, ...(limiter ? { limiter } : {}) } } : {}),
+      ...(m
+        ? {
+            modeConfig: {
+              ...(pool ? { pool } : {}),
+              ...(m.netmask !== undefined ? { netmask: m.netmask } : {}),
+              dns: m.dns,
+              nbns: m.nbns,
+              splitInclude: m.splitInclude,
+              ...(m.banner !== undefined ? { banner: m.banner } : {}),
+              mode: m.mode,
+            },
+          }
+        : {}),
+      retransmit,
+      newMessageId,
+    });
+    entry.ra = ra;
+    this.applyRemoteAccess(entry, ra.start(now));
+    return ra;
+  }
+
+  private applyRemoteAccess(entry: Entry, out: RemoteAccessOutput): void {
+    const ra = entry.ra;
+    if (!ra || !entry.up) return;
+    for (const m of out.send) this.send(m, entry.remote, entry.natt);
+    if (entry.raTimer) clearTimeout(entry.raTimer);
+    entry.raTimer = out.timer === null ? null : setTimeout(() => this.guard(ra.onTimer(Date.now()).then((o) => this.applyRemoteAccess(entry, o)), entry.connection, entry.remote, entry), Math.max(0, out.timer - Date.now()));
+    const key = entry.phase1.cookieI.toString('hex');
+    const c = this.config.connections.find((x) => x.name === entry.connection)!;
+    for (const ev of out.events) {
+      this.emit('remote-access', { connection: entry.connection, remote: entry.remote, cookieI: key, event: ev });
+      if (ev.type === 'xauthFailed' || ev.type === 'modeCfgFailed') {
+        this.emitError(new IkeError(ev.type === 'xauthFailed' ? 'AUTHENTICATION_FAILED' : 'POLICY', `${ev.type === 'xauthFailed' ? 'XAUTH' : 'Mode-Config'}: ${ev.reason}`), entry.connection, entry.remote, entry);
+        // The server lets its SET(FAIL) be acknowledged before it deletes the ISAKMP SA.
+        if (ev.type === 'xauthFailed') entry.lifeTimers.push(this.later(ra instanceof RemoteAccessServer ? 2_000 : 0, () => this.teardown(key, entry, `XAUTH failed: ${ev.reason}`, true)));
+      } else if (ra instanceof RemoteAccessServer && ev.type === 'modeCfg' && ev.config.address !== undefined) {
+        // The client's side of its Quick Modes is exactly the address it was given.
+        entry.ctxOptions.children = entry.ctxOptions.children.map((p) => ({ ...p, remoteTs: hostSelector(ev.config.address!) }));
+      } else if (ra instanceof RemoteAccessClient && entry.wantChild && entry.phase1.established?.initiator) {
+        const ready = ev.type === 'modeCfg' || (ev.type === 'xauthOk' && c.modeConfig?.role !== 'client');
+        if (ev.type === 'modeCfg' && ev.config.address !== undefined) entry.virtualIp = ev.config.address;
+        if (ready) this.guard(this.startQuickMode(entry, c), entry.connection, entry.remote, entry);
+      }
+    }
   }
 
   /** A new ISAKMP SA before this one expires; children move to it as they rekey, then this one is deleted. */
@@ -644,7 +742,9 @@ export class Gateway extends EventEmitter<GatewayEvents> {
 
   private async startQuickMode(entry: Entry, c: ConnectionConfig): Promise<void> {
     try {
-      const { out } = await entry.ctx.initiate(this.childPolicy(c, entry.phase1.established!), Date.now());
+      const policy = this.childPolicy(c, entry.phase1.established!);
+      if (entry.virtualIp !== undefined) policy.localTs = hostSelector(entry.virtualIp);
+      const { out } = await entry.ctx.initiate(policy, Date.now());
       this.applyPhase2(entry, out);
     } catch (e) {
       this.emitError(e, c.name, entry.remote, entry);
@@ -787,7 +887,8 @@ export class Gateway extends EventEmitter<GatewayEvents> {
   }
 
   private forget(key: string, entry: Entry): void {
-    for (const t of [entry.timer, entry.ctxTimer, ...entry.lifeTimers]) if (t) clearTimeout(t);
+    for (const t of [entry.timer, entry.ctxTimer, entry.raTimer, ...entry.lifeTimers]) if (t) clearTimeout(t);
+    entry.ra?.close(); // gives a pool address back
     entry.up = false;
     if (this.sas.get(key) === entry) this.sas.delete(key);
   }

@@ -13,3 +13,7 @@ export * from './informational.js';
 export * from './quick-mode.js';
 export * from './isakmp-sa-context.js';
 export * from './esp-proposals.js';
+export * from './transaction.js';
+export * from './modecfg.js';
+export * from './xauth-users.js';
+export * from './remote-access.js';
