@@ -10,43 +10,16 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync 
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { ControlError, ControlServer, controlRequest, Gateway, parseConfig, type GatewayConfig } from '../../ts/index.js';
+import { ControlError, ControlServer, controlRequest, Gateway } from '../../ts/index.js';
 
 const IKE = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', '..', 'bin', 'ike.js');
+import { peerConfig, until } from './peers.js';
+
+const config = (l: number, r: number, over: Record<string, unknown> = {}) => peerConfig(l, r, { auth: { psk: 'control test secret' }, ...over });
 const base = 30000 + (process.pid % 2000) * 5;
 const dir = mkdtempSync(path.join(os.tmpdir(), 'ike-control-'));
 
-function config(listenPort: number, remotePort: number, over: Record<string, unknown> = {}): GatewayConfig {
-  const r = parseConfig(
-    {
-      listen: { address: '127.0.0.1', port: listenPort, nattPort: listenPort + 1 },
-      connections: {
-        peer: {
-          remote: '127.0.0.1',
-          remotePort,
-          remoteNattPort: remotePort + 1,
-          auth: { psk: 'control test secret' },
-          localId: `@gw${listenPort}`,
-          remoteId: `@gw${remotePort}`,
-          ike: ['aes128-sha256-ecp256'],
-          retransmit: { tries: 2, timeout: '0.2s', factor: 1.5 },
-          ...over,
-        },
-      },
-    },
-    { baseDir: '.', env: {} },
-  );
-  assert.ok(r.ok, r.ok ? '' : r.errors.join('\n'));
-  return r.config;
-}
 
-async function until(pred: () => boolean, ms: number): Promise<void> {
-  const end = Date.now() + ms;
-  while (!pred()) {
-    if (Date.now() > end) throw new Error('timed out');
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}
 
 /** `ike ...` as a child process, without blocking this process's event loop (its gateways must answer). */
 function ike(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {

@@ -9,31 +9,11 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Gateway, parseConfig, type ChildDownEvent, type ChildUpEvent, type EspPacketEvent, type GatewayConfig, type GatewayErrorEvent, type Phase1DownEvent, type Phase1UpEvent } from '../../ts/index.js';
 
+import { peerConfig, until } from './peers.js';
+
+const config = peerConfig;
 const base = 20000 + (process.pid % 2000) * 4;
 
-function config(listenPort: number, remotePort: number, over: Record<string, unknown> = {}): GatewayConfig {
-  const r = parseConfig(
-    {
-      listen: { address: '127.0.0.1', port: listenPort, nattPort: listenPort + 1 },
-      connections: {
-        peer: {
-          remote: '127.0.0.1',
-          remotePort,
-          remoteNattPort: remotePort + 1,
-          auth: { psk: 'loopback secret' },
-          localId: `@gw${listenPort}`,
-          remoteId: `@gw${remotePort}`,
-          ike: ['aes128-sha256-ecp256'],
-          retransmit: { tries: 2, timeout: '0.2s', factor: 1.5 },
-          ...over,
-        },
-      },
-    },
-    { baseDir: '.', env: {} },
-  );
-  assert.ok(r.ok, r.ok ? '' : r.errors.join('\n'));
-  return r.config;
-}
 
 function events(gw: Gateway) {
   const up: Phase1UpEvent[] = [];
@@ -51,13 +31,6 @@ function events(gw: Gateway) {
   return { up, down, childUp, childDown, esp, errors };
 }
 
-async function until(pred: () => boolean, ms: number): Promise<void> {
-  const end = Date.now() + ms;
-  while (!pred()) {
-    if (Date.now() > end) throw new Error('timed out');
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}
 
 test('two gateways over UDP on loopback: main mode with FQDN identities, events on both sides', async () => {
   const r = new Gateway(config(base, base + 2, { initiate: false }));

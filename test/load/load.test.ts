@@ -10,27 +10,19 @@ import { fileURLToPath } from 'node:url';
 import { Gateway, parseConfig, type GatewayConfig, type GatewayErrorEvent } from '../../ts/index.js';
 import { LoadTester, type LoadProgress } from '../../ts/load/index.js';
 
+import { peerJson, until } from '../gateway/peers.js';
+
 const base = 24000 + (process.pid % 2000) * 4;
 const IKE_BIN = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', '..', 'bin', 'ike.js');
 
 function raw(listenPort: number, remotePort: number, over: Record<string, unknown> = {}) {
-  return {
-    listen: { address: '127.0.0.1', port: listenPort, nattPort: listenPort + 1 },
-    connections: {
-      peer: {
-        remote: '127.0.0.1',
-        remotePort,
-        remoteNattPort: remotePort + 1,
-        auth: { psk: 'load test secret' },
-        localId: `@gw${listenPort}`,
-        remoteId: `@gw${remotePort}`,
-        ike: ['aes128-sha1-modp2048'],
-        esp: ['aes128-sha1'],
-        retransmit: { tries: 3, timeout: '2s', factor: 1.5 },
-        ...over,
-      },
-    },
-  };
+  return peerJson(listenPort, remotePort, {
+    auth: { psk: 'load test secret' },
+    ike: ['aes128-sha1-modp2048'],
+    esp: ['aes128-sha1'],
+    retransmit: { tries: 3, timeout: '2s', factor: 1.5 },
+    ...over,
+  });
 }
 
 function config(listenPort: number, remotePort: number, over: Record<string, unknown> = {}): GatewayConfig {
@@ -39,13 +31,6 @@ function config(listenPort: number, remotePort: number, over: Record<string, unk
   return r.config;
 }
 
-async function until(pred: () => boolean, ms: number): Promise<void> {
-  const end = Date.now() + ms;
-  while (!pred()) {
-    if (Date.now() > end) throw new Error('timed out');
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}
 
 test('200 setups at concurrency 16 against our responder: all done, both tables empty afterwards', async () => {
   const r = new Gateway(config(base, base + 2));

@@ -4,31 +4,16 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import dgram from 'node:dgram';
 import { randomBytes } from 'node:crypto';
-import { Gateway, parseConfig, encodeMessage, ikeOffer, parseIkeProposal, ExchangeType, ISAKMP_VERSION, type GatewayConfig } from '../../ts/index.js';
+import { Gateway, encodeMessage, ikeOffer, parseIkeProposal, ExchangeType, ISAKMP_VERSION, type GatewayConfig } from '../../ts/index.js';
+
+import { peerConfig, until } from '../gateway/peers.js';
 
 const base = 24000 + (process.pid % 2000) * 4;
 
 function config(listenPort: number, remotePort: number, initiate: boolean): GatewayConfig {
-  const r = parseConfig(
-    {
-      listen: { address: '127.0.0.1', port: listenPort, nattPort: listenPort + 1 },
-      connections: {
-        peer: { remote: '127.0.0.1', remotePort, remoteNattPort: remotePort + 1, auth: { psk: 'flood test key' }, ike: ['aes128-sha256-ecp256'], esp: ['aes128gcm16'], initiate },
-      },
-    },
-    { baseDir: '.', env: {} },
-  );
-  assert.ok(r.ok);
-  return r.config;
+  return peerConfig(listenPort, remotePort, { auth: { psk: 'flood test key' }, esp: ['aes128gcm16'], initiate });
 }
 
-async function until(pred: () => boolean, ms: number): Promise<void> {
-  const end = Date.now() + ms;
-  while (!pred()) {
-    if (Date.now() > end) throw new Error('timed out');
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}
 
 function forgedMessage1(): Buffer {
   const p = parseIkeProposal('aes128-sha256-ecp256');
