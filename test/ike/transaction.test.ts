@@ -137,3 +137,17 @@ test('transaction: a REPLY whose identifier does not match the request is ignore
   const right = transactionMessage(crypto, i, messageId, rd.nextIv, { type: 14, cfgType: ModeCfgType.CFG_REPLY, identifier: 7, attributes: [] }).message;
   assert.equal(deliver(server, right).events.length, 1);
 });
+
+test('transaction: a REPLY with identifier 0 answers the request (strongSwan 5.9 XAUTH client)', async () => {
+  const { i, r } = await xauthPhase1();
+  const server = new TransactionChannel(crypto, r, { retransmit: RETRANSMIT });
+  const { messageId, out } = server.request(ModeCfgType.CFG_REQUEST, [], 0, 7);
+  const { header, body } = split(out.send[0]!);
+  const rd = readTransaction(crypto, i, header, body, phase2Iv(crypto, i, messageId));
+  assert.ok(rd.ok);
+  const { transactionMessage } = await import('../../ts/ike/index.js');
+  const zero = transactionMessage(crypto, i, messageId, rd.nextIv, { type: 14, cfgType: ModeCfgType.CFG_REPLY, identifier: 0, attributes: [] }).message;
+  const o = deliver(server, zero);
+  assert.equal(o.events.length, 1, o.dropped.join('; '));
+  assert.equal(server.pending, 0);
+});

@@ -122,6 +122,8 @@ async function gateway(argv: string[]): Promise<number> {
       rekey: e.rekey,
     }),
   );
+  // XAUTH / Mode-Config progress (never a password: the events carry the user name and the configuration received)
+  gw.on('remote-access', (e) => print('remote-access', { connection: e.connection, remote: `${e.remote.address}:${e.remote.port}`, cookieI: e.cookieI, ...e.event }));
   gw.on('child-down', (e) => print('child-down', { connection: e.connection, spiIn: e.spiIn, spiOut: e.spiOut, reason: e.reason }));
   gw.on('phase1-down', (e) => print('phase1-down', { connection: e.connection, remote: `${e.remote.address}:${e.remote.port}`, reason: e.reason }));
   gw.on('error', (e: GatewayErrorEvent) =>

@@ -158,7 +158,10 @@ export class TransactionChannel {
         return finish();
       }
       const want = og.request.cfgType === ModeCfgType.CFG_REQUEST ? ModeCfgType.CFG_REPLY : ModeCfgType.CFG_ACK;
-      if (r.attr.cfgType !== want || r.attr.identifier !== og.request.identifier) {
+      // An answer echoes the request's identifier, except that strongSwan 5.9's XAUTH client answers with
+      // identifier 0 (seen in test/interop/remote-access.test.ts): 0 is taken as "not echoed". The message ID
+      // and HASH already bind the answer to this request; a different non-zero identifier is still refused.
+      if (r.attr.cfgType !== want || (r.attr.identifier !== og.request.identifier && r.attr.identifier !== 0)) {
         out.dropped.push(`Transaction ${mid}: ${cfgTypeName(r.attr.cfgType)} id ${r.attr.identifier} does not answer ${cfgTypeName(og.request.cfgType)} id ${og.request.identifier}`);
         return finish();
       }
