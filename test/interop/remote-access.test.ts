@@ -114,7 +114,7 @@ test('strongSwan interop: strongSwan is the XAUTH / Mode-Config server, our gate
 const GROUP = 'group1';
 
 /** Our gateway as the remote-access server (examples/remote-access-server.json shape) on side a. */
-async function ourServer(): Promise<OurGateway> {
+async function ourServer(mode: 'pull' | 'push' = 'pull'): Promise<OurGateway> {
   const config = {
     listen: { address: pair.a.addr, port: 500, nattPort: 4500 },
     connections: {
@@ -129,7 +129,7 @@ async function ourServer(): Promise<OurGateway> {
         esp: ['aes128-sha1'],
         localTs: `${pair.a.inner}/32`,
         xauth: { users: 'users', maxAttempts: 1 },
-        modeConfig: { pool: POOL, dns: [DNS], mode: 'pull' },
+        modeConfig: { pool: POOL, dns: [DNS], mode },
         initiate: false,
         retransmit: { tries: 3, timeout: '1s', factor: 1.5 },
       },
@@ -141,7 +141,7 @@ async function ourServer(): Promise<OurGateway> {
   return ours.start();
 }
 
-function strongSwanClient(password: string): StrongSwanPeer {
+function strongSwanClient(password: string, mode: 'pull' | 'push' = 'pull'): StrongSwanPeer {
   return new StrongSwanPeer(pair, 'b', {
     mode: 'aggressive',
     ike: 'aes128-sha256-modp2048',
@@ -156,13 +156,14 @@ function strongSwanClient(password: string): StrongSwanPeer {
     remoteTs: `${pair.a.inner}/32`,
     authRounds: { 'local-xauth': { auth: 'xauth', xauth_id: 'alice' } },
     extraSecrets: { 'xauth-alice': { id: 'alice', secret: password } },
-    extraConn: { vips: '0.0.0.0' },
+    // swanctl's `pull = no` makes the IKEv1 client wait for the server's Mode-Config SET (push)
+    extraConn: { vips: '0.0.0.0', pull: mode === 'pull' ? 'yes' : 'no' },
   });
 }
 
-test('strongSwan interop: our gateway is the XAUTH / Mode-Config server, strongSwan the client (aggressive mode, key ID)', { skip, timeout: 30_000 }, async () => {
-  const ours = await ourServer();
-  const ss = strongSwanClient('alice pw');
+for (const mode of ['pull', 'push'] as const) test(`strongSwan interop: our gateway is the XAUTH / Mode-Config server (${mode}), strongSwan the client (aggressive mode, key ID)`, { skip, timeout: 30_000 }, async () => {
+  const ours = await ourServer(mode);
+  const ss = strongSwanClient('alice pw', mode);
   try {
     await ss.start();
     const r = await ss.initiate(undefined, 15);
@@ -179,7 +180,7 @@ test('strongSwan interop: our gateway is the XAUTH / Mode-Config server, strongS
     assert.equal((raEvents(ours, 'modeCfg')[0]?.config as { address?: string } | undefined)?.address, '10.99.50.1');
     // strongSwan's client asks only for an address (no DNS handler plugin loaded), and logs XAUTH from its side
     assert.match(ss.log(), /XAuth authentication of 'alice' \(myself\) successful/);
-    assert.match(ss.log(), /parsed TRANSACTION response \d+ \[ HASH CPRP\(ADDR\) \]/);
+    assert.match(ss.log(), mode === 'pull' ? /parsed TRANSACTION response \d+ \[ HASH CPRP\(ADDR\) \]/ : /parsed TRANSACTION request \d+ \[ HASH CPS\(ADDR/);
     assert.match(ss.log(), /installing new virtual IP 10\.99\.50\.1/);
     assert.equal(ours.events.filter((e) => e.event === 'error').length, 0, JSON.stringify(ours.events));
   } finally {
