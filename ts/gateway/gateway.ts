@@ -232,6 +232,8 @@ export class Gateway extends EventEmitter<GatewayEvents> {
   /** The NAT-T port: our own socket, or the data plane's when the TUN data plane carries the traffic. */
   private natt: dgram.Socket | null = null;
   private dataplane: DataPlane | null = null;
+  /** Datagrams handed to a socket and not yet sent: stop() waits for them (the Deletes it just queued). */
+  private readonly sending = new Set<Promise<void>>();
   private tun: TunDevice | null = null;
   /** ISAKMP SAs (and exchanges on their way to one) by initiator cookie. */
   private readonly sas = new Map<string, Entry>();
@@ -346,8 +348,8 @@ export class Gateway extends EventEmitter<GatewayEvents> {
   /** Sends deletes for everything, then closes the sockets. */
   async stop(): Promise<void> {
     for (const [key, e] of this.sas) this.teardown(key, e, 'gateway stopped', true);
-    // let the deletes leave before the sockets close
-    await new Promise((r) => setImmediate(r));
+    // let the deletes leave before the sockets close (bounded: a send that never completes cannot hold stop)
+    await Promise.race([Promise.all(this.sending), new Promise((r) => setTimeout(r, 1000).unref())]);
     await Promise.all([this.ike, this.natt].map((s) => (s ? new Promise<void>((r) => s.close(() => r())) : undefined)));
     this.ike = this.natt = null;
     this.dataplane?.close();
@@ -913,9 +915,14 @@ export class Gateway extends EventEmitter<GatewayEvents> {
     const s = natt ? this.natt : this.ike;
     if (!s) return;
     const data = natt ? Buffer.concat([NON_ESP_MARKER, msg]) : msg;
-    s.send(data, to.port, to.address, (err) => {
-      if (err) this.emit('error', { remote: to, kind: 'SOCKET', message: `send to ${to.address}:${to.port} failed: ${err.message}` });
-    });
+    const sent = new Promise<void>((resolve) =>
+      s.send(data, to.port, to.address, (err) => {
+        this.sending.delete(sent);
+        if (err) this.emit('error', { remote: to, kind: 'SOCKET', message: `send to ${to.address}:${to.port} failed: ${err.message}` });
+        resolve();
+      }),
+    );
+    this.sending.add(sent);
   }
 
   private later(ms: number, fn: () => void): NodeJS.Timeout {
