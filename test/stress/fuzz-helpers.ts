@@ -6,6 +6,8 @@
 // Environment:
 //   FUZZ_SEED=<n>        reproduce a run (every failure message prints the seed in use)
 //   FUZZ_ITERATIONS=<n>  mutations per state (default below, sized for CI); raise for a long run
+//   FUZZ_DEBUG=1         phase 1: print every accepted mutation next to the genuine message
+// Long run of all three files:  npx tsc -p tsconfig.json && FUZZ_ITERATIONS=5000 FUZZ_SEED=123 node scripts/run-tests.mjs fuzz-states
 import { Rng } from '../isakmp/fuzz-engine.js';
 
 export { Rng };
