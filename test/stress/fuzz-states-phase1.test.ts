@@ -101,6 +101,7 @@ function assertSameKeys(sa: { i: IsakmpSa; r: IsakmpSa }, where: string): void {
 interface Counts {
   ignored: number;
   refused: number;
+  repeatedRefused?: number;
   accepted: number;
   rebuilds: number;
   /** Accepted forgeries after which the two sides no longer agree (the exchange fails or keys / IVs differ). */
@@ -114,7 +115,11 @@ interface Counts {
  */
 async function fuzzStep(mode: Mode, delivered: number, name: string): Promise<Counts> {
   const rng = rngFor(name);
-  const counts: Counts = { ignored: 0, refused: 0, accepted: 0, rebuilds: 0, desync: 0 };
+  const counts: Counts = { ignored: 0, refused: 0, accepted: 0, rebuilds: 0, desync: 0, repeatedRefused: 0 };
+  // Phase1 ignores an unverifiable message once and fails when the same bytes come again (that is how it
+  // tells the peer retransmitting a message with a wrong key from a forgery): a forgery the mutator happens
+  // to produce twice may legitimately end the exchange, so such refusals are counted apart.
+  const delivered_ = new Set<string>();
   let run = await Run.start(mode, delivered);
   assert.ok(run.pending, `${name}: nothing to fuzz at step ${delivered}`);
   for (let n = 0; n < ITERATIONS; n++) {
@@ -136,6 +141,9 @@ async function fuzzStep(mode: Mode, delivered: number, name: string): Promise<Co
     }
     const machine: Phase1 = g.to === 'r' ? run.r! : run.i;
     const stepBefore: string = machine.step;
+    const hex = m.toString('hex');
+    const repeated = delivered_.has(hex);
+    delivered_.add(hex);
     let out: Phase1Output;
     try {
       out = await machine.handle(m, run.now);
@@ -149,7 +157,11 @@ async function fuzzStep(mode: Mode, delivered: number, name: string): Promise<Co
       counts.ignored++;
       continue;
     }
-    if (out.failed !== undefined) counts.refused++;
+    if (out.failed !== undefined && repeated) counts.repeatedRefused!++;
+    else if (out.failed !== undefined) {
+      counts.refused++;
+      if (process.env.FUZZ_DEBUG) console.log(`# refused ${out.failed.kind}: ${out.failed.message.slice(0, 120)}`);
+    }
     else {
       counts.accepted++;
       // Let the instance run on with the machine's answer: do both sides still end with the same keys?
@@ -235,7 +247,7 @@ for (const mode of ['main', 'aggressive'] as const) {
 // node:test runs the tests above in order, so the counts are in by now.
 test(
   'fuzz phase 1: a forged authenticated message (bad HASH / bad ciphertext, right cookies) is ignored, not fatal',
-  { todo: 'bug: Phase1.handle() turns any IkeError of an encrypted MM5/MM6 or AM2/AM3 into FAILED (fail()), so one forged datagram with the right cookies aborts the exchange' },
+  {},
   () => {
     console.log(`# refused authenticated forgeries: ${JSON.stringify(Object.fromEntries(refusedAt))}; phase 1 fuzz took ${Date.now() - started} ms`);
     for (const [name, n] of refusedAt) assert.equal(n, 0, `${name}: ${n} forged messages aborted the exchange`);

@@ -130,6 +130,8 @@ export function ikev1KeylogLine(sa: Pick<IsakmpSa, 'cookieI' | 'encryptionKey'>)
 }
 
 const NONCE_LENGTH = 32;
+/** Unverifiable messages remembered to recognise the peer's retransmission of one (see handle). */
+const MAX_UNVERIFIED = 8;
 
 /** What a silence most likely means, by the step we were waiting in. */
 const TIMEOUT_CAUSE: Partial<Record<string, string>> = {
@@ -189,6 +191,21 @@ export class Phase1 {
   private lastReceived: Buffer | null = null;
   private lastReply: Buffer | null = null;
   private busy = false;
+  /** Messages that failed decryption / HASH verification and were ignored (see handle). */
+  private unverified: Buffer[] = [];
+
+  /** The fields a step may set before its HASH is verified. */
+  private snapshot() {
+    return {
+      cookieR: this.cookieR, proposal: this.proposal, dh: this.dh, gxi: this.gxi, gxr: this.gxr, nonceI: this.nonceI, nonceR: this.nonceR,
+      skeyid: this.skeyid, skeyidD: this.skeyidD, skeyidA: this.skeyidA, skeyidE: this.skeyidE, encryptionKey: this.encryptionKey, iv: this.iv,
+      peerVendorIds: this.peerVendorIds, nat: { ...this.nat }, peerId: this.peerId,
+    };
+  }
+
+  private restore(s: ReturnType<Phase1['snapshot']>): void {
+    Object.assign(this, s);
+  }
 
   private constructor(
     readonly env: Phase1Env,
@@ -288,13 +305,27 @@ export class Phase1 {
     const expected = this.policy.mode === 'main' ? ExchangeType.IDENTITY_PROTECTION : ExchangeType.AGGRESSIVE;
     if (header.exchangeType !== expected) return this.idle();
     this.busy = true;
+    const before = this.snapshot();
     try {
       const r = this.policy.mode === 'main' ? await mainModeHandle(this, parsed.value, now) : await aggressiveModeHandle(this, parsed.value, now);
       if (r === null) return this.idle();
       this.lastReceived = Buffer.from(message);
       return this.advance(r, now);
     } catch (e) {
-      return this.fail(asIkeError(e), header, now);
+      const err = asIkeError(e);
+      // Until its HASH verifies, a message may be a forgery by anyone who saw the cookies (one that does not
+      // decrypt, a bad HASH, a mangled SA or KE): it is ignored, state as before, so that the genuine message
+      // can still complete the exchange. The same bytes again are the peer retransmitting its message: then
+      // the failure is real (for a bad HASH: "pre-shared key mismatch") and the exchange fails. Failures that
+      // only an authenticated message can cause (a wrong identity) fail at once.
+      const unauthenticated = err.kind !== 'AUTHENTICATION_FAILED' && err.kind !== 'POLICY' && err.kind !== 'INTERNAL';
+      if (unauthenticated && !this.unverified.some((m) => m.equals(message))) {
+        if (this.unverified.length >= MAX_UNVERIFIED) this.unverified.shift();
+        this.unverified.push(Buffer.from(message));
+        this.restore(before);
+        return this.idle();
+      }
+      return this.fail(err, header, now);
     } finally {
       this.busy = false;
     }
