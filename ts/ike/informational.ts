@@ -71,6 +71,11 @@ export function readInformational(crypto: CryptoProvider, sa: Phase2Keys, header
   if (!crypto.timingSafeEqual(hash1(crypto, sa, header.messageId, o.restBytes), o.hash)) {
     return { ok: false, reason: 'Informational HASH(1) does not verify' };
   }
+  // An Informational carries Notify and Delete payloads (RFC 2408 4.8); anything else is another exchange
+  // relabelled in the unauthenticated header (HASH(1) is computed the same way for a Quick Mode message 1), and
+  // accepting it would burn that exchange's message ID.
+  const other = o.rest.find((p) => p.type !== 11 && p.type !== 12);
+  if (other !== undefined) return { ok: false, reason: `Informational carrying a payload of type ${other.type} (not Notify or Delete)` };
   const events: InformationalEvent[] = [];
   const ours = isakmpSpi(sa);
   for (const p of o.rest) {

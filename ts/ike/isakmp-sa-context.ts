@@ -129,7 +129,9 @@ export class IsakmpSaContext implements Phase2Host {
       const qm = this.exchanges.get(mid);
       if (qm !== undefined) {
         const r = await qm.handle(header, encrypted, message, now);
-        if (r.dropped === undefined) this.dpd?.activity(now);
+        // A repeat of a message already handled (answered from the cache) proves nothing about the peer
+        // being alive today: anyone can replay it. Only a message that moved the exchange counts.
+        if (r.dropped === undefined && !r.repeat) this.dpd?.activity(now);
         return this.finishOut(out, this.collect(qm, r));
       }
       if (this.usedIds.has(mid)) return drop(out, `Quick Mode with a used message ID ${mid}`, this.deadline);

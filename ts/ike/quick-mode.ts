@@ -125,6 +125,8 @@ export interface QuickModeOutput {
   failed?: IkeError;
   /** Why an incoming datagram changed nothing (for logs); never set together with a state change. */
   dropped?: string;
+  /** The datagram repeated one already handled: answered from the cache, nothing else changed. */
+  repeat?: boolean;
 }
 
 type Step = 'I_WAIT_QM2' | 'R_WAIT_QM3' | 'DONE' | 'FAILED';
@@ -329,7 +331,7 @@ export class QuickMode {
   async handle(header: IsakmpHeader, body: Buffer, message: Buffer, now: number): Promise<QuickModeOutput> {
     if (this.lastReceived !== null && message.equals(this.lastReceived)) {
       // The peer did not get our answer: the same bytes again, nothing recomputed.
-      return { send: this.lastReply ? [this.lastReply] : [], timer: this.retransmitter.deadline };
+      return { send: this.lastReply ? [this.lastReply] : [], timer: this.retransmitter.deadline, repeat: true };
     }
     if (this.step === 'DONE' || this.step === 'FAILED') return this.idle('exchange already complete');
     if (this.busy) return this.idle('busy');
