@@ -451,7 +451,7 @@ export class Gateway extends EventEmitter<GatewayEvents> {
     if (this.dataplane) throw new IkeError('POLICY', `the TUN data plane carries the traffic of '${connection}': route packets into ${this.tun?.name}`);
     const { entry, child } = found;
     const packet = child.outbound.seal(payload, nextHeader);
-    const port = entry.natt ? entry.remote.port : (this.config.connections.find((c) => c.name === entry.connection)?.remoteNattPort ?? 4500);
+    const port = this.peerNattPort(entry);
     this.natt?.send(packet, port, entry.remote.address);
   }
 
@@ -498,7 +498,7 @@ export class Gateway extends EventEmitter<GatewayEvents> {
       if (ra) this.guard(ra.handle(data, now).then((out) => this.applyRemoteAccess(entry, out)), entry.connection, from, entry);
     } else {
       // XAUTH_INIT_PSK: no Quick Mode from a client before XAUTH succeeded (not even queued for later).
-      const c = this.config.connections.find((x) => x.name === entry.connection);
+      const c = this.configOf(entry);
       if (exchangeType === ExchangeType.QUICK_MODE && c?.xauth?.role === 'server' && !(entry.ra instanceof RemoteAccessServer && entry.ra.authenticated)) return;
       this.guard(
         entry.ctx.handle(data, now).then((out) => {
@@ -572,7 +572,7 @@ export class Gateway extends EventEmitter<GatewayEvents> {
     // the responder follows when a message arrives there (see receive()).
     if (!entry.natt && entry.phase1.initiator && natFloat(entry.phase1.nat)) {
       entry.natt = true;
-      entry.remote = { address: entry.remote.address, port: this.config.connections.find((x) => x.name === entry.connection)?.remoteNattPort ?? 4500 };
+      entry.remote = { address: entry.remote.address, port: this.configOf(entry)?.remoteNattPort ?? 4500 };
     }
     for (const m of out.send) this.send(m, entry.remote, entry.natt);
     if (entry.timer) clearTimeout(entry.timer);
@@ -591,7 +591,7 @@ export class Gateway extends EventEmitter<GatewayEvents> {
 
   private async established(key: string, entry: Entry, sa: IsakmpSa): Promise<void> {
     entry.up = true;
-    const c = this.config.connections.find((x) => x.name === entry.connection)!;
+    const c = this.configOf(entry)!;
     entry.ctxOptions.children = [this.childPolicy(c, sa)];
     if (c.dpd.delaySeconds > 0 && sa.peerVendorIds.dpd) {
       entry.ctxOptions.dpd = { delayMs: c.dpd.delaySeconds * 1000, timeoutMs: c.dpd.timeoutSeconds * 1000, action: c.dpd.action };
@@ -687,7 +687,7 @@ export class Gateway extends EventEmitter<GatewayEvents> {
     if (entry.raTimer) clearTimeout(entry.raTimer);
     entry.raTimer = out.timer === null ? null : setTimeout(() => this.guard(ra.onTimer(Date.now()).then((o) => this.applyRemoteAccess(entry, o)), entry.connection, entry.remote, entry), Math.max(0, out.timer - Date.now()));
     const key = entry.phase1.cookieI.toString('hex');
-    const c = this.config.connections.find((x) => x.name === entry.connection)!;
+    const c = this.configOf(entry)!;
     for (const ev of out.events) {
       this.emit('remote-access', { connection: entry.connection, remote: entry.remote, cookieI: key, event: ev });
       if (ev.type === 'xauthFailed' || ev.type === 'modeCfgFailed') {
@@ -729,7 +729,7 @@ export class Gateway extends EventEmitter<GatewayEvents> {
   private keepaliveSeconds(entry: Entry): number {
     const sa = entry.phase1.established;
     if (!sa || sa.nat.version === null || !sa.nat.localBehindNat) return 0;
-    return this.config.connections.find((c) => c.name === entry.connection)?.natKeepaliveSeconds ?? 0;
+    return this.configOf(entry)?.natKeepaliveSeconds ?? 0;
   }
 
   private sendKeepalive(entry: Entry): void {
@@ -791,7 +791,7 @@ export class Gateway extends EventEmitter<GatewayEvents> {
   }
 
   private childUp(entry: Entry, sa: ChildSa): void {
-    const c = this.config.connections.find((x) => x.name === entry.connection)!;
+    const c = this.configOf(entry)!;
     const { inbound, outbound } = createChildEspSas(sa);
     const child: Child = { sa, inbound, outbound, timers: [], rekeyed: false };
     // The SAs this one replaces (same connection, same selectors) stay for packets in flight, then go.
@@ -847,7 +847,7 @@ export class Gateway extends EventEmitter<GatewayEvents> {
     const localTs = [selectorCidr(child.sa.localTs.id)];
     const remoteTs = [selectorCidr(child.sa.remoteTs.id)];
     try {
-      const port = entry.natt ? entry.remote.port : (this.config.connections.find((c) => c.name === entry.connection)?.remoteNattPort ?? 4500);
+      const port = this.peerNattPort(entry);
       dp.addOutbound({ spi: child.sa.spiOut.readUInt32BE(0), sa: child.outbound, localTs, remoteTs, peer: { address: entry.remote.address, port } });
       dp.addInbound({ spi: child.sa.spiIn.readUInt32BE(0), sa: child.inbound, localTs, remoteTs });
     } catch (e) {
@@ -929,6 +929,16 @@ export class Gateway extends EventEmitter<GatewayEvents> {
     // Node's timers take at most 2^31-1 ms (24.8 days); longer lifetimes are clamped (re-armed never needed
     // in practice: IKE lifetimes are hours).
     return setTimeout(fn, Math.min(Math.max(0, ms), 2 ** 31 - 1));
+  }
+
+  /** The configuration of the connection an SA belongs to. */
+  private configOf(entry: Entry): ConnectionConfig | undefined {
+    return this.config.connections.find((c) => c.name === entry.connection);
+  }
+
+  /** Where ESP in UDP goes: the port the peer talks IKE from once floated, else its configured NAT-T port. */
+  private peerNattPort(entry: Entry): number {
+    return entry.natt ? entry.remote.port : (this.configOf(entry)?.remoteNattPort ?? 4500);
   }
 
   private connection(name: string): ConnectionConfig {

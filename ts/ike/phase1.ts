@@ -28,6 +28,7 @@ import { IkeError, notifyFor, type IkeErrorKind } from './errors.js';
 import { describeOffer, ikeOffer, ikeProposalName, matchAnswer, selectIkeProposal, type IkeProposal, type SelectionOrder } from './proposals.js';
 import { DEFAULT_RETRANSMIT, Retransmitter, type RetransmitPolicy } from './retransmit.js';
 import { classifyVendorIds, ourVendorIds, type PeerVendorIds } from './vendor.js';
+import { notifyName, notifyPayload } from './informational.js';
 import { mainModeHandle, mainModeRespond, mainModeStart } from './main-mode.js';
 import { aggressiveModeHandle, aggressiveModeRespond, aggressiveModeStart } from './aggressive-mode.js';
 
@@ -691,15 +692,11 @@ function refuse(env: Phase1Env, header: IsakmpHeader, err: IkeError, now: number
       messageId: Number(env.crypto.randomBytes(4).readUInt32BE(0)) || 1,
       length: 0,
     },
-    payloads: [{ type: 11, doi: 1, protocolId: ProtocolId.ISAKMP, notifyType, spi: Buffer.concat([header.initiatorCookie, cookieR ?? header.responderCookie]), data: Buffer.alloc(0) }],
+    payloads: [notifyPayload(notifyType, ProtocolId.ISAKMP, Buffer.concat([header.initiatorCookie, cookieR ?? header.responderCookie]))],
   });
   return { send: [msg], timer: null, failed: err };
 }
 
-function notifyName(n: number): string {
-  for (const [k, v] of Object.entries(NotifyType)) if (v === n) return k;
-  return `notify ${n}`;
-}
 
 function hint(n: number): string {
   switch (n) {
