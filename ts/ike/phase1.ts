@@ -544,7 +544,7 @@ export class Phase1 {
       throw new IkeError('PSK_MISMATCH', `pre-shared key mismatch or corrupted message: ${where} has ${body.length} encrypted bytes, not a multiple of the ${info.blockSize}-byte block`);
     }
     const plain = this.crypto.cbcDecrypt(this.proposal!.encryption, this.encryptionKey!, this.iv!, body);
-    const r = parsePayloads(header.nextPayload, plain, 28);
+    const r = parsePayloads(header.nextPayload, plain, 28, { trailing: 'padding', blockSize: info.blockSize });
     if (!r.ok) throw new IkeError('PSK_MISMATCH', `pre-shared key mismatch: ${where} does not decrypt to valid payloads (${r.error.message})`);
     return { payloads: r.value, nextIv: Buffer.from(body.subarray(body.length - info.blockSize)) };
   }
