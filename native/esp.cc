@@ -17,6 +17,9 @@
 
 #include <chrono>
 #include <cstring>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 #include <string>
 #include <vector>
 
@@ -829,6 +832,19 @@ Napi::Value RawEvpBench(const Napi::CallbackInfo& info) {
   return Napi::Number::New(env, ns);
 }
 
+// espMallocInUse() -> octets the C allocator has handed out and not yet taken back, or -1 where it cannot say.
+// A measuring hook for the memory per SA (bench/esp-memory.ts): OpenSSL contexts and the EspSa objects are
+// malloc'd, V8's heap is not, so a delta of this over N SAs is their native cost, allocator overhead included.
+// glibc's mallinfo2 sums every arena and the mmapped blocks.
+Napi::Value MallocInUse(const Napi::CallbackInfo& info) {
+#if defined(__GLIBC__) && (__GLIBC__ > 2 || (__GLIBC__ == 2 && __GLIBC_MINOR__ >= 33))
+  const struct mallinfo2 m = mallinfo2();
+  return Napi::Number::New(info.Env(), static_cast<double>(m.uordblks + m.hblkhd));
+#else
+  return Napi::Number::New(info.Env(), -1);
+#endif
+}
+
 }  // namespace
 }  // namespace esp
 }  // namespace ike
@@ -836,4 +852,5 @@ Napi::Value RawEvpBench(const Napi::CallbackInfo& info) {
 void InitEsp(Napi::Env env, Napi::Object exports) {
   exports.Set("EspSa", ike::esp::EspSa::Define(env));
   exports.Set("espRawEvpBench", Napi::Function::New(env, ike::esp::RawEvpBench, "espRawEvpBench"));
+  exports.Set("espMallocInUse", Napi::Function::New(env, ike::esp::MallocInUse, "espMallocInUse"));
 }

@@ -28,6 +28,8 @@ export interface NativeEspAddon {
     initialSequence?: bigint,
   ) => NativeEspHandle;
   espRawEvpBench(algorithm: string, seal: boolean, size: number, batch: number, iterations: number): number;
+  /** Octets malloc has handed out (glibc), -1 elsewhere: bench/esp-memory.ts measures the native cost per SA. */
+  espMallocInUse(): number;
 }
 
 export class NativeEspSa implements EspSa {
