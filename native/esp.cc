@@ -1,6 +1,10 @@
 // ESP data path (RFC 4303): one EspSa object per unidirectional SA, with its cipher context and HMAC key
-// schedule built once; batch seal/open over caller-owned buffers so that one N-API crossing carries many
-// packets and no packet allocates.
+// schedule built once, on the SA's first packet; batch seal/open over caller-owned buffers so that one N-API
+// crossing carries many packets and no packet allocates.
+//
+// Memory: a gateway holds up to ~100,000 SA pairs, most of them idle, so an SA that never carried a packet
+// holds only its keys and counters (a few hundred octets). The OpenSSL context (about 1 KiB with its
+// provider data) and the HMAC pad states are built by Warm() at the first seal/open and then kept.
 //
 // Packet layout (RFC 4303 section 2): SPI (4) | sequence number low 32 bits (4) | IV | ciphertext of
 // (payload | padding 1,2,3,... | pad length | next header) | ICV.
@@ -17,6 +21,7 @@
 
 #include <chrono>
 #include <cstring>
+#include <new>
 #ifdef __GLIBC__
 #include <malloc.h>
 #endif
@@ -80,6 +85,26 @@ const AlgInfo* FindAlg(const std::string& name) {
   return nullptr;
 }
 
+// The SA's cipher, fetched from the provider once per process (function-local statics: thread-safe
+// initialisation, never freed). An explicit fetch also spares each SA's first EVP_CipherInit_ex the implicit
+// lookup a legacy EVP_aes_*() pointer triggers. nullptr when this Node's OpenSSL lacks it (FIPS builds, say).
+const EVP_CIPHER* FetchedCipher(const AlgInfo& a) {
+  static const EVP_CIPHER* const kGcm128 = EVP_CIPHER_fetch(nullptr, "AES-128-GCM", nullptr);
+  static const EVP_CIPHER* const kGcm192 = EVP_CIPHER_fetch(nullptr, "AES-192-GCM", nullptr);
+  static const EVP_CIPHER* const kGcm256 = EVP_CIPHER_fetch(nullptr, "AES-256-GCM", nullptr);
+  static const EVP_CIPHER* const kChaCha = EVP_CIPHER_fetch(nullptr, "ChaCha20-Poly1305", nullptr);
+  static const EVP_CIPHER* const kCbc128 = EVP_CIPHER_fetch(nullptr, "AES-128-CBC", nullptr);
+  static const EVP_CIPHER* const kCbc192 = EVP_CIPHER_fetch(nullptr, "AES-192-CBC", nullptr);
+  static const EVP_CIPHER* const kCbc256 = EVP_CIPHER_fetch(nullptr, "AES-256-CBC", nullptr);
+  switch (a.enc) {
+    case EncKind::AesGcm: return a.encKeyLength == 16 ? kGcm128 : a.encKeyLength == 24 ? kGcm192 : kGcm256;
+    case EncKind::ChaChaPoly: return kChaCha;
+    case EncKind::AesCbc: return a.encKeyLength == 16 ? kCbc128 : a.encKeyLength == 24 ? kCbc192 : kCbc256;
+    default: return nullptr;
+  }
+}
+
+// Legacy pointers for the raw EVP benchmark below.
 const EVP_CIPHER* CipherFor(const AlgInfo& a) {
   switch (a.enc) {
     case EncKind::AesGcm:
@@ -184,21 +209,28 @@ class EspSa : public Napi::ObjectWrap<EspSa> {
         return;
       }
     }
-    replay_.Configure(static_cast<uint32_t>(window), esn_);
+    // What could make the first packet's Warm() fail is checked here instead, so a bad SA fails at
+    // createEspSa: the key lengths (above), and the cipher being available. AES and ChaCha20 accept every key
+    // of the right length, so after this only memory can fail later, and that is a per-packet status.
+    if (alg_->enc != EncKind::Null) {
+      cipher_ = FetchedCipher(*alg_);
+      if (cipher_ == nullptr) {
+        Napi::Error::New(env, "the OpenSSL of this Node has no cipher for " + name).ThrowAsJavaScriptException();
+        return;
+      }
+    }
+    // Only an inbound SA has a window; an outbound one would only hold the bitmap.
+    if (!replay_.Configure(outbound_ ? 0 : static_cast<uint32_t>(window), esn_)) {
+      Napi::Error::New(env, "out of memory for the replay window").ThrowAsJavaScriptException();
+      return;
+    }
     if (initialSeq != 0) {
       if (outbound_) lastSeq_ = initialSeq - 1;  // the next packet carries initialSeq
       else replay_.SetTop(initialSeq - 1);
     }
     std::memcpy(salt_, salt.data, salt.size);
-    if (alg_->hash != HashAlg::None) hmac_.Init(alg_->hash, integKey.data, integKey.size);
-    if (alg_->enc != EncKind::Null) {
-      ctx_ = EVP_CIPHER_CTX_new();
-      if (ctx_ == nullptr || EVP_CipherInit_ex(ctx_, CipherFor(*alg_), nullptr, encKey.data, nullptr, outbound_ ? 1 : 0) != 1) {
-        Napi::Error::New(env, "OpenSSL could not set up the cipher").ThrowAsJavaScriptException();
-        return;
-      }
-      if (alg_->enc == EncKind::AesCbc) EVP_CIPHER_CTX_set_padding(ctx_, 0);  // ESP pads itself
-    }
+    std::memcpy(encKey_, encKey.data, encKey.size);
+    std::memcpy(integKey_, integKey.data, integKey.size);
     ready_ = true;
   }
 
@@ -206,12 +238,41 @@ class EspSa : public Napi::ObjectWrap<EspSa> {
 
  private:
   void Release() {
+    Cool();
+    OPENSSL_cleanse(encKey_, sizeof(encKey_));
+    OPENSSL_cleanse(integKey_, sizeof(integKey_));
+    OPENSSL_cleanse(salt_, sizeof(salt_));
+    ready_ = false;
+  }
+
+  // Builds the cipher context and the HMAC states from the stored keys; called by the first seal/open (on
+  // whichever thread owns the SA then). False when memory runs out: that packet gets kCryptoError, the SA
+  // stays cold, and the next packet tries again.
+  bool Warm() {
+    if (alg_->hash != HashAlg::None) {
+      hmac_ = new (std::nothrow) HmacKey();
+      if (hmac_ == nullptr) return false;
+      hmac_->Init(alg_->hash, integKey_, alg_->integKeyLength);
+    }
+    if (alg_->enc != EncKind::Null) {
+      ctx_ = EVP_CIPHER_CTX_new();
+      if (ctx_ == nullptr || EVP_CipherInit_ex(ctx_, cipher_, nullptr, encKey_, nullptr, outbound_ ? 1 : 0) != 1) {
+        Cool();
+        return false;
+      }
+      if (alg_->enc == EncKind::AesCbc) EVP_CIPHER_CTX_set_padding(ctx_, 0);  // ESP pads itself
+    }
+    warm_ = true;
+    return true;
+  }
+
+  // Frees what Warm() built; the keys stay, so the SA can warm again.
+  void Cool() {
     if (ctx_ != nullptr) EVP_CIPHER_CTX_free(ctx_);  // frees and wipes the key schedule
     ctx_ = nullptr;
-    hmac_.Wipe();
-    OPENSSL_cleanse(salt_, sizeof(salt_));
-    OPENSSL_cleanse(ivPool_, sizeof(ivPool_));
-    ready_ = false;
+    delete hmac_;  // its destructor wipes the pad states
+    hmac_ = nullptr;
+    warm_ = false;
   }
 
   bool CheckReady(Napi::Env env) {
@@ -244,13 +305,20 @@ class EspSa : public Napi::ObjectWrap<EspSa> {
   }
 
   // Next unpredictable CBC IV (RFC 3602 3.1). RAND_bytes is called once per 256 IVs, not once per packet.
-  const uint8_t* NextCbcIv() {
-    if (ivPoolPos_ >= sizeof(ivPool_)) {
-      if (RAND_bytes(ivPool_, sizeof(ivPool_)) != 1) return nullptr;
-      ivPoolPos_ = 0;
+  // The pool is per thread, not per SA: an IV need not be tied to a key, and 4 KiB in every SA was most of
+  // an idle SA's memory. Unused IVs are not secrets worth wiping (each is sent in clear once used).
+  static const uint8_t* NextCbcIv() {
+    struct Pool {
+      uint8_t bytes[256 * 16];
+      size_t pos;
+    };
+    static thread_local Pool pool = {{0}, sizeof(Pool::bytes)};
+    if (pool.pos >= sizeof(pool.bytes)) {
+      if (RAND_bytes(pool.bytes, sizeof(pool.bytes)) != 1) return nullptr;
+      pool.pos = 0;
     }
-    const uint8_t* iv = ivPool_ + ivPoolPos_;
-    ivPoolPos_ += 16;
+    const uint8_t* iv = pool.bytes + pool.pos;
+    pool.pos += 16;
     return iv;
   }
 
@@ -258,6 +326,7 @@ class EspSa : public Napi::ObjectWrap<EspSa> {
   // in may equal the ciphertext position (out + 8 + IV length): in-place sealing.
   uint8_t SealOne(const uint8_t* in, size_t len, uint8_t nextHeader, uint8_t* out, uint64_t seq,
                   const uint8_t* ivOverride) {
+    if (!warm_ && !Warm()) return kCryptoError;
     const EncKind enc = alg_->enc;
     const size_t ivLen = IvLen();
     const size_t a = PadAlign(enc);
@@ -319,7 +388,7 @@ class EspSa : public Napi::ObjectWrap<EspSa> {
       uint8_t hi[4];
       PutBe32(hi, static_cast<uint32_t>(seq >> 32));
       uint8_t mac[HmacKey::kMaxDigest];
-      hmac_.Compute(out, kHeader + ivLen + ctLen, hi, esn_ ? 4 : 0, nullptr, 0, mac);
+      hmac_->Compute(out, kHeader + ivLen + ctLen, hi, esn_ ? 4 : 0, nullptr, 0, mac);
       std::memcpy(ct + ctLen, mac, alg_->icvLength);
     }
     return kOk;
@@ -347,6 +416,8 @@ class EspSa : public Napi::ObjectWrap<EspSa> {
       replays_++;
       return kReplayed;
     }
+    // Only now: a packet for another SA, of impossible length or replayed does not make this one build contexts.
+    if (!warm_ && !Warm()) return kCryptoError;
     const uint8_t* iv = in + kHeader;
     const uint8_t* ct = iv + ivLen;
     const uint8_t* icv = ct + ctLen;
@@ -383,7 +454,7 @@ class EspSa : public Napi::ObjectWrap<EspSa> {
         uint8_t hi[4];
         PutBe32(hi, static_cast<uint32_t>(seq >> 32));
         uint8_t mac[HmacKey::kMaxDigest];
-        hmac_.Compute(in, len - icvLen, hi, esn_ ? 4 : 0, nullptr, 0, mac);
+        hmac_->Compute(in, len - icvLen, hi, esn_ ? 4 : 0, nullptr, 0, mac);
         if (CRYPTO_memcmp(mac, icv, icvLen) != 0) {
           authFailures_++;
           return kAuthFailed;
@@ -645,14 +716,18 @@ class EspSa : public Napi::ObjectWrap<EspSa> {
   bool esn_ = false;
   bool insecure_ = false;
   bool attached_ = false;  // JS thread only: set and cleared by AttachSa / DetachSa
+  bool warm_ = false;       // ctx_ / hmac_ built (Warm); owned by the thread that owns the SA
   uint32_t spi_ = 0;
-  EVP_CIPHER_CTX* ctx_ = nullptr;
-  HmacKey hmac_;
+  const EVP_CIPHER* cipher_ = nullptr;  // process-wide, not owned
+  // The keys as given, kept until destroy so that Warm() can build the contexts (an AES key schedule starts
+  // with the key itself, so keeping both exposes nothing more).
+  uint8_t encKey_[32] = {0};
+  uint8_t integKey_[HmacKey::kMaxDigest] = {0};
   uint8_t salt_[4] = {0};
+  EVP_CIPHER_CTX* ctx_ = nullptr;  // null until Warm(), and for NULL encryption
+  HmacKey* hmac_ = nullptr;        // null until Warm(), and for the AEADs
   uint64_t lastSeq_ = 0;
   ReplayWindow replay_;
-  uint8_t ivPool_[256 * 16] = {0};
-  size_t ivPoolPos_ = sizeof(ivPool_);
   uint64_t packets_ = 0, bytes_ = 0, authFailures_ = 0, replays_ = 0, malformed_ = 0, wrongSpi_ = 0;
 };
 
