@@ -19,6 +19,7 @@
 #include <openssl/params.h>
 #include <openssl/rand.h>
 
+#include <atomic>
 #include <chrono>
 #include <cstring>
 #include <new>
@@ -125,6 +126,10 @@ size_t PadAlign(EncKind e) { return e == EncKind::AesCbc ? 16 : 4; }
 constexpr size_t kHeader = 8;  // SPI | sequence number
 // Longest payload / packet accepted: far above any IP datagram, and small enough that lengths fit OpenSSL's int.
 constexpr uint64_t kMaxLength = 1u << 30;
+
+// Test hook (espFailNextWarms): how many of the next Warm() calls fail as if memory had run out. Read only on
+// an SA's first packet, never on the per-packet path.
+std::atomic<int64_t> gFailWarms{0};
 
 // Marks EspSa objects so that AttachSa can tell them from any other wrapped object (napi_type_tag_object).
 const napi_type_tag kEspSaTag = {0x6b1e5a0e2f4d4c31ULL, 0x9a7e0c55e5d3b201ULL};
@@ -249,6 +254,8 @@ class EspSa : public Napi::ObjectWrap<EspSa> {
   // whichever thread owns the SA then). False when memory runs out: that packet gets kCryptoError, the SA
   // stays cold, and the next packet tries again.
   bool Warm() {
+    if (gFailWarms.load(std::memory_order_relaxed) > 0 && gFailWarms.fetch_sub(1, std::memory_order_relaxed) > 0)
+      return false;
     if (alg_->hash != HashAlg::None) {
       hmac_ = new (std::nothrow) HmacKey();
       if (hmac_ == nullptr) return false;
@@ -920,6 +927,15 @@ Napi::Value MallocInUse(const Napi::CallbackInfo& info) {
 #endif
 }
 
+// espFailNextWarms(count): the next `count` first-packet context builds (of any SA) fail as if out of memory,
+// so that tests can check that path gives CRYPTO_ERROR statuses and leaves the SA usable. 0 switches it off.
+Napi::Value FailNextWarms(const Napi::CallbackInfo& info) {
+  int64_t n = 0;
+  if (!GetInt(info, 0, "count", 0, 1 << 20, &n)) return info.Env().Undefined();
+  gFailWarms.store(n, std::memory_order_relaxed);
+  return info.Env().Undefined();
+}
+
 }  // namespace
 }  // namespace esp
 }  // namespace ike
@@ -928,4 +944,5 @@ void InitEsp(Napi::Env env, Napi::Object exports) {
   exports.Set("EspSa", ike::esp::EspSa::Define(env));
   exports.Set("espRawEvpBench", Napi::Function::New(env, ike::esp::RawEvpBench, "espRawEvpBench"));
   exports.Set("espMallocInUse", Napi::Function::New(env, ike::esp::MallocInUse, "espMallocInUse"));
+  exports.Set("espFailNextWarms", Napi::Function::New(env, ike::esp::FailNextWarms, "espFailNextWarms"));
 }

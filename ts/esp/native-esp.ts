@@ -30,6 +30,8 @@ export interface NativeEspAddon {
   espRawEvpBench(algorithm: string, seal: boolean, size: number, batch: number, iterations: number): number;
   /** Octets malloc has handed out (glibc), -1 elsewhere: bench/esp-memory.ts measures the native cost per SA. */
   espMallocInUse(): number;
+  /** Test hook: the next `count` first-packet context builds fail as if out of memory (CRYPTO_ERROR). */
+  espFailNextWarms(count: number): void;
 }
 
 export class NativeEspSa implements EspSa {
