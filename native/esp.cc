@@ -311,28 +311,33 @@ class EspSa : public Napi::ObjectWrap<EspSa> {
     return kHeader + IvLen() + (len + 2 + a - 1) / a * a + alg_->icvLength;
   }
 
-  // Next unpredictable CBC IV (RFC 3602 3.1). RAND_bytes is called once per 256 IVs, not once per packet.
+  // Unpredictable CBC IVs (RFC 3602 3.1): RAND_bytes is called once per 256 IVs, not once per packet.
   // The pool is per thread, not per SA: an IV need not be tied to a key, and 4 KiB in every SA was most of
   // an idle SA's memory. Unused IVs are not secrets worth wiping (each is sent in clear once used).
-  static const uint8_t* NextCbcIv() {
-    struct Pool {
-      uint8_t bytes[256 * 16];
-      size_t pos;
-    };
-    static thread_local Pool pool = {{0}, sizeof(Pool::bytes)};
-    if (pool.pos >= sizeof(pool.bytes)) {
-      if (RAND_bytes(pool.bytes, sizeof(pool.bytes)) != 1) return nullptr;
-      pool.pos = 0;
+  struct IvPool {
+    uint8_t bytes[256 * 16];
+    size_t pos;
+    const uint8_t* Next() {
+      if (pos >= sizeof(bytes)) {
+        if (RAND_bytes(bytes, sizeof(bytes)) != 1) return nullptr;
+        pos = 0;
+      }
+      const uint8_t* iv = bytes + pos;
+      pos += 16;
+      return iv;
     }
-    const uint8_t* iv = pool.bytes + pool.pos;
-    pool.pos += 16;
-    return iv;
+  };
+  // A thread_local in a shared object costs a __tls_get_addr call: the batch call looks it up once.
+  static IvPool* ThreadIvPool() {
+    static thread_local IvPool pool = {{0}, sizeof(IvPool::bytes)};
+    return &pool;
   }
 
   // Seals one payload with sequence number `seq` into out (SealedLength(len) bytes, checked by the caller).
   // in may equal the ciphertext position (out + 8 + IV length): in-place sealing.
+  // CBC takes its IV from ivOverride if given, else from ivs (this thread's pool).
   uint8_t SealOne(const uint8_t* in, size_t len, uint8_t nextHeader, uint8_t* out, uint64_t seq,
-                  const uint8_t* ivOverride) {
+                  const uint8_t* ivOverride, IvPool* ivs) {
     if (!warm_ && !Warm()) return kCryptoError;
     const EncKind enc = alg_->enc;
     const size_t ivLen = IvLen();
@@ -378,7 +383,7 @@ class EspSa : public Napi::ObjectWrap<EspSa> {
     }
 
     if (enc == EncKind::AesCbc) {
-      const uint8_t* iv = ivOverride != nullptr ? ivOverride : NextCbcIv();
+      const uint8_t* iv = ivOverride != nullptr ? ivOverride : ivs->Next();
       if (iv == nullptr) return kCryptoError;
       std::memcpy(ivOut, iv, 16);
       if (EVP_EncryptInit_ex(ctx_, nullptr, nullptr, nullptr, ivOut) != 1) return kCryptoError;
@@ -531,6 +536,7 @@ class EspSa : public Napi::ObjectWrap<EspSa> {
     }
     const uint64_t limit = esn_ ? ~0ull : 0xffffffffull;
     const size_t ivLen = IvLen();
+    IvPool* const ivs = ThreadIvPool();
     uint32_t okCount = 0;
     for (size_t i = 0; i < count; i++) {
       outLengths.data[i] = 0;
@@ -551,7 +557,7 @@ class EspSa : public Napi::ObjectWrap<EspSa> {
         status.data[i] = kSeqOverflow;
         continue;
       }
-      uint8_t st = SealOne(in, len, nextHeaders.data[i], out, lastSeq_ + 1, nullptr);
+      uint8_t st = SealOne(in, len, nextHeaders.data[i], out, lastSeq_ + 1, nullptr, ivs);
       status.data[i] = st;
       if (st == kOk) {
         lastSeq_++;
@@ -684,7 +690,7 @@ class EspSa : public Napi::ObjectWrap<EspSa> {
     }
     Napi::Buffer<uint8_t> out = Napi::Buffer<uint8_t>::New(env, SealedLength(payload.size));
     uint8_t st = SealOne(payload.data, payload.size, static_cast<uint8_t>(nh), out.Data(), seq,
-                         IvLen() != 0 ? iv.data : nullptr);
+                         IvLen() != 0 ? iv.data : nullptr, ThreadIvPool());
     if (st != kOk) {
       Napi::Error::New(env, "OpenSSL failed to seal").ThrowAsJavaScriptException();
       return env.Undefined();
@@ -771,7 +777,7 @@ uint8_t SealPacket(EspSa* sa, const uint8_t* in, size_t len, uint8_t nextHeader,
   const size_t sealed = sa->SealedLength(len);
   if (Overlaps(in, len, out, sealed) && in != out + kHeader + sa->IvLen()) return kBadBounds;
   if (sa->lastSeq_ >= (sa->esn_ ? ~0ull : 0xffffffffull)) return kSeqOverflow;
-  const uint8_t st = sa->SealOne(in, len, nextHeader, out, sa->lastSeq_ + 1, nullptr);
+  const uint8_t st = sa->SealOne(in, len, nextHeader, out, sa->lastSeq_ + 1, nullptr, EspSa::ThreadIvPool());
   if (st == kOk) {
     sa->lastSeq_++;
     sa->packets_++;
