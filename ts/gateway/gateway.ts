@@ -184,6 +184,12 @@ export interface GatewayOptions {
   maxHalfOpenPerPeer?: number;
   /** Run DH on the thread pool (default true: keeps the event loop free). */
   asyncDh?: boolean;
+  /**
+   * Every ISAKMP SA stands alone, as the load tester's own are: none is taken for a rekey of another, nor
+   * its children for replacements. For benchmarks where one peer address sets up many identical SAs and
+   * keeps them (bench/memory.ts); not reachable from a config file.
+   */
+  independentSas?: boolean;
 }
 
 interface Child {
@@ -237,6 +243,11 @@ export class Gateway extends EventEmitter<GatewayEvents> {
   private tun: TunDevice | null = null;
   /** ISAKMP SAs (and exchanges on their way to one) by initiator cookie. */
   private readonly sas = new Map<string, Entry>();
+  /**
+   * The entries of `sas` whose phase 1 is not complete, oldest first: the half-open limits look at these
+   * alone (a scan of every SA per message 1 would make setting up N SAs cost N^2).
+   */
+  private readonly halfOpen = new Map<string, Entry>();
   /** Inbound child SAs by SPI (hex), for ESP arriving on the NAT-T socket. */
   private readonly inbound = new Map<string, { entry: Entry; child: Child }>();
   private localAddress = '0.0.0.0';
@@ -254,6 +265,7 @@ export class Gateway extends EventEmitter<GatewayEvents> {
       maxHalfOpen: options.maxHalfOpen ?? 10_000,
       maxHalfOpenPerPeer: options.maxHalfOpenPerPeer ?? 1_000,
       asyncDh: options.asyncDh ?? true,
+      independentSas: options.independentSas ?? false,
     };
   }
 
@@ -326,6 +338,7 @@ export class Gateway extends EventEmitter<GatewayEvents> {
       entry.independent = options.independent ?? false;
       const key = phase1.cookieI.toString('hex');
       this.sas.set(key, entry);
+      this.halfOpen.set(key, entry);
       this.applyPhase1(entry, out);
       return key;
     } catch (e) {
@@ -524,7 +537,9 @@ export class Gateway extends EventEmitter<GatewayEvents> {
     const { phase1, out } = await Phase1.respond(this.env(from, candidates[0]), candidates.map((c) => this.policy(c)), msg, now);
     if (phase1) {
       const entry = this.newEntry(phase1, phase1.policy.name, from, natt, now);
-      this.sas.set(phase1.cookieI.toString('hex'), entry);
+      const key = phase1.cookieI.toString('hex');
+      this.sas.set(key, entry);
+      this.halfOpen.set(key, entry);
       this.applyPhase1(entry, out);
     } else {
       for (const m of out.send) this.send(m, from, natt);
@@ -534,14 +549,17 @@ export class Gateway extends EventEmitter<GatewayEvents> {
 
   /** Half-open limits: a flood of message 1s cannot grow the table without bound; the oldest go first. */
   private admitHalfOpen(address: string): void {
-    const half = [...this.sas.entries()].filter(([, e]) => !e.up);
-    const perPeer = half.filter(([, e]) => e.remote.address === address);
-    const drop = (list: typeof half) => {
-      const [k, e] = list.reduce((a, b) => (a[1].createdAt <= b[1].createdAt ? a : b));
-      this.forget(k, e);
-    };
-    if (perPeer.length >= this.options.maxHalfOpenPerPeer) drop(perPeer);
-    if (half.length >= this.options.maxHalfOpen) drop(half);
+    // halfOpen is in creation order: the first match is the oldest
+    let perPeer = 0;
+    let oldestOfPeer: [string, Entry] | undefined;
+    for (const [k, e] of this.halfOpen) {
+      if (e.remote.address !== address) continue;
+      perPeer++;
+      oldestOfPeer ??= [k, e];
+    }
+    if (oldestOfPeer && perPeer >= this.options.maxHalfOpenPerPeer) this.forget(...oldestOfPeer);
+    const oldest = this.halfOpen.entries().next().value as [string, Entry] | undefined;
+    if (oldest && this.halfOpen.size >= this.options.maxHalfOpen) this.forget(...oldest);
   }
 
   // ---- phase 1 ----
@@ -563,7 +581,7 @@ export class Gateway extends EventEmitter<GatewayEvents> {
       children: new Map(),
       wantChild: false,
       keepalives: 0,
-      independent: false,
+      independent: this.options.independentSas,
     };
   }
 
@@ -591,6 +609,7 @@ export class Gateway extends EventEmitter<GatewayEvents> {
 
   private async established(key: string, entry: Entry, sa: IsakmpSa): Promise<void> {
     entry.up = true;
+    this.halfOpen.delete(key);
     const c = this.configOf(entry)!;
     entry.ctxOptions.children = [this.childPolicy(c, sa)];
     if (c.dpd.delaySeconds > 0 && sa.peerVendorIds.dpd) {
@@ -797,9 +816,9 @@ export class Gateway extends EventEmitter<GatewayEvents> {
     // The SAs this one replaces (same connection, same selectors) stay for packets in flight, then go.
     // (also on an older ISAKMP SA of the connection: after a phase 1 rekey the children move over)
     const replaced: { owner: Entry; old: Child }[] = [];
-    for (const owner of this.sas.values()) {
+    if (!entry.independent) for (const owner of this.sas.values()) {
       if (owner.connection !== entry.connection || owner.remote.address !== entry.remote.address) continue;
-      if (entry.independent || owner.independent) continue;
+      if (owner.independent) continue;
       for (const old of owner.children.values()) {
         if (old.sa.name === sa.name && tsToString(old.sa.localTs) === tsToString(sa.localTs) && tsToString(old.sa.remoteTs) === tsToString(sa.remoteTs)) replaced.push({ owner, old });
       }
@@ -893,6 +912,7 @@ export class Gateway extends EventEmitter<GatewayEvents> {
     entry.ra?.close(); // gives a pool address back
     entry.up = false;
     if (this.sas.get(key) === entry) this.sas.delete(key);
+    if (this.halfOpen.get(key) === entry) this.halfOpen.delete(key);
   }
 
   private currentChild(connection: string): { entry: Entry; child: Child } | undefined {
