@@ -23,6 +23,11 @@ import {
   Phase1,
   tsToString,
   ZERO_COOKIE,
+  DEFAULT_RETRANSMIT,
+  fullChildSa,
+  retainChildSa,
+  type RetainedChildSa,
+  retransmitTotalMs,
   type ChildSa,
   type DpdPolicy,
   type Endpoint,
@@ -193,7 +198,8 @@ export interface GatewayOptions {
 }
 
 interface Child {
-  sa: ChildSa;
+  /** Compact: the keys are in one block (fullChildSa gives them back for keylog); the ESP SAs have their own. */
+  sa: RetainedChildSa;
   inbound: EspSa;
   outbound: EspSa;
   timers: NodeJS.Timeout[];
@@ -202,7 +208,15 @@ interface Child {
 }
 
 interface Entry {
-  phase1: Phase1;
+  /** Initiator cookie (hex): this entry's key in `sas`. */
+  key: string;
+  /**
+   * The phase 1 exchange: until it completes, then for a grace period in which the peer may repeat its last
+   * message and get our cached answer (see established()); then dropped, `sa` being all that is needed.
+   */
+  phase1: Phase1 | null;
+  /** The ISAKMP SA, once phase 1 is complete. */
+  sa: IsakmpSa | null;
   ctx: IsakmpSaContext;
   /** Filled when phase 1 completes (the PFS group and the peer's DPD support are known only then). */
   ctxOptions: { children: Phase2Policy[]; dpd?: DpdPolicy };
@@ -255,6 +269,12 @@ export class Gateway extends EventEmitter<GatewayEvents> {
   private readonly pools = new Map<string, AddressPool>();
   private readonly limiters = new Map<string, LoginLimiter>();
   private ports = { ike: 0, natt: 0 };
+  /**
+   * What every SA of a connection shares, built once per connection instead of once per SA: its phase 1
+   * policy, its child policies (by PFS group), its DPD settings, our endpoint objects.
+   */
+  private readonly perConnection = new WeakMap<ConnectionConfig, { localAddress: string; phase1: Phase1Policy; children: Map<number, Phase2Policy>; dpd?: DpdPolicy }>();
+  private readonly localEndpoints = new Map<string, Endpoint>();
 
   constructor(config: GatewayConfig, options: GatewayOptions = {}) {
     super();
@@ -327,7 +347,7 @@ export class Gateway extends EventEmitter<GatewayEvents> {
     const up = options.fresh ? undefined : [...this.sas.values()].find((e) => e.up && e.connection === name);
     if (up) {
       await this.startQuickMode(up, c);
-      return up.phase1.cookieI.toString('hex');
+      return up.key;
     }
     const remote = { address: c.remote, port: c.remotePort };
     const now = Date.now();
@@ -335,8 +355,8 @@ export class Gateway extends EventEmitter<GatewayEvents> {
       const { phase1, out } = await Phase1.initiate(this.env(remote, c), this.policy(c), now);
       const entry = this.newEntry(phase1, c.name, remote, false, now);
       entry.wantChild = options.withChild ?? true;
-      entry.independent = options.independent ?? false;
-      const key = phase1.cookieI.toString('hex');
+      entry.independent = options.independent ?? this.options.independentSas;
+      const key = entry.key;
       this.sas.set(key, entry);
       this.halfOpen.set(key, entry);
       this.applyPhase1(entry, out);
@@ -385,11 +405,11 @@ export class Gateway extends EventEmitter<GatewayEvents> {
   }
 
   phase1Sas(): IsakmpSa[] {
-    return [...this.sas.values()].filter((e) => e.up).map((e) => e.phase1.established!);
+    return [...this.sas.values()].filter((e) => e.up).map((e) => e.sa!);
   }
 
   childSas(): ChildSa[] {
-    return [...this.sas.values()].flatMap((e) => [...e.children.values()].filter((c) => !c.rekeyed).map((c) => c.sa));
+    return [...this.sas.values()].flatMap((e) => [...e.children.values()].filter((c) => !c.rekeyed).map((c) => fullChildSa(c.sa)));
   }
 
   /** Every established ISAKMP SA with its children, counters and remaining lifetimes; never key material. */
@@ -404,7 +424,7 @@ export class Gateway extends EventEmitter<GatewayEvents> {
     const sas: Phase1Status[] = [];
     for (const e of this.sas.values()) {
       if (!e.up) continue;
-      const sa = e.phase1.established!;
+      const sa = e.sa!;
       sas.push({
         connection: e.connection,
         role: sa.initiator ? 'initiator' : 'responder',
@@ -447,9 +467,9 @@ export class Gateway extends EventEmitter<GatewayEvents> {
     const lines: KeylogLine[] = [];
     for (const e of this.sas.values()) {
       if (!e.up) continue;
-      const sa = e.phase1.established!;
+      const sa = e.sa!;
       lines.push(isakmpKeylog(sa));
-      for (const c of e.children.values()) lines.push(...childKeylog(c.sa, sa.local, e.remote));
+      for (const c of e.children.values()) lines.push(...childKeylog(fullChildSa(c.sa), sa.local, e.remote));
     }
     return lines;
   }
@@ -505,7 +525,9 @@ export class Gateway extends EventEmitter<GatewayEvents> {
     // Message ID 0 is phase 1; so are the clear notifies a peer sends while phase 1 is not complete.
     const phase1 = messageId === 0 || (!entry.up && exchangeType === ExchangeType.INFORMATIONAL && (flags & Flags.ENCRYPTION) === 0);
     if (phase1) {
-      this.guard(entry.phase1.handle(data, now).then((out) => this.applyPhase1(entry, out)), entry.connection, from, entry);
+      // after the grace period nothing answers phase 1 any more: a late repeat is dropped
+      const p1 = entry.phase1;
+      if (p1) this.guard(p1.handle(data, now).then((out) => this.applyPhase1(entry, out)), entry.connection, from, entry);
     } else if (exchangeType === ExchangeType.TRANSACTION) {
       const ra = entry.ra;
       if (ra) this.guard(ra.handle(data, now).then((out) => this.applyRemoteAccess(entry, out)), entry.connection, from, entry);
@@ -537,7 +559,7 @@ export class Gateway extends EventEmitter<GatewayEvents> {
     const { phase1, out } = await Phase1.respond(this.env(from, candidates[0]), candidates.map((c) => this.policy(c)), msg, now);
     if (phase1) {
       const entry = this.newEntry(phase1, phase1.policy.name, from, natt, now);
-      const key = phase1.cookieI.toString('hex');
+      const key = entry.key;
       this.sas.set(key, entry);
       this.halfOpen.set(key, entry);
       this.applyPhase1(entry, out);
@@ -567,7 +589,9 @@ export class Gateway extends EventEmitter<GatewayEvents> {
   private newEntry(phase1: Phase1, connection: string, remote: Endpoint, natt: boolean, now: number): Entry {
     const ctxOptions: Entry['ctxOptions'] = { children: [] };
     return {
+      key: phase1.cookieI.toString('hex'),
       phase1,
+      sa: null,
       ctx: new IsakmpSaContext(this.crypto, null, ctxOptions, now),
       ctxOptions,
       connection,
@@ -586,9 +610,16 @@ export class Gateway extends EventEmitter<GatewayEvents> {
   }
 
   private applyPhase1(entry: Entry, out: Phase1Output): void {
+    const phase1 = entry.phase1;
+    if (phase1 === null) return;
+    if (entry.sa !== null) {
+      // established: a repeated last message answered from the cache; the release timer stays as it is
+      for (const m of out.send) this.send(m, entry.remote, entry.natt);
+      return;
+    }
     // RFC 3947 4: once NAT-D shows a NAT, the initiator sends from its next message on to the NAT-T port;
     // the responder follows when a message arrives there (see receive()).
-    if (!entry.natt && entry.phase1.initiator && natFloat(entry.phase1.nat)) {
+    if (!entry.natt && phase1.initiator && natFloat(phase1.nat)) {
       entry.natt = true;
       entry.remote = { address: entry.remote.address, port: this.configOf(entry)?.remoteNattPort ?? 4500 };
     }
@@ -596,15 +627,26 @@ export class Gateway extends EventEmitter<GatewayEvents> {
     if (entry.timer) clearTimeout(entry.timer);
     entry.timer = null;
     if (out.timer !== null) {
-      entry.timer = setTimeout(() => this.applyPhase1(entry, entry.phase1.onTimer(Date.now())), Math.max(0, out.timer - Date.now()));
+      entry.timer = setTimeout(() => this.applyPhase1(entry, phase1.onTimer(Date.now())), Math.max(0, out.timer - Date.now()));
     }
-    const key = entry.phase1.cookieI.toString('hex');
+    const key = entry.key;
     if (out.failed) {
       this.forget(key, entry);
       this.emitError(out.failed, entry.connection, entry.remote, entry);
       return;
     }
-    if (out.established) this.guard(this.established(key, entry, out.established), entry.connection, entry.remote, entry);
+    if (out.established) {
+      entry.sa = out.established;
+      // The machine answers a repeat of the peer's last message (MM5, or AM2 at an AM initiator) for as long
+      // as the peer may retransmit it (its schedule, taken to be ours), then goes: a gateway with many SAs
+      // would otherwise keep every exchange's leftovers for the SA's whole life.
+      const grace = retransmitTotalMs(phase1.policy.retransmit ?? DEFAULT_RETRANSMIT);
+      entry.timer = this.later(grace, () => {
+        entry.timer = null;
+        entry.phase1 = null;
+      });
+      this.guard(this.established(key, entry, out.established), entry.connection, entry.remote, entry);
+    }
   }
 
   private async established(key: string, entry: Entry, sa: IsakmpSa): Promise<void> {
@@ -612,9 +654,8 @@ export class Gateway extends EventEmitter<GatewayEvents> {
     this.halfOpen.delete(key);
     const c = this.configOf(entry)!;
     entry.ctxOptions.children = [this.childPolicy(c, sa)];
-    if (c.dpd.delaySeconds > 0 && sa.peerVendorIds.dpd) {
-      entry.ctxOptions.dpd = { delayMs: c.dpd.delaySeconds * 1000, timeoutMs: c.dpd.timeoutSeconds * 1000, action: c.dpd.action };
-    }
+    const dpd = this.shared(c).dpd;
+    if (dpd && sa.peerVendorIds.dpd) entry.ctxOptions.dpd = dpd;
     this.emit('phase1-up', {
       connection: sa.name,
       initiator: sa.initiator,
@@ -643,7 +684,7 @@ export class Gateway extends EventEmitter<GatewayEvents> {
     // Replaced by a rekey: the older ISAKMP SA of this connection and peer is deleted once the new one is up.
     for (const [k, e] of this.sas) {
       if (!sa.initiator || entry.independent || e.independent) break; // the peer deletes its own old SAs; load-test SAs stand alone
-      if (e !== entry && e.up && e.connection === entry.connection && e.remote.address === entry.remote.address && e.phase1.established!.establishedAt < sa.establishedAt && e.children.size === 0) {
+      if (e !== entry && e.up && e.connection === entry.connection && e.remote.address === entry.remote.address && e.sa!.establishedAt < sa.establishedAt && e.children.size === 0) {
         this.teardown(k, e, 'replaced by a newer ISAKMP SA', true);
       }
     }
@@ -705,7 +746,7 @@ export class Gateway extends EventEmitter<GatewayEvents> {
     for (const m of out.send) this.send(m, entry.remote, entry.natt);
     if (entry.raTimer) clearTimeout(entry.raTimer);
     entry.raTimer = out.timer === null ? null : setTimeout(() => this.guard(ra.onTimer(Date.now()).then((o) => this.applyRemoteAccess(entry, o)), entry.connection, entry.remote, entry), Math.max(0, out.timer - Date.now()));
-    const key = entry.phase1.cookieI.toString('hex');
+    const key = entry.key;
     const c = this.configOf(entry)!;
     for (const ev of out.events) {
       this.emit('remote-access', { connection: entry.connection, remote: entry.remote, cookieI: key, event: ev });
@@ -716,7 +757,7 @@ export class Gateway extends EventEmitter<GatewayEvents> {
       } else if (ra instanceof RemoteAccessServer && ev.type === 'modeCfg' && ev.config.address !== undefined) {
         // The client's side of its Quick Modes is exactly the address it was given.
         entry.ctxOptions.children = entry.ctxOptions.children.map((p) => ({ ...p, remoteTs: hostSelector(ev.config.address!) }));
-      } else if (ra instanceof RemoteAccessClient && entry.wantChild && entry.phase1.established?.initiator) {
+      } else if (ra instanceof RemoteAccessClient && entry.wantChild && entry.sa?.initiator) {
         const ready = ev.type === 'modeCfg' || (ev.type === 'xauthOk' && c.modeConfig?.role !== 'client');
         if (ev.type === 'modeCfg' && ev.config.address !== undefined) entry.virtualIp = ev.config.address;
         if (ready) this.guard(this.startQuickMode(entry, c), entry.connection, entry.remote, entry);
@@ -735,7 +776,7 @@ export class Gateway extends EventEmitter<GatewayEvents> {
     if (entry.independent) return entry;
     let best = entry;
     for (const e of this.sas.values()) {
-      if (e.up && !e.independent && e.connection === entry.connection && e.remote.address === entry.remote.address && e.phase1.established!.establishedAt > best.phase1.established!.establishedAt) best = e;
+      if (e.up && !e.independent && e.connection === entry.connection && e.remote.address === entry.remote.address && e.sa!.establishedAt > best.sa!.establishedAt) best = e;
     }
     return best;
   }
@@ -746,7 +787,7 @@ export class Gateway extends EventEmitter<GatewayEvents> {
    * crosses a NAT that NAT-D does not see). 0 = none.
    */
   private keepaliveSeconds(entry: Entry): number {
-    const sa = entry.phase1.established;
+    const sa = entry.sa;
     if (!sa || sa.nat.version === null || !sa.nat.localBehindNat) return 0;
     return this.configOf(entry)?.natKeepaliveSeconds ?? 0;
   }
@@ -763,8 +804,8 @@ export class Gateway extends EventEmitter<GatewayEvents> {
 
   private async startQuickMode(entry: Entry, c: ConnectionConfig): Promise<void> {
     try {
-      const policy = this.childPolicy(c, entry.phase1.established!);
-      if (entry.virtualIp !== undefined) policy.localTs = hostSelector(entry.virtualIp);
+      let policy = this.childPolicy(c, entry.sa!);
+      if (entry.virtualIp !== undefined) policy = { ...policy, localTs: hostSelector(entry.virtualIp) };
       const { out } = await entry.ctx.initiate(policy, Date.now());
       this.applyPhase2(entry, out);
     } catch (e) {
@@ -776,7 +817,7 @@ export class Gateway extends EventEmitter<GatewayEvents> {
     for (const m of out.send) this.send(m, entry.remote, entry.natt);
     if (entry.ctxTimer) clearTimeout(entry.ctxTimer);
     entry.ctxTimer = out.timer === null ? null : setTimeout(() => this.applyPhase2(entry, entry.ctx.onTimer(Date.now())), Math.max(0, out.timer - Date.now()));
-    const key = entry.phase1.cookieI.toString('hex');
+    const key = entry.key;
     for (const ev of out.events) {
       switch (ev.type) {
         case 'childSa':
@@ -812,7 +853,8 @@ export class Gateway extends EventEmitter<GatewayEvents> {
   private childUp(entry: Entry, sa: ChildSa): void {
     const c = this.configOf(entry)!;
     const { inbound, outbound } = createChildEspSas(sa);
-    const child: Child = { sa, inbound, outbound, timers: [], rekeyed: false };
+    // the event hands `sa` itself to the application; the gateway keeps a compact copy for the SA's life
+    const child: Child = { sa: retainChildSa(sa), inbound, outbound, timers: [], rekeyed: false };
     // The SAs this one replaces (same connection, same selectors) stay for packets in flight, then go.
     // (also on an older ISAKMP SA of the connection: after a phase 1 rekey the children move over)
     const replaced: { owner: Entry; old: Child }[] = [];
@@ -835,11 +877,12 @@ export class Gateway extends EventEmitter<GatewayEvents> {
     if (sa.initiator && c.initiate) child.timers.push(this.later(life * (REKEY_AT - Math.random() * 0.05), () => {
       if (entry.children.get(spi) === child && !child.rekeyed) void this.startQuickMode(this.newest(entry), c); // the old child carries traffic until the new one is up
     }));
-    child.timers.push(this.later(life, () => this.childDown(entry, sa.spiIn, 'lifetime expired', true)));
-    if (c.keylog) for (const l of childKeylog(sa, entry.phase1.established!.local, entry.remote)) this.emit('keylog', l);
+    // (the timers' closures name `child`, not `sa`: whatever they name stays alive with them)
+    child.timers.push(this.later(life, () => this.childDown(entry, child.sa.spiIn, 'lifetime expired', true)));
+    if (c.keylog) for (const l of childKeylog(sa, entry.sa!.local, entry.remote)) this.emit('keylog', l);
     this.emit('child-up', {
       connection: entry.connection,
-      cookieI: entry.phase1.cookieI.toString('hex'),
+      cookieI: entry.key,
       initiator: sa.initiator,
       spiIn: spi,
       spiOut: sa.spiOut.toString('hex'),
@@ -892,7 +935,7 @@ export class Gateway extends EventEmitter<GatewayEvents> {
     child.outbound.destroy?.();
     this.emit('child-down', { connection: entry.connection, spiIn, spiOut: child.sa.spiOut.toString('hex'), reason });
     // An ISAKMP SA that a newer one replaced goes once its last child has moved over.
-    if (entry.children.size === 0 && entry.up && this.newest(entry) !== entry) this.teardown(entry.phase1.cookieI.toString('hex'), entry, 'replaced by a newer ISAKMP SA', true);
+    if (entry.children.size === 0 && entry.up && this.newest(entry) !== entry) this.teardown(entry.key, entry, 'replaced by a newer ISAKMP SA', true);
   }
 
   /** Removes an ISAKMP SA with all its children; with `notify`, deletes go to the peer first. */
@@ -902,7 +945,7 @@ export class Gateway extends EventEmitter<GatewayEvents> {
     const wasUp = entry.up;
     this.forget(key, entry);
     if (wasUp) {
-      const sa = entry.phase1.established!;
+      const sa = entry.sa!;
       this.emit('phase1-down', { connection: entry.connection, remote: entry.remote, cookieI: sa.cookieI.toString('hex'), cookieR: sa.cookieR.toString('hex'), reason });
     }
   }
@@ -968,11 +1011,30 @@ export class Gateway extends EventEmitter<GatewayEvents> {
   }
 
   private env(remote: Endpoint, c: ConnectionConfig | undefined) {
-    const local = { address: c?.local ?? this.localAddress, port: this.ports.ike };
+    const address = c?.local ?? this.localAddress;
+    const port = this.ports.ike;
+    const k = `${address} ${port}`;
+    let local = this.localEndpoints.get(k);
+    if (local === undefined) this.localEndpoints.set(k, (local = Object.freeze({ address, port })));
     return { crypto: this.crypto, cookies: this.cookies, local, remote };
   }
 
+  /** The shared per-connection objects (rebuilt if the listening address changed since). */
+  private shared(c: ConnectionConfig) {
+    let s = this.perConnection.get(c);
+    if (s === undefined || s.localAddress !== this.localAddress) {
+      const dpd: DpdPolicy | undefined = c.dpd.delaySeconds > 0 ? { delayMs: c.dpd.delaySeconds * 1000, timeoutMs: c.dpd.timeoutSeconds * 1000, action: c.dpd.action } : undefined;
+      s = { localAddress: this.localAddress, phase1: this.buildPolicy(c), children: new Map(), ...(dpd ? { dpd } : {}) };
+      this.perConnection.set(c, s);
+    }
+    return s;
+  }
+
   private policy(c: ConnectionConfig): Phase1Policy {
+    return this.shared(c).phase1;
+  }
+
+  private buildPolicy(c: ConnectionConfig): Phase1Policy {
     const localId: Identity = c.localId === 'address' ? addressIdentity(c.local ?? this.localAddress) : c.localId;
     return {
       name: c.name,
@@ -990,8 +1052,19 @@ export class Gateway extends EventEmitter<GatewayEvents> {
     };
   }
 
-  /** The connection's child as phase 2 takes it; `pfs: true` without a group in a proposal uses the IKE group. */
+  /**
+   * The connection's child as phase 2 takes it; `pfs: true` without a group in a proposal uses the IKE group.
+   * Shared by the SAs of the connection: callers copy before changing it.
+   */
   private childPolicy(c: ConnectionConfig, sa: IsakmpSa): Phase2Policy {
+    const children = this.shared(c).children;
+    const group = c.pfs ? sa.proposal.group : 0;
+    let p = children.get(group);
+    if (p === undefined) children.set(group, (p = this.buildChildPolicy(c, sa)));
+    return p;
+  }
+
+  private buildChildPolicy(c: ConnectionConfig, sa: IsakmpSa): Phase2Policy {
     const selector = (ts: ConnectionConfig['localTs']) => (ts === 'dynamic' ? undefined : { id: ts[0]!, protocol: 0, port: 0 });
     return {
       name: c.name,
@@ -1015,7 +1088,7 @@ export class Gateway extends EventEmitter<GatewayEvents> {
 
   private emitError(e: unknown, connection: string | undefined, remote: Endpoint, entry?: Entry): void {
     const err = e instanceof IkeError ? e : new IkeError('INTERNAL', (e as Error)?.message ?? String(e));
-    this.emit('error', { connection, cookieI: entry?.phase1.cookieI.toString('hex'), remote, kind: err.kind, message: err.message });
+    this.emit('error', { connection, cookieI: entry?.key, remote, kind: err.kind, message: err.message });
   }
 }
 
