@@ -9,6 +9,7 @@
 //  default    the responder's objects alone, built in memory without sockets or timers (the phase 1
 //             result, the phase 2 context, the ESP SAs in the addon): cheaper to run, shows the ike layer.
 // Run with --expose-gc for exact figures:  node --expose-gc dist/bench/memory.js [--gateway] [--count 100000] [--json]
+// (--gateway also takes --concurrency N and --heapsnapshot FILE: the responder's heap at the end)
 // The handshakes use a null DH group (benchmarks only, set in code: no config file can ask for it) so
 // 100,000 of them take a few minutes, not an hour; the state kept is the same as with real DH.
 import { pathToFileURL } from 'node:url';
@@ -186,7 +187,7 @@ function benchConfig(port: number, remotePort: number, remoteNattPort: number, i
   return r.config;
 }
 
-type ToResponder = { type: 'baseline' } | { type: 'measure'; children: number } | { type: 'exit' };
+type ToResponder = { type: 'baseline' } | { type: 'measure'; children: number; heapSnapshot?: string } | { type: 'exit' };
 type FromResponder =
   | { type: 'ready'; ike: number; natt: number }
   | { type: 'baseline' }
@@ -215,14 +216,17 @@ async function responderProcess(): Promise<void> {
         await settle(msg.children);
         gc();
         gc();
-        send({ type: 'measured', figures: { ...gw.stats(), m: process.memoryUsage(), m0 } });
+        const m = process.memoryUsage();
+        if (msg.heapSnapshot) (await import('node:v8')).writeHeapSnapshot(msg.heapSnapshot);
+        send({ type: 'measured', figures: { ...gw.stats(), m, m0 } });
       } else process.exit(0);
     })();
   });
   send({ type: 'ready', ike: gw.boundPorts.ike, natt: gw.boundPorts.natt });
 }
 
-export async function runGatewayMemoryBench(count: number, concurrency = 100, progress?: (line: string) => void): Promise<GatewayMemoryResult> {
+/** `heapSnapshot`: a file for the responder's heap snapshot, written after the last measurement (for finding what is kept). */
+export async function runGatewayMemoryBench(count: number, concurrency = 100, progress?: (line: string) => void, heapSnapshot?: string): Promise<GatewayMemoryResult> {
   const { fork } = await import('node:child_process');
   const { fileURLToPath } = await import('node:url');
   const child = fork(fileURLToPath(import.meta.url), ['--responder-process'], { execArgv: ['--expose-gc'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
@@ -268,7 +272,7 @@ export async function runGatewayMemoryBench(count: number, concurrency = 100, pr
     const up = figures(await ask({ type: 'measure', children: r.done }));
     progress?.(`waiting ${((BENCH_GRACE_MS + 2000) / 1000).toFixed(0)} s for the phase 1 grace period`);
     await new Promise((res) => setTimeout(res, BENCH_GRACE_MS + 2000));
-    const settled = figures(await ask({ type: 'measure', children: r.done }));
+    const settled = figures(await ask({ type: 'measure', children: r.done, ...(heapSnapshot ? { heapSnapshot } : {}) }));
     return { count, concurrency, done: r.done, failed: r.failed, seconds: r.seconds, setupsPerSec: r.setupsPerSec, up, settled, graceMs: BENCH_GRACE_MS };
   } finally {
     // no stop(): deleting 100,000 SAs one by one would only add minutes
@@ -293,7 +297,7 @@ if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) 
     if (!(globalThis as { gc?: unknown }).gc) process.stderr.write('memory: run with node --expose-gc for exact figures\n');
     if (process.argv.includes('--gateway')) {
       const concurrency = Number(flag('--concurrency') ?? 100);
-      const r = await runGatewayMemoryBench(count, concurrency, json ? undefined : (l) => process.stderr.write(`  ${l}\n`));
+      const r = await runGatewayMemoryBench(count, concurrency, json ? undefined : (l) => process.stderr.write(`  ${l}\n`), flag('--heapsnapshot'));
       if (json) process.stdout.write(JSON.stringify(r) + '\n');
       else {
         const row = (what: string, f: GatewayMemoryFigures) =>

@@ -1,0 +1,74 @@
+// The responder Gateway keeps the phase 1 machine after Main Mode completes only for the grace period in
+// which the initiator may repeat message 5 (it did not get message 6): a repeat is answered with the same
+// message 6 until then, and ignored after, without an error and without touching the SA.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import dgram from 'node:dgram';
+import { defaultCrypto } from '../../ts/crypto/index.js';
+import { CookieGenerator, Gateway, parseIkeProposal, Phase1, type GatewayErrorEvent } from '../../ts/index.js';
+import { peerConfig, until } from './peers.js';
+
+const base = 26000 + (process.pid % 2000) * 4;
+
+test('a repeated MM5 gets the cached MM6 during the grace period; after it the machine is gone and the repeat is ignored', async () => {
+  // retransmission 0.3 s + 0.3 s: the grace period is 0.6 s
+  const r = new Gateway(peerConfig(base, base + 2, { initiate: false, retransmit: { tries: 1, timeout: '0.3s', factor: 1 } }));
+  const errors: GatewayErrorEvent[] = [];
+  r.on('error', (e) => errors.push(e));
+  await r.start();
+  const sock = dgram.createSocket('udp4');
+  await new Promise<void>((res) => sock.bind(base + 2, '127.0.0.1', res));
+  const inbox: Buffer[] = [];
+  let wake: (() => void) | null = null;
+  sock.on('message', (m) => {
+    inbox.push(m);
+    wake?.();
+  });
+  const send = (m: Buffer) => sock.send(m, base, '127.0.0.1');
+  const next = async (ms: number): Promise<Buffer | null> => {
+    if (inbox.length === 0) await new Promise<void>((res) => ((wake = res), setTimeout(res, ms)));
+    wake = null;
+    return inbox.shift() ?? null;
+  };
+  try {
+    // an initiator machine in this process, talking to the gateway over UDP
+    const crypto = defaultCrypto();
+    const proposals = parseIkeProposal('aes128-sha256-ecp256');
+    assert.ok(proposals.ok);
+    const env = { crypto, cookies: new CookieGenerator(crypto), local: { address: '127.0.0.1', port: base + 2 }, remote: { address: '127.0.0.1', port: base } };
+    const policy = { name: 't', mode: 'main' as const, proposals: proposals.value, psk: Buffer.from('loopback secret'), localId: { kind: 'fqdn' as const, value: `gw${base + 2}` }, natt: false };
+    const { phase1, out } = await Phase1.initiate(env, policy, Date.now());
+    let toSend = out.send[0]!;
+    let mm5: Buffer | null = null;
+    let mm6: Buffer | null = null;
+    for (let step = 0; step < 3; step++) {
+      if (step === 2) mm5 = toSend;
+      send(toSend);
+      const answer = await next(2000);
+      assert.ok(answer, `no answer to message ${2 * step + 1}`);
+      const o = await phase1.handle(answer, Date.now());
+      if (o.established) {
+        mm6 = answer;
+        break;
+      }
+      toSend = o.send[0]!;
+    }
+    assert.ok(phase1.established && mm5 && mm6, 'main mode completed');
+    await until(() => r.stats().phase1 === 1, 2000);
+
+    // within the grace period: the same MM6 again
+    send(mm5);
+    assert.deepEqual(await next(500), mm6);
+
+    // after it: nothing answers, nothing fails, the SA stays
+    await new Promise((res) => setTimeout(res, 900));
+    send(mm5);
+    assert.equal(await next(500), null);
+    assert.deepEqual(r.stats(), { halfOpen: 0, phase1: 1, children: 0 });
+    assert.deepEqual(errors, []);
+    assert.equal(r.status().sas[0]!.cookieI, phase1.cookieI.toString('hex'));
+  } finally {
+    sock.close();
+    await r.stop();
+  }
+});
