@@ -202,7 +202,9 @@ interface Child {
   sa: RetainedChildSa;
   inbound: EspSa;
   outbound: EspSa;
-  timers: NodeJS.Timeout[];
+  /** When we start its replacement (we initiated it), when it goes after being replaced; expiry is sa.expiresAt. */
+  rekeyAt: number | null;
+  dropAt: number | null;
   /** Replaced by a rekey: no longer used to send. */
   rekeyed: boolean;
 }
@@ -224,9 +226,24 @@ interface Entry {
   remote: Endpoint;
   /** Talking on the NAT-T port (floated, or the peer came there). */
   natt: boolean;
+  /** Phase 1: retransmission, then the end of the grace period. */
   timer: NodeJS.Timeout | null;
-  ctxTimer: NodeJS.Timeout | null;
-  lifeTimers: NodeJS.Timeout[];
+  /**
+   * ONE timer for everything else that falls due (see wake()): the phase 2 context's deadline (Quick Mode
+   * retransmission, DPD), the lifetimes and rekeys of the ISAKMP SA and its children, a pending delete.
+   * Several Node timers per SA cost some 250 bytes each, which a gateway with many SAs notices.
+   */
+  wakeTimer: NodeJS.Timeout | null;
+  /** When wakeTimer fires (Infinity: not armed). */
+  wakeAt: number;
+  /** The context's own deadline (Phase2Output.timer). */
+  ctxDue: number | null;
+  /** When we start a new ISAKMP SA to replace this one (we initiated it); its expiry is sa.expiresAt. */
+  rekeyAt: number | null;
+  /** A delete decided for later (XAUTH failure), and why. */
+  dropAt: number | null;
+  dropReason: string;
+  keepaliveTimer: NodeJS.Timeout | null;
   createdAt: number;
   up: boolean;
   children: Map<string, Child>;
@@ -598,8 +615,13 @@ export class Gateway extends EventEmitter<GatewayEvents> {
       remote,
       natt,
       timer: null,
-      ctxTimer: null,
-      lifeTimers: [],
+      wakeTimer: null,
+      wakeAt: Infinity,
+      ctxDue: null,
+      rekeyAt: null,
+      dropAt: null,
+      dropReason: '',
+      keepaliveTimer: null,
       createdAt: now,
       up: false,
       children: new Map(),
@@ -674,11 +696,12 @@ export class Gateway extends EventEmitter<GatewayEvents> {
     });
     if (c.keylog) this.emit('keylog', isakmpKeylog(sa));
     // Lifetime: a connection we initiate is re-established before the ISAKMP SA expires; at expiry it goes.
+    // (the expiry is sa.expiresAt; wake() arms the entry's timer for whichever comes first)
     const life = sa.proposal.lifetimeSeconds * 1000;
-    if (sa.initiator && c.initiate) entry.lifeTimers.push(this.later(life * (REKEY_AT - Math.random() * 0.05), () => this.rekeyPhase1(key, entry)));
-    entry.lifeTimers.push(this.later(life, () => this.teardown(key, entry, 'ISAKMP SA lifetime expired', true)));
+    if (sa.initiator && c.initiate) entry.rekeyAt = Date.now() + life * (REKEY_AT - Math.random() * 0.05);
+    this.wake(entry);
     const keepalive = this.keepaliveSeconds(entry);
-    if (keepalive > 0) entry.lifeTimers.push(setInterval(() => this.sendKeepalive(entry), keepalive * 1000));
+    if (keepalive > 0) entry.keepaliveTimer = setInterval(() => this.sendKeepalive(entry), keepalive * 1000);
     this.applyPhase2(entry, await entry.ctx.establish(sa, Date.now()));
     const ra = this.startRemoteAccess(entry, c, sa);
     // Replaced by a rekey: the older ISAKMP SA of this connection and peer is deleted once the new one is up.
@@ -753,7 +776,11 @@ export class Gateway extends EventEmitter<GatewayEvents> {
       if (ev.type === 'xauthFailed' || ev.type === 'modeCfgFailed') {
         this.emitError(new IkeError(ev.type === 'xauthFailed' ? 'AUTHENTICATION_FAILED' : 'POLICY', `${ev.type === 'xauthFailed' ? 'XAUTH' : 'Mode-Config'}: ${ev.reason}`), entry.connection, entry.remote, entry);
         // The server lets its SET(FAIL) be acknowledged before it deletes the ISAKMP SA.
-        if (ev.type === 'xauthFailed') entry.lifeTimers.push(this.later(ra instanceof RemoteAccessServer ? 2_000 : 0, () => this.teardown(key, entry, `XAUTH failed: ${ev.reason}`, true)));
+        if (ev.type === 'xauthFailed') {
+          entry.dropAt = Date.now() + (ra instanceof RemoteAccessServer ? 2_000 : 0);
+          entry.dropReason = `XAUTH failed: ${ev.reason}`;
+          this.wake(entry);
+        }
       } else if (ra instanceof RemoteAccessServer && ev.type === 'modeCfg' && ev.config.address !== undefined) {
         // The client's side of its Quick Modes is exactly the address it was given.
         entry.ctxOptions.children = entry.ctxOptions.children.map((p) => ({ ...p, remoteTs: hostSelector(ev.config.address!) }));
@@ -815,8 +842,8 @@ export class Gateway extends EventEmitter<GatewayEvents> {
 
   private applyPhase2(entry: Entry, out: Phase2Output): void {
     for (const m of out.send) this.send(m, entry.remote, entry.natt);
-    if (entry.ctxTimer) clearTimeout(entry.ctxTimer);
-    entry.ctxTimer = out.timer === null ? null : setTimeout(() => this.applyPhase2(entry, entry.ctx.onTimer(Date.now())), Math.max(0, out.timer - Date.now()));
+    entry.ctxDue = out.timer;
+    this.wake(entry);
     const key = entry.key;
     for (const ev of out.events) {
       switch (ev.type) {
@@ -854,7 +881,7 @@ export class Gateway extends EventEmitter<GatewayEvents> {
     const c = this.configOf(entry)!;
     const { inbound, outbound } = createChildEspSas(sa);
     // the event hands `sa` itself to the application; the gateway keeps a compact copy for the SA's life
-    const child: Child = { sa: retainChildSa(sa), inbound, outbound, timers: [], rekeyed: false };
+    const child: Child = { sa: retainChildSa(sa), inbound, outbound, rekeyAt: null, dropAt: null, rekeyed: false };
     // The SAs this one replaces (same connection, same selectors) stay for packets in flight, then go.
     // (also on an older ISAKMP SA of the connection: after a phase 1 rekey the children move over)
     const replaced: { owner: Entry; old: Child }[] = [];
@@ -867,18 +894,16 @@ export class Gateway extends EventEmitter<GatewayEvents> {
     }
     for (const { owner, old } of replaced) {
       old.rekeyed = true;
-      old.timers.push(this.later(REKEY_OVERLAP_MS, () => this.childDown(owner, old.sa.spiIn, 'replaced by a rekey', true)));
+      old.dropAt = Date.now() + REKEY_OVERLAP_MS;
+      this.wake(owner);
     }
     const spi = sa.spiIn.toString('hex');
     entry.children.set(spi, child);
     this.inbound.set(spi, { entry, child });
     if (this.dataplane) this.install(entry, child, replaced.map((r) => r.old));
-    const life = sa.lifetimeSeconds * 1000;
-    if (sa.initiator && c.initiate) child.timers.push(this.later(life * (REKEY_AT - Math.random() * 0.05), () => {
-      if (entry.children.get(spi) === child && !child.rekeyed) void this.startQuickMode(this.newest(entry), c); // the old child carries traffic until the new one is up
-    }));
-    // (the timers' closures name `child`, not `sa`: whatever they name stays alive with them)
-    child.timers.push(this.later(life, () => this.childDown(entry, child.sa.spiIn, 'lifetime expired', true)));
+    // its expiry is sa.expiresAt; the rekey (ours to start) a little before
+    if (sa.initiator && c.initiate) child.rekeyAt = Date.now() + sa.lifetimeSeconds * 1000 * (REKEY_AT - Math.random() * 0.05);
+    this.wake(entry);
     if (c.keylog) for (const l of childKeylog(sa, entry.sa!.local, entry.remote)) this.emit('keylog', l);
     this.emit('child-up', {
       connection: entry.connection,
@@ -924,7 +949,6 @@ export class Gateway extends EventEmitter<GatewayEvents> {
     if (!child) return;
     const spiIn = child.sa.spiIn.toString('hex');
     if (notify && entry.up) this.send(entry.ctx.deleteChildren([child.sa.spiIn]), entry.remote, entry.natt);
-    for (const t of child.timers) clearTimeout(t);
     entry.children.delete(spiIn);
     this.inbound.delete(spiIn);
     if (this.dataplane) {
@@ -951,7 +975,10 @@ export class Gateway extends EventEmitter<GatewayEvents> {
   }
 
   private forget(key: string, entry: Entry): void {
-    for (const t of [entry.timer, entry.ctxTimer, entry.raTimer, ...entry.lifeTimers]) if (t) clearTimeout(t);
+    for (const t of [entry.timer, entry.wakeTimer, entry.raTimer]) if (t) clearTimeout(t);
+    if (entry.keepaliveTimer) clearInterval(entry.keepaliveTimer);
+    entry.wakeTimer = null;
+    entry.wakeAt = Infinity;
     entry.ra?.close(); // gives a pool address back
     entry.up = false;
     if (this.sas.get(key) === entry) this.sas.delete(key);
@@ -986,6 +1013,64 @@ export class Gateway extends EventEmitter<GatewayEvents> {
       }),
     );
     this.sending.add(sent);
+  }
+
+  /** (Re)arms the entry's one timer for the first of its deadlines; nothing when it is already armed for it. */
+  private wake(entry: Entry): void {
+    if (this.sas.get(entry.key) !== entry) return; // forgotten: nothing more falls due
+    let due = entry.ctxDue ?? Infinity;
+    const consider = (t: number | null) => {
+      if (t !== null && t < due) due = t;
+    };
+    if (entry.up) consider(entry.sa!.expiresAt);
+    consider(entry.rekeyAt);
+    consider(entry.dropAt);
+    for (const ch of entry.children.values()) {
+      consider(ch.sa.expiresAt);
+      consider(ch.rekeyAt);
+      consider(ch.dropAt);
+    }
+    if (due === entry.wakeAt && entry.wakeTimer !== null) return;
+    if (entry.wakeTimer !== null) clearTimeout(entry.wakeTimer);
+    entry.wakeTimer = null;
+    entry.wakeAt = due;
+    if (due === Infinity) return;
+    entry.wakeTimer = this.later(due - Date.now(), () => {
+      entry.wakeTimer = null;
+      entry.wakeAt = Infinity;
+      this.tick(entry);
+    });
+  }
+
+  /** Whatever is due on this entry now, in order: its own end, its rekey, its children's, its context's. */
+  private tick(entry: Entry): void {
+    const now = Date.now();
+    const key = entry.key;
+    const alive = () => this.sas.get(key) === entry;
+    if (!alive()) return;
+    if (entry.dropAt !== null && entry.dropAt <= now) return this.teardown(key, entry, entry.dropReason, true);
+    if (entry.up && entry.sa!.expiresAt <= now) return this.teardown(key, entry, 'ISAKMP SA lifetime expired', true);
+    if (entry.rekeyAt !== null && entry.rekeyAt <= now) {
+      entry.rekeyAt = null;
+      this.rekeyPhase1(key, entry);
+    }
+    for (const [spi, child] of [...entry.children]) {
+      if (!alive() || entry.children.get(spi) !== child) continue;
+      if (child.dropAt !== null && child.dropAt <= now) this.childDown(entry, child.sa.spiIn, 'replaced by a rekey', true);
+      else if (child.sa.expiresAt <= now) this.childDown(entry, child.sa.spiIn, 'lifetime expired', true);
+      else if (child.rekeyAt !== null && child.rekeyAt <= now) {
+        child.rekeyAt = null;
+        // the old child carries traffic until the new one is up
+        const c = this.configOf(entry);
+        if (c && !child.rekeyed) void this.startQuickMode(this.newest(entry), c);
+      }
+    }
+    if (!alive()) return;
+    if (entry.ctxDue !== null && entry.ctxDue <= now) {
+      entry.ctxDue = null;
+      this.applyPhase2(entry, entry.ctx.onTimer(now)); // re-arms through wake()
+    }
+    this.wake(entry);
   }
 
   private later(ms: number, fn: () => void): NodeJS.Timeout {
