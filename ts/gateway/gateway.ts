@@ -246,7 +246,11 @@ interface Entry {
   keepaliveTimer: NodeJS.Timeout | null;
   createdAt: number;
   up: boolean;
-  children: Map<string, Child>;
+  /**
+   * Its child SAs, replaced (never changed in place) when one comes or goes: an exact-size array, where a Map
+   * would cost some 250 bytes for the one or two children an SA has.
+   */
+  children: readonly Child[];
   /** We started this ISAKMP SA to bring a child up (not to replace an expiring ISAKMP SA). */
   wantChild: boolean;
   /** NAT keepalives sent on this ISAKMP SA's behalf. */
@@ -290,7 +294,7 @@ export class Gateway extends EventEmitter<GatewayEvents> {
    * What every SA of a connection shares, built once per connection instead of once per SA: its phase 1
    * policy, its child policies (by PFS group), its DPD settings, our endpoint objects.
    */
-  private readonly perConnection = new WeakMap<ConnectionConfig, { localAddress: string; phase1: Phase1Policy; children: Map<number, Phase2Policy>; dpd?: DpdPolicy }>();
+  private readonly perConnection = new WeakMap<ConnectionConfig, { localAddress: string; phase1: Phase1Policy; children: Map<number, Phase2Policy[]>; dpd?: DpdPolicy }>();
   private readonly localEndpoints = new Map<string, Endpoint>();
 
   constructor(config: GatewayConfig, options: GatewayOptions = {}) {
@@ -416,7 +420,7 @@ export class Gateway extends EventEmitter<GatewayEvents> {
     for (const e of this.sas.values()) {
       if (e.up) phase1++;
       else halfOpen++;
-      children += e.children.size;
+      children += e.children.length;
     }
     return { halfOpen, phase1, children };
   }
@@ -426,7 +430,7 @@ export class Gateway extends EventEmitter<GatewayEvents> {
   }
 
   childSas(): ChildSa[] {
-    return [...this.sas.values()].flatMap((e) => [...e.children.values()].filter((c) => !c.rekeyed).map((c) => fullChildSa(c.sa)));
+    return [...this.sas.values()].flatMap((e) => e.children.filter((c) => !c.rekeyed).map((c) => fullChildSa(c.sa)));
   }
 
   /** Every established ISAKMP SA with its children, counters and remaining lifetimes; never key material. */
@@ -456,7 +460,7 @@ export class Gateway extends EventEmitter<GatewayEvents> {
         established: new Date(sa.establishedAt).toISOString(),
         lifetimeRemainingSeconds: remaining(sa.expiresAt),
         nat: { local: sa.nat.localBehindNat, remote: sa.nat.remoteBehindNat, natt: e.natt, keepaliveSeconds: this.keepaliveSeconds(e), keepalivesSent: e.keepalives },
-        children: [...e.children.values()].map((c) => ({
+        children: e.children.map((c) => ({
           spiIn: c.sa.spiIn.toString('hex'),
           spiOut: c.sa.spiOut.toString('hex'),
           proposal: c.sa.proposal,
@@ -486,7 +490,7 @@ export class Gateway extends EventEmitter<GatewayEvents> {
       if (!e.up) continue;
       const sa = e.sa!;
       lines.push(isakmpKeylog(sa));
-      for (const c of e.children.values()) lines.push(...childKeylog(fullChildSa(c.sa), sa.local, e.remote));
+      for (const c of e.children) lines.push(...childKeylog(fullChildSa(c.sa), sa.local, e.remote));
     }
     return lines;
   }
@@ -567,7 +571,7 @@ export class Gateway extends EventEmitter<GatewayEvents> {
   /** IKE and, with the data plane, the ESP of every child go to the peer's new address:port from now on. */
   private follow(entry: Entry, to: Endpoint): void {
     entry.remote = to;
-    if (entry.natt && this.dataplane) for (const c of entry.children.values()) this.dataplane.setPeer(c.sa.spiOut.readUInt32BE(0), to);
+    if (entry.natt && this.dataplane) for (const c of entry.children) this.dataplane.setPeer(c.sa.spiOut.readUInt32BE(0), to);
   }
 
   private async respond(msg: Buffer, from: Endpoint, natt: boolean, now: number): Promise<void> {
@@ -604,7 +608,8 @@ export class Gateway extends EventEmitter<GatewayEvents> {
   // ---- phase 1 ----
 
   private newEntry(phase1: Phase1, connection: string, remote: Endpoint, natt: boolean, now: number): Entry {
-    const ctxOptions: Entry['ctxOptions'] = { children: [] };
+    // dpd is declared now, set later: a property added afterwards would cost the object a separate property array
+    const ctxOptions: Entry['ctxOptions'] = { children: [], dpd: undefined };
     return {
       key: phase1.cookieI.toString('hex'),
       phase1,
@@ -624,7 +629,7 @@ export class Gateway extends EventEmitter<GatewayEvents> {
       keepaliveTimer: null,
       createdAt: now,
       up: false,
-      children: new Map(),
+      children: [],
       wantChild: false,
       keepalives: 0,
       independent: this.options.independentSas,
@@ -675,7 +680,7 @@ export class Gateway extends EventEmitter<GatewayEvents> {
     entry.up = true;
     this.halfOpen.delete(key);
     const c = this.configOf(entry)!;
-    entry.ctxOptions.children = [this.childPolicy(c, sa)];
+    entry.ctxOptions.children = this.childPolicies(c, sa);
     const dpd = this.shared(c).dpd;
     if (dpd && sa.peerVendorIds.dpd) entry.ctxOptions.dpd = dpd;
     this.emit('phase1-up', {
@@ -707,7 +712,7 @@ export class Gateway extends EventEmitter<GatewayEvents> {
     // Replaced by a rekey: the older ISAKMP SA of this connection and peer is deleted once the new one is up.
     for (const [k, e] of this.sas) {
       if (!sa.initiator || entry.independent || e.independent) break; // the peer deletes its own old SAs; load-test SAs stand alone
-      if (e !== entry && e.up && e.connection === entry.connection && e.remote.address === entry.remote.address && e.sa!.establishedAt < sa.establishedAt && e.children.size === 0) {
+      if (e !== entry && e.up && e.connection === entry.connection && e.remote.address === entry.remote.address && e.sa!.establishedAt < sa.establishedAt && e.children.length === 0) {
         this.teardown(k, e, 'replaced by a newer ISAKMP SA', true);
       }
     }
@@ -888,7 +893,7 @@ export class Gateway extends EventEmitter<GatewayEvents> {
     if (!entry.independent) for (const owner of this.sas.values()) {
       if (owner.connection !== entry.connection || owner.remote.address !== entry.remote.address) continue;
       if (owner.independent) continue;
-      for (const old of owner.children.values()) {
+      for (const old of owner.children) {
         if (old.sa.name === sa.name && tsToString(old.sa.localTs) === tsToString(sa.localTs) && tsToString(old.sa.remoteTs) === tsToString(sa.remoteTs)) replaced.push({ owner, old });
       }
     }
@@ -898,7 +903,7 @@ export class Gateway extends EventEmitter<GatewayEvents> {
       this.wake(owner);
     }
     const spi = sa.spiIn.toString('hex');
-    entry.children.set(spi, child);
+    entry.children = [...entry.children, child];
     this.inbound.set(spi, { entry, child });
     if (this.dataplane) this.install(entry, child, replaced.map((r) => r.old));
     // its expiry is sa.expiresAt; the rekey (ours to start) a little before
@@ -944,12 +949,11 @@ export class Gateway extends EventEmitter<GatewayEvents> {
 
   /** Removes one child SA, found by either of its SPIs; with `notify`, the peer gets a Delete first. */
   private childDown(entry: Entry, spi: Buffer, reason: string, notify: boolean): void {
-    const hex = spi.toString('hex');
-    const child = entry.children.get(hex) ?? [...entry.children.values()].find((c) => c.sa.spiOut.toString('hex') === hex);
+    const child = entry.children.find((c) => c.sa.spiIn.equals(spi)) ?? entry.children.find((c) => c.sa.spiOut.equals(spi));
     if (!child) return;
     const spiIn = child.sa.spiIn.toString('hex');
     if (notify && entry.up) this.send(entry.ctx.deleteChildren([child.sa.spiIn]), entry.remote, entry.natt);
-    entry.children.delete(spiIn);
+    entry.children = entry.children.filter((c) => c !== child);
     this.inbound.delete(spiIn);
     if (this.dataplane) {
       this.dataplane.remove(child.sa.spiOut.readUInt32BE(0), 'outbound');
@@ -959,12 +963,12 @@ export class Gateway extends EventEmitter<GatewayEvents> {
     child.outbound.destroy?.();
     this.emit('child-down', { connection: entry.connection, spiIn, spiOut: child.sa.spiOut.toString('hex'), reason });
     // An ISAKMP SA that a newer one replaced goes once its last child has moved over.
-    if (entry.children.size === 0 && entry.up && this.newest(entry) !== entry) this.teardown(entry.key, entry, 'replaced by a newer ISAKMP SA', true);
+    if (entry.children.length === 0 && entry.up && this.newest(entry) !== entry) this.teardown(entry.key, entry, 'replaced by a newer ISAKMP SA', true);
   }
 
   /** Removes an ISAKMP SA with all its children; with `notify`, deletes go to the peer first. */
   private teardown(key: string, entry: Entry, reason: string, notify: boolean): void {
-    for (const child of [...entry.children.values()]) this.childDown(entry, child.sa.spiIn, reason, notify);
+    for (const child of entry.children) this.childDown(entry, child.sa.spiIn, reason, notify);
     if (notify && entry.up) this.send(entry.ctx.deleteIsakmp(), entry.remote, entry.natt);
     const wasUp = entry.up;
     this.forget(key, entry);
@@ -988,7 +992,7 @@ export class Gateway extends EventEmitter<GatewayEvents> {
   private currentChild(connection: string): { entry: Entry; child: Child } | undefined {
     for (const entry of this.sas.values()) {
       if (entry.connection !== connection || !entry.up) continue;
-      const live = [...entry.children.values()].filter((c) => !c.rekeyed);
+      const live = entry.children.filter((c) => !c.rekeyed);
       if (live.length > 0) return { entry, child: live[live.length - 1]! };
     }
     return undefined;
@@ -1025,7 +1029,7 @@ export class Gateway extends EventEmitter<GatewayEvents> {
     if (entry.up) consider(entry.sa!.expiresAt);
     consider(entry.rekeyAt);
     consider(entry.dropAt);
-    for (const ch of entry.children.values()) {
+    for (const ch of entry.children) {
       consider(ch.sa.expiresAt);
       consider(ch.rekeyAt);
       consider(ch.dropAt);
@@ -1054,8 +1058,8 @@ export class Gateway extends EventEmitter<GatewayEvents> {
       entry.rekeyAt = null;
       this.rekeyPhase1(key, entry);
     }
-    for (const [spi, child] of [...entry.children]) {
-      if (!alive() || entry.children.get(spi) !== child) continue;
+    for (const child of entry.children) {
+      if (!alive() || !entry.children.includes(child)) continue;
       if (child.dropAt !== null && child.dropAt <= now) this.childDown(entry, child.sa.spiIn, 'replaced by a rekey', true);
       else if (child.sa.expiresAt <= now) this.childDown(entry, child.sa.spiIn, 'lifetime expired', true);
       else if (child.rekeyAt !== null && child.rekeyAt <= now) {
@@ -1142,10 +1146,15 @@ export class Gateway extends EventEmitter<GatewayEvents> {
    * Shared by the SAs of the connection: callers copy before changing it.
    */
   private childPolicy(c: ConnectionConfig, sa: IsakmpSa): Phase2Policy {
+    return this.childPolicies(c, sa)[0]!;
+  }
+
+  /** [childPolicy]: what an SA's context takes as its children (one shared array too). */
+  private childPolicies(c: ConnectionConfig, sa: IsakmpSa): Phase2Policy[] {
     const children = this.shared(c).children;
     const group = c.pfs ? sa.proposal.group : 0;
     let p = children.get(group);
-    if (p === undefined) children.set(group, (p = this.buildChildPolicy(c, sa)));
+    if (p === undefined) children.set(group, (p = [this.buildChildPolicy(c, sa)]));
     return p;
   }
 

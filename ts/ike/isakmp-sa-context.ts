@@ -50,6 +50,7 @@ export interface IsakmpSaContextOptions {
 }
 
 const MAX_REMEMBERED_IDS = 8192;
+const FEW_IDS = 8;
 
 // A gateway holds one context per ISAKMP SA, and most of them see one Quick Mode in their life: the
 // tables below exist only while they have something in them.
@@ -63,7 +64,8 @@ export class IsakmpSaContext implements Phase2Host {
    * After that the message ID stays in usedIds, so a late copy is dropped as a replay.
    */
   private finished: { id: number; until: number }[] | null = null;
-  private usedIds: Set<number> | null = null;
+  /** Message IDs used on this SA: a small exact-size array while there are few (most SAs), then a Set. */
+  private usedIds: number[] | Set<number> | null = null;
   private early: Buffer[] | null = null;
   private dpd: Dpd | null = null;
 
@@ -265,11 +267,17 @@ export class IsakmpSaContext implements Phase2Host {
   }
 
   private isUsed(id: number): boolean {
-    return this.usedIds !== null && this.usedIds.has(id);
+    const u = this.usedIds;
+    return u !== null && (Array.isArray(u) ? u.includes(id) : u.has(id));
   }
 
   private remember(id: number): void {
-    const used = (this.usedIds ??= new Set());
+    const u = this.usedIds;
+    if (u === null || (Array.isArray(u) && u.length < FEW_IDS)) {
+      this.usedIds = u === null ? [id] : [...u, id];
+      return;
+    }
+    const used = Array.isArray(u) ? (this.usedIds = new Set(u)) : u;
     used.add(id);
     if (used.size > MAX_REMEMBERED_IDS) used.delete(used.values().next().value!);
   }
