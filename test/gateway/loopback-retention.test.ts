@@ -1,21 +1,18 @@
 // The responder Gateway keeps the phase 1 machine after Main Mode completes only for the grace period in
 // which the initiator may repeat message 5 (it did not get message 6): a repeat is answered with the same
-// message 6 until then, and ignored after, without an error and without touching the SA.
+// message 6 until then, and ignored after, without an error and without touching the SA. Past phase 1, one
+// timer per SA drives everything that falls due; DPD shows it working.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import dgram from 'node:dgram';
 import { defaultCrypto } from '../../ts/crypto/index.js';
-import { CookieGenerator, Gateway, parseIkeProposal, Phase1, type GatewayErrorEvent } from '../../ts/index.js';
+import { CookieGenerator, Gateway, parseIkeProposal, Phase1, type GatewayErrorEvent, type Phase1DownEvent } from '../../ts/index.js';
 import { peerConfig, until } from './peers.js';
 
 const base = 26000 + (process.pid % 2000) * 4;
 
-test('a repeated MM5 gets the cached MM6 during the grace period; after it the machine is gone and the repeat is ignored', async () => {
-  // retransmission 0.3 s + 0.3 s: the grace period is 0.6 s
-  const r = new Gateway(peerConfig(base, base + 2, { initiate: false, retransmit: { tries: 1, timeout: '0.3s', factor: 1 } }));
-  const errors: GatewayErrorEvent[] = [];
-  r.on('error', (e) => errors.push(e));
-  await r.start();
+/** A raw UDP socket on base + 2 with an in-memory Main Mode initiator: runs MM1..MM6 against the gateway. */
+async function rawInitiator() {
   const sock = dgram.createSocket('udp4');
   await new Promise<void>((res) => sock.bind(base + 2, '127.0.0.1', res));
   const inbox: Buffer[] = [];
@@ -30,45 +27,78 @@ test('a repeated MM5 gets the cached MM6 during the grace period; after it the m
     wake = null;
     return inbox.shift() ?? null;
   };
-  try {
-    // an initiator machine in this process, talking to the gateway over UDP
-    const crypto = defaultCrypto();
-    const proposals = parseIkeProposal('aes128-sha256-ecp256');
-    assert.ok(proposals.ok);
-    const env = { crypto, cookies: new CookieGenerator(crypto), local: { address: '127.0.0.1', port: base + 2 }, remote: { address: '127.0.0.1', port: base } };
-    const policy = { name: 't', mode: 'main' as const, proposals: proposals.value, psk: Buffer.from('loopback secret'), localId: { kind: 'fqdn' as const, value: `gw${base + 2}` }, natt: false };
-    const { phase1, out } = await Phase1.initiate(env, policy, Date.now());
-    let toSend = out.send[0]!;
-    let mm5: Buffer | null = null;
-    let mm6: Buffer | null = null;
-    for (let step = 0; step < 3; step++) {
-      if (step === 2) mm5 = toSend;
-      send(toSend);
-      const answer = await next(2000);
-      assert.ok(answer, `no answer to message ${2 * step + 1}`);
-      const o = await phase1.handle(answer, Date.now());
-      if (o.established) {
-        mm6 = answer;
-        break;
-      }
-      toSend = o.send[0]!;
+  const crypto = defaultCrypto();
+  const proposals = parseIkeProposal('aes128-sha256-ecp256');
+  assert.ok(proposals.ok);
+  const env = { crypto, cookies: new CookieGenerator(crypto), local: { address: '127.0.0.1', port: base + 2 }, remote: { address: '127.0.0.1', port: base } };
+  const policy = { name: 't', mode: 'main' as const, proposals: proposals.value, psk: Buffer.from('loopback secret'), localId: { kind: 'fqdn' as const, value: `gw${base + 2}` }, natt: false };
+  const { phase1, out } = await Phase1.initiate(env, policy, Date.now());
+  let toSend = out.send[0]!;
+  let mm5: Buffer | null = null;
+  let mm6: Buffer | null = null;
+  for (let step = 0; step < 3; step++) {
+    if (step === 2) mm5 = toSend;
+    send(toSend);
+    const answer = await next(2000);
+    assert.ok(answer, `no answer to message ${2 * step + 1}`);
+    const o = await phase1.handle(answer, Date.now());
+    if (o.established) {
+      mm6 = answer;
+      break;
     }
-    assert.ok(phase1.established && mm5 && mm6, 'main mode completed');
+    toSend = o.send[0]!;
+  }
+  assert.ok(phase1.established && mm5 && mm6, 'main mode completed');
+  return { sock, send, next, phase1, mm5, mm6 };
+}
+
+test('a repeated MM5 gets the cached MM6 during the grace period; after it the machine is gone and the repeat is ignored', async () => {
+  // retransmission 0.3 s + 0.3 s: the grace period is 0.6 s
+  const r = new Gateway(peerConfig(base, base + 2, { initiate: false, retransmit: { tries: 1, timeout: '0.3s', factor: 1 } }));
+  const errors: GatewayErrorEvent[] = [];
+  r.on('error', (e) => errors.push(e));
+  await r.start();
+  let sock: dgram.Socket | null = null;
+  try {
+    const p = await rawInitiator();
+    sock = p.sock;
     await until(() => r.stats().phase1 === 1, 2000);
 
     // within the grace period: the same MM6 again
-    send(mm5);
-    assert.deepEqual(await next(500), mm6);
+    p.send(p.mm5);
+    assert.deepEqual(await p.next(500), p.mm6);
 
     // after it: nothing answers, nothing fails, the SA stays
     await new Promise((res) => setTimeout(res, 900));
-    send(mm5);
-    assert.equal(await next(500), null);
+    p.send(p.mm5);
+    assert.equal(await p.next(500), null);
     assert.deepEqual(r.stats(), { halfOpen: 0, phase1: 1, children: 0 });
     assert.deepEqual(errors, []);
-    assert.equal(r.status().sas[0]!.cookieI, phase1.cookieI.toString('hex'));
+    assert.equal(r.status().sas[0]!.cookieI, p.phase1.cookieI.toString('hex'));
   } finally {
-    sock.close();
+    sock?.close();
+    await r.stop();
+  }
+});
+
+test('DPD through the one timer per SA: a silent peer is probed, then declared dead and its SA goes', async () => {
+  const r = new Gateway(peerConfig(base, base + 2, { initiate: false, dpd: { delay: '1s', timeout: '1s' } }));
+  const down: Phase1DownEvent[] = [];
+  r.on('phase1-down', (e) => down.push(e));
+  r.on('error', () => undefined);
+  await r.start();
+  let sock: dgram.Socket | null = null;
+  try {
+    const p = await rawInitiator(); // announces DPD, never answers a probe
+    sock = p.sock;
+    const probe = await p.next(3000);
+    assert.ok(probe, 'an R-U-THERE');
+    assert.equal(probe[18], 5, 'an Informational exchange');
+    await until(() => down.length === 1, 5000);
+    assert.match(down[0]!.reason, /dead peer/);
+    assert.deepEqual(r.stats(), { halfOpen: 0, phase1: 0, children: 0 });
+  } finally {
+    sock?.close();
     await r.stop();
   }
 });
