@@ -26,7 +26,7 @@ import {
   DEFAULT_RETRANSMIT,
   fullChildSa,
   retainChildSa,
-  type RetainedChildSa,
+  RetainedChildSa,
   retransmitTotalMs,
   type ChildSa,
   type DpdPolicy,
@@ -244,7 +244,6 @@ interface Entry {
   dropAt: number | null;
   dropReason: string;
   keepaliveTimer: NodeJS.Timeout | null;
-  createdAt: number;
   up: boolean;
   /**
    * Its child SAs, replaced (never changed in place) when one comes or goes: an exact-size array, where a Map
@@ -515,12 +514,13 @@ export class Gateway extends EventEmitter<GatewayEvents> {
     // 1 byte 0xff = NAT keepalive (RFC 3948 2.3); a marker of 4 zero bytes = IKE; anything else is ESP.
     if (msg.length >= 4 + 28 && msg.subarray(0, 4).equals(NON_ESP_MARKER)) return this.receive(msg.subarray(4), from, true);
     if (msg.length < 8) return;
-    const hit = this.inbound.get(msg.subarray(0, 4).toString('hex'));
+    const spi = msg.subarray(0, 4).toString('hex');
+    const hit = this.inbound.get(spi);
     if (!hit) return;
     const r = hit.child.inbound.open(msg);
     if (!r.ok) return;
     hit.entry.ctx.activity(Date.now());
-    this.emit('esp-packet', { connection: hit.entry.connection, spi: hit.child.sa.spiIn.toString('hex'), payload: r.payload, nextHeader: r.nextHeader });
+    this.emit('esp-packet', { connection: hit.entry.connection, spi, payload: r.payload, nextHeader: r.nextHeader });
   }
 
   private receive(msg: Buffer, from: Endpoint, natt: boolean): void {
@@ -627,7 +627,6 @@ export class Gateway extends EventEmitter<GatewayEvents> {
       dropAt: null,
       dropReason: '',
       keepaliveTimer: null,
-      createdAt: now,
       up: false,
       children: [],
       wantChild: false,

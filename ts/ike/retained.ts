@@ -56,49 +56,71 @@ const strings = new Map<string, string>();
 
 /**
  * A child SA as a gateway keeps it for its life: the fields of ChildSa, with the SPIs and both directions'
- * keys in one allocation and no per-key objects. The keys are needed again only for `ike keylog`
- * (fullChildSa); the ESP SAs hold their own copies.
+ * keys in one allocation and no per-key objects (the SPIs are views made when asked for). The keys are needed
+ * again only for `ike keylog` (fullChildSa); the ESP SAs hold their own copies.
  */
-export interface RetainedChildSa extends Omit<ChildSa, 'inbound' | 'outbound'> {
+export class RetainedChildSa implements Omit<ChildSa, 'inbound' | 'outbound'> {
+  readonly name: string;
+  readonly messageId: number;
+  readonly initiator: boolean;
+  readonly algorithm: ChildSa['algorithm'];
+  readonly proposal: string;
+  readonly mode: ChildSa['mode'];
+  readonly encapsulation: boolean;
+  readonly localTs: TrafficSelector;
+  readonly remoteTs: TrafficSelector;
+  readonly lifetimeSeconds: number;
+  readonly lifetimeKilobytes: number | undefined;
+  readonly pfsGroup: ChildSa['pfsGroup'];
+  readonly esn: boolean;
+  readonly establishedAt: number;
+  readonly expiresAt: number;
   /** spiIn | spiOut | inbound (key, salt, integrity key) | outbound (the same). */
   readonly keyBlock: Buffer;
   readonly keyLengths: Readonly<{ encryption: number; salt: number; integrity: number }>;
-}
 
-export function retainChildSa(c: ChildSa): RetainedChildSa {
-  const i = c.inbound;
-  const o = c.outbound;
-  const joined = Buffer.concat([c.spiIn, c.spiOut, i.encryptionKey, i.salt, i.integrityKey, o.encryptionKey, o.salt, o.integrityKey]);
-  const [keyBlock] = compactBuffers([joined]) as [Buffer];
-  joined.fill(0);
-  const ts = (t: TrafficSelector) => intern('trafficSelector', JSON.stringify(t), { id: { ...t.id }, protocol: t.protocol, port: t.port } as TrafficSelector);
-  // Every field written in the same order, optional ones included: objects built by spreading get a hidden
-  // class of their own each in V8 (some 600 bytes per object here).
-  return {
-    name: c.name,
-    messageId: c.messageId,
-    initiator: c.initiator,
-    spiIn: keyBlock.subarray(0, 4),
-    spiOut: keyBlock.subarray(4, 8),
-    algorithm: c.algorithm,
-    proposal: internString(c.proposal),
-    mode: c.mode,
-    encapsulation: c.encapsulation,
-    localTs: ts(c.localTs),
-    remoteTs: ts(c.remoteTs),
-    lifetimeSeconds: c.lifetimeSeconds,
-    lifetimeKilobytes: c.lifetimeKilobytes,
-    pfsGroup: c.pfsGroup,
-    esn: c.esn,
-    establishedAt: c.establishedAt,
-    expiresAt: c.expiresAt,
-    keyBlock,
-    keyLengths: intern('espKeyLengths', `${i.encryptionKey.length}/${i.salt.length}/${i.integrityKey.length}`, {
+  constructor(c: ChildSa) {
+    const i = c.inbound;
+    const o = c.outbound;
+    const joined = Buffer.concat([c.spiIn, c.spiOut, i.encryptionKey, i.salt, i.integrityKey, o.encryptionKey, o.salt, o.integrityKey]);
+    [this.keyBlock] = compactBuffers([joined]) as [Buffer];
+    joined.fill(0);
+    const ts = (t: TrafficSelector) => intern('trafficSelector', JSON.stringify(t), { id: { ...t.id }, protocol: t.protocol, port: t.port } as TrafficSelector);
+    this.name = c.name;
+    this.messageId = c.messageId;
+    this.initiator = c.initiator;
+    this.algorithm = c.algorithm;
+    this.proposal = internString(c.proposal);
+    this.mode = c.mode;
+    this.encapsulation = c.encapsulation;
+    this.localTs = ts(c.localTs);
+    this.remoteTs = ts(c.remoteTs);
+    this.lifetimeSeconds = c.lifetimeSeconds;
+    this.lifetimeKilobytes = c.lifetimeKilobytes;
+    this.pfsGroup = c.pfsGroup;
+    this.esn = c.esn;
+    this.establishedAt = c.establishedAt;
+    this.expiresAt = c.expiresAt;
+    this.keyLengths = intern('espKeyLengths', `${i.encryptionKey.length}/${i.salt.length}/${i.integrityKey.length}`, {
       encryption: i.encryptionKey.length,
       salt: i.salt.length,
       integrity: i.integrityKey.length,
-    }),
-  };
+    });
+  }
+
+  /** The SPI we receive on (a view on the block). */
+  get spiIn(): Buffer {
+    return this.keyBlock.subarray(0, 4);
+  }
+
+  /** The SPI we send on. */
+  get spiOut(): Buffer {
+    return this.keyBlock.subarray(4, 8);
+  }
+}
+
+export function retainChildSa(c: ChildSa): RetainedChildSa {
+  return new RetainedChildSa(c);
 }
 
 /** The ChildSa again, keys included (views on the retained block), optional fields only where set. */
