@@ -102,3 +102,41 @@ test('DPD through the one timer per SA: a silent peer is probed, then declared d
     await r.stop();
   }
 });
+
+test('the heap of deadlines fires each scheduled SA once, in order, never a removed one, and never spins on one that stays due', async () => {
+  const { Deadlines } = await import('../../ts/gateway/deadlines.js');
+  type Item = { id: number; wakeAt: number; heapIndex: number };
+  const fired: { id: number; at: number }[] = [];
+  let again: Item | null = null;
+  let refires = 0;
+  const d = new Deadlines<Item>((it) => {
+    fired.push({ id: it.id, at: Date.now() });
+    if (it === again && refires++ < 3) d.set(it, Date.now() - 1); // due at once again: next turn, not a loop
+  });
+  const items: Item[] = Array.from({ length: 300 }, (_, id) => ({ id, wakeAt: Infinity, heapIndex: -1 }));
+  const t0 = Date.now();
+  const wanted = new Map<number, number>();
+  let seed = 7;
+  const rnd = () => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31);
+  for (const it of items) {
+    const at = t0 + 20 + Math.floor(rnd() * 80);
+    d.set(it, at);
+    wanted.set(it.id, at);
+  }
+  for (const it of items.filter((_, i) => i % 5 === 0)) {
+    d.remove(it);
+    wanted.delete(it.id);
+  }
+  for (const it of items.filter((_, i) => i % 7 === 1)) {
+    const at = t0 + 10 + Math.floor(rnd() * 120); // moved earlier or later
+    d.set(it, at);
+    wanted.set(it.id, at);
+  }
+  again = items[1]!;
+  await until(() => d.size === 0 && fired.length >= wanted.size + 3, 3000);
+  const first = fired.filter((f, i) => fired.findIndex((g) => g.id === f.id) === i);
+  assert.deepEqual(new Set(first.map((f) => f.id)), new Set(wanted.keys()), 'each scheduled one fired, no removed one');
+  for (const f of first) assert.ok(f.at >= wanted.get(f.id)!, `item ${f.id} fired ${wanted.get(f.id)! - f.at} ms early`);
+  for (let i = 1; i < first.length; i++) assert.ok(wanted.get(first[i]!.id)! >= wanted.get(first[i - 1]!.id)!, 'in deadline order');
+  assert.equal(fired.filter((f) => f.id === 1).length, 4, 'the one that stayed due fired on later turns, three more times');
+});

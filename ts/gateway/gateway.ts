@@ -40,6 +40,7 @@ import {
 import type { ConnectionConfig, GatewayConfig } from './config.js';
 import { childKeylog, isakmpKeylog, type KeylogLine } from './keylog.js';
 import { configureTun, DataPlane, openTun, type TunDevice } from './dataplane.js';
+import { Deadlines } from './deadlines.js';
 
 /** RFC 3948: IKE on the NAT-T port is prefixed with four zero bytes (the non-ESP marker). */
 const NON_ESP_MARKER = Buffer.alloc(4);
@@ -229,13 +230,13 @@ interface Entry {
   /** Phase 1: retransmission, then the end of the grace period. */
   timer: NodeJS.Timeout | null;
   /**
-   * ONE timer for everything else that falls due (see wake()): the phase 2 context's deadline (Quick Mode
+   * The first of everything else that falls due (see wake()): the phase 2 context's deadline (Quick Mode
    * retransmission, DPD), the lifetimes and rekeys of the ISAKMP SA and its children, a pending delete.
-   * Several Node timers per SA cost some 250 bytes each, which a gateway with many SAs notices.
+   * The gateway keeps these in one heap with one Node timer (deadlines.ts): a Node timer per SA costs some
+   * 250 bytes, which a gateway with many SAs notices.
    */
-  wakeTimer: NodeJS.Timeout | null;
-  /** When wakeTimer fires (Infinity: not armed). */
   wakeAt: number;
+  heapIndex: number;
   /** The context's own deadline (Phase2Output.timer). */
   ctxDue: number | null;
   /** When we start a new ISAKMP SA to replace this one (we initiated it); its expiry is sa.expiresAt. */
@@ -295,6 +296,8 @@ export class Gateway extends EventEmitter<GatewayEvents> {
    */
   private readonly perConnection = new WeakMap<ConnectionConfig, { localAddress: string; phase1: Phase1Policy; children: Map<number, Phase2Policy[]>; dpd?: DpdPolicy }>();
   private readonly localEndpoints = new Map<string, Endpoint>();
+  /** Every SA's next deadline (Entry.wakeAt), one Node timer for them all. */
+  private readonly deadlines = new Deadlines<Entry>((entry) => this.tick(entry));
 
   constructor(config: GatewayConfig, options: GatewayOptions = {}) {
     super();
@@ -620,8 +623,8 @@ export class Gateway extends EventEmitter<GatewayEvents> {
       remote,
       natt,
       timer: null,
-      wakeTimer: null,
       wakeAt: Infinity,
+      heapIndex: -1,
       ctxDue: null,
       rekeyAt: null,
       dropAt: null,
@@ -978,10 +981,9 @@ export class Gateway extends EventEmitter<GatewayEvents> {
   }
 
   private forget(key: string, entry: Entry): void {
-    for (const t of [entry.timer, entry.wakeTimer, entry.raTimer]) if (t) clearTimeout(t);
+    for (const t of [entry.timer, entry.raTimer]) if (t) clearTimeout(t);
     if (entry.keepaliveTimer) clearInterval(entry.keepaliveTimer);
-    entry.wakeTimer = null;
-    entry.wakeAt = Infinity;
+    this.deadlines.remove(entry);
     entry.ra?.close(); // gives a pool address back
     entry.up = false;
     if (this.sas.get(key) === entry) this.sas.delete(key);
@@ -1018,7 +1020,7 @@ export class Gateway extends EventEmitter<GatewayEvents> {
     this.sending.add(sent);
   }
 
-  /** (Re)arms the entry's one timer for the first of its deadlines; nothing when it is already armed for it. */
+  /** Schedules the entry (in the one heap of deadlines) at the first of its deadlines. */
   private wake(entry: Entry): void {
     if (this.sas.get(entry.key) !== entry) return; // forgotten: nothing more falls due
     let due = entry.ctxDue ?? Infinity;
@@ -1033,16 +1035,7 @@ export class Gateway extends EventEmitter<GatewayEvents> {
       consider(ch.rekeyAt);
       consider(ch.dropAt);
     }
-    if (due === entry.wakeAt && entry.wakeTimer !== null) return;
-    if (entry.wakeTimer !== null) clearTimeout(entry.wakeTimer);
-    entry.wakeTimer = null;
-    entry.wakeAt = due;
-    if (due === Infinity) return;
-    entry.wakeTimer = this.later(due - Date.now(), () => {
-      entry.wakeTimer = null;
-      entry.wakeAt = Infinity;
-      this.tick(entry);
-    });
+    this.deadlines.set(entry, due);
   }
 
   /** Whatever is due on this entry now, in order: its own end, its rekey, its children's, its context's. */
