@@ -703,7 +703,7 @@ export class Gateway extends EventEmitter<GatewayEvents> {
     });
     if (c.keylog) this.emit('keylog', isakmpKeylog(sa));
     // Lifetime: a connection we initiate is re-established before the ISAKMP SA expires; at expiry it goes.
-    // (the expiry is sa.expiresAt; wake() arms the entry's timer for whichever comes first)
+    // (the expiry is sa.expiresAt; wake() schedules the entry for whichever comes first)
     const life = sa.proposal.lifetimeSeconds * 1000;
     if (sa.initiator && c.initiate) entry.rekeyAt = Date.now() + life * (REKEY_AT - Math.random() * 0.05);
     this.wake(entry);
