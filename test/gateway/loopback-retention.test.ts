@@ -1,7 +1,7 @@
 // The responder Gateway keeps the phase 1 machine after Main Mode completes only for the grace period in
 // which the initiator may repeat message 5 (it did not get message 6): a repeat is answered with the same
 // message 6 until then, and ignored after, without an error and without touching the SA. Past phase 1, one
-// timer per SA drives everything that falls due; DPD shows it working.
+// heap of deadlines (one Node timer for all SAs) drives everything that falls due; DPD shows it working.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import dgram from 'node:dgram';
@@ -81,7 +81,7 @@ test('a repeated MM5 gets the cached MM6 during the grace period; after it the m
   }
 });
 
-test('DPD through the one timer per SA: a silent peer is probed, then declared dead and its SA goes', async () => {
+test('DPD through the heap of deadlines: a silent peer is probed, then declared dead and its SA goes', async () => {
   const r = new Gateway(peerConfig(base, base + 2, { initiate: false, dpd: { delay: '1s', timeout: '1s' } }));
   const down: Phase1DownEvent[] = [];
   r.on('phase1-down', (e) => down.push(e));
