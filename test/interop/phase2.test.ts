@@ -168,7 +168,7 @@ test('strongSwan interop: DPD R-U-THERE from strongSwan is acknowledged, and its
     assert.ok(await ss.waitForLog(/parsed INFORMATIONAL_V1 request \d+ \[ HASH N\(DPD_ACK\) \]/, 8_000, mark), `no DPD ACK seen by strongSwan:\n${ss.logTail(30)}`);
     const second = await ours.waitFor((e) => e.event === 'child-up' && e.spiIn !== first.spiIn, 15_000);
     assert.equal(second.rekey, true);
-    const gone = await ours.waitFor((e) => e.event === 'child-down' && e.spiIn === first.spiIn, 15_000);
+    const gone = await ours.waitFor((e) => e.event === "child-down" && e.spiIn === first.spiIn, 15_000).catch((e) => { throw new Error(`${(e as Error).message}\n${ss.logTail(80)}`); });
     assert.match(String(gone.reason), /deleted by the peer|replaced by a rekey/);
     assert.equal(ours.events.filter((e) => e.event === 'error').length, 0, JSON.stringify(ours.events.filter((e) => e.event === 'error')));
   });

@@ -901,7 +901,8 @@ export class Gateway extends EventEmitter<GatewayEvents> {
     }
     for (const { owner, old } of replaced) {
       old.rekeyed = true;
-      old.dropAt = Date.now() + REKEY_OVERLAP_MS;
+      // keep an earlier drop: rekeys closer together than the overlap must not postpone it forever
+      old.dropAt ??= Date.now() + REKEY_OVERLAP_MS;
       this.wake(owner);
     }
     const spi = sa.spiIn.toString('hex');
