@@ -2,7 +2,7 @@
 // and at most one result (established or failed) come out. What Main Mode and Aggressive Mode share lives
 // here: proposals, DH, nonces, SKEYID and its children, HASH_I / HASH_R, the CBC IV chain, NAT-D, vendor
 // IDs, retransmission and duplicate handling. main-mode.ts and aggressive-mode.ts only order the steps.
-import { cipherInfo, hashLength, type CryptoProvider, type DhGroupId, type DhPrivateKey } from '../crypto/index.js';
+import { cipherInfo, hashLength, type CryptoProvider, type DhGroupId, type DhPrivateKey, type HashName } from '../crypto/index.js';
 import {
   ExchangeType,
   Flags,
@@ -12,18 +12,19 @@ import {
   decodeIdPayload,
   encodeMessage,
   encodePayloadBody,
-  encodePayloads,
+  encodePayloadsInto,
   idPayload,
   idToString,
   parseMessage,
   parsePayloads,
+  payloadsLength,
   type Identity,
   type IdPayload,
   type IsakmpHeader,
   type Payload,
   type SaPayload,
 } from '../isakmp/index.js';
-import { addressBytes, portBytes, ZERO_COOKIE, type CookieGenerator, type Endpoint } from './cookie.js';
+import { endpointBytes, ZERO_COOKIE, type CookieGenerator, type Endpoint } from './cookie.js';
 import { IkeError, notifyFor, type IkeErrorKind } from './errors.js';
 import { describeOffer, ikeOffer, ikeProposalName, matchAnswer, selectIkeProposal, type IkeProposal, type SelectionOrder } from './proposals.js';
 import { DEFAULT_RETRANSMIT, Retransmitter, type RetransmitPolicy } from './retransmit.js';
@@ -509,8 +510,19 @@ export class Phase1 {
   }
 
   private natdHash(e: Endpoint): Buffer {
-    return this.crypto.hash(this.proposal!.hash, this.cookieI, this.cookieR, addressBytes(e.address), portBytes(e.port));
+    // Both hashes are needed twice per side (our NAT-D payloads and the check of the peer's), with the same
+    // inputs: remember them for the cookies, hash and endpoints they were computed with.
+    const h = this.proposal!.hash;
+    let c = this.natdCache;
+    if (c === null || c.cookieR !== this.cookieR || c.hash !== h || c.local !== this.env.local || c.remote !== this.env.remote) {
+      const natd = (x: Endpoint) => this.crypto.hash(h, this.cookieI, this.cookieR, endpointBytes(x));
+      c = this.natdCache = { cookieR: this.cookieR, hash: h, local: this.env.local, remote: this.env.remote, ofLocal: natd(this.env.local), ofRemote: natd(this.env.remote) };
+    }
+    if (e === this.env.local) return c.ofLocal;
+    if (e === this.env.remote) return c.ofRemote;
+    return this.crypto.hash(h, this.cookieI, this.cookieR, endpointBytes(e));
   }
+  private natdCache: { cookieR: Buffer; hash: HashName; local: Endpoint; remote: Endpoint; ofLocal: Buffer; ofRemote: Buffer } | null = null;
 
   /** Reads the peer's NAT-D payloads (RFC 3947 3.2): the first hashes us as the peer sees us, the rest the peer. */
   detectNat(payloads: readonly Payload[]): void {
@@ -526,9 +538,9 @@ export class Phase1 {
   /** Encrypts a phase 1 message body with the running IV and advances the chain. */
   encrypt(header: IsakmpHeader, payloads: Payload[]): Buffer {
     const info = cipherInfo(this.proposal!.encryption);
-    const plain = encodePayloads(payloads);
-    const padded = Buffer.alloc(Math.ceil(plain.length / info.blockSize) * info.blockSize);
-    plain.copy(padded);
+    const length = payloadsLength(payloads);
+    const padded = Buffer.allocUnsafe(Math.ceil(length / info.blockSize) * info.blockSize);
+    padded.fill(0, encodePayloadsInto(padded, 0, payloads));
     const ct = this.crypto.cbcEncrypt(this.proposal!.encryption, this.encryptionKey!, this.iv!, padded);
     this.iv = Buffer.from(ct.subarray(ct.length - info.blockSize));
     return encodeMessage({ header: { ...header, nextPayload: payloads[0]!.type, flags: header.flags | Flags.ENCRYPTION }, encrypted: ct });
@@ -581,6 +593,7 @@ export class Phase1 {
     this.skeyid?.fill(0);
     this.skeyid = null;
     this.gxi = this.gxr = this.nonceI = this.nonceR = this.saiBody = null;
+    this.natdCache = null;
     this.pendingPeerId = null;
     return sa;
   }

@@ -215,6 +215,19 @@ export function encodePayloads(payloads: readonly Payload[]): Buffer {
   return out;
 }
 
+/** The length encodePayloads would give (checks every field like it). */
+export function payloadsLength(payloads: readonly Payload[]): number {
+  return chainLength(payloads);
+}
+
+/**
+ * Encodes a payload chain into `out` at `offset` (out must have payloadsLength(payloads) bytes there), for
+ * callers that lay out a whole message in one buffer. Returns the offset after the chain.
+ */
+export function encodePayloadsInto(out: Buffer, offset: number, payloads: readonly Payload[]): number {
+  return writeChain(out, offset, payloads);
+}
+
 /** The body of one payload without its generic header, e.g. SAi_b or IDii_b when we are the sender. */
 export function encodePayloadBody(p: Payload): Buffer {
   return encodePayloads([p]).subarray(4);
@@ -239,6 +252,12 @@ export function encodeHeader(header: IsakmpHeader): Buffer {
   const out = Buffer.allocUnsafe(ISAKMP_HEADER_LENGTH);
   writeHeader(out, header, header.nextPayload, header.length);
   return out;
+}
+
+/** Same, written into the first 28 bytes of `out` (a message laid out by the caller). */
+export function encodeHeaderInto(out: Buffer, header: IsakmpHeader): void {
+  if (out.length < ISAKMP_HEADER_LENGTH) throw new IsakmpEncodeError('no room for the 28-byte header');
+  writeHeader(out, header, header.nextPayload, header.length);
 }
 
 /**
