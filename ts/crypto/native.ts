@@ -39,23 +39,29 @@ interface NativeDhKey {
   generate(fullLengthExponent?: boolean): void;
   generateAsync(fullLengthExponent?: boolean): Promise<void>;
   importPrivateKey(privateKey: Uint8Array): void;
-  publicValue(): Buffer;
-  computeSecret(peerPublic: Uint8Array): Buffer;
+  /** With `out` (exactly publicLength bytes): written there and returned. */
+  publicValue(out?: Uint8Array): Buffer;
+  /** With `out` (exactly secretLength bytes): written there and returned. */
+  computeSecret(peerPublic: Uint8Array, out?: Uint8Array): Buffer;
   computeSecretAsync(peerPublic: Uint8Array): Promise<Buffer>;
 }
 
 class NativeDhPrivateKey implements DhPrivateKey {
   readonly publicValue: Buffer;
   readonly #key: NativeDhKey;
+  readonly #secretLength: number;
   constructor(
     readonly group: DhGroupId,
     key: NativeDhKey,
+    info: { publicLength: number; secretLength: number },
   ) {
     this.#key = key;
-    this.publicValue = key.publicValue();
+    // Outputs go into pool slices allocated here, like every other result of the addon (see `out` below).
+    this.publicValue = key.publicValue(Buffer.allocUnsafe(info.publicLength));
+    this.#secretLength = info.secretLength;
   }
   computeSecret(peerPublic: Uint8Array): Buffer {
-    return this.#key.computeSecret(peerPublic);
+    return this.#key.computeSecret(peerPublic, Buffer.allocUnsafe(this.#secretLength));
   }
   computeSecretAsync(peerPublic: Uint8Array): Promise<Buffer> {
     try {
@@ -82,17 +88,17 @@ function makeProvider(addon: any): CryptoProvider {
       generateKeyPair(options?: DhKeyPairOptions): DhPrivateKey {
         const k = new DhKey(id);
         k.generate(options?.fullLengthExponent === true);
-        return new NativeDhPrivateKey(id, k);
+        return new NativeDhPrivateKey(id, k, info);
       },
       async generateKeyPairAsync(options?: DhKeyPairOptions): Promise<DhPrivateKey> {
         const k = new DhKey(id);
         await k.generateAsync(options?.fullLengthExponent === true);
-        return new NativeDhPrivateKey(id, k);
+        return new NativeDhPrivateKey(id, k, info);
       },
       importPrivateKey(privateKey: Uint8Array): DhPrivateKey {
         const k = new DhKey(id);
         k.importPrivateKey(privateKey);
-        return new NativeDhPrivateKey(id, k);
+        return new NativeDhPrivateKey(id, k, info);
       },
     };
     groups.set(id, g);
