@@ -13,11 +13,14 @@ import type { IsakmpSa } from './phase1.js';
 /** The parts of an ISAKMP SA a phase 2 exchange uses (IsakmpSa satisfies it). */
 export type Phase2Keys = Pick<IsakmpSa, 'cookieI' | 'cookieR' | 'skeyidA' | 'skeyidD' | 'encryptionKey' | 'lastIv' | 'proposal'>;
 
+// The M-ID as hashed: written into one scratch buffer (the prf reads it synchronously) instead of a new
+// Buffer per HASH.
+const MESSAGE_ID = Buffer.alloc(4);
 function u32(n: number): Buffer {
-  const b = Buffer.allocUnsafe(4);
-  b.writeUInt32BE(n >>> 0, 0);
-  return b;
+  MESSAGE_ID.writeUInt32BE(n >>> 0, 0);
+  return MESSAGE_ID;
 }
+const ZERO_OCTET = Buffer.alloc(1);
 
 /** IV of the first message of exchange `messageId`: hash(last phase-1 CBC block | M-ID), truncated to the block. */
 export function phase2Iv(crypto: CryptoProvider, sa: Phase2Keys, messageId: number): Buffer {
@@ -33,7 +36,7 @@ export function hash2(crypto: CryptoProvider, sa: Phase2Keys, messageId: number,
 }
 
 export function hash3(crypto: CryptoProvider, sa: Phase2Keys, messageId: number, nonceI: Uint8Array, nonceR: Uint8Array): Buffer {
-  return crypto.prf(sa.proposal.hash, sa.skeyidA, Buffer.from([0]), u32(messageId), nonceI, nonceR);
+  return crypto.prf(sa.proposal.hash, sa.skeyidA, ZERO_OCTET, u32(messageId), nonceI, nonceR);
 }
 
 /**

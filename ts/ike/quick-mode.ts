@@ -132,6 +132,7 @@ export interface QuickModeOutput {
 type Step = 'I_WAIT_QM2' | 'R_WAIT_QM3' | 'DONE' | 'FAILED';
 
 const NONCE_LENGTH = 32;
+const SIT_IDENTITY_ONLY = Buffer.from([0, 0, 0, 1]);
 
 export class QuickMode {
   step: Step;
@@ -245,7 +246,7 @@ export class QuickMode {
     try {
       if (header.flags & Flags.COMMIT) throw new IkeError('POLICY', `${where}: commit bit not supported`, NotifyType.INVALID_FLAGS);
       if (saP === undefined) throw new IkeError('PAYLOAD_MALFORMED', `${where} has no SA payload`);
-      if (saP.doi !== 1 || !saP.situation.equals(Buffer.from([0, 0, 0, 1]))) {
+      if (saP.doi !== 1 || !saP.situation.equals(SIT_IDENTITY_ONLY)) {
         throw new IkeError('PAYLOAD_MALFORMED', `${where}: SA with DOI ${saP.doi} / situation ${saP.situation.toString('hex')}, expected IPsec / SIT_IDENTITY_ONLY`, NotifyType.SITUATION_NOT_SUPPORTED);
       }
       const nonce = checkNonce(rest, where);
@@ -302,7 +303,7 @@ export class QuickMode {
       qm.lifetimeKilobytes = shorterKb ? maxKb : offeredKb;
       qm.nonceR = crypto.randomBytes(NONCE_LENGTH);
       const answer: Payload[] = [
-        { type: 1, doi: 1, situation: Buffer.from([0, 0, 0, 1]), proposals: [{ number: choice.proposal.number, protocolId: ProtocolId.IPSEC_ESP, spi: qm.spiOurs, transforms: [choice.transform] }] },
+        { type: 1, doi: 1, situation: SIT_IDENTITY_ONLY, proposals: [{ number: choice.proposal.number, protocolId: ProtocolId.IPSEC_ESP, spi: qm.spiOurs, transforms: [choice.transform] }] },
         { type: 10, data: qm.nonceR },
       ];
       if (choice.ours.pfsGroup !== undefined) {
