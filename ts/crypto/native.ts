@@ -11,6 +11,7 @@ import type {
   HashName,
   IkeCipherName,
   Phase1Keys,
+  Phase1PskKeys,
 } from './types.js';
 
 /** Codes of native/ikecrypto.h (HashAlg) and native/cipher.cc (g_ciphers). */
@@ -148,6 +149,24 @@ function makeProvider(addon: any): CryptoProvider {
       return b;
     },
     dhGroup,
+    prfEqual: (alg, key, expected, ...data) => addon.prfEqual(hashCode(alg), key, expected, ...data),
+    phase1KeysPsk(alg, p, keyLength, ivBytes): Phase1PskKeys {
+      const n = hashLength(alg);
+      const k = derivedLength(keyLength);
+      const v = ivLength(alg, ivBytes);
+      // Not pooled, like phase1Keys: SKEYID_d/_a/_e and Ka live as long as the IKE SA (SKEYID is wiped at
+      // the end of phase 1, the IV replaced by the CBC chain).
+      const all = Buffer.allocUnsafeSlow(4 * n + k + v);
+      addon.phase1KeysPsk(all, hashCode(alg), p.psk, p.nonceI, p.nonceR, p.gxy, p.cookieI, p.cookieR, p.gxi, p.gxr, k, v);
+      return {
+        skeyid: all.subarray(0, n),
+        skeyidD: all.subarray(n, 2 * n),
+        skeyidA: all.subarray(2 * n, 3 * n),
+        skeyidE: all.subarray(3 * n, 4 * n),
+        encryptionKey: all.subarray(4 * n, 4 * n + k),
+        iv: all.subarray(4 * n + k),
+      };
+    },
     skeyidPsk(alg, psk, nonceI, nonceR) {
       const b = out(hashLength(alg));
       addon.skeyidPsk(b, hashCode(alg), psk, nonceI, nonceR);

@@ -452,25 +452,37 @@ export class Phase1 {
     } catch (e) {
       throw new IkeError('INVALID_KE', `invalid DH public value from ${this.env.remote.address}: ${(e as Error).message}`);
     }
-    const c = this.crypto;
-    this.skeyid = c.skeyidPsk(p.hash, this.policy.psk!, this.nonceI!, this.nonceR!);
-    const k = c.phase1Keys(p.hash, this.skeyid, gxy, this.cookieI, this.cookieR);
+    const info = cipherInfo(p.encryption);
+    const k = this.crypto.phase1KeysPsk(
+      p.hash,
+      { psk: this.policy.psk!, nonceI: this.nonceI!, nonceR: this.nonceR!, gxy, cookieI: this.cookieI, cookieR: this.cookieR, gxi: this.gxi!, gxr: this.gxr! },
+      info.keyLength,
+      info.blockSize,
+    );
+    this.skeyid = k.skeyid;
     this.skeyidD = k.skeyidD;
     this.skeyidA = k.skeyidA;
     this.skeyidE = k.skeyidE;
-    const info = cipherInfo(p.encryption);
-    this.encryptionKey = c.encryptionKey(p.hash, k.skeyidE, info.keyLength);
-    this.iv = c.phase1Iv(p.hash, this.gxi!, this.gxr!, info.blockSize);
+    this.encryptionKey = k.encryptionKey;
+    this.iv = k.iv;
     gxy.fill(0);
     this.dh = null;
   }
 
   /** HASH_I = prf(SKEYID, g^xi | g^xr | CKY-I | CKY-R | SAi_b | IDii_b); HASH_R swaps the pairs and uses IDir_b. */
   authHash(ofInitiator: boolean, idBody: Buffer): Buffer {
-    const h = this.proposal!.hash;
+    return this.crypto.prf(this.proposal!.hash, this.skeyid!, ...this.authHashInput(ofInitiator, idBody));
+  }
+
+  /** Does `got` equal authHash(ofInitiator, idBody)? Compared in constant time, inside the provider. */
+  authHashEquals(ofInitiator: boolean, idBody: Buffer, got: Buffer): boolean {
+    return this.crypto.prfEqual(this.proposal!.hash, this.skeyid!, got, ...this.authHashInput(ofInitiator, idBody));
+  }
+
+  private authHashInput(ofInitiator: boolean, idBody: Buffer): Buffer[] {
     return ofInitiator
-      ? this.crypto.prf(h, this.skeyid!, this.gxi!, this.gxr!, this.cookieI, this.cookieR, this.saiBody!, idBody)
-      : this.crypto.prf(h, this.skeyid!, this.gxr!, this.gxi!, this.cookieR, this.cookieI, this.saiBody!, idBody);
+      ? [this.gxi!, this.gxr!, this.cookieI, this.cookieR, this.saiBody!, idBody]
+      : [this.gxr!, this.gxi!, this.cookieR, this.cookieI, this.saiBody!, idBody];
   }
 
   ourIdPayload(): IdPayload {
@@ -482,8 +494,7 @@ export class Phase1 {
     if (id === undefined || hash === undefined) {
       throw new IkeError('PSK_MISMATCH', `pre-shared key mismatch: ${where} has no ${id === undefined ? 'ID' : 'HASH'} payload after decryption`);
     }
-    const expected = this.authHash(!this.initiator, id.raw!.subarray(4));
-    if (!this.crypto.timingSafeEqual(expected, hash)) {
+    if (!this.authHashEquals(!this.initiator, id.raw!.subarray(4), hash)) {
       throw new IkeError('PSK_MISMATCH', `pre-shared key mismatch: HASH_${this.initiator ? 'R' : 'I'} from ${this.env.remote.address} does not verify (connection '${this.policy.name}')`);
     }
     const decoded = decodeIdPayload(id);

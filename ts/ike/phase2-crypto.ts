@@ -30,13 +30,23 @@ export function phase2Iv(crypto: CryptoProvider, sa: Phase2Keys, messageId: numb
 export function hash1(crypto: CryptoProvider, sa: Phase2Keys, messageId: number, rest: Uint8Array): Buffer {
   return crypto.prf(sa.proposal.hash, sa.skeyidA, u32(messageId), rest);
 }
+// The *Equals forms check a received HASH in constant time inside the provider (no copy of the expected value).
+export function hash1Equals(crypto: CryptoProvider, sa: Phase2Keys, messageId: number, rest: Uint8Array, got: Uint8Array): boolean {
+  return crypto.prfEqual(sa.proposal.hash, sa.skeyidA, got, u32(messageId), rest);
+}
 
 export function hash2(crypto: CryptoProvider, sa: Phase2Keys, messageId: number, nonceI: Uint8Array, rest: Uint8Array): Buffer {
   return crypto.prf(sa.proposal.hash, sa.skeyidA, u32(messageId), nonceI, rest);
 }
+export function hash2Equals(crypto: CryptoProvider, sa: Phase2Keys, messageId: number, nonceI: Uint8Array, rest: Uint8Array, got: Uint8Array): boolean {
+  return crypto.prfEqual(sa.proposal.hash, sa.skeyidA, got, u32(messageId), nonceI, rest);
+}
 
 export function hash3(crypto: CryptoProvider, sa: Phase2Keys, messageId: number, nonceI: Uint8Array, nonceR: Uint8Array): Buffer {
   return crypto.prf(sa.proposal.hash, sa.skeyidA, ZERO_OCTET, u32(messageId), nonceI, nonceR);
+}
+export function hash3Equals(crypto: CryptoProvider, sa: Phase2Keys, messageId: number, nonceI: Uint8Array, nonceR: Uint8Array, got: Uint8Array): boolean {
+  return crypto.prfEqual(sa.proposal.hash, sa.skeyidA, got, ZERO_OCTET, u32(messageId), nonceI, nonceR);
 }
 
 /**

@@ -27,7 +27,7 @@ import {
 } from './esp-sa-payload.js';
 import { informationalMessage, notifyName, notifyPayload } from './informational.js';
 import type { IsakmpSa } from './phase1.js';
-import { hash1, hash2, hash3, openProtected, phase2Iv, sealProtected } from './phase2-crypto.js';
+import { hash1, hash1Equals, hash2, hash2Equals, hash3, hash3Equals, openProtected, phase2Iv, sealProtected } from './phase2-crypto.js';
 import type { SelectionOrder } from './proposals.js';
 import { DEFAULT_RETRANSMIT, Retransmitter, type RetransmitPolicy } from './retransmit.js';
 import { hostSelector, sameTs, tsContains, tsFromIdPayload, tsIdPayload, tsToString, type TrafficSelector } from './traffic-selectors.js';
@@ -167,9 +167,11 @@ export class QuickMode {
     readonly initiator: boolean,
     readonly messageId: number,
     spi: Buffer,
+    /** The responder has already opened QM1 with the first IV: the one after it. */
+    iv?: Buffer,
   ) {
     this.step = initiator ? 'I_WAIT_QM2' : 'R_WAIT_QM3';
-    this.iv = phase2Iv(host.crypto, host.sa, messageId);
+    this.iv = iv ?? phase2Iv(host.crypto, host.sa, messageId);
     this.spiOurs = spi;
     this.mode = policy.mode ?? 'tunnel';
     this.localTs = policy.localTs ?? hostSelector(host.sa.local.address);
@@ -228,7 +230,7 @@ export class QuickMode {
     const mid = header.messageId;
     const opened = openProtected(crypto, sa, header, body, phase2Iv(crypto, sa, mid));
     if (!opened.ok) return { quickMode: null, out: { send: [], timer: null, dropped: `Quick Mode message 1 (M-ID ${mid}): ${opened.reason}` } };
-    if (!crypto.timingSafeEqual(hash1(crypto, sa, mid, opened.restBytes), opened.hash)) {
+    if (!hash1Equals(crypto, sa, mid, opened.restBytes, opened.hash)) {
       return { quickMode: null, out: { send: [], timer: null, dropped: `Quick Mode message 1 (M-ID ${mid}): HASH(1) does not verify` } };
     }
     const rest = opened.rest;
@@ -282,9 +284,8 @@ export class QuickMode {
         }
       }
       if (choice === null || policy === null) throw noProposal(where, saP, candidates, rest.some((p) => p.type === 4));
-      const qm = new QuickMode(host, policy, false, mid, randomSpi(crypto));
+      const qm = new QuickMode(host, policy, false, mid, randomSpi(crypto), opened.nextIv);
       qm.lastReceived = Buffer.from(message);
-      qm.iv = opened.nextIv;
       qm.nonceI = nonce;
       qm.spiPeer = Buffer.from(choice.proposal.spi);
       qm.chosen = choice.ours;
@@ -342,12 +343,12 @@ export class QuickMode {
     this.busy = true;
     try {
       if (this.step === 'I_WAIT_QM2') {
-        if (!this.crypto.timingSafeEqual(hash2(this.crypto, this.sa, this.messageId, this.nonceI!, opened.restBytes), opened.hash)) return this.idle('HASH(2) does not verify');
+        if (!hash2Equals(this.crypto, this.sa, this.messageId, this.nonceI!, opened.restBytes, opened.hash)) return this.idle('HASH(2) does not verify');
         this.lastReceived = Buffer.from(message);
         this.iv = opened.nextIv;
         return await this.initiatorFinish(opened.rest, now);
       }
-      if (!this.crypto.timingSafeEqual(hash3(this.crypto, this.sa, this.messageId, this.nonceI!, this.nonceR!), opened.hash)) return this.idle('HASH(3) does not verify');
+      if (!hash3Equals(this.crypto, this.sa, this.messageId, this.nonceI!, this.nonceR!, opened.hash)) return this.idle('HASH(3) does not verify');
       this.lastReceived = Buffer.from(message);
       this.lastReply = null;
       this.retransmitter.clear();
