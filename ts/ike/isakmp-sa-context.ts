@@ -132,7 +132,9 @@ export class IsakmpSaContext implements Phase2Host {
         // A repeat of a message already handled (answered from the cache) proves nothing about the peer
         // being alive today: anyone can replay it. Only a message that moved the exchange counts.
         if (r.dropped === undefined && !r.repeat) this.dpd?.activity(now);
-        return this.finishOut(out, this.collect(qm, r));
+        this.collectInto(out, qm, r);
+        out.timer = this.deadline;
+        return out;
       }
       if (this.usedIds.has(mid)) return drop(out, `Quick Mode with a used message ID ${mid}`, this.deadline);
       const { quickMode, out: r } = await QuickMode.respond(this, this.options.children, header, encrypted, message, now);
@@ -280,12 +282,6 @@ export class IsakmpSaContext implements Phase2Host {
     if (r.childSa) out.events.push({ type: 'childSa', child: r.childSa });
     if (r.failed) out.events.push({ type: 'childFailed', name: qm.policy.name, messageId: qm.messageId, error: r.failed });
     if (r.dropped) out.dropped.push(r.dropped);
-  }
-
-  private finishOut(out: Phase2Output, r: Phase2Output): Phase2Output {
-    merge(out, r);
-    out.timer = this.deadline;
-    return out;
   }
 }
 

@@ -9,7 +9,7 @@
 //   keys are for: our own SPI for the inbound SA, the peer's for the outbound one.
 // The commit bit (RFC 2408 3.1) is not supported: a QM1 with it is refused ("commit bit not supported").
 import type { CryptoProvider, DhGroupId, DhPrivateKey } from '../crypto/index.js';
-import { createEspSa, espKeyLengths, isEspAlgorithm, splitEspKeymat, type EspAlgorithm, type EspSa, type EspSaParams } from '../esp/index.js';
+import { createEspSa, espKeyLengths, isEspAlgorithm, type EspAlgorithm, type EspSa, type EspSaParams } from '../esp/index.js';
 import { ExchangeType, Flags, NotifyType, ProtocolId, type IdPayload, type IsakmpHeader, type Payload, type SaPayload } from '../isakmp/index.js';
 import { IkeError, notifyFor } from './errors.js';
 import { espProposalName, type EspProposal } from './esp-proposals.js';
@@ -535,15 +535,22 @@ export function deriveChildKeys(
   algorithm: EspAlgorithm,
   p: { spiIn: Buffer; spiOut: Buffer; nonceI: Buffer; nonceR: Buffer; gxy?: Buffer },
 ): { inbound: EspKeys; outbound: EspKeys } {
-  const len = espKeyLengths(algorithm).keymatLength;
-  const keys = (spi: Buffer): EspKeys => {
+  const g = espKeyLengths(algorithm);
+  const len = g.keymatLength;
+  // Both directions' keys in one unpooled buffer, handed out as views: they live as long as the child SA
+  // (a pool slice would pin an 8 KiB slab), and one allocation replaces six copies.
+  const all = Buffer.allocUnsafeSlow(2 * len);
+  const keys = (spi: Buffer, o: number): EspKeys => {
     const params = { protocol: ProtocolId.IPSEC_ESP, spi, nonceI: p.nonceI, nonceR: p.nonceR, ...(p.gxy ? { gxy: p.gxy } : {}) };
     const km = crypto.keymat(sa.proposal.hash, sa.skeyidD, params, len);
-    const k = splitEspKeymat(algorithm, km);
+    km.copy(all, o);
     km.fill(0);
-    return k;
+    // The layout of splitEspKeymat: encryption key | salt | integrity key.
+    const salt = o + g.encKeyLength;
+    const integrity = salt + g.saltLength;
+    return { encryptionKey: all.subarray(o, salt), salt: all.subarray(salt, integrity), integrityKey: all.subarray(integrity, o + len) };
   };
-  return { inbound: keys(p.spiIn), outbound: keys(p.spiOut) };
+  return { inbound: keys(p.spiIn, 0), outbound: keys(p.spiOut, len) };
 }
 
 function randomSpi(crypto: CryptoProvider): Buffer {
