@@ -84,11 +84,13 @@ struct Parts {
 bool GetParts(const Napi::CallbackInfo& info, size_t from, Parts* parts) {
   if (info.Length() > from + kMaxParts) return ThrowRange(info.Env(), "at most 32 data buffers");
   for (size_t i = from; i < info.Length(); i++) {
-    Napi::Value a = info[i];
-    if (!a.IsTypedArray() || a.As<Napi::TypedArray>().TypedArrayType() != napi_uint8_array)
+    napi_typedarray_type type;
+    size_t length = 0;
+    void* data = nullptr;  // one call per buffer, as in GetBytes
+    if (napi_get_typedarray_info(info.Env(), info[i], &type, &length, &data, nullptr, nullptr) != napi_ok ||
+        type != napi_uint8_array)
       return ThrowType(info.Env(), "data[" + std::to_string(i - from) + "] must be a Buffer or Uint8Array");
-    Napi::Uint8Array u = a.As<Napi::Uint8Array>();
-    parts->v[parts->n++] = Bytes{u.Data(), u.ByteLength(), true};
+    parts->v[parts->n++] = Bytes{static_cast<const uint8_t*>(data), length, true};
   }
   return true;
 }
