@@ -253,11 +253,14 @@ export class QuickMode {
       }
       const nonce = checkNonce(rest, where);
       const ids = rest.filter((p): p is IdPayload => p.type === 5);
+      // The selectors of the two endpoints: what the IDs mean when omitted, and a child's default.
+      const remoteHost = hostSelector(sa.remote.address);
+      const localHost = hostSelector(sa.local.address);
       let peerTs: TrafficSelector;
       let ourTs: TrafficSelector;
       if (ids.length === 0) {
-        peerTs = hostSelector(sa.remote.address);
-        ourTs = hostSelector(sa.local.address);
+        peerTs = remoteHost;
+        ourTs = localHost;
       } else if (ids.length === 2) {
         const a = tsFromIdPayload(ids[0]!);
         const b = tsFromIdPayload(ids[1]!);
@@ -267,9 +270,9 @@ export class QuickMode {
       } else {
         throw new IkeError('PAYLOAD_MALFORMED', `${where}: ${ids.length} ID payloads (0 or 2 expected)`, NotifyType.INVALID_ID_INFORMATION);
       }
-      const candidates = policies.filter((p) => tsContains(p.remoteTs ?? hostSelector(sa.remote.address), peerTs) && tsContains(p.localTs ?? hostSelector(sa.local.address), ourTs));
+      const candidates = policies.filter((p) => tsContains(p.remoteTs ?? remoteHost, peerTs) && tsContains(p.localTs ?? localHost, ourTs));
       if (candidates.length === 0) {
-        const allowed = policies.map((p) => `${tsToString(p.remoteTs ?? hostSelector(sa.remote.address))} <=> ${tsToString(p.localTs ?? hostSelector(sa.local.address))}`).join(', ') || 'nothing (no child configured)';
+        const allowed = policies.map((p) => `${tsToString(p.remoteTs ?? remoteHost)} <=> ${tsToString(p.localTs ?? localHost)}`).join(', ') || 'nothing (no child configured)';
         throw new IkeError('POLICY', `traffic selectors do not match: peer proposed ${tsToString(peerTs)} <=> ${tsToString(ourTs)}, we allow ${allowed}`, NotifyType.INVALID_ID_INFORMATION);
       }
       let choice: ReturnType<typeof selectEsp> = null;
