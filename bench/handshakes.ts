@@ -224,6 +224,8 @@ interface Phases {
  * alike, instead of on whichever phase they happened to coincide with.
  */
 const SLICE_MS = 250;
+/** Longest warm-up (half the duration for short runs). */
+const WARM_UP_MS = 1000;
 
 /**
  * What one thread does: warm up, then until durationMs of handshakes are done, slices of handshakes at
@@ -264,8 +266,15 @@ async function runThread(o: HandshakeBenchOptions, phases: Phases): Promise<Thre
   const dhGroup = base.dhGroup(group);
   const dhOptions = { fullLengthExponent: common.fullLengthExponent };
 
-  // warm-up (comb tables, JIT), the DH loop included
-  for (let i = 0; i < 5; i++) await handshake(setup);
+  // Warm-up, not measured: comb tables, and the JIT. Until V8 has optimized the handshake path (a second or
+  // about a thousand handshakes), the first handshakes run several times slower and its compiler threads
+  // take CPU from the other worker threads: a short run would measure start-up, not the engine.
+  const warmEnd = performance.now() + Math.min(WARM_UP_MS, durationMs / 2);
+  let warm = 0;
+  while (warm < 5 || (performance.now() < warmEnd && warm < 2000)) {
+    await handshake(setup);
+    warm++;
+  }
   if (!o.fakeDh) dhWork(dhGroup, dhOptions, performance.now() + 20);
 
   const latencies: number[] = [];
