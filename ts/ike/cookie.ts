@@ -35,9 +35,10 @@ export function endpointBytes(e: Endpoint): Buffer {
   return b;
 }
 
-/** At least the bytes writeEndpoint writes for this address (an IP literal is at most 16). */
+/** At least the bytes writeEndpoint writes for this address: an IP literal is at most 16, and UTF-8 takes at
+ * most 3 bytes per UTF-16 unit (a bound, so no byteLength call on the common path). */
 function endpointRoom(address: string): number {
-  return Math.max(16, Buffer.byteLength(address, 'utf8')) + 2;
+  return Math.max(16, 3 * address.length) + 2;
 }
 
 /** Writes addressBytes(e.address) | port at out[o]; returns the offset after it. */
