@@ -224,8 +224,9 @@ interface Phases {
  * alike, instead of on whichever phase they happened to coincide with.
  */
 const SLICE_MS = 250;
-/** Longest warm-up (half the duration for short runs). */
-const WARM_UP_MS = 1000;
+/** Warm-up: this many handshakes, for at most WARM_UP_MS (half the duration for short runs). */
+const WARM_UP_HANDSHAKES = 2000;
+const WARM_UP_MS = 3000;
 
 /**
  * What one thread does: warm up, then until durationMs of handshakes are done, slices of handshakes at
@@ -266,12 +267,13 @@ async function runThread(o: HandshakeBenchOptions, phases: Phases): Promise<Thre
   const dhGroup = base.dhGroup(group);
   const dhOptions = { fullLengthExponent: common.fullLengthExponent };
 
-  // Warm-up, not measured: comb tables, and the JIT. Until V8 has optimized the handshake path (a second or
-  // about a thousand handshakes), the first handshakes run several times slower and its compiler threads
-  // take CPU from the other worker threads: a short run would measure start-up, not the engine.
+  // Warm-up, not measured: comb tables, and the JIT. V8 optimizes by use, not by time: until about 2,000
+  // handshakes have run (2-3 s with modp2048), the main thread spends up to 1.5x the CPU per handshake and
+  // the compiler threads take up to 0.5 ms more, on the other core (measured per thread). A run that
+  // starts measuring at once measures start-up, and with --workers the threads' compilers against each other.
   const warmEnd = performance.now() + Math.min(WARM_UP_MS, durationMs / 2);
   let warm = 0;
-  while (warm < 5 || (performance.now() < warmEnd && warm < 2000)) {
+  while (warm < 5 || (performance.now() < warmEnd && warm < WARM_UP_HANDSHAKES)) {
     await handshake(setup);
     warm++;
   }
