@@ -414,10 +414,15 @@ export class Phase1 {
     if (this.policy.natt ?? true) this.nat.version = this.peerVendorIds.natt;
   }
 
-  async makeKeyPair(group: DhGroupId): Promise<Buffer> {
+  /**
+   * Our key pair for the group; returns its public value. A promise only with asyncDh (the pool does the
+   * work): callers await only then, so the synchronous path costs no promise and no microtask turn.
+   */
+  makeKeyPair(group: DhGroupId): Buffer | Promise<Buffer> {
     const g = this.crypto.dhGroup(group);
     const options = { fullLengthExponent: this.policy.fullLengthExponent ?? false };
-    this.dh = this.policy.asyncDh ? await g.generateKeyPairAsync(options) : g.generateKeyPair(options);
+    if (this.policy.asyncDh) return g.generateKeyPairAsync(options).then((k) => (this.dh = k).publicValue);
+    this.dh = g.generateKeyPair(options);
     return this.dh.publicValue;
   }
 
@@ -442,16 +447,32 @@ export class Phase1 {
     return Buffer.from(data);
   }
 
-  /** g^xy, SKEYID, SKEYID_d/_a/_e, Ka and the phase 1 IV, once both KE and nonces are known. */
-  async deriveKeys(): Promise<void> {
-    const p = this.proposal!;
+  /** g^xy, SKEYID, SKEYID_d/_a/_e, Ka and the phase 1 IV, once both KE and nonces are known (a promise only with asyncDh). */
+  deriveKeys(): void | Promise<void> {
     const peer = this.initiator ? this.gxr! : this.gxi!;
+    if (this.policy.asyncDh) {
+      return this.dh!.computeSecretAsync(peer).then(
+        (gxy) => this.deriveFrom(gxy),
+        (e) => {
+          throw this.invalidKe(e);
+        },
+      );
+    }
     let gxy: Buffer;
     try {
-      gxy = this.policy.asyncDh ? await this.dh!.computeSecretAsync(peer) : this.dh!.computeSecret(peer);
+      gxy = this.dh!.computeSecret(peer);
     } catch (e) {
-      throw new IkeError('INVALID_KE', `invalid DH public value from ${this.env.remote.address}: ${(e as Error).message}`);
+      throw this.invalidKe(e);
     }
+    this.deriveFrom(gxy);
+  }
+
+  private invalidKe(e: unknown): IkeError {
+    return new IkeError('INVALID_KE', `invalid DH public value from ${this.env.remote.address}: ${(e as Error).message}`);
+  }
+
+  private deriveFrom(gxy: Buffer): void {
+    const p = this.proposal!;
     const info = cipherInfo(p.encryption);
     const k = this.crypto.phase1KeysPsk(
       p.hash,
