@@ -6,7 +6,7 @@
 // It can exist before phase 1 completes: strongSwan as initiator sends AM3 and QM1 back to back and the
 // QM1 may be handled first. Such early messages are kept (a few, bounded) and processed by establish().
 import type { CryptoProvider } from '../crypto/index.js';
-import { ExchangeType, parseHeader, parseMessage, type Payload } from '../isakmp/index.js';
+import { ExchangeType, bytesEqual, parseHeader, parseMessage, type Payload } from '../isakmp/index.js';
 import type { IkeError } from './errors.js';
 import {
   Dpd,
@@ -122,7 +122,7 @@ export class IsakmpSaContext implements Phase2Host {
     if (!parsed.ok) return drop(out, `unparsable: ${parsed.error.message}`, this.deadline);
     if (!('encrypted' in parsed.value)) return drop(out, 'unencrypted message after phase 1 (not authenticated)', this.deadline);
     const { header, encrypted } = parsed.value;
-    if (!header.initiatorCookie.equals(sa.cookieI) || !header.responderCookie.equals(sa.cookieR)) return drop(out, 'cookies of another ISAKMP SA', this.deadline);
+    if (!bytesEqual(header.initiatorCookie, sa.cookieI) || !bytesEqual(header.responderCookie, sa.cookieR)) return drop(out, 'cookies of another ISAKMP SA', this.deadline);
     if (header.messageId === 0) return drop(out, 'message ID 0 belongs to phase 1', this.deadline);
     const mid = header.messageId;
     if (header.exchangeType === ExchangeType.QUICK_MODE) {

@@ -9,6 +9,7 @@ import {
   ISAKMP_VERSION,
   NotifyType,
   ProtocolId,
+  bytesEqual,
   decodeIdPayload,
   encodeMessage,
   encodePayloadBody,
@@ -263,7 +264,7 @@ export class Phase1 {
       return { phase1: null, out: failedOut(new IkeError('PAYLOAD_MALFORMED', `message 1 from ${env.remote.address} is encrypted`)) };
     }
     const { header, payloads } = parsed.value;
-    if (!header.responderCookie.equals(ZERO_COOKIE) || header.messageId !== 0) {
+    if (!bytesEqual(header.responderCookie, ZERO_COOKIE) || header.messageId !== 0) {
       return { phase1: null, out: failedOut(new IkeError('PAYLOAD_MALFORMED', `message 1 from ${env.remote.address} has a responder cookie or message ID set`)) };
     }
     const mode = header.exchangeType === ExchangeType.IDENTITY_PROTECTION ? 'main' : header.exchangeType === ExchangeType.AGGRESSIVE ? 'aggressive' : null;
@@ -301,7 +302,7 @@ export class Phase1 {
     const parsed = parseMessage(message);
     if (!parsed.ok) return this.idle(); // garbage or a forgery: the genuine message may still come
     const header = parsed.value.header;
-    if (!header.initiatorCookie.equals(this.cookieI)) return this.idle();
+    if (!bytesEqual(header.initiatorCookie, this.cookieI)) return this.idle();
     if (header.exchangeType === ExchangeType.INFORMATIONAL) return this.peerNotify(parsed.value);
     if (header.messageId !== 0) return this.idle();
     const expected = this.policy.mode === 'main' ? ExchangeType.IDENTITY_PROTECTION : ExchangeType.AGGRESSIVE;
@@ -563,8 +564,8 @@ export class Phase1 {
     if (natd.length < 2) return;
     const ours = this.natdHash(this.env.local);
     const theirs = this.natdHash(this.env.remote);
-    this.nat.localBehindNat = this.policy.forceEncap === true || !natd[0]!.data.equals(ours);
-    this.nat.remoteBehindNat = !natd.slice(1).some((p) => p.data.equals(theirs));
+    this.nat.localBehindNat = this.policy.forceEncap === true || !bytesEqual(natd[0]!.data, ours);
+    this.nat.remoteBehindNat = !natd.slice(1).some((p) => bytesEqual(p.data, theirs));
   }
 
   /** Encrypts a phase 1 message body with the running IV and advances the chain. */

@@ -159,12 +159,15 @@ export function ikeTransform(p: IkeProposal, number: number): Transform {
   return { number, transformId: IkeTransformId.KEY_IKE, attributes };
 }
 
+/** No SPI (RFC 2409: the ISAKMP SA is named by the cookies); shared, never written to. */
+const EMPTY_SPI = Buffer.alloc(0);
+
 /** The phase 1 offer: one ISAKMP proposal whose transforms are the alternatives, in priority order. */
 export function ikeOffer(proposals: readonly IkeProposal[]): Proposal {
   return {
     number: 1,
     protocolId: 1 /* PROTO_ISAKMP */,
-    spi: Buffer.alloc(0),
+    spi: EMPTY_SPI,
     transforms: proposals.map((p, i) => ikeTransform(p, i + 1)),
   };
 }

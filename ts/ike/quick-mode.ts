@@ -10,7 +10,7 @@
 // The commit bit (RFC 2408 3.1) is not supported: a QM1 with it is refused ("commit bit not supported").
 import type { CryptoProvider, DhGroupId, DhPrivateKey } from '../crypto/index.js';
 import { createEspSa, espKeyLengths, isEspAlgorithm, type EspAlgorithm, type EspSa, type EspSaParams } from '../esp/index.js';
-import { ExchangeType, Flags, NotifyType, ProtocolId, type IdPayload, type IsakmpHeader, type Payload, type SaPayload } from '../isakmp/index.js';
+import { ExchangeType, Flags, NotifyType, ProtocolId, bytesEqual, type IdPayload, type IsakmpHeader, type Payload, type SaPayload } from '../isakmp/index.js';
 import { IkeError, notifyFor } from './errors.js';
 import { espProposalName, type EspProposal } from './esp-proposals.js';
 import {
@@ -248,7 +248,7 @@ export class QuickMode {
     try {
       if (header.flags & Flags.COMMIT) throw new IkeError('POLICY', `${where}: commit bit not supported`, NotifyType.INVALID_FLAGS);
       if (saP === undefined) throw new IkeError('PAYLOAD_MALFORMED', `${where} has no SA payload`);
-      if (saP.doi !== 1 || !saP.situation.equals(SIT_IDENTITY_ONLY)) {
+      if (saP.doi !== 1 || !bytesEqual(saP.situation, SIT_IDENTITY_ONLY)) {
         throw new IkeError('PAYLOAD_MALFORMED', `${where}: SA with DOI ${saP.doi} / situation ${saP.situation.toString('hex')}, expected IPsec / SIT_IDENTITY_ONLY`, NotifyType.SITUATION_NOT_SUPPORTED);
       }
       const nonce = checkNonce(rest, where);
