@@ -28,7 +28,8 @@ commands:
               codec (ISAKMP parse/encode), esp (ESP seal/open vs raw EVP and
               node:crypto; --json, --quick), handshakes (MM/AM + Quick Mode
               in memory; --pfs, --esp, --workers N, --fake-dh, --async,
-              --full-exponent, --json), memory (bytes per SA pair, --count N);
+              --full-exponent, --json), memory (bytes per SA pair, --count N;
+              --gateway: what a responder Gateway keeps, set up over loopback);
               options go to the suite; npm run bench runs them all
   load --config FILE --connection NAME --count N [--concurrency C] [--rate R] [--json] [--keep]
               set a connection up N times against a real peer, each on a
