@@ -157,9 +157,10 @@ function makeProvider(addon: any): CryptoProvider {
       const n = hashLength(alg);
       const k = derivedLength(keyLength);
       const v = ivLength(alg, ivBytes);
-      // Not pooled, like phase1Keys: SKEYID_d/_a/_e and Ka live as long as the IKE SA (SKEYID is wiped at
-      // the end of phase 1, the IV replaced by the CBC chain).
-      const all = Buffer.allocUnsafeSlow(4 * n + k + v);
+      // One pool slice for all six: these are the handshake's working copies. Phase 1 copies what the SA
+      // keeps into an allocation of its own when it completes and wipes these (ts/ike/retained.ts), so no
+      // slab stays pinned, and a slice costs a fraction of an ArrayBuffer of its own.
+      const all = Buffer.allocUnsafe(4 * n + k + v);
       addon.phase1KeysPsk(all, hashCode(alg), p.psk, p.nonceI, p.nonceR, p.gxy, p.cookieI, p.cookieR, p.gxi, p.gxr, k, v);
       return {
         skeyid: all.subarray(0, n),
