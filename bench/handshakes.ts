@@ -3,8 +3,10 @@
 // Quick Mode over IsakmpSaContext on both sides; a handshake counts when both child SAs exist (--phase1-only:
 // phase 1 alone). Prints handshakes/s, latency percentiles, CPU time per handshake and, measured in the same
 // run, the DH-bound ceiling: the rate of the DH work one handshake needs on its own (two key pairs and two
-// shared secrets per DH exchange; with PFS the Quick Mode adds a second exchange). The ratio of the two is
-// the protocol's overhead. --workers N runs N worker threads, each doing the same in memory, and sums them.
+// shared secrets per DH exchange; with PFS the Quick Mode adds a second exchange). Handshakes and the DH work
+// alone run in alternating slices of 250 ms, so that noise on the machine weighs on both. The ratio of the
+// two is the protocol's overhead. --workers N runs N worker threads, each doing the same in memory, and sums
+// them.
 import { pathToFileURL } from 'node:url';
 import { Worker, isMainThread, parentPort, workerData } from 'node:worker_threads';
 import { defaultCrypto, dhGroupInfo, type CryptoProvider, type DhGroup, type DhGroupId, type DhKeyPairOptions, type DhPrivateKey } from '../ts/crypto/index.js';
@@ -60,11 +62,12 @@ export interface HandshakeBenchResult {
   handshakes: number;
   seconds: number;
   handshakesPerSec: number;
-  /** DH-only rate for the same work (dhPerHandshake x (2 key pairs + 2 shared secrets)), sync, one thread (with workers: in every worker at once, summed). */
+  /** DH-only rate for the same work (dhPerHandshake x (2 key pairs + 2 shared secrets)), sync, one thread, in slices alternating with the handshakes' (with workers: in every worker at once, summed). */
   ceilingPerSec: number;
   ratioToCeiling: number;
   p50Ms: number;
   p99Ms: number;
+  /** CPU time of the whole process (GC and other helper threads included) during the handshake slices, per handshake. */
   cpuMsPerHandshake: number;
 }
 
@@ -143,20 +146,17 @@ async function phase1(crypto: CryptoProvider, pi: Phase1Policy, pr: Phase1Policy
   return { i: iSa, r: rSa };
 }
 
-/** The DH work of one handshake alone (`exchanges` DH exchanges), sync, for the ceiling: handshakes/s. */
-function dhCeiling(crypto: CryptoProvider, group: DhGroupId, options: DhKeyPairOptions, durationMs: number, exchanges: number): number {
-  const g = crypto.dhGroup(group);
-  const end = performance.now() + durationMs;
+/** The DH work of one handshake alone (one DH exchange), sync, until `end`: how many were done. */
+function dhWork(g: DhGroup, options: DhKeyPairOptions, end: number): number {
   let n = 0;
-  const t0 = performance.now();
-  while (performance.now() < end) {
+  do {
     const a = g.generateKeyPair(options);
     const b = g.generateKeyPair(options);
     a.computeSecret(b.publicValue);
     b.computeSecret(a.publicValue);
     n++;
-  }
-  return n / ((performance.now() - t0) / 1000) / exchanges;
+  } while (performance.now() < end);
+  return n;
 }
 
 /** A crypto provider whose DH is a null group: public values are random, the secret a hash of both. */
@@ -205,15 +205,35 @@ interface ThreadResult {
   latencies: number[];
   seconds: number;
   ceilingPerSec: number;
+  /** Thread 0 only: the process's CPU time (all threads) during the handshake slices, in ms. */
+  cpuMs?: number;
 }
 
-/** Where the threads line up, so that all of them measure handshakes (and then the ceiling) at the same time. */
+/** Where the threads line up, so that all of them measure at the same time. */
 interface Phases {
-  measuring(): Promise<void>;
+  /** Index of this thread (0: the one that reads the process's CPU time). */
+  index: number;
+  /** Resolves after warm-up, with the common start of the measuring schedule (performance.now() of this thread). */
+  measuring(): Promise<number>;
   measured(): Promise<void>;
 }
 
-/** What one thread does: warm up, handshakes for durationMs at `concurrency`, then the DH ceiling. */
+/**
+ * Handshake and DH-only slices alternate, each of this length (the last handshake of a slice runs to its
+ * end): machine noise, frequency changes and other jobs then weigh on the handshakes and on the ceiling
+ * alike, instead of on whichever phase they happened to coincide with.
+ */
+const SLICE_MS = 250;
+/** Warm-up: this many handshakes, for at most WARM_UP_MS (half the duration for short runs). */
+const WARM_UP_HANDSHAKES = 2000;
+const WARM_UP_MS = 3000;
+
+/**
+ * What one thread does: warm up, then until durationMs of handshakes are done, slices of handshakes at
+ * `concurrency` alternating with slices of the DH work alone (the ceiling: the same DH calls with the same
+ * options, nothing precomputed or reused). With --fake-dh there is no ceiling: one slice of handshakes. The
+ * slices follow one schedule from a common start, so worker threads switch together.
+ */
 async function runThread(o: HandshakeBenchOptions, phases: Phases): Promise<ThreadResult> {
   const ike = o.ike ?? 'aes128-sha1-modp2048';
   const mode = o.mode ?? 'main';
@@ -243,39 +263,71 @@ async function runThread(o: HandshakeBenchOptions, phases: Phases): Promise<Thre
     cookiesR: new CookieGenerator(crypto),
     child: o.phase1Only ? null : { name: 'bench', proposals: esp.value, asyncDh: common.asyncDh },
   };
+  const exchanges = !o.phase1Only && o.pfs ? 2 : 1;
+  const dhGroup = base.dhGroup(group);
+  const dhOptions = { fullLengthExponent: common.fullLengthExponent };
 
-  // warm-up (comb tables, JIT)
-  for (let i = 0; i < 5; i++) await handshake(setup);
+  // Warm-up, not measured: comb tables, and the JIT. V8 optimizes by use, not by time: until about 2,000
+  // handshakes have run (2-3 s with modp2048), the main thread spends up to 1.5x the CPU per handshake and
+  // the compiler threads take up to 0.5 ms more, on the other core (measured per thread). A run that
+  // starts measuring at once measures start-up, and with --workers the threads' compilers against each other.
+  const warmEnd = performance.now() + Math.min(WARM_UP_MS, durationMs / 2);
+  let warm = 0;
+  while (warm < 5 || (performance.now() < warmEnd && warm < WARM_UP_HANDSHAKES)) {
+    await handshake(setup);
+    warm++;
+  }
+  if (!o.fakeDh) dhWork(dhGroup, dhOptions, performance.now() + 20);
 
   const latencies: number[] = [];
-  await phases.measuring();
-  const t0 = performance.now();
-  const end = t0 + durationMs;
-  const loop = async () => {
-    while (performance.now() < end) {
-      const s = performance.now();
-      await handshake(setup);
-      latencies.push(performance.now() - s);
+  const slices = o.fakeDh ? 1 : Math.max(1, Math.ceil(durationMs / SLICE_MS));
+  const sliceMs = durationMs / slices;
+  const start = await phases.measuring();
+  let handshakeMs = 0;
+  let dhMs = 0;
+  let dhDone = 0;
+  let cpuMs = 0;
+  for (let k = 0; k < slices; k++) {
+    // Handshake slice k runs in [start + 2k * sliceMs, start + (2k + 1) * sliceMs), its DH slice after it.
+    const end = start + (o.fakeDh ? durationMs : (2 * k + 1) * sliceMs);
+    const t0 = performance.now();
+    const cpu0 = phases.index === 0 ? process.cpuUsage() : null;
+    const loop = async () => {
+      while (performance.now() < end) {
+        const s = performance.now();
+        await handshake(setup);
+        latencies.push(performance.now() - s);
+      }
+    };
+    await Promise.all(Array.from({ length: concurrency }, loop));
+    handshakeMs += performance.now() - t0;
+    if (cpu0 !== null) {
+      const c = process.cpuUsage(cpu0);
+      cpuMs += (c.user + c.system) / 1000;
     }
-  };
-  await Promise.all(Array.from({ length: concurrency }, loop));
-  const seconds = (performance.now() - t0) / 1000;
+    if (o.fakeDh) break;
+    const dhEnd = start + (2 * k + 2) * sliceMs;
+    const d0 = performance.now();
+    if (d0 < dhEnd) {
+      dhDone += dhWork(dhGroup, dhOptions, dhEnd);
+      dhMs += performance.now() - d0;
+    }
+  }
   await phases.measured();
-  const exchanges = !o.phase1Only && o.pfs ? 2 : 1;
-  const ceilingPerSec = o.fakeDh ? Number.NaN : dhCeiling(base, group, { fullLengthExponent: common.fullLengthExponent }, Math.min(2000, durationMs), exchanges);
-  return { latencies, seconds, ceilingPerSec };
+  const ceilingPerSec = o.fakeDh || dhMs === 0 ? Number.NaN : dhDone / (dhMs / 1000) / exchanges;
+  return { latencies, seconds: handshakeMs / 1000, ceilingPerSec, ...(phases.index === 0 ? { cpuMs } : {}) };
 }
 
 type WorkerMessage = { phase: 'warm' | 'measured' } | { result: ThreadResult } | { error: string };
 
 /**
  * N worker threads running runThread at once (each with its own engine instance), results gathered. The
- * threads wait for one another after warm-up and after measuring; `cpu` is the process's CPU time over the
- * measuring phase of all of them.
+ * threads wait for one another after warm-up and follow one slice schedule; thread 0 reads the process's CPU
+ * time over the handshake slices (all threads are in them together).
  */
-async function runWorkers(o: HandshakeBenchOptions, n: number): Promise<{ parts: ThreadResult[]; cpu: NodeJS.CpuUsage }> {
+async function runWorkers(o: HandshakeBenchOptions, n: number): Promise<{ parts: ThreadResult[] }> {
   const { crypto: _c, ...plain } = o;
-  const workers = Array.from({ length: n }, () => new Worker(new URL(import.meta.url), { workerData: { handshakeBench: plain } }));
+  const workers = Array.from({ length: n }, (_, index) => new Worker(new URL(import.meta.url), { workerData: { handshakeBench: plain, index } }));
   const arrived = (phase: 'warm' | 'measured') =>
     Promise.all(
       workers.map(
@@ -302,12 +354,13 @@ async function runWorkers(o: HandshakeBenchOptions, n: number): Promise<{ parts:
   );
   try {
     await arrived('warm');
-    const cpu0 = process.cpuUsage();
-    for (const w of workers) w.postMessage('go');
+    // A common start a little ahead, on the clock every thread of the process shares.
+    const start = performance.timeOrigin + performance.now() + 20;
+    for (const w of workers) w.postMessage({ start });
     await arrived('measured');
-    const cpu = process.cpuUsage(cpu0);
-    for (const w of workers) w.postMessage('go');
-    return { parts: await Promise.all(results), cpu };
+    for (const w of workers) w.postMessage({});
+    const parts = await Promise.all(results);
+    return { parts };
   } finally {
     for (const w of workers) void w.terminate();
   }
@@ -316,18 +369,9 @@ async function runWorkers(o: HandshakeBenchOptions, n: number): Promise<{ parts:
 export async function runHandshakeBench(o: HandshakeBenchOptions = {}): Promise<HandshakeBenchResult> {
   const workers = o.workers ?? 0;
   let parts: ThreadResult[];
-  let cpu: NodeJS.CpuUsage;
-  if (workers > 0) ({ parts, cpu } = await runWorkers(o, workers));
-  else {
-    let cpu0 = process.cpuUsage();
-    cpu = cpu0;
-    parts = [
-      await runThread(o, {
-        measuring: async () => void (cpu0 = process.cpuUsage()),
-        measured: async () => void (cpu = process.cpuUsage(cpu0)),
-      }),
-    ];
-  }
+  if (workers > 0) ({ parts } = await runWorkers(o, workers));
+  else parts = [await runThread(o, { index: 0, measuring: async () => performance.now(), measured: async () => {} })];
+  const cpuMs = parts[0]!.cpuMs ?? Number.NaN;
   const latencies = parts.flatMap((p) => p.latencies).sort((a, b) => a - b);
   const seconds = Math.max(...parts.map((p) => p.seconds));
   const handshakes = latencies.length;
@@ -355,7 +399,7 @@ export async function runHandshakeBench(o: HandshakeBenchOptions = {}): Promise<
     ratioToCeiling: rate / ceiling,
     p50Ms: percentile(latencies, 50),
     p99Ms: percentile(latencies, 99),
-    cpuMsPerHandshake: (cpu.user + cpu.system) / 1000 / handshakes,
+    cpuMsPerHandshake: cpuMs / handshakes,
   };
 }
 
@@ -378,12 +422,18 @@ function arg(name: string): string | undefined {
 
 if (!isMainThread && (workerData as { handshakeBench?: HandshakeBenchOptions } | null)?.handshakeBench) {
   const port = parentPort!;
-  const go = () => new Promise<void>((r) => port.once('message', () => r()));
+  const go = () => new Promise<{ start?: number }>((r) => port.once('message', (m: { start?: number }) => r(m)));
+  const data = workerData as { handshakeBench: HandshakeBenchOptions; index: number };
   try {
-    const result = await runThread((workerData as { handshakeBench: HandshakeBenchOptions }).handshakeBench, {
+    const result = await runThread(data.handshakeBench, {
+      index: data.index,
       measuring: async () => {
         port.postMessage({ phase: 'warm' });
-        await go();
+        const { start } = await go();
+        // The common start, on this thread's clock; wait for it so that every thread begins together.
+        const local = start! - performance.timeOrigin;
+        while (performance.now() < local) await new Promise((r) => setTimeout(r, Math.max(0, local - performance.now())));
+        return local;
       },
       measured: async () => {
         port.postMessage({ phase: 'measured' });

@@ -24,20 +24,22 @@ struct Bytes {
   bool ok = false;
 };
 
+// One napi_get_typedarray_info call answers "is it a typed array, which kind, where, how long" (it fails
+// with a status, not an exception, for anything else); the node-addon-api wrappers made three calls per
+// argument, which added up on the handshake path where every crypto call passes several small buffers.
 inline Bytes GetBytes(const Napi::CallbackInfo& info, size_t i, const char* name) {
   Bytes b;
-  if (info.Length() <= i || !info[i].IsTypedArray()) {
+  napi_typedarray_type type;
+  size_t length = 0;
+  void* data = nullptr;
+  if (info.Length() <= i ||
+      napi_get_typedarray_info(info.Env(), info[i], &type, &length, &data, nullptr, nullptr) != napi_ok ||
+      type != napi_uint8_array) {
     ThrowType(info.Env(), std::string(name) + " must be a Buffer or Uint8Array");
     return b;
   }
-  Napi::TypedArray ta = info[i].As<Napi::TypedArray>();
-  if (ta.TypedArrayType() != napi_uint8_array) {
-    ThrowType(info.Env(), std::string(name) + " must be a Buffer or Uint8Array");
-    return b;
-  }
-  Napi::Uint8Array u8 = ta.As<Napi::Uint8Array>();
-  b.data = u8.Data();
-  b.size = u8.ByteLength();
+  b.data = static_cast<const uint8_t*>(data);
+  b.size = length;
   b.ok = true;
   return b;
 }

@@ -379,6 +379,9 @@ bool GetOptBool(const Napi::CallbackInfo& info, size_t i, const char* name, bool
   return true;
 }
 
+// Is argument i given (not undefined)? Then it is an output buffer and GetOut checks it.
+bool HasOut(const Napi::CallbackInfo& info, size_t i) { return info.Length() > i && !info[i].IsUndefined(); }
+
 class DhKey;
 
 // Keypair generation on the pool; OnOK installs the key in the DhKey that asked (kept alive by a reference).
@@ -501,9 +504,18 @@ class DhKey : public Napi::ObjectWrap<DhKey> {
     return env.Undefined();
   }
 
+  // publicValue([out]): with `out` (a Uint8Array of exactly the public value's length) the value is written
+  // there and out is returned; without, a new Buffer. The caller's buffer is a slice of Node's pool, far
+  // cheaper than a Buffer made here (its own malloc'd backing store, swept by the GC).
   Napi::Value PublicValue(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     if (!CheckFilled(env)) return env.Undefined();
+    if (HasOut(info, 0)) {
+      OutBytes out = GetOut(info, 0);
+      if (!out.ok || !CheckOutSize(info, out, state_->pub.size())) return env.Undefined();
+      std::memcpy(out.data, state_->pub.data(), out.size);
+      return info[0];
+    }
     return Napi::Buffer<uint8_t>::Copy(env, state_->pub.data(), state_->pub.size());
   }
 
@@ -515,16 +527,29 @@ class DhKey : public Napi::ObjectWrap<DhKey> {
     return Napi::Number::New(env, BN_num_bits(state_->priv.get()));
   }
 
+  // computeSecret(peerPublic, [out]): g^xy into `out` (exactly the secret's length), returned, or into a new
+  // Buffer without it. The peer value is validated first; on a bad value out is left untouched.
   Napi::Value ComputeSync(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     Bytes peer = GetBytes(info, 0, "peerPublic");
     if (!peer.ok || !CheckFilled(env)) return env.Undefined();
+    OutBytes out;
+    const bool hasOut = HasOut(info, 1);
+    if (hasOut && !(out = GetOut(info, 1)).ok) return env.Undefined();
     std::vector<uint8_t> secret;
     Result r = Compute(*state_, peer.data, peer.size, &secret);
     if (r.status != Status::kOk) return Throw(env, r);
-    Napi::Value out = Napi::Buffer<uint8_t>::Copy(env, secret.data(), secret.size());
+    Napi::Value result;
+    if (!hasOut) {
+      result = Napi::Buffer<uint8_t>::Copy(env, secret.data(), secret.size());
+    } else if (CheckOutSize(info, out, secret.size())) {
+      std::memcpy(out.data, secret.data(), out.size);
+      result = info[1];
+    } else {
+      result = env.Undefined();
+    }
     OPENSSL_cleanse(secret.data(), secret.size());
-    return out;
+    return result;
   }
 
   Napi::Value ComputeAsync(const Napi::CallbackInfo& info) {

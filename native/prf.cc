@@ -84,11 +84,13 @@ struct Parts {
 bool GetParts(const Napi::CallbackInfo& info, size_t from, Parts* parts) {
   if (info.Length() > from + kMaxParts) return ThrowRange(info.Env(), "at most 32 data buffers");
   for (size_t i = from; i < info.Length(); i++) {
-    Napi::Value a = info[i];
-    if (!a.IsTypedArray() || a.As<Napi::TypedArray>().TypedArrayType() != napi_uint8_array)
+    napi_typedarray_type type;
+    size_t length = 0;
+    void* data = nullptr;  // one call per buffer, as in GetBytes
+    if (napi_get_typedarray_info(info.Env(), info[i], &type, &length, &data, nullptr, nullptr) != napi_ok ||
+        type != napi_uint8_array)
       return ThrowType(info.Env(), "data[" + std::to_string(i - from) + "] must be a Buffer or Uint8Array");
-    Napi::Uint8Array u = a.As<Napi::Uint8Array>();
-    parts->v[parts->n++] = Bytes{u.Data(), u.ByteLength(), true};
+    parts->v[parts->n++] = Bytes{static_cast<const uint8_t*>(data), length, true};
   }
   return true;
 }
@@ -355,6 +357,100 @@ Napi::Value Keymat(const Napi::CallbackInfo& info) {
   return env.Undefined();
 }
 
+// phase1KeysPsk(out, alg, psk, Ni_b, Nr_b, g^xy, CKY-I, CKY-R, g^xi, g^xr, keyLength, ivLength): everything phase 1
+// with a pre-shared key derives once g^xy is known, in one crossing: out = SKEYID | SKEYID_d | SKEYID_a |
+// SKEYID_e | Ka (keyLength) | IV (ivLength), the same values as skeyidPsk, phase1Keys, encryptionKey and
+// phase1Iv one after the other.
+Napi::Value Phase1KeysPsk(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  OutBytes out = GetOut(info, 0);
+  const DigestAlg* d;
+  if (!out.ok || !GetHash(info, 1, &d)) return env.Undefined();
+  const char* names[] = {"psk", "nonceI", "nonceR", "gxy", "cookieI", "cookieR", "gxi", "gxr"};
+  Bytes in[8];
+  for (size_t i = 0; i < 8; i++) {
+    in[i] = GetBytes(info, 2 + i, names[i]);
+    if (!in[i].ok) return env.Undefined();
+  }
+  const Bytes &psk = in[0], &ni = in[1], &nr = in[2], &gxy = in[3], &ci = in[4], &cr = in[5], &gi = in[6], &gr = in[7];
+  int64_t keyLen, ivLen;
+  if (!GetInt(info, 10, "keyLength", 1, kMaxDerived, &keyLen) ||
+      !GetInt(info, 11, "ivLength", 1, static_cast<int64_t>(d->size), &ivLen))
+    return env.Undefined();
+  if (ci.size != 8 || cr.size != 8) {
+    ThrowRange(env, "ISAKMP cookies must be 8 bytes");
+    return env.Undefined();
+  }
+  const size_t n = d->size;
+  if (!CheckOutSize(info, out, 4 * n + static_cast<size_t>(keyLen + ivLen))) return env.Undefined();
+  std::vector<uint8_t> o(out.size);  // local: out may alias an input
+  uint8_t* skeyid = o.data();
+  {
+    Hmac h;  // SKEYID = prf(psk, Ni_b | Nr_b)
+    h.Key(d, psk.data, psk.size);
+    h.Begin();
+    h.Update(ni.data, ni.size);
+    h.Update(nr.data, nr.size);
+    h.Final(skeyid);
+  }
+  {
+    Hmac h;  // SKEYID_d / _a / _e as in Phase1Keys
+    h.Key(d, skeyid, n);
+    for (uint8_t i = 0; i < 3; i++) {
+      h.Begin();
+      if (i > 0) h.Update(skeyid + i * n, n);
+      h.Update(gxy.data, gxy.size);
+      h.Update(ci.data, 8);
+      h.Update(cr.data, 8);
+      h.Update(&i, 1);
+      h.Final(skeyid + (i + 1) * n);
+    }
+  }
+  const uint8_t* e = skeyid + 3 * n;
+  OutBytes ka{skeyid + 4 * n, static_cast<size_t>(keyLen), true};
+  if (ka.size <= n) {
+    std::memcpy(ka.data, e, ka.size);
+  } else {  // Appendix B as in EncryptionKey
+    Hmac h;
+    h.Key(d, e, n);
+    const uint8_t zero = 0;
+    Expand(h, ka, [&](size_t, const uint8_t* prev) { prev ? h.Update(prev, n) : h.Update(&zero, 1); });
+  }
+  DigestCtx c;  // IV = hash(g^xi | g^xr), truncated
+  d->init(&c);
+  if (gi.size) d->update(&c, gi.data, gi.size);
+  if (gr.size) d->update(&c, gr.data, gr.size);
+  uint8_t md[kMaxMdSize];
+  d->final(md, &c);
+  std::memcpy(ka.data + ka.size, md, static_cast<size_t>(ivLen));
+  std::memcpy(out.data, o.data(), o.size());
+  OPENSSL_cleanse(o.data(), o.size());
+  return env.Undefined();
+}
+
+// prfEqual(alg, key, expected, ...data): HMAC(key, data[0] | data[1] | ...) == expected, compared in constant
+// time (false for a different length, which is public): verifying a HASH payload without a round trip of the
+// computed value through JavaScript.
+Napi::Value PrfEqual(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  const DigestAlg* d;
+  Parts parts;
+  if (!GetHash(info, 0, &d)) return env.Undefined();
+  Bytes key = GetBytes(info, 1, "key");
+  if (!key.ok) return env.Undefined();
+  Bytes expected = GetBytes(info, 2, "expected");
+  if (!expected.ok || !GetParts(info, 3, &parts)) return env.Undefined();
+  Hmac h;
+  h.Key(d, key.data, key.size);
+  h.Begin();
+  for (size_t i = 0; i < parts.n; i++) h.Update(parts.v[i].data, parts.v[i].size);
+  uint8_t md[kMaxMdSize];
+  h.Final(md);
+  const bool equal = expected.size == d->size && CRYPTO_memcmp(md, expected.data, d->size) == 0;
+  OPENSSL_cleanse(md, sizeof md);
+  return Napi::Boolean::New(env, equal);
+}
+
 // randomBytes(out): fills out from OpenSSL's CSPRNG.
 Napi::Value RandomBytes(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
@@ -403,6 +499,8 @@ void InitPrf(Napi::Env env, Napi::Object exports) {
   exports.Set("phase1Iv", Napi::Function::New(env, Phase1Iv, "phase1Iv"));
   exports.Set("phase2Iv", Napi::Function::New(env, Phase2Iv, "phase2Iv"));
   exports.Set("keymat", Napi::Function::New(env, Keymat, "keymat"));
+  exports.Set("phase1KeysPsk", Napi::Function::New(env, Phase1KeysPsk, "phase1KeysPsk"));
+  exports.Set("prfEqual", Napi::Function::New(env, PrfEqual, "prfEqual"));
   exports.Set("randomBytes", Napi::Function::New(env, RandomBytes, "randomBytes"));
   exports.Set("timingSafeEqual", Napi::Function::New(env, TimingSafeEqual, "timingSafeEqual"));
   exports.Set("hashSize", Napi::Function::New(env, HashSize, "hashSize"));

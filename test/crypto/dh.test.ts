@@ -226,3 +226,29 @@ test('native: the async path copies the peer value (mutating it after the call c
   peer.fill(0);
   assert.deepEqual(await pending, b.computeSecret(a.publicValue));
 });
+
+test('native: publicValue / computeSecret write into a caller buffer of the exact length, checked like any argument', { skip: nativeSkip }, async () => {
+  const { nativeAddon } = await import('../../ts/native.js');
+  const addon = nativeAddon();
+  for (const id of [14, 19] as DhGroupId[]) {
+    const info = dhGroupInfo(id)!;
+    const a = new addon.DhKey(id);
+    const b = new addon.DhKey(id);
+    a.generate();
+    b.generate();
+    const pubOut = Buffer.alloc(info.publicLength);
+    assert.equal(a.publicValue(pubOut), pubOut, 'returns the buffer it was given');
+    assert.deepEqual(pubOut, a.publicValue());
+    const secretOut = Buffer.alloc(info.secretLength);
+    assert.equal(a.computeSecret(b.publicValue(), secretOut), secretOut);
+    assert.deepEqual(secretOut, b.computeSecret(a.publicValue()));
+    assert.throws(() => a.publicValue(Buffer.alloc(info.publicLength - 1)), RangeError);
+    assert.throws(() => a.publicValue('x'), TypeError);
+    assert.throws(() => a.computeSecret(b.publicValue(), Buffer.alloc(info.secretLength + 1)), RangeError);
+    assert.throws(() => a.computeSecret(b.publicValue(), new Uint16Array(info.secretLength)), TypeError);
+    // A bad peer value is refused before anything is written.
+    const untouched = Buffer.alloc(info.secretLength, 0xaa);
+    assert.throws(() => a.computeSecret(Buffer.alloc(info.publicLength), untouched), RangeError);
+    assert.ok(untouched.every((x) => x === 0xaa));
+  }
+});

@@ -38,6 +38,50 @@ test('SKEYID (psk and signature) and SKEYID_d/_a/_e', { skip }, () => {
   );
 });
 
+test('phase1KeysPsk equals skeyidPsk + phase1Keys + encryptionKey + phase1Iv, in both providers', { skip }, () => {
+  fc.assert(
+    fc.property(
+      alg,
+      fc.tuple(bytes(64), bytes(256), bytes(256), bytes(512), bytes(512), bytes(512)),
+      cookie,
+      cookie,
+      fc.integer({ min: 1, max: 100 }),
+      fc.integer({ min: 1, max: 64 }),
+      (a, [psk, ni, nr, gxy, gxi, gxr], ci, cr, keyLength, ivBytes) => {
+        const iv = Math.min(ivBytes, hashLength(a));
+        const skeyid = J.skeyidPsk(a, psk, ni, nr);
+        const k = J.phase1Keys(a, skeyid, gxy, ci, cr);
+        const want = { ...k, encryptionKey: J.encryptionKey(a, k.skeyidE, keyLength), iv: J.phase1Iv(a, gxi, gxr, iv) };
+        const p = { psk, nonceI: ni, nonceR: nr, gxy, cookieI: ci, cookieR: cr, gxi, gxr };
+        for (const P of [N, J]) {
+          const got = P.phase1KeysPsk(a, p, keyLength, iv);
+          for (const f of ['skeyid', 'skeyidD', 'skeyidA', 'skeyidE', 'encryptionKey', 'iv'] as const) assert.deepEqual(Buffer.from(got[f]), Buffer.from(want[f]), `${P.name} ${f}`);
+        }
+      },
+    ),
+    runs,
+  );
+  assert.throws(() => N.phase1KeysPsk('sha1', { psk: Buffer.alloc(4), nonceI: Buffer.alloc(8), nonceR: Buffer.alloc(8), gxy: Buffer.alloc(8), cookieI: Buffer.alloc(7), cookieR: Buffer.alloc(8), gxi: Buffer.alloc(8), gxr: Buffer.alloc(8) }, 16, 16), RangeError);
+  assert.throws(() => N.phase1KeysPsk('sha1', { psk: Buffer.alloc(4), nonceI: Buffer.alloc(8), nonceR: Buffer.alloc(8), gxy: Buffer.alloc(8), cookieI: Buffer.alloc(8), cookieR: Buffer.alloc(8), gxi: Buffer.alloc(8), gxr: Buffer.alloc(8) }, 16, 21), RangeError);
+});
+
+test('prfEqual is prf compared with the expected value (any difference, any other length: false)', { skip }, () => {
+  fc.assert(
+    fc.property(alg, bytes(), parts, fc.nat(), (a, key, data, flip) => {
+      const mac = J.prf(a, key, ...data);
+      const wrong = Buffer.from(mac);
+      wrong[flip % wrong.length]! ^= 1 << (flip % 8);
+      for (const P of [N, J]) {
+        assert.equal(P.prfEqual(a, key, mac, ...data), true);
+        assert.equal(P.prfEqual(a, key, wrong, ...data), false);
+        assert.equal(P.prfEqual(a, key, mac.subarray(1), ...data), false);
+        assert.equal(P.prfEqual(a, key, Buffer.concat([mac, Buffer.alloc(1)]), ...data), false);
+      }
+    }),
+    runs,
+  );
+});
+
 test('Appendix B encryption key expansion, IVs, KEYMAT with and without PFS', { skip }, () => {
   fc.assert(
     fc.property(

@@ -33,7 +33,7 @@ const VALUES: unknown[] = [
 
 const FUNCTIONS = [
   'hash', 'prf', 'skeyidPsk', 'skeyidSig', 'phase1Keys', 'encryptionKey', 'phase1Iv', 'phase2Iv', 'keymat',
-  'randomBytes', 'timingSafeEqual', 'hashSize', 'cbcEncrypt', 'cbcDecrypt', 'dhGroupInfo',
+  'randomBytes', 'timingSafeEqual', 'hashSize', 'cbcEncrypt', 'cbcDecrypt', 'dhGroupInfo', 'phase1KeysPsk', 'prfEqual',
 ] as const;
 const KEY_METHODS = ['generate', 'generateAsync', 'importPrivateKey', 'publicValue', 'computeSecret', 'computeSecretAsync', 'privateKeyBits'] as const;
 

@@ -227,3 +227,28 @@ test('a duplicate after completion is answered from the cache, never processed a
   assert.equal(dup.failed, undefined);
   assert.deepEqual(dup.send, []);
 });
+
+// DH on the thread pool (asyncDh) and in line take different paths through makeKeyPair / deriveKeys.
+for (const asyncDh of [false, true]) {
+  test(`main mode with asyncDh=${asyncDh}: same keys on both sides; a bad KE value (0) fails as INVALID_KE once retransmitted`, async () => {
+    const crypto = providers[0]!;
+    const { i, r } = both('main', 'aes128-sha1-modp2048', { i: { asyncDh }, r: { asyncDh } });
+    const ok = await runPhase1(crypto, i, [r]);
+    assertSameKeys(ok.initiator, ok.responder);
+    // Message 3 with its KE data zeroed: the responder ignores it (it may be a forgery) until the same bytes
+    // come again, the initiator's retransmission; then the exchange fails with the DH error.
+    const zeroKe: Channel = (b, from) => {
+      const m = parseMessage(b);
+      if (from === 'i' && m.ok && 'payloads' in m.value && m.value.payloads[0]?.type === 4) {
+        const ke = m.value.payloads[0];
+        const copy = Buffer.from(b);
+        copy.fill(0, ke.raw!.byteOffset - b.byteOffset + 4, ke.raw!.byteOffset - b.byteOffset + ke.raw!.length);
+        return [copy];
+      }
+      return [b];
+    };
+    const bad = await runPhase1(crypto, i, [r], zeroKe);
+    assert.equal(bad.responder.error?.kind, 'INVALID_KE', bad.responder.error?.message);
+    assert.equal(bad.initiator.sa, undefined);
+  });
+}

@@ -11,6 +11,7 @@ import type {
   HashName,
   IkeCipherName,
   Phase1Keys,
+  Phase1PskKeys,
 } from './types.js';
 
 /** Codes of native/ikecrypto.h (HashAlg) and native/cipher.cc (g_ciphers). */
@@ -39,23 +40,29 @@ interface NativeDhKey {
   generate(fullLengthExponent?: boolean): void;
   generateAsync(fullLengthExponent?: boolean): Promise<void>;
   importPrivateKey(privateKey: Uint8Array): void;
-  publicValue(): Buffer;
-  computeSecret(peerPublic: Uint8Array): Buffer;
+  /** With `out` (exactly publicLength bytes): written there and returned. */
+  publicValue(out?: Uint8Array): Buffer;
+  /** With `out` (exactly secretLength bytes): written there and returned. */
+  computeSecret(peerPublic: Uint8Array, out?: Uint8Array): Buffer;
   computeSecretAsync(peerPublic: Uint8Array): Promise<Buffer>;
 }
 
 class NativeDhPrivateKey implements DhPrivateKey {
   readonly publicValue: Buffer;
   readonly #key: NativeDhKey;
+  readonly #secretLength: number;
   constructor(
     readonly group: DhGroupId,
     key: NativeDhKey,
+    info: { publicLength: number; secretLength: number },
   ) {
     this.#key = key;
-    this.publicValue = key.publicValue();
+    // Outputs go into pool slices allocated here, like every other result of the addon (see `out` below).
+    this.publicValue = key.publicValue(Buffer.allocUnsafe(info.publicLength));
+    this.#secretLength = info.secretLength;
   }
   computeSecret(peerPublic: Uint8Array): Buffer {
-    return this.#key.computeSecret(peerPublic);
+    return this.#key.computeSecret(peerPublic, Buffer.allocUnsafe(this.#secretLength));
   }
   computeSecretAsync(peerPublic: Uint8Array): Promise<Buffer> {
     try {
@@ -82,17 +89,17 @@ function makeProvider(addon: any): CryptoProvider {
       generateKeyPair(options?: DhKeyPairOptions): DhPrivateKey {
         const k = new DhKey(id);
         k.generate(options?.fullLengthExponent === true);
-        return new NativeDhPrivateKey(id, k);
+        return new NativeDhPrivateKey(id, k, info);
       },
       async generateKeyPairAsync(options?: DhKeyPairOptions): Promise<DhPrivateKey> {
         const k = new DhKey(id);
         await k.generateAsync(options?.fullLengthExponent === true);
-        return new NativeDhPrivateKey(id, k);
+        return new NativeDhPrivateKey(id, k, info);
       },
       importPrivateKey(privateKey: Uint8Array): DhPrivateKey {
         const k = new DhKey(id);
         k.importPrivateKey(privateKey);
-        return new NativeDhPrivateKey(id, k);
+        return new NativeDhPrivateKey(id, k, info);
       },
     };
     groups.set(id, g);
@@ -126,8 +133,11 @@ function makeProvider(addon: any): CryptoProvider {
         addon.randomBytes(randomPool);
         randomPoolPos = 0;
       }
-      randomPool.copy(b, 0, randomPoolPos, randomPoolPos + n);
-      randomPool.fill(0, randomPoolPos, randomPoolPos + n);
+      // Copied and wiped in one loop: for these few bytes it beats copy() + fill(), which each make a view.
+      for (let i = 0, j = randomPoolPos; i < n; i++, j++) {
+        b[i] = randomPool[j]!;
+        randomPool[j] = 0;
+      }
       randomPoolPos += n;
       return b;
     },
@@ -142,6 +152,25 @@ function makeProvider(addon: any): CryptoProvider {
       return b;
     },
     dhGroup,
+    prfEqual: (alg, key, expected, ...data) => addon.prfEqual(hashCode(alg), key, expected, ...data),
+    phase1KeysPsk(alg, p, keyLength, ivBytes): Phase1PskKeys {
+      const n = hashLength(alg);
+      const k = derivedLength(keyLength);
+      const v = ivLength(alg, ivBytes);
+      // One pool slice for all six: these are the handshake's working copies. Phase 1 copies what the SA
+      // keeps into an allocation of its own when it completes and wipes these (ts/ike/retained.ts), so no
+      // slab stays pinned, and a slice costs a fraction of an ArrayBuffer of its own.
+      const all = Buffer.allocUnsafe(4 * n + k + v);
+      addon.phase1KeysPsk(all, hashCode(alg), p.psk, p.nonceI, p.nonceR, p.gxy, p.cookieI, p.cookieR, p.gxi, p.gxr, k, v);
+      return {
+        skeyid: all.subarray(0, n),
+        skeyidD: all.subarray(n, 2 * n),
+        skeyidA: all.subarray(2 * n, 3 * n),
+        skeyidE: all.subarray(3 * n, 4 * n),
+        encryptionKey: all.subarray(4 * n, 4 * n + k),
+        iv: all.subarray(4 * n + k),
+      };
+    },
     skeyidPsk(alg, psk, nonceI, nonceR) {
       const b = out(hashLength(alg));
       addon.skeyidPsk(b, hashCode(alg), psk, nonceI, nonceR);

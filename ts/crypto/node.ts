@@ -291,6 +291,16 @@ function makeNodeProvider(): CryptoProvider {
       }
       return g;
     },
+    prfEqual(alg, key, expected, ...data) {
+      bytes(expected, 'expected');
+      const mac = this.prf(alg, key, ...data);
+      return mac.length === expected.length && crypto.timingSafeEqual(mac, expected);
+    },
+    phase1KeysPsk(alg, p, keyLength, ivLength) {
+      const skeyid = this.skeyidPsk(alg, p.psk, p.nonceI, p.nonceR);
+      const k = this.phase1Keys(alg, skeyid, p.gxy, p.cookieI, p.cookieR);
+      return { ...k, encryptionKey: this.encryptionKey(alg, k.skeyidE, keyLength), iv: this.phase1Iv(alg, p.gxi, p.gxr, ivLength) };
+    },
     skeyidPsk(alg, psk, nonceI, nonceR) {
       hashName(alg);
       return hmac(alg, bytes(psk, 'psk'), bytes(nonceI, 'nonceI'), bytes(nonceR, 'nonceR'));

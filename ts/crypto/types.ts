@@ -49,6 +49,14 @@ export interface Phase1Keys {
   skeyidE: Buffer;
 }
 
+/** What phase 1 with a pre-shared key derives once g^xy is known (phase1KeysPsk). */
+export interface Phase1PskKeys extends Phase1Keys {
+  /** Ka (encryptionKey). */
+  encryptionKey: Buffer;
+  /** The phase 1 IV (phase1Iv). */
+  iv: Buffer;
+}
+
 export interface CryptoProvider {
   readonly name: 'native' | 'node';
   /** Bytes from the CSPRNG (OpenSSL's RAND_bytes in the addon). */
@@ -62,12 +70,24 @@ export interface CryptoProvider {
   skeyidPsk(alg: HashName, psk: Uint8Array, nonceI: Uint8Array, nonceR: Uint8Array): Buffer;
   /** SKEYID = prf(Ni_b | Nr_b, g^xy) (signature authentication). */
   skeyidSig(alg: HashName, nonceI: Uint8Array, nonceR: Uint8Array, gxy: Uint8Array): Buffer;
+  /** HMAC(key, data[0] | data[1] | ...) equals `expected`, compared in constant time (false for another length). */
+  prfEqual(alg: HashName, key: Uint8Array, expected: Uint8Array, ...data: Uint8Array[]): boolean;
   /** SKEYID_d / _a / _e from SKEYID, g^xy and both cookies. */
   phase1Keys(alg: HashName, skeyid: Uint8Array, gxy: Uint8Array, cookieI: Uint8Array, cookieR: Uint8Array): Phase1Keys;
   /** The encryption key Ka of `length` bytes from SKEYID_e (RFC 2409 Appendix B: K1 = prf(SKEYID_e, 0), Kn = prf(SKEYID_e, Kn-1)). */
   encryptionKey(alg: HashName, skeyidE: Uint8Array, length: number): Buffer;
   /** Phase 1 IV = hash(g^xi | g^xr), truncated to blockSize. */
   phase1Iv(alg: HashName, gxi: Uint8Array, gxr: Uint8Array, blockSize: number): Buffer;
+  /**
+   * skeyidPsk, phase1Keys, encryptionKey (keyLength bytes) and phase1Iv (ivLength bytes) in one step, with the
+   * same results: what phase 1 with a pre-shared key derives once both nonces and g^xy are known.
+   */
+  phase1KeysPsk(
+    alg: HashName,
+    p: { psk: Uint8Array; nonceI: Uint8Array; nonceR: Uint8Array; gxy: Uint8Array; cookieI: Uint8Array; cookieR: Uint8Array; gxi: Uint8Array; gxr: Uint8Array },
+    keyLength: number,
+    ivLength: number,
+  ): Phase1PskKeys;
   /** Phase 2 / informational IV = hash(last phase-1 CBC block | message ID), truncated to blockSize. */
   phase2Iv(alg: HashName, lastBlock: Uint8Array, messageId: number, blockSize: number): Buffer;
   /**

@@ -133,5 +133,7 @@ export function parseEspProposal(text: string, options: EspProposalOptions = {})
 
 /** strongSwan-style name for logs: 'aes128gcm16-modp2048-esn'. */
 export function espProposalName(p: EspProposal): string {
-  return [p.algorithm, ...(p.pfsGroup !== undefined ? [dhGroupInfo(p.pfsGroup)!.keyword] : []), ...(p.esn ? ['esn'] : [])].join('-');
+  let name = p.algorithm;
+  if (p.pfsGroup !== undefined) name += `-${dhGroupInfo(p.pfsGroup)!.keyword}`;
+  return p.esn ? `${name}-esn` : name;
 }

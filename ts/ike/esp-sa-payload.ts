@@ -147,7 +147,7 @@ export function selectEsp(
   const offered: { proposal: Proposal; transform: Transform; value: EspTransformValue }[] = [];
   for (const p of offer) {
     // A proposal bundling ESP with AH or IPComp (same number) is not something we can install: skip it.
-    if (p.protocolId !== ProtocolId.IPSEC_ESP || p.spi.length !== 4 || offer.filter((q) => q.number === p.number).length > 1) continue;
+    if (p.protocolId !== ProtocolId.IPSEC_ESP || p.spi.length !== 4 || bundled(offer, p.number)) continue;
     for (const t of p.transforms) {
       const value = espTransformValue(t);
       if (modeOk(value.encapsulationMode)) offered.push({ proposal: p, transform: t, value });
@@ -165,6 +165,13 @@ export function selectEsp(
     }
   }
   return null;
+}
+
+/** Does more than one proposal of the offer carry this number (RFC 2408 4.2: a bundle)? */
+function bundled(offer: readonly Proposal[], number: number): boolean {
+  let n = 0;
+  for (const q of offer) if (q.number === number && ++n > 1) return true;
+  return false;
 }
 
 const CIPHER_NAMES: Record<number, string> = {

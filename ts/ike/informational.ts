@@ -5,7 +5,7 @@
 // state; `Dpd` is the small timer/sequence-number helper for RFC 3706.
 import type { CryptoProvider } from '../crypto/index.js';
 import { ExchangeType, Flags, NotifyType, ProtocolId, type DeletePayload, type IsakmpHeader, type NotifyPayload, type Payload } from '../isakmp/index.js';
-import { hash1, openProtected, phase2Iv, sealProtected, type Phase2Keys } from './phase2-crypto.js';
+import { hash1, hash1Equals, openProtected, phase2Iv, sealProtected, type Phase2Keys } from './phase2-crypto.js';
 
 export type InformationalEvent =
   /** The peer deleted SAs: protocol 1 = the ISAKMP SA itself (spis = [CKY-I | CKY-R]), 3 = ESP SAs (their inbound SPIs, our outbound). */
@@ -68,7 +68,7 @@ export function readInformational(crypto: CryptoProvider, sa: Phase2Keys, header
   if (header.messageId === 0) return { ok: false, reason: 'Informational with message ID 0' };
   const o = openProtected(crypto, sa, header, body, phase2Iv(crypto, sa, header.messageId));
   if (!o.ok) return { ok: false, reason: `Informational ${o.reason}` };
-  if (!crypto.timingSafeEqual(hash1(crypto, sa, header.messageId, o.restBytes), o.hash)) {
+  if (!hash1Equals(crypto, sa, header.messageId, o.restBytes, o.hash)) {
     return { ok: false, reason: 'Informational HASH(1) does not verify' };
   }
   // An Informational carries Notify and Delete payloads (RFC 2408 4.8); anything else is another exchange

@@ -6,7 +6,7 @@
 // It can exist before phase 1 completes: strongSwan as initiator sends AM3 and QM1 back to back and the
 // QM1 may be handled first. Such early messages are kept (a few, bounded) and processed by establish().
 import type { CryptoProvider } from '../crypto/index.js';
-import { ExchangeType, parseHeader, parseMessage, type Payload } from '../isakmp/index.js';
+import { ExchangeType, bytesEqual, parseHeader, parseMessage, type Payload } from '../isakmp/index.js';
 import type { IkeError } from './errors.js';
 import {
   Dpd,
@@ -135,7 +135,7 @@ export class IsakmpSaContext implements Phase2Host {
     if (!parsed.ok) return drop(out, `unparsable: ${parsed.error.message}`, this.deadline);
     if (!('encrypted' in parsed.value)) return drop(out, 'unencrypted message after phase 1 (not authenticated)', this.deadline);
     const { header, encrypted } = parsed.value;
-    if (!header.initiatorCookie.equals(sa.cookieI) || !header.responderCookie.equals(sa.cookieR)) return drop(out, 'cookies of another ISAKMP SA', this.deadline);
+    if (!bytesEqual(header.initiatorCookie, sa.cookieI) || !bytesEqual(header.responderCookie, sa.cookieR)) return drop(out, 'cookies of another ISAKMP SA', this.deadline);
     if (header.messageId === 0) return drop(out, 'message ID 0 belongs to phase 1', this.deadline);
     const mid = header.messageId;
     if (header.exchangeType === ExchangeType.QUICK_MODE) {
@@ -146,7 +146,9 @@ export class IsakmpSaContext implements Phase2Host {
         // being alive today: anyone can replay it. Only a message that moved the exchange counts.
         if (r.dropped === undefined && !r.repeat) this.dpd?.activity(now);
         this.noteFinished(qm, now);
-        return this.finishOut(out, this.collect(qm, r));
+        this.collectInto(out, qm, r);
+        out.timer = this.deadline;
+        return out;
       }
       if (this.isUsed(mid)) return drop(out, `Quick Mode with a used message ID ${mid}`, this.deadline);
       const { quickMode, out: r } = await QuickMode.respond(this, this.options.children, header, encrypted, message, now);
@@ -341,12 +343,6 @@ export class IsakmpSaContext implements Phase2Host {
     if (r.childSa) out.events.push({ type: 'childSa', child: r.childSa });
     if (r.failed) out.events.push({ type: 'childFailed', name: qm.policy.name, messageId: qm.messageId, error: r.failed });
     if (r.dropped) out.dropped.push(r.dropped);
-  }
-
-  private finishOut(out: Phase2Output, r: Phase2Output): Phase2Output {
-    merge(out, r);
-    out.timer = this.deadline;
-    return out;
   }
 }
 

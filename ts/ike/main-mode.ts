@@ -33,7 +33,8 @@ export async function mainModeHandle(p: Phase1, m: ParsedMessage | EncryptedMess
       // Message 2: the responder's choice.
       if (clear === null || m.header.responderCookie.every((b) => b === 0)) return null;
       const chosen = p.takeAnswer(m.header, clear, `main mode message 2 from ${p.env.remote.address}`);
-      p.gxi = await p.makeKeyPair(chosen.group);
+      const pub = p.makeKeyPair(chosen.group);
+      p.gxi = pub instanceof Promise ? await pub : pub;
       p.nonceI = p.makeNonce();
       p.step = 'I_MM_KE';
       return { send: encodeMessage({ header: p.header(MM), payloads: [{ type: 4, data: p.gxi }, { type: 10, data: p.nonceI }, ...p.natdPayloads()] }) };
@@ -43,9 +44,11 @@ export async function mainModeHandle(p: Phase1, m: ParsedMessage | EncryptedMess
       if (clear === null) return null;
       p.gxi = p.checkKe(findPayload(clear, 4)?.data, p.proposal!.group, 'main mode message 3');
       p.nonceI = p.checkNonce(findPayload(clear, 10)?.data, 'main mode message 3');
-      p.gxr = await p.makeKeyPair(p.proposal!.group);
+      const pub = p.makeKeyPair(p.proposal!.group);
+      p.gxr = pub instanceof Promise ? await pub : pub;
       p.nonceR = p.makeNonce();
-      await p.deriveKeys();
+      const derived = p.deriveKeys();
+      if (derived) await derived;
       p.detectNat(clear);
       p.step = 'R_MM_KE';
       return { send: encodeMessage({ header: p.header(MM), payloads: [{ type: 4, data: p.gxr }, { type: 10, data: p.nonceR }, ...p.natdPayloads()] }) };
@@ -55,7 +58,8 @@ export async function mainModeHandle(p: Phase1, m: ParsedMessage | EncryptedMess
       if (clear === null) return null;
       p.gxr = p.checkKe(findPayload(clear, 4)?.data, p.proposal!.group, 'main mode message 4');
       p.nonceR = p.checkNonce(findPayload(clear, 10)?.data, 'main mode message 4');
-      await p.deriveKeys();
+      const derived = p.deriveKeys();
+      if (derived) await derived;
       p.detectNat(clear);
       const id = p.ourIdPayload();
       const hashI = p.authHash(true, encodePayloadBody(id));

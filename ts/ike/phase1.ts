@@ -2,28 +2,30 @@
 // and at most one result (established or failed) come out. What Main Mode and Aggressive Mode share lives
 // here: proposals, DH, nonces, SKEYID and its children, HASH_I / HASH_R, the CBC IV chain, NAT-D, vendor
 // IDs, retransmission and duplicate handling. main-mode.ts and aggressive-mode.ts only order the steps.
-import { cipherInfo, hashLength, type CryptoProvider, type DhGroupId, type DhPrivateKey } from '../crypto/index.js';
+import { cipherInfo, hashLength, type CryptoProvider, type DhGroupId, type DhPrivateKey, type HashName } from '../crypto/index.js';
 import {
   ExchangeType,
   Flags,
   ISAKMP_VERSION,
   NotifyType,
   ProtocolId,
+  bytesEqual,
   decodeIdPayload,
   encodeMessage,
   encodePayloadBody,
-  encodePayloads,
+  encodePayloadsInto,
   idPayload,
   idToString,
   parseMessage,
   parsePayloads,
+  payloadsLength,
   type Identity,
   type IdPayload,
   type IsakmpHeader,
   type Payload,
   type SaPayload,
 } from '../isakmp/index.js';
-import { addressBytes, portBytes, ZERO_COOKIE, type CookieGenerator, type Endpoint } from './cookie.js';
+import { endpointBytes, ZERO_COOKIE, type CookieGenerator, type Endpoint } from './cookie.js';
 import { IkeError, notifyFor, type IkeErrorKind } from './errors.js';
 import { describeOffer, ikeOffer, ikeProposalName, matchAnswer, selectIkeProposal, type IkeProposal, type SelectionOrder } from './proposals.js';
 import { DEFAULT_RETRANSMIT, Retransmitter, type RetransmitPolicy } from './retransmit.js';
@@ -263,7 +265,7 @@ export class Phase1 {
       return { phase1: null, out: failedOut(new IkeError('PAYLOAD_MALFORMED', `message 1 from ${env.remote.address} is encrypted`)) };
     }
     const { header, payloads } = parsed.value;
-    if (!header.responderCookie.equals(ZERO_COOKIE) || header.messageId !== 0) {
+    if (!bytesEqual(header.responderCookie, ZERO_COOKIE) || header.messageId !== 0) {
       return { phase1: null, out: failedOut(new IkeError('PAYLOAD_MALFORMED', `message 1 from ${env.remote.address} has a responder cookie or message ID set`)) };
     }
     const mode = header.exchangeType === ExchangeType.IDENTITY_PROTECTION ? 'main' : header.exchangeType === ExchangeType.AGGRESSIVE ? 'aggressive' : null;
@@ -301,7 +303,7 @@ export class Phase1 {
     const parsed = parseMessage(message);
     if (!parsed.ok) return this.idle(); // garbage or a forgery: the genuine message may still come
     const header = parsed.value.header;
-    if (!header.initiatorCookie.equals(this.cookieI)) return this.idle();
+    if (!bytesEqual(header.initiatorCookie, this.cookieI)) return this.idle();
     if (header.exchangeType === ExchangeType.INFORMATIONAL) return this.peerNotify(parsed.value);
     if (header.messageId !== 0) return this.idle();
     const expected = this.policy.mode === 'main' ? ExchangeType.IDENTITY_PROTECTION : ExchangeType.AGGRESSIVE;
@@ -414,10 +416,15 @@ export class Phase1 {
     if (this.policy.natt ?? true) this.nat.version = this.peerVendorIds.natt;
   }
 
-  async makeKeyPair(group: DhGroupId): Promise<Buffer> {
+  /**
+   * Our key pair for the group; returns its public value. A promise only with asyncDh (the pool does the
+   * work): callers await only then, so the synchronous path costs no promise and no microtask turn.
+   */
+  makeKeyPair(group: DhGroupId): Buffer | Promise<Buffer> {
     const g = this.crypto.dhGroup(group);
     const options = { fullLengthExponent: this.policy.fullLengthExponent ?? false };
-    this.dh = this.policy.asyncDh ? await g.generateKeyPairAsync(options) : g.generateKeyPair(options);
+    if (this.policy.asyncDh) return g.generateKeyPairAsync(options).then((k) => (this.dh = k).publicValue);
+    this.dh = g.generateKeyPair(options);
     return this.dh.publicValue;
   }
 
@@ -442,35 +449,63 @@ export class Phase1 {
     return Buffer.from(data);
   }
 
-  /** g^xy, SKEYID, SKEYID_d/_a/_e, Ka and the phase 1 IV, once both KE and nonces are known. */
-  async deriveKeys(): Promise<void> {
-    const p = this.proposal!;
+  /** g^xy, SKEYID, SKEYID_d/_a/_e, Ka and the phase 1 IV, once both KE and nonces are known (a promise only with asyncDh). */
+  deriveKeys(): void | Promise<void> {
     const peer = this.initiator ? this.gxr! : this.gxi!;
+    if (this.policy.asyncDh) {
+      return this.dh!.computeSecretAsync(peer).then(
+        (gxy) => this.deriveFrom(gxy),
+        (e) => {
+          throw this.invalidKe(e);
+        },
+      );
+    }
     let gxy: Buffer;
     try {
-      gxy = this.policy.asyncDh ? await this.dh!.computeSecretAsync(peer) : this.dh!.computeSecret(peer);
+      gxy = this.dh!.computeSecret(peer);
     } catch (e) {
-      throw new IkeError('INVALID_KE', `invalid DH public value from ${this.env.remote.address}: ${(e as Error).message}`);
+      throw this.invalidKe(e);
     }
-    const c = this.crypto;
-    this.skeyid = c.skeyidPsk(p.hash, this.policy.psk!, this.nonceI!, this.nonceR!);
-    const k = c.phase1Keys(p.hash, this.skeyid, gxy, this.cookieI, this.cookieR);
+    this.deriveFrom(gxy);
+  }
+
+  private invalidKe(e: unknown): IkeError {
+    return new IkeError('INVALID_KE', `invalid DH public value from ${this.env.remote.address}: ${(e as Error).message}`);
+  }
+
+  private deriveFrom(gxy: Buffer): void {
+    const p = this.proposal!;
+    const info = cipherInfo(p.encryption);
+    const k = this.crypto.phase1KeysPsk(
+      p.hash,
+      { psk: this.policy.psk!, nonceI: this.nonceI!, nonceR: this.nonceR!, gxy, cookieI: this.cookieI, cookieR: this.cookieR, gxi: this.gxi!, gxr: this.gxr! },
+      info.keyLength,
+      info.blockSize,
+    );
+    this.skeyid = k.skeyid;
     this.skeyidD = k.skeyidD;
     this.skeyidA = k.skeyidA;
     this.skeyidE = k.skeyidE;
-    const info = cipherInfo(p.encryption);
-    this.encryptionKey = c.encryptionKey(p.hash, k.skeyidE, info.keyLength);
-    this.iv = c.phase1Iv(p.hash, this.gxi!, this.gxr!, info.blockSize);
+    this.encryptionKey = k.encryptionKey;
+    this.iv = k.iv;
     gxy.fill(0);
     this.dh = null;
   }
 
   /** HASH_I = prf(SKEYID, g^xi | g^xr | CKY-I | CKY-R | SAi_b | IDii_b); HASH_R swaps the pairs and uses IDir_b. */
   authHash(ofInitiator: boolean, idBody: Buffer): Buffer {
-    const h = this.proposal!.hash;
+    return this.crypto.prf(this.proposal!.hash, this.skeyid!, ...this.authHashInput(ofInitiator, idBody));
+  }
+
+  /** Does `got` equal authHash(ofInitiator, idBody)? Compared in constant time, inside the provider. */
+  authHashEquals(ofInitiator: boolean, idBody: Buffer, got: Buffer): boolean {
+    return this.crypto.prfEqual(this.proposal!.hash, this.skeyid!, got, ...this.authHashInput(ofInitiator, idBody));
+  }
+
+  private authHashInput(ofInitiator: boolean, idBody: Buffer): Buffer[] {
     return ofInitiator
-      ? this.crypto.prf(h, this.skeyid!, this.gxi!, this.gxr!, this.cookieI, this.cookieR, this.saiBody!, idBody)
-      : this.crypto.prf(h, this.skeyid!, this.gxr!, this.gxi!, this.cookieR, this.cookieI, this.saiBody!, idBody);
+      ? [this.gxi!, this.gxr!, this.cookieI, this.cookieR, this.saiBody!, idBody]
+      : [this.gxr!, this.gxi!, this.cookieR, this.cookieI, this.saiBody!, idBody];
   }
 
   ourIdPayload(): IdPayload {
@@ -482,8 +517,7 @@ export class Phase1 {
     if (id === undefined || hash === undefined) {
       throw new IkeError('PSK_MISMATCH', `pre-shared key mismatch: ${where} has no ${id === undefined ? 'ID' : 'HASH'} payload after decryption`);
     }
-    const expected = this.authHash(!this.initiator, id.raw!.subarray(4));
-    if (!this.crypto.timingSafeEqual(expected, hash)) {
+    if (!this.authHashEquals(!this.initiator, id.raw!.subarray(4), hash)) {
       throw new IkeError('PSK_MISMATCH', `pre-shared key mismatch: HASH_${this.initiator ? 'R' : 'I'} from ${this.env.remote.address} does not verify (connection '${this.policy.name}')`);
     }
     const decoded = decodeIdPayload(id);
@@ -510,8 +544,19 @@ export class Phase1 {
   }
 
   private natdHash(e: Endpoint): Buffer {
-    return this.crypto.hash(this.proposal!.hash, this.cookieI, this.cookieR, addressBytes(e.address), portBytes(e.port));
+    // Both hashes are needed twice per side (our NAT-D payloads and the check of the peer's), with the same
+    // inputs: remember them for the cookies, hash and endpoints they were computed with.
+    const h = this.proposal!.hash;
+    let c = this.natdCache;
+    if (c === null || c.cookieR !== this.cookieR || c.hash !== h || c.local !== this.env.local || c.remote !== this.env.remote) {
+      const natd = (x: Endpoint) => this.crypto.hash(h, this.cookieI, this.cookieR, endpointBytes(x));
+      c = this.natdCache = { cookieR: this.cookieR, hash: h, local: this.env.local, remote: this.env.remote, ofLocal: natd(this.env.local), ofRemote: natd(this.env.remote) };
+    }
+    if (e === this.env.local) return c.ofLocal;
+    if (e === this.env.remote) return c.ofRemote;
+    return this.crypto.hash(h, this.cookieI, this.cookieR, endpointBytes(e));
   }
+  private natdCache: { cookieR: Buffer; hash: HashName; local: Endpoint; remote: Endpoint; ofLocal: Buffer; ofRemote: Buffer } | null = null;
 
   /** Reads the peer's NAT-D payloads (RFC 3947 3.2): the first hashes us as the peer sees us, the rest the peer. */
   detectNat(payloads: readonly Payload[]): void {
@@ -520,16 +565,16 @@ export class Phase1 {
     if (natd.length < 2) return;
     const ours = this.natdHash(this.env.local);
     const theirs = this.natdHash(this.env.remote);
-    this.nat.localBehindNat = this.policy.forceEncap === true || !natd[0]!.data.equals(ours);
-    this.nat.remoteBehindNat = !natd.slice(1).some((p) => p.data.equals(theirs));
+    this.nat.localBehindNat = this.policy.forceEncap === true || !bytesEqual(natd[0]!.data, ours);
+    this.nat.remoteBehindNat = !natd.slice(1).some((p) => bytesEqual(p.data, theirs));
   }
 
   /** Encrypts a phase 1 message body with the running IV and advances the chain. */
   encrypt(header: IsakmpHeader, payloads: Payload[]): Buffer {
     const info = cipherInfo(this.proposal!.encryption);
-    const plain = encodePayloads(payloads);
-    const padded = Buffer.alloc(Math.ceil(plain.length / info.blockSize) * info.blockSize);
-    plain.copy(padded);
+    const length = payloadsLength(payloads);
+    const padded = Buffer.allocUnsafe(Math.ceil(length / info.blockSize) * info.blockSize);
+    padded.fill(0, encodePayloadsInto(padded, 0, payloads));
     const ct = this.crypto.cbcEncrypt(this.proposal!.encryption, this.encryptionKey!, this.iv!, padded);
     this.iv = Buffer.from(ct.subarray(ct.length - info.blockSize));
     return encodeMessage({ header: { ...header, nextPayload: payloads[0]!.type, flags: header.flags | Flags.ENCRYPTION }, encrypted: ct });
@@ -598,6 +643,7 @@ export class Phase1 {
     this.skeyid?.fill(0);
     this.skeyid = null;
     this.gxi = this.gxr = this.nonceI = this.nonceR = this.saiBody = null;
+    this.natdCache = null;
     this.pendingPeerId = null;
     this.unverified = [];
     return sa;

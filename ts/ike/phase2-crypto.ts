@@ -6,18 +6,21 @@
 // "Payloads after HASH" are the bytes of the chain that follows the HASH payload, generic headers
 // included, CBC padding excluded (strongSwan, Libreswan and the fixtures agree).
 // Nothing here changes the phase 1 SA: its lastIv is only read.
-import { cipherInfo, type CryptoProvider } from '../crypto/index.js';
-import { Flags, ISAKMP_VERSION, encodeMessage, encodePayloads, parsePayloads, type IsakmpHeader, type Payload } from '../isakmp/index.js';
+import { cipherInfo, hashLength, type CryptoProvider } from '../crypto/index.js';
+import { Flags, ISAKMP_VERSION, encodeMessage, encodePayloadsInto, parsePayloads, payloadsLength, type IsakmpHeader, type Payload } from '../isakmp/index.js';
 import type { IsakmpSa } from './phase1.js';
 
 /** The parts of an ISAKMP SA a phase 2 exchange uses (IsakmpSa satisfies it). */
 export type Phase2Keys = Pick<IsakmpSa, 'cookieI' | 'cookieR' | 'skeyidA' | 'skeyidD' | 'encryptionKey' | 'lastIv' | 'proposal'>;
 
+// The M-ID as hashed: written into one scratch buffer (the prf reads it synchronously) instead of a new
+// Buffer per HASH.
+const MESSAGE_ID = Buffer.alloc(4);
 function u32(n: number): Buffer {
-  const b = Buffer.allocUnsafe(4);
-  b.writeUInt32BE(n >>> 0, 0);
-  return b;
+  MESSAGE_ID.writeUInt32BE(n >>> 0, 0);
+  return MESSAGE_ID;
 }
+const ZERO_OCTET = Buffer.alloc(1);
 
 /** IV of the first message of exchange `messageId`: hash(last phase-1 CBC block | M-ID), truncated to the block. */
 export function phase2Iv(crypto: CryptoProvider, sa: Phase2Keys, messageId: number): Buffer {
@@ -27,13 +30,23 @@ export function phase2Iv(crypto: CryptoProvider, sa: Phase2Keys, messageId: numb
 export function hash1(crypto: CryptoProvider, sa: Phase2Keys, messageId: number, rest: Uint8Array): Buffer {
   return crypto.prf(sa.proposal.hash, sa.skeyidA, u32(messageId), rest);
 }
+// The *Equals forms check a received HASH in constant time inside the provider (no copy of the expected value).
+export function hash1Equals(crypto: CryptoProvider, sa: Phase2Keys, messageId: number, rest: Uint8Array, got: Uint8Array): boolean {
+  return crypto.prfEqual(sa.proposal.hash, sa.skeyidA, got, u32(messageId), rest);
+}
 
 export function hash2(crypto: CryptoProvider, sa: Phase2Keys, messageId: number, nonceI: Uint8Array, rest: Uint8Array): Buffer {
   return crypto.prf(sa.proposal.hash, sa.skeyidA, u32(messageId), nonceI, rest);
 }
+export function hash2Equals(crypto: CryptoProvider, sa: Phase2Keys, messageId: number, nonceI: Uint8Array, rest: Uint8Array, got: Uint8Array): boolean {
+  return crypto.prfEqual(sa.proposal.hash, sa.skeyidA, got, u32(messageId), nonceI, rest);
+}
 
 export function hash3(crypto: CryptoProvider, sa: Phase2Keys, messageId: number, nonceI: Uint8Array, nonceR: Uint8Array): Buffer {
-  return crypto.prf(sa.proposal.hash, sa.skeyidA, Buffer.from([0]), u32(messageId), nonceI, nonceR);
+  return crypto.prf(sa.proposal.hash, sa.skeyidA, ZERO_OCTET, u32(messageId), nonceI, nonceR);
+}
+export function hash3Equals(crypto: CryptoProvider, sa: Phase2Keys, messageId: number, nonceI: Uint8Array, nonceR: Uint8Array, got: Uint8Array): boolean {
+  return crypto.prfEqual(sa.proposal.hash, sa.skeyidA, got, ZERO_OCTET, u32(messageId), nonceI, nonceR);
 }
 
 /**
@@ -49,13 +62,23 @@ export function sealProtected(
   rest: readonly Payload[],
   hashOf: (restBytes: Buffer) => Buffer,
 ): { message: Buffer; nextIv: Buffer } {
-  const hash = hashOf(encodePayloads(rest));
-  const plain = encodePayloads([{ type: 8, data: hash }, ...rest]);
   const info = cipherInfo(sa.proposal.encryption);
-  // Zero padding up to the block, as strongSwan does (RFC 2409 leaves the padding bytes open).
-  const padded = Buffer.alloc(Math.ceil(plain.length / info.blockSize) * info.blockSize);
-  plain.copy(padded);
-  const body = crypto.cbcEncrypt(sa.proposal.encryption, sa.encryptionKey, iv, padded);
+  // The plaintext is laid out once: HASH payload header, room for the hash, the rest encoded in place (the
+  // hash is computed over that region, a view), then zero padding up to the block, as strongSwan pads
+  // (RFC 2409 leaves the padding bytes open).
+  const hashLen = hashLength(sa.proposal.hash);
+  const restStart = 4 + hashLen;
+  const restEnd = restStart + payloadsLength(rest);
+  const plain = Buffer.allocUnsafe(Math.ceil(restEnd / info.blockSize) * info.blockSize);
+  plain[0] = rest.length > 0 ? rest[0]!.type : 0;
+  plain[1] = 0;
+  plain.writeUInt16BE(restStart, 2);
+  encodePayloadsInto(plain, restStart, rest);
+  plain.fill(0, restEnd);
+  const hash = hashOf(plain.subarray(restStart, restEnd));
+  if (hash.length !== hashLen) throw new RangeError(`HASH of ${hash.length} bytes, the prf gives ${hashLen}`);
+  plain.set(hash, 4);
+  const body = crypto.cbcEncrypt(sa.proposal.encryption, sa.encryptionKey, iv, plain);
   const header: IsakmpHeader = {
     initiatorCookie: sa.cookieI,
     responderCookie: sa.cookieR,
@@ -86,9 +109,15 @@ export function openProtected(crypto: CryptoProvider, sa: Phase2Keys, header: Is
   const plain = crypto.cbcDecrypt(sa.proposal.encryption, sa.encryptionKey, iv, body);
   const r = parsePayloads(header.nextPayload, plain, 28, { trailing: 'padding', blockSize: info.blockSize });
   if (!r.ok) return { ok: false, reason: `does not decrypt to valid payloads (${r.error.message})` };
-  const [hash, ...rest] = r.value;
+  const payloads = r.value;
+  const hash = payloads[0];
   if (hash === undefined || hash.type !== 8) return { ok: false, reason: 'no HASH payload' };
-  const restBytes = rest.length === 0 ? Buffer.alloc(0) : Buffer.concat(rest.map((p) => p.raw!));
+  const rest = payloads.slice(1);
+  // The payloads after HASH lie back to back in the plaintext (the parser walks them in order), so their
+  // bytes are one view from the end of HASH to the end of the last one, not a concatenation.
+  const first = hash.raw!;
+  const last = payloads[payloads.length - 1]!.raw!;
+  const restBytes = plain.subarray(first.byteOffset + first.length - plain.byteOffset, last.byteOffset + last.length - plain.byteOffset);
   return { ok: true, hash: hash.data, rest, restBytes, nextIv: Buffer.from(body.subarray(body.length - info.blockSize)) };
 }
 

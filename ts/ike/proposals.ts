@@ -85,6 +85,8 @@ const HASH_TO_WIRE: Record<HashName, number> = {
   sha512: IkeHash.SHA2_512,
 };
 
+const WIRE_TO_HASH = new Map<number, HashName>((Object.keys(HASH_TO_WIRE) as HashName[]).map((h) => [HASH_TO_WIRE[h], h]));
+
 /**
  * Parses one strongSwan IKE proposal string ("aes128-sha1-modp2048", "aes128-aes256-sha256-ecp256-modp2048").
  * Several keywords of one kind give every combination, in the order written, as strongSwan does.
@@ -137,9 +139,10 @@ export function parseIkeProposal(text: string, options: ProposalOptions = {}): {
 
 /** strongSwan-style name of a proposal, for logs and events: "aes128-sha1-modp2048". */
 export function ikeProposalName(p: IkeProposal): string {
-  const enc = Object.entries(ENCRYPTION_KEYWORDS).find(([k, v]) => v === p.encryption && k !== 'aes')![0];
-  return `${enc}-${p.hash}-${dhGroupInfo(p.group)!.keyword}`;
+  return `${ENCRYPTION_NAME[p.encryption]}-${p.hash}-${dhGroupInfo(p.group)!.keyword}`;
 }
+/** The keyword of each cipher ('aes' is only an alias of aes128). */
+const ENCRYPTION_NAME = Object.fromEntries(Object.entries(ENCRYPTION_KEYWORDS).filter(([k]) => k !== 'aes').map(([k, v]) => [v, k])) as Record<IkeCipherName, string>;
 
 /** The transform that offers this proposal (attributes in the order strongSwan sends them). */
 export function ikeTransform(p: IkeProposal, number: number): Transform {
@@ -156,12 +159,15 @@ export function ikeTransform(p: IkeProposal, number: number): Transform {
   return { number, transformId: IkeTransformId.KEY_IKE, attributes };
 }
 
+/** No SPI (RFC 2409: the ISAKMP SA is named by the cookies); shared, never written to. */
+const EMPTY_SPI = Buffer.alloc(0);
+
 /** The phase 1 offer: one ISAKMP proposal whose transforms are the alternatives, in priority order. */
 export function ikeOffer(proposals: readonly IkeProposal[]): Proposal {
   return {
     number: 1,
     protocolId: 1 /* PROTO_ISAKMP */,
-    spi: Buffer.alloc(0),
+    spi: EMPTY_SPI,
     transforms: proposals.map((p, i) => ikeTransform(p, i + 1)),
   };
 }
@@ -173,11 +179,20 @@ export function ikeOffer(proposals: readonly IkeProposal[]): Proposal {
  */
 export function ikeProposalFromTransform(t: Transform): { ok: true; value: IkeProposal } | { ok: false; error: string } {
   if (t.transformId !== IkeTransformId.KEY_IKE) return { ok: false, error: `transform ID ${t.transformId} is not KEY_IKE` };
-  const encId = attrNumber(findAttr(t, IkeAttr.ENCRYPTION_ALGORITHM));
-  const keyBits = attrNumber(findAttr(t, IkeAttr.KEY_LENGTH));
-  const hashId = attrNumber(findAttr(t, IkeAttr.HASH_ALGORITHM));
-  const auth = attrNumber(findAttr(t, IkeAttr.AUTHENTICATION_METHOD));
-  const group = attrNumber(findAttr(t, IkeAttr.GROUP_DESCRIPTION));
+  // The first attribute of each type counts (as findAttr would pick it), read in one pass.
+  let encA: Attribute | undefined, keyA: Attribute | undefined, hashA: Attribute | undefined, authA: Attribute | undefined, groupA: Attribute | undefined;
+  for (const a of t.attributes) {
+    if (a.type === IkeAttr.ENCRYPTION_ALGORITHM) encA ??= a;
+    else if (a.type === IkeAttr.KEY_LENGTH) keyA ??= a;
+    else if (a.type === IkeAttr.HASH_ALGORITHM) hashA ??= a;
+    else if (a.type === IkeAttr.AUTHENTICATION_METHOD) authA ??= a;
+    else if (a.type === IkeAttr.GROUP_DESCRIPTION) groupA ??= a;
+  }
+  const encId = attrNumber(encA);
+  const keyBits = attrNumber(keyA);
+  const hashId = attrNumber(hashA);
+  const auth = attrNumber(authA);
+  const group = attrNumber(groupA);
   let encryption: IkeCipherName | undefined;
   if (encId === IkeEncr.AES_CBC) {
     encryption = keyBits === 128 ? 'aes-128-cbc' : keyBits === 192 ? 'aes-192-cbc' : keyBits === 256 ? 'aes-256-cbc' : undefined;
@@ -185,7 +200,7 @@ export function ikeProposalFromTransform(t: Transform): { ok: true; value: IkePr
   } else if (encId === IkeEncr['3DES_CBC']) encryption = 'des-ede3-cbc';
   else if (encId === IkeEncr.DES_CBC) encryption = 'des-cbc';
   else return { ok: false, error: `encryption algorithm ${encId ?? 'missing'}` };
-  const hash = (Object.keys(HASH_TO_WIRE) as HashName[]).find((h) => HASH_TO_WIRE[h] === hashId);
+  const hash = hashId === null ? undefined : WIRE_TO_HASH.get(hashId);
   if (hash === undefined) return { ok: false, error: `hash algorithm ${hashId ?? 'missing'}` };
   if (auth === null) return { ok: false, error: 'no authentication method' };
   if (group === null || !(SUPPORTED_DH_GROUPS as readonly number[]).includes(group)) {

@@ -9,8 +9,8 @@
 //   keys are for: our own SPI for the inbound SA, the peer's for the outbound one.
 // The commit bit (RFC 2408 3.1) is not supported: a QM1 with it is refused ("commit bit not supported").
 import type { CryptoProvider, DhGroupId, DhPrivateKey } from '../crypto/index.js';
-import { createEspSa, espKeyLengths, isEspAlgorithm, splitEspKeymat, type EspAlgorithm, type EspSa, type EspSaParams } from '../esp/index.js';
-import { ExchangeType, Flags, NotifyType, ProtocolId, type IdPayload, type IsakmpHeader, type Payload, type SaPayload } from '../isakmp/index.js';
+import { createEspSa, espKeyLengths, isEspAlgorithm, type EspAlgorithm, type EspSa, type EspSaParams } from '../esp/index.js';
+import { ExchangeType, Flags, NotifyType, ProtocolId, bytesEqual, type IdPayload, type IsakmpHeader, type Payload, type SaPayload } from '../isakmp/index.js';
 import { IkeError, notifyFor } from './errors.js';
 import { espProposalName, type EspProposal } from './esp-proposals.js';
 import {
@@ -27,7 +27,7 @@ import {
 } from './esp-sa-payload.js';
 import { informationalMessage, notifyName, notifyPayload } from './informational.js';
 import type { IsakmpSa } from './phase1.js';
-import { hash1, hash2, hash3, openProtected, phase2Iv, sealProtected } from './phase2-crypto.js';
+import { hash1, hash1Equals, hash2, hash2Equals, hash3, hash3Equals, openProtected, phase2Iv, sealProtected } from './phase2-crypto.js';
 import type { SelectionOrder } from './proposals.js';
 import { DEFAULT_RETRANSMIT, Retransmitter, type RetransmitPolicy } from './retransmit.js';
 import { hostSelector, sameTs, tsContains, tsFromIdPayload, tsIdPayload, tsToString, type TrafficSelector } from './traffic-selectors.js';
@@ -132,6 +132,7 @@ export interface QuickModeOutput {
 type Step = 'I_WAIT_QM2' | 'R_WAIT_QM3' | 'DONE' | 'FAILED';
 
 const NONCE_LENGTH = 32;
+const SIT_IDENTITY_ONLY = Buffer.from([0, 0, 0, 1]);
 
 export class QuickMode {
   step: Step;
@@ -166,9 +167,11 @@ export class QuickMode {
     readonly initiator: boolean,
     readonly messageId: number,
     spi: Buffer,
+    /** The responder has already opened QM1 with the first IV: the one after it. */
+    iv?: Buffer,
   ) {
     this.step = initiator ? 'I_WAIT_QM2' : 'R_WAIT_QM3';
-    this.iv = phase2Iv(host.crypto, host.sa, messageId);
+    this.iv = iv ?? phase2Iv(host.crypto, host.sa, messageId);
     this.spiOurs = spi;
     this.mode = policy.mode ?? 'tunnel';
     this.localTs = policy.localTs ?? hostSelector(host.sa.local.address);
@@ -227,7 +230,7 @@ export class QuickMode {
     const mid = header.messageId;
     const opened = openProtected(crypto, sa, header, body, phase2Iv(crypto, sa, mid));
     if (!opened.ok) return { quickMode: null, out: { send: [], timer: null, dropped: `Quick Mode message 1 (M-ID ${mid}): ${opened.reason}` } };
-    if (!crypto.timingSafeEqual(hash1(crypto, sa, mid, opened.restBytes), opened.hash)) {
+    if (!hash1Equals(crypto, sa, mid, opened.restBytes, opened.hash)) {
       return { quickMode: null, out: { send: [], timer: null, dropped: `Quick Mode message 1 (M-ID ${mid}): HASH(1) does not verify` } };
     }
     const rest = opened.rest;
@@ -245,16 +248,19 @@ export class QuickMode {
     try {
       if (header.flags & Flags.COMMIT) throw new IkeError('POLICY', `${where}: commit bit not supported`, NotifyType.INVALID_FLAGS);
       if (saP === undefined) throw new IkeError('PAYLOAD_MALFORMED', `${where} has no SA payload`);
-      if (saP.doi !== 1 || !saP.situation.equals(Buffer.from([0, 0, 0, 1]))) {
+      if (saP.doi !== 1 || !bytesEqual(saP.situation, SIT_IDENTITY_ONLY)) {
         throw new IkeError('PAYLOAD_MALFORMED', `${where}: SA with DOI ${saP.doi} / situation ${saP.situation.toString('hex')}, expected IPsec / SIT_IDENTITY_ONLY`, NotifyType.SITUATION_NOT_SUPPORTED);
       }
       const nonce = checkNonce(rest, where);
       const ids = rest.filter((p): p is IdPayload => p.type === 5);
+      // The selectors of the two endpoints: what the IDs mean when omitted, and a child's default.
+      const remoteHost = hostSelector(sa.remote.address);
+      const localHost = hostSelector(sa.local.address);
       let peerTs: TrafficSelector;
       let ourTs: TrafficSelector;
       if (ids.length === 0) {
-        peerTs = hostSelector(sa.remote.address);
-        ourTs = hostSelector(sa.local.address);
+        peerTs = remoteHost;
+        ourTs = localHost;
       } else if (ids.length === 2) {
         const a = tsFromIdPayload(ids[0]!);
         const b = tsFromIdPayload(ids[1]!);
@@ -264,9 +270,9 @@ export class QuickMode {
       } else {
         throw new IkeError('PAYLOAD_MALFORMED', `${where}: ${ids.length} ID payloads (0 or 2 expected)`, NotifyType.INVALID_ID_INFORMATION);
       }
-      const candidates = policies.filter((p) => tsContains(p.remoteTs ?? hostSelector(sa.remote.address), peerTs) && tsContains(p.localTs ?? hostSelector(sa.local.address), ourTs));
+      const candidates = policies.filter((p) => tsContains(p.remoteTs ?? remoteHost, peerTs) && tsContains(p.localTs ?? localHost, ourTs));
       if (candidates.length === 0) {
-        const allowed = policies.map((p) => `${tsToString(p.remoteTs ?? hostSelector(sa.remote.address))} <=> ${tsToString(p.localTs ?? hostSelector(sa.local.address))}`).join(', ') || 'nothing (no child configured)';
+        const allowed = policies.map((p) => `${tsToString(p.remoteTs ?? remoteHost)} <=> ${tsToString(p.localTs ?? localHost)}`).join(', ') || 'nothing (no child configured)';
         throw new IkeError('POLICY', `traffic selectors do not match: peer proposed ${tsToString(peerTs)} <=> ${tsToString(ourTs)}, we allow ${allowed}`, NotifyType.INVALID_ID_INFORMATION);
       }
       let choice: ReturnType<typeof selectEsp> = null;
@@ -281,9 +287,8 @@ export class QuickMode {
         }
       }
       if (choice === null || policy === null) throw noProposal(where, saP, candidates, rest.some((p) => p.type === 4));
-      const qm = new QuickMode(host, policy, false, mid, randomSpi(crypto));
+      const qm = new QuickMode(host, policy, false, mid, randomSpi(crypto), opened.nextIv);
       qm.lastReceived = Buffer.from(message);
-      qm.iv = opened.nextIv;
       qm.nonceI = nonce;
       qm.spiPeer = Buffer.from(choice.proposal.spi);
       qm.chosen = choice.ours;
@@ -302,7 +307,7 @@ export class QuickMode {
       qm.lifetimeKilobytes = shorterKb ? maxKb : offeredKb;
       qm.nonceR = crypto.randomBytes(NONCE_LENGTH);
       const answer: Payload[] = [
-        { type: 1, doi: 1, situation: Buffer.from([0, 0, 0, 1]), proposals: [{ number: choice.proposal.number, protocolId: ProtocolId.IPSEC_ESP, spi: qm.spiOurs, transforms: [choice.transform] }] },
+        { type: 1, doi: 1, situation: SIT_IDENTITY_ONLY, proposals: [{ number: choice.proposal.number, protocolId: ProtocolId.IPSEC_ESP, spi: qm.spiOurs, transforms: [choice.transform] }] },
         { type: 10, data: qm.nonceR },
       ];
       if (choice.ours.pfsGroup !== undefined) {
@@ -341,12 +346,12 @@ export class QuickMode {
     this.busy = true;
     try {
       if (this.step === 'I_WAIT_QM2') {
-        if (!this.crypto.timingSafeEqual(hash2(this.crypto, this.sa, this.messageId, this.nonceI!, opened.restBytes), opened.hash)) return this.idle('HASH(2) does not verify');
+        if (!hash2Equals(this.crypto, this.sa, this.messageId, this.nonceI!, opened.restBytes, opened.hash)) return this.idle('HASH(2) does not verify');
         this.lastReceived = Buffer.from(message);
         this.iv = opened.nextIv;
         return await this.initiatorFinish(opened.rest, now);
       }
-      if (!this.crypto.timingSafeEqual(hash3(this.crypto, this.sa, this.messageId, this.nonceI!, this.nonceR!), opened.hash)) return this.idle('HASH(3) does not verify');
+      if (!hash3Equals(this.crypto, this.sa, this.messageId, this.nonceI!, this.nonceR!, opened.hash)) return this.idle('HASH(3) does not verify');
       this.lastReceived = Buffer.from(message);
       this.lastReply = null;
       this.retransmitter.clear();
@@ -533,15 +538,22 @@ export function deriveChildKeys(
   algorithm: EspAlgorithm,
   p: { spiIn: Buffer; spiOut: Buffer; nonceI: Buffer; nonceR: Buffer; gxy?: Buffer },
 ): { inbound: EspKeys; outbound: EspKeys } {
-  const len = espKeyLengths(algorithm).keymatLength;
-  const keys = (spi: Buffer): EspKeys => {
+  const g = espKeyLengths(algorithm);
+  const len = g.keymatLength;
+  // Both directions' keys in one pool slice, handed out as views: one allocation instead of six copies. What
+  // a gateway keeps for the SA's life goes into an allocation of its own (retainChildSa in retained.ts).
+  const all = Buffer.allocUnsafe(2 * len);
+  const keys = (spi: Buffer, o: number): EspKeys => {
     const params = { protocol: ProtocolId.IPSEC_ESP, spi, nonceI: p.nonceI, nonceR: p.nonceR, ...(p.gxy ? { gxy: p.gxy } : {}) };
     const km = crypto.keymat(sa.proposal.hash, sa.skeyidD, params, len);
-    const k = splitEspKeymat(algorithm, km);
+    km.copy(all, o);
     km.fill(0);
-    return k;
+    // The layout of splitEspKeymat: encryption key | salt | integrity key.
+    const salt = o + g.encKeyLength;
+    const integrity = salt + g.saltLength;
+    return { encryptionKey: all.subarray(o, salt), salt: all.subarray(salt, integrity), integrityKey: all.subarray(integrity, o + len) };
   };
-  return { inbound: keys(p.spiIn), outbound: keys(p.spiOut) };
+  return { inbound: keys(p.spiIn, 0), outbound: keys(p.spiOut, len) };
 }
 
 function randomSpi(crypto: CryptoProvider): Buffer {

@@ -59,7 +59,6 @@ export function tsRange(ts: TrafficSelector): TsRange | null {
     return null;
   }
   const d = enc.data;
-  const r = (family: 4 | 6, start: Buffer, end: Buffer): TsRange | null => (Buffer.compare(start, end) <= 0 ? { family, start, end } : null);
   switch (enc.idType) {
     case IdType.IPV4_ADDR:
       return { family: 4, start: d, end: d };
@@ -74,15 +73,27 @@ export function tsRange(ts: TrafficSelector): TsRange | null {
         start[i] = d[i]! & d[n + i]!;
         end[i] = start[i]! | (~d[n + i]! & 0xff);
       }
-      return r(n === 4 ? 4 : 6, start, end);
+      return ordered(n === 4 ? 4 : 6, start, end);
     }
     case IdType.IPV4_ADDR_RANGE:
-      return r(4, d.subarray(0, 4), d.subarray(4, 8));
+      return ordered(4, d.subarray(0, 4), d.subarray(4, 8));
     case IdType.IPV6_ADDR_RANGE:
-      return r(6, d.subarray(0, 16), d.subarray(16, 32));
+      return ordered(6, d.subarray(0, 16), d.subarray(16, 32));
     default:
       return null;
   }
+}
+
+/** A range, or null when it ends before it starts. */
+function ordered(family: 4 | 6, start: Buffer, end: Buffer): TsRange | null {
+  return compareBytes(start, end) <= 0 ? { family, start, end } : null;
+}
+
+/** Buffer.compare for addresses (4 or 16 bytes): a loop here is cheaper than the call into Node's binding. */
+function compareBytes(a: Uint8Array, b: Uint8Array): number {
+  const n = Math.min(a.length, b.length);
+  for (let k = 0; k < n; k++) if (a[k] !== b[k]) return a[k]! < b[k]! ? -1 : 1;
+  return a.length === b.length ? 0 : a.length < b.length ? -1 : 1;
 }
 
 /** Is `inner` inside `outer` (addresses, protocol, port)? */
@@ -90,7 +101,7 @@ export function tsContains(outer: TrafficSelector, inner: TrafficSelector): bool
   const o = tsRange(outer);
   const i = tsRange(inner);
   if (o === null || i === null || o.family !== i.family) return false;
-  if (Buffer.compare(o.start, i.start) > 0 || Buffer.compare(i.end, o.end) > 0) return false;
+  if (compareBytes(o.start, i.start) > 0 || compareBytes(i.end, o.end) > 0) return false;
   if (outer.protocol !== 0 && outer.protocol !== inner.protocol) return false;
   return outer.port === 0 || outer.port === inner.port;
 }

@@ -1,6 +1,6 @@
 // Vendor ID payloads we send and recognise. The values are MD5 hashes of the strings the documents name
 // (facts, not code): RFC 3947 NAT-T, the NAT-T drafts peers still send, RFC 3706 DPD, XAUTH and Cisco Unity.
-import type { Payload } from '../isakmp/index.js';
+import { bytesEqual, startsWithBytes, type Payload } from '../isakmp/index.js';
 
 const hex = (s: string) => Buffer.from(s, 'hex');
 
@@ -38,13 +38,13 @@ export function classifyVendorIds(payloads: readonly Payload[]): PeerVendorIds {
   for (const p of payloads) {
     if (p.type !== 13) continue;
     const d = p.data;
-    if (d.equals(VendorIds.NATT_RFC3947)) r.natt = 'rfc3947';
-    else if (d.equals(VendorIds.NATT_DRAFT_03) || d.equals(VendorIds.NATT_DRAFT_02) || d.equals(VendorIds.NATT_DRAFT_02N)) {
+    if (bytesEqual(d, VendorIds.NATT_RFC3947)) r.natt = 'rfc3947';
+    else if (bytesEqual(d, VendorIds.NATT_DRAFT_03) || bytesEqual(d, VendorIds.NATT_DRAFT_02) || bytesEqual(d, VendorIds.NATT_DRAFT_02N)) {
       if (r.natt === null) r.natt = 'draft';
-    } else if (d.equals(VendorIds.DPD)) r.dpd = true;
-    else if (d.equals(VendorIds.XAUTH)) r.xauth = true;
-    else if (d.equals(VendorIds.CISCO_UNITY)) r.unity = true;
-    else if (d.length >= 16 && d.subarray(0, 16).equals(VendorIds.FRAGMENTATION)) r.fragmentation = true;
+    } else if (bytesEqual(d, VendorIds.DPD)) r.dpd = true;
+    else if (bytesEqual(d, VendorIds.XAUTH)) r.xauth = true;
+    else if (bytesEqual(d, VendorIds.CISCO_UNITY)) r.unity = true;
+    else if (startsWithBytes(d, VendorIds.FRAGMENTATION)) r.fragmentation = true;
   }
   return r;
 }

@@ -19,6 +19,13 @@ export function tlv(type: number, value: Uint8Array): Attribute {
  * TV if it fits 16 bits, else a 4-byte TLV, else an 8-byte TLV.
  */
 export function lifeValueAttr(type: number, n: number | bigint): Attribute {
+  // Lifetimes are written into every proposal we send: the common cases skip the BigInt arithmetic.
+  if (typeof n === 'number' && Number.isInteger(n) && n >= 0 && n <= 0xffffffff) {
+    if (n <= 0xffff) return { type, value: n };
+    const b = Buffer.allocUnsafe(4);
+    b.writeUInt32BE(n, 0);
+    return { type, value: b };
+  }
   const v = BigInt(n);
   if (v < 0n || v > 0xffffffffffffffffn) throw new IsakmpEncodeError(`attribute ${type}: value ${v} does not fit 64 bits`);
   if (v <= 0xffffn) return { type, value: Number(v) };

@@ -6,18 +6,28 @@ import { ISAKMP_HEADER_LENGTH } from './constants.js';
 import { IsakmpEncodeError, payloadName } from './errors.js';
 import type { Attribute, IsakmpHeader, NatOaPayload, Payload, Proposal, Transform } from './types.js';
 
+// The checks run on every field of every message we send: where the error text names a type, it is only
+// formatted when the check fails (a template string per field was a good part of the encoder's garbage).
+function fits(v: number, max: number): boolean {
+  return Number.isInteger(v) && v >= 0 && v <= max;
+}
 function check(v: number, max: number, what: string): number {
-  if (!Number.isInteger(v) || v < 0 || v > max) throw new IsakmpEncodeError(`${what} ${v} does not fit (0..${max})`);
+  if (!fits(v, max)) throw new IsakmpEncodeError(`${what} ${v} does not fit (0..${max})`);
   return v;
 }
 function buf(v: unknown, what: string): Buffer {
   if (!(v instanceof Uint8Array)) throw new IsakmpEncodeError(`${what} must be a Buffer`);
   return v as Buffer;
 }
+/** The `data` of a payload, which must be bytes. */
+function dataOf(p: Payload): Buffer {
+  const d = (p as { data?: unknown }).data;
+  return d instanceof Uint8Array ? (d as Buffer) : buf(d, `${payloadName(p.type)} data`);
+}
 
 function attrsLength(attrs: readonly Attribute[]): number {
   let n = 0;
-  for (const a of attrs) n += typeof a.value === 'number' ? 4 : 4 + buf(a.value, `attribute ${a.type} value`).length;
+  for (const a of attrs) n += typeof a.value === 'number' ? 4 : 4 + (a.value instanceof Uint8Array ? a.value : buf(a.value, `attribute ${a.type} value`)).length;
   return n;
 }
 function transformLength(t: Transform): number {
@@ -42,7 +52,7 @@ function bodyLength(p: Payload): number {
       return 4 + buf((p as Extract<Payload, { type: 5 }>).data, 'ID data').length;
     case 6:
     case 7:
-      return 1 + buf((p as Extract<Payload, { type: 6 }>).data, `${payloadName(p.type)} data`).length;
+      return 1 + dataOf(p).length;
     case 11: {
       const n = p as Extract<Payload, { type: 11 }>;
       return 8 + buf(n.spi, 'Notification SPI').length + buf(n.data, 'Notification data').length;
@@ -56,10 +66,10 @@ function bodyLength(p: Payload): number {
     case 21:
     case 131:
     case 132:
-      return 4 + buf((p as { data: Buffer }).data, `${payloadName(p.type)} data`).length;
+      return 4 + dataOf(p).length;
     default:
       // KE, HASH, SIG, NONCE, VID, NAT-D and unknown payloads: opaque data.
-      return buf((p as { data: Buffer }).data, `${payloadName(p.type)} data`).length;
+      return dataOf(p).length;
   }
 }
 
@@ -67,7 +77,7 @@ function writeAttrs(out: Buffer, o: number, attrs: readonly Attribute[]): number
   for (const a of attrs) {
     const type = check(a.type, 0x7fff, 'attribute type');
     if (typeof a.value === 'number') {
-      const v = check(a.value, 0xffff, `TV attribute ${a.type} value`);
+      const v = fits(a.value, 0xffff) ? a.value : check(a.value, 0xffff, `TV attribute ${a.type} value`);
       out[o] = (type >> 8) | 0x80;
       out[o + 1] = type & 0xff;
       out[o + 2] = v >> 8;
@@ -75,7 +85,7 @@ function writeAttrs(out: Buffer, o: number, attrs: readonly Attribute[]): number
       o += 4;
     } else {
       const v = a.value;
-      const len = check(v.length, 0xffff, `TLV attribute ${a.type} length`);
+      const len = fits(v.length, 0xffff) ? v.length : check(v.length, 0xffff, `TLV attribute ${a.type} length`);
       out[o] = type >> 8;
       out[o + 1] = type & 0xff;
       out[o + 2] = len >> 8;
@@ -190,7 +200,8 @@ function chainLength(payloads: readonly Payload[]): number {
   let n = 0;
   for (const p of payloads) {
     check(p.type, 0xff, 'payload type');
-    n += check(4 + bodyLength(p), 0xffff, `${payloadName(p.type)} payload length`);
+    const len = 4 + bodyLength(p);
+    n += fits(len, 0xffff) ? len : check(len, 0xffff, `${payloadName(p.type)} payload length`);
   }
   return n;
 }
@@ -213,6 +224,19 @@ export function encodePayloads(payloads: readonly Payload[]): Buffer {
   const out = Buffer.allocUnsafe(chainLength(payloads));
   writeChain(out, 0, payloads);
   return out;
+}
+
+/** The length encodePayloads would give (checks every field like it). */
+export function payloadsLength(payloads: readonly Payload[]): number {
+  return chainLength(payloads);
+}
+
+/**
+ * Encodes a payload chain into `out` at `offset` (out must have payloadsLength(payloads) bytes there), for
+ * callers that lay out a whole message in one buffer. Returns the offset after the chain.
+ */
+export function encodePayloadsInto(out: Buffer, offset: number, payloads: readonly Payload[]): number {
+  return writeChain(out, offset, payloads);
 }
 
 /** The body of one payload without its generic header, e.g. SAi_b or IDii_b when we are the sender. */
@@ -239,6 +263,12 @@ export function encodeHeader(header: IsakmpHeader): Buffer {
   const out = Buffer.allocUnsafe(ISAKMP_HEADER_LENGTH);
   writeHeader(out, header, header.nextPayload, header.length);
   return out;
+}
+
+/** Same, written into the first 28 bytes of `out` (a message laid out by the caller). */
+export function encodeHeaderInto(out: Buffer, header: IsakmpHeader): void {
+  if (out.length < ISAKMP_HEADER_LENGTH) throw new IsakmpEncodeError('no room for the 28-byte header');
+  writeHeader(out, header, header.nextPayload, header.length);
 }
 
 /**

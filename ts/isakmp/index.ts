@@ -5,9 +5,10 @@ export * from './limits.js';
 export { IsakmpEncodeError, codecError, payloadName } from './errors.js';
 export { parseHeader, parseMessage, parsePayloads } from './parse.js';
 export type { ParseOptions } from './parse.js';
-export { encodeHeader, encodeMessage, encodePayloads, encodePayloadBody } from './encode.js';
+export { encodeHeader, encodeHeaderInto, encodeMessage, encodePayloads, encodePayloadsInto, encodePayloadBody, payloadsLength } from './encode.js';
 export { attrNumber, attrValue, findAttr, lifeValueAttr, tlv, tv } from './attributes.js';
 export { describePayloads, findPayload, findPayloads, isKnownPayloadType } from './find.js';
+export { bytesEqual, startsWithBytes } from './bytes.js';
 export {
   decodeIdPayload,
   decodeIdentity,
@@ -18,5 +19,6 @@ export {
   idToString,
   parseIpv4,
   parseIpv6,
+  writeIpv4,
 } from './identity.js';
 export type { Identity } from './identity.js';

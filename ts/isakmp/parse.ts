@@ -255,19 +255,17 @@ function payload(b: Buffer, type: number, s: number, e: number, base: number, un
   const body = s + 4;
   const n = e - body; // body length
   const at = base + s;
-  const short = (min: number, what: string): Fail =>
-    bad(MALFORMED, at + 2, `${payloadName(type)} payload at offset ${at}: body of ${n} bytes is shorter than ${what} (${min} bytes)`);
   switch (type) {
     case 1:
       return sa(b, s, e, base, raw);
     case 4:
       return { type: 4, data: b.subarray(body, e), raw };
     case 5:
-      if (n < 4) return short(4, 'ID type, protocol and port');
+      if (n < 4) return shortBody(type, at, n, 4, 'ID type, protocol and port');
       return { type: 5, idType: b[body]!, protocolId: b[body + 1]!, port: u16(b, body + 2), data: b.subarray(body + 4, e), raw };
     case 6:
     case 7:
-      if (n < 1) return short(1, 'the encoding octet');
+      if (n < 1) return shortBody(type, at, n, 1, 'the encoding octet');
       return { type, encoding: b[body]!, data: b.subarray(body + 1, e), raw } as Payload;
     case 8:
     case 9:
@@ -275,7 +273,7 @@ function payload(b: Buffer, type: number, s: number, e: number, base: number, un
     case 13:
       return { type, data: b.subarray(body, e), raw } as Payload;
     case 11: {
-      if (n < 8) return short(8, 'DOI, protocol, SPI size and notify type');
+      if (n < 8) return shortBody(type, at, n, 8, 'DOI, protocol, SPI size and notify type');
       const spiSize = b[body + 5]!;
       if (spiSize > n - 8) {
         return bad(MALFORMED, at + 9, `Notification payload at offset ${at}: SPI size ${spiSize} exceeds the ${n - 8} bytes left`);
@@ -291,7 +289,7 @@ function payload(b: Buffer, type: number, s: number, e: number, base: number, un
       };
     }
     case 12: {
-      if (n < 8) return short(8, 'DOI, protocol, SPI size and SPI count');
+      if (n < 8) return shortBody(type, at, n, 8, 'DOI, protocol, SPI size and SPI count');
       const spiSize = b[body + 5]!;
       const count = u16(b, body + 6);
       if (count > MAX_DELETE_SPIS) {
@@ -305,8 +303,8 @@ function payload(b: Buffer, type: number, s: number, e: number, base: number, un
       return { type: 12, doi: u32(b, body), protocolId: b[body + 4]!, spiSize, spis, raw };
     }
     case 14: {
-      if (n < 4) return short(4, 'type, reserved and identifier');
-      const attributes = attrs(b, body + 4, e, base, MAX_MODECFG_ATTRIBUTES, `Attribute payload at offset ${at}`);
+      if (n < 4) return shortBody(type, at, n, 4, 'type, reserved and identifier');
+      const attributes = attrs(b, body + 4, e, base, MAX_MODECFG_ATTRIBUTES, at, -1);
       if (attributes instanceof Fail) return attributes;
       return { type: 14, cfgType: b[body]!, identifier: u16(b, body + 2), attributes, raw };
     }
@@ -315,10 +313,10 @@ function payload(b: Buffer, type: number, s: number, e: number, base: number, un
       return { type, data: b.subarray(body, e), raw };
     case 21:
     case 131:
-      if (n < 4) return short(4, 'ID type and reserved');
+      if (n < 4) return shortBody(type, at, n, 4, 'ID type and reserved');
       return { type, idType: b[body]!, data: b.subarray(body + 4, e), raw };
     case 132:
-      if (n < 4) return short(4, 'fragment ID, number and flags');
+      if (n < 4) return shortBody(type, at, n, 4, 'fragment ID, number and flags');
       return { type: 132, fragmentId: u16(b, body), fragmentNumber: b[body + 2]!, flags: b[body + 3]!, data: b.subarray(body + 4, e), raw };
     default: {
       const critical = (b[s + 1]! & 0x80) !== 0;
@@ -331,6 +329,10 @@ function payload(b: Buffer, type: number, s: number, e: number, base: number, un
       return { type: type as UnknownPayloadType, critical, data: b.subarray(body, e), raw };
     }
   }
+}
+
+function shortBody(type: number, at: number, n: number, min: number, what: string): Fail {
+  return bad(MALFORMED, at + 2, `${payloadName(type)} payload at offset ${at}: body of ${n} bytes is shorter than ${what} (${min} bytes)`);
 }
 
 /** SA payload (RFC 2408 3.4) with its proposals (3.5) and transforms (3.6). */
@@ -401,7 +403,7 @@ function sa(b: Buffer, s: number, e: number, base: number, raw: Buffer): Payload
       if (tnext !== expected) {
         return bad(BAD_PROPOSAL, tat, `SA payload at offset ${at}: transform ${i + 1} of ${count} at offset ${tat} has next payload ${tnext}, expected ${expected}`);
       }
-      const attributes = attrs(b, t + 8, t + tlen, base, MAX_TRANSFORM_ATTRIBUTES, `SA payload at offset ${at}: transform at offset ${tat}`);
+      const attributes = attrs(b, t + 8, t + tlen, base, MAX_TRANSFORM_ATTRIBUTES, at, tat);
       if (attributes instanceof Fail) return attributes;
       transforms[i] = { number: b[t + 4]!, transformId: b[t + 5]!, attributes };
       t += tlen;
@@ -427,17 +429,20 @@ function sa(b: Buffer, s: number, e: number, base: number, raw: Buffer): Payload
   return { type: 1, doi, situation: b.subarray(body + 4, body + 8), proposals, raw };
 }
 
-/** Data attributes (RFC 2408 3.3) filling [s, e) exactly. */
-function attrs(b: Buffer, s: number, e: number, base: number, cap: number, where: string): Attribute[] | Fail {
+/**
+ * Data attributes (RFC 2408 3.3) filling [s, e) exactly, of an Attribute payload at `at` (transformAt < 0) or of the transform
+ * at `transformAt` in the SA payload at `at` (the place is only spelled out in an error).
+ */
+function attrs(b: Buffer, s: number, e: number, base: number, cap: number, at: number, transformAt: number): Attribute[] | Fail {
   const out: Attribute[] = [];
   let a = s;
   while (a < e) {
     if (out.length >= cap) {
-      return bad(MALFORMED, base + a, `${where}: more than ${cap} attributes`);
+      return bad(MALFORMED, base + a, `${attrsPlace(at, transformAt)}: more than ${cap} attributes`);
     }
     const left = e - a;
     if (left < 4) {
-      return bad(MALFORMED, base + a, `${where}: attribute at offset ${base + a} needs 4 bytes but ${left} are left`);
+      return bad(MALFORMED, base + a, `${attrsPlace(at, transformAt)}: attribute at offset ${base + a} needs 4 bytes but ${left} are left`);
     }
     const t = u16(b, a);
     if ((t & 0x8000) !== 0) {
@@ -446,11 +451,15 @@ function attrs(b: Buffer, s: number, e: number, base: number, cap: number, where
     } else {
       const len = u16(b, a + 2);
       if (len > left - 4) {
-        return bad(MALFORMED, base + a + 2, `${where}: attribute type ${t} at offset ${base + a} has length ${len} but ${left - 4} bytes are left`);
+        return bad(MALFORMED, base + a + 2, `${attrsPlace(at, transformAt)}: attribute type ${t} at offset ${base + a} has length ${len} but ${left - 4} bytes are left`);
       }
       out.push({ type: t, value: slice(b, a + 4, a + 4 + len) });
       a += 4 + len;
     }
   }
   return out;
+}
+
+function attrsPlace(at: number, transformAt: number): string {
+  return transformAt < 0 ? `Attribute payload at offset ${at}` : `SA payload at offset ${at}: transform at offset ${transformAt}`;
 }
