@@ -117,6 +117,15 @@ Napi::Value Hash(const Napi::CallbackInfo& info) {
 }
 
 // prf(out, alg, key, ...data): out = HMAC(key, data[0] | data[1] | ...).
+// md = HMAC(key, parts[0] | parts[1] | ...)
+static void HmacParts(const DigestAlg* d, const Bytes& key, const Parts& parts, uint8_t* md) {
+  Hmac h;
+  h.Key(d, key.data, key.size);
+  h.Begin();
+  for (size_t i = 0; i < parts.n; i++) h.Update(parts.v[i].data, parts.v[i].size);
+  h.Final(md);
+}
+
 Napi::Value Prf(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   OutBytes out = GetOut(info, 0);
@@ -125,12 +134,8 @@ Napi::Value Prf(const Napi::CallbackInfo& info) {
   if (!out.ok || !GetHash(info, 1, &d) || !CheckOutSize(info, out, d->size)) return env.Undefined();
   Bytes key = GetBytes(info, 2, "key");
   if (!key.ok || !GetParts(info, 3, &parts)) return env.Undefined();
-  Hmac h;
-  h.Key(d, key.data, key.size);
-  h.Begin();
-  for (size_t i = 0; i < parts.n; i++) h.Update(parts.v[i].data, parts.v[i].size);
   uint8_t md[kMaxMdSize];
-  h.Final(md);
+  HmacParts(d, key, parts, md);
   std::memcpy(out.data, md, d->size);
   OPENSSL_cleanse(md, sizeof md);
   return env.Undefined();
@@ -440,12 +445,8 @@ Napi::Value PrfEqual(const Napi::CallbackInfo& info) {
   if (!key.ok) return env.Undefined();
   Bytes expected = GetBytes(info, 2, "expected");
   if (!expected.ok || !GetParts(info, 3, &parts)) return env.Undefined();
-  Hmac h;
-  h.Key(d, key.data, key.size);
-  h.Begin();
-  for (size_t i = 0; i < parts.n; i++) h.Update(parts.v[i].data, parts.v[i].size);
   uint8_t md[kMaxMdSize];
-  h.Final(md);
+  HmacParts(d, key, parts, md);
   const bool equal = expected.size == d->size && CRYPTO_memcmp(md, expected.data, d->size) == 0;
   OPENSSL_cleanse(md, sizeof md);
   return Napi::Boolean::New(env, equal);
