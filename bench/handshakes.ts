@@ -144,7 +144,7 @@ async function phase1(crypto: CryptoProvider, pi: Phase1Policy, pr: Phase1Policy
 }
 
 /** The DH work of one handshake alone (`exchanges` DH exchanges), sync, for the ceiling: handshakes/s. */
-function dhCeiling(crypto: CryptoProvider, group: DhGroupId, options: DhKeyPairOptions, durationMs: number, exchanges: number): number {
+export function dhCeiling(crypto: CryptoProvider, group: DhGroupId, options: DhKeyPairOptions, durationMs: number, exchanges: number): number {
   const g = crypto.dhGroup(group);
   const end = performance.now() + durationMs;
   let n = 0;

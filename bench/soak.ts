@@ -225,8 +225,8 @@ export function slope(points: readonly { x: number; y: number }[]): number {
   return den === 0 ? 0 : num / den;
 }
 
-/** Four free UDP ports on 127.0.0.1 (IKE and NAT-T for each side), so that parallel runs do not collide. */
-async function freePorts(n: number): Promise<number[]> {
+/** Free UDP ports on 127.0.0.1 (the soak takes four: IKE and NAT-T for each side), so that parallel runs do not collide. */
+export async function freePorts(n: number): Promise<number[]> {
   const sockets = await Promise.all(
     Array.from({ length: n }, () => new Promise<dgram.Socket>((resolve, reject) => {
       const s = dgram.createSocket('udp4');

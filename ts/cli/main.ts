@@ -28,7 +28,10 @@ commands:
               codec (ISAKMP parse/encode), esp (ESP seal/open vs raw EVP and
               node:crypto; --json, --quick), handshakes (MM/AM + Quick Mode
               in memory; --pfs, --esp, --workers N, --fake-dh, --async,
-              --full-exponent, --json), memory (bytes per SA pair, --count N);
+              --full-exponent, --json), gateway (MM+QM setups over UDP on
+              loopback, responder in a child process, vs the DH ceiling;
+              --duration, --concurrency, --pfs, --sync-dh, --json), memory
+              (bytes per SA pair, --count N);
               options go to the suite; npm run bench runs them all
   load --config FILE --connection NAME --count N [--concurrency C] [--rate R] [--json] [--keep]
               set a connection up N times against a real peer, each on a
@@ -156,7 +159,9 @@ async function gateway(argv: string[]): Promise<number> {
   return 0;
 }
 
-const BENCH_SUITES = ['handshakes', 'crypto', 'codec', 'esp', 'memory'];
+const BENCH_SUITES = ['handshakes', 'gateway', 'crypto', 'codec', 'esp', 'memory'];
+/** Suites whose script is named differently from the suite. */
+const BENCH_SCRIPTS: Record<string, string> = { gateway: 'gateway-handshakes' };
 
 /** A script under dist/bench run as its own process: exit code and output are the script's. */
 async function runScript(name: string, args: string[], flags: string[] = []): Promise<number> {
@@ -174,7 +179,7 @@ async function bench(argv: string[]): Promise<number> {
     throw new UsageError(`ike bench needs a suite: ${BENCH_SUITES.join(', ')}${suite ? ` (not '${suite}')` : ''}`);
   }
   // the memory suite measures after full collections
-  return runScript(suite, args, suite === 'memory' ? ['--expose-gc'] : []);
+  return runScript(BENCH_SCRIPTS[suite] ?? suite, args, suite === 'memory' ? ['--expose-gc'] : []);
 }
 
 async function main(argv: string[]): Promise<number> {
