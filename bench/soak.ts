@@ -137,7 +137,8 @@ export class SequenceTracker {
   /** Every packet below this is settled. */
   private settled = 0;
   private next = 0;
-  /** Lost packets not yet seen late (bounded: a run that loses this many has failed anyway). */
+  /** Lost packets not yet seen late (bounded, small: a run that loses more has failed anyway, and the set must
+   * not swell the heap the soak is measuring). */
   private readonly lostSeqs = new Set<number>();
   sent = 0;
   received = 0;
@@ -201,7 +202,7 @@ export class SequenceTracker {
     const i = seq & this.mask;
     if (this.got[i]) return null;
     this.lost++;
-    if (this.lostSeqs.size < 100_000) this.lostSeqs.add(seq);
+    if (this.lostSeqs.size < 4096) this.lostSeqs.add(seq);
     return { seq, sentAt: this.sentAt[i]! };
   }
 }
