@@ -92,6 +92,8 @@ export interface LossRecord {
   sentAtSeconds: number;
   /** The nearest rekey event within the window, or null. */
   rekey: { kind: string; atSeconds: number } | null;
+  /** Every event within the window (at most 8): which rekey it was, e.g. a child rekey right after an ISAKMP one. */
+  nearby: { kind: string; atSeconds: number }[];
 }
 
 export interface SoakResult {
@@ -356,11 +358,20 @@ export async function runSoak(options: Partial<SoakOptions> = {}): Promise<SoakR
   let lostOther = 0;
   const attribute = (direction: 0 | 1, lost: { seq: number; sentAt: number }[]) => {
     for (const l of lost) {
+      const near = events.filter((ev) => Math.abs(ev.at - l.sentAt) <= o.rekeyWindowMs);
       let best: { at: number; kind: string } | null = null;
-      for (const ev of events) if (Math.abs(ev.at - l.sentAt) <= o.rekeyWindowMs && (!best || Math.abs(ev.at - l.sentAt) < Math.abs(best.at - l.sentAt))) best = ev;
+      for (const ev of near) if (!best || Math.abs(ev.at - l.sentAt) < Math.abs(best.at - l.sentAt)) best = ev;
       if (best) lostToRekey++;
       else lostOther++;
-      if (losses.length < 50) losses.push({ direction: direction === 0 ? 'i->r' : 'r->i', seq: l.seq, sentAtSeconds: secs(l.sentAt), rekey: best ? { kind: best.kind, atSeconds: secs(best.at) } : null });
+      if (losses.length < 50) {
+        losses.push({
+          direction: direction === 0 ? 'i->r' : 'r->i',
+          seq: l.seq,
+          sentAtSeconds: secs(l.sentAt),
+          rekey: best ? { kind: best.kind, atSeconds: secs(best.at) } : null,
+          nearby: near.slice(0, 8).map((ev) => ({ kind: ev.kind, atSeconds: secs(ev.at) })),
+        });
+      }
     }
   };
 
