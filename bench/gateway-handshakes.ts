@@ -188,6 +188,14 @@ export function formatGatewayBench(rows: GatewayBenchResult[]): string {
   ].join('\n');
 }
 
+export const GATEWAY_BENCH_USAGE = `usage: ike bench gateway [--duration 5] [--concurrency 16] [--warmup 50] [--ike aes128-sha1-modp2048]
+                         [--esp aes128-sha1] [--pfs] [--sync-dh] [--json]
+
+Main Mode + Quick Mode setups over UDP on 127.0.0.1: the load tester with an initiator Gateway in this
+process, a responder Gateway in a child process; then the single-thread DH ceiling, measured as
+ike bench handshakes does. Exit code 1 if a setup failed, 2 for usage errors.
+`;
+
 function parseArgs(argv: string[]): { options: Partial<GatewayBenchOptions>; json: boolean } {
   const options: Partial<GatewayBenchOptions> = {};
   let json = false;
@@ -219,6 +227,10 @@ if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) 
     await responderMain(o, initiator).catch((e) => process.send!({ error: (e as Error).message }));
   } else {
     try {
+      if (process.argv.includes('--help')) {
+        process.stdout.write(GATEWAY_BENCH_USAGE);
+        process.exit(0);
+      }
       const { options, json } = parseArgs(process.argv.slice(2));
       const r = await runGatewayBench(options);
       process.stdout.write((json ? JSON.stringify(r) : formatGatewayBench([r])) + '\n');
