@@ -1,6 +1,10 @@
 // ESP data path (RFC 4303): one EspSa object per unidirectional SA, with its cipher context and HMAC key
-// schedule built once; batch seal/open over caller-owned buffers so that one N-API crossing carries many
-// packets and no packet allocates.
+// schedule built once, on the SA's first packet; batch seal/open over caller-owned buffers so that one N-API
+// crossing carries many packets and no packet allocates.
+//
+// Memory: a gateway holds up to ~100,000 SA pairs, most of them idle, so an SA that never carried a packet
+// holds only its keys and counters (a few hundred octets). The OpenSSL context (about 1 KiB with its
+// provider data) and the HMAC pad states are built by Warm() at the first seal/open and then kept.
 //
 // Packet layout (RFC 4303 section 2): SPI (4) | sequence number low 32 bits (4) | IV | ciphertext of
 // (payload | padding 1,2,3,... | pad length | next header) | ICV.
@@ -15,8 +19,13 @@
 #include <openssl/params.h>
 #include <openssl/rand.h>
 
+#include <atomic>
 #include <chrono>
 #include <cstring>
+#include <new>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 #include <string>
 #include <vector>
 
@@ -77,6 +86,26 @@ const AlgInfo* FindAlg(const std::string& name) {
   return nullptr;
 }
 
+// The SA's cipher, fetched from the provider once per process (function-local statics: thread-safe
+// initialisation, never freed). An explicit fetch also spares each SA's first EVP_CipherInit_ex the implicit
+// lookup a legacy EVP_aes_*() pointer triggers. nullptr when this Node's OpenSSL lacks it (FIPS builds, say).
+const EVP_CIPHER* FetchedCipher(const AlgInfo& a) {
+  static const EVP_CIPHER* const kGcm128 = EVP_CIPHER_fetch(nullptr, "AES-128-GCM", nullptr);
+  static const EVP_CIPHER* const kGcm192 = EVP_CIPHER_fetch(nullptr, "AES-192-GCM", nullptr);
+  static const EVP_CIPHER* const kGcm256 = EVP_CIPHER_fetch(nullptr, "AES-256-GCM", nullptr);
+  static const EVP_CIPHER* const kChaCha = EVP_CIPHER_fetch(nullptr, "ChaCha20-Poly1305", nullptr);
+  static const EVP_CIPHER* const kCbc128 = EVP_CIPHER_fetch(nullptr, "AES-128-CBC", nullptr);
+  static const EVP_CIPHER* const kCbc192 = EVP_CIPHER_fetch(nullptr, "AES-192-CBC", nullptr);
+  static const EVP_CIPHER* const kCbc256 = EVP_CIPHER_fetch(nullptr, "AES-256-CBC", nullptr);
+  switch (a.enc) {
+    case EncKind::AesGcm: return a.encKeyLength == 16 ? kGcm128 : a.encKeyLength == 24 ? kGcm192 : kGcm256;
+    case EncKind::ChaChaPoly: return kChaCha;
+    case EncKind::AesCbc: return a.encKeyLength == 16 ? kCbc128 : a.encKeyLength == 24 ? kCbc192 : kCbc256;
+    default: return nullptr;
+  }
+}
+
+// Legacy pointers for the raw EVP benchmark below.
 const EVP_CIPHER* CipherFor(const AlgInfo& a) {
   switch (a.enc) {
     case EncKind::AesGcm:
@@ -97,6 +126,10 @@ size_t PadAlign(EncKind e) { return e == EncKind::AesCbc ? 16 : 4; }
 constexpr size_t kHeader = 8;  // SPI | sequence number
 // Longest payload / packet accepted: far above any IP datagram, and small enough that lengths fit OpenSSL's int.
 constexpr uint64_t kMaxLength = 1u << 30;
+
+// Test hook (espFailNextWarms): how many of the next Warm() calls fail as if memory had run out. Read only on
+// an SA's first packet, never on the per-packet path.
+std::atomic<int64_t> gFailWarms{0};
 
 // Marks EspSa objects so that AttachSa can tell them from any other wrapped object (napi_type_tag_object).
 const napi_type_tag kEspSaTag = {0x6b1e5a0e2f4d4c31ULL, 0x9a7e0c55e5d3b201ULL};
@@ -181,21 +214,28 @@ class EspSa : public Napi::ObjectWrap<EspSa> {
         return;
       }
     }
-    replay_.Configure(static_cast<uint32_t>(window), esn_);
+    // What could make the first packet's Warm() fail is checked here instead, so a bad SA fails at
+    // createEspSa: the key lengths (above), and the cipher being available. AES and ChaCha20 accept every key
+    // of the right length, so after this only memory can fail later, and that is a per-packet status.
+    if (alg_->enc != EncKind::Null) {
+      cipher_ = FetchedCipher(*alg_);
+      if (cipher_ == nullptr) {
+        Napi::Error::New(env, "the OpenSSL of this Node has no cipher for " + name).ThrowAsJavaScriptException();
+        return;
+      }
+    }
+    // Only an inbound SA has a window; an outbound one would only hold the bitmap.
+    if (!replay_.Configure(outbound_ ? 0 : static_cast<uint32_t>(window), esn_)) {
+      Napi::Error::New(env, "out of memory for the replay window").ThrowAsJavaScriptException();
+      return;
+    }
     if (initialSeq != 0) {
       if (outbound_) lastSeq_ = initialSeq - 1;  // the next packet carries initialSeq
       else replay_.SetTop(initialSeq - 1);
     }
     std::memcpy(salt_, salt.data, salt.size);
-    if (alg_->hash != HashAlg::None) hmac_.Init(alg_->hash, integKey.data, integKey.size);
-    if (alg_->enc != EncKind::Null) {
-      ctx_ = EVP_CIPHER_CTX_new();
-      if (ctx_ == nullptr || EVP_CipherInit_ex(ctx_, CipherFor(*alg_), nullptr, encKey.data, nullptr, outbound_ ? 1 : 0) != 1) {
-        Napi::Error::New(env, "OpenSSL could not set up the cipher").ThrowAsJavaScriptException();
-        return;
-      }
-      if (alg_->enc == EncKind::AesCbc) EVP_CIPHER_CTX_set_padding(ctx_, 0);  // ESP pads itself
-    }
+    std::memcpy(encKey_, encKey.data, encKey.size);
+    std::memcpy(integKey_, integKey.data, integKey.size);
     ready_ = true;
   }
 
@@ -203,12 +243,43 @@ class EspSa : public Napi::ObjectWrap<EspSa> {
 
  private:
   void Release() {
+    Cool();
+    OPENSSL_cleanse(encKey_, sizeof(encKey_));
+    OPENSSL_cleanse(integKey_, sizeof(integKey_));
+    OPENSSL_cleanse(salt_, sizeof(salt_));
+    ready_ = false;
+  }
+
+  // Builds the cipher context and the HMAC states from the stored keys; called by the first seal/open (on
+  // whichever thread owns the SA then). False when memory runs out: that packet gets kCryptoError, the SA
+  // stays cold, and the next packet tries again.
+  bool Warm() {
+    if (gFailWarms.load(std::memory_order_relaxed) > 0 && gFailWarms.fetch_sub(1, std::memory_order_relaxed) > 0)
+      return false;
+    if (alg_->hash != HashAlg::None) {
+      hmac_ = new (std::nothrow) HmacKey();
+      if (hmac_ == nullptr) return false;
+      hmac_->Init(alg_->hash, integKey_, alg_->integKeyLength);
+    }
+    if (alg_->enc != EncKind::Null) {
+      ctx_ = EVP_CIPHER_CTX_new();
+      if (ctx_ == nullptr || EVP_CipherInit_ex(ctx_, cipher_, nullptr, encKey_, nullptr, outbound_ ? 1 : 0) != 1) {
+        Cool();
+        return false;
+      }
+      if (alg_->enc == EncKind::AesCbc) EVP_CIPHER_CTX_set_padding(ctx_, 0);  // ESP pads itself
+    }
+    warm_ = true;
+    return true;
+  }
+
+  // Frees what Warm() built; the keys stay, so the SA can warm again.
+  void Cool() {
     if (ctx_ != nullptr) EVP_CIPHER_CTX_free(ctx_);  // frees and wipes the key schedule
     ctx_ = nullptr;
-    hmac_.Wipe();
-    OPENSSL_cleanse(salt_, sizeof(salt_));
-    OPENSSL_cleanse(ivPool_, sizeof(ivPool_));
-    ready_ = false;
+    delete hmac_;  // its destructor wipes the pad states
+    hmac_ = nullptr;
+    warm_ = false;
   }
 
   bool CheckReady(Napi::Env env) {
@@ -240,21 +311,34 @@ class EspSa : public Napi::ObjectWrap<EspSa> {
     return kHeader + IvLen() + (len + 2 + a - 1) / a * a + alg_->icvLength;
   }
 
-  // Next unpredictable CBC IV (RFC 3602 3.1). RAND_bytes is called once per 256 IVs, not once per packet.
-  const uint8_t* NextCbcIv() {
-    if (ivPoolPos_ >= sizeof(ivPool_)) {
-      if (RAND_bytes(ivPool_, sizeof(ivPool_)) != 1) return nullptr;
-      ivPoolPos_ = 0;
+  // Unpredictable CBC IVs (RFC 3602 3.1): RAND_bytes is called once per 256 IVs, not once per packet.
+  // The pool is per thread, not per SA: an IV need not be tied to a key, and 4 KiB in every SA was most of
+  // an idle SA's memory. Unused IVs are not secrets worth wiping (each is sent in clear once used).
+  struct IvPool {
+    uint8_t bytes[256 * 16];
+    size_t pos;
+    const uint8_t* Next() {
+      if (pos >= sizeof(bytes)) {
+        if (RAND_bytes(bytes, sizeof(bytes)) != 1) return nullptr;
+        pos = 0;
+      }
+      const uint8_t* iv = bytes + pos;
+      pos += 16;
+      return iv;
     }
-    const uint8_t* iv = ivPool_ + ivPoolPos_;
-    ivPoolPos_ += 16;
-    return iv;
+  };
+  // A thread_local in a shared object costs a __tls_get_addr call: the batch call looks it up once.
+  static IvPool* ThreadIvPool() {
+    static thread_local IvPool pool = {{0}, sizeof(IvPool::bytes)};
+    return &pool;
   }
 
   // Seals one payload with sequence number `seq` into out (SealedLength(len) bytes, checked by the caller).
   // in may equal the ciphertext position (out + 8 + IV length): in-place sealing.
+  // CBC takes its IV from ivOverride if given, else from ivs (this thread's pool).
   uint8_t SealOne(const uint8_t* in, size_t len, uint8_t nextHeader, uint8_t* out, uint64_t seq,
-                  const uint8_t* ivOverride) {
+                  const uint8_t* ivOverride, IvPool* ivs) {
+    if (!warm_ && !Warm()) return kCryptoError;
     const EncKind enc = alg_->enc;
     const size_t ivLen = IvLen();
     const size_t a = PadAlign(enc);
@@ -299,7 +383,7 @@ class EspSa : public Napi::ObjectWrap<EspSa> {
     }
 
     if (enc == EncKind::AesCbc) {
-      const uint8_t* iv = ivOverride != nullptr ? ivOverride : NextCbcIv();
+      const uint8_t* iv = ivOverride != nullptr ? ivOverride : ivs->Next();
       if (iv == nullptr) return kCryptoError;
       std::memcpy(ivOut, iv, 16);
       if (EVP_EncryptInit_ex(ctx_, nullptr, nullptr, nullptr, ivOut) != 1) return kCryptoError;
@@ -316,7 +400,7 @@ class EspSa : public Napi::ObjectWrap<EspSa> {
       uint8_t hi[4];
       PutBe32(hi, static_cast<uint32_t>(seq >> 32));
       uint8_t mac[HmacKey::kMaxDigest];
-      hmac_.Compute(out, kHeader + ivLen + ctLen, hi, esn_ ? 4 : 0, nullptr, 0, mac);
+      hmac_->Compute(out, kHeader + ivLen + ctLen, hi, esn_ ? 4 : 0, nullptr, 0, mac);
       std::memcpy(ct + ctLen, mac, alg_->icvLength);
     }
     return kOk;
@@ -344,6 +428,8 @@ class EspSa : public Napi::ObjectWrap<EspSa> {
       replays_++;
       return kReplayed;
     }
+    // Only now: a packet for another SA, of impossible length or replayed does not make this one build contexts.
+    if (!warm_ && !Warm()) return kCryptoError;
     const uint8_t* iv = in + kHeader;
     const uint8_t* ct = iv + ivLen;
     const uint8_t* icv = ct + ctLen;
@@ -380,7 +466,7 @@ class EspSa : public Napi::ObjectWrap<EspSa> {
         uint8_t hi[4];
         PutBe32(hi, static_cast<uint32_t>(seq >> 32));
         uint8_t mac[HmacKey::kMaxDigest];
-        hmac_.Compute(in, len - icvLen, hi, esn_ ? 4 : 0, nullptr, 0, mac);
+        hmac_->Compute(in, len - icvLen, hi, esn_ ? 4 : 0, nullptr, 0, mac);
         if (CRYPTO_memcmp(mac, icv, icvLen) != 0) {
           authFailures_++;
           return kAuthFailed;
@@ -450,6 +536,7 @@ class EspSa : public Napi::ObjectWrap<EspSa> {
     }
     const uint64_t limit = esn_ ? ~0ull : 0xffffffffull;
     const size_t ivLen = IvLen();
+    IvPool* const ivs = ThreadIvPool();
     uint32_t okCount = 0;
     for (size_t i = 0; i < count; i++) {
       outLengths.data[i] = 0;
@@ -470,7 +557,7 @@ class EspSa : public Napi::ObjectWrap<EspSa> {
         status.data[i] = kSeqOverflow;
         continue;
       }
-      uint8_t st = SealOne(in, len, nextHeaders.data[i], out, lastSeq_ + 1, nullptr);
+      uint8_t st = SealOne(in, len, nextHeaders.data[i], out, lastSeq_ + 1, nullptr, ivs);
       status.data[i] = st;
       if (st == kOk) {
         lastSeq_++;
@@ -603,7 +690,7 @@ class EspSa : public Napi::ObjectWrap<EspSa> {
     }
     Napi::Buffer<uint8_t> out = Napi::Buffer<uint8_t>::New(env, SealedLength(payload.size));
     uint8_t st = SealOne(payload.data, payload.size, static_cast<uint8_t>(nh), out.Data(), seq,
-                         IvLen() != 0 ? iv.data : nullptr);
+                         IvLen() != 0 ? iv.data : nullptr, ThreadIvPool());
     if (st != kOk) {
       Napi::Error::New(env, "OpenSSL failed to seal").ThrowAsJavaScriptException();
       return env.Undefined();
@@ -642,14 +729,18 @@ class EspSa : public Napi::ObjectWrap<EspSa> {
   bool esn_ = false;
   bool insecure_ = false;
   bool attached_ = false;  // JS thread only: set and cleared by AttachSa / DetachSa
+  bool warm_ = false;       // ctx_ / hmac_ built (Warm); owned by the thread that owns the SA
   uint32_t spi_ = 0;
-  EVP_CIPHER_CTX* ctx_ = nullptr;
-  HmacKey hmac_;
+  const EVP_CIPHER* cipher_ = nullptr;  // process-wide, not owned
+  // The keys as given, kept until destroy so that Warm() can build the contexts (an AES key schedule starts
+  // with the key itself, so keeping both exposes nothing more).
+  uint8_t encKey_[32] = {0};
+  uint8_t integKey_[HmacKey::kMaxDigest] = {0};
   uint8_t salt_[4] = {0};
+  EVP_CIPHER_CTX* ctx_ = nullptr;  // null until Warm(), and for NULL encryption
+  HmacKey* hmac_ = nullptr;        // null until Warm(), and for the AEADs
   uint64_t lastSeq_ = 0;
   ReplayWindow replay_;
-  uint8_t ivPool_[256 * 16] = {0};
-  size_t ivPoolPos_ = sizeof(ivPool_);
   uint64_t packets_ = 0, bytes_ = 0, authFailures_ = 0, replays_ = 0, malformed_ = 0, wrongSpi_ = 0;
 };
 
@@ -686,7 +777,7 @@ uint8_t SealPacket(EspSa* sa, const uint8_t* in, size_t len, uint8_t nextHeader,
   const size_t sealed = sa->SealedLength(len);
   if (Overlaps(in, len, out, sealed) && in != out + kHeader + sa->IvLen()) return kBadBounds;
   if (sa->lastSeq_ >= (sa->esn_ ? ~0ull : 0xffffffffull)) return kSeqOverflow;
-  const uint8_t st = sa->SealOne(in, len, nextHeader, out, sa->lastSeq_ + 1, nullptr);
+  const uint8_t st = sa->SealOne(in, len, nextHeader, out, sa->lastSeq_ + 1, nullptr, EspSa::ThreadIvPool());
   if (st == kOk) {
     sa->lastSeq_++;
     sa->packets_++;
@@ -829,6 +920,28 @@ Napi::Value RawEvpBench(const Napi::CallbackInfo& info) {
   return Napi::Number::New(env, ns);
 }
 
+// espMallocInUse() -> octets the C allocator has handed out and not yet taken back, or -1 where it cannot say.
+// A measuring hook for the memory per SA (bench/esp-memory.ts): OpenSSL contexts and the EspSa objects are
+// malloc'd, V8's heap is not, so a delta of this over N SAs is their native cost, allocator overhead included.
+// glibc's mallinfo2 sums every arena and the mmapped blocks.
+Napi::Value MallocInUse(const Napi::CallbackInfo& info) {
+#if defined(__GLIBC__) && (__GLIBC__ > 2 || (__GLIBC__ == 2 && __GLIBC_MINOR__ >= 33))
+  const struct mallinfo2 m = mallinfo2();
+  return Napi::Number::New(info.Env(), static_cast<double>(m.uordblks + m.hblkhd));
+#else
+  return Napi::Number::New(info.Env(), -1);
+#endif
+}
+
+// espFailNextWarms(count): the next `count` first-packet context builds (of any SA) fail as if out of memory,
+// so that tests can check that path gives CRYPTO_ERROR statuses and leaves the SA usable. 0 switches it off.
+Napi::Value FailNextWarms(const Napi::CallbackInfo& info) {
+  int64_t n = 0;
+  if (!GetInt(info, 0, "count", 0, 1 << 20, &n)) return info.Env().Undefined();
+  gFailWarms.store(n, std::memory_order_relaxed);
+  return info.Env().Undefined();
+}
+
 }  // namespace
 }  // namespace esp
 }  // namespace ike
@@ -836,4 +949,6 @@ Napi::Value RawEvpBench(const Napi::CallbackInfo& info) {
 void InitEsp(Napi::Env env, Napi::Object exports) {
   exports.Set("EspSa", ike::esp::EspSa::Define(env));
   exports.Set("espRawEvpBench", Napi::Function::New(env, ike::esp::RawEvpBench, "espRawEvpBench"));
+  exports.Set("espMallocInUse", Napi::Function::New(env, ike::esp::MallocInUse, "espMallocInUse"));
+  exports.Set("espFailNextWarms", Napi::Function::New(env, ike::esp::FailNextWarms, "espFailNextWarms"));
 }

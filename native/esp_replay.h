@@ -4,6 +4,7 @@
 #pragma once
 #include <cstdint>
 #include <cstring>
+#include <new>
 
 namespace ike {
 namespace esp {
@@ -11,24 +12,41 @@ namespace esp {
 class ReplayWindow {
  public:
   static constexpr uint32_t kMaxWindow = 4096;
-  // One word more than the window needs, so the word holding T and the oldest in-window word never alias;
-  // a power of two so the word index is a mask.
-  static constexpr uint32_t kWords = 128;
+  // The bitmap is sized to the window: one word more than the window needs, so the word holding T and the
+  // oldest in-window word never alias, rounded up to a power of two so the word index is a mask. Windows up
+  // to 64 packets (the default, and strongSwan's 32) fit in the SA itself; larger ones get their own block.
+  // A fixed 4096-bit bitmap was 1 KiB in every SA, inbound or not.
+  static constexpr uint32_t kInlineWords = 2;
+
+  ReplayWindow() = default;
+  ReplayWindow(const ReplayWindow&) = delete;  // bits_ may point into the object itself
+  ReplayWindow& operator=(const ReplayWindow&) = delete;
+  ~ReplayWindow() { FreeBits(); }
 
   // size = W in packets (0 = no replay check); esn = 64-bit sequence numbers, low 32 bits on the wire.
-  void Configure(uint32_t size, bool esn) {
-    size_ = size;
+  // False when the bitmap cannot be allocated (the window is then left off).
+  bool Configure(uint32_t size, bool esn) {
+    FreeBits();
+    size_ = 0;
     esn_ = esn;
-    words_ = 1;
-    while (words_ < (size + 63) / 64 + 1) words_ <<= 1;
     top_ = 0;
-    std::memset(bits_, 0, sizeof(bits_));
+    uint32_t words = 1;
+    while (words < (size + 63) / 64 + 1) words <<= 1;
+    if (words > kInlineWords) {
+      uint64_t* heap = new (std::nothrow) uint64_t[words];
+      if (heap == nullptr) return false;
+      bits_ = heap;
+    }
+    size_ = size;
+    words_ = words;
+    std::memset(bits_, 0, sizeof(uint64_t) * words_);
+    return true;
   }
 
   // Test/resume hook: behave as if `top` were the highest sequence number received, with an empty bitmap.
   void SetTop(uint64_t top) {
     top_ = top;
-    std::memset(bits_, 0, sizeof(bits_));
+    std::memset(bits_, 0, sizeof(uint64_t) * words_);
   }
   uint64_t Top() const { return top_; }
 
@@ -90,11 +108,18 @@ class ReplayWindow {
   uint32_t Word(uint64_t seq) const { return static_cast<uint32_t>((seq >> 6) & (words_ - 1)); }
   static uint64_t Bit(uint64_t seq) { return 1ull << (seq & 63); }
 
+  void FreeBits() {
+    if (bits_ != inline_) delete[] bits_;
+    bits_ = inline_;
+    words_ = kInlineWords;
+  }
+
   uint32_t size_ = 0;
   bool esn_ = false;
-  uint32_t words_ = 1;
+  uint32_t words_ = kInlineWords;
   uint64_t top_ = 0;  // T: highest sequence number received (full 64 bits with ESN)
-  uint64_t bits_[kWords] = {};
+  uint64_t* bits_ = inline_;
+  uint64_t inline_[kInlineWords] = {};
 };
 
 }  // namespace esp

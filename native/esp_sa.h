@@ -3,8 +3,9 @@
 // through JavaScript per packet.
 //
 // Ownership rule: an SA attached to the data plane belongs to its worker thread (which uses the SA's
-// OpenSSL context and counters without a lock). While attached, every JavaScript method of that SA
-// (sealBatch, openBatch, sealWithIv, stats, sequence, destroy) throws; DetachSa gives it back.
+// OpenSSL context and counters without a lock, and builds that context itself if the SA's first packet
+// comes through the data plane). While attached, every JavaScript method of that SA (sealBatch, openBatch,
+// sealWithIv, stats, sequence, destroy) throws; DetachSa gives it back.
 #pragma once
 #include <napi.h>
 #include <cstddef>

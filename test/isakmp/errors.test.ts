@@ -212,6 +212,16 @@ test('trailing bytes: zeros allowed in clear messages, anything after a decrypte
   const body = Buffer.concat([chain, Buffer.from([1, 2, 3, 4, 5, 6, 7, 7])]);
   assert.ok(parsePayloads(8, body, 28).ok);
   expectError(parsePayloads(8, body, 28, { trailing: 'zeros' }), 'UNEQUAL_PAYLOAD_LENGTHS');
+  // CBC padding (decrypted bodies): under a block anything, a block or more only zeros (last byte free)
+  const pad = (tail: Buffer) => parsePayloads(8, Buffer.concat([chain, tail]), 28, { trailing: 'padding', blockSize: 16 });
+  assert.ok(pad(Buffer.alloc(0)).ok);
+  assert.ok(pad(Buffer.alloc(15, 0xa5)).ok, 'less than a block: whatever the sender put there');
+  assert.ok(pad(Buffer.alloc(16)).ok, "strongSwan's full block of zeros when the payloads end on a block");
+  assert.ok(pad(Buffer.concat([Buffer.alloc(15), Buffer.from([15])])).ok, 'RFC 2409 style pad count in the last byte');
+  assert.ok(pad(Buffer.alloc(24)).ok);
+  expectError(pad(Buffer.concat([Buffer.alloc(8), Buffer.alloc(16, 0x5a)])), 'UNEQUAL_PAYLOAD_LENGTHS', /24 bytes of padding .* forged appended block/);
+  expectError(pad(Buffer.concat([Buffer.from([1]), Buffer.alloc(15)])), 'UNEQUAL_PAYLOAD_LENGTHS');
+  expectError(parsePayloads(8, chain, 28, { trailing: 'padding' }), 'UNEQUAL_PAYLOAD_LENGTHS', /padding/);
   // Error offsets include baseOffset.
   const r = parsePayloads(8, chain.subarray(0, 10), 28);
   assert.ok(!r.ok);

@@ -28,3 +28,14 @@ test('handshake bench: two worker threads, rates summed', async () => {
 test('handshake bench: a proposal the responder cannot parse is an error, not a hang', async () => {
   await assert.rejects(runHandshakeBench({ durationMs: 50, esp: 'nonsense' }), /unknown keyword/);
 });
+
+test('memory bench, gateway mode: a responder Gateway in a child process keeps every SA; no Buffer pool slab pinned per SA', { timeout: 120_000 }, async () => {
+  const { runGatewayMemoryBench } = await import('../../bench/memory.js');
+  const r = await runGatewayMemoryBench(200, 20);
+  assert.equal(r.done, 200, JSON.stringify(r));
+  assert.equal(r.failed, 0);
+  assert.deepEqual([r.settled.phase1, r.settled.children, r.settled.halfOpen], [200, 200, 0]);
+  // a long-lived key sliced from Node's 8 KiB Buffer pool kept a whole slab per SA (5.6 KiB each at 100,000)
+  assert.ok(r.settled.externalBytesPerPair < 1536, `external ${r.settled.externalBytesPerPair} bytes per SA pair`);
+  assert.ok(r.settled.heapBytesPerPair > 0);
+});

@@ -31,7 +31,8 @@ commands:
               --full-exponent, --json), gateway (MM+QM setups over UDP on
               loopback, responder in a child process, vs the DH ceiling;
               --duration, --concurrency, --pfs, --sync-dh, --json), memory
-              (bytes per SA pair, --count N);
+              (bytes per SA pair, --count N; --gateway: what a responder
+              Gateway keeps, set up over loopback);
               options go to the suite; npm run bench runs them all
   load --config FILE --connection NAME --count N [--concurrency C] [--rate R] [--json] [--keep]
               set a connection up N times against a real peer, each on a

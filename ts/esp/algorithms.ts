@@ -87,7 +87,8 @@ export const ESP_ALGORITHMS: readonly EspAlgorithm[] = [
   'null-sha1', 'null-sha256', 'null-sha384', 'null-sha512', 'aes128-none', 'aes192-none', 'aes256-none',
 ];
 
-const table = new Map<string, EspKeyLengths>(ESP_ALGORITHMS.map((a) => [a, make(a)!]));
+// Frozen: every SA of a transform shares its entry (espGeometry), so no caller may change it.
+const table = new Map<string, Readonly<EspKeyLengths>>(ESP_ALGORITHMS.map((a) => [a, Object.freeze(make(a)!)]));
 
 export function isEspAlgorithm(name: unknown): name is EspAlgorithm {
   return typeof name === 'string' && table.has(name);
@@ -95,9 +96,15 @@ export function isEspAlgorithm(name: unknown): name is EspAlgorithm {
 
 /** Key lengths and packet geometry of an ESP transform. RangeError for an unknown keyword. */
 export function espKeyLengths(algorithm: EspAlgorithm): EspKeyLengths {
+  return { ...espGeometry(algorithm) };
+}
+
+/** The shared, frozen geometry object of a transform: for the SA classes, which keep one reference each
+ *  rather than a copy (a copy is about 150 octets of heap per SA). */
+export function espGeometry(algorithm: EspAlgorithm): Readonly<EspKeyLengths> {
   const g = table.get(algorithm);
   if (g === undefined) throw new RangeError(`unknown ESP algorithm '${String(algorithm)}'`);
-  return { ...g };
+  return g;
 }
 
 /**

@@ -1,7 +1,7 @@
 // The ESP SA backed by the C++ addon (native/esp.cc). The batch calls go straight to C++; this class only adds
 // the typed parameters, the single-packet helpers and the geometry functions.
 import { espOpenedCapacity, espSealedLength, type EspKeyLengths } from './algorithms.js';
-import { openSingle, sealSingle, type SingleScratch } from './node-esp.js';
+import { openSingle, sealSingle } from './node-esp.js';
 import type { ResolvedEspParams } from './params.js';
 import type { EspAlgorithm, EspOpenResult, EspSa, EspSaStats } from './types.js';
 
@@ -28,6 +28,10 @@ export interface NativeEspAddon {
     initialSequence?: bigint,
   ) => NativeEspHandle;
   espRawEvpBench(algorithm: string, seal: boolean, size: number, batch: number, iterations: number): number;
+  /** Octets malloc has handed out (glibc), -1 elsewhere: bench/esp-memory.ts measures the native cost per SA. */
+  espMallocInUse(): number;
+  /** Test hook: the next `count` first-packet context builds fail as if out of memory (CRYPTO_ERROR). */
+  espFailNextWarms(count: number): void;
 }
 
 export class NativeEspSa implements EspSa {
@@ -39,16 +43,8 @@ export class NativeEspSa implements EspSa {
   readonly replayWindow: number;
   readonly mode: 'tunnel' | 'transport';
   readonly udpEncapsulation: boolean;
-  private readonly g: EspKeyLengths;
+  private readonly g: Readonly<EspKeyLengths>;
   private readonly h: NativeEspHandle;
-  private readonly one: SingleScratch = {
-    offsets: new Uint32Array(1),
-    lengths: new Uint32Array(1),
-    outOffsets: new Uint32Array(1),
-    outLengths: new Uint32Array(1),
-    nextHeaders: new Uint8Array(1),
-    status: new Uint8Array(1),
-  };
 
   constructor(addon: NativeEspAddon, p: ResolvedEspParams) {
     this.spi = p.spi;
@@ -71,7 +67,8 @@ export class NativeEspSa implements EspSa {
       p.allowInsecure,
       p.initialSequence,
     );
-    // The C++ object holds its own copies (cipher context, HMAC states); ours are no longer needed.
+    // The C++ object holds its own copies (it builds its cipher context and HMAC states from them on the first
+    // packet); ours are no longer needed.
     p.encryptionKey.fill(0);
     p.integrityKey.fill(0);
     p.salt.fill(0);
@@ -116,10 +113,10 @@ export class NativeEspSa implements EspSa {
   }
 
   seal(payload: Uint8Array, nextHeader: number): Buffer {
-    return sealSingle(this, this.one, payload, nextHeader);
+    return sealSingle(this, payload, nextHeader);
   }
   open(packet: Uint8Array): EspOpenResult {
-    return openSingle(this, this.one, packet);
+    return openSingle(this, packet);
   }
   sealWithIv(payload: Uint8Array, nextHeader: number, seq: bigint, iv: Uint8Array): Buffer {
     return this.h.sealWithIv(payload, nextHeader, seq, iv);

@@ -58,7 +58,7 @@ export class NodeEspSa implements EspSa {
   readonly mode: 'tunnel' | 'transport';
   readonly udpEncapsulation: boolean;
 
-  private readonly g: EspKeyLengths;
+  private readonly g: Readonly<EspKeyLengths>;
   private readonly insecure: boolean;
   private key: KeyObject | undefined;
   private integKey: KeyObject | undefined;
@@ -67,18 +67,7 @@ export class NodeEspSa implements EspSa {
   private lastHi = 0;
   private lastLo = 0;
   private destroyed = false;
-  private readonly ivPool = Buffer.alloc(256 * 16);
-  private ivPoolPos = 256 * 16;
   private readonly counters: EspSaStats = { packets: 0, bytes: 0, authFailures: 0, replays: 0, malformed: 0, wrongSpi: 0 };
-  // Scratch for the single-packet calls.
-  private readonly one = {
-    offsets: new Uint32Array(1),
-    lengths: new Uint32Array(1),
-    outOffsets: new Uint32Array(1),
-    outLengths: new Uint32Array(1),
-    nextHeaders: new Uint8Array(1),
-    status: new Uint8Array(1),
-  };
 
   constructor(p: ResolvedEspParams) {
     this.spi = p.spi;
@@ -117,16 +106,6 @@ export class NodeEspSa implements EspSa {
 
   private ready(): void {
     if (this.destroyed) throw new Error('this ESP SA has been destroyed');
-  }
-
-  private nextCbcIv(): Buffer {
-    if (this.ivPoolPos >= this.ivPool.length) {
-      randomFillSync(this.ivPool); // one CSPRNG call per 256 IVs
-      this.ivPoolPos = 0;
-    }
-    const iv = this.ivPool.subarray(this.ivPoolPos, this.ivPoolPos + 16);
-    this.ivPoolPos += 16;
-    return iv;
   }
 
   private sealOne(
@@ -169,7 +148,7 @@ export class NodeEspSa implements EspSa {
       return EspStatus.OK;
     }
     if (g.kind === 'cbc-hmac' || g.kind === 'cbc-only') {
-      const iv = ivOverride ?? this.nextCbcIv();
+      const iv = ivOverride ?? nextCbcIv();
       const c = createCipheriv(g.nodeCipher!, this.key!, iv).setAutoPadding(false);
       const body = Buffer.concat([c.update(src), c.update(trailer), c.final()]);
       view.set(iv, 8);
@@ -403,11 +382,11 @@ export class NodeEspSa implements EspSa {
   }
 
   seal(payload: Uint8Array, nextHeader: number): Buffer {
-    return sealSingle(this, this.one, payload, nextHeader);
+    return sealSingle(this, payload, nextHeader);
   }
 
   open(packet: Uint8Array): EspOpenResult {
-    return openSingle(this, this.one, packet);
+    return openSingle(this, packet);
   }
 
   sealWithIv(payload: Uint8Array, nextHeader: number, seq: bigint, iv: Uint8Array): Buffer {
@@ -441,7 +420,6 @@ export class NodeEspSa implements EspSa {
     this.key = undefined;
     this.integKey = undefined;
     this.salt.fill(0);
-    this.ivPool.fill(0);
   }
 }
 
@@ -451,17 +429,37 @@ function be32(v: number): Buffer {
   return b;
 }
 
-export interface SingleScratch {
-  offsets: Uint32Array;
-  lengths: Uint32Array;
-  outOffsets: Uint32Array;
-  outLengths: Uint32Array;
-  nextHeaders: Uint8Array;
-  status: Uint8Array;
+// CBC IVs for every NodeEspSa of this thread (RFC 3602 3.1: unpredictable; nothing ties an IV to a key), as
+// native/esp.cc does: one CSPRNG call per 256 IVs, and no 4 KiB pool in each SA. The caller copies the IV
+// before the next call.
+const ivPool = Buffer.alloc(256 * 16);
+let ivPoolPos = ivPool.length;
+function nextCbcIv(): Buffer {
+  if (ivPoolPos >= ivPool.length) {
+    randomFillSync(ivPool);
+    ivPoolPos = 0;
+  }
+  const iv = ivPool.subarray(ivPoolPos, ivPoolPos + 16);
+  ivPoolPos += 16;
+  return iv;
 }
 
+// Argument arrays of the single-packet calls, shared by every SA of this thread: seal()/open() use them only
+// within one synchronous batch call, and per-SA arrays cost each SA (100,000 pairs on a gateway) about 1 KiB
+// of heap, and as much native memory once the addon has seen them (V8 moves a typed array off its heap when
+// native code asks for its data).
+const one = {
+  offsets: new Uint32Array(1),
+  lengths: new Uint32Array(1),
+  outOffsets: new Uint32Array(1),
+  outLengths: new Uint32Array(1),
+  nextHeaders: new Uint8Array(1),
+  status: new Uint8Array(1),
+};
+
 /** seal() over sealBatch with one packet: one code path for both. */
-export function sealSingle(sa: EspSa, s: SingleScratch, payload: Uint8Array, nextHeader: number): Buffer {
+export function sealSingle(sa: EspSa, payload: Uint8Array, nextHeader: number): Buffer {
+  const s = one;
   checkU8(payload, 'payload');
   checkNextHeader(nextHeader);
   if (payload.length > MAX_LENGTH) throw new RangeError('payload too long');
@@ -483,7 +481,8 @@ export function sealSingle(sa: EspSa, s: SingleScratch, payload: Uint8Array, nex
 }
 
 /** open() over openBatch with one packet. */
-export function openSingle(sa: EspSa, s: SingleScratch, packet: Uint8Array): EspOpenResult {
+export function openSingle(sa: EspSa, packet: Uint8Array): EspOpenResult {
+  const s = one;
   checkU8(packet, 'packet');
   if (packet.length > MAX_LENGTH) return { ok: false, status: EspStatus.BAD_BOUNDS, reason: 'BAD_BOUNDS' };
   const out = Buffer.allocUnsafe(sa.openedCapacity(packet.length));

@@ -1,13 +1,13 @@
 // Checks and normalises EspSaParams once, for both implementations, so that a bad key length or window size
 // gets the same TypeError / RangeError whichever one runs.
-import { espKeyLengths, isEspAlgorithm, splitEspKeymat, type EspKeyLengths } from './algorithms.js';
+import { espGeometry, isEspAlgorithm, splitEspKeymat, type EspKeyLengths } from './algorithms.js';
 import { MAX_REPLAY_WINDOW } from './replay.js';
 import type { EspAlgorithm, EspSaParams } from './types.js';
 
 export interface ResolvedEspParams {
   spi: number;
   algorithm: EspAlgorithm;
-  geometry: EspKeyLengths;
+  geometry: Readonly<EspKeyLengths>;
   outbound: boolean;
   encryptionKey: Buffer;
   integrityKey: Buffer;
@@ -28,7 +28,7 @@ function bytes(v: unknown, name: string): Buffer {
 export function resolveEspParams(p: EspSaParams): ResolvedEspParams {
   if (typeof p !== 'object' || p === null) throw new TypeError('ESP SA parameters must be an object');
   if (!isEspAlgorithm(p.algorithm)) throw new RangeError(`unknown ESP algorithm '${String(p.algorithm)}'`);
-  const g = espKeyLengths(p.algorithm);
+  const g = espGeometry(p.algorithm);
   const allowInsecure = p.allowInsecureForTests === true;
   if (g.insecure && !allowInsecure) {
     throw new RangeError(`${p.algorithm} has no confidentiality or no integrity: it needs allowInsecureForTests`);

@@ -23,6 +23,11 @@ import {
   Phase1,
   tsToString,
   ZERO_COOKIE,
+  DEFAULT_RETRANSMIT,
+  fullChildSa,
+  retainChildSa,
+  RetainedChildSa,
+  retransmitTotalMs,
   type ChildSa,
   type DpdPolicy,
   type Endpoint,
@@ -35,6 +40,7 @@ import {
 import type { ConnectionConfig, GatewayConfig } from './config.js';
 import { childKeylog, isakmpKeylog, type KeylogLine } from './keylog.js';
 import { configureTun, DataPlane, openTun, type TunDevice } from './dataplane.js';
+import { Deadlines } from './deadlines.js';
 
 /** RFC 3948: IKE on the NAT-T port is prefixed with four zero bytes (the non-ESP marker). */
 const NON_ESP_MARKER = Buffer.alloc(4);
@@ -184,19 +190,36 @@ export interface GatewayOptions {
   maxHalfOpenPerPeer?: number;
   /** Run DH on the thread pool (default true: keeps the event loop free). */
   asyncDh?: boolean;
+  /**
+   * Every ISAKMP SA stands alone, as the load tester's own are: none is taken for a rekey of another, nor
+   * its children for replacements. For benchmarks where one peer address sets up many identical SAs and
+   * keeps them (bench/memory.ts); not reachable from a config file.
+   */
+  independentSas?: boolean;
 }
 
 interface Child {
-  sa: ChildSa;
+  /** Compact: the keys are in one block (fullChildSa gives them back for keylog); the ESP SAs have their own. */
+  sa: RetainedChildSa;
   inbound: EspSa;
   outbound: EspSa;
-  timers: NodeJS.Timeout[];
+  /** When we start its replacement (we initiated it), when it goes after being replaced; expiry is sa.expiresAt. */
+  rekeyAt: number | null;
+  dropAt: number | null;
   /** Replaced by a rekey: no longer used to send. */
   rekeyed: boolean;
 }
 
 interface Entry {
-  phase1: Phase1;
+  /** Initiator cookie (hex): this entry's key in `sas`. */
+  key: string;
+  /**
+   * The phase 1 exchange: until it completes, then for a grace period in which the peer may repeat its last
+   * message and get our cached answer (see established()); then dropped, `sa` being all that is needed.
+   */
+  phase1: Phase1 | null;
+  /** The ISAKMP SA, once phase 1 is complete. */
+  sa: IsakmpSa | null;
   ctx: IsakmpSaContext;
   /** Filled when phase 1 completes (the PFS group and the peer's DPD support are known only then). */
   ctxOptions: { children: Phase2Policy[]; dpd?: DpdPolicy };
@@ -204,12 +227,30 @@ interface Entry {
   remote: Endpoint;
   /** Talking on the NAT-T port (floated, or the peer came there). */
   natt: boolean;
+  /** Phase 1: retransmission, then the end of the grace period. */
   timer: NodeJS.Timeout | null;
-  ctxTimer: NodeJS.Timeout | null;
-  lifeTimers: NodeJS.Timeout[];
-  createdAt: number;
+  /**
+   * The first of everything else that falls due (see wake()): the phase 2 context's deadline (Quick Mode
+   * retransmission, DPD), the lifetimes and rekeys of the ISAKMP SA and its children, a pending delete.
+   * The gateway keeps these in one heap with one Node timer (deadlines.ts): a Node timer per SA costs some
+   * 250 bytes, which a gateway with many SAs notices.
+   */
+  wakeAt: number;
+  heapIndex: number;
+  /** The context's own deadline (Phase2Output.timer). */
+  ctxDue: number | null;
+  /** When we start a new ISAKMP SA to replace this one (we initiated it); its expiry is sa.expiresAt. */
+  rekeyAt: number | null;
+  /** A delete decided for later (XAUTH failure), and why. */
+  dropAt: number | null;
+  dropReason: string;
+  keepaliveTimer: NodeJS.Timeout | null;
   up: boolean;
-  children: Map<string, Child>;
+  /**
+   * Its child SAs, replaced (never changed in place) when one comes or goes: an exact-size array, where a Map
+   * would cost some 250 bytes for the one or two children an SA has.
+   */
+  children: readonly Child[];
   /** We started this ISAKMP SA to bring a child up (not to replace an expiring ISAKMP SA). */
   wantChild: boolean;
   /** NAT keepalives sent on this ISAKMP SA's behalf. */
@@ -237,6 +278,11 @@ export class Gateway extends EventEmitter<GatewayEvents> {
   private tun: TunDevice | null = null;
   /** ISAKMP SAs (and exchanges on their way to one) by initiator cookie. */
   private readonly sas = new Map<string, Entry>();
+  /**
+   * The entries of `sas` whose phase 1 is not complete, oldest first: the half-open limits look at these
+   * alone (a scan of every SA per message 1 would make setting up N SAs cost N^2).
+   */
+  private readonly halfOpen = new Map<string, Entry>();
   /** Inbound child SAs by SPI (hex), for ESP arriving on the NAT-T socket. */
   private readonly inbound = new Map<string, { entry: Entry; child: Child }>();
   private localAddress = '0.0.0.0';
@@ -244,6 +290,14 @@ export class Gateway extends EventEmitter<GatewayEvents> {
   private readonly pools = new Map<string, AddressPool>();
   private readonly limiters = new Map<string, LoginLimiter>();
   private ports = { ike: 0, natt: 0 };
+  /**
+   * What every SA of a connection shares, built once per connection instead of once per SA: its phase 1
+   * policy, its child policies (by PFS group), its DPD settings, our endpoint objects.
+   */
+  private readonly perConnection = new WeakMap<ConnectionConfig, { localAddress: string; phase1: Phase1Policy; children: Map<number, Phase2Policy[]>; dpd?: DpdPolicy }>();
+  private readonly localEndpoints = new Map<string, Endpoint>();
+  /** Every SA's next deadline (Entry.wakeAt), one Node timer for them all. */
+  private readonly deadlines = new Deadlines<Entry>((entry) => this.tick(entry));
 
   constructor(config: GatewayConfig, options: GatewayOptions = {}) {
     super();
@@ -254,6 +308,7 @@ export class Gateway extends EventEmitter<GatewayEvents> {
       maxHalfOpen: options.maxHalfOpen ?? 10_000,
       maxHalfOpenPerPeer: options.maxHalfOpenPerPeer ?? 1_000,
       asyncDh: options.asyncDh ?? true,
+      independentSas: options.independentSas ?? false,
     };
   }
 
@@ -315,7 +370,7 @@ export class Gateway extends EventEmitter<GatewayEvents> {
     const up = options.fresh ? undefined : [...this.sas.values()].find((e) => e.up && e.connection === name);
     if (up) {
       await this.startQuickMode(up, c);
-      return up.phase1.cookieI.toString('hex');
+      return up.key;
     }
     const remote = { address: c.remote, port: c.remotePort };
     const now = Date.now();
@@ -323,9 +378,10 @@ export class Gateway extends EventEmitter<GatewayEvents> {
       const { phase1, out } = await Phase1.initiate(this.env(remote, c), this.policy(c), now);
       const entry = this.newEntry(phase1, c.name, remote, false, now);
       entry.wantChild = options.withChild ?? true;
-      entry.independent = options.independent ?? false;
-      const key = phase1.cookieI.toString('hex');
+      entry.independent = options.independent ?? this.options.independentSas;
+      const key = entry.key;
       this.sas.set(key, entry);
+      this.halfOpen.set(key, entry);
       this.applyPhase1(entry, out);
       return key;
     } catch (e) {
@@ -366,17 +422,17 @@ export class Gateway extends EventEmitter<GatewayEvents> {
     for (const e of this.sas.values()) {
       if (e.up) phase1++;
       else halfOpen++;
-      children += e.children.size;
+      children += e.children.length;
     }
     return { halfOpen, phase1, children };
   }
 
   phase1Sas(): IsakmpSa[] {
-    return [...this.sas.values()].filter((e) => e.up).map((e) => e.phase1.established!);
+    return [...this.sas.values()].filter((e) => e.up).map((e) => e.sa!);
   }
 
   childSas(): ChildSa[] {
-    return [...this.sas.values()].flatMap((e) => [...e.children.values()].filter((c) => !c.rekeyed).map((c) => c.sa));
+    return [...this.sas.values()].flatMap((e) => e.children.filter((c) => !c.rekeyed).map((c) => fullChildSa(c.sa)));
   }
 
   /** Every established ISAKMP SA with its children, counters and remaining lifetimes; never key material. */
@@ -391,7 +447,7 @@ export class Gateway extends EventEmitter<GatewayEvents> {
     const sas: Phase1Status[] = [];
     for (const e of this.sas.values()) {
       if (!e.up) continue;
-      const sa = e.phase1.established!;
+      const sa = e.sa!;
       sas.push({
         connection: e.connection,
         role: sa.initiator ? 'initiator' : 'responder',
@@ -406,7 +462,7 @@ export class Gateway extends EventEmitter<GatewayEvents> {
         established: new Date(sa.establishedAt).toISOString(),
         lifetimeRemainingSeconds: remaining(sa.expiresAt),
         nat: { local: sa.nat.localBehindNat, remote: sa.nat.remoteBehindNat, natt: e.natt, keepaliveSeconds: this.keepaliveSeconds(e), keepalivesSent: e.keepalives },
-        children: [...e.children.values()].map((c) => ({
+        children: e.children.map((c) => ({
           spiIn: c.sa.spiIn.toString('hex'),
           spiOut: c.sa.spiOut.toString('hex'),
           proposal: c.sa.proposal,
@@ -434,9 +490,9 @@ export class Gateway extends EventEmitter<GatewayEvents> {
     const lines: KeylogLine[] = [];
     for (const e of this.sas.values()) {
       if (!e.up) continue;
-      const sa = e.phase1.established!;
+      const sa = e.sa!;
       lines.push(isakmpKeylog(sa));
-      for (const c of e.children.values()) lines.push(...childKeylog(c.sa, sa.local, e.remote));
+      for (const c of e.children) lines.push(...childKeylog(fullChildSa(c.sa), sa.local, e.remote));
     }
     return lines;
   }
@@ -461,12 +517,13 @@ export class Gateway extends EventEmitter<GatewayEvents> {
     // 1 byte 0xff = NAT keepalive (RFC 3948 2.3); a marker of 4 zero bytes = IKE; anything else is ESP.
     if (msg.length >= 4 + 28 && msg.subarray(0, 4).equals(NON_ESP_MARKER)) return this.receive(msg.subarray(4), from, true);
     if (msg.length < 8) return;
-    const hit = this.inbound.get(msg.subarray(0, 4).toString('hex'));
+    const spi = msg.subarray(0, 4).toString('hex');
+    const hit = this.inbound.get(spi);
     if (!hit) return;
     const r = hit.child.inbound.open(msg);
     if (!r.ok) return;
     hit.entry.ctx.activity(Date.now());
-    this.emit('esp-packet', { connection: hit.entry.connection, spi: hit.child.sa.spiIn.toString('hex'), payload: r.payload, nextHeader: r.nextHeader });
+    this.emit('esp-packet', { connection: hit.entry.connection, spi, payload: r.payload, nextHeader: r.nextHeader });
   }
 
   private receive(msg: Buffer, from: Endpoint, natt: boolean): void {
@@ -492,7 +549,9 @@ export class Gateway extends EventEmitter<GatewayEvents> {
     // Message ID 0 is phase 1; so are the clear notifies a peer sends while phase 1 is not complete.
     const phase1 = messageId === 0 || (!entry.up && exchangeType === ExchangeType.INFORMATIONAL && (flags & Flags.ENCRYPTION) === 0);
     if (phase1) {
-      this.guard(entry.phase1.handle(data, now).then((out) => this.applyPhase1(entry, out)), entry.connection, from, entry);
+      // after the grace period nothing answers phase 1 any more: a late repeat is dropped
+      const p1 = entry.phase1;
+      if (p1) this.guard(p1.handle(data, now).then((out) => this.applyPhase1(entry, out)), entry.connection, from, entry);
     } else if (exchangeType === ExchangeType.TRANSACTION) {
       const ra = entry.ra;
       if (ra) this.guard(ra.handle(data, now).then((out) => this.applyRemoteAccess(entry, out)), entry.connection, from, entry);
@@ -515,7 +574,7 @@ export class Gateway extends EventEmitter<GatewayEvents> {
   /** IKE and, with the data plane, the ESP of every child go to the peer's new address:port from now on. */
   private follow(entry: Entry, to: Endpoint): void {
     entry.remote = to;
-    if (entry.natt && this.dataplane) for (const c of entry.children.values()) this.dataplane.setPeer(c.sa.spiOut.readUInt32BE(0), to);
+    if (entry.natt && this.dataplane) for (const c of entry.children) this.dataplane.setPeer(c.sa.spiOut.readUInt32BE(0), to);
   }
 
   private async respond(msg: Buffer, from: Endpoint, natt: boolean, now: number): Promise<void> {
@@ -524,7 +583,9 @@ export class Gateway extends EventEmitter<GatewayEvents> {
     const { phase1, out } = await Phase1.respond(this.env(from, candidates[0]), candidates.map((c) => this.policy(c)), msg, now);
     if (phase1) {
       const entry = this.newEntry(phase1, phase1.policy.name, from, natt, now);
-      this.sas.set(phase1.cookieI.toString('hex'), entry);
+      const key = entry.key;
+      this.sas.set(key, entry);
+      this.halfOpen.set(key, entry);
       this.applyPhase1(entry, out);
     } else {
       for (const m of out.send) this.send(m, from, natt);
@@ -534,43 +595,60 @@ export class Gateway extends EventEmitter<GatewayEvents> {
 
   /** Half-open limits: a flood of message 1s cannot grow the table without bound; the oldest go first. */
   private admitHalfOpen(address: string): void {
-    const half = [...this.sas.entries()].filter(([, e]) => !e.up);
-    const perPeer = half.filter(([, e]) => e.remote.address === address);
-    const drop = (list: typeof half) => {
-      const [k, e] = list.reduce((a, b) => (a[1].createdAt <= b[1].createdAt ? a : b));
-      this.forget(k, e);
-    };
-    if (perPeer.length >= this.options.maxHalfOpenPerPeer) drop(perPeer);
-    if (half.length >= this.options.maxHalfOpen) drop(half);
+    // halfOpen is in creation order: the first match is the oldest
+    let perPeer = 0;
+    let oldestOfPeer: [string, Entry] | undefined;
+    for (const [k, e] of this.halfOpen) {
+      if (e.remote.address !== address) continue;
+      perPeer++;
+      oldestOfPeer ??= [k, e];
+    }
+    if (oldestOfPeer && perPeer >= this.options.maxHalfOpenPerPeer) this.forget(...oldestOfPeer);
+    const oldest = this.halfOpen.entries().next().value as [string, Entry] | undefined;
+    if (oldest && this.halfOpen.size >= this.options.maxHalfOpen) this.forget(...oldest);
   }
 
   // ---- phase 1 ----
 
   private newEntry(phase1: Phase1, connection: string, remote: Endpoint, natt: boolean, now: number): Entry {
-    const ctxOptions: Entry['ctxOptions'] = { children: [] };
+    // dpd is declared now, set later: a property added afterwards would cost the object a separate property array
+    const ctxOptions: Entry['ctxOptions'] = { children: [], dpd: undefined };
     return {
+      key: phase1.cookieI.toString('hex'),
       phase1,
+      sa: null,
       ctx: new IsakmpSaContext(this.crypto, null, ctxOptions, now),
       ctxOptions,
       connection,
       remote,
       natt,
       timer: null,
-      ctxTimer: null,
-      lifeTimers: [],
-      createdAt: now,
+      wakeAt: Infinity,
+      heapIndex: -1,
+      ctxDue: null,
+      rekeyAt: null,
+      dropAt: null,
+      dropReason: '',
+      keepaliveTimer: null,
       up: false,
-      children: new Map(),
+      children: [],
       wantChild: false,
       keepalives: 0,
-      independent: false,
+      independent: this.options.independentSas,
     };
   }
 
   private applyPhase1(entry: Entry, out: Phase1Output): void {
+    const phase1 = entry.phase1;
+    if (phase1 === null) return;
+    if (entry.sa !== null) {
+      // established: a repeated last message answered from the cache; the release timer stays as it is
+      for (const m of out.send) this.send(m, entry.remote, entry.natt);
+      return;
+    }
     // RFC 3947 4: once NAT-D shows a NAT, the initiator sends from its next message on to the NAT-T port;
     // the responder follows when a message arrives there (see receive()).
-    if (!entry.natt && entry.phase1.initiator && natFloat(entry.phase1.nat)) {
+    if (!entry.natt && phase1.initiator && natFloat(phase1.nat)) {
       entry.natt = true;
       entry.remote = { address: entry.remote.address, port: this.configOf(entry)?.remoteNattPort ?? 4500 };
     }
@@ -578,24 +656,35 @@ export class Gateway extends EventEmitter<GatewayEvents> {
     if (entry.timer) clearTimeout(entry.timer);
     entry.timer = null;
     if (out.timer !== null) {
-      entry.timer = setTimeout(() => this.applyPhase1(entry, entry.phase1.onTimer(Date.now())), Math.max(0, out.timer - Date.now()));
+      entry.timer = setTimeout(() => this.applyPhase1(entry, phase1.onTimer(Date.now())), Math.max(0, out.timer - Date.now()));
     }
-    const key = entry.phase1.cookieI.toString('hex');
+    const key = entry.key;
     if (out.failed) {
       this.forget(key, entry);
       this.emitError(out.failed, entry.connection, entry.remote, entry);
       return;
     }
-    if (out.established) this.guard(this.established(key, entry, out.established), entry.connection, entry.remote, entry);
+    if (out.established) {
+      entry.sa = out.established;
+      // The machine answers a repeat of the peer's last message (MM5, or AM2 at an AM initiator) for as long
+      // as the peer may retransmit it (its schedule, taken to be ours), then goes: a gateway with many SAs
+      // would otherwise keep every exchange's leftovers for the SA's whole life.
+      const grace = retransmitTotalMs(phase1.policy.retransmit ?? DEFAULT_RETRANSMIT);
+      entry.timer = this.later(grace, () => {
+        entry.timer = null;
+        entry.phase1 = null;
+      });
+      this.guard(this.established(key, entry, out.established), entry.connection, entry.remote, entry);
+    }
   }
 
   private async established(key: string, entry: Entry, sa: IsakmpSa): Promise<void> {
     entry.up = true;
+    this.halfOpen.delete(key);
     const c = this.configOf(entry)!;
-    entry.ctxOptions.children = [this.childPolicy(c, sa)];
-    if (c.dpd.delaySeconds > 0 && sa.peerVendorIds.dpd) {
-      entry.ctxOptions.dpd = { delayMs: c.dpd.delaySeconds * 1000, timeoutMs: c.dpd.timeoutSeconds * 1000, action: c.dpd.action };
-    }
+    entry.ctxOptions.children = this.childPolicies(c, sa);
+    const dpd = this.shared(c).dpd;
+    if (dpd && sa.peerVendorIds.dpd) entry.ctxOptions.dpd = dpd;
     this.emit('phase1-up', {
       connection: sa.name,
       initiator: sa.initiator,
@@ -614,23 +703,24 @@ export class Gateway extends EventEmitter<GatewayEvents> {
     });
     if (c.keylog) this.emit('keylog', isakmpKeylog(sa));
     // Lifetime: a connection we initiate is re-established before the ISAKMP SA expires; at expiry it goes.
+    // (the expiry is sa.expiresAt; wake() schedules the entry for whichever comes first)
     const life = sa.proposal.lifetimeSeconds * 1000;
-    if (sa.initiator && c.initiate) entry.lifeTimers.push(this.later(life * (REKEY_AT - Math.random() * 0.05), () => this.rekeyPhase1(key, entry)));
-    entry.lifeTimers.push(this.later(life, () => this.teardown(key, entry, 'ISAKMP SA lifetime expired', true)));
+    if (sa.initiator && c.initiate) entry.rekeyAt = Date.now() + life * (REKEY_AT - Math.random() * 0.05);
+    this.wake(entry);
     const keepalive = this.keepaliveSeconds(entry);
-    if (keepalive > 0) entry.lifeTimers.push(setInterval(() => this.sendKeepalive(entry), keepalive * 1000));
+    if (keepalive > 0) entry.keepaliveTimer = setInterval(() => this.sendKeepalive(entry), keepalive * 1000);
     this.applyPhase2(entry, await entry.ctx.establish(sa, Date.now()));
     const ra = this.startRemoteAccess(entry, c, sa);
     // Replaced by a rekey: the older ISAKMP SA of this connection and peer is deleted once the new one is up.
     for (const [k, e] of this.sas) {
       if (!sa.initiator || entry.independent || e.independent) break; // the peer deletes its own old SAs; load-test SAs stand alone
-      if (e !== entry && e.up && e.connection === entry.connection && e.remote.address === entry.remote.address && e.phase1.established!.establishedAt < sa.establishedAt && e.children.size === 0) {
+      if (e !== entry && e.up && e.connection === entry.connection && e.remote.address === entry.remote.address && e.sa!.establishedAt < sa.establishedAt && e.children.length === 0) {
         this.teardown(k, e, 'replaced by a newer ISAKMP SA', true);
       }
     }
     // A phase 1 rekey moves the children over at once, not when their own rekey timers say: the old ISAKMP
     // SA's expiry takes down any child still on it, and nothing would bring the tunnel back (found by ike soak).
-    const moving = sa.initiator && !entry.independent && [...this.sas.values()].some((e) => e !== entry && e.up && !e.independent && e.connection === entry.connection && e.remote.address === entry.remote.address && [...e.children.values()].some((ch) => !ch.rekeyed));
+    const moving = sa.initiator && !entry.independent && [...this.sas.values()].some((e) => e !== entry && e.up && !e.independent && e.connection === entry.connection && e.remote.address === entry.remote.address && e.children.some((ch) => !ch.rekeyed));
     // A remote-access client starts its Quick Mode once XAUTH / Mode-Config are done (applyRemoteAccess).
     if (sa.initiator && (entry.wantChild || moving) && !(ra instanceof RemoteAccessClient)) await this.startQuickMode(entry, c);
   }
@@ -689,18 +779,22 @@ export class Gateway extends EventEmitter<GatewayEvents> {
     for (const m of out.send) this.send(m, entry.remote, entry.natt);
     if (entry.raTimer) clearTimeout(entry.raTimer);
     entry.raTimer = out.timer === null ? null : setTimeout(() => this.guard(ra.onTimer(Date.now()).then((o) => this.applyRemoteAccess(entry, o)), entry.connection, entry.remote, entry), Math.max(0, out.timer - Date.now()));
-    const key = entry.phase1.cookieI.toString('hex');
+    const key = entry.key;
     const c = this.configOf(entry)!;
     for (const ev of out.events) {
       this.emit('remote-access', { connection: entry.connection, remote: entry.remote, cookieI: key, event: ev });
       if (ev.type === 'xauthFailed' || ev.type === 'modeCfgFailed') {
         this.emitError(new IkeError(ev.type === 'xauthFailed' ? 'AUTHENTICATION_FAILED' : 'POLICY', `${ev.type === 'xauthFailed' ? 'XAUTH' : 'Mode-Config'}: ${ev.reason}`), entry.connection, entry.remote, entry);
         // The server lets its SET(FAIL) be acknowledged before it deletes the ISAKMP SA.
-        if (ev.type === 'xauthFailed') entry.lifeTimers.push(this.later(ra instanceof RemoteAccessServer ? 2_000 : 0, () => this.teardown(key, entry, `XAUTH failed: ${ev.reason}`, true)));
+        if (ev.type === 'xauthFailed') {
+          entry.dropAt = Date.now() + (ra instanceof RemoteAccessServer ? 2_000 : 0);
+          entry.dropReason = `XAUTH failed: ${ev.reason}`;
+          this.wake(entry);
+        }
       } else if (ra instanceof RemoteAccessServer && ev.type === 'modeCfg' && ev.config.address !== undefined) {
         // The client's side of its Quick Modes is exactly the address it was given.
         entry.ctxOptions.children = entry.ctxOptions.children.map((p) => ({ ...p, remoteTs: hostSelector(ev.config.address!) }));
-      } else if (ra instanceof RemoteAccessClient && entry.wantChild && entry.phase1.established?.initiator) {
+      } else if (ra instanceof RemoteAccessClient && entry.wantChild && entry.sa?.initiator) {
         const ready = ev.type === 'modeCfg' || (ev.type === 'xauthOk' && c.modeConfig?.role !== 'client');
         if (ev.type === 'modeCfg' && ev.config.address !== undefined) entry.virtualIp = ev.config.address;
         if (ready) this.guard(this.startQuickMode(entry, c), entry.connection, entry.remote, entry);
@@ -719,7 +813,7 @@ export class Gateway extends EventEmitter<GatewayEvents> {
     if (entry.independent) return entry;
     let best = entry;
     for (const e of this.sas.values()) {
-      if (e.up && !e.independent && e.connection === entry.connection && e.remote.address === entry.remote.address && e.phase1.established!.establishedAt > best.phase1.established!.establishedAt) best = e;
+      if (e.up && !e.independent && e.connection === entry.connection && e.remote.address === entry.remote.address && e.sa!.establishedAt > best.sa!.establishedAt) best = e;
     }
     return best;
   }
@@ -730,7 +824,7 @@ export class Gateway extends EventEmitter<GatewayEvents> {
    * crosses a NAT that NAT-D does not see). 0 = none.
    */
   private keepaliveSeconds(entry: Entry): number {
-    const sa = entry.phase1.established;
+    const sa = entry.sa;
     if (!sa || sa.nat.version === null || !sa.nat.localBehindNat) return 0;
     return this.configOf(entry)?.natKeepaliveSeconds ?? 0;
   }
@@ -747,8 +841,8 @@ export class Gateway extends EventEmitter<GatewayEvents> {
 
   private async startQuickMode(entry: Entry, c: ConnectionConfig): Promise<void> {
     try {
-      const policy = this.childPolicy(c, entry.phase1.established!);
-      if (entry.virtualIp !== undefined) policy.localTs = hostSelector(entry.virtualIp);
+      let policy = this.childPolicy(c, entry.sa!);
+      if (entry.virtualIp !== undefined) policy = { ...policy, localTs: hostSelector(entry.virtualIp) };
       const { out } = await entry.ctx.initiate(policy, Date.now());
       this.applyPhase2(entry, out);
     } catch (e) {
@@ -758,9 +852,9 @@ export class Gateway extends EventEmitter<GatewayEvents> {
 
   private applyPhase2(entry: Entry, out: Phase2Output): void {
     for (const m of out.send) this.send(m, entry.remote, entry.natt);
-    if (entry.ctxTimer) clearTimeout(entry.ctxTimer);
-    entry.ctxTimer = out.timer === null ? null : setTimeout(() => this.applyPhase2(entry, entry.ctx.onTimer(Date.now())), Math.max(0, out.timer - Date.now()));
-    const key = entry.phase1.cookieI.toString('hex');
+    entry.ctxDue = out.timer;
+    this.wake(entry);
+    const key = entry.key;
     for (const ev of out.events) {
       switch (ev.type) {
         case 'childSa':
@@ -796,34 +890,34 @@ export class Gateway extends EventEmitter<GatewayEvents> {
   private childUp(entry: Entry, sa: ChildSa): void {
     const c = this.configOf(entry)!;
     const { inbound, outbound } = createChildEspSas(sa);
-    const child: Child = { sa, inbound, outbound, timers: [], rekeyed: false };
+    // the event hands `sa` itself to the application; the gateway keeps a compact copy for the SA's life
+    const child: Child = { sa: retainChildSa(sa), inbound, outbound, rekeyAt: null, dropAt: null, rekeyed: false };
     // The SAs this one replaces (same connection, same selectors) stay for packets in flight, then go.
     // (also on an older ISAKMP SA of the connection: after a phase 1 rekey the children move over)
     const replaced: { owner: Entry; old: Child }[] = [];
-    for (const owner of this.sas.values()) {
+    if (!entry.independent) for (const owner of this.sas.values()) {
       if (owner.connection !== entry.connection || owner.remote.address !== entry.remote.address) continue;
-      if (entry.independent || owner.independent) continue;
-      for (const old of owner.children.values()) {
+      if (owner.independent) continue;
+      for (const old of owner.children) {
         if (old.sa.name === sa.name && tsToString(old.sa.localTs) === tsToString(sa.localTs) && tsToString(old.sa.remoteTs) === tsToString(sa.remoteTs)) replaced.push({ owner, old });
       }
     }
     for (const { owner, old } of replaced) {
       old.rekeyed = true;
-      old.timers.push(this.later(REKEY_OVERLAP_MS, () => this.childDown(owner, old.sa.spiIn, 'replaced by a rekey', true)));
+      old.dropAt = Date.now() + REKEY_OVERLAP_MS;
+      this.wake(owner);
     }
     const spi = sa.spiIn.toString('hex');
-    entry.children.set(spi, child);
+    entry.children = [...entry.children, child];
     this.inbound.set(spi, { entry, child });
     if (this.dataplane) this.install(entry, child, replaced.map((r) => r.old));
-    const life = sa.lifetimeSeconds * 1000;
-    if (sa.initiator && c.initiate) child.timers.push(this.later(life * (REKEY_AT - Math.random() * 0.05), () => {
-      if (entry.children.get(spi) === child && !child.rekeyed) void this.startQuickMode(this.newest(entry), c); // the old child carries traffic until the new one is up
-    }));
-    child.timers.push(this.later(life, () => this.childDown(entry, sa.spiIn, 'lifetime expired', true)));
-    if (c.keylog) for (const l of childKeylog(sa, entry.phase1.established!.local, entry.remote)) this.emit('keylog', l);
+    // its expiry is sa.expiresAt; the rekey (ours to start) a little before
+    if (sa.initiator && c.initiate) child.rekeyAt = Date.now() + sa.lifetimeSeconds * 1000 * (REKEY_AT - Math.random() * 0.05);
+    this.wake(entry);
+    if (c.keylog) for (const l of childKeylog(sa, entry.sa!.local, entry.remote)) this.emit('keylog', l);
     this.emit('child-up', {
       connection: entry.connection,
-      cookieI: entry.phase1.cookieI.toString('hex'),
+      cookieI: entry.key,
       initiator: sa.initiator,
       spiIn: spi,
       spiOut: sa.spiOut.toString('hex'),
@@ -860,13 +954,11 @@ export class Gateway extends EventEmitter<GatewayEvents> {
 
   /** Removes one child SA, found by either of its SPIs; with `notify`, the peer gets a Delete first. */
   private childDown(entry: Entry, spi: Buffer, reason: string, notify: boolean): void {
-    const hex = spi.toString('hex');
-    const child = entry.children.get(hex) ?? [...entry.children.values()].find((c) => c.sa.spiOut.toString('hex') === hex);
+    const child = entry.children.find((c) => c.sa.spiIn.equals(spi)) ?? entry.children.find((c) => c.sa.spiOut.equals(spi));
     if (!child) return;
     const spiIn = child.sa.spiIn.toString('hex');
     if (notify && entry.up) this.send(entry.ctx.deleteChildren([child.sa.spiIn]), entry.remote, entry.natt);
-    for (const t of child.timers) clearTimeout(t);
-    entry.children.delete(spiIn);
+    entry.children = entry.children.filter((c) => c !== child);
     this.inbound.delete(spiIn);
     if (this.dataplane) {
       this.dataplane.remove(child.sa.spiOut.readUInt32BE(0), 'outbound');
@@ -876,32 +968,35 @@ export class Gateway extends EventEmitter<GatewayEvents> {
     child.outbound.destroy?.();
     this.emit('child-down', { connection: entry.connection, spiIn, spiOut: child.sa.spiOut.toString('hex'), reason });
     // An ISAKMP SA that a newer one replaced goes once its last child has moved over.
-    if (entry.children.size === 0 && entry.up && this.newest(entry) !== entry) this.teardown(entry.phase1.cookieI.toString('hex'), entry, 'replaced by a newer ISAKMP SA', true);
+    if (entry.children.length === 0 && entry.up && this.newest(entry) !== entry) this.teardown(entry.key, entry, 'replaced by a newer ISAKMP SA', true);
   }
 
   /** Removes an ISAKMP SA with all its children; with `notify`, deletes go to the peer first. */
   private teardown(key: string, entry: Entry, reason: string, notify: boolean): void {
-    for (const child of [...entry.children.values()]) this.childDown(entry, child.sa.spiIn, reason, notify);
+    for (const child of entry.children) this.childDown(entry, child.sa.spiIn, reason, notify);
     if (notify && entry.up) this.send(entry.ctx.deleteIsakmp(), entry.remote, entry.natt);
     const wasUp = entry.up;
     this.forget(key, entry);
     if (wasUp) {
-      const sa = entry.phase1.established!;
+      const sa = entry.sa!;
       this.emit('phase1-down', { connection: entry.connection, remote: entry.remote, cookieI: sa.cookieI.toString('hex'), cookieR: sa.cookieR.toString('hex'), reason });
     }
   }
 
   private forget(key: string, entry: Entry): void {
-    for (const t of [entry.timer, entry.ctxTimer, entry.raTimer, ...entry.lifeTimers]) if (t) clearTimeout(t);
+    for (const t of [entry.timer, entry.raTimer]) if (t) clearTimeout(t);
+    if (entry.keepaliveTimer) clearInterval(entry.keepaliveTimer);
+    this.deadlines.remove(entry);
     entry.ra?.close(); // gives a pool address back
     entry.up = false;
     if (this.sas.get(key) === entry) this.sas.delete(key);
+    if (this.halfOpen.get(key) === entry) this.halfOpen.delete(key);
   }
 
   private currentChild(connection: string): { entry: Entry; child: Child } | undefined {
     for (const entry of this.sas.values()) {
       if (entry.connection !== connection || !entry.up) continue;
-      const live = [...entry.children.values()].filter((c) => !c.rekeyed);
+      const live = entry.children.filter((c) => !c.rekeyed);
       if (live.length > 0) return { entry, child: live[live.length - 1]! };
     }
     return undefined;
@@ -928,6 +1023,55 @@ export class Gateway extends EventEmitter<GatewayEvents> {
     this.sending.add(sent);
   }
 
+  /** Schedules the entry (in the one heap of deadlines) at the first of its deadlines. */
+  private wake(entry: Entry): void {
+    if (this.sas.get(entry.key) !== entry) return; // forgotten: nothing more falls due
+    let due = entry.ctxDue ?? Infinity;
+    const consider = (t: number | null) => {
+      if (t !== null && t < due) due = t;
+    };
+    if (entry.up) consider(entry.sa!.expiresAt);
+    consider(entry.rekeyAt);
+    consider(entry.dropAt);
+    for (const ch of entry.children) {
+      consider(ch.sa.expiresAt);
+      consider(ch.rekeyAt);
+      consider(ch.dropAt);
+    }
+    this.deadlines.set(entry, due);
+  }
+
+  /** Whatever is due on this entry now, in order: its own end, its rekey, its children's, its context's. */
+  private tick(entry: Entry): void {
+    const now = Date.now();
+    const key = entry.key;
+    const alive = () => this.sas.get(key) === entry;
+    if (!alive()) return;
+    if (entry.dropAt !== null && entry.dropAt <= now) return this.teardown(key, entry, entry.dropReason, true);
+    if (entry.up && entry.sa!.expiresAt <= now) return this.teardown(key, entry, 'ISAKMP SA lifetime expired', true);
+    if (entry.rekeyAt !== null && entry.rekeyAt <= now) {
+      entry.rekeyAt = null;
+      this.rekeyPhase1(key, entry);
+    }
+    for (const child of entry.children) {
+      if (!alive() || !entry.children.includes(child)) continue;
+      if (child.dropAt !== null && child.dropAt <= now) this.childDown(entry, child.sa.spiIn, 'replaced by a rekey', true);
+      else if (child.sa.expiresAt <= now) this.childDown(entry, child.sa.spiIn, 'lifetime expired', true);
+      else if (child.rekeyAt !== null && child.rekeyAt <= now) {
+        child.rekeyAt = null;
+        // the old child carries traffic until the new one is up
+        const c = this.configOf(entry);
+        if (c && !child.rekeyed) void this.startQuickMode(this.newest(entry), c);
+      }
+    }
+    if (!alive()) return;
+    if (entry.ctxDue !== null && entry.ctxDue <= now) {
+      entry.ctxDue = null;
+      this.applyPhase2(entry, entry.ctx.onTimer(now)); // re-arms through wake()
+    }
+    this.wake(entry);
+  }
+
   private later(ms: number, fn: () => void): NodeJS.Timeout {
     // Node's timers take at most 2^31-1 ms (24.8 days); longer lifetimes are clamped (re-armed never needed
     // in practice: IKE lifetimes are hours).
@@ -951,11 +1095,30 @@ export class Gateway extends EventEmitter<GatewayEvents> {
   }
 
   private env(remote: Endpoint, c: ConnectionConfig | undefined) {
-    const local = { address: c?.local ?? this.localAddress, port: this.ports.ike };
+    const address = c?.local ?? this.localAddress;
+    const port = this.ports.ike;
+    const k = `${address} ${port}`;
+    let local = this.localEndpoints.get(k);
+    if (local === undefined) this.localEndpoints.set(k, (local = Object.freeze({ address, port })));
     return { crypto: this.crypto, cookies: this.cookies, local, remote };
   }
 
+  /** The shared per-connection objects (rebuilt if the listening address changed since). */
+  private shared(c: ConnectionConfig) {
+    let s = this.perConnection.get(c);
+    if (s === undefined || s.localAddress !== this.localAddress) {
+      const dpd: DpdPolicy | undefined = c.dpd.delaySeconds > 0 ? { delayMs: c.dpd.delaySeconds * 1000, timeoutMs: c.dpd.timeoutSeconds * 1000, action: c.dpd.action } : undefined;
+      s = { localAddress: this.localAddress, phase1: this.buildPolicy(c), children: new Map(), ...(dpd ? { dpd } : {}) };
+      this.perConnection.set(c, s);
+    }
+    return s;
+  }
+
   private policy(c: ConnectionConfig): Phase1Policy {
+    return this.shared(c).phase1;
+  }
+
+  private buildPolicy(c: ConnectionConfig): Phase1Policy {
     const localId: Identity = c.localId === 'address' ? addressIdentity(c.local ?? this.localAddress) : c.localId;
     return {
       name: c.name,
@@ -973,8 +1136,24 @@ export class Gateway extends EventEmitter<GatewayEvents> {
     };
   }
 
-  /** The connection's child as phase 2 takes it; `pfs: true` without a group in a proposal uses the IKE group. */
+  /**
+   * The connection's child as phase 2 takes it; `pfs: true` without a group in a proposal uses the IKE group.
+   * Shared by the SAs of the connection: callers copy before changing it.
+   */
   private childPolicy(c: ConnectionConfig, sa: IsakmpSa): Phase2Policy {
+    return this.childPolicies(c, sa)[0]!;
+  }
+
+  /** [childPolicy]: what an SA's context takes as its children (one shared array too). */
+  private childPolicies(c: ConnectionConfig, sa: IsakmpSa): Phase2Policy[] {
+    const children = this.shared(c).children;
+    const group = c.pfs ? sa.proposal.group : 0;
+    let p = children.get(group);
+    if (p === undefined) children.set(group, (p = [this.buildChildPolicy(c, sa)]));
+    return p;
+  }
+
+  private buildChildPolicy(c: ConnectionConfig, sa: IsakmpSa): Phase2Policy {
     const selector = (ts: ConnectionConfig['localTs']) => (ts === 'dynamic' ? undefined : { id: ts[0]!, protocol: 0, port: 0 });
     return {
       name: c.name,
@@ -998,7 +1177,7 @@ export class Gateway extends EventEmitter<GatewayEvents> {
 
   private emitError(e: unknown, connection: string | undefined, remote: Endpoint, entry?: Entry): void {
     const err = e instanceof IkeError ? e : new IkeError('INTERNAL', (e as Error)?.message ?? String(e));
-    this.emit('error', { connection, cookieI: entry?.phase1.cookieI.toString('hex'), remote, kind: err.kind, message: err.message });
+    this.emit('error', { connection, cookieI: entry?.key, remote, kind: err.kind, message: err.message });
   }
 }
 

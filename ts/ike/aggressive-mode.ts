@@ -1,7 +1,7 @@
 // Aggressive Mode (RFC 2409 section 5) with pre-shared keys:
 //   1 I->R  HDR, SA, KE, Ni, IDii
 //   2 R->I  HDR, SA, KE, Nr, IDir, HASH_R [, NAT-D x2]
-//   3 I->R  HDR, HASH_I [, NAT-D x2]      (RFC 2409 sends it in the clear; Cisco and others encrypt: both read)
+//   3 I->R  HDR, [NAT-D x2,] HASH_I      (RFC 2409 sends it in the clear; Cisco and others encrypt: both read)
 // The identity travels in the clear, and message 2 lets an eavesdropper check guesses of the pre-shared key
 // offline: a responder accepts it only where the connection says so.
 import {
@@ -78,7 +78,11 @@ export async function aggressiveModeHandle(p: Phase1, m: ParsedMessage | Encrypt
       p.verifyPeer(findPayload(m.payloads, 5), findPayload(m.payloads, 8)?.data, where);
       p.detectNat(m.payloads);
       const hashI = p.authHash(true, encodePayloadBody(p.ourIdPayload()));
-      const payloads: Payload[] = [{ type: 8, data: hashI }, ...p.natdPayloads()];
+      // HASH_I last (strongSwan puts it first; any order is read): HASH_I does not cover the NAT-D payloads nor
+      // the CBC padding, so with HASH_I first an attacker could replace the last cipher block, the receiver
+      // would still verify the message and chain its phase 2 IVs on the forged block. With HASH_I in the last
+      // block, any change to that block fails the HASH.
+      const payloads: Payload[] = [...p.natdPayloads(), { type: 8, data: hashI }];
       const send = (p.policy.encryptAggressiveHash ?? true) ? p.encrypt(p.header(AM), payloads) : encodeMessage({ header: p.header(AM), payloads });
       return { send, established: true };
     }

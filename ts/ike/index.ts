@@ -17,3 +17,4 @@ export * from './transaction.js';
 export * from './modecfg.js';
 export * from './xauth-users.js';
 export * from './remote-access.js';
+export { retainChildSa, fullChildSa, RetainedChildSa } from './retained.js';

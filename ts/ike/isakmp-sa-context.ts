@@ -21,6 +21,7 @@ import {
 import type { IsakmpSa } from './phase1.js';
 import { randomMessageId } from './phase2-crypto.js';
 import { QuickMode, type ChildSa, type Phase2Host, type Phase2Policy, type QuickModeOutput } from './quick-mode.js';
+import { DEFAULT_RETRANSMIT, retransmitTotalMs } from './retransmit.js';
 
 export type Phase2Event =
   | { type: 'childSa'; child: ChildSa }
@@ -44,17 +45,28 @@ export interface IsakmpSaContextOptions {
   dpd?: DpdPolicy;
   /** Phase 2 messages kept while phase 1 is incomplete (default 4). */
   maxEarlyMessages?: number;
-  /** Finished exchanges kept to answer retransmissions (default 32). */
+  /** Finished exchanges kept to answer retransmissions (default 32), each for as long as the peer may retransmit. */
   keepFinished?: number;
 }
 
 const MAX_REMEMBERED_IDS = 8192;
+const FEW_IDS = 8;
 
+// A gateway holds one context per ISAKMP SA, and most of them see one Quick Mode in their life: the
+// tables below exist only while they have something in them.
 export class IsakmpSaContext implements Phase2Host {
   private current: IsakmpSa | null = null;
-  private readonly exchanges = new Map<number, QuickMode>();
-  private readonly usedIds = new Set<number>();
-  private early: Buffer[] = [];
+  /** Exchanges by message ID: those in progress, and finished ones until `finished` lets them go. */
+  private exchanges: Map<number, QuickMode> | null = null;
+  /**
+   * Finished exchanges and until when each is kept: its last answer is re-sent to a peer that repeats its
+   * message while the peer may still be retransmitting (its retransmission schedule, taken to be ours).
+   * After that the message ID stays in usedIds, so a late copy is dropped as a replay.
+   */
+  private finished: { id: number; until: number }[] | null = null;
+  /** Message IDs used on this SA: a small exact-size array while there are few (most SAs), then a Set. */
+  private usedIds: number[] | Set<number> | null = null;
+  private early: Buffer[] | null = null;
   private dpd: Dpd | null = null;
 
   constructor(
@@ -78,7 +90,7 @@ export class IsakmpSaContext implements Phase2Host {
   newMessageId(): number {
     for (;;) {
       const id = randomMessageId(this.crypto);
-      if (!this.usedIds.has(id)) {
+      if (!this.isUsed(id)) {
         this.remember(id);
         return id;
       }
@@ -89,8 +101,8 @@ export class IsakmpSaContext implements Phase2Host {
   async establish(sa: IsakmpSa, now: number): Promise<Phase2Output> {
     this.start(sa, now);
     const out = this.output();
-    const queued = this.early;
-    this.early = [];
+    const queued = this.early ?? [];
+    this.early = null;
     for (const m of queued) merge(out, await this.handle(m, now));
     out.timer = this.deadline;
     return out;
@@ -99,7 +111,7 @@ export class IsakmpSaContext implements Phase2Host {
   /** Starts a Quick Mode for `policy`. Throws IkeError('POLICY') for an unusable policy. */
   async initiate(policy: Phase2Policy, now: number): Promise<{ messageId: number; out: Phase2Output }> {
     const { quickMode, out } = await QuickMode.initiate(this, policy, now);
-    this.keep(quickMode);
+    this.keep(quickMode, now);
     return { messageId: quickMode.messageId, out: this.collect(quickMode, out) };
   }
 
@@ -109,8 +121,9 @@ export class IsakmpSaContext implements Phase2Host {
     if (this.current === null) {
       const h = parseHeader(message);
       const max = this.options.maxEarlyMessages ?? 4;
-      if (h.ok && h.value.messageId !== 0 && (h.value.exchangeType === ExchangeType.QUICK_MODE || h.value.exchangeType === ExchangeType.INFORMATIONAL) && this.early.length < max) {
-        if (!this.early.some((m) => m.equals(message))) this.early.push(Buffer.from(message));
+      const early = (this.early ??= []);
+      if (h.ok && h.value.messageId !== 0 && (h.value.exchangeType === ExchangeType.QUICK_MODE || h.value.exchangeType === ExchangeType.INFORMATIONAL) && early.length < max) {
+        if (!early.some((m) => m.equals(message))) early.push(Buffer.from(message));
         out.dropped.push('phase 1 incomplete: message queued until it completes');
       } else {
         out.dropped.push('phase 1 incomplete: message dropped');
@@ -126,15 +139,16 @@ export class IsakmpSaContext implements Phase2Host {
     if (header.messageId === 0) return drop(out, 'message ID 0 belongs to phase 1', this.deadline);
     const mid = header.messageId;
     if (header.exchangeType === ExchangeType.QUICK_MODE) {
-      const qm = this.exchanges.get(mid);
+      const qm = this.exchanges?.get(mid);
       if (qm !== undefined) {
         const r = await qm.handle(header, encrypted, message, now);
         // A repeat of a message already handled (answered from the cache) proves nothing about the peer
         // being alive today: anyone can replay it. Only a message that moved the exchange counts.
         if (r.dropped === undefined && !r.repeat) this.dpd?.activity(now);
+        this.noteFinished(qm, now);
         return this.finishOut(out, this.collect(qm, r));
       }
-      if (this.usedIds.has(mid)) return drop(out, `Quick Mode with a used message ID ${mid}`, this.deadline);
+      if (this.isUsed(mid)) return drop(out, `Quick Mode with a used message ID ${mid}`, this.deadline);
       const { quickMode, out: r } = await QuickMode.respond(this, this.options.children, header, encrypted, message, now);
       if (r.dropped !== undefined) return drop(out, r.dropped, this.deadline);
       this.dpd?.activity(now);
@@ -143,14 +157,14 @@ export class IsakmpSaContext implements Phase2Host {
       // the commit bit) cannot block the genuine message.
       if (quickMode !== null) {
         this.remember(mid);
-        this.keep(quickMode);
+        this.keep(quickMode, now);
       } else if (r.failed) out.events.push({ type: 'childFailed', name: '', messageId: mid, error: r.failed });
       out.send.push(...r.send);
       out.timer = this.deadline;
       return out;
     }
     if (header.exchangeType === ExchangeType.INFORMATIONAL) {
-      if (this.usedIds.has(mid)) return drop(out, `Informational with a used message ID ${mid} (replay?)`, this.deadline);
+      if (this.isUsed(mid)) return drop(out, `Informational with a used message ID ${mid} (replay?)`, this.deadline);
       const r = readInformational(this.crypto, sa, header, encrypted);
       if (!r.ok) return drop(out, r.reason, this.deadline);
       this.remember(mid);
@@ -164,6 +178,7 @@ export class IsakmpSaContext implements Phase2Host {
           const qm = this.refusedExchange(e.spi);
           if (qm) {
             const f = qm.peerRefused(e.notifyType);
+            this.noteFinished(qm, now);
             if (f.failed) out.events.push({ type: 'childFailed', name: qm.policy.name, messageId: qm.messageId, error: f.failed });
           }
         }
@@ -178,10 +193,16 @@ export class IsakmpSaContext implements Phase2Host {
   /** Retransmissions, exchange timeouts and DPD. */
   onTimer(now: number): Phase2Output {
     const out = this.output();
-    for (const qm of this.exchanges.values()) {
-      const d = qm.deadline;
-      if (d !== null && d <= now) this.collectInto(out, qm, qm.onTimer(now));
+    if (this.exchanges !== null) {
+      for (const qm of this.exchanges.values()) {
+        const d = qm.deadline;
+        if (d !== null && d <= now) {
+          this.collectInto(out, qm, qm.onTimer(now));
+          this.noteFinished(qm, now);
+        }
+      }
     }
+    this.dropFinished(now);
     if (this.dpd !== null && this.current !== null) {
       const d = this.dpd.deadline;
       if (d !== null && d <= now) {
@@ -216,10 +237,11 @@ export class IsakmpSaContext implements Phase2Host {
 
   get deadline(): number | null {
     let t: number | null = null;
-    for (const qm of this.exchanges.values()) {
+    for (const qm of this.exchanges?.values() ?? []) {
       const d = qm.deadline;
       if (d !== null && (t === null || d < t)) t = d;
     }
+    for (const f of this.finished ?? []) if (t === null || f.until < t) t = f.until;
     const d = this.dpd?.deadline ?? null;
     if (d !== null && (t === null || d < t)) t = d;
     return t;
@@ -228,8 +250,13 @@ export class IsakmpSaContext implements Phase2Host {
   /** Quick Modes still waiting for a message. */
   get pendingExchanges(): number {
     let n = 0;
-    for (const qm of this.exchanges.values()) if (qm.pending) n++;
+    for (const qm of this.exchanges?.values() ?? []) if (qm.pending) n++;
     return n;
+  }
+
+  /** Exchanges held: in progress, or finished and still answering repeats (for tests and status). */
+  get heldExchanges(): number {
+    return this.exchanges?.size ?? 0;
   }
 
   // ---- internals ----
@@ -239,28 +266,62 @@ export class IsakmpSaContext implements Phase2Host {
     if (this.options.dpd) this.dpd = new Dpd(this.options.dpd, now, this.crypto.randomBytes(4).readUInt32BE(0));
   }
 
-  private remember(id: number): void {
-    this.usedIds.add(id);
-    if (this.usedIds.size > MAX_REMEMBERED_IDS) this.usedIds.delete(this.usedIds.values().next().value!);
+  private isUsed(id: number): boolean {
+    const u = this.usedIds;
+    return u !== null && (Array.isArray(u) ? u.includes(id) : u.has(id));
   }
 
-  private keep(qm: QuickMode): void {
-    this.exchanges.set(qm.messageId, qm);
+  private remember(id: number): void {
+    const u = this.usedIds;
+    if (u === null || (Array.isArray(u) && u.length < FEW_IDS)) {
+      this.usedIds = u === null ? [id] : [...u, id];
+      return;
+    }
+    const used = Array.isArray(u) ? (this.usedIds = new Set(u)) : u;
+    used.add(id);
+    if (used.size > MAX_REMEMBERED_IDS) used.delete(used.values().next().value!);
+  }
+
+  private keep(qm: QuickMode, now: number): void {
+    const exchanges = (this.exchanges ??= new Map());
+    exchanges.set(qm.messageId, qm);
+    this.noteFinished(qm, now);
     const keep = this.options.keepFinished ?? 32;
     let finished = 0;
-    for (const q of this.exchanges.values()) if (!q.pending) finished++;
-    for (const [id, q] of this.exchanges) {
+    for (const q of exchanges.values()) if (!q.pending) finished++;
+    for (const [id, q] of exchanges) {
       if (finished <= keep) break;
       if (!q.pending) {
-        this.exchanges.delete(id);
+        exchanges.delete(id);
         finished--;
       }
     }
   }
 
+  /** An exchange that has just finished (done or failed) is kept for its peer's retransmission window. */
+  private noteFinished(qm: QuickMode, now: number): void {
+    if (qm.pending) return;
+    const finished = (this.finished ??= []);
+    if (finished.some((f) => f.id === qm.messageId)) return;
+    finished.push({ id: qm.messageId, until: now + retransmitTotalMs(qm.policy.retransmit ?? DEFAULT_RETRANSMIT) });
+  }
+
+  /** Lets go of the finished exchanges whose window has passed (and of the tables once empty). */
+  private dropFinished(now: number): void {
+    if (this.finished === null) return;
+    this.finished = this.finished.filter((f) => {
+      if (f.until > now) return true;
+      const qm = this.exchanges?.get(f.id);
+      if (qm !== undefined && !qm.pending) this.exchanges!.delete(f.id);
+      return false;
+    });
+    if (this.finished.length === 0) this.finished = null;
+    if (this.exchanges?.size === 0) this.exchanges = null;
+  }
+
   /** The initiator exchange an error notify refers to: by our SPI, or the only one pending. */
   private refusedExchange(spi: Buffer): QuickMode | undefined {
-    const pending = [...this.exchanges.values()].filter((q) => q.pending && q.initiator);
+    const pending = [...(this.exchanges?.values() ?? [])].filter((q) => q.pending && q.initiator);
     return pending.find((q) => spi.length === 4 && q.spiOurs.equals(spi)) ?? (pending.length === 1 && spi.length !== 4 ? pending[0] : undefined);
   }
 

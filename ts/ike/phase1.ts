@@ -29,6 +29,7 @@ import { describeOffer, ikeOffer, ikeProposalName, matchAnswer, selectIkeProposa
 import { DEFAULT_RETRANSMIT, Retransmitter, type RetransmitPolicy } from './retransmit.js';
 import { classifyVendorIds, ourVendorIds, type PeerVendorIds } from './vendor.js';
 import { notifyName, notifyPayload } from './informational.js';
+import { compactBuffers, intern, internString } from './retained.js';
 import { mainModeHandle, mainModeRespond, mainModeStart } from './main-mode.js';
 import { aggressiveModeHandle, aggressiveModeRespond, aggressiveModeStart } from './aggressive-mode.js';
 
@@ -544,7 +545,7 @@ export class Phase1 {
       throw new IkeError('PSK_MISMATCH', `pre-shared key mismatch or corrupted message: ${where} has ${body.length} encrypted bytes, not a multiple of the ${info.blockSize}-byte block`);
     }
     const plain = this.crypto.cbcDecrypt(this.proposal!.encryption, this.encryptionKey!, this.iv!, body);
-    const r = parsePayloads(header.nextPayload, plain, 28);
+    const r = parsePayloads(header.nextPayload, plain, 28, { trailing: 'padding', blockSize: info.blockSize });
     if (!r.ok) throw new IkeError('PSK_MISMATCH', `pre-shared key mismatch: ${where} does not decrypt to valid payloads (${r.error.message})`);
     return { payloads: r.value, nextIv: Buffer.from(body.subarray(body.length - info.blockSize)) };
   }
@@ -553,25 +554,41 @@ export class Phase1 {
   finish(now: number): IsakmpSa {
     const p = this.proposal!;
     this.step = 'DONE';
+    // The SA lives for hours: its bytes go into one allocation of their own (see retained.ts), the pooled
+    // or separately allocated originals are wiped, and the machine uses the compact copies from now on.
+    const [cookieI, cookieR, skeyidD, skeyidA, skeyidE, encryptionKey, lastIv] = compactBuffers([
+      this.cookieI, this.cookieR, this.skeyidD!, this.skeyidA!, this.skeyidE!, this.encryptionKey!, this.iv!,
+    ]) as [Buffer, Buffer, Buffer, Buffer, Buffer, Buffer, Buffer];
+    for (const b of [this.skeyidD, this.skeyidA, this.skeyidE, this.encryptionKey, this.iv]) b!.fill(0);
+    this.cookieI = cookieI;
+    this.cookieR = cookieR;
+    this.skeyidD = skeyidD;
+    this.skeyidA = skeyidA;
+    this.skeyidE = skeyidE;
+    this.encryptionKey = encryptionKey;
+    this.iv = lastIv;
+    const nat = this.nat;
+    const v = this.peerVendorIds;
     const sa: IsakmpSa = {
       name: this.policy.name,
       initiator: this.initiator,
       mode: this.policy.mode,
-      cookieI: this.cookieI,
-      cookieR: this.cookieR,
+      cookieI,
+      cookieR,
       local: this.env.local,
       remote: this.env.remote,
       localId: this.policy.localId,
       remoteId: this.peerId!,
-      proposal: p,
-      algorithms: ikeProposalName(p),
-      skeyidD: this.skeyidD!,
-      skeyidA: this.skeyidA!,
-      skeyidE: this.skeyidE!,
-      encryptionKey: this.encryptionKey!,
-      lastIv: this.iv!,
-      nat: { ...this.nat },
-      peerVendorIds: this.peerVendorIds,
+      // shared by every SA with the same values (frozen: nobody may change what the others see)
+      proposal: intern('ikeProposal', `${p.encryption}/${p.hash}/${p.group}/${p.authMethod}/${p.lifetimeSeconds}`, { ...p }),
+      algorithms: internString(ikeProposalName(p)),
+      skeyidD,
+      skeyidA,
+      skeyidE,
+      encryptionKey,
+      lastIv,
+      nat: intern('nat', `${nat.version}/${nat.localBehindNat}/${nat.remoteBehindNat}`, { ...nat }),
+      peerVendorIds: intern('vendorIds', `${v.natt}/${v.dpd}/${v.xauth}/${v.unity}/${v.fragmentation}`, { ...v }),
       establishedAt: now,
       expiresAt: now + p.lifetimeSeconds * 1000,
     };
@@ -582,6 +599,7 @@ export class Phase1 {
     this.skeyid = null;
     this.gxi = this.gxr = this.nonceI = this.nonceR = this.saiBody = null;
     this.pendingPeerId = null;
+    this.unverified = [];
     return sa;
   }
 

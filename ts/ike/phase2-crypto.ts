@@ -84,7 +84,7 @@ export function openProtected(crypto: CryptoProvider, sa: Phase2Keys, header: Is
   }
   if (header.nextPayload !== 8) return { ok: false, reason: `first payload is type ${header.nextPayload}, not HASH` };
   const plain = crypto.cbcDecrypt(sa.proposal.encryption, sa.encryptionKey, iv, body);
-  const r = parsePayloads(header.nextPayload, plain, 28);
+  const r = parsePayloads(header.nextPayload, plain, 28, { trailing: 'padding', blockSize: info.blockSize });
   if (!r.ok) return { ok: false, reason: `does not decrypt to valid payloads (${r.error.message})` };
   const [hash, ...rest] = r.value;
   if (hash === undefined || hash.type !== 8) return { ok: false, reason: 'no HASH payload' };

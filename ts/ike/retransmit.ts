@@ -49,8 +49,16 @@ export class Retransmitter {
 
   /** Total time from the first send until a timeout is declared, for error messages. */
   totalMs(): number {
-    let t = 0;
-    for (let i = 0; i <= this.policy.tries; i++) t += this.policy.timeoutMs * Math.pow(this.policy.factor, i);
-    return t;
+    return retransmitTotalMs(this.policy);
   }
+}
+
+/**
+ * How long a peer with this schedule keeps retransmitting one message before it gives up: how long the
+ * answer to its last message is worth keeping (a peer that missed it will ask again within that time).
+ */
+export function retransmitTotalMs(policy: RetransmitPolicy): number {
+  let t = 0;
+  for (let i = 0; i <= policy.tries; i++) t += policy.timeoutMs * Math.pow(policy.factor, i);
+  return t;
 }

@@ -41,8 +41,16 @@ export interface ParseOptions {
    *           to the cipher block size, with zeros (strongSwan) or with a pad-length last byte.
    * - 'zeros' (default of parseMessage for clear messages): only zero bytes (tolerates peers that pad).
    * - 'none': nothing.
+   * - 'padding' (decrypted CBC bodies, with `blockSize`): fewer than blockSize bytes: anything (the sender's
+   *   padding up to the block); blockSize bytes or more: zeros, the last byte may hold a pad count (RFC 2409
+   *   style). IKEv1 does not authenticate the padding, so without this an on-path attacker could append a
+   *   cipher block to a genuine message: HASH still verifies, and the receiver would chain its next IV on the
+   *   forged block. Such a block decrypts to random bytes and is refused here. strongSwan pads 1..blockSize
+   *   zero bytes, Libreswan and this engine 0..blockSize-1: both pass.
    */
-  trailing?: 'any' | 'zeros' | 'none';
+  trailing?: 'any' | 'zeros' | 'none' | 'padding';
+  /** Cipher block size for trailing: 'padding' (required then). */
+  blockSize?: number;
   /**
    * Payload types this codec does not interpret (GDOI 15-19/22, unassigned 23-127, private 128-255 other
    * than 130-132):
@@ -178,7 +186,8 @@ export function parseMessage(bytes: Uint8Array, options?: ParseOptions): CodecRe
 export function parsePayloads(firstPayloadType: number, body: Uint8Array, baseOffset = 0, options?: ParseOptions): CodecResult<Payload[]> {
   try {
     const b = asBuffer(body);
-    const r = chain(b, 0, b.length, firstPayloadType, baseOffset, options?.trailing ?? 'any', options?.unknownPayloads ?? 'keep');
+    const trailing = options?.trailing ?? 'any';
+    const r = chain(b, 0, b.length, firstPayloadType, baseOffset, trailing, options?.unknownPayloads ?? 'keep', options?.blockSize ?? 0);
     return r instanceof Fail ? { ok: false, error: r.error } : { ok: true, value: r };
   } catch (e) {
     return internalError(e);
@@ -197,8 +206,9 @@ function chain(
   end: number,
   first: number,
   base: number,
-  trailing: 'any' | 'zeros' | 'none',
+  trailing: 'any' | 'zeros' | 'none' | 'padding',
   unknown: 'keep' | 'reject',
+  blockSize = 0,
 ): Payload[] | Fail {
   const out: Payload[] = [];
   let type = first;
@@ -226,7 +236,12 @@ function chain(
     pos += len;
     type = next;
   }
-  if (pos < end && trailing !== 'any') {
+  if (trailing === 'padding') {
+    // a whole block or more of padding: zeros only (the last byte may be a pad count); see ParseOptions
+    if (!(blockSize > 0) || (end - pos >= blockSize && !isAllZero(b, pos, end - 1))) {
+      return bad(NotifyType.UNEQUAL_PAYLOAD_LENGTHS, base + pos, `message at offset ${base + pos}: ${end - pos} bytes of padding after the last payload, a whole ${blockSize}-byte block or more and not zeros (a forged appended block?)`);
+    }
+  } else if (pos < end && trailing !== 'any') {
     if (trailing === 'none' || !isAllZero(b, pos, end)) {
       return bad(NotifyType.UNEQUAL_PAYLOAD_LENGTHS, base + pos, `message at offset ${base + pos}: ${end - pos} bytes follow the last payload (${trailing === 'none' ? 'none allowed' : 'only zero padding allowed'})`);
     }

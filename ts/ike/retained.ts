@@ -1,0 +1,156 @@
+// What an established SA keeps for its whole life, laid out to cost little: a gateway holds 100,000 of
+// them. Two things matter:
+//  - Buffers. The crypto provider and Buffer.from hand out slices of Node's shared 8 KiB pool; a slab is
+//    freed only when every slice of it is, so one 20-byte key that outlives its handshake pins 8 KiB of
+//    temporaries. Long-lived bytes are copied into one allocation of their own per SA.
+//  - Small objects that are the same for most SAs (a proposal, NAT and vendor ID flags, an algorithm
+//    name): one shared, frozen copy instead of one per SA.
+import type { ChildSa, EspKeys } from './quick-mode.js';
+import type { TrafficSelector } from './traffic-selectors.js';
+
+/**
+ * Copies `parts` into one allocation outside the pool and returns views on it, in the same order. The
+ * caller wipes the originals that were secret.
+ */
+export function compactBuffers(parts: readonly Uint8Array[]): Buffer[] {
+  let total = 0;
+  for (const p of parts) total += p.length;
+  const block = Buffer.allocUnsafeSlow(total);
+  const views: Buffer[] = [];
+  let at = 0;
+  for (const p of parts) {
+    block.set(p, at);
+    views.push(block.subarray(at, at + p.length));
+    at += p.length;
+  }
+  return views;
+}
+
+/** Distinct values kept at most per kind; past that, values are simply not shared (bounded memory). */
+const MAX_INTERNED = 256;
+const interned = new Map<string, Map<string, unknown>>();
+
+/**
+ * One shared, frozen copy of a small value object, by kind and key (the key must determine the value).
+ * Frozen so that no holder can change what the others see.
+ */
+export function intern<T extends object>(kind: string, key: string, value: T): Readonly<T> {
+  let m = interned.get(kind);
+  if (m === undefined) interned.set(kind, (m = new Map()));
+  const hit = m.get(key);
+  if (hit !== undefined) return hit as T;
+  if (m.size >= MAX_INTERNED) return value;
+  Object.freeze(value);
+  m.set(key, value);
+  return value;
+}
+
+/** One shared copy of a string that many SAs carry (an algorithm name, a proposal keyword). */
+export function internString(s: string): string {
+  const hit = strings.get(s);
+  if (hit !== undefined) return hit;
+  if (strings.size < MAX_INTERNED) strings.set(s, s);
+  return s;
+}
+const strings = new Map<string, string>();
+
+/**
+ * A child SA as a gateway keeps it for its life: the fields of ChildSa, with the SPIs and both directions'
+ * keys in one allocation and no per-key objects (the SPIs are views made when asked for). The keys are needed
+ * again only for `ike keylog` (fullChildSa); the ESP SAs hold their own copies.
+ */
+export class RetainedChildSa implements Omit<ChildSa, 'inbound' | 'outbound'> {
+  readonly name: string;
+  readonly messageId: number;
+  readonly initiator: boolean;
+  readonly algorithm: ChildSa['algorithm'];
+  readonly proposal: string;
+  readonly mode: ChildSa['mode'];
+  readonly encapsulation: boolean;
+  readonly localTs: TrafficSelector;
+  readonly remoteTs: TrafficSelector;
+  readonly lifetimeSeconds: number;
+  readonly lifetimeKilobytes: number | undefined;
+  readonly pfsGroup: ChildSa['pfsGroup'];
+  readonly esn: boolean;
+  readonly establishedAt: number;
+  readonly expiresAt: number;
+  /** spiIn | spiOut | inbound (key, salt, integrity key) | outbound (the same). */
+  readonly keyBlock: Buffer;
+  readonly keyLengths: Readonly<{ encryption: number; salt: number; integrity: number }>;
+
+  constructor(c: ChildSa) {
+    const i = c.inbound;
+    const o = c.outbound;
+    const joined = Buffer.concat([c.spiIn, c.spiOut, i.encryptionKey, i.salt, i.integrityKey, o.encryptionKey, o.salt, o.integrityKey]);
+    [this.keyBlock] = compactBuffers([joined]) as [Buffer];
+    joined.fill(0);
+    const ts = (t: TrafficSelector) => intern('trafficSelector', JSON.stringify(t), { id: { ...t.id }, protocol: t.protocol, port: t.port } as TrafficSelector);
+    this.name = c.name;
+    this.messageId = c.messageId;
+    this.initiator = c.initiator;
+    this.algorithm = c.algorithm;
+    this.proposal = internString(c.proposal);
+    this.mode = c.mode;
+    this.encapsulation = c.encapsulation;
+    this.localTs = ts(c.localTs);
+    this.remoteTs = ts(c.remoteTs);
+    this.lifetimeSeconds = c.lifetimeSeconds;
+    this.lifetimeKilobytes = c.lifetimeKilobytes;
+    this.pfsGroup = c.pfsGroup;
+    this.esn = c.esn;
+    this.establishedAt = c.establishedAt;
+    this.expiresAt = c.expiresAt;
+    this.keyLengths = intern('espKeyLengths', `${i.encryptionKey.length}/${i.salt.length}/${i.integrityKey.length}`, {
+      encryption: i.encryptionKey.length,
+      salt: i.salt.length,
+      integrity: i.integrityKey.length,
+    });
+  }
+
+  /** The SPI we receive on (a view on the block). */
+  get spiIn(): Buffer {
+    return this.keyBlock.subarray(0, 4);
+  }
+
+  /** The SPI we send on. */
+  get spiOut(): Buffer {
+    return this.keyBlock.subarray(4, 8);
+  }
+}
+
+export function retainChildSa(c: ChildSa): RetainedChildSa {
+  return new RetainedChildSa(c);
+}
+
+/** The ChildSa again, keys included (views on the retained block), optional fields only where set. */
+export function fullChildSa(r: RetainedChildSa): ChildSa {
+  const l = r.keyLengths;
+  let at = 8;
+  const take = (n: number) => r.keyBlock.subarray(at, (at += n));
+  const keys = (): EspKeys => ({ encryptionKey: take(l.encryption), salt: take(l.salt), integrityKey: take(l.integrity) });
+  const inbound = keys();
+  const outbound = keys();
+  const c: ChildSa = {
+    name: r.name,
+    messageId: r.messageId,
+    initiator: r.initiator,
+    spiIn: r.spiIn,
+    spiOut: r.spiOut,
+    algorithm: r.algorithm,
+    proposal: r.proposal,
+    mode: r.mode,
+    encapsulation: r.encapsulation,
+    inbound,
+    outbound,
+    localTs: r.localTs,
+    remoteTs: r.remoteTs,
+    lifetimeSeconds: r.lifetimeSeconds,
+    esn: r.esn,
+    establishedAt: r.establishedAt,
+    expiresAt: r.expiresAt,
+  };
+  if (r.lifetimeKilobytes !== undefined) c.lifetimeKilobytes = r.lifetimeKilobytes;
+  if (r.pfsGroup !== undefined) c.pfsGroup = r.pfsGroup;
+  return c;
+}
