@@ -2,7 +2,7 @@
 // few configurations), a progress line on stderr, and the results in bench-results/<date>.md (markdown
 // tables) and bench-results/<date>.json. Each suite runs as its own process (node dist/bench/<suite>.js)
 // so that one suite's JIT state, heap and thread pool do not colour the next. About 1.5 minutes.
-//   node dist/bench/run.js [--only crypto,codec,esp,handshakes] [--out DIR] [--handshake-seconds S]
+//   node dist/bench/run.js [--only crypto,codec,esp,handshakes,gateway-handshakes] [--out DIR] [--handshake-seconds S]
 import { spawn } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
@@ -10,6 +10,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { formatEspBench, type EspBenchRow } from './esp.js';
 import { formatHandshakeBench, type HandshakeBenchResult } from './handshakes.js';
+import { formatGatewayBench, type GatewayBenchResult } from './gateway-handshakes.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const root = path.resolve(here, '..', '..');
@@ -43,6 +44,7 @@ const JOBS: Job[] = [
   { suite: 'codec', label: 'codec (ISAKMP parse/encode)', args: ['--time', '300'] },
   { suite: 'esp', label: 'esp --quick (seal/open vs raw EVP, node:crypto)', args: ['--quick', '--json'] },
   ...HANDSHAKES.map(([label, args]) => ({ suite: 'handshakes', label: `handshakes: ${label}`, args: [...args, '--duration', hs, '--json'] })),
+  { suite: 'gateway-handshakes', label: 'gateway: MM+QM over UDP on loopback, responder in a child process', args: ['--duration', hs, '--json'] },
 ];
 
 function runSuite(job: Job): Promise<{ code: number | null; stdout: string; stderr: string; seconds: number }> {
@@ -122,6 +124,15 @@ if (hsRows.length) {
   const w1 = ok.find((r) => r.workers === 1);
   const w2 = ok.find((r) => r.workers === 2);
   if (w1 && w2) md.push('', `Worker scaling, 2 threads vs 1: ${(w2.handshakesPerSec / w1.handshakesPerSec).toFixed(2)}x (DH ceiling ${(w2.ceilingPerSec / w1.ceilingPerSec).toFixed(2)}x).`);
+  md.push('');
+}
+const gwRows = results.filter((x) => x.suite === 'gateway-handshakes');
+if (gwRows.length) {
+  md.push('## gateway handshakes (two gateways over UDP on loopback, two processes)', '');
+  md.push(`\`node dist/bench/gateway-handshakes.js --duration ${hs}\`; the load tester's initiator Gateway here, the responder Gateway in a child process; DH ceiling as above, measured after the setups.`, '');
+  const ok = gwRows.filter((r) => r.ok).map((r) => r.output as GatewayBenchResult);
+  if (ok.length) md.push(formatGatewayBench(ok));
+  for (const r of gwRows.filter((x) => !x.ok)) md.push(`failed: ${(r.stderr ?? '').trim().split('\n').pop()}`);
   md.push('');
 }
 mkdirSync(outDir, { recursive: true });

@@ -28,13 +28,21 @@ commands:
               codec (ISAKMP parse/encode), esp (ESP seal/open vs raw EVP and
               node:crypto; --json, --quick), handshakes (MM/AM + Quick Mode
               in memory; --pfs, --esp, --workers N, --fake-dh, --async,
-              --full-exponent, --json), memory (bytes per SA pair, --count N;
-              --gateway: what a responder Gateway keeps, set up over loopback);
+              --full-exponent, --json), gateway (MM+QM setups over UDP on
+              loopback, responder in a child process, vs the DH ceiling;
+              --duration, --concurrency, --pfs, --sync-dh, --json), memory
+              (bytes per SA pair, --count N; --gateway: what a responder
+              Gateway keeps, set up over loopback);
               options go to the suite; npm run bench runs them all
   load --config FILE --connection NAME --count N [--concurrency C] [--rate R] [--json] [--keep]
               set a connection up N times against a real peer, each on a
               fresh ISAKMP SA (deleted once its child SA is up unless --keep);
               progress on stderr, summary on stdout (ike load --help)
+  soak [--minutes 30] [--rate PPS] [--child-lifetime S] [--ike-lifetime S] [--json]
+              two gateways on loopback, child SA rekeyed every ~5 s and
+              ISAKMP SA every ~40 s under numbered ESP both ways; lost
+              packets, rekeys and memory after gc every 10 s; exit 1 on a
+              lost packet or a growing heap (ike soak --help)
   passwd USER  read a password from stdin, print the XAUTH user-file line
               USER:scrypt$N$r$p$salt$hash
   help        this text
@@ -152,7 +160,18 @@ async function gateway(argv: string[]): Promise<number> {
   return 0;
 }
 
-const BENCH_SUITES = ['handshakes', 'crypto', 'codec', 'esp', 'memory'];
+const BENCH_SUITES = ['handshakes', 'gateway', 'crypto', 'codec', 'esp', 'memory'];
+/** Suites whose script is named differently from the suite. */
+const BENCH_SCRIPTS: Record<string, string> = { gateway: 'gateway-handshakes' };
+
+/** A script under dist/bench run as its own process: exit code and output are the script's. */
+async function runScript(name: string, args: string[], flags: string[] = []): Promise<number> {
+  const { spawnSync } = await import('node:child_process');
+  const { fileURLToPath } = await import('node:url');
+  const script = fileURLToPath(new URL(`../../bench/${name}.js`, import.meta.url));
+  const r = spawnSync(process.execPath, [...flags, script, ...args], { stdio: 'inherit' });
+  return r.status ?? 1;
+}
 
 /** Each suite is a script of its own under dist/bench, so it also runs as `node dist/bench/<suite>.js`. */
 async function bench(argv: string[]): Promise<number> {
@@ -160,13 +179,8 @@ async function bench(argv: string[]): Promise<number> {
   if (suite === undefined || !BENCH_SUITES.includes(suite)) {
     throw new UsageError(`ike bench needs a suite: ${BENCH_SUITES.join(', ')}${suite ? ` (not '${suite}')` : ''}`);
   }
-  const { spawnSync } = await import('node:child_process');
-  const { fileURLToPath } = await import('node:url');
-  const script = fileURLToPath(new URL(`../../bench/${suite}.js`, import.meta.url));
   // the memory suite measures after full collections
-  const flags = suite === 'memory' ? ['--expose-gc'] : [];
-  const r = spawnSync(process.execPath, [...flags, script, ...args], { stdio: 'inherit' });
-  return r.status ?? 1;
+  return runScript(BENCH_SCRIPTS[suite] ?? suite, args, suite === 'memory' ? ['--expose-gc'] : []);
 }
 
 async function main(argv: string[]): Promise<number> {
@@ -199,6 +213,9 @@ async function main(argv: string[]): Promise<number> {
           throw e instanceof LoadUsageError ? new UsageError(e.message) : e;
         }
       }
+      case 'soak':
+        // its memory samples mean something only after full collections
+        return await runScript('soak', rest, ['--expose-gc']);
       case 'passwd':
         return await (await import('./passwd.js')).passwd(rest);
       default:

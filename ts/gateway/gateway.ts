@@ -718,8 +718,11 @@ export class Gateway extends EventEmitter<GatewayEvents> {
         this.teardown(k, e, 'replaced by a newer ISAKMP SA', true);
       }
     }
+    // A phase 1 rekey moves the children over at once, not when their own rekey timers say: the old ISAKMP
+    // SA's expiry takes down any child still on it, and nothing would bring the tunnel back (found by ike soak).
+    const moving = sa.initiator && !entry.independent && [...this.sas.values()].some((e) => e !== entry && e.up && !e.independent && e.connection === entry.connection && e.remote.address === entry.remote.address && e.children.some((ch) => !ch.rekeyed));
     // A remote-access client starts its Quick Mode once XAUTH / Mode-Config are done (applyRemoteAccess).
-    if (sa.initiator && entry.wantChild && !(ra instanceof RemoteAccessClient)) await this.startQuickMode(entry, c);
+    if (sa.initiator && (entry.wantChild || moving) && !(ra instanceof RemoteAccessClient)) await this.startQuickMode(entry, c);
   }
 
   // ---- remote access (XAUTH, Mode-Config) ----

@@ -1,0 +1,55 @@
+// A phase 1 rekey with a child SA that would outlive the old ISAKMP SA: the child must move to the new
+// ISAKMP SA before the old one expires (before the fix the old SA's expiry deleted the child and the tunnel
+// stayed down; `ike soak` found it after 13 minutes of 40 s ISAKMP SAs).
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { Gateway, type ChildDownEvent, type ChildUpEvent, type EspPacketEvent, type GatewayConfig, type Phase1UpEvent } from '../../ts/index.js';
+import { peerConfig, until } from './peers.js';
+
+const base = 26000 + (process.pid % 2000) * 4;
+
+/** The config refuses lifetimes under 60 s; the runtime takes what it is given. */
+function lifetimes(c: GatewayConfig, ikeSeconds: number, espSeconds: number): GatewayConfig {
+  const k = c.connections[0]!;
+  k.lifetime.ikeSeconds = ikeSeconds;
+  k.lifetime.espSeconds = espSeconds;
+  k.ike = k.ike.map((p) => ({ ...p, lifetimeSeconds: ikeSeconds }));
+  return c;
+}
+
+test('a phase 1 rekey moves the child SA to the new ISAKMP SA at once; the old SA expires without taking the tunnel down', { timeout: 30_000 }, async () => {
+  const over = { esp: ['aes128gcm16'] };
+  const r = new Gateway(lifetimes(peerConfig(base, base + 2, { ...over, initiate: false }), 4, 60));
+  const i = new Gateway(lifetimes(peerConfig(base + 2, base, { ...over, initiate: true }), 4, 60));
+  const up: Phase1UpEvent[] = [];
+  const childUp: ChildUpEvent[] = [];
+  const childDown: ChildDownEvent[] = [];
+  const esp: EspPacketEvent[] = [];
+  const errors: unknown[] = [];
+  i.on('phase1-up', (e) => up.push(e));
+  i.on('child-up', (e) => childUp.push(e));
+  i.on('child-down', (e) => childDown.push(e));
+  r.on('esp-packet', (e) => esp.push(e));
+  i.on('error', (e) => errors.push(e));
+  r.on('error', (e) => errors.push(e));
+  await r.start();
+  await i.start();
+  try {
+    await until(() => childUp.length === 1, 10_000);
+    // the ISAKMP rekey at 3.4-3.6 s, the old SA's expiry at 4 s; the child's own rekey would be at ~51 s
+    await until(() => up.length === 2, 10_000);
+    await until(() => childUp.length === 2, 2_000);
+    assert.equal(childUp[1]!.cookieI, up[1]!.cookieI, 'the new child lives on the new ISAKMP SA');
+    assert.equal(childUp[1]!.rekey, true);
+    await new Promise((res) => setTimeout(res, 1500)); // past the old ISAKMP SA's lifetime
+    assert.equal(i.phase1Sas().length, 1);
+    assert.equal(i.childSas().length, 1, `children: ${JSON.stringify(childDown.map((d) => d.reason))}`);
+    assert.equal(r.childSas().length, 1);
+    i.sendEsp('peer', Buffer.alloc(40, 7), 4);
+    await until(() => esp.length === 1, 2_000);
+    assert.deepEqual(errors, []);
+  } finally {
+    await i.stop();
+    await r.stop();
+  }
+});
