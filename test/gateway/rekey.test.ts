@@ -53,3 +53,48 @@ test('a phase 1 rekey moves the child SA to the new ISAKMP SA at once; the old S
     await r.stop();
   }
 });
+
+test('the responder takes ESP on a new child as soon as it has sent QM2 (the initiator may send before its QM3 arrives)', { timeout: 20_000 }, async () => {
+  const b = base + 1000;
+  const r = new Gateway(peerConfig(b, b + 2, { esp: ['aes128gcm16'], initiate: false }));
+  const i = new Gateway(peerConfig(b + 2, b, { esp: ['aes128gcm16'], initiate: true }));
+  // Fault injection on the responder's receive path: the first Quick Mode message 3 arrives 600 ms late
+  // (a slow or lossy path). QM1 and QM3 share a message ID; the second datagram with it is QM3.
+  const seen = new Set<number>();
+  let held = false;
+  const gw = r as unknown as { receive: (m: Buffer, from: unknown, natt: boolean) => void };
+  const receive = gw.receive.bind(r);
+  gw.receive = (m, from, natt) => {
+    if (m.length >= 28 && m[18] === 32) {
+      const mid = m.readUInt32BE(20);
+      if (seen.has(mid) && !held) {
+        held = true;
+        setTimeout(() => receive(m, from, natt), 600);
+        return;
+      }
+      seen.add(mid);
+    }
+    receive(m, from, natt);
+  };
+  const order: string[] = [];
+  r.on('esp-packet', (e) => order.push(`esp ${e.spi}`));
+  r.on('child-up', (e) => order.push(`up ${e.spiIn}`));
+  i.on('child-up', () => i.sendEsp('peer', Buffer.alloc(40, 9), 4)); // at once, on the child QM2 made
+  const errors: unknown[] = [];
+  i.on('error', (e) => errors.push(e));
+  r.on('error', (e) => errors.push(e));
+  await r.start();
+  await i.start();
+  try {
+    await until(() => order.some((o) => o.startsWith('up')), 10_000);
+    await until(() => order.some((o) => o.startsWith('esp')), 2_000);
+    assert.ok(held, 'QM3 was not held back');
+    const spi = order[0]!.slice(4);
+    assert.ok(r.childSas().some((c) => Buffer.from(c.spiIn).toString('hex') === spi));
+    assert.deepEqual(order, [`esp ${spi}`, `up ${spi}`], 'the packet sent before QM3 arrived was taken on the new child');
+    assert.deepEqual(errors, []);
+  } finally {
+    await i.stop();
+    await r.stop();
+  }
+});

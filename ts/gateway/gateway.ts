@@ -251,6 +251,11 @@ interface Entry {
    * would cost some 250 bytes for the one or two children an SA has.
    */
   children: readonly Child[];
+  /**
+   * Responder: children whose QM2 went out and whose QM3 has not come yet. Their inbound direction already
+   * takes packets (the initiator sends on a new child as soon as QM2 arrives); nothing is sent on them.
+   */
+  early?: Child[];
   /** We started this ISAKMP SA to bring a child up (not to replace an expiring ISAKMP SA). */
   wantChild: boolean;
   /** NAT keepalives sent on this ISAKMP SA's behalf. */
@@ -857,10 +862,14 @@ export class Gateway extends EventEmitter<GatewayEvents> {
     const key = entry.key;
     for (const ev of out.events) {
       switch (ev.type) {
+        case 'childInbound':
+          this.childInbound(entry, ev.child);
+          break;
         case 'childSa':
           this.childUp(entry, ev.child);
           break;
         case 'childFailed':
+          this.dropEarly(entry, (c) => c.sa.messageId === ev.messageId);
           this.emitError(ev.error, entry.connection, entry.remote, entry);
           break;
         case 'delete':
@@ -887,9 +896,40 @@ export class Gateway extends EventEmitter<GatewayEvents> {
     }
   }
 
+  /** Responder, QM2 sent: the new child's inbound ESP SA takes packets from now on (see Entry.early). */
+  private childInbound(entry: Entry, sa: ChildSa): void {
+    const { inbound, outbound } = createChildEspSas(sa);
+    const child: Child = { sa: retainChildSa(sa), inbound, outbound, rekeyAt: null, dropAt: null, rekeyed: false };
+    entry.early = [...(entry.early ?? []), child];
+    this.inbound.set(sa.spiIn.toString('hex'), { entry, child });
+    if (this.dataplane) {
+      try {
+        this.dataplane.addInbound({ spi: sa.spiIn.readUInt32BE(0), sa: inbound, localTs: [selectorCidr(sa.localTs.id)], remoteTs: [selectorCidr(sa.remoteTs.id)] });
+      } catch (e) {
+        this.emitError(new IkeError('INTERNAL', `data plane refused child SA ${sa.spiIn.toString('hex')}: ${(e as Error).message}`), entry.connection, entry.remote, entry);
+      }
+    }
+  }
+
+  /** Takes back early children (QM3 never came, or the SA goes): their inbound SA stops taking packets. */
+  private dropEarly(entry: Entry, which: (c: Child) => boolean): void {
+    const gone = entry.early?.filter(which) ?? [];
+    if (gone.length === 0) return;
+    entry.early = entry.early!.filter((c) => !which(c));
+    for (const child of gone) {
+      this.inbound.delete(child.sa.spiIn.toString('hex'));
+      this.dataplane?.remove(child.sa.spiIn.readUInt32BE(0), 'inbound');
+      child.inbound.destroy?.();
+      child.outbound.destroy?.();
+    }
+  }
+
   private childUp(entry: Entry, sa: ChildSa): void {
     const c = this.configOf(entry)!;
-    const { inbound, outbound } = createChildEspSas(sa);
+    // responder: the ESP SAs made at QM2 (childInbound), whose inbound may have taken packets already
+    const early = entry.early?.find((e) => e.sa.spiIn.equals(sa.spiIn));
+    if (early) entry.early = entry.early!.filter((e) => e !== early);
+    const { inbound, outbound } = early ?? createChildEspSas(sa);
     // the event hands `sa` itself to the application; the gateway keeps a compact copy for the SA's life
     const child: Child = { sa: retainChildSa(sa), inbound, outbound, rekeyAt: null, dropAt: null, rekeyed: false };
     // The SAs this one replaces (same connection, same selectors) stay for packets in flight, then go.
@@ -911,7 +951,7 @@ export class Gateway extends EventEmitter<GatewayEvents> {
     const spi = sa.spiIn.toString('hex');
     entry.children = [...entry.children, child];
     this.inbound.set(spi, { entry, child });
-    if (this.dataplane) this.install(entry, child, replaced.map((r) => r.old));
+    if (this.dataplane) this.install(entry, child, replaced.map((r) => r.old), early === undefined);
     // its expiry is sa.expiresAt; the rekey (ours to start) a little before
     if (sa.initiator && c.initiate) child.rekeyAt = Date.now() + sa.lifetimeSeconds * 1000 * (REKEY_AT - Math.random() * 0.05);
     this.wake(entry);
@@ -939,7 +979,7 @@ export class Gateway extends EventEmitter<GatewayEvents> {
    * Hands a child's ESP SAs to the data plane. The SAs it replaces stop sending at once (the data plane
    * takes the first outbound SA that matches) but keep receiving until they are deleted.
    */
-  private install(entry: Entry, child: Child, replaced: Child[]): void {
+  private install(entry: Entry, child: Child, replaced: Child[], withInbound: boolean): void {
     const dp = this.dataplane!;
     for (const old of replaced) dp.remove(old.sa.spiOut.readUInt32BE(0), 'outbound');
     const localTs = [selectorCidr(child.sa.localTs.id)];
@@ -947,7 +987,7 @@ export class Gateway extends EventEmitter<GatewayEvents> {
     try {
       const port = this.peerNattPort(entry);
       dp.addOutbound({ spi: child.sa.spiOut.readUInt32BE(0), sa: child.outbound, localTs, remoteTs, peer: { address: entry.remote.address, port } });
-      dp.addInbound({ spi: child.sa.spiIn.readUInt32BE(0), sa: child.inbound, localTs, remoteTs });
+      if (withInbound) dp.addInbound({ spi: child.sa.spiIn.readUInt32BE(0), sa: child.inbound, localTs, remoteTs });
     } catch (e) {
       this.emitError(new IkeError('INTERNAL', `data plane refused child SA ${child.sa.spiIn.toString('hex')}: ${(e as Error).message}`), entry.connection, entry.remote, entry);
     }
@@ -975,6 +1015,7 @@ export class Gateway extends EventEmitter<GatewayEvents> {
   /** Removes an ISAKMP SA with all its children; with `notify`, deletes go to the peer first. */
   private teardown(key: string, entry: Entry, reason: string, notify: boolean): void {
     for (const child of entry.children) this.childDown(entry, child.sa.spiIn, reason, notify);
+    this.dropEarly(entry, () => true);
     if (notify && entry.up) this.send(entry.ctx.deleteIsakmp(), entry.remote, entry.natt);
     const wasUp = entry.up;
     this.forget(key, entry);

@@ -25,6 +25,12 @@ import { DEFAULT_RETRANSMIT, retransmitTotalMs } from './retransmit.js';
 
 export type Phase2Event =
   | { type: 'childSa'; child: ChildSa }
+  /**
+   * Responder, QM2 sent: the child SA before QM3 confirms it (the same object `childSa` brings later). The
+   * initiator starts sending on it when QM2 arrives: take packets on its inbound direction from now on, send
+   * on it only after `childSa`. A `childFailed` with its message ID takes it back.
+   */
+  | { type: 'childInbound'; child: ChildSa }
   | { type: 'childFailed'; name: string; messageId: number; error: IkeError }
   | { type: 'peerDead'; action: DpdPolicy['action']; idleMs: number }
   | InformationalEvent;
@@ -160,6 +166,7 @@ export class IsakmpSaContext implements Phase2Host {
       if (quickMode !== null) {
         this.remember(mid);
         this.keep(quickMode, now);
+        if (r.inboundReady) out.events.push({ type: 'childInbound', child: r.inboundReady });
       } else if (r.failed) out.events.push({ type: 'childFailed', name: '', messageId: mid, error: r.failed });
       out.send.push(...r.send);
       out.timer = this.deadline;

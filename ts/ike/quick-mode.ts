@@ -122,6 +122,12 @@ export interface QuickModeOutput {
   send: Buffer[];
   timer: number | null;
   childSa?: ChildSa;
+  /**
+   * Responder, on sending QM2: the child SA as it will be (keys, SPIs), before QM3 confirms it. The
+   * initiator may send on it as soon as QM2 arrives, before its QM3 reaches us, so the inbound direction
+   * should take packets from now on; the outbound waits for `childSa` (same object) after QM3.
+   */
+  inboundReady?: ChildSa;
   failed?: IkeError;
   /** Why an incoming datagram changed nothing (for logs); never set together with a state change. */
   dropped?: string;
@@ -142,6 +148,8 @@ export class QuickMode {
   private nonceR: Buffer | null = null;
   private dh: DhPrivateKey | null = null;
   private gxy: Buffer | null = null;
+  /** Responder: the child SA announced with QM2 (inboundReady), completed by QM3. */
+  private early: ChildSa | null = null;
   /** Our SPI (inbound SA) and the peer's (outbound SA). */
   readonly spiOurs: Buffer;
   private spiPeer: Buffer | null = null;
@@ -326,7 +334,8 @@ export class QuickMode {
       qm.lastReply = sealed.message;
       // Retransmit QM2 until QM3 comes (a lost QM3 is only recovered this way).
       qm.retransmitter.arm(sealed.message, now);
-      return { quickMode: qm, out: { send: [sealed.message], timer: qm.retransmitter.deadline } };
+      qm.early = qm.childSa(now);
+      return { quickMode: qm, out: { send: [sealed.message], timer: qm.retransmitter.deadline, inboundReady: qm.early } };
     } catch (e) {
       return refuse(asIkeError(e));
     }
@@ -456,6 +465,18 @@ export class QuickMode {
   }
 
   private finish(now: number): ChildSa {
+    // the responder built it when it sent QM2 (inboundReady); its life counts from now
+    const child = this.early ?? this.childSa(now);
+    this.early = null;
+    child.establishedAt = now;
+    child.expiresAt = now + this.lifetimeSeconds * 1000;
+    this.step = 'DONE';
+    this.wipe();
+    return child;
+  }
+
+  /** The child SA this exchange agreed on (keys derived now). */
+  private childSa(now: number): ChildSa {
     const alg = this.chosen!.algorithm as EspAlgorithm;
     const keys = deriveChildKeys(this.crypto, this.sa, alg, {
       spiIn: this.spiOurs,
@@ -485,8 +506,6 @@ export class QuickMode {
     };
     if (this.lifetimeKilobytes !== undefined) child.lifetimeKilobytes = this.lifetimeKilobytes;
     if (this.chosen!.pfsGroup !== undefined) child.pfsGroup = this.chosen!.pfsGroup;
-    this.step = 'DONE';
-    this.wipe();
     return child;
   }
 
@@ -524,6 +543,7 @@ export class QuickMode {
     this.gxy?.fill(0);
     this.gxy = null;
     this.dh = null;
+    this.early = null;
   }
 }
 
