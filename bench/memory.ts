@@ -14,7 +14,7 @@
 // 100,000 of them take a few minutes, not an hour; the state kept is the same as with real DH.
 import { pathToFileURL } from 'node:url';
 import { defaultCrypto } from '../ts/crypto/index.js';
-import type { EspSa } from '../ts/esp/index.js';
+import { nativeEsp, type EspSa } from '../ts/esp/index.js';
 import {
   CookieGenerator,
   createChildEspSas,
@@ -134,6 +134,12 @@ export interface GatewayMemoryFigures {
   heapBytesPerPair: number;
   externalBytesPerPair: number;
   rssBytesPerPair: number;
+  /**
+   * malloc's bytes in use (glibc mallinfo2 through the addon): everything native, the OpenSSL and addon
+   * objects of the ESP SAs and the backing stores of Buffers (so it includes `external`); NaN without it.
+   * JS heap + this = what the SA pair costs, without the allocators' slack that RSS also counts.
+   */
+  mallocBytesPerPair: number;
   /** The responder's tables when measured. */
   phase1: number;
   children: number;
@@ -191,7 +197,7 @@ type ToResponder = { type: 'baseline' } | { type: 'measure'; children: number; h
 type FromResponder =
   | { type: 'ready'; ike: number; natt: number }
   | { type: 'baseline' }
-  | { type: 'measured'; figures: Omit<GatewayMemoryFigures, 'heapBytesPerPair' | 'externalBytesPerPair' | 'rssBytesPerPair'> & { m: NodeJS.MemoryUsage; m0: NodeJS.MemoryUsage } };
+  | { type: 'measured'; figures: Omit<GatewayMemoryFigures, 'heapBytesPerPair' | 'externalBytesPerPair' | 'rssBytesPerPair' | 'mallocBytesPerPair'> & { m: NodeJS.MemoryUsage; m0: NodeJS.MemoryUsage; malloc: number; malloc0: number } };
 
 /** The responder process: a Gateway that answers, reports its memory when asked. */
 async function responderProcess(): Promise<void> {
@@ -200,6 +206,8 @@ async function responderProcess(): Promise<void> {
   gw.on('error', () => undefined); // the initiator counts failures
   await gw.start();
   let m0 = process.memoryUsage();
+  const mallocInUse = () => nativeEsp()?.espMallocInUse() ?? Number.NaN;
+  let malloc0 = mallocInUse();
   const settle = async (children: number) => {
     // the last QM3s may still be on their way
     for (let i = 0; i < 500 && gw.stats().children < children; i++) await new Promise((r) => setTimeout(r, 20));
@@ -211,14 +219,16 @@ async function responderProcess(): Promise<void> {
         gc();
         gc();
         m0 = process.memoryUsage();
+        malloc0 = mallocInUse();
         send({ type: 'baseline' });
       } else if (msg.type === 'measure') {
         await settle(msg.children);
         gc();
         gc();
         const m = process.memoryUsage();
+        const malloc = mallocInUse();
         if (msg.heapSnapshot) (await import('node:v8')).writeHeapSnapshot(msg.heapSnapshot);
-        send({ type: 'measured', figures: { ...gw.stats(), m, m0 } });
+        send({ type: 'measured', figures: { ...gw.stats(), m, m0, malloc, malloc0 } });
       } else process.exit(0);
     })();
   });
@@ -264,6 +274,7 @@ export async function runGatewayMemoryBench(count: number, concurrency = 100, pr
         heapBytesPerPair: (f.m.heapUsed - f.m0.heapUsed) / n,
         externalBytesPerPair: (f.m.external - f.m0.external) / n,
         rssBytesPerPair: (f.m.rss - f.m0.rss) / n,
+        mallocBytesPerPair: f.malloc0 >= 0 && f.malloc >= 0 ? (f.malloc - f.malloc0) / n : Number.NaN,
         phase1: f.phase1,
         children: f.children,
         halfOpen: f.halfOpen,
@@ -301,12 +312,12 @@ if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) 
       if (json) process.stdout.write(JSON.stringify(r) + '\n');
       else {
         const row = (what: string, f: GatewayMemoryFigures) =>
-          `  ${what.padEnd(26)} JS heap ${kb(f.heapBytesPerPair)}, external ${kb(f.externalBytesPerPair)}, RSS ${kb(f.rssBytesPerPair)} per SA pair (${f.phase1} ISAKMP SAs, ${f.children} child SAs)\n`;
+          `  ${what.padEnd(26)} JS heap ${kb(f.heapBytesPerPair)} + native (malloc in use, Buffers included) ${kb(f.mallocBytesPerPair)} = ${kb(f.heapBytesPerPair + f.mallocBytesPerPair)}; external ${kb(f.externalBytesPerPair)}, RSS ${kb(f.rssBytesPerPair)} per SA pair (${f.phase1} ISAKMP SAs, ${f.children} child SAs)\n`;
         process.stdout.write(
           `responder Gateway: ${r.done} setups kept (${r.failed} failed) in ${r.seconds.toFixed(1)} s, ${r.setupsPerSec.toFixed(0)}/s\n` +
             row('when the last is up:', r.up) +
             row(`after the ${(r.graceMs / 1000).toFixed(0)} s grace period:`, r.settled) +
-            `  (RSS includes the OpenSSL contexts of the ESP SAs and allocator slack)\n`,
+            `  (RSS also counts V8's free heap pages and malloc's slack)\n`,
         );
       }
     } else {
