@@ -12,6 +12,7 @@ import {
   notifyPayload,
   readInformational,
   type IsakmpSa,
+  plainIsakmpSa,
 } from '../../ts/ike/index.js';
 import { child, phase1Pair, Phase2Pair } from './quick-mode-pair.js';
 
@@ -107,14 +108,14 @@ test('Dpd helper: activity postpones probes, a stray ACK is ignored, a matching 
 test('forged, replayed or unauthenticated Informationals change nothing', async () => {
   const base = await sas();
   const pair = new Phase2Pair(crypto, base, { r: [] });
-  const forger = { ...base.i, skeyidA: Buffer.alloc(base.i.skeyidA.length, 7) };
-  const stranger = { ...base.i, cookieR: Buffer.alloc(8, 1) };
+  const forger = { ...plainIsakmpSa(base.i), skeyidA: Buffer.alloc(base.i.skeyidA.length, 7) };
+  const stranger = { ...plainIsakmpSa(base.i), cookieR: Buffer.alloc(8, 1) };
   const clear = encodeMessage({
     header: { initiatorCookie: base.i.cookieI, responderCookie: base.i.cookieR, nextPayload: 0, version: ISAKMP_VERSION, exchangeType: ExchangeType.INFORMATIONAL, flags: 0, messageId: 99, length: 0 },
     payloads: [deleteIsakmpPayload(base.i)],
   });
   const genuine = informationalMessage(crypto, base.i, 12345, [deleteEspPayload([Buffer.from('01020304', 'hex')])]);
-  const otherSa = { ...base.i, cookieI: Buffer.alloc(8, 9) };
+  const otherSa = { ...plainIsakmpSa(base.i), cookieI: Buffer.alloc(8, 9) };
   for (const m of [
     informationalMessage(crypto, forger, 1, [deleteIsakmpPayload(base.i)]), // wrong SKEYID_a: HASH(1) fails
     informationalMessage(crypto, stranger, 2, [deleteIsakmpPayload(base.i)]), // other cookies

@@ -18,6 +18,7 @@ import {
   type ChildSa,
   type IsakmpSa,
   type Phase2Policy,
+  plainIsakmpSa,
 } from '../../ts/ike/index.js';
 import { child, phase1Pair, Phase2Pair } from './quick-mode-pair.js';
 
@@ -236,7 +237,7 @@ test('NAT-T: UDP encapsulation modes (RFC 3947 3/4, draft 61443/61444), transpor
     [null, 'transport', EncapsulationMode.TRANSPORT],
   ] as const) {
     const nat = { version, localBehindNat: version !== null, remoteBehindNat: false };
-    const pair = new Phase2Pair(crypto, { i: { ...base.i, nat }, r: { ...base.r, nat: { ...nat, localBehindNat: false, remoteBehindNat: version !== null } } }, { r: [child('c', 'aes128gcm16-esn', { mode })] });
+    const pair = new Phase2Pair(crypto, { i: { ...plainIsakmpSa(base.i), nat }, r: { ...plainIsakmpSa(base.r), nat: { ...nat, localBehindNat: false, remoteBehindNat: version !== null } } }, { r: [child('c', 'aes128gcm16-esn', { mode })] });
     await pair.initiate(child('c', 'aes128gcm16-esn', { mode }));
     await pair.run();
     const [ci] = pair.children('i');
@@ -255,7 +256,7 @@ test('NAT-T: UDP encapsulation modes (RFC 3947 3/4, draft 61443/61444), transpor
   }
   // A UDP mode offered to a responder that did not negotiate NAT-T is not acceptable.
   const nat = { version: 'rfc3947' as const, localBehindNat: true, remoteBehindNat: false };
-  const pair = new Phase2Pair(crypto, { i: { ...base.i, nat }, r: { ...base.r, nat: { version: null, localBehindNat: false, remoteBehindNat: false } } }, { r: [child('c', 'aes128gcm16')] });
+  const pair = new Phase2Pair(crypto, { i: { ...plainIsakmpSa(base.i), nat }, r: { ...plainIsakmpSa(base.r), nat: { version: null, localBehindNat: false, remoteBehindNat: false } } }, { r: [child('c', 'aes128gcm16')] });
   await pair.initiate(child('c', 'aes128gcm16'));
   await pair.run();
   assert.equal(pair.failures('r')[0]?.kind, 'NO_PROPOSAL_CHOSEN');

@@ -21,6 +21,7 @@ import {
   type ChildSa,
   type IsakmpSa,
   type Phase2Output,
+  plainIsakmpSa,
 } from '../../ts/ike/index.js';
 import { parseMessage } from '../../ts/isakmp/index.js';
 import { child, phase1Pair } from '../ike/quick-mode-pair.js';
@@ -73,7 +74,7 @@ function retyped(m: Buffer, genuine: Buffer | null): boolean {
 
 /** Well-formed messages with the right cookies and encryption but a HASH made with a wrong SKEYID_a. */
 function badHashMessages(rng: Rng, sa: IsakmpSa, peer: IsakmpSa): Buffer[] {
-  const wrong = { ...sa, skeyidA: rng.bytes(sa.skeyidA.length) };
+  const wrong = { ...plainIsakmpSa(sa), skeyidA: rng.bytes(sa.skeyidA.length) };
   const mid = rng.next() >>> 0 || 1;
   return [
     informationalMessage(crypto, wrong, mid, [dpdPayload(sa, false, rng.next())]),
@@ -81,7 +82,7 @@ function badHashMessages(rng: Rng, sa: IsakmpSa, peer: IsakmpSa): Buffer[] {
     informationalMessage(crypto, wrong, mid, [deleteIsakmpPayload(sa)]),
     // A genuine-looking informational from the peer, but a replayed one would be caught by the message ID set:
     // here a fresh ID with the peer's own keys but a wrong SKEYID_a.
-    informationalMessage(crypto, { ...peer, skeyidA: wrong.skeyidA }, mid ^ 1, [dpdPayload(peer, true, rng.next())]),
+    informationalMessage(crypto, { ...plainIsakmpSa(peer), skeyidA: wrong.skeyidA }, mid ^ 1, [dpdPayload(peer, true, rng.next())]),
   ];
 }
 

@@ -20,6 +20,7 @@ import {
   transactionMessage,
   type IsakmpSa,
   type RemoteAccessOutput,
+  plainIsakmpSa,
 } from '../../ts/ike/index.js';
 import { crypto, xauthPhase1 } from '../ike/remote-access-pair.js';
 import { ITERATIONS, installGuard, mutate, rngFor, tag, type Rng } from './fuzz-helpers.js';
@@ -30,7 +31,7 @@ const RETRANSMIT = { tries: 2, timeoutMs: 1000, factor: 2 };
 type Who = 'c' | 's';
 
 function forged(rng: Rng, sa: IsakmpSa, to: Who): Buffer {
-  const wrong = { ...sa, skeyidA: rng.bytes(sa.skeyidA.length) };
+  const wrong = { ...plainIsakmpSa(sa), skeyidA: rng.bytes(sa.skeyidA.length) };
   const mid = rng.next() >>> 0 || 1;
   const id = rng.int(0x10000);
   const attrs =

@@ -17,4 +17,4 @@ export * from './transaction.js';
 export * from './modecfg.js';
 export * from './xauth-users.js';
 export * from './remote-access.js';
-export { retainChildSa, fullChildSa, RetainedChildSa } from './retained.js';
+export { retainChildSa, fullChildSa, RetainedChildSa, RetainedIsakmpSa, plainIsakmpSa } from './retained.js';

@@ -31,7 +31,7 @@ import { describeOffer, ikeOffer, ikeProposalName, matchAnswer, selectIkeProposa
 import { DEFAULT_RETRANSMIT, Retransmitter, type RetransmitPolicy } from './retransmit.js';
 import { classifyVendorIds, ourVendorIds, type PeerVendorIds } from './vendor.js';
 import { notifyName, notifyPayload } from './informational.js';
-import { compactBuffers, intern, internString } from './retained.js';
+import { compactBuffers, intern, internString, RetainedIsakmpSa } from './retained.js';
 import { mainModeHandle, mainModeRespond, mainModeStart } from './main-mode.js';
 import { aggressiveModeHandle, aggressiveModeRespond, aggressiveModeStart } from './aggressive-mode.js';
 
@@ -614,29 +614,28 @@ export class Phase1 {
     this.iv = lastIv;
     const nat = this.nat;
     const v = this.peerVendorIds;
-    const sa: IsakmpSa = {
-      name: this.policy.name,
-      initiator: this.initiator,
-      mode: this.policy.mode,
-      cookieI,
-      cookieR,
-      local: this.env.local,
-      remote: this.env.remote,
-      localId: this.policy.localId,
-      remoteId: this.peerId!,
-      // shared by every SA with the same values (frozen: nobody may change what the others see)
-      proposal: intern('ikeProposal', `${p.encryption}/${p.hash}/${p.group}/${p.authMethod}/${p.lifetimeSeconds}`, { ...p }),
-      algorithms: internString(ikeProposalName(p)),
-      skeyidD,
-      skeyidA,
-      skeyidE,
-      encryptionKey,
-      lastIv,
-      nat: intern('nat', `${nat.version}/${nat.localBehindNat}/${nat.remoteBehindNat}`, { ...nat }),
-      peerVendorIds: intern('vendorIds', `${v.natt}/${v.dpd}/${v.xauth}/${v.unity}/${v.fragmentation}`, { ...v }),
-      establishedAt: now,
-      expiresAt: now + p.lifetimeSeconds * 1000,
-    };
+    const sa = new RetainedIsakmpSa(
+      {
+        name: this.policy.name,
+        initiator: this.initiator,
+        mode: this.policy.mode,
+        local: this.env.local,
+        remote: this.env.remote,
+        localId: this.policy.localId,
+        remoteId: this.peerId!,
+        // shared by every SA with the same values (frozen: nobody may change what the others see)
+        proposal: intern('ikeProposal', `${p.encryption}/${p.hash}/${p.group}/${p.authMethod}/${p.lifetimeSeconds}`, { ...p }),
+        algorithms: internString(ikeProposalName(p)),
+        nat: intern('nat', `${nat.version}/${nat.localBehindNat}/${nat.remoteBehindNat}`, { ...nat }),
+        peerVendorIds: intern('vendorIds', `${v.natt}/${v.dpd}/${v.xauth}/${v.unity}/${v.fragmentation}`, { ...v }),
+        establishedAt: now,
+        expiresAt: now + p.lifetimeSeconds * 1000,
+      },
+      // the block compactBuffers made, which the seven views above start on
+      Buffer.from(cookieI.buffer, cookieI.byteOffset, 16 + 3 * skeyidD.length + encryptionKey.length + lastIv.length),
+      skeyidD.length,
+      encryptionKey.length,
+    );
     this.established = sa;
     // SKEYID itself is not needed past phase 1; neither are the DH values, nonces and SAi_b (the SA object
     // keeps what phase 2 needs): a gateway holds many established SAs.
