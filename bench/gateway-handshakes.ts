@@ -11,12 +11,13 @@
 import { fork, type ChildProcess } from 'node:child_process';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { defaultCrypto } from '../ts/crypto/index.js';
-import { parseConfig, type GatewayConfig } from '../ts/gateway/config.js';
+import type { GatewayConfig } from '../ts/gateway/config.js';
 import { Gateway } from '../ts/gateway/gateway.js';
 import { LoadTester, type LoadResult } from '../ts/load/load-tester.js';
 import { parseIkeProposal } from '../ts/ike/index.js';
 import { dhCeiling } from './handshakes.js';
 import { freePorts } from './soak.js';
+import { loopbackConfig } from './loopback-config.js';
 
 export interface GatewayBenchOptions {
   durationMs: number;
@@ -63,32 +64,16 @@ export interface GatewayBenchResult {
 }
 
 function config(o: GatewayBenchOptions, listen: [number, number], remote: [number, number], initiator: boolean): GatewayConfig {
-  const r = parseConfig(
-    {
-      listen: { address: '127.0.0.1', port: listen[0], nattPort: listen[1] },
-      connections: {
-        bench: {
-          remote: '127.0.0.1',
-          remotePort: remote[0],
-          remoteNattPort: remote[1],
-          auth: { psk: 'gateway handshake benchmark' },
-          localId: initiator ? '@bench-initiator' : '@bench-responder',
-          remoteId: initiator ? '@bench-responder' : '@bench-initiator',
-          ike: [o.ike],
-          esp: [o.esp],
-          pfs: o.pfs,
-          localTs: initiator ? '10.1.0.0/24' : '10.2.0.0/24',
-          remoteTs: initiator ? '10.2.0.0/24' : '10.1.0.0/24',
-          // loopback answers in microseconds: a retransmission means an overloaded side, which should show
-          retransmit: { tries: 3, timeout: '2s', factor: 1.5 },
-          allowWeak: true,
-        },
-      },
-    },
-    { baseDir: '.', env: {} },
-  );
-  if (!r.ok) throw new RangeError(r.errors.join('\n'));
-  return r.config;
+  return loopbackConfig('bench', listen, remote, initiator ? ['bench-initiator', 'bench-responder'] : ['bench-responder', 'bench-initiator'], 'gateway handshake benchmark', {
+    ike: [o.ike],
+    esp: [o.esp],
+    pfs: o.pfs,
+    localTs: initiator ? '10.1.0.0/24' : '10.2.0.0/24',
+    remoteTs: initiator ? '10.2.0.0/24' : '10.1.0.0/24',
+    // loopback answers in microseconds: a retransmission means an overloaded side, which should show
+    retransmit: { tries: 3, timeout: '2s', factor: 1.5 },
+    allowWeak: true,
+  });
 }
 
 type FromResponder = { ready: [number, number] } | { cpu: { user: number; system: number } } | { error: string };

@@ -32,7 +32,8 @@ import {
   type Phase2Output,
   type Phase2Policy,
 } from '../ts/ike/index.js';
-import { Gateway, parseConfig, type GatewayConfig } from '../ts/gateway/index.js';
+import { Gateway, type GatewayConfig } from '../ts/gateway/index.js';
+import { loopbackConfig } from './loopback-config.js';
 import { formatProgress, LoadTester } from '../ts/load/index.js';
 import { fakeDhCrypto } from './handshakes.js';
 
@@ -166,31 +167,16 @@ const BENCH_RETRANSMIT = { tries: 3, timeout: '1s', factor: 1.5 };
 const BENCH_GRACE_MS = 1000 + 1500 + 2250 + 3375;
 
 function benchConfig(port: number, remotePort: number, remoteNattPort: number, id: string, peerId: string): GatewayConfig {
-  const r = parseConfig(
-    {
-      listen: { address: '127.0.0.1', port: port || 1, nattPort: (port || 1) + 1 },
-      connections: {
-        m: {
-          remote: '127.0.0.1',
-          remotePort,
-          remoteNattPort,
-          auth: { psk: 'memory benchmark key' },
-          localId: id,
-          remoteId: peerId,
-          ike: ['aes128-sha256-modp2048'],
-          esp: ['aes128gcm16'],
-          // DPD state is kept per SA as in a real gateway, but no probe falls due during the run (at 30 s,
-          // 100,000 idle SAs would send over 3,000 probes a second and the run would measure that instead)
-          dpd: { delay: '1h', timeout: '150s' },
-          retransmit: BENCH_RETRANSMIT,
-        },
-      },
-    },
-    { baseDir: '.', env: {} },
-  );
-  if (!r.ok) throw new Error(r.errors.join('\n'));
-  if (!port) r.config.listen = { address: '127.0.0.1', port: 0, nattPort: 0 }; // any free ports
-  return r.config;
+  const config = loopbackConfig('m', [port || 1, (port || 1) + 1], [remotePort, remoteNattPort], [id.replace(/^@/, ''), peerId.replace(/^@/, '')], 'memory benchmark key', {
+    ike: ['aes128-sha256-modp2048'],
+    esp: ['aes128gcm16'],
+    // DPD state is kept per SA as in a real gateway, but no probe falls due during the run (at 30 s,
+    // 100,000 idle SAs would send over 3,000 probes a second and the run would measure that instead)
+    dpd: { delay: '1h', timeout: '150s' },
+    retransmit: BENCH_RETRANSMIT,
+  });
+  if (!port) config.listen = { address: '127.0.0.1', port: 0, nattPort: 0 }; // any free ports
+  return config;
 }
 
 type ToResponder = { type: 'baseline' } | { type: 'measure'; children: number; heapSnapshot?: string } | { type: 'exit' };

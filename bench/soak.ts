@@ -12,7 +12,8 @@ import { writeFileSync } from 'node:fs';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { pathToFileURL } from 'node:url';
 import { Gateway } from '../ts/gateway/gateway.js';
-import { parseConfig, type GatewayConfig } from '../ts/gateway/config.js';
+import type { GatewayConfig } from '../ts/gateway/config.js';
+import { loopbackConfig } from './loopback-config.js';
 
 export const SOAK_USAGE = `usage: ike soak [--minutes M | --seconds S] [--rate PPS] [--child-lifetime S] [--ike-lifetime S]
                [--sample S] [--payload BYTES] [--ike PROPOSAL] [--esp PROPOSAL] [--no-pfs]
@@ -246,36 +247,21 @@ export async function freePorts(n: number): Promise<number[]> {
 }
 
 function gatewayConfig(o: SoakOptions, listen: [number, number], remote: [number, number], initiate: boolean): GatewayConfig {
-  const r = parseConfig(
-    {
-      listen: { address: '127.0.0.1', port: listen[0], nattPort: listen[1] },
-      connections: {
-        soak: {
-          remote: '127.0.0.1',
-          remotePort: remote[0],
-          remoteNattPort: remote[1],
-          auth: { psk: 'soak run on loopback' },
-          localId: initiate ? '@soak-initiator' : '@soak-responder',
-          remoteId: initiate ? '@soak-responder' : '@soak-initiator',
-          ike: [o.ike],
-          esp: [o.esp],
-          pfs: o.pfs,
-          localTs: initiate ? '10.1.0.0/24' : '10.2.0.0/24',
-          remoteTs: initiate ? '10.2.0.0/24' : '10.1.0.0/24',
-          initiate,
-        },
-      },
-    },
-    { baseDir: '.', env: {} },
-  );
-  if (!r.ok) throw new RangeError(r.errors.join('\n'));
+  const config = loopbackConfig('soak', listen, remote, initiate ? ['soak-initiator', 'soak-responder'] : ['soak-responder', 'soak-initiator'], 'soak run on loopback', {
+    ike: [o.ike],
+    esp: [o.esp],
+    pfs: o.pfs,
+    localTs: initiate ? '10.1.0.0/24' : '10.2.0.0/24',
+    remoteTs: initiate ? '10.2.0.0/24' : '10.1.0.0/24',
+    initiate,
+  });
   // The config refuses lifetimes under 60 s (a real deployment should not rekey that often); the runtime
   // takes what it is given, which is the point of a soak.
-  const c = r.config.connections[0]!;
+  const c = config.connections[0]!;
   c.lifetime.espSeconds = o.childLifetimeSeconds;
   c.lifetime.ikeSeconds = o.ikeLifetimeSeconds;
   c.ike = c.ike.map((p) => ({ ...p, lifetimeSeconds: o.ikeLifetimeSeconds }));
-  return r.config;
+  return config;
 }
 
 const MAGIC = 0x534f414b; // 'SOAK'
