@@ -7,7 +7,7 @@
 // `ike bench handshakes` defines it (2 key pairs + 2 shared secrets per DH exchange; with PFS two
 // exchanges), and the ratio of the two.
 //   node dist/bench/gateway-handshakes.js [--duration S] [--concurrency C] [--ike P] [--esp P] [--pfs]
-//                                         [--sync-dh] [--warmup N] [--json]
+//                                         [--sync-dh] [--keep] [--warmup N] [--json]
 import { fork, type ChildProcess } from 'node:child_process';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { defaultCrypto } from '../ts/crypto/index.js';
@@ -29,6 +29,11 @@ export interface GatewayBenchOptions {
   syncDh: boolean;
   /** Setups before measuring (JIT, DH tables, socket buffers). */
   warmup: number;
+  /**
+   * Keep every SA up (as `ike bench handshakes` does) instead of deleting each ISAKMP SA once its child is
+   * up: the handshake alone, without the two Informational exchanges and the teardown per setup.
+   */
+  keep: boolean;
 }
 
 export const GATEWAY_BENCH_DEFAULTS: GatewayBenchOptions = {
@@ -39,6 +44,7 @@ export const GATEWAY_BENCH_DEFAULTS: GatewayBenchOptions = {
   pfs: false,
   syncDh: false,
   warmup: 50,
+  keep: false,
 };
 
 export interface GatewayBenchResult {
@@ -82,7 +88,7 @@ type FromResponder = { ready: [number, number] } | { cpu: { user: number; system
 async function responderMain(o: GatewayBenchOptions, initiatorPorts: [number, number]): Promise<void> {
   const send = (m: FromResponder) => process.send!(m);
   const [ike, natt] = (await freePorts(2)) as [number, number];
-  const gw = new Gateway(config(o, [ike, natt], initiatorPorts, false), { asyncDh: !o.syncDh });
+  const gw = new Gateway(config(o, [ike, natt], initiatorPorts, false), { asyncDh: !o.syncDh, independentSas: o.keep });
   gw.on('error', () => undefined); // the initiator counts failures
   await gw.start();
   let cpu0 = process.cpuUsage();
@@ -115,7 +121,7 @@ export async function runGatewayBench(options: Partial<GatewayBenchOptions> = {}
       child.once('message', (m: FromResponder) => ('ready' in m ? resolve(m.ready) : reject(new Error('error' in m ? m.error : 'responder did not start'))));
       child.once('exit', (code) => reject(new Error(`responder exited with ${code}`)));
     });
-    const gw = new Gateway(config(o, [ike, natt], ready, true), { asyncDh: !o.syncDh });
+    const gw = new Gateway(config(o, [ike, natt], ready, true), { asyncDh: !o.syncDh, independentSas: o.keep });
     gw.on('error', () => undefined); // counted by the tester
     await gw.start();
     let result: LoadResult;
@@ -124,7 +130,7 @@ export async function runGatewayBench(options: Partial<GatewayBenchOptions> = {}
       if (o.warmup > 0) await new LoadTester(gw, { connection: 'bench', count: o.warmup, concurrency: o.concurrency, timeoutMs: 20_000 }).run();
       child.send('mark');
       // a count no run reaches: the duration ends it (stop() lets the setups in flight finish)
-      const tester = new LoadTester(gw, { connection: 'bench', count: 1e9, concurrency: o.concurrency, timeoutMs: 20_000 });
+      const tester = new LoadTester(gw, { connection: 'bench', count: 1e9, concurrency: o.concurrency, timeoutMs: 20_000, keep: o.keep });
       const timer = setTimeout(() => tester.stop(), o.durationMs);
       result = await tester.run();
       clearTimeout(timer);
@@ -174,11 +180,12 @@ export function formatGatewayBench(rows: GatewayBenchResult[]): string {
 }
 
 export const GATEWAY_BENCH_USAGE = `usage: ike bench gateway [--duration 5] [--concurrency 16] [--warmup 50] [--ike aes128-sha1-modp2048]
-                         [--esp aes128-sha1] [--pfs] [--sync-dh] [--json]
+                         [--esp aes128-sha1] [--pfs] [--sync-dh] [--keep] [--json]
 
 Main Mode + Quick Mode setups over UDP on 127.0.0.1: the load tester with an initiator Gateway in this
 process, a responder Gateway in a child process; then the single-thread DH ceiling, measured as
-ike bench handshakes does. Exit code 1 if a setup failed, 2 for usage errors.
+ike bench handshakes does. Each ISAKMP SA is deleted once its child is up, unless --keep (the handshake
+alone, as ike bench handshakes counts it). Exit code 1 if a setup failed, 2 for usage errors.
 `;
 
 function parseArgs(argv: string[]): { options: Partial<GatewayBenchOptions>; json: boolean } {
@@ -199,6 +206,7 @@ function parseArgs(argv: string[]): { options: Partial<GatewayBenchOptions>; jso
       case '--esp': options.esp = argv[++i] ?? ''; break;
       case '--pfs': options.pfs = true; break;
       case '--sync-dh': options.syncDh = true; break;
+      case '--keep': options.keep = true; break;
       case '--json': json = true; break;
       default: throw new RangeError(`unknown option '${a}'`);
     }
