@@ -3,7 +3,7 @@
 // load tester (ts/load) drives the initiator Gateway in this process, the responder Gateway runs in a child
 // process. Where `ike bench handshakes` measures the engine in memory, this measures what a gateway does with
 // sockets, timers, the SA table and deletes. Reports setups/s, latency p50/p99, CPU per setup on each side
-// and, measured in the same run once both gateways are stopped, the single-thread DH ceiling as
+// and, measured in the same run just before and just after the setups (the mean), the single-thread DH ceiling as
 // `ike bench handshakes` defines it (2 key pairs + 2 shared secrets per DH exchange; with PFS two
 // exchanges), and the ratio of the two.
 //   node dist/bench/gateway-handshakes.js [--duration S] [--concurrency C] [--ike P] [--esp P] [--pfs]
@@ -63,7 +63,7 @@ export interface GatewayBenchResult {
   responderCpuMsPerSetup: number;
   /** DH exchanges per setup: 1, or 2 with PFS. */
   dhPerSetup: number;
-  /** Single thread, sync, measured after the setups in this process (same definition as `ike bench handshakes`). */
+  /** Single thread, sync, in this process: the mean of 1 s just before and 1 s just after the setups (same definition as `ike bench handshakes`). */
   ceilingPerSec: number;
   ratioToCeiling: number;
   failures: Record<string, number>;
@@ -126,8 +126,15 @@ export async function runGatewayBench(options: Partial<GatewayBenchOptions> = {}
     await gw.start();
     let result: LoadResult;
     let responderCpu: { user: number; system: number };
+    const dhPerSetup = o.pfs ? 2 : 1;
+    // The ceiling on this thread while both gateways are idle, exactly as `ike bench handshakes` measures it,
+    // once just before the setups and once just after: the mean of the two, so that the VM's drift during
+    // the run weighs on both figures alike (the two processes leave no core to interleave it).
+    const ceiling = () => dhCeiling(defaultCrypto(), proposal.value[0]!.group, { fullLengthExponent: false }, 1000, dhPerSetup);
+    let ceilingBefore = Number.NaN;
     try {
       if (o.warmup > 0) await new LoadTester(gw, { connection: 'bench', count: o.warmup, concurrency: o.concurrency, timeoutMs: 20_000 }).run();
+      ceilingBefore = ceiling();
       child.send('mark');
       // a count no run reaches: the duration ends it (stop() lets the setups in flight finish)
       const tester = new LoadTester(gw, { connection: 'bench', count: 1e9, concurrency: o.concurrency, timeoutMs: 20_000, keep: o.keep });
@@ -141,9 +148,7 @@ export async function runGatewayBench(options: Partial<GatewayBenchOptions> = {}
     }
     child.send('stop');
     await new Promise((r) => (child.exitCode !== null ? r(null) : child.once('exit', r)));
-    // The ceiling once both gateways are quiet, on this thread, exactly as `ike bench handshakes` measures it.
-    const dhPerSetup = o.pfs ? 2 : 1;
-    const ceilingPerSec = dhCeiling(defaultCrypto(), proposal.value[0]!.group, { fullLengthExponent: false }, 2000, dhPerSetup);
+    const ceilingPerSec = (ceilingBefore + ceiling()) / 2;
     return {
       ike: o.ike,
       esp: o.esp,
