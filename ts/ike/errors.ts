@@ -26,6 +26,12 @@ export class IkeError extends Error {
   }
 }
 
+/** A caught value as an IkeError: itself, or an INTERNAL error saying what was thrown (a bug, not the peer). */
+export function asIkeError(e: unknown): IkeError {
+  if (e instanceof IkeError) return e;
+  return new IkeError('INTERNAL', `internal error: ${(e as Error)?.message ?? String(e)}`);
+}
+
 /** The Notify type RFC 2408/2409 prescribe for a failure kind (undefined: nothing is sent). */
 export function notifyFor(kind: IkeErrorKind): number | undefined {
   switch (kind) {

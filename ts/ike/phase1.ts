@@ -26,7 +26,7 @@ import {
   type SaPayload,
 } from '../isakmp/index.js';
 import { endpointBytes, ZERO_COOKIE, type CookieGenerator, type Endpoint } from './cookie.js';
-import { IkeError, notifyFor, type IkeErrorKind } from './errors.js';
+import { asIkeError, IkeError, notifyFor, type IkeErrorKind } from './errors.js';
 import { describeOffer, ikeOffer, ikeProposalName, matchAnswer, selectIkeProposal, type IkeProposal, type SelectionOrder } from './proposals.js';
 import { DEFAULT_RETRANSMIT, Retransmitter, type RetransmitPolicy } from './retransmit.js';
 import { classifyVendorIds, ourVendorIds, type PeerVendorIds } from './vendor.js';
@@ -727,11 +727,6 @@ function sameIdentity(expected: Identity, got: IdPayload): boolean {
   return e.idType === got.idType && e.data.equals(got.data);
 }
 
-function asIkeError(e: unknown): IkeError {
-  if (e instanceof IkeError) return e;
-  return new IkeError('INTERNAL', `internal error: ${(e as Error)?.message ?? String(e)}`);
-}
-
 function failedOut(err: IkeError): Phase1Output {
   return { send: [], timer: null, failed: err };
 }
@@ -759,7 +754,6 @@ function refuse(env: Phase1Env, header: IsakmpHeader, err: IkeError, now: number
   });
   return { send: [msg], timer: null, failed: err };
 }
-
 
 function hint(n: number): string {
   switch (n) {

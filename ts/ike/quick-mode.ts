@@ -11,7 +11,7 @@
 import type { CryptoProvider, DhGroupId, DhPrivateKey } from '../crypto/index.js';
 import { createEspSa, espKeyLengths, isEspAlgorithm, type EspAlgorithm, type EspSa, type EspSaParams } from '../esp/index.js';
 import { ExchangeType, Flags, NotifyType, ProtocolId, bytesEqual, type IdPayload, type IsakmpHeader, type Payload, type SaPayload } from '../isakmp/index.js';
-import { IkeError, notifyFor } from './errors.js';
+import { asIkeError, IkeError, notifyFor } from './errors.js';
 import { espProposalName, type EspProposal } from './esp-proposals.js';
 import {
   decodeEncapsulationMode,
@@ -614,11 +614,6 @@ function noProposal(where: string, saP: SaPayload, candidates: readonly Phase2Po
 
 function idCopy(p: IdPayload): IdPayload {
   return { type: 5, idType: p.idType, protocolId: p.protocolId, port: p.port, data: Buffer.from(p.data) };
-}
-
-function asIkeError(e: unknown): IkeError {
-  if (e instanceof IkeError) return e;
-  return new IkeError('INTERNAL', `internal error: ${(e as Error)?.message ?? String(e)}`);
 }
 
 function hint(n: number): string {
