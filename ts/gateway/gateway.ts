@@ -902,13 +902,7 @@ export class Gateway extends EventEmitter<GatewayEvents> {
     const child: Child = { sa: retainChildSa(sa), inbound, outbound, rekeyAt: null, dropAt: null, rekeyed: false };
     entry.early = [...(entry.early ?? []), child];
     this.inbound.set(sa.spiIn.toString('hex'), { entry, child });
-    if (this.dataplane) {
-      try {
-        this.dataplane.addInbound({ spi: sa.spiIn.readUInt32BE(0), sa: inbound, localTs: [selectorCidr(sa.localTs.id)], remoteTs: [selectorCidr(sa.remoteTs.id)] });
-      } catch (e) {
-        this.emitError(new IkeError('INTERNAL', `data plane refused child SA ${sa.spiIn.toString('hex')}: ${(e as Error).message}`), entry.connection, entry.remote, entry);
-      }
-    }
+    if (this.dataplane) this.install(entry, child, [], { outbound: false, inbound: true });
   }
 
   /** Takes back early children (QM3 never came, or the SA goes): their inbound SA stops taking packets. */
@@ -916,12 +910,18 @@ export class Gateway extends EventEmitter<GatewayEvents> {
     const gone = entry.early?.filter(which) ?? [];
     if (gone.length === 0) return;
     entry.early = entry.early!.filter((c) => !which(c));
-    for (const child of gone) {
-      this.inbound.delete(child.sa.spiIn.toString('hex'));
-      this.dataplane?.remove(child.sa.spiIn.readUInt32BE(0), 'inbound');
-      child.inbound.destroy?.();
-      child.outbound.destroy?.();
+    for (const child of gone) this.releaseEsp(child, false);
+  }
+
+  /** A child's ESP SAs stop: no longer found by SPI, out of the data plane (its outbound only if installed), freed. */
+  private releaseEsp(child: Child, outboundInstalled: boolean): void {
+    this.inbound.delete(child.sa.spiIn.toString('hex'));
+    if (this.dataplane) {
+      if (outboundInstalled) this.dataplane.remove(child.sa.spiOut.readUInt32BE(0), 'outbound');
+      this.dataplane.remove(child.sa.spiIn.readUInt32BE(0), 'inbound');
     }
+    child.inbound.destroy?.();
+    child.outbound.destroy?.();
   }
 
   private childUp(entry: Entry, sa: ChildSa): void {
@@ -951,7 +951,7 @@ export class Gateway extends EventEmitter<GatewayEvents> {
     const spi = sa.spiIn.toString('hex');
     entry.children = [...entry.children, child];
     this.inbound.set(spi, { entry, child });
-    if (this.dataplane) this.install(entry, child, replaced.map((r) => r.old), early === undefined);
+    if (this.dataplane) this.install(entry, child, replaced.map((r) => r.old), { outbound: true, inbound: early === undefined });
     // its expiry is sa.expiresAt; the rekey (ours to start) a little before
     if (sa.initiator && c.initiate) child.rekeyAt = Date.now() + sa.lifetimeSeconds * 1000 * (REKEY_AT - Math.random() * 0.05);
     this.wake(entry);
@@ -979,15 +979,14 @@ export class Gateway extends EventEmitter<GatewayEvents> {
    * Hands a child's ESP SAs to the data plane. The SAs it replaces stop sending at once (the data plane
    * takes the first outbound SA that matches) but keep receiving until they are deleted.
    */
-  private install(entry: Entry, child: Child, replaced: Child[], withInbound: boolean): void {
+  private install(entry: Entry, child: Child, replaced: Child[], which: { outbound: boolean; inbound: boolean }): void {
     const dp = this.dataplane!;
     for (const old of replaced) dp.remove(old.sa.spiOut.readUInt32BE(0), 'outbound');
     const localTs = [selectorCidr(child.sa.localTs.id)];
     const remoteTs = [selectorCidr(child.sa.remoteTs.id)];
     try {
-      const port = this.peerNattPort(entry);
-      dp.addOutbound({ spi: child.sa.spiOut.readUInt32BE(0), sa: child.outbound, localTs, remoteTs, peer: { address: entry.remote.address, port } });
-      if (withInbound) dp.addInbound({ spi: child.sa.spiIn.readUInt32BE(0), sa: child.inbound, localTs, remoteTs });
+      if (which.outbound) dp.addOutbound({ spi: child.sa.spiOut.readUInt32BE(0), sa: child.outbound, localTs, remoteTs, peer: { address: entry.remote.address, port: this.peerNattPort(entry) } });
+      if (which.inbound) dp.addInbound({ spi: child.sa.spiIn.readUInt32BE(0), sa: child.inbound, localTs, remoteTs });
     } catch (e) {
       this.emitError(new IkeError('INTERNAL', `data plane refused child SA ${child.sa.spiIn.toString('hex')}: ${(e as Error).message}`), entry.connection, entry.remote, entry);
     }
@@ -1000,13 +999,7 @@ export class Gateway extends EventEmitter<GatewayEvents> {
     const spiIn = child.sa.spiIn.toString('hex');
     if (notify && entry.up) this.send(entry.ctx.deleteChildren([child.sa.spiIn]), entry.remote, entry.natt);
     entry.children = entry.children.filter((c) => c !== child);
-    this.inbound.delete(spiIn);
-    if (this.dataplane) {
-      this.dataplane.remove(child.sa.spiOut.readUInt32BE(0), 'outbound');
-      this.dataplane.remove(child.sa.spiIn.readUInt32BE(0), 'inbound');
-    }
-    child.inbound.destroy?.();
-    child.outbound.destroy?.();
+    this.releaseEsp(child, true);
     this.emit('child-down', { connection: entry.connection, spiIn, spiOut: child.sa.spiOut.toString('hex'), reason });
     // An ISAKMP SA that a newer one replaced goes once its last child has moved over.
     if (entry.children.length === 0 && entry.up && this.newest(entry) !== entry) this.teardown(entry.key, entry, 'replaced by a newer ISAKMP SA', true);
