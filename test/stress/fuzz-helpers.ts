@@ -8,6 +8,7 @@
 //   FUZZ_ITERATIONS=<n>  mutations per state (default below, sized for CI); raise for a long run
 //   FUZZ_DEBUG=1         phase 1: print every accepted mutation next to the genuine message
 // Long run of all three files:  npx tsc -p tsconfig.json && FUZZ_ITERATIONS=5000 FUZZ_SEED=123 node scripts/run-tests.mjs fuzz-states
+import { parseMessage } from '../../ts/isakmp/index.js';
 import { Rng } from '../isakmp/fuzz-engine.js';
 
 export { Rng };
@@ -124,4 +125,20 @@ export function mutate(rng: Rng, genuine: Buffer, others: readonly Buffer[] = []
   // A mutation that happens to reproduce the genuine bytes is not a mutation.
   if (b.equals(genuine)) b = Buffer.concat([b, Buffer.from([rng.int(256)])]);
   return b;
+}
+
+/**
+ * The same message as `genuine` but for header fields no one can authenticate in IKEv1 (flags other than
+ * E, version, bytes past the header length): delivering it before the genuine one is delivering the genuine one.
+ */
+export function equivalent(m: Buffer, genuine: Buffer | null, orExtended = false): boolean {
+  if (genuine === null) return false;
+  const a = parseMessage(m);
+  const b = parseMessage(genuine);
+  if (!a.ok || !b.ok || !('encrypted' in a.value) || !('encrypted' in b.value)) return false;
+  const [x, y] = [a.value.header, b.value.header];
+  return x.initiatorCookie.equals(y.initiatorCookie) && x.responderCookie.equals(y.responderCookie) && x.messageId === y.messageId &&
+    x.exchangeType === y.exchangeType && x.nextPayload === y.nextPayload &&
+    (a.value.encrypted.equals(b.value.encrypted) ||
+      (orExtended && a.value.encrypted.length > b.value.encrypted.length && a.value.encrypted.subarray(0, b.value.encrypted.length).equals(b.value.encrypted)));
 }

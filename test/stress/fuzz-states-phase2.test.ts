@@ -23,10 +23,9 @@ import {
   type Phase2Output,
   plainIsakmpSa,
 } from '../../ts/ike/index.js';
-import { parseMessage } from '../../ts/isakmp/index.js';
 import { child, phase1Pair } from '../ike/quick-mode-pair.js';
 import { crypto } from '../ike/remote-access-pair.js';
-import { ITERATIONS, installGuard, mutate, rngFor, tag, type Rng } from './fuzz-helpers.js';
+import { equivalent, ITERATIONS, installGuard, mutate, rngFor, tag, type Rng } from './fuzz-helpers.js';
 
 const guard = installGuard();
 const DPD = { delayMs: 30_000, timeoutMs: 150_000, action: 'clear' as const };
@@ -46,22 +45,6 @@ function checkOutput(out: Phase2Output, where: string): void {
   assert.ok(Array.isArray(out.send) && out.send.every((b) => Buffer.isBuffer(b)), `${where}: send is not Buffer[]`);
   assert.ok(Array.isArray(out.events) && Array.isArray(out.dropped), `${where}: events / dropped`);
   assert.ok(out.timer === null || Number.isFinite(out.timer), `${where}: timer`);
-}
-
-/**
- * The same message as `genuine` but for header fields no one can authenticate in IKEv1 (flags other than
- * E, version, bytes past the header length): delivering it before the genuine one is delivering the genuine one.
- */
-export function equivalent(m: Buffer, genuine: Buffer | null, orExtended = false): boolean {
-  if (genuine === null) return false;
-  const a = parseMessage(m);
-  const b = parseMessage(genuine);
-  if (!a.ok || !b.ok || !('encrypted' in a.value) || !('encrypted' in b.value)) return false;
-  const [x, y] = [a.value.header, b.value.header];
-  return x.initiatorCookie.equals(y.initiatorCookie) && x.responderCookie.equals(y.responderCookie) && x.messageId === y.messageId &&
-    x.exchangeType === y.exchangeType && x.nextPayload === y.nextPayload &&
-    (a.value.encrypted.equals(b.value.encrypted) ||
-      (orExtended && a.value.encrypted.length > b.value.encrypted.length && a.value.encrypted.subarray(0, b.value.encrypted.length).equals(b.value.encrypted)));
 }
 
 /** `genuine` (undelivered) with only its exchange type changed: IKEv1's HASH(1) does not cover the header. */
