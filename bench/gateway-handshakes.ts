@@ -7,15 +7,15 @@
 // `ike bench handshakes` defines it (2 key pairs + 2 shared secrets per DH exchange; with PFS two
 // exchanges), and the ratio of the two.
 //   node dist/bench/gateway-handshakes.js [--duration S] [--concurrency C] [--ike P] [--esp P] [--pfs]
-//                                         [--sync-dh] [--keep] [--warmup N] [--json]
+//                                         [--sync-dh] [--keep] [--fake-dh] [--warmup N] [--json]
 import { fork, type ChildProcess } from 'node:child_process';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { defaultCrypto } from '../ts/crypto/index.js';
 import type { GatewayConfig } from '../ts/gateway/config.js';
-import { Gateway } from '../ts/gateway/gateway.js';
+import { Gateway, type GatewayOptions } from '../ts/gateway/gateway.js';
 import { LoadTester, type LoadResult } from '../ts/load/load-tester.js';
 import { parseIkeProposal } from '../ts/ike/index.js';
-import { dhCeiling } from './handshakes.js';
+import { dhCeiling, fakeDhCrypto } from './handshakes.js';
 import { freePorts } from './soak.js';
 import { loopbackConfig } from './loopback-config.js';
 
@@ -27,14 +27,24 @@ export interface GatewayBenchOptions {
   pfs: boolean;
   /** DH on the event loop instead of the thread pool (both sides). */
   syncDh: boolean;
-  /** Setups before measuring (JIT, DH tables, socket buffers). */
+  /**
+   * Setups before measuring (at most WARM_UP_MS of them): V8 optimizes by use, and as in `ike bench
+   * handshakes` the first ~2,000 setups run at up to twice the CPU per setup while its compiler threads
+   * take the other core (which here is the other gateway's). A gateway runs for days; the benchmark
+   * measures it warm.
+   */
   warmup: number;
   /**
    * Keep every SA up (as `ike bench handshakes` does) instead of deleting each ISAKMP SA once its child is
    * up: the handshake alone, without the two Informational exchanges and the teardown per setup.
    */
   keep: boolean;
+  /** A null DH group on both sides (`fakeDhCrypto`, as `ike bench handshakes --fake-dh`): the gateways' own cost. */
+  fakeDh: boolean;
 }
+
+/** The warm-up's time limit (a slow machine measures after fewer setups rather than waiting). */
+const WARM_UP_MS = 5000;
 
 export const GATEWAY_BENCH_DEFAULTS: GatewayBenchOptions = {
   durationMs: 5000,
@@ -43,8 +53,9 @@ export const GATEWAY_BENCH_DEFAULTS: GatewayBenchOptions = {
   esp: 'aes128-sha1',
   pfs: false,
   syncDh: false,
-  warmup: 50,
+  warmup: 2000,
   keep: false,
+  fakeDh: false,
 };
 
 export interface GatewayBenchResult {
@@ -82,13 +93,17 @@ function config(o: GatewayBenchOptions, listen: [number, number], remote: [numbe
   });
 }
 
+function gatewayOptions(o: GatewayBenchOptions): GatewayOptions {
+  return { asyncDh: !o.syncDh, independentSas: o.keep, ...(o.fakeDh ? { crypto: fakeDhCrypto(defaultCrypto()) } : {}) };
+}
+
 type FromResponder = { ready: [number, number] } | { cpu: { user: number; system: number } } | { error: string };
 
 /** The child: a responder Gateway until told to stop; CPU time reported on request. */
 async function responderMain(o: GatewayBenchOptions, initiatorPorts: [number, number]): Promise<void> {
   const send = (m: FromResponder) => process.send!(m);
   const [ike, natt] = (await freePorts(2)) as [number, number];
-  const gw = new Gateway(config(o, [ike, natt], initiatorPorts, false), { asyncDh: !o.syncDh, independentSas: o.keep });
+  const gw = new Gateway(config(o, [ike, natt], initiatorPorts, false), gatewayOptions(o));
   gw.on('error', () => undefined); // the initiator counts failures
   await gw.start();
   let cpu0 = process.cpuUsage();
@@ -121,7 +136,7 @@ export async function runGatewayBench(options: Partial<GatewayBenchOptions> = {}
       child.once('message', (m: FromResponder) => ('ready' in m ? resolve(m.ready) : reject(new Error('error' in m ? m.error : 'responder did not start'))));
       child.once('exit', (code) => reject(new Error(`responder exited with ${code}`)));
     });
-    const gw = new Gateway(config(o, [ike, natt], ready, true), { asyncDh: !o.syncDh, independentSas: o.keep });
+    const gw = new Gateway(config(o, [ike, natt], ready, true), gatewayOptions(o));
     gw.on('error', () => undefined); // counted by the tester
     await gw.start();
     let result: LoadResult;
@@ -133,7 +148,12 @@ export async function runGatewayBench(options: Partial<GatewayBenchOptions> = {}
     const ceiling = () => dhCeiling(defaultCrypto(), proposal.value[0]!.group, { fullLengthExponent: false }, 1000, dhPerSetup);
     let ceilingBefore = Number.NaN;
     try {
-      if (o.warmup > 0) await new LoadTester(gw, { connection: 'bench', count: o.warmup, concurrency: o.concurrency, timeoutMs: 20_000 }).run();
+      if (o.warmup > 0) {
+        const warm = new LoadTester(gw, { connection: 'bench', count: o.warmup, concurrency: o.concurrency, timeoutMs: 20_000 });
+        const cap = setTimeout(() => warm.stop(), WARM_UP_MS);
+        await warm.run();
+        clearTimeout(cap);
+      }
       ceilingBefore = ceiling();
       child.send('mark');
       // a count no run reaches: the duration ends it (stop() lets the setups in flight finish)
@@ -184,13 +204,14 @@ export function formatGatewayBench(rows: GatewayBenchResult[]): string {
   ].join('\n');
 }
 
-export const GATEWAY_BENCH_USAGE = `usage: ike bench gateway [--duration 5] [--concurrency 16] [--warmup 50] [--ike aes128-sha1-modp2048]
-                         [--esp aes128-sha1] [--pfs] [--sync-dh] [--keep] [--json]
+export const GATEWAY_BENCH_USAGE = `usage: ike bench gateway [--duration 5] [--concurrency 16] [--warmup 2000] [--ike aes128-sha1-modp2048]
+                         [--esp aes128-sha1] [--pfs] [--sync-dh] [--keep] [--fake-dh] [--json]
 
 Main Mode + Quick Mode setups over UDP on 127.0.0.1: the load tester with an initiator Gateway in this
 process, a responder Gateway in a child process; then the single-thread DH ceiling, measured as
 ike bench handshakes does. Each ISAKMP SA is deleted once its child is up, unless --keep (the handshake
-alone, as ike bench handshakes counts it). Exit code 1 if a setup failed, 2 for usage errors.
+alone, as ike bench handshakes counts it). --fake-dh: a null DH group on both sides, the gateways' own
+cost (the ratio is then not a ratio to anything real). Exit code 1 if a setup failed, 2 for usage errors.
 `;
 
 function parseArgs(argv: string[]): { options: Partial<GatewayBenchOptions>; json: boolean } {
@@ -212,6 +233,7 @@ function parseArgs(argv: string[]): { options: Partial<GatewayBenchOptions>; jso
       case '--pfs': options.pfs = true; break;
       case '--sync-dh': options.syncDh = true; break;
       case '--keep': options.keep = true; break;
+      case '--fake-dh': options.fakeDh = true; break;
       case '--json': json = true; break;
       default: throw new RangeError(`unknown option '${a}'`);
     }

@@ -129,7 +129,7 @@ if (hsRows.length) {
 const gwRows = results.filter((x) => x.suite === 'gateway-handshakes');
 if (gwRows.length) {
   md.push('## gateway handshakes (two gateways over UDP on loopback, two processes)', '');
-  md.push(`\`node dist/bench/gateway-handshakes.js --duration ${hs}\`; the load tester's initiator Gateway here, the responder Gateway in a child process; DH ceiling as above, measured after the setups.`, '');
+  md.push(`\`node dist/bench/gateway-handshakes.js --duration ${hs}\`; the load tester's initiator Gateway here, the responder Gateway in a child process; DH ceiling as above, the mean of 1 s just before and 1 s just after the setups, which follow a warm-up of up to 2,000 setups.`, '');
   const ok = gwRows.filter((r) => r.ok).map((r) => r.output as GatewayBenchResult);
   if (ok.length) md.push(formatGatewayBench(ok));
   for (const r of gwRows.filter((x) => !x.ok)) md.push(`failed: ${(r.stderr ?? '').trim().split('\n').pop()}`);
