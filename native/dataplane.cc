@@ -33,7 +33,10 @@
 #include <mutex>
 #include <string>
 #include <thread>
+#include <unordered_map>
 #include <vector>
+
+#include <openssl/rand.h>
 
 #include "addon.h"
 #include "common.h"
@@ -173,6 +176,121 @@ struct SaEntry {
   uint64_t packets = 0, bytes = 0, authFailed = 0, replay = 0, selectorMismatch = 0, malformed = 0;
 };
 
+// The SA table. Inbound SAs by SPI: one hash lookup per ESP datagram. Outbound SAs in the order they were
+// added, the first whose selectors match a packet carrying it (a scan), with that answer (or "none") cached
+// per (source, destination) pair, so a flow costs one hash lookup whatever the number of tunnels; any
+// change to the outbound SAs empties the cache. Removing is O(n) in pointer comparisons (no entry is
+// touched), adding O(1). Not locked itself: the DataPlane's mutex guards it.
+class SaTable {
+ public:
+  // False (and the entry stays with the caller) if an SA of its direction with its SPI is installed.
+  bool Add(std::unique_ptr<SaEntry>& e) {
+    auto& bySpi = e->outbound ? outBySpi_ : inBySpi_;
+    if (!bySpi.emplace(e->spi, e.get()).second) return false;
+    if (e->outbound) {
+      outbound_.push_back(e.get());
+      flows_.clear();
+    }
+    all_.push_back(std::move(e));
+    return true;
+  }
+
+  // Takes out the SAs with this SPI in the directions asked for.
+  std::vector<std::unique_ptr<SaEntry>> Remove(uint32_t spi, bool inbound, bool outbound) {
+    std::vector<std::unique_ptr<SaEntry>> out;
+    auto take = [&](std::unordered_map<uint32_t, SaEntry*>& bySpi) {
+      auto it = bySpi.find(spi);
+      if (it == bySpi.end()) return;
+      SaEntry* e = it->second;
+      bySpi.erase(it);
+      if (e->outbound) {
+        outbound_.erase(std::find(outbound_.begin(), outbound_.end(), e));
+        flows_.clear();
+      }
+      auto owner = std::find_if(all_.begin(), all_.end(), [e](const std::unique_ptr<SaEntry>& x) { return x.get() == e; });
+      out.push_back(std::move(*owner));
+      all_.erase(owner);
+    };
+    if (outbound) take(outBySpi_);
+    if (inbound) take(inBySpi_);
+    return out;
+  }
+
+  std::vector<std::unique_ptr<SaEntry>> Clear() {
+    inBySpi_.clear();
+    outBySpi_.clear();
+    outbound_.clear();
+    flows_.clear();
+    return std::move(all_);
+  }
+
+  SaEntry* Inbound(uint32_t spi) const {
+    auto it = inBySpi_.find(spi);
+    return it == inBySpi_.end() ? nullptr : it->second;
+  }
+  SaEntry* OutboundBySpi(uint32_t spi) const {
+    auto it = outBySpi_.find(spi);
+    return it == outBySpi_.end() ? nullptr : it->second;
+  }
+
+  // The outbound SA for a packet from src to dst (4 or 16 bytes each, by family), or nullptr.
+  SaEntry* Outbound(int family, const uint8_t* src, const uint8_t* dst) {
+    Flow f{};
+    const size_t n = family == AF_INET ? 4 : 16;
+    f.family = static_cast<uint8_t>(family);
+    std::memcpy(f.addrs, src, n);
+    std::memcpy(f.addrs + 16, dst, n);
+    auto it = flows_.find(f);
+    if (it != flows_.end()) return it->second;
+    SaEntry* found = nullptr;
+    for (SaEntry* x : outbound_) {
+      if (AnyContains(x->remoteTs, family, dst) && AnyContains(x->localTs, family, src)) {
+        found = x;
+        break;
+      }
+    }
+    // Bounded: addresses come from the protected side's packets, which could be anything.
+    if (flows_.size() >= kMaxFlows) flows_.clear();
+    flows_.emplace(f, found);
+    return found;
+  }
+
+  // In the order of addition.
+  const std::vector<std::unique_ptr<SaEntry>>& All() const { return all_; }
+
+ private:
+  static constexpr size_t kMaxFlows = 65536;
+  struct Flow {
+    uint8_t family;
+    uint8_t addrs[32];  // source, then destination, each zero-padded to 16 bytes
+    bool operator==(const Flow& o) const { return family == o.family && std::memcmp(addrs, o.addrs, 32) == 0; }
+  };
+  // Keyed with a random seed: the addresses are chosen by whoever sends through the tunnel, and a fixed
+  // hash would let them pile every flow into one bucket.
+  struct FlowHash {
+    uint64_t seed;
+    size_t operator()(const Flow& f) const {
+      uint64_t h = seed ^ f.family;
+      for (int i = 0; i < 4; i++) {
+        uint64_t w;
+        std::memcpy(&w, f.addrs + 8 * i, 8);
+        h = (h ^ w) * 0xff51afd7ed558ccdULL;
+        h ^= h >> 33;
+      }
+      return static_cast<size_t>(h);
+    }
+  };
+  static uint64_t RandomSeed() {
+    uint64_t seed = 0x9e3779b97f4a7c15ULL;  // only if the RNG fails, which the ESP SAs would notice first
+    RAND_bytes(reinterpret_cast<uint8_t*>(&seed), sizeof(seed));
+    return seed;
+  }
+  std::vector<std::unique_ptr<SaEntry>> all_;
+  std::vector<SaEntry*> outbound_;
+  std::unordered_map<uint32_t, SaEntry*> inBySpi_, outBySpi_;
+  std::unordered_map<Flow, SaEntry*, FlowHash> flows_{16, FlowHash{RandomSeed()}};
+};
+
 struct Counters {
   uint64_t tunPackets = 0, tunBytes = 0;    // read from TUN (outbound), TSO segments counted one by one
   uint64_t tsoPackets = 0;                  // TSO super-packets read (offload) and cut into segments
@@ -288,7 +406,7 @@ class DataPlane : public Napi::ObjectWrap<DataPlane> {
     // Finalized without close(): stop the thread and free the fds. The SAs stay attached (their JS
     // objects may already be gone at environment teardown, so they are not touched here).
     StopWorker();
-    for (auto& e : sas_) e->handle.Reset();
+    for (auto& e : sas_.All()) e->handle.Reset();
   }
 
  private:
@@ -345,17 +463,15 @@ class DataPlane : public Napi::ObjectWrap<DataPlane> {
     e->sa = sa;
     e->ivLength = si.ivLength;
     e->handle = Napi::Persistent(info[0].As<Napi::Object>());
-    std::lock_guard<std::mutex> lock(mu_);
-    for (const auto& x : sas_) {
-      if (x->outbound == outbound && x->spi == e->spi) {
-        esp::DetachSa(sa);
-        e->handle.Reset();
-        ThrowRange(env, std::string("an ") + (outbound ? "outbound" : "inbound") + " SA with SPI " +
-                            std::to_string(e->spi) + " is already installed");
-        return env.Undefined();
-      }
+    const uint32_t spi = e->spi;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (sas_.Add(e)) return env.Undefined();
     }
-    sas_.push_back(std::move(e));
+    esp::DetachSa(sa);
+    e->handle.Reset();
+    ThrowRange(env, std::string("an ") + (outbound ? "outbound" : "inbound") + " SA with SPI " + std::to_string(spi) +
+                        " is already installed");
     return env.Undefined();
   }
 
@@ -378,15 +494,7 @@ class DataPlane : public Napi::ObjectWrap<DataPlane> {
       // After this block the worker cannot hold a pointer to a removed entry: it only uses entries while
       // holding mu_.
       std::lock_guard<std::mutex> lock(mu_);
-      for (auto it = sas_.begin(); it != sas_.end();) {
-        SaEntry& x = **it;
-        if (x.spi == spi && (which == 0 || (which == 1) == x.outbound)) {
-          removed.push_back(std::move(*it));
-          it = sas_.erase(it);
-        } else {
-          ++it;
-        }
-      }
+      removed = sas_.Remove(static_cast<uint32_t>(spi), which != 1, which != 2);
     }
     for (auto& x : removed) {
       esp::DetachSa(x->sa);
@@ -412,14 +520,11 @@ class DataPlane : public Napi::ObjectWrap<DataPlane> {
       return env.Undefined();
     }
     std::lock_guard<std::mutex> lock(mu_);
-    for (auto& x : sas_) {
-      if (x->outbound && x->spi == spi) {
-        x->peer = ss;
-        x->peerLen = sl;
-        return Napi::Boolean::New(env, true);
-      }
-    }
-    return Napi::Boolean::New(env, false);
+    SaEntry* x = sas_.OutboundBySpi(static_cast<uint32_t>(spi));
+    if (x == nullptr) return Napi::Boolean::New(env, false);
+    x->peer = ss;
+    x->peerLen = sl;
+    return Napi::Boolean::New(env, true);
   }
 
   Napi::Value Stats(const Napi::CallbackInfo& info) {
@@ -452,9 +557,10 @@ class DataPlane : public Napi::ObjectWrap<DataPlane> {
     d.Set("dummy", n(c.dummy));
     d.Set("other", n(c.other));
     o.Set("drops", d);
-    Napi::Array sas = Napi::Array::New(env, sas_.size());
-    for (size_t i = 0; i < sas_.size(); i++) {
-      const SaEntry& e = *sas_[i];
+    const auto& all = sas_.All();
+    Napi::Array sas = Napi::Array::New(env, all.size());
+    for (size_t i = 0; i < all.size(); i++) {
+      const SaEntry& e = *all[i];
       Napi::Object s = Napi::Object::New(env);
       s.Set("spi", n(e.spi));
       s.Set("direction", Napi::String::New(env, e.outbound ? "outbound" : "inbound"));
@@ -541,11 +647,10 @@ class DataPlane : public Napi::ObjectWrap<DataPlane> {
   // caller's (it opened it) and stays open.
   Napi::Value Close(const Napi::CallbackInfo& info) {
     StopWorker();
-    for (auto& e : sas_) {
+    for (auto& e : sas_.Clear()) {
       esp::DetachSa(e->sa);
       e->handle.Reset();
     }
-    sas_.clear();
     return info.Env().Undefined();
   }
 
@@ -666,13 +771,7 @@ class DataPlane : public Napi::ObjectWrap<DataPlane> {
         c_.malformed++;
         continue;
       }
-      SaEntry* e = nullptr;
-      for (auto& x : sas_) {
-        if (x->outbound && AnyContains(x->remoteTs, family, dst) && AnyContains(x->localTs, family, src)) {
-          e = x.get();
-          break;
-        }
-      }
+      SaEntry* e = sas_.Outbound(family, src, dst);
       if (e == nullptr) {
         c_.noOutboundSa++;
         continue;
@@ -853,13 +952,7 @@ class DataPlane : public Napi::ObjectWrap<DataPlane> {
     c_.espReceived++;
     const uint32_t spi = (static_cast<uint32_t>(d[0]) << 24) | (static_cast<uint32_t>(d[1]) << 16) |
                          (static_cast<uint32_t>(d[2]) << 8) | d[3];
-    SaEntry* e = nullptr;
-    for (auto& x : sas_) {
-      if (!x->outbound && x->spi == spi) {
-        e = x.get();
-        break;
-      }
-    }
+    SaEntry* e = sas_.Inbound(spi);
     if (e == nullptr) {
       c_.unknownSpi++;
       return;
@@ -916,7 +1009,7 @@ class DataPlane : public Napi::ObjectWrap<DataPlane> {
   }
 
   Counters c_;
-  std::vector<std::unique_ptr<SaEntry>> sas_;
+  SaTable sas_;
   std::vector<iovec> out_;  // worker: inner packets of one receive batch, to write to TUN
   bool gso_ = false;        // worker after construction: UDP_SEGMENT usable
   bool vnet_ = false;       // the TUN fd has IFF_VNET_HDR (openTun with offload): virtio_net_hdr on every packet
