@@ -10,10 +10,10 @@ import {
   type EspProposal,
   type IsakmpSa,
   type Phase2Event,
-  type Phase2Output,
   type Phase2Policy,
 } from '../../ts/ike/index.js';
 import { policy, runPhase1, type Channel } from './pair.js';
+import { MessagePump, type PumpRecord } from './pump.js';
 
 export const idA = { kind: 'ipv4', address: '10.99.0.1' } as const;
 export const idB = { kind: 'ipv4', address: '10.99.0.2' } as const;
@@ -36,28 +36,23 @@ export async function phase1Pair(crypto: CryptoProvider, ike = 'aes128-sha1-modp
   return { i: res.initiator.sa, r: res.responder.sa };
 }
 
-export interface Side {
+export interface Side extends PumpRecord<Phase2Event> {
   ctx: IsakmpSaContext;
-  events: Phase2Event[];
-  dropped: string[];
-  timer: number | null;
 }
 
 /** Two contexts on a phase 1 pair plus a message pump. */
-export class Phase2Pair {
-  now = 1_000_000;
+export class Phase2Pair extends MessagePump<'i' | 'r', Phase2Event> {
   readonly i: Side;
   readonly r: Side;
-  readonly wire: { from: 'i' | 'r'; bytes: Buffer }[] = [];
-  private queue: { to: 'i' | 'r'; bytes: Buffer }[] = [];
 
   constructor(
     readonly crypto: CryptoProvider,
     sas: { i: IsakmpSa; r: IsakmpSa },
     children: { i?: Phase2Policy[]; r: Phase2Policy[] },
-    public channel: Channel = (b) => [b],
+    channel: Channel = (b) => [b],
     dpd?: DpdPolicy,
   ) {
+    super(['i', 'r'], channel);
     const opts = (c: Phase2Policy[]) => (dpd ? { children: c, dpd } : { children: c });
     this.i = { ctx: new IsakmpSaContext(crypto, sas.i, opts(children.i ?? []), this.now), events: [], dropped: [], timer: null };
     this.r = { ctx: new IsakmpSaContext(crypto, sas.r, opts(children.r), this.now), events: [], dropped: [], timer: null };
@@ -65,46 +60,17 @@ export class Phase2Pair {
     this.r.timer = this.r.ctx.deadline;
   }
 
-  take(who: 'i' | 'r', out: Phase2Output): void {
-    const side = this[who];
-    side.timer = out.timer;
-    side.events.push(...out.events);
-    side.dropped.push(...out.dropped);
-    for (const m of out.send) {
-      this.wire.push({ from: who, bytes: m });
-      for (const d of this.channel(m, who)) this.queue.push({ to: who === 'i' ? 'r' : 'i', bytes: d });
-    }
+  protected record(who: 'i' | 'r'): Side {
+    return this[who];
+  }
+  protected endpoint(who: 'i' | 'r'): IsakmpSaContext {
+    return this[who].ctx;
   }
 
   async initiate(p: Phase2Policy, who: 'i' | 'r' = 'i'): Promise<number> {
     const { messageId, out } = await this[who].ctx.initiate(p, this.now);
     this.take(who, out);
     return messageId;
-  }
-
-  /** Delivers queued datagrams and fires timers until nothing is left to do or `maxMs` passed. */
-  async run(maxMs = 600_000, until?: () => boolean): Promise<void> {
-    const start = this.now;
-    while (this.now - start <= maxMs) {
-      if (until?.()) return;
-      const q = this.queue.shift();
-      if (q) {
-        this.take(q.to, await this[q.to].ctx.handle(q.bytes, this.now));
-        continue;
-      }
-      const next = [this.i.timer, this.r.timer].filter((t): t is number => t !== null).sort((a, b) => a - b)[0];
-      if (next === undefined || next - start > maxMs) return;
-      this.now = Math.max(this.now, next);
-      for (const who of ['i', 'r'] as const) {
-        const t = this[who].timer;
-        if (t !== null && t <= this.now) this.take(who, this[who].ctx.onTimer(this.now));
-      }
-    }
-  }
-
-  /** Queue a datagram as if it came from `from`. */
-  inject(bytes: Buffer, from: 'i' | 'r'): void {
-    this.queue.push({ to: from === 'i' ? 'r' : 'i', bytes });
   }
 
   children(who: 'i' | 'r') {

@@ -5,6 +5,7 @@ import { nativeCrypto, nodeCrypto, type CryptoProvider } from '../../ts/crypto/i
 import { AuthMethod } from '../../ts/isakmp/index.js';
 import { parseIkeProposal, type IsakmpSa, type RemoteAccessEvent, type RemoteAccessOutput } from '../../ts/ike/index.js';
 import { policy, runPhase1 } from './pair.js';
+import { MessagePump, type PumpRecord } from './pump.js';
 
 export const crypto: CryptoProvider = [nativeCrypto, nodeCrypto].find((p): p is CryptoProvider => p !== null)!;
 
@@ -30,54 +31,25 @@ export interface Endpoint {
   onTimer(now: number): Promise<RemoteAccessOutput>;
 }
 
-export interface PumpSide {
+export interface PumpSide extends PumpRecord<RemoteAccessEvent> {
   ep: Endpoint;
-  events: RemoteAccessEvent[];
-  dropped: string[];
-  timer: number | null;
 }
 
 /** Delivers datagrams between client ('c') and server ('s'), firing timers on a virtual clock. */
-export class Pump {
-  now = 1_000_000;
+export class Pump extends MessagePump<'c' | 's', RemoteAccessEvent> {
   readonly c: PumpSide;
   readonly s: PumpSide;
-  readonly wire: { from: 'c' | 's'; bytes: Buffer }[] = [];
-  queue: { to: 'c' | 's'; bytes: Buffer }[] = [];
-  /** Return the datagrams to deliver (default: as sent). */
-  channel: (b: Buffer, from: 'c' | 's') => Buffer[] = (b) => [b];
 
   constructor(client: Endpoint, server: Endpoint) {
+    super(['c', 's']);
     this.c = { ep: client, events: [], dropped: [], timer: null };
     this.s = { ep: server, events: [], dropped: [], timer: null };
   }
 
-  take(who: 'c' | 's', out: RemoteAccessOutput): void {
-    const side = this[who];
-    side.timer = out.timer;
-    side.events.push(...out.events);
-    side.dropped.push(...out.dropped);
-    for (const m of out.send) {
-      this.wire.push({ from: who, bytes: m });
-      for (const d of this.channel(m, who)) this.queue.push({ to: who === 'c' ? 's' : 'c', bytes: d });
-    }
+  protected record(who: 'c' | 's'): PumpSide {
+    return this[who];
   }
-
-  async run(maxMs = 600_000): Promise<void> {
-    const start = this.now;
-    while (this.now - start <= maxMs) {
-      const q = this.queue.shift();
-      if (q) {
-        this.take(q.to, await this[q.to].ep.handle(q.bytes, this.now));
-        continue;
-      }
-      const next = [this.c.timer, this.s.timer].filter((t): t is number => t !== null).sort((a, b) => a - b)[0];
-      if (next === undefined || next - start > maxMs) return;
-      this.now = Math.max(this.now, next);
-      for (const who of ['c', 's'] as const) {
-        const t = this[who].timer;
-        if (t !== null && t <= this.now) this.take(who, await this[who].ep.onTimer(this.now));
-      }
-    }
+  protected endpoint(who: 'c' | 's'): Endpoint {
+    return this[who].ep;
   }
 }
