@@ -10,7 +10,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { ChildProcess } from 'node:child_process';
-import { NetnsPair, StrongSwanPeer, charonAvailable, netnsAvailable } from '../test/interop/harness/index.js';
+import { NetnsPair, StrongSwanPeer, charonAvailable, netnsAvailable, pairGatewayConfig } from '../test/interop/harness/index.js';
 import type { LoadResult } from '../ts/load/index.js';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
@@ -50,21 +50,7 @@ async function runLoad(pair: NetnsPair, pfs: boolean, dir: string): Promise<Load
   const file = path.join(dir, `load-${pfs ? 'pfs' : 'nopfs'}.json`);
   writeFileSync(
     file,
-    JSON.stringify({
-      listen: { address: pair.a.addr, port: 500, nattPort: 4500 },
-      connections: {
-        s: {
-          remote: pair.b.addr,
-          auth: { psk: PSK },
-          ike: ['aes128-sha1-modp2048'],
-          esp: ['aes128-sha1'],
-          pfs,
-          localTs: pair.a.inner + '/32',
-          remoteTs: pair.b.inner + '/32',
-          retransmit: { tries: 3, timeout: '2s', factor: 1.5 },
-        },
-      },
-    }),
+    JSON.stringify(pairGatewayConfig(pair.a, PSK, { pfs, retransmit: { tries: 3, timeout: '2s', factor: 1.5 } })),
     { mode: 0o600 },
   );
   const child = pair.spawnNode('a', [IKE_BIN, 'load', '--config', file, '--connection', 's', '--count', String(COUNT), '--concurrency', String(CONCURRENCY), '--timeout', '20', '--json']);
@@ -84,20 +70,7 @@ async function runLoad(pair: NetnsPair, pfs: boolean, dir: string): Promise<Load
 
 /** Our gateway as a responder, embedded the way an application would (no per-event printing). */
 function ourResponder(pair: NetnsPair, pfs: boolean): ChildProcess {
-  const cfg = {
-    listen: { address: pair.b.addr, port: 500, nattPort: 4500 },
-    connections: {
-      s: {
-        remote: pair.a.addr,
-        auth: { psk: PSK },
-        ike: ['aes128-sha1-modp2048'],
-        esp: ['aes128-sha1'],
-        pfs,
-        localTs: pair.b.inner + '/32',
-        remoteTs: pair.a.inner + '/32',
-      },
-    },
-  };
+  const cfg = pairGatewayConfig(pair.b, PSK, { pfs });
   const index = path.join(root, 'dist', 'ts', 'index.js');
   const code = `
     import { Gateway, parseConfig } from ${JSON.stringify(index)};

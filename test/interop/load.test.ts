@@ -8,7 +8,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { NetnsPair, StrongSwanPeer, charonAvailable, interopSkipReason, netnsAvailable } from './harness/index.js';
+import { NetnsPair, StrongSwanPeer, charonAvailable, interopSkipReason, netnsAvailable, pairGatewayConfig } from './harness/index.js';
 
 const netns = netnsAvailable();
 const skip = interopSkipReason(netns, netns.ok ? charonAvailable() : netns);
@@ -53,20 +53,7 @@ test('ike load: 300 setups aes128-sha1-modp2048 at concurrency 32 against strong
   const file = path.join(dir, 'load.json');
   writeFileSync(
     file,
-    JSON.stringify({
-      listen: { address: pair.a.addr, port: 500, nattPort: 4500 },
-      connections: {
-        s: {
-          remote: pair.b.addr,
-          auth: { psk: PSK },
-          ike: ['aes128-sha1-modp2048'],
-          esp: ['aes128-sha1'],
-          localTs: pair.a.inner + '/32',
-          remoteTs: pair.b.inner + '/32',
-          retransmit: { tries: 3, timeout: '2s', factor: 1.5 },
-        },
-      },
-    }),
+    JSON.stringify(pairGatewayConfig(pair.a, PSK, { retransmit: { tries: 3, timeout: '2s', factor: 1.5 } })),
     { mode: 0o600 },
   );
   // the harness unrefs its children: this keeps the test's event loop alive while it waits on them

@@ -9,3 +9,4 @@ export * from './capture.js';
 export * from './ikewire.js';
 export * from './pcap.js';
 export * from './nat.js';
+export * from './gateway-config.js';
