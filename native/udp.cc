@@ -472,14 +472,23 @@ class UdpSocket : public Napi::ObjectWrap<UdpSocket> {
       Watch(waitingWritable_);
       events = UV_READABLE | (waitingWritable_ ? UV_WRITABLE : 0);
     }
-    Napi::HandleScope scope(Env());
-    Ref();  // JS may close the socket (dropping its own reference) while we are still in here
-    if (events & UV_WRITABLE) {
-      Drain();
-      ReportFailures(true);
+    // No exception may leave a libuv callback. Node-API calls fail (and node-addon-api throws) when the
+    // environment stops running JS, as in a worker being terminated or calling process.exit(): then the
+    // datagrams of this wake-up are simply not delivered.
+    try {
+      Napi::HandleScope scope(Env());
+      Ref();  // JS may close the socket (dropping its own reference) while we are still in here
+      try {
+        if (events & UV_WRITABLE) {
+          Drain();
+          ReportFailures(true);
+        }
+        if ((events & UV_READABLE) && fd_ >= 0) Receive();
+      } catch (const Napi::Error&) {
+      }
+      Unref();
+    } catch (const Napi::Error&) {
     }
-    if ((events & UV_READABLE) && fd_ >= 0) Receive();
-    Unref();
   }
 
   // Stops polling, frees the handle (in its close callback: libuv owns it until then), closes the fd.
