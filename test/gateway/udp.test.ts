@@ -3,7 +3,7 @@
 // kernel refusals through onError, a throwing onMessage, ref/unref and teardown in child processes, a fuzz.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
+import { execFile, spawnSync } from 'node:child_process';
 import dgram from 'node:dgram';
 import { randomBytes } from 'node:crypto';
 import { readdirSync } from 'node:fs';
@@ -326,6 +326,62 @@ test('udp: a datagram the kernel refuses goes to onError (asynchronously, with t
     rx.close();
     tx.close();
   }
+});
+
+/** Root in a private network namespace with tc: a rate-limited qdisc on lo makes the send buffer fill up. */
+function shapedLoSkip(): string | false {
+  if (skip4) return skip4;
+  if (process.getuid?.() !== 0) return 'needs root (a network namespace with a tbf qdisc on lo)';
+  const r = spawnSync('unshare', ['-n', 'tc', 'qdisc', 'show', 'dev', 'lo'], { encoding: 'utf8', timeout: 5000 });
+  return r.status === 0 ? false : `unshare -n / tc not usable: ${(r.error?.message ?? r.stderr).trim()}`;
+}
+
+test('udp: a full send buffer (EAGAIN) keeps datagrams queued until the socket is writable; beyond the bound, "send queue full"', { skip: shapedLoSkip(), timeout: 30_000 }, async () => {
+  // Datagrams held by the qdisc stay charged to the sender's socket buffer (4 KiB here): sendmmsg soon says EAGAIN.
+  const code = `
+    import { execFileSync } from 'node:child_process';
+    import { UdpSocket } from ${JSON.stringify(UDP_URL)};
+    execFileSync('ip', ['link', 'set', 'lo', 'up']);
+    execFileSync('tc', ['qdisc', 'add', 'dev', 'lo', 'root', 'tbf', 'rate', '20mbit', 'burst', '1600', 'limit', '100000000']);
+    const until = async (done) => { for (const t = Date.now(); !done() && Date.now() - t < 8000; ) await new Promise((r) => setTimeout(r, 5)); };
+    const got = [];
+    const errors = [];
+    const rx = UdpSocket.open({ address: '127.0.0.1', port: 0, recvBufferSize: 8 << 20, onMessage: (m) => got.push(m.readUInt16BE(0)) });
+    const tx = UdpSocket.open({ address: '127.0.0.1', port: 0, sendBufferSize: 4096, onMessage() {}, onError: (e) => errors.push(e.message) });
+    const out = {};
+    for (let i = 0; i < 300; i++) { const m = Buffer.alloc(1000); m.writeUInt16BE(i); tx.send(m, '127.0.0.1', rx.port); }
+    tx.flush();
+    out.afterFlush = tx.stats();
+    await until(() => got.length === 300);
+    out.inOrder = got.length === 300 && got.every((v, i) => v === i);
+    out.drained = tx.stats();
+    for (let i = 0; i < 4200; i++) tx.send(Buffer.alloc(100), '127.0.0.1', rx.port);
+    await new Promise((r) => setImmediate(r));
+    out.full = tx.stats();
+    await until(() => tx.stats().queued === 0);
+    await new Promise((r) => setTimeout(r, 20));
+    out.end = tx.stats();
+    out.errors = errors.length;
+    out.errorSample = errors[0];
+    tx.close();
+    rx.close();
+    console.log(JSON.stringify(out));
+  `;
+  const r = await new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) => {
+    execFile('unshare', ['-n', process.execPath, '--input-type=module', '-e', code], { encoding: 'utf8', timeout: 25_000 }, (err, stdout, stderr) => {
+      resolve({ code: err ? ((err as { code?: number }).code ?? null) : 0, stdout, stderr });
+    });
+  });
+  assert.equal(r.code, 0, r.stderr);
+  const out = JSON.parse(r.stdout);
+  assert.ok(out.afterFlush.queued > 0 && out.afterFlush.sent < 300, `the send buffer filled up: ${JSON.stringify(out.afterFlush)}`);
+  assert.equal(out.inOrder, true, 'all 300 arrived, in order, once the socket was writable again');
+  assert.deepEqual([out.drained.sent, out.drained.sendErrors, out.drained.queued], [300, 0, 0]);
+  assert.ok(out.full.queued <= 4096, `the queue is bounded: ${out.full.queued}`);
+  assert.ok(out.full.queueFull > 0, 'datagrams beyond the bound were refused');
+  assert.equal(out.errors, out.end.queueFull, 'each refused datagram went to onError');
+  assert.match(out.errorSample, /^send to 127\.0\.0\.1:\d+ failed: send queue full$/);
+  assert.deepEqual([out.end.sent, out.end.queued, out.end.sendErrors], [300 + 4200 - out.end.queueFull, 0, 0]);
 });
 
 test('udp: an open socket keeps the process alive, an unref()ed one does not; ref() undoes unref()', { skip: skip4, timeout: 20_000 }, async () => {
