@@ -211,6 +211,8 @@ class UdpSocket : public Napi::ObjectWrap<UdpSocket> {
     hooked_ = napi_add_env_cleanup_hook(env, Teardown, this) == napi_ok;
   }
 
+  // Finalized after close() (an open socket is held by Ref()), or at environment teardown, where Node-API
+  // finalizes every wrapped object: then Teardown has usually closed it already, if not this does.
   ~UdpSocket() override { Shutdown(); }
 
  private:
