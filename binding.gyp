@@ -8,7 +8,8 @@
         "native/prf.cc",
         "native/cipher.cc",
         "native/esp.cc",
-        "native/dataplane.cc"
+        "native/dataplane.cc",
+        "native/udp.cc"
       ],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
       "defines": ["NAPI_VERSION=8", "NODE_ADDON_API_DISABLE_DEPRECATED"],

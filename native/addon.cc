@@ -6,6 +6,7 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   InitCipher(env, exports);
   InitEsp(env, exports);
   InitDataplane(env, exports);
+  InitUdp(env, exports);
   return exports;
 }
 

@@ -7,3 +7,4 @@ void InitPrf(Napi::Env env, Napi::Object exports);     // prf.cc: HMAC prf, hash
 void InitCipher(Napi::Env env, Napi::Object exports);  // cipher.cc: IKE message CBC encryption
 void InitEsp(Napi::Env env, Napi::Object exports);     // esp.cc: ESP SAs, batch seal/open, replay window
 void InitDataplane(Napi::Env env, Napi::Object exports);  // dataplane.cc: TUN device, ESP-in-UDP worker thread
+void InitUdp(Napi::Env env, Napi::Object exports);        // udp.cc: batched UDP socket (sendmmsg / recvmmsg) for IKE

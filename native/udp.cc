@@ -1,0 +1,548 @@
+// A UDP socket for the gateway's IKE ports that batches system calls and calls into JavaScript, where
+// node:dgram pays for each datagram: one sendmsg per send, a 64 KiB buffer allocated (and reallocated) per
+// receive, one JS callback per datagram.
+//
+//   send()  --copy--> queue --sendmmsg x64--> kernel     (once per event-loop turn, at 64 queued, or flush())
+//   kernel --recvmmsg x16--> preallocated slots --copy--> one Buffer per datagram --> ONE JS call per wake-up
+//
+// Everything runs on the JavaScript thread: a uv_poll_t on the socket's fd tells when it is readable (always
+// watched) and writable (watched only while datagrams wait for room in the send buffer).
+#include <arpa/inet.h>
+#include <net/if.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+#include <uv.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <deque>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "addon.h"
+#include "common.h"
+
+namespace ike {
+namespace udp {
+namespace {
+
+constexpr unsigned kSendBatch = 64;        // datagrams per sendmmsg, and the queue length that flushes at once
+constexpr unsigned kRecvSlots = 16;        // datagrams per recvmmsg
+constexpr size_t kSlotSize = 65536;        // any UDP payload fits (65507 over IPv4, 65527 over IPv6)
+constexpr unsigned kRecvPerWake = 256;     // then back to the loop: a flood must not starve timers and sends
+constexpr size_t kQueueMax = 4096;         // the send queue only grows while the socket buffer is full:
+constexpr size_t kQueueMaxBytes = 16 << 20;  // beyond either bound datagrams are dropped, not buffered
+constexpr size_t kMaxPayload4 = 65535 - 20 - 8, kMaxPayload6 = 65535 - 8;  // IP total / payload length field
+
+union SockAddr {
+  sockaddr sa;
+  sockaddr_in v4;
+  sockaddr_in6 v6;
+};
+
+// An IP literal of the socket's family. An IPv6 socket also takes IPv4 literals, as IPv4-mapped addresses
+// (::ffff:a.b.c.d; IPV6_V6ONLY is off), and "%scope" (an interface name or index) after an IPv6 address.
+bool ParseAddress(int family, const std::string& s, int port, SockAddr* a, socklen_t* len) {
+  std::memset(a, 0, sizeof(*a));
+  if (family == AF_INET) {
+    a->v4.sin_family = AF_INET;
+    a->v4.sin_port = htons(static_cast<uint16_t>(port));
+    *len = sizeof(sockaddr_in);
+    return inet_pton(AF_INET, s.c_str(), &a->v4.sin_addr) == 1;
+  }
+  a->v6.sin6_family = AF_INET6;
+  a->v6.sin6_port = htons(static_cast<uint16_t>(port));
+  *len = sizeof(sockaddr_in6);
+  in_addr v4;
+  if (inet_pton(AF_INET, s.c_str(), &v4) == 1) {
+    a->v6.sin6_addr.s6_addr[10] = a->v6.sin6_addr.s6_addr[11] = 0xff;
+    std::memcpy(&a->v6.sin6_addr.s6_addr[12], &v4, 4);
+    return true;
+  }
+  const size_t pct = s.find('%');
+  if (inet_pton(AF_INET6, s.substr(0, pct).c_str(), &a->v6.sin6_addr) != 1) return false;
+  if (pct == std::string::npos) return true;
+  const std::string scope = s.substr(pct + 1);
+  if (scope.empty() || scope.size() >= IF_NAMESIZE) return false;
+  if (scope.find_first_not_of("0123456789") == std::string::npos) {
+    a->v6.sin6_scope_id = static_cast<uint32_t>(std::strtoul(scope.c_str(), nullptr, 10));
+  } else {
+    a->v6.sin6_scope_id = if_nametoindex(scope.c_str());
+  }
+  return a->v6.sin6_scope_id != 0;
+}
+
+// The address as text (a scope as its index: "fe80::1%2", which ParseAddress takes back) and the port.
+std::string AddressText(const SockAddr& a, int* port) {
+  char buf[INET6_ADDRSTRLEN + 12] = {0};
+  if (a.sa.sa_family == AF_INET6) {
+    inet_ntop(AF_INET6, &a.v6.sin6_addr, buf, INET6_ADDRSTRLEN);
+    if (a.v6.sin6_scope_id != 0) {
+      std::snprintf(buf + std::strlen(buf), 12, "%%%u", a.v6.sin6_scope_id);
+    }
+    *port = ntohs(a.v6.sin6_port);
+  } else {
+    inet_ntop(AF_INET, &a.v4.sin_addr, buf, INET_ADDRSTRLEN);
+    *port = ntohs(a.v4.sin_port);
+  }
+  return buf;
+}
+
+std::string EndpointText(const std::string& address, int port) {
+  const bool v6 = address.find(':') != std::string::npos;
+  return (v6 ? "[" + address + "]" : address) + ":" + std::to_string(port);
+}
+
+struct Outgoing {
+  std::unique_ptr<uint8_t[]> data;
+  size_t size = 0;
+  SockAddr to;
+  socklen_t toLen = 0;
+};
+
+struct SendFailure {
+  int error;
+  SockAddr to;
+};
+
+class UdpSocket : public Napi::ObjectWrap<UdpSocket> {
+ public:
+  static Napi::Function Define(Napi::Env env) {
+    return DefineClass(env, "UdpSocket",
+                       {
+                           InstanceMethod<&UdpSocket::Send>("send"),
+                           InstanceMethod<&UdpSocket::Flush>("flush"),
+                           InstanceMethod<&UdpSocket::Close>("close"),
+                           InstanceMethod<&UdpSocket::RefLoop>("ref"),
+                           InstanceMethod<&UdpSocket::UnrefLoop>("unref"),
+                           InstanceMethod<&UdpSocket::Port>("port"),
+                           InstanceMethod<&UdpSocket::Stats>("stats"),
+                       });
+  }
+
+  // new UdpSocket(address, port, onMessages(batch), onSendErrors(failures), recvBufferSize, sendBufferSize)
+  //   batch: [message: Buffer, address: string, port: number, ...] in the order received
+  //   failures: [errno: number, reason: string, address: string, port: number, ...]
+  // Buffer sizes of 0 keep the kernel's defaults.
+  explicit UdpSocket(const Napi::CallbackInfo& info) : Napi::ObjectWrap<UdpSocket>(info) {
+    Napi::Env env = info.Env();
+    if (info.Length() < 1 || !info[0].IsString()) {
+      ThrowType(env, "address must be a string");
+      return;
+    }
+    const std::string address = info[0].As<Napi::String>().Utf8Value();
+    int64_t port = 0, rcvbuf = 0, sndbuf = 0;
+    if (!GetInt(info, 1, "port", 0, 65535, &port)) return;
+    if (info.Length() < 4 || !info[2].IsFunction() || !info[3].IsFunction()) {
+      ThrowType(env, "onMessages and onSendErrors must be functions");
+      return;
+    }
+    if (!GetInt(info, 4, "recvBufferSize", 0, 0x7fffffff, &rcvbuf) ||
+        !GetInt(info, 5, "sendBufferSize", 0, 0x7fffffff, &sndbuf))
+      return;
+    // The family follows the address (a literal with ':' can only be IPv6).
+    family_ = address.find(':') != std::string::npos ? AF_INET6 : AF_INET;
+    maxPayload_ = family_ == AF_INET ? kMaxPayload4 : kMaxPayload6;
+    SockAddr local;
+    socklen_t localLen;
+    if (!ParseAddress(family_, address, static_cast<int>(port), &local, &localLen)) {
+      ThrowRange(env, "address '" + address + "' is not an IPv4 or IPv6 address");
+      return;
+    }
+    const std::string where = EndpointText(address, static_cast<int>(port));
+    const int fd = socket(family_, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0) {
+      ThrowErrno(env, errno, "socket", "socket for " + where);
+      return;
+    }
+    // Dual stack like node:dgram's udp6 default: "::" also receives IPv4 (as ::ffff:a.b.c.d).
+    const int zero = 0;
+    if (family_ == AF_INET6) setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &zero, sizeof(zero));
+    // Root (CAP_NET_ADMIN) may go beyond rmem_max / wmem_max; others get at most those.
+    const int rb = static_cast<int>(rcvbuf), sb = static_cast<int>(sndbuf);
+    if (rb > 0 && setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &rb, sizeof(rb)) != 0)
+      setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rb, sizeof(rb));
+    if (sb > 0 && setsockopt(fd, SOL_SOCKET, SO_SNDBUFFORCE, &sb, sizeof(sb)) != 0)
+      setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &sb, sizeof(sb));
+    if (bind(fd, &local.sa, localLen) != 0) {
+      const int e = errno;
+      close(fd);
+      ThrowErrno(env, e, "bind", "bind " + where);
+      return;
+    }
+    SockAddr bound;
+    socklen_t boundLen = sizeof(bound);
+    getsockname(fd, &bound.sa, &boundLen);
+    port_ = family_ == AF_INET ? ntohs(bound.v4.sin_port) : ntohs(bound.v6.sin6_port);
+
+    uv_loop_t* loop = nullptr;
+    auto* poll = new uv_poll_t;
+    int err = napi_get_uv_event_loop(env, &loop) == napi_ok ? uv_poll_init(loop, poll, fd) : UV_EINVAL;
+    if (err != 0) {
+      delete poll;  // uv_poll_init registers the handle only when it succeeds
+      close(fd);
+      ThrowErrno(env, -err, "uv_poll_init", "poll " + where);
+      return;
+    }
+    fd_ = fd;
+    poll_ = poll;
+    poll_->data = this;
+    Watch(false);
+
+    slots_.reset(new uint8_t[kRecvSlots * kSlotSize]);  // not zeroed: pages are touched only as datagrams come
+    for (unsigned i = 0; i < kRecvSlots; i++) {
+      recvIov_[i] = {slots_.get() + i * kSlotSize, kSlotSize};
+      recvMsgs_[i].msg_hdr.msg_iov = &recvIov_[i];
+      recvMsgs_[i].msg_hdr.msg_iovlen = 1;
+      recvMsgs_[i].msg_hdr.msg_name = &from_[i];
+    }
+    onMessages_ = Napi::Persistent(info[2].As<Napi::Function>());
+    onSendErrors_ = Napi::Persistent(info[3].As<Napi::Function>());
+    context_ = std::make_unique<Napi::AsyncContext>(env, "IkeUdpSocket");
+    // An open socket stays alive (and keeps receiving) without a JS reference, as a dgram socket does.
+    Ref();
+    // Process exit or worker termination with the socket open: the handle must be closed before the loop is.
+    env_ = env;
+    hooked_ = napi_add_env_cleanup_hook(env, Teardown, this) == napi_ok;
+  }
+
+  // Finalized after close() (an open socket is held by Ref()), or at environment teardown, where Node-API
+  // finalizes every wrapped object: then Teardown has usually closed it already, if not this does.
+  ~UdpSocket() override { Shutdown(); }
+
+ private:
+  bool CheckOpen(Napi::Env env) {
+    if (fd_ < 0) Napi::Error::New(env, "socket is closed").ThrowAsJavaScriptException();
+    return fd_ >= 0;
+  }
+
+  // An Error like node's system errors: message "<what>: <strerror>", code (EADDRINUSE...), errno, syscall.
+  static void ThrowErrno(Napi::Env env, int e, const char* syscall, const std::string& what) {
+    Napi::Error err = Napi::Error::New(env, what + ": " + std::strerror(e));
+    err.Set("code", Napi::String::New(env, uv_err_name(-e)));
+    err.Set("errno", Napi::Number::New(env, -e));
+    err.Set("syscall", Napi::String::New(env, syscall));
+    err.ThrowAsJavaScriptException();
+  }
+
+  // send(message, address, port, prefix?) -> false if the queue was full and the datagram was dropped.
+  Napi::Value Send(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    if (!CheckOpen(env)) return env.Undefined();
+    const Bytes msg = GetBytes(info, 0, "message");
+    if (!msg.ok) return env.Undefined();
+    if (info.Length() < 2 || !info[1].IsString()) {
+      ThrowType(env, "address must be a string");
+      return env.Undefined();
+    }
+    int64_t port = 0;
+    if (!GetInt(info, 2, "port", 1, 65535, &port)) return env.Undefined();
+    Bytes prefix;
+    prefix.ok = true;
+    if (info.Length() > 3 && !info[3].IsUndefined()) {
+      prefix = GetBytes(info, 3, "prefix");
+      if (!prefix.ok) return env.Undefined();
+    }
+    const size_t size = prefix.size + msg.size;
+    if (size > maxPayload_) {
+      ThrowRange(env, "datagram of " + std::to_string(size) + " bytes: at most " + std::to_string(maxPayload_) +
+                          " fit in one UDP datagram over " + (family_ == AF_INET ? "IPv4" : "IPv6"));
+      return env.Undefined();
+    }
+    Outgoing d;
+    const std::string address = info[1].As<Napi::String>().Utf8Value();
+    if (!ParseAddress(family_, address, static_cast<int>(port), &d.to, &d.toLen)) {
+      ThrowRange(env, "address '" + address + "' is not an " +
+                          (family_ == AF_INET ? "IPv4 address" : "IPv6 or IPv4 address") + " (the socket's family)");
+      return env.Undefined();
+    }
+    if (queue_.size() >= kQueueMax || queuedBytes_ + size > kQueueMaxBytes) {
+      queueFull_++;
+      return Napi::Boolean::New(env, false);
+    }
+    d.data.reset(new uint8_t[size > 0 ? size : 1]);
+    d.size = size;
+    if (prefix.size > 0) std::memcpy(d.data.get(), prefix.data, prefix.size);
+    if (msg.size > 0) std::memcpy(d.data.get() + prefix.size, msg.data, msg.size);
+    queuedBytes_ += size;
+    queue_.push_back(std::move(d));
+    if (queue_.size() >= kSendBatch && !waitingWritable_) {
+      Drain();
+      ReportFailures(false);
+    }
+    return Napi::Boolean::New(env, true);
+  }
+
+  // flush(): writes what is queued now, unless the socket buffer is full (then the poll handle retries when
+  // the socket is writable again).
+  Napi::Value Flush(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    if (!CheckOpen(env)) return env.Undefined();
+    if (!waitingWritable_) {
+      Drain();
+      ReportFailures(false);
+    }
+    return env.Undefined();
+  }
+
+  // close(): one last non-blocking attempt at the queue (what does not fit in the socket buffer is dropped),
+  // then the socket is gone. Idempotent.
+  Napi::Value Close(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    if (fd_ < 0) return env.Undefined();
+    Drain();
+    ReportFailures(false);
+    Shutdown();
+    onMessages_.Reset();  // they reach back to the JS wrapper: a closed socket must not keep it alive
+    onSendErrors_.Reset();
+    context_.reset();
+    Unref();
+    return env.Undefined();
+  }
+
+  Napi::Value RefLoop(const Napi::CallbackInfo& info) {
+    if (CheckOpen(info.Env())) uv_ref(reinterpret_cast<uv_handle_t*>(poll_));
+    return info.Env().Undefined();
+  }
+  Napi::Value UnrefLoop(const Napi::CallbackInfo& info) {
+    if (CheckOpen(info.Env())) uv_unref(reinterpret_cast<uv_handle_t*>(poll_));
+    return info.Env().Undefined();
+  }
+
+  Napi::Value Port(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), port_); }
+
+  Napi::Value Stats(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    Napi::Object o = Napi::Object::New(env);
+    auto n = [&](uint64_t v) { return Napi::Number::New(env, static_cast<double>(v)); };
+    o.Set("received", n(received_));
+    o.Set("sent", n(sent_));
+    o.Set("sendErrors", n(sendErrors_));
+    o.Set("truncated", n(truncated_));
+    o.Set("queueFull", n(queueFull_));
+    o.Set("batches", n(batches_));
+    o.Set("queued", n(queue_.size()));
+    return o;
+  }
+
+  // ---------- the socket ----------
+
+  // Readable always; writable only while the queue waits for room, or every turn would wake up for nothing.
+  void Watch(bool writable) {
+    waitingWritable_ = writable;
+    uv_poll_start(poll_, UV_READABLE | (writable ? UV_WRITABLE : 0), OnPoll);
+  }
+
+  // Writes the queue in order, 64 datagrams per sendmmsg, until it is empty or the socket buffer is full.
+  // sendmmsg stops at the first datagram that fails and returns how many went before it (the error itself is
+  // lost), so the next call starts with that datagram and gets its errno: a full buffer leaves it queued, any
+  // other error drops it alone (failures_, for the JS callback).
+  void Drain() {
+    while (!queue_.empty()) {
+      const unsigned n = static_cast<unsigned>(std::min<size_t>(queue_.size(), kSendBatch));
+      for (unsigned i = 0; i < n; i++) {
+        Outgoing& d = queue_[i];
+        sendIov_[i] = {d.data.get(), d.size};
+        msghdr& h = sendMsgs_[i].msg_hdr;
+        h = msghdr{};
+        h.msg_name = &d.to;
+        h.msg_namelen = d.toLen;
+        h.msg_iov = &sendIov_[i];
+        h.msg_iovlen = 1;
+      }
+      const int r = sendmmsg(fd_, sendMsgs_, n, MSG_DONTWAIT);
+      if (r > 0) {
+        for (int i = 0; i < r; i++) {
+          queuedBytes_ -= queue_.front().size;
+          queue_.pop_front();
+        }
+        sent_ += static_cast<uint64_t>(r);
+        continue;
+      }
+      const int e = r < 0 ? errno : EAGAIN;
+      if (e == EINTR) continue;
+      if (e == EAGAIN || e == EWOULDBLOCK || e == ENOBUFS) {
+        if (poll_ != nullptr && !waitingWritable_) Watch(true);
+        return;
+      }
+      failures_.push_back({e, queue_.front().to});
+      sendErrors_++;
+      queuedBytes_ -= queue_.front().size;
+      queue_.pop_front();
+    }
+    if (poll_ != nullptr && waitingWritable_) Watch(false);
+  }
+
+  // Hands the failures of the last Drain to JS: [errno, reason, address, port, ...]. From the poll callback
+  // (fromLoop) through MakeCallback, so that the microtasks and ticks it queues run afterwards.
+  void ReportFailures(bool fromLoop) {
+    if (failures_.empty()) return;
+    std::vector<SendFailure> failures;
+    failures.swap(failures_);
+    if (onSendErrors_.IsEmpty()) return;
+    Napi::Env env = Env();
+    Napi::HandleScope scope(env);
+    Napi::Array a = Napi::Array::New(env, failures.size() * 4);
+    uint32_t k = 0;
+    for (const SendFailure& f : failures) {
+      int port = 0;
+      const std::string address = AddressText(f.to, &port);
+      a.Set(k++, Napi::Number::New(env, -f.error));
+      a.Set(k++, Napi::String::New(env, std::strerror(f.error)));
+      a.Set(k++, Napi::String::New(env, address));
+      a.Set(k++, Napi::Number::New(env, port));
+    }
+    if (fromLoop) {
+      CallFromLoop(onSendErrors_, a);
+    } else {
+      onSendErrors_.Call(Value(), {a});
+    }
+  }
+
+  // Reads until the socket is empty or kRecvPerWake datagrams came, then calls JS once with all of them.
+  void Receive() {
+    Napi::Env env = Env();
+    Napi::HandleScope scope(env);
+    Napi::Array batch;
+    uint32_t k = 0;
+    napi_value lastAddress = nullptr;  // consecutive datagrams from one peer share one address string
+    SockAddr last{};
+    socklen_t lastLen = 0;
+    int lastPort = 0;
+    for (unsigned total = 0; total < kRecvPerWake;) {
+      for (unsigned i = 0; i < kRecvSlots; i++) recvMsgs_[i].msg_hdr.msg_namelen = sizeof(SockAddr);
+      const int r = recvmmsg(fd_, recvMsgs_, kRecvSlots, MSG_DONTWAIT, nullptr);
+      if (r < 0) {
+        if (errno == EINTR) continue;
+        break;  // EAGAIN: done; anything else (an ICMP error reported here): this wake-up ends, polling goes on
+      }
+      if (r == 0) break;
+      total += static_cast<unsigned>(r);
+      if (batch.IsEmpty()) batch = Napi::Array::New(env);
+      for (int i = 0; i < r; i++) {
+        const msghdr& h = recvMsgs_[i].msg_hdr;
+        if (h.msg_flags & MSG_TRUNC) {
+          truncated_++;
+          continue;
+        }
+        received_++;
+        const SockAddr& from = from_[i];
+        if (lastAddress == nullptr || h.msg_namelen != lastLen || std::memcmp(&from, &last, lastLen) != 0) {
+          lastAddress = Napi::String::New(env, AddressText(from, &lastPort));
+          std::memcpy(&last, &from, sizeof(last));
+          lastLen = h.msg_namelen;
+        }
+        batch.Set(k++, Napi::Buffer<uint8_t>::Copy(env, static_cast<const uint8_t*>(recvIov_[i].iov_base),
+                                                   recvMsgs_[i].msg_len));
+        batch.Set(k++, lastAddress);
+        batch.Set(k++, Napi::Number::New(env, lastPort));
+      }
+      if (r < static_cast<int>(kRecvSlots)) break;  // drained: spare the recvmmsg that would say EAGAIN
+    }
+    if (k == 0) return;
+    batches_++;
+    CallFromLoop(onMessages_, batch);
+  }
+
+  // A call into JS with no JS below it on the stack: through MakeCallback with the socket's async context,
+  // like a dgram 'message'. An exception becomes the process's uncaught exception.
+  void CallFromLoop(const Napi::FunctionReference& fn, Napi::Value arg) {
+    if (fn.IsEmpty()) return;
+    try {
+      fn.MakeCallback(Value(), {arg}, *context_);
+    } catch (const Napi::Error& e) {
+      napi_fatal_exception(Env(), e.Value());
+    }
+  }
+
+  static void OnPoll(uv_poll_t* handle, int status, int events) {
+    static_cast<UdpSocket*>(handle->data)->OnEvents(status, events);
+  }
+
+  void OnEvents(int status, int events) {
+    if (status < 0) {
+      // libuv stops the handle when the socket reports POLLERR (a pending socket error). Reading SO_ERROR
+      // clears it; then poll again. A descriptor that cannot even answer that stays unwatched.
+      int err = 0;
+      socklen_t len = sizeof(err);
+      if (getsockopt(fd_, SOL_SOCKET, SO_ERROR, &err, &len) != 0) return;
+      Watch(waitingWritable_);
+      events = UV_READABLE | (waitingWritable_ ? UV_WRITABLE : 0);
+    }
+    // No exception may leave a libuv callback. Node-API calls fail (and node-addon-api throws) when the
+    // environment stops running JS, as in a worker being terminated or calling process.exit(): then the
+    // datagrams of this wake-up are simply not delivered.
+    try {
+      Napi::HandleScope scope(Env());
+      Ref();  // JS may close the socket (dropping its own reference) while we are still in here
+      try {
+        if (events & UV_WRITABLE) {
+          Drain();
+          ReportFailures(true);
+        }
+        if ((events & UV_READABLE) && fd_ >= 0) Receive();
+      } catch (const Napi::Error&) {
+      }
+      Unref();
+    } catch (const Napi::Error&) {
+    }
+  }
+
+  // Stops polling, frees the handle (in its close callback: libuv owns it until then), closes the fd.
+  void Shutdown() {
+    if (poll_ != nullptr) {
+      uv_poll_stop(poll_);
+      uv_close(reinterpret_cast<uv_handle_t*>(poll_), [](uv_handle_t* h) { delete reinterpret_cast<uv_poll_t*>(h); });
+      poll_ = nullptr;
+    }
+    if (fd_ >= 0) close(fd_);
+    fd_ = -1;
+    queue_.clear();
+    queuedBytes_ = 0;
+    waitingWritable_ = false;
+    if (hooked_) napi_remove_env_cleanup_hook(env_, Teardown, this);
+    hooked_ = false;
+  }
+
+  // Environment cleanup hook: no JS any more, only the handle and the fd.
+  static void Teardown(void* arg) {
+    auto* self = static_cast<UdpSocket*>(arg);
+    self->hooked_ = false;
+    self->Shutdown();
+  }
+
+  int fd_ = -1;
+  int family_ = AF_INET;
+  int port_ = 0;
+  size_t maxPayload_ = kMaxPayload4;
+  uv_poll_t* poll_ = nullptr;
+  bool waitingWritable_ = false;
+  napi_env env_ = nullptr;
+  bool hooked_ = false;
+  Napi::FunctionReference onMessages_, onSendErrors_;
+  std::unique_ptr<Napi::AsyncContext> context_;
+
+  std::deque<Outgoing> queue_;
+  size_t queuedBytes_ = 0;
+  std::vector<SendFailure> failures_;
+  mmsghdr sendMsgs_[kSendBatch];
+  iovec sendIov_[kSendBatch];
+
+  std::unique_ptr<uint8_t[]> slots_;
+  mmsghdr recvMsgs_[kRecvSlots] = {};
+  iovec recvIov_[kRecvSlots];
+  SockAddr from_[kRecvSlots];
+
+  uint64_t received_ = 0, sent_ = 0, sendErrors_ = 0, truncated_ = 0, queueFull_ = 0, batches_ = 0;
+};
+
+}  // namespace
+}  // namespace udp
+}  // namespace ike
+
+void InitUdp(Napi::Env env, Napi::Object exports) { exports.Set("UdpSocket", ike::udp::UdpSocket::Define(env)); }
