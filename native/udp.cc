@@ -1,9 +1,11 @@
-// A UDP socket for the gateway's IKE ports that batches system calls and calls into JavaScript, where
-// node:dgram pays for each datagram: one sendmsg per send, a 64 KiB buffer allocated (and reallocated) per
-// receive, one JS callback per datagram.
+// A UDP socket for the gateway's IKE ports that batches its system calls, where node:dgram pays for each
+// datagram: one sendmsg per send, and a 64 KiB buffer allocated (and reallocated) per receive.
 //
 //   send()  --copy--> queue --sendmmsg x64--> kernel     (once per event-loop turn, at 64 queued, or flush())
-//   kernel --recvmmsg x16--> preallocated slots --copy--> one Buffer per datagram --> ONE JS call per wake-up
+//   kernel --recvmmsg x16--> preallocated slots --copy--> one Buffer per datagram --> one JS call each
+//
+// One call into JavaScript per datagram, as dgram makes: the microtasks and ticks of one datagram's
+// handling run before the next is delivered (see Receive).
 //
 // Everything runs on the JavaScript thread: a uv_poll_t on the socket's fd tells when it is readable (always
 // watched) and writable (watched only while datagrams wait for room in the send buffer).
@@ -125,8 +127,9 @@ class UdpSocket : public Napi::ObjectWrap<UdpSocket> {
                        });
   }
 
-  // new UdpSocket(address, port, onMessages(batch), onSendErrors(failures), recvBufferSize, sendBufferSize)
-  //   batch: [message: Buffer, address: string, port: number, ...] in the order received
+  // new UdpSocket(address, port, onMessage(datagram), onSendErrors(failures), recvBufferSize, sendBufferSize,
+  //               holdMicros)
+  //   datagram: [message: Buffer, address: string, port: number], one call each, in the order received
   //   failures: [errno: number, reason: string, address: string, port: number, ...]
   // Buffer sizes of 0 keep the kernel's defaults.
   explicit UdpSocket(const Napi::CallbackInfo& info) : Napi::ObjectWrap<UdpSocket>(info) {
@@ -136,15 +139,17 @@ class UdpSocket : public Napi::ObjectWrap<UdpSocket> {
       return;
     }
     const std::string address = info[0].As<Napi::String>().Utf8Value();
-    int64_t port = 0, rcvbuf = 0, sndbuf = 0;
+    int64_t port = 0, rcvbuf = 0, sndbuf = 0, hold = 0;
     if (!GetInt(info, 1, "port", 0, 65535, &port)) return;
     if (info.Length() < 4 || !info[2].IsFunction() || !info[3].IsFunction()) {
-      ThrowType(env, "onMessages and onSendErrors must be functions");
+      ThrowType(env, "onMessage and onSendErrors must be functions");
       return;
     }
     if (!GetInt(info, 4, "recvBufferSize", 0, 0x7fffffff, &rcvbuf) ||
-        !GetInt(info, 5, "sendBufferSize", 0, 0x7fffffff, &sndbuf))
+        !GetInt(info, 5, "sendBufferSize", 0, 0x7fffffff, &sndbuf) ||
+        !GetInt(info, 6, "holdMicros", 0, 60'000'000, &hold))
       return;
+    holdNs_ = static_cast<uint64_t>(hold) * 1000;
     // The family follows the address (a literal with ':' can only be IPv6).
     family_ = address.find(':') != std::string::npos ? AF_INET6 : AF_INET;
     maxPayload_ = family_ == AF_INET ? kMaxPayload4 : kMaxPayload6;
@@ -201,7 +206,7 @@ class UdpSocket : public Napi::ObjectWrap<UdpSocket> {
       recvMsgs_[i].msg_hdr.msg_iovlen = 1;
       recvMsgs_[i].msg_hdr.msg_name = &from_[i];
     }
-    onMessages_ = Napi::Persistent(info[2].As<Napi::Function>());
+    onMessage_ = Napi::Persistent(info[2].As<Napi::Function>());
     onSendErrors_ = Napi::Persistent(info[3].As<Napi::Function>());
     context_ = std::make_unique<Napi::AsyncContext>(env, "IkeUdpSocket");
     // An open socket stays alive (and keeps receiving) without a JS reference, as a dgram socket does.
@@ -270,8 +275,9 @@ class UdpSocket : public Napi::ObjectWrap<UdpSocket> {
     if (prefix.size > 0) std::memcpy(d.data.get(), prefix.data, prefix.size);
     if (msg.size > 0) std::memcpy(d.data.get() + prefix.size, msg.data, msg.size);
     queuedBytes_ += size;
+    if (queue_.empty()) oldestAt_ = uv_hrtime();
     queue_.push_back(std::move(d));
-    if (queue_.size() >= kSendBatch && !waitingWritable_) {
+    if ((queue_.size() >= kSendBatch || uv_hrtime() - oldestAt_ >= holdNs_) && !waitingWritable_) {
       Drain();
       ReportFailures(false);
     }
@@ -298,7 +304,7 @@ class UdpSocket : public Napi::ObjectWrap<UdpSocket> {
     Drain();
     ReportFailures(false);
     Shutdown();
-    onMessages_.Reset();  // they reach back to the JS wrapper: a closed socket must not keep it alive
+    onMessage_.Reset();  // they reach back to the JS wrapper: a closed socket must not keep it alive
     onSendErrors_.Reset();
     context_.reset();
     Unref();
@@ -378,43 +384,40 @@ class UdpSocket : public Napi::ObjectWrap<UdpSocket> {
     if (poll_ != nullptr && waitingWritable_) Watch(false);
   }
 
+  // What runs from the poll callback talks to JavaScript through Node-API directly and stops at the first
+  // failing status. When the environment stops running JS (a worker terminated, process.exit()), every call
+  // fails: node-addon-api would make that a C++ exception, or abort the process when not even the Error can
+  // be made. Then the datagrams of this wake-up are simply not delivered.
+
   // Hands the failures of the last Drain to JS: [errno, reason, address, port, ...]. From the poll callback
-  // (fromLoop) through MakeCallback, so that the microtasks and ticks it queues run afterwards.
+  // (fromLoop) through napi_make_callback, so that the microtasks and ticks it queues run afterwards; from a
+  // JS call (send, flush) as a plain call, whose exception goes back to that caller.
   void ReportFailures(bool fromLoop) {
     if (failures_.empty()) return;
     std::vector<SendFailure> failures;
     failures.swap(failures_);
     if (onSendErrors_.IsEmpty()) return;
-    Napi::Env env = Env();
-    Napi::HandleScope scope(env);
-    Napi::Array a = Napi::Array::New(env, failures.size() * 4);
+    Scope scope(env_);
+    napi_value a;
+    if (!scope.ok || napi_create_array_with_length(env_, failures.size() * 4, &a) != napi_ok) return;
     uint32_t k = 0;
     for (const SendFailure& f : failures) {
       int port = 0;
       const std::string address = AddressText(f.to, &port);
-      a.Set(k++, Napi::Number::New(env, -f.error));
-      a.Set(k++, Napi::String::New(env, std::strerror(f.error)));
-      a.Set(k++, Napi::String::New(env, address));
-      a.Set(k++, Napi::Number::New(env, port));
+      if (!SetElement(a, k++, Int(-f.error)) || !SetElement(a, k++, Str(std::strerror(f.error))) ||
+          !SetElement(a, k++, Str(address)) || !SetElement(a, k++, Int(port)))
+        return;
     }
-    if (fromLoop) {
-      CallFromLoop(onSendErrors_, a);
-    } else {
-      onSendErrors_.Call(Value(), {a});
-    }
+    Call(onSendErrors_, a, fromLoop);
   }
 
-  // Reads until the socket is empty or kRecvPerWake datagrams came, then calls JS once with all of them.
+  // Reads until the socket is empty or kRecvPerWake datagrams came, in recvmmsg batches, and hands each
+  // datagram to JS in a call of its own, as dgram does: the microtasks and ticks one datagram's handling
+  // queues run before the next datagram arrives. (The gateway's exchanges count on that: given two of a
+  // batch at once, a machine still awaiting inside the first would see the second mid-step.) The system
+  // calls are what is batched; the 64 KiB allocation per datagram of libuv's reads is gone either way.
   void Receive() {
-    Napi::Env env = Env();
-    Napi::HandleScope scope(env);
-    Napi::Array batch;
-    uint32_t k = 0;
-    napi_value lastAddress = nullptr;  // consecutive datagrams from one peer share one address string
-    SockAddr last{};
-    socklen_t lastLen = 0;
-    int lastPort = 0;
-    for (unsigned total = 0; total < kRecvPerWake;) {
+    for (unsigned total = 0; total < kRecvPerWake && fd_ >= 0;) {
       for (unsigned i = 0; i < kRecvSlots; i++) recvMsgs_[i].msg_hdr.msg_namelen = sizeof(SockAddr);
       const int r = recvmmsg(fd_, recvMsgs_, kRecvSlots, MSG_DONTWAIT, nullptr);
       if (r < 0) {
@@ -423,42 +426,80 @@ class UdpSocket : public Napi::ObjectWrap<UdpSocket> {
       }
       if (r == 0) break;
       total += static_cast<unsigned>(r);
-      if (batch.IsEmpty()) batch = Napi::Array::New(env);
-      for (int i = 0; i < r; i++) {
+      batches_++;
+      for (int i = 0; i < r && fd_ >= 0 && !onMessage_.IsEmpty(); i++) {  // onMessage may close the socket
         const msghdr& h = recvMsgs_[i].msg_hdr;
         if (h.msg_flags & MSG_TRUNC) {
           truncated_++;
           continue;
         }
         received_++;
-        const SockAddr& from = from_[i];
-        if (lastAddress == nullptr || h.msg_namelen != lastLen || std::memcmp(&from, &last, lastLen) != 0) {
-          lastAddress = Napi::String::New(env, AddressText(from, &lastPort));
-          std::memcpy(&last, &from, sizeof(last));
-          lastLen = h.msg_namelen;
+        const uint64_t start = uv_hrtime();
+        if (!Deliver(static_cast<const uint8_t*>(recvIov_[i].iov_base), recvMsgs_[i].msg_len, from_[i])) return;
+        if (fd_ >= 0 && !queue_.empty() && !waitingWritable_) {
+          const uint64_t now = uv_hrtime();
+          if (now - start >= holdNs_ || now - oldestAt_ >= holdNs_) {
+            Drain();
+            ReportFailures(true);
+          }
         }
-        batch.Set(k++, Napi::Buffer<uint8_t>::Copy(env, static_cast<const uint8_t*>(recvIov_[i].iov_base),
-                                                   recvMsgs_[i].msg_len));
-        batch.Set(k++, lastAddress);
-        batch.Set(k++, Napi::Number::New(env, lastPort));
       }
       if (r < static_cast<int>(kRecvSlots)) break;  // drained: spare the recvmmsg that would say EAGAIN
     }
-    if (k == 0) return;
-    batches_++;
-    CallFromLoop(onMessages_, batch);
   }
 
-  // A call into JS with no JS below it on the stack: through MakeCallback with the socket's async context,
-  // like a dgram 'message'. An exception becomes the process's uncaught exception.
-  void CallFromLoop(const Napi::FunctionReference& fn, Napi::Value arg) {
-    if (fn.IsEmpty()) return;
-    try {
-      fn.MakeCallback(Value(), {arg}, *context_);
-    } catch (const Napi::Error& e) {
-      napi_fatal_exception(Env(), e.Value());
-    }
+  // One datagram to onMessage as [message, address, port]; false if JS cannot be reached any more.
+  bool Deliver(const uint8_t* data, size_t len, const SockAddr& from) {
+    Scope scope(env_);
+    int port = 0;
+    const std::string address = AddressText(from, &port);
+    napi_value one, buf;
+    void* copy = nullptr;
+    return scope.ok && napi_create_array_with_length(env_, 3, &one) == napi_ok &&
+           napi_create_buffer_copy(env_, len, data, &copy, &buf) == napi_ok && SetElement(one, 0, buf) &&
+           SetElement(one, 1, Str(address)) && SetElement(one, 2, Int(port)) && Call(onMessage_, one, true);
   }
+
+  // fn(arg) with this socket as `this`. fromLoop: no JS below on the stack, so through napi_make_callback with
+  // the socket's async context, like a dgram 'message', and an exception becomes the process's uncaught
+  // exception. False if JS cannot be reached.
+  bool Call(const Napi::FunctionReference& ref, napi_value arg, bool fromLoop) {
+    napi_value fn = nullptr, self = nullptr, result;
+    if (ref.IsEmpty() || napi_get_reference_value(env_, ref, &fn) != napi_ok || fn == nullptr ||
+        napi_get_reference_value(env_, _ref, &self) != napi_ok || self == nullptr)
+      return false;
+    if (!fromLoop) return napi_call_function(env_, self, fn, 1, &arg, &result) == napi_ok;
+    const napi_status st = napi_make_callback(env_, *context_, self, fn, 1, &arg, &result);
+    if (st == napi_pending_exception) {
+      napi_value e;
+      if (napi_get_and_clear_last_exception(env_, &e) != napi_ok) return false;
+      return napi_fatal_exception(env_, e) == napi_ok;
+    }
+    return st == napi_ok;
+  }
+
+  bool SetElement(napi_value array, uint32_t i, napi_value v) {
+    return v != nullptr && napi_set_element(env_, array, i, v) == napi_ok;
+  }
+  napi_value Int(int v) {
+    napi_value r = nullptr;
+    return napi_create_int32(env_, v, &r) == napi_ok ? r : nullptr;
+  }
+  napi_value Str(const std::string& s) {
+    napi_value r = nullptr;
+    return napi_create_string_utf8(env_, s.data(), s.size(), &r) == napi_ok ? r : nullptr;
+  }
+
+  // A handle scope that may fail to open (ok false), closed on the way out.
+  struct Scope {
+    napi_env env;
+    napi_handle_scope scope = nullptr;
+    bool ok;
+    explicit Scope(napi_env e) : env(e), ok(napi_open_handle_scope(e, &scope) == napi_ok) {}
+    ~Scope() {
+      if (ok) napi_close_handle_scope(env, scope);
+    }
+  };
 
   static void OnPoll(uv_poll_t* handle, int status, int events) {
     static_cast<UdpSocket*>(handle->data)->OnEvents(status, events);
@@ -474,23 +515,17 @@ class UdpSocket : public Napi::ObjectWrap<UdpSocket> {
       Watch(waitingWritable_);
       events = UV_READABLE | (waitingWritable_ ? UV_WRITABLE : 0);
     }
-    // No exception may leave a libuv callback. Node-API calls fail (and node-addon-api throws) when the
-    // environment stops running JS, as in a worker being terminated or calling process.exit(): then the
-    // datagrams of this wake-up are simply not delivered.
-    try {
-      Napi::HandleScope scope(Env());
-      Ref();  // JS may close the socket (dropping its own reference) while we are still in here
-      try {
-        if (events & UV_WRITABLE) {
-          Drain();
-          ReportFailures(true);
-        }
-        if ((events & UV_READABLE) && fd_ >= 0) Receive();
-      } catch (const Napi::Error&) {
-      }
-      Unref();
-    } catch (const Napi::Error&) {
+    // Held while in here: JS may close the socket (dropping the reference an open socket keeps on itself),
+    // and the object must outlive this call. Raw Node-API, see ReportFailures.
+    Scope scope(env_);
+    uint32_t refs = 0;
+    if (!scope.ok || napi_reference_ref(env_, _ref, &refs) != napi_ok) return;
+    if (events & UV_WRITABLE) {
+      Drain();
+      ReportFailures(true);
     }
+    if ((events & UV_READABLE) && fd_ >= 0) Receive();
+    napi_reference_unref(env_, _ref, &refs);
   }
 
   // Stops polling, frees the handle (in its close callback: libuv owns it until then), closes the fd.
@@ -524,11 +559,14 @@ class UdpSocket : public Napi::ObjectWrap<UdpSocket> {
   bool waitingWritable_ = false;
   napi_env env_ = nullptr;
   bool hooked_ = false;
-  Napi::FunctionReference onMessages_, onSendErrors_;
+  Napi::FunctionReference onMessage_, onSendErrors_;
   std::unique_ptr<Napi::AsyncContext> context_;
 
   std::deque<Outgoing> queue_;
   size_t queuedBytes_ = 0;
+  uint64_t oldestAt_ = 0;  // uv_hrtime() when the queue last went from empty to not
+  // How long a queued datagram may wait for company while JavaScript keeps working (holdMicros).
+  uint64_t holdNs_ = 100'000;
   std::vector<SendFailure> failures_;
   mmsghdr sendMsgs_[kSendBatch];
   iovec sendIov_[kSendBatch];

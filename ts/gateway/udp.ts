@@ -1,7 +1,8 @@
 // A UDP socket for the IKE ports with batched system calls (native/udp.cc), in place of node:dgram where a
-// gateway sets up many SAs: dgram makes one sendmsg per send and one JS callback (and a 64 KiB allocation) per
-// received datagram; this socket queues sends and writes them with one sendmmsg per event-loop turn, and
-// reads with recvmmsg into preallocated slots, calling into JavaScript once per wake-up.
+// gateway sets up many SAs: dgram makes one sendmsg per send and allocates 64 KiB per received datagram; this
+// socket queues sends and writes them with one sendmmsg per event-loop turn, and reads with recvmmsg into
+// preallocated slots. Each datagram still reaches JavaScript in a call of its own, as with dgram, so that
+// what its handling queues (ticks, microtasks) runs before the next one arrives.
 //
 // Linux only (sendmmsg / recvmmsg), and it needs the native addon.
 import { getSystemErrorName } from 'node:util';
@@ -19,7 +20,11 @@ export interface UdpSocketOptions {
   address: string;
   /** 0..65535; 0 lets the kernel pick a free port (see `port`). */
   port: number;
-  /** Each datagram, in the order received. Exceptions do not stop the batch: the first is rethrown afterwards. */
+  /**
+   * Each datagram, in the order received, in a call of its own as a dgram 'message' listener: its ticks and
+   * microtasks run before the next datagram. An exception becomes the process's uncaught exception (with an
+   * 'uncaughtException' handler, the next datagrams still come).
+   */
   onMessage: (message: Buffer, from: Endpoint) => void;
   /**
    * A queued datagram that could not be sent: the kernel refused it (`code` and `errno` as node's system
@@ -32,6 +37,14 @@ export interface UdpSocketOptions {
   recvBufferSize?: number;
   /** SO_SNDBUF in bytes (root may exceed net.core.wmem_max). Default: the kernel's. */
   sendBufferSize?: number;
+  /**
+   * How long a queued datagram may wait for others to share its sendmmsg while JavaScript keeps working, in
+   * microseconds (default 100; 0 sends at once). Batching saves a few microseconds of system call per
+   * datagram; holding a reply behind the handling of the next messages (a DH each, hundreds of microseconds)
+   * would leave the peer idle. So the queue also leaves once its oldest datagram is this old, and right after
+   * a received datagram whose handling took this long.
+   */
+  holdMicros?: number;
 }
 
 export interface UdpSocketStats {
@@ -45,7 +58,7 @@ export interface UdpSocketStats {
   truncated: number;
   /** Datagrams dropped because the send queue was full. */
   queueFull: number;
-  /** Calls into JavaScript with received datagrams (received / batches = datagrams per call). */
+  /** recvmmsg calls that returned datagrams (received / batches = datagrams per system call). */
   batches: number;
   /** Datagrams waiting in the send queue now. */
   queued: number;
@@ -65,10 +78,11 @@ interface UdpAddon {
   UdpSocket: new (
     address: string,
     port: number,
-    onMessages: (batch: unknown[]) => void,
+    onMessage: (datagram: unknown[]) => void,
     onSendErrors: (failures: unknown[]) => void,
     recvBufferSize: number,
     sendBufferSize: number,
+    holdMicros: number,
   ) => NativeUdpSocket;
 }
 
@@ -91,8 +105,9 @@ function bufferSize(v: unknown, name: string): number {
 
 /**
  * A bound UDP socket. Sends are queued (copied) and leave in order with sendmmsg, at the latest in the next
- * event-loop turn (setImmediate), sooner when 64 are queued or on flush(). Received datagrams reach
- * `onMessage` in batches, one call into JavaScript per wake-up of the socket.
+ * event-loop turn (setImmediate), sooner when 64 are queued, when the oldest has waited `holdMicros`, or on
+ * flush(). Received datagrams are read in
+ * batches and reach `onMessage` one call each, as from a dgram socket.
  *
  * Like a dgram socket, an open UdpSocket keeps the process alive (unless unref()ed) and stays open, receiving,
  * until close() even when no reference to it is left.
@@ -124,20 +139,24 @@ export class UdpSocket {
     if (opts.onError !== undefined && typeof opts.onError !== 'function') throw new TypeError('onError must be a function');
     const rcv = bufferSize(opts.recvBufferSize, 'recvBufferSize');
     const snd = bufferSize(opts.sendBufferSize, 'sendBufferSize');
-    return new UdpSocket(opts, rcv, snd);
+    const hold = opts.holdMicros ?? 100;
+    if (typeof hold !== 'number') throw new TypeError('holdMicros must be a number');
+    if (!Number.isInteger(hold) || hold < 0 || hold > 60_000_000) throw new RangeError('holdMicros must be an integer in [0, 60000000]');
+    return new UdpSocket(opts, rcv, snd, hold);
   }
 
-  private constructor(opts: UdpSocketOptions, recvBufferSize: number, sendBufferSize: number) {
+  private constructor(opts: UdpSocketOptions, recvBufferSize: number, sendBufferSize: number, holdMicros: number) {
     this.#onMessage = opts.onMessage;
     this.#onError = opts.onError;
     // The callbacks must not hold the socket object strongly beyond close(): the native side drops them then.
     this.#native = new (addon().UdpSocket)(
       opts.address,
       opts.port,
-      (batch) => this.#deliver(batch),
+      (datagram) => this.#deliver(datagram),
       (failures) => this.#failed(failures),
       recvBufferSize,
       sendBufferSize,
+      holdMicros,
     );
     this.port = this.#native.port();
     this.address = opts.address;
@@ -194,25 +213,11 @@ export class UdpSocket {
     return this.#closed;
   }
 
-  /** One wake-up's datagrams: [message, address, port, ...]. */
-  #deliver(batch: unknown[]): void {
-    let thrown = false;
-    let first: unknown;
-    for (let i = 0; i < batch.length && !this.#closed; i += 3) {
-      try {
-        this.#onMessage(batch[i] as Buffer, { address: batch[i + 1] as string, port: batch[i + 2] as number });
-      } catch (e) {
-        if (!thrown) first = e;
-        thrown = true;
-      }
-    }
-    // As an uncaught exception, the way a throwing dgram 'message' listener ends up, but only after the batch.
-    if (thrown) {
-      process.nextTick(() => {
-        throw first;
-      });
-    }
+  /** One datagram: [message, address, port]. A throw goes up to the addon, which makes it uncaught. */
+  #deliver(d: unknown[]): void {
+    this.#onMessage(d[0] as Buffer, { address: d[1] as string, port: d[2] as number });
   }
+
 
   /** [errno, reason, address, port, ...] from the kernel's refusals. */
   #failed(failures: unknown[]): void {
