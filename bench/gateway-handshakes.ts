@@ -7,12 +7,13 @@
 // `ike bench handshakes` defines it (2 key pairs + 2 shared secrets per DH exchange; with PFS two
 // exchanges), and the ratio of the two.
 //   node dist/bench/gateway-handshakes.js [--duration S] [--concurrency C] [--ike P] [--esp P] [--pfs]
-//                                         [--sync-dh] [--keep] [--fake-dh] [--warmup N] [--json]
+//                                         [--sync-dh] [--keep] [--fake-dh] [--dgram] [--warmup N] [--json]
 import { fork, type ChildProcess } from 'node:child_process';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { defaultCrypto } from '../ts/crypto/index.js';
 import type { GatewayConfig } from '../ts/gateway/config.js';
 import { Gateway, type GatewayOptions } from '../ts/gateway/gateway.js';
+import { nativeAddon } from '../ts/native.js';
 import { LoadTester, type LoadResult } from '../ts/load/load-tester.js';
 import { parseIkeProposal } from '../ts/ike/index.js';
 import { dhCeiling, fakeDhCrypto } from './handshakes.js';
@@ -41,6 +42,8 @@ export interface GatewayBenchOptions {
   keep: boolean;
   /** A null DH group on both sides (`fakeDhCrypto`, as `ike bench handshakes --fake-dh`): the gateways' own cost. */
   fakeDh: boolean;
+  /** node:dgram sockets instead of the addon's batched UdpSocket (the gateway's default when the addon is loaded). */
+  dgram: boolean;
 }
 
 /** The warm-up's time limit (a slow machine measures after fewer setups rather than waiting). */
@@ -56,6 +59,7 @@ export const GATEWAY_BENCH_DEFAULTS: GatewayBenchOptions = {
   warmup: 2000,
   keep: false,
   fakeDh: false,
+  dgram: false,
 };
 
 export interface GatewayBenchResult {
@@ -63,6 +67,9 @@ export interface GatewayBenchResult {
   esp: string;
   pfs: boolean;
   asyncDh: boolean;
+  fakeDh: boolean;
+  /** The gateways' sockets: the addon's batched UdpSocket or node:dgram. */
+  sockets: 'native' | 'dgram';
   concurrency: number;
   setups: number;
   failed: number;
@@ -94,7 +101,7 @@ function config(o: GatewayBenchOptions, listen: [number, number], remote: [numbe
 }
 
 function gatewayOptions(o: GatewayBenchOptions): GatewayOptions {
-  return { asyncDh: !o.syncDh, independentSas: o.keep, ...(o.fakeDh ? { crypto: fakeDhCrypto(defaultCrypto()) } : {}) };
+  return { asyncDh: !o.syncDh, independentSas: o.keep, ...(o.dgram ? { nativeUdp: false } : {}), ...(o.fakeDh ? { crypto: fakeDhCrypto(defaultCrypto()) } : {}) };
 }
 
 type FromResponder = { ready: [number, number] } | { cpu: { user: number; system: number } } | { error: string };
@@ -174,6 +181,8 @@ export async function runGatewayBench(options: Partial<GatewayBenchOptions> = {}
       esp: o.esp,
       pfs: o.pfs,
       asyncDh: !o.syncDh,
+      fakeDh: o.fakeDh,
+      sockets: o.dgram || nativeAddon() === null ? 'dgram' : 'native',
       concurrency: o.concurrency,
       setups: result.done,
       failed: result.failed,
@@ -194,24 +203,25 @@ export async function runGatewayBench(options: Partial<GatewayBenchOptions> = {}
 }
 
 export function formatGatewayBench(rows: GatewayBenchResult[]): string {
-  const head = '| proposal | quick mode | DH | concurrency | setups | failed | setups/s | DH ceiling/s | ratio | p50 ms | p99 ms | initiator CPU ms/setup | responder CPU ms/setup |\n|---|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|';
+  const head = '| proposal | quick mode | DH | sockets | concurrency | setups | failed | setups/s | DH ceiling/s | ratio | p50 ms | p99 ms | initiator CPU ms/setup | responder CPU ms/setup |\n|---|---|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|';
   return [
     head,
     ...rows.map(
       (r) =>
-        `| ${r.ike} | ${r.esp}${r.pfs ? ' + PFS' : ''} | ${r.asyncDh ? 'async pool' : 'sync'} | ${r.concurrency} | ${r.setups} | ${r.failed} | ${r.setupsPerSec.toFixed(0)} | ${r.ceilingPerSec.toFixed(0)} | ${r.ratioToCeiling.toFixed(2)} | ${r.p50Ms.toFixed(1)} | ${r.p99Ms.toFixed(1)} | ${r.initiatorCpuMsPerSetup.toFixed(2)} | ${r.responderCpuMsPerSetup.toFixed(2)} |`,
+        `| ${r.ike} | ${r.esp}${r.pfs ? ' + PFS' : ''} | ${r.fakeDh ? 'null (fake)' : r.asyncDh ? 'async pool' : 'sync'} | ${r.sockets} | ${r.concurrency} | ${r.setups} | ${r.failed} | ${r.setupsPerSec.toFixed(0)} | ${r.ceilingPerSec.toFixed(0)} | ${r.ratioToCeiling.toFixed(2)} | ${r.p50Ms.toFixed(1)} | ${r.p99Ms.toFixed(1)} | ${r.initiatorCpuMsPerSetup.toFixed(2)} | ${r.responderCpuMsPerSetup.toFixed(2)} |`,
     ),
   ].join('\n');
 }
 
 export const GATEWAY_BENCH_USAGE = `usage: ike bench gateway [--duration 5] [--concurrency 16] [--warmup 2000] [--ike aes128-sha1-modp2048]
-                         [--esp aes128-sha1] [--pfs] [--sync-dh] [--keep] [--fake-dh] [--json]
+                         [--esp aes128-sha1] [--pfs] [--sync-dh] [--keep] [--fake-dh] [--dgram] [--json]
 
 Main Mode + Quick Mode setups over UDP on 127.0.0.1: the load tester with an initiator Gateway in this
 process, a responder Gateway in a child process; then the single-thread DH ceiling, measured as
 ike bench handshakes does. Each ISAKMP SA is deleted once its child is up, unless --keep (the handshake
 alone, as ike bench handshakes counts it). --fake-dh: a null DH group on both sides, the gateways' own
-cost (the ratio is then not a ratio to anything real). Exit code 1 if a setup failed, 2 for usage errors.
+cost (the ratio is then not a ratio to anything real). --dgram: node:dgram sockets on both sides instead
+of the addon's batched UdpSocket. Exit code 1 if a setup failed, 2 for usage errors.
 `;
 
 function parseArgs(argv: string[]): { options: Partial<GatewayBenchOptions>; json: boolean } {
@@ -234,6 +244,7 @@ function parseArgs(argv: string[]): { options: Partial<GatewayBenchOptions>; jso
       case '--sync-dh': options.syncDh = true; break;
       case '--keep': options.keep = true; break;
       case '--fake-dh': options.fakeDh = true; break;
+      case '--dgram': options.dgram = true; break;
       case '--json': json = true; break;
       default: throw new RangeError(`unknown option '${a}'`);
     }

@@ -13,7 +13,7 @@ test('gateway bench: setups over loopback with a responder in a child process, P
   assert.ok(r.initiatorCpuMsPerSetup > 0 && r.responderCpuMsPerSetup > 0, JSON.stringify(r));
   assert.ok(r.ceilingPerSec > 0 && Math.abs(r.ratioToCeiling - r.setupsPerSec / r.ceilingPerSec) < 1e-9);
   assert.ok(r.p99Ms >= r.p50Ms && r.p50Ms > 0);
-  assert.match(formatGatewayBench([r]), /\| aes128-sha1-modp2048 \| aes128gcm16 \+ PFS \| async pool \| 4 \|/);
+  assert.match(formatGatewayBench([r]), /\| aes128-sha1-modp2048 \| aes128gcm16 \+ PFS \| async pool \| (native|dgram) \| 4 \|/);
 });
 
 test('gateway bench: a proposal it cannot parse is a RangeError before any process starts', async () => {

@@ -2,7 +2,6 @@
 // their phase 2 contexts, timers (retransmission, DPD, lifetimes, rekeying) and typed events. The
 // exchanges are the sans-I/O machines of ts/ike; this file moves datagrams and time between them and the
 // network, and keeps the ESP SAs the negotiations produce.
-import dgram from 'node:dgram';
 import { EventEmitter } from 'node:events';
 import { defaultCrypto, type CryptoProvider } from '../crypto/index.js';
 import type { EspSa } from '../esp/index.js';
@@ -41,6 +40,8 @@ import type { ConnectionConfig, GatewayConfig } from './config.js';
 import { childKeylog, isakmpKeylog, type KeylogLine } from './keylog.js';
 import { configureTun, DataPlane, openTun, type TunDevice } from './dataplane.js';
 import { Deadlines } from './deadlines.js';
+import { openSocket, type GatewaySocket } from './sockets.js';
+import { nativeAddon } from '../native.js';
 
 /** RFC 3948: IKE on the NAT-T port is prefixed with four zero bytes (the non-ESP marker). */
 const NON_ESP_MARKER = Buffer.alloc(4);
@@ -196,6 +197,12 @@ export interface GatewayOptions {
    * keeps them (bench/memory.ts); not reachable from a config file.
    */
   independentSas?: boolean;
+  /**
+   * The IKE and NAT-T sockets: the addon's batched UdpSocket (one sendmmsg per event-loop turn, recvmmsg with
+   * one call into JavaScript per wake-up; about half the CPU per datagram of node:dgram) or node:dgram.
+   * Default: the addon's when it is loaded.
+   */
+  nativeUdp?: boolean;
 }
 
 interface Child {
@@ -274,12 +281,10 @@ export class Gateway extends EventEmitter<GatewayEvents> {
   private readonly crypto: CryptoProvider;
   private readonly cookies: CookieGenerator;
   private readonly options: Required<Omit<GatewayOptions, 'crypto'>>;
-  private ike: dgram.Socket | null = null;
+  private ike: GatewaySocket | null = null;
   /** The NAT-T port: our own socket, or the data plane's when the TUN data plane carries the traffic. */
-  private natt: dgram.Socket | null = null;
+  private natt: GatewaySocket | null = null;
   private dataplane: DataPlane | null = null;
-  /** Datagrams handed to a socket and not yet sent: stop() waits for them (the Deletes it just queued). */
-  private readonly sending = new Set<Promise<void>>();
   private tun: TunDevice | null = null;
   /** ISAKMP SAs (and exchanges on their way to one) by initiator cookie. */
   private readonly sas = new Map<string, Entry>();
@@ -314,23 +319,23 @@ export class Gateway extends EventEmitter<GatewayEvents> {
       maxHalfOpenPerPeer: options.maxHalfOpenPerPeer ?? 1_000,
       asyncDh: options.asyncDh ?? true,
       independentSas: options.independentSas ?? false,
+      nativeUdp: options.nativeUdp ?? nativeAddon() !== null,
     };
   }
 
   /** Binds the sockets, then starts the connections marked `initiate`. */
   async start(): Promise<void> {
     const { address, port, nattPort } = this.config.listen;
-    const type = address.includes(':') ? 'udp6' : 'udp4';
     this.localAddress = address;
-    this.ike = await bind(type, address, port);
-    this.ike.on('message', (msg, rinfo) => this.receive(msg, { address: rinfo.address, port: rinfo.port }, false));
+    const onError = (message: string, to: Endpoint) => this.emit('error', { remote: to, kind: 'SOCKET', message });
+    const native = this.options.nativeUdp;
+    this.ike = await openSocket(address, port, { onMessage: (msg, from) => this.receive(msg, from, false), onError }, native);
     if (this.config.dataplane) {
       await this.startDataPlane(address, nattPort);
-      this.ports = { ike: this.ike.address().port, natt: this.dataplane!.port };
+      this.ports = { ike: this.ike.port, natt: this.dataplane!.port };
     } else {
-      this.natt = await bind(type, address, nattPort);
-      this.ports = { ike: this.ike.address().port, natt: this.natt.address().port };
-      this.natt.on('message', (msg, rinfo) => this.receiveNatt(msg, { address: rinfo.address, port: rinfo.port }));
+      this.natt = await openSocket(address, nattPort, { onMessage: (msg, from) => this.receiveNatt(msg, from), onError }, native);
+      this.ports = { ike: this.ike.port, natt: this.natt.port };
     }
     this.emit('listening', { address, port: this.ports.ike, nattPort: this.ports.natt });
     for (const c of this.config.connections) if (c.initiate) this.guard(this.initiate(c.name), c.name);
@@ -409,9 +414,8 @@ export class Gateway extends EventEmitter<GatewayEvents> {
   /** Sends deletes for everything, then closes the sockets. */
   async stop(): Promise<void> {
     for (const [key, e] of this.sas) this.teardown(key, e, 'gateway stopped', true);
-    // let the deletes leave before the sockets close (bounded: a send that never completes cannot hold stop)
-    await Promise.race([Promise.all(this.sending), new Promise((r) => setTimeout(r, 1000).unref())]);
-    await Promise.all([this.ike, this.natt].map((s) => (s ? new Promise<void>((r) => s.close(() => r())) : undefined)));
+    // the sockets let the deletes leave before they close
+    await Promise.all([this.ike?.close(), this.natt?.close()]);
     this.ike = this.natt = null;
     this.dataplane?.close();
     this.tun?.close();
@@ -513,7 +517,7 @@ export class Gateway extends EventEmitter<GatewayEvents> {
     const { entry, child } = found;
     const packet = child.outbound.seal(payload, nextHeader);
     const port = this.peerNattPort(entry);
-    this.natt?.send(packet, port, entry.remote.address);
+    this.natt?.send(packet, { address: entry.remote.address, port });
   }
 
   // ---- receiving ----
@@ -839,7 +843,7 @@ export class Gateway extends EventEmitter<GatewayEvents> {
     const { address, port } = entry.remote;
     entry.keepalives++;
     if (this.dataplane) this.dataplane.sendKeepalive(address, port);
-    else this.natt?.send(KEEPALIVE, port, address);
+    else this.natt?.send(KEEPALIVE, { address, port });
   }
 
   // ---- phase 2 ----
@@ -1045,17 +1049,8 @@ export class Gateway extends EventEmitter<GatewayEvents> {
       this.dataplane.sendIke(msg, to.address, to.port);
       return;
     }
-    const s = natt ? this.natt : this.ike;
-    if (!s) return;
-    const data = natt ? Buffer.concat([NON_ESP_MARKER, msg]) : msg;
-    const sent = new Promise<void>((resolve) =>
-      s.send(data, to.port, to.address, (err) => {
-        this.sending.delete(sent);
-        if (err) this.emit('error', { remote: to, kind: 'SOCKET', message: `send to ${to.address}:${to.port} failed: ${err.message}` });
-        resolve();
-      }),
-    );
-    this.sending.add(sent);
+    if (natt) this.natt?.send(msg, to, NON_ESP_MARKER);
+    else this.ike?.send(msg, to);
   }
 
   /** Schedules the entry (in the one heap of deadlines) at the first of its deadlines. */
@@ -1235,14 +1230,3 @@ function addressIdentity(address: string): Identity {
   return address.includes(':') ? { kind: 'ipv6', address } : { kind: 'ipv4', address };
 }
 
-function bind(type: 'udp4' | 'udp6', address: string, port: number): Promise<dgram.Socket> {
-  return new Promise((resolve, reject) => {
-    const s = dgram.createSocket({ type, reuseAddr: false });
-    s.once('error', reject);
-    s.bind(port, address, () => {
-      s.off('error', reject);
-      s.on('error', () => undefined);
-      resolve(s);
-    });
-  });
-}

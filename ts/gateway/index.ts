@@ -6,3 +6,4 @@ export type { GatewayConfig, ConnectionConfig, ListenConfig, PskAuth, ConfigResu
 export * from './keylog.js';
 export { ControlServer, ControlError, controlRequest, defaultControlPath, CONTROL_SOCKET_NAME } from './control.js';
 export type { ControlErrorKind, ControlRequest, ControlResponse } from './control.js';
+export { UdpSocket, type UdpSocketOptions, type UdpSocketStats } from './udp.js';
