@@ -47,6 +47,8 @@ import { nativeAddon } from '../native.js';
 const NON_ESP_MARKER = Buffer.alloc(4);
 /** RFC 3948 2.3: the NAT keepalive is one octet, 0xff. */
 const KEEPALIVE = Buffer.from([0xff]);
+/** How long an ISAKMP SA's Delete waits behind the Deletes of its children (teardown). */
+const ISAKMP_DELETE_DELAY_MS = 20;
 
 /** A child SA is rekeyed this far into its lifetime (minus up to 5% jitter so both ends do not collide). */
 const REKEY_AT = 0.9;
@@ -293,6 +295,8 @@ export class Gateway extends EventEmitter<GatewayEvents> {
    * alone (a scan of every SA per message 1 would make setting up N SAs cost N^2).
    */
   private readonly halfOpen = new Map<string, Entry>();
+  /** ISAKMP SA Deletes held back behind their children's Deletes (see teardown): stop() waits for them. */
+  private readonly heldDeletes = new Set<Promise<void>>();
   /** Inbound child SAs by SPI (hex), for ESP arriving on the NAT-T socket. */
   private readonly inbound = new Map<string, { entry: Entry; child: Child }>();
   private localAddress = '0.0.0.0';
@@ -415,6 +419,7 @@ export class Gateway extends EventEmitter<GatewayEvents> {
   async stop(): Promise<void> {
     for (const [key, e] of this.sas) this.teardown(key, e, 'gateway stopped', true);
     // the sockets let the deletes leave before they close
+    await Promise.all(this.heldDeletes);
     await Promise.all([this.ike?.close(), this.natt?.close()]);
     this.ike = this.natt = null;
     this.dataplane?.close();
@@ -1011,9 +1016,27 @@ export class Gateway extends EventEmitter<GatewayEvents> {
 
   /** Removes an ISAKMP SA with all its children; with `notify`, deletes go to the peer first. */
   private teardown(key: string, entry: Entry, reason: string, notify: boolean): void {
+    const children = entry.children.length;
     for (const child of entry.children) this.childDown(entry, child.sa.spiIn, reason, notify);
     this.dropEarly(entry, () => true);
-    if (notify && entry.up) this.send(entry.ctx.deleteIsakmp(), entry.remote, entry.natt);
+    if (notify && entry.up) {
+      const del = entry.ctx.deleteIsakmp();
+      const { remote, natt } = entry;
+      if (children === 0) this.send(del, remote, natt);
+      else {
+        // The children's Deletes go first and the ISAKMP SA's a moment later. Sent back to back, a peer that
+        // handles datagrams on several threads (strongSwan) may take the ISAKMP Delete first and drop the
+        // others with the SA they name; in IKEv1 its IPsec SAs need not end with the ISAKMP SA.
+        const held = new Promise<void>((resolve) =>
+          setTimeout(() => {
+            this.heldDeletes.delete(held);
+            this.send(del, remote, natt);
+            resolve();
+          }, ISAKMP_DELETE_DELAY_MS),
+        );
+        this.heldDeletes.add(held);
+      }
+    }
     const wasUp = entry.up;
     this.forget(key, entry);
     if (wasUp) {
