@@ -31,7 +31,16 @@ function openNative(address: string, port: number, h: SocketHandlers): GatewaySo
   const s = UdpSocket.open({ address, port, onMessage: h.onMessage, onError: (e, to) => h.onError(e.message, to) });
   return {
     port: s.port,
-    send: (message, to, prefix) => s.send(message, to.address, to.port, prefix),
+    send(message, to, prefix) {
+      try {
+        s.send(message, to.address, to.port, prefix);
+      } catch (e) {
+        // What UdpSocket refuses synchronously (an address of the other family, an oversized datagram) is a
+        // failed send like any other for the gateway, as node:dgram reports it: never an exception in the
+        // middle of an exchange or a timer.
+        h.onError(`send to ${to.address}:${to.port} failed: ${(e as Error).message}`, to);
+      }
+    },
     close: async () => s.close(),
   };
 }
