@@ -9,7 +9,8 @@
         "native/cipher.cc",
         "native/esp.cc",
         "native/dataplane.cc",
-        "native/udp.cc"
+        "native/udp.cc",
+        "native/sockaddr.cc"
       ],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
       "defines": ["NAPI_VERSION=8", "NODE_ADDON_API_DISABLE_DEPRECATED", "NODE_API_SWALLOW_UNTHROWABLE_EXCEPTIONS"],

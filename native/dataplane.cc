@@ -42,6 +42,7 @@
 #include "common.h"
 #include "dataplane_gso.h"
 #include "esp_sa.h"
+#include "sockaddr.h"
 
 namespace ike {
 namespace dataplane {
@@ -116,36 +117,6 @@ bool IpAddrs(const uint8_t* p, size_t len, int* family, const uint8_t** src, con
     return true;
   }
   return false;
-}
-
-bool ParseEndpoint(int family, const std::string& address, int64_t port, sockaddr_storage* ss, socklen_t* len) {
-  std::memset(ss, 0, sizeof(*ss));
-  if (family == AF_INET) {
-    auto* sin = reinterpret_cast<sockaddr_in*>(ss);
-    sin->sin_family = AF_INET;
-    sin->sin_port = htons(static_cast<uint16_t>(port));
-    *len = sizeof(sockaddr_in);
-    return inet_pton(AF_INET, address.c_str(), &sin->sin_addr) == 1;
-  }
-  auto* sin6 = reinterpret_cast<sockaddr_in6*>(ss);
-  sin6->sin6_family = AF_INET6;
-  sin6->sin6_port = htons(static_cast<uint16_t>(port));
-  *len = sizeof(sockaddr_in6);
-  return inet_pton(AF_INET6, address.c_str(), &sin6->sin6_addr) == 1;
-}
-
-void EndpointToString(const sockaddr_storage& ss, std::string* address, int* port) {
-  char buf[INET6_ADDRSTRLEN] = {0};
-  if (ss.ss_family == AF_INET6) {
-    const auto* s6 = reinterpret_cast<const sockaddr_in6*>(&ss);
-    inet_ntop(AF_INET6, &s6->sin6_addr, buf, sizeof(buf));
-    *port = ntohs(s6->sin6_port);
-  } else {
-    const auto* s4 = reinterpret_cast<const sockaddr_in*>(&ss);
-    inet_ntop(AF_INET, &s4->sin_addr, buf, sizeof(buf));
-    *port = ntohs(s4->sin_port);
-  }
-  *address = buf;
 }
 
 bool GetPrefixes(const Napi::CallbackInfo& info, size_t i, const char* name, std::vector<Prefix>* out) {
@@ -627,9 +598,8 @@ class DataPlane : public Napi::ObjectWrap<DataPlane> {
     sockaddr_storage ss;
     socklen_t sl = sizeof(ss);
     getsockname(udpFd_, reinterpret_cast<sockaddr*>(&ss), &sl);
-    std::string a;
     int port = 0;
-    EndpointToString(ss, &a, &port);
+    EndpointAddress(ss, &port);
     return Napi::Number::New(env, port);
   }
 
@@ -996,9 +966,8 @@ class DataPlane : public Napi::ObjectWrap<DataPlane> {
   static void DeliverIke(Napi::Env env, Napi::Function cb, IkeDatagram* d) {
     std::unique_ptr<IkeDatagram> owned(d);
     if (env == nullptr || cb.IsEmpty()) return;  // tearing down
-    std::string address;
     int port = 0;
-    EndpointToString(d->from, &address, &port);
+    const std::string address = EndpointAddress(d->from, &port);
     try {
       cb.Call({Napi::Buffer<uint8_t>::Copy(env, d->data.data(), d->data.size()), Napi::String::New(env, address),
                Napi::Number::New(env, port)});

@@ -28,6 +28,7 @@
 
 #include "addon.h"
 #include "common.h"
+#include "sockaddr.h"
 
 namespace ike {
 namespace udp {
@@ -41,60 +42,6 @@ constexpr size_t kQueueMax = 4096;         // the send queue only grows while th
 constexpr size_t kQueueMaxBytes = 16 << 20;  // beyond either bound datagrams are dropped, not buffered
 constexpr size_t kMaxPayload4 = 65535 - 20 - 8, kMaxPayload6 = 65535 - 8;  // IP total / payload length field
 
-union SockAddr {
-  sockaddr sa;
-  sockaddr_in v4;
-  sockaddr_in6 v6;
-};
-
-// An IP literal of the socket's family. An IPv6 socket also takes IPv4 literals, as IPv4-mapped addresses
-// (::ffff:a.b.c.d; IPV6_V6ONLY is off), and "%scope" (an interface name or index) after an IPv6 address.
-bool ParseAddress(int family, const std::string& s, int port, SockAddr* a, socklen_t* len) {
-  std::memset(a, 0, sizeof(*a));
-  if (family == AF_INET) {
-    a->v4.sin_family = AF_INET;
-    a->v4.sin_port = htons(static_cast<uint16_t>(port));
-    *len = sizeof(sockaddr_in);
-    return inet_pton(AF_INET, s.c_str(), &a->v4.sin_addr) == 1;
-  }
-  a->v6.sin6_family = AF_INET6;
-  a->v6.sin6_port = htons(static_cast<uint16_t>(port));
-  *len = sizeof(sockaddr_in6);
-  in_addr v4;
-  if (inet_pton(AF_INET, s.c_str(), &v4) == 1) {
-    a->v6.sin6_addr.s6_addr[10] = a->v6.sin6_addr.s6_addr[11] = 0xff;
-    std::memcpy(&a->v6.sin6_addr.s6_addr[12], &v4, 4);
-    return true;
-  }
-  const size_t pct = s.find('%');
-  if (inet_pton(AF_INET6, s.substr(0, pct).c_str(), &a->v6.sin6_addr) != 1) return false;
-  if (pct == std::string::npos) return true;
-  const std::string scope = s.substr(pct + 1);
-  if (scope.empty() || scope.size() >= IF_NAMESIZE) return false;
-  if (scope.find_first_not_of("0123456789") == std::string::npos) {
-    a->v6.sin6_scope_id = static_cast<uint32_t>(std::strtoul(scope.c_str(), nullptr, 10));
-  } else {
-    a->v6.sin6_scope_id = if_nametoindex(scope.c_str());
-  }
-  return a->v6.sin6_scope_id != 0;
-}
-
-// The address as text (a scope as its index: "fe80::1%2", which ParseAddress takes back) and the port.
-std::string AddressText(const SockAddr& a, int* port) {
-  char buf[INET6_ADDRSTRLEN + 12] = {0};
-  if (a.sa.sa_family == AF_INET6) {
-    inet_ntop(AF_INET6, &a.v6.sin6_addr, buf, INET6_ADDRSTRLEN);
-    if (a.v6.sin6_scope_id != 0) {
-      std::snprintf(buf + std::strlen(buf), 12, "%%%u", a.v6.sin6_scope_id);
-    }
-    *port = ntohs(a.v6.sin6_port);
-  } else {
-    inet_ntop(AF_INET, &a.v4.sin_addr, buf, INET_ADDRSTRLEN);
-    *port = ntohs(a.v4.sin_port);
-  }
-  return buf;
-}
-
 std::string EndpointText(const std::string& address, int port) {
   const bool v6 = address.find(':') != std::string::npos;
   return (v6 ? "[" + address + "]" : address) + ":" + std::to_string(port);
@@ -103,13 +50,13 @@ std::string EndpointText(const std::string& address, int port) {
 struct Outgoing {
   std::unique_ptr<uint8_t[]> data;
   size_t size = 0;
-  SockAddr to;
+  sockaddr_storage to;
   socklen_t toLen = 0;
 };
 
 struct SendFailure {
   int error;
-  SockAddr to;
+  sockaddr_storage to;
 };
 
 class UdpSocket : public Napi::ObjectWrap<UdpSocket> {
@@ -153,9 +100,9 @@ class UdpSocket : public Napi::ObjectWrap<UdpSocket> {
     // The family follows the address (a literal with ':' can only be IPv6).
     family_ = address.find(':') != std::string::npos ? AF_INET6 : AF_INET;
     maxPayload_ = family_ == AF_INET ? kMaxPayload4 : kMaxPayload6;
-    SockAddr local;
+    sockaddr_storage local;
     socklen_t localLen;
-    if (!ParseAddress(family_, address, static_cast<int>(port), &local, &localLen)) {
+    if (!ParseEndpoint(family_, address, static_cast<int>(port), &local, &localLen)) {
       ThrowRange(env, "address '" + address + "' is not an IPv4 or IPv6 address");
       return;
     }
@@ -174,16 +121,16 @@ class UdpSocket : public Napi::ObjectWrap<UdpSocket> {
       setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rb, sizeof(rb));
     if (sb > 0 && setsockopt(fd, SOL_SOCKET, SO_SNDBUFFORCE, &sb, sizeof(sb)) != 0)
       setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &sb, sizeof(sb));
-    if (bind(fd, &local.sa, localLen) != 0) {
+    if (bind(fd, reinterpret_cast<const sockaddr*>(&local), localLen) != 0) {
       const int e = errno;
       close(fd);
       ThrowErrno(env, e, "bind", "bind " + where);
       return;
     }
-    SockAddr bound;
+    sockaddr_storage bound;
     socklen_t boundLen = sizeof(bound);
-    getsockname(fd, &bound.sa, &boundLen);
-    port_ = family_ == AF_INET ? ntohs(bound.v4.sin_port) : ntohs(bound.v6.sin6_port);
+    getsockname(fd, reinterpret_cast<sockaddr*>(&bound), &boundLen);
+    EndpointAddress(bound, &port_);
 
     uv_loop_t* loop = nullptr;
     auto* poll = new uv_poll_t;
@@ -261,7 +208,7 @@ class UdpSocket : public Napi::ObjectWrap<UdpSocket> {
     }
     Outgoing d;
     const std::string address = info[1].As<Napi::String>().Utf8Value();
-    if (!ParseAddress(family_, address, static_cast<int>(port), &d.to, &d.toLen)) {
+    if (!ParseEndpoint(family_, address, static_cast<int>(port), &d.to, &d.toLen)) {
       ThrowRange(env, "address '" + address + "' is not an " +
                           (family_ == AF_INET ? "IPv4 address" : "IPv6 or IPv4 address") + " (the socket's family)");
       return env.Undefined();
@@ -403,7 +350,7 @@ class UdpSocket : public Napi::ObjectWrap<UdpSocket> {
     uint32_t k = 0;
     for (const SendFailure& f : failures) {
       int port = 0;
-      const std::string address = AddressText(f.to, &port);
+      const std::string address = EndpointAddress(f.to, &port);
       if (!SetElement(a, k++, Int(-f.error)) || !SetElement(a, k++, Str(std::strerror(f.error))) ||
           !SetElement(a, k++, Str(address)) || !SetElement(a, k++, Int(port)))
         return;
@@ -418,7 +365,7 @@ class UdpSocket : public Napi::ObjectWrap<UdpSocket> {
   // calls are what is batched; the 64 KiB allocation per datagram of libuv's reads is gone either way.
   void Receive() {
     for (unsigned total = 0; total < kRecvPerWake && fd_ >= 0;) {
-      for (unsigned i = 0; i < kRecvSlots; i++) recvMsgs_[i].msg_hdr.msg_namelen = sizeof(SockAddr);
+      for (unsigned i = 0; i < kRecvSlots; i++) recvMsgs_[i].msg_hdr.msg_namelen = sizeof(sockaddr_storage);
       const int r = recvmmsg(fd_, recvMsgs_, kRecvSlots, MSG_DONTWAIT, nullptr);
       if (r < 0) {
         if (errno == EINTR) continue;
@@ -449,10 +396,10 @@ class UdpSocket : public Napi::ObjectWrap<UdpSocket> {
   }
 
   // One datagram to onMessage as [message, address, port]; false if JS cannot be reached any more.
-  bool Deliver(const uint8_t* data, size_t len, const SockAddr& from) {
+  bool Deliver(const uint8_t* data, size_t len, const sockaddr_storage& from) {
     Scope scope(env_);
     int port = 0;
-    const std::string address = AddressText(from, &port);
+    const std::string address = EndpointAddress(from, &port);
     napi_value one, buf;
     void* copy = nullptr;
     return scope.ok && napi_create_array_with_length(env_, 3, &one) == napi_ok &&
@@ -574,7 +521,7 @@ class UdpSocket : public Napi::ObjectWrap<UdpSocket> {
   std::unique_ptr<uint8_t[]> slots_;
   mmsghdr recvMsgs_[kRecvSlots] = {};
   iovec recvIov_[kRecvSlots];
-  SockAddr from_[kRecvSlots];
+  sockaddr_storage from_[kRecvSlots];
 
   uint64_t received_ = 0, sent_ = 0, sendErrors_ = 0, truncated_ = 0, queueFull_ = 0, batches_ = 0;
 };
