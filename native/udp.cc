@@ -1,7 +1,8 @@
 // A UDP socket for the gateway's IKE ports that batches its system calls, where node:dgram pays for each
 // datagram: one sendmsg per send, and a 64 KiB buffer allocated (and reallocated) per receive.
 //
-//   send()  --copy--> queue --sendmmsg x64--> kernel     (once per event-loop turn, at 64 queued, or flush())
+//   send()  --copy--> queue --sendmmsg x64--> kernel     (once per event-loop turn, at 64 queued, after
+//                                                         holdMicros of handling, or flush())
 //   kernel --recvmmsg x16--> preallocated slots --copy--> one Buffer per datagram --> one JS call each
 //
 // One call into JavaScript per datagram, as dgram makes: the microtasks and ticks of one datagram's
@@ -9,8 +10,6 @@
 //
 // Everything runs on the JavaScript thread: a uv_poll_t on the socket's fd tells when it is readable (always
 // watched) and writable (watched only while datagrams wait for room in the send buffer).
-#include <arpa/inet.h>
-#include <net/if.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -18,8 +17,6 @@
 
 #include <algorithm>
 #include <cerrno>
-#include <cstdio>
-#include <cstdlib>
 #include <cstring>
 #include <deque>
 #include <memory>
