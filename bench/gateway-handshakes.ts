@@ -217,8 +217,8 @@ export const GATEWAY_BENCH_USAGE = `usage: ike bench gateway [--duration 5] [--c
                          [--esp aes128-sha1] [--pfs] [--sync-dh] [--keep] [--fake-dh] [--dgram] [--json]
 
 Main Mode + Quick Mode setups over UDP on 127.0.0.1: the load tester with an initiator Gateway in this
-process, a responder Gateway in a child process; then the single-thread DH ceiling, measured as
-ike bench handshakes does. Each ISAKMP SA is deleted once its child is up, unless --keep (the handshake
+process, a responder Gateway in a child process. After --warmup setups, the measured ones run between two
+1 s measurements of the single-thread DH ceiling (as ike bench handshakes measures it). Each ISAKMP SA is deleted once its child is up, unless --keep (the handshake
 alone, as ike bench handshakes counts it). --fake-dh: a null DH group on both sides, the gateways' own
 cost (the ratio is then not a ratio to anything real). --dgram: node:dgram sockets on both sides instead
 of the addon's batched UdpSocket. Exit code 1 if a setup failed, 2 for usage errors.
