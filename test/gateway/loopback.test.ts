@@ -7,29 +7,14 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { Gateway, parseConfig, type ChildDownEvent, type ChildUpEvent, type EspPacketEvent, type GatewayConfig, type GatewayErrorEvent, type Phase1DownEvent, type Phase1UpEvent } from '../../ts/index.js';
+import { Gateway, parseConfig, type GatewayConfig } from '../../ts/index.js';
 
-import { peerConfig, until } from './peers.js';
+import { events, peerConfig, until } from './peers.js';
 
 const config = peerConfig;
 const base = 20000 + (process.pid % 2000) * 4;
 
 
-function events(gw: Gateway) {
-  const up: Phase1UpEvent[] = [];
-  const down: Phase1DownEvent[] = [];
-  const childUp: ChildUpEvent[] = [];
-  const childDown: ChildDownEvent[] = [];
-  const esp: EspPacketEvent[] = [];
-  const errors: GatewayErrorEvent[] = [];
-  gw.on('phase1-up', (e) => up.push(e));
-  gw.on('phase1-down', (e) => down.push(e));
-  gw.on('child-up', (e) => childUp.push(e));
-  gw.on('child-down', (e) => childDown.push(e));
-  gw.on('esp-packet', (e) => esp.push(e));
-  gw.on('error', (e) => errors.push(e));
-  return { up, down, childUp, childDown, esp, errors };
-}
 
 
 test('two gateways over UDP on loopback: main mode with FQDN identities, events on both sides', async () => {

@@ -1,7 +1,7 @@
 // Two gateways on 127.0.0.1 with their own ports: the configuration the loopback, control, load and flood
 // tests share (not a test file itself).
 import assert from 'node:assert/strict';
-import { parseConfig, type GatewayConfig } from '../../ts/index.js';
+import { parseConfig, type ChildDownEvent, type ChildUpEvent, type EspPacketEvent, type Gateway, type GatewayConfig, type GatewayErrorEvent, type Phase1DownEvent, type Phase1UpEvent } from '../../ts/index.js';
 
 /** The JSON of a gateway on 127.0.0.1:listenPort whose one connection `peer` talks to 127.0.0.1:remotePort. */
 export function peerJson(listenPort: number, remotePort: number, over: Record<string, unknown> = {}): Record<string, unknown> {
@@ -36,4 +36,21 @@ export async function until(pred: () => boolean, ms: number): Promise<void> {
     if (Date.now() > end) throw new Error('timed out');
     await new Promise((r) => setTimeout(r, 10));
   }
+}
+
+/** Records a gateway's events, each kind in its own array. */
+export function events(gw: Gateway) {
+  const up: Phase1UpEvent[] = [];
+  const down: Phase1DownEvent[] = [];
+  const childUp: ChildUpEvent[] = [];
+  const childDown: ChildDownEvent[] = [];
+  const esp: EspPacketEvent[] = [];
+  const errors: GatewayErrorEvent[] = [];
+  gw.on('phase1-up', (e) => up.push(e));
+  gw.on('phase1-down', (e) => down.push(e));
+  gw.on('child-up', (e) => childUp.push(e));
+  gw.on('child-down', (e) => childDown.push(e));
+  gw.on('esp-packet', (e) => esp.push(e));
+  gw.on('error', (e) => errors.push(e));
+  return { up, down, childUp, childDown, esp, errors };
 }

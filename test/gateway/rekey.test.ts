@@ -3,8 +3,8 @@
 // stayed down; `ike soak` found it after 13 minutes of 40 s ISAKMP SAs).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { Gateway, type ChildDownEvent, type ChildUpEvent, type EspPacketEvent, type GatewayConfig, type Phase1UpEvent } from '../../ts/index.js';
-import { peerConfig, until } from './peers.js';
+import { Gateway, type GatewayConfig } from '../../ts/index.js';
+import { events, peerConfig, until } from './peers.js';
 
 const base = 26000 + (process.pid % 2000) * 4;
 
@@ -21,17 +21,8 @@ test('a phase 1 rekey moves the child SA to the new ISAKMP SA at once; the old S
   const over = { esp: ['aes128gcm16'] };
   const r = new Gateway(lifetimes(peerConfig(base, base + 2, { ...over, initiate: false }), 4, 60));
   const i = new Gateway(lifetimes(peerConfig(base + 2, base, { ...over, initiate: true }), 4, 60));
-  const up: Phase1UpEvent[] = [];
-  const childUp: ChildUpEvent[] = [];
-  const childDown: ChildDownEvent[] = [];
-  const esp: EspPacketEvent[] = [];
-  const errors: unknown[] = [];
-  i.on('phase1-up', (e) => up.push(e));
-  i.on('child-up', (e) => childUp.push(e));
-  i.on('child-down', (e) => childDown.push(e));
-  r.on('esp-packet', (e) => esp.push(e));
-  i.on('error', (e) => errors.push(e));
-  r.on('error', (e) => errors.push(e));
+  const { up, childUp, childDown, errors: errorsI } = events(i);
+  const { esp, errors: errorsR } = events(r);
   await r.start();
   await i.start();
   try {
@@ -47,7 +38,7 @@ test('a phase 1 rekey moves the child SA to the new ISAKMP SA at once; the old S
     assert.equal(r.childSas().length, 1);
     i.sendEsp('peer', Buffer.alloc(40, 7), 4);
     await until(() => esp.length === 1, 2_000);
-    assert.deepEqual(errors, []);
+    assert.deepEqual([...errorsI, ...errorsR], []);
   } finally {
     await i.stop();
     await r.stop();
