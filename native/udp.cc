@@ -222,8 +222,7 @@ class UdpSocket : public Napi::ObjectWrap<UdpSocket> {
     if (queue_.empty()) oldestAt_ = uv_hrtime();
     queue_.push_back(std::move(d));
     if ((queue_.size() >= kSendBatch || uv_hrtime() - oldestAt_ >= holdNs_) && !waitingWritable_) {
-      Drain();
-      ReportFailures(false);
+      WriteQueue(false);
     }
     return Napi::Boolean::New(env, true);
   }
@@ -234,8 +233,7 @@ class UdpSocket : public Napi::ObjectWrap<UdpSocket> {
     Napi::Env env = info.Env();
     if (!CheckOpen(env)) return env.Undefined();
     if (!waitingWritable_) {
-      Drain();
-      ReportFailures(false);
+      WriteQueue(false);
     }
     return env.Undefined();
   }
@@ -245,8 +243,7 @@ class UdpSocket : public Napi::ObjectWrap<UdpSocket> {
   Napi::Value Close(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     if (fd_ < 0) return env.Undefined();
-    Drain();
-    ReportFailures(false);
+    WriteQueue(false);
     Shutdown();
     onMessage_.Reset();  // they reach back to the JS wrapper: a closed socket must not keep it alive
     onSendErrors_.Reset();
@@ -286,6 +283,12 @@ class UdpSocket : public Napi::ObjectWrap<UdpSocket> {
   void Watch(bool writable) {
     waitingWritable_ = writable;
     uv_poll_start(poll_, UV_READABLE | (writable ? UV_WRITABLE : 0), OnPoll);
+  }
+
+  // Drain, then the failures it met to JS (fromLoop: see ReportFailures).
+  void WriteQueue(bool fromLoop) {
+    Drain();
+    ReportFailures(fromLoop);
   }
 
   // Writes the queue in order, 64 datagrams per sendmmsg, until it is empty or the socket buffer is full.
@@ -383,8 +386,7 @@ class UdpSocket : public Napi::ObjectWrap<UdpSocket> {
         if (fd_ >= 0 && !queue_.empty() && !waitingWritable_) {
           const uint64_t now = uv_hrtime();
           if (now - start >= holdNs_ || now - oldestAt_ >= holdNs_) {
-            Drain();
-            ReportFailures(true);
+            WriteQueue(true);
           }
         }
       }
@@ -465,8 +467,7 @@ class UdpSocket : public Napi::ObjectWrap<UdpSocket> {
     uint32_t refs = 0;
     if (!scope.ok || napi_reference_ref(env_, _ref, &refs) != napi_ok) return;
     if (events & UV_WRITABLE) {
-      Drain();
-      ReportFailures(true);
+      WriteQueue(true);
     }
     if ((events & UV_READABLE) && fd_ >= 0) Receive();
     napi_reference_unref(env_, _ref, &refs);
