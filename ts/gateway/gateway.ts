@@ -200,8 +200,8 @@ export interface GatewayOptions {
    */
   independentSas?: boolean;
   /**
-   * The IKE and NAT-T sockets: the addon's batched UdpSocket (one sendmmsg per event-loop turn, recvmmsg with
-   * one call into JavaScript per wake-up; about half the CPU per datagram of node:dgram) or node:dgram.
+   * The IKE and NAT-T sockets: the addon's batched UdpSocket (sendmmsg / recvmmsg, about half the CPU per
+   * datagram of node:dgram; each datagram still reaches JavaScript on its own, as from dgram) or node:dgram.
    * Default: the addon's when it is loaded.
    */
   nativeUdp?: boolean;

@@ -106,8 +106,7 @@ function bufferSize(v: unknown, name: string): number {
 /**
  * A bound UDP socket. Sends are queued (copied) and leave in order with sendmmsg, at the latest in the next
  * event-loop turn (setImmediate), sooner when 64 are queued, when the oldest has waited `holdMicros`, or on
- * flush(). Received datagrams are read in
- * batches and reach `onMessage` one call each, as from a dgram socket.
+ * flush(). Received datagrams are read in batches and reach `onMessage` one call each, as from a dgram socket.
  *
  * Like a dgram socket, an open UdpSocket keeps the process alive (unless unref()ed) and stays open, receiving,
  * until close() even when no reference to it is left.
@@ -217,7 +216,6 @@ export class UdpSocket {
   #deliver(d: unknown[]): void {
     this.#onMessage(d[0] as Buffer, { address: d[1] as string, port: d[2] as number });
   }
-
 
   /** [errno, reason, address, port, ...] from the kernel's refusals. */
   #failed(failures: unknown[]): void {
