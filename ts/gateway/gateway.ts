@@ -907,8 +907,7 @@ export class Gateway extends EventEmitter<GatewayEvents> {
 
   /** Responder, QM2 sent: the new child's inbound ESP SA takes packets from now on (see Entry.early). */
   private childInbound(entry: Entry, sa: ChildSa): void {
-    const { inbound, outbound } = createChildEspSas(sa);
-    const child: Child = { sa: retainChildSa(sa), inbound, outbound, rekeyAt: null, dropAt: null, rekeyed: false };
+    const child = newChild(sa, createChildEspSas(sa));
     entry.early = [...(entry.early ?? []), child];
     this.inbound.set(sa.spiIn.toString('hex'), { entry, child });
     if (this.dataplane) this.install(entry, child, [], { outbound: false, inbound: true });
@@ -938,9 +937,9 @@ export class Gateway extends EventEmitter<GatewayEvents> {
     // responder: the ESP SAs made at QM2 (childInbound), whose inbound may have taken packets already
     const early = entry.early?.find((e) => e.sa.spiIn.equals(sa.spiIn));
     if (early) entry.early = entry.early!.filter((e) => e !== early);
-    const { inbound, outbound } = early ?? createChildEspSas(sa);
     // the event hands `sa` itself to the application; the gateway keeps a compact copy for the SA's life
-    const child: Child = { sa: retainChildSa(sa), inbound, outbound, rekeyAt: null, dropAt: null, rekeyed: false };
+    // (made again: QM3 set the child's establishedAt / expiresAt)
+    const child = newChild(sa, early ?? createChildEspSas(sa));
     // The SAs this one replaces (same connection, same selectors) stay for packets in flight, then go.
     // (also on an older ISAKMP SA of the connection: after a phase 1 rekey the children move over)
     const replaced: { owner: Entry; old: Child }[] = [];
@@ -979,8 +978,8 @@ export class Gateway extends EventEmitter<GatewayEvents> {
       lifetimeSeconds: sa.lifetimeSeconds,
       rekey: replaced.length > 0,
       child: sa,
-      inbound,
-      outbound,
+      inbound: child.inbound,
+      outbound: child.outbound,
     });
   }
 
@@ -1247,6 +1246,11 @@ function selectorCidr(ts: Identity): string {
     default:
       throw new IkeError('POLICY', `the TUN data plane takes addresses and subnets as traffic selectors, not ${idToString(ts)}`);
   }
+}
+
+/** A child as the gateway keeps it: a compact copy of the SA, its ESP SAs, nothing scheduled yet. */
+function newChild(sa: ChildSa, esp: { inbound: EspSa; outbound: EspSa }): Child {
+  return { sa: retainChildSa(sa), inbound: esp.inbound, outbound: esp.outbound, rekeyAt: null, dropAt: null, rekeyed: false };
 }
 
 function addressIdentity(address: string): Identity {
