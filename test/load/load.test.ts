@@ -54,6 +54,9 @@ test('200 setups at concurrency 16 against our responder: all done, both tables 
     await until(() => responderChildren >= 200, 5000).catch(() => undefined);
     assert.equal(responderChildren, 200);
     assert.ok(progress.length > 0 && progress.every((p) => p.inFlight <= 16), 'concurrency bound held');
+    // the last report is the final state, however short the run
+    const last = progress[progress.length - 1]!;
+    assert.deepEqual([last.done, last.failed, last.inFlight], [200, 0, 0]);
     // the deletes reach the responder: nothing leaks on either side
     await until(() => {
       const s = r.stats();
@@ -67,16 +70,19 @@ test('200 setups at concurrency 16 against our responder: all done, both tables 
   }
 });
 
-test('the rate limit spaces the starts; --keep keeps every SA up', async () => {
+test('the rate limit spaces the starts; --keep keeps every SA up; a run shorter than the progress interval still reports its end', async () => {
   const r = new Gateway(config(base, base + 2));
   const i = new Gateway(config(base + 2, base));
   await r.start();
   await i.start();
   try {
     const t0 = performance.now();
-    const res = await new LoadTester(i, { connection: 'peer', count: 10, concurrency: 10, rate: 20, keep: true }).run();
+    const progress: LoadProgress[] = [];
+    const res = await new LoadTester(i, { connection: 'peer', count: 10, concurrency: 10, rate: 20, keep: true, onProgress: (p) => progress.push(p), progressIntervalMs: 60_000 }).run();
     const ms = performance.now() - t0;
     assert.equal(res.done, 10, JSON.stringify(res));
+    // shorter than the progress interval: one report, the final state
+    assert.deepEqual(progress.map((p) => [p.done, p.inFlight]), [[10, 0]]);
     // 10 starts at 20/s: the last starts 450 ms after the first
     assert.ok(ms >= 440, `took ${ms} ms`);
     assert.equal(i.stats().phase1, 10);
@@ -147,6 +153,8 @@ test('ike load: JSON summary on stdout, progress on stderr, exit codes', async (
     assert.equal(j.failed, 0);
     assert.deepEqual(j.failures, {});
     assert.ok(j.setupsPerSec > 0 && j.seconds > 0);
+    // 30 setups take well under the 1 s progress interval: the final line is still there
+    assert.match(err, /done 30\/30 failed 0 in flight 0 /);
   } finally {
     await r.stop();
   }

@@ -1,5 +1,5 @@
 // `ike load`: many initiators against a real peer through one Gateway (see ts/load/load-tester.ts).
-// Progress on stderr once a second; the summary on stdout (one JSON object with --json).
+// Progress on stderr once a second and once at the end; the summary on stdout (one JSON object with --json).
 // Exit codes: 0 every setup done, 1 some failed, 2 usage or configuration error.
 import { loadConfig } from '../gateway/config.js';
 import { Gateway } from '../gateway/gateway.js';
@@ -12,6 +12,7 @@ Sets connection NAME up N times, each on a fresh ISAKMP SA (Main/Aggressive Mode
 at most C in flight and R started per second; each SA is deleted once its child SA is up unless
 --keep. A setup not done after --timeout seconds (default 30) fails with kind TIMEOUT.
 Connections of FILE are not started on their own ("initiate" is ignored).
+A progress line goes to stderr every second and at the end; the summary to stdout.
 `;
 
 export class LoadUsageError extends Error {}

@@ -18,7 +18,8 @@ export interface LoadOptions {
   keep?: boolean;
   /** A setup not complete after this long fails with kind TIMEOUT (default 30 000 ms). */
   timeoutMs?: number;
-  /** Called every `progressIntervalMs` (default 1000) while running. */
+  /** Called every `progressIntervalMs` (default 1000) while running, and once more with the final state
+   *  (so a run shorter than the interval still reports). */
   onProgress?: (p: LoadProgress) => void;
   progressIntervalMs?: number;
 }
@@ -154,15 +155,14 @@ export class LoadTester {
     const cpu0 = process.cpuUsage();
     let lastDone = 0;
     let lastAt = this.t0;
-    const ticker = this.o.onProgress
-      ? setInterval(() => {
-          const now = performance.now();
-          const rate = ((this.done - lastDone) * 1000) / Math.max(1, now - lastAt);
-          lastDone = this.done;
-          lastAt = now;
-          this.o.onProgress!(this.progress(rate));
-        }, this.o.progressIntervalMs)
-      : null;
+    const report = () => {
+      const now = performance.now();
+      const rate = ((this.done - lastDone) * 1000) / Math.max(1, now - lastAt);
+      lastDone = this.done;
+      lastAt = now;
+      this.o.onProgress!(this.progress(rate));
+    };
+    const ticker = this.o.onProgress ? setInterval(report, this.o.progressIntervalMs) : null;
     try {
       for (;;) {
         this.fill();
@@ -172,7 +172,10 @@ export class LoadTester {
         this.wake = null;
       }
     } finally {
-      if (ticker) clearInterval(ticker);
+      if (ticker) {
+        clearInterval(ticker);
+        report();
+      }
       if (this.rateTimer) clearTimeout(this.rateTimer);
       this.gw.off('child-up', onUp);
       this.gw.off('error', onError);
