@@ -172,15 +172,14 @@ export class LoadTester {
         this.wake = null;
       }
     } finally {
-      if (ticker) {
-        clearInterval(ticker);
-        report();
-      }
+      if (ticker) clearInterval(ticker);
       if (this.rateTimer) clearTimeout(this.rateTimer);
       this.gw.off('child-up', onUp);
       this.gw.off('error', onError);
       this.gw.off('phase1-down', onDown);
     }
+    // the final state, once the run is over and cleaned up (a throwing callback cannot skip the cleanup)
+    if (ticker) report();
     const seconds = (performance.now() - this.t0) / 1000;
     const cpu = process.cpuUsage(cpu0);
     const sorted = [...this.latencies].sort((a, b) => a - b);
