@@ -116,9 +116,11 @@ Napi::Value Hash(const Napi::CallbackInfo& info) {
   return env.Undefined();
 }
 
-// prf(out, alg, key, ...data): out = HMAC(key, data[0] | data[1] | ...).
+// The computations, apart from the argument checks of the functions that call them: each derivation is
+// written once, for its own function and for Phase1KeysPsk, which chains four of them in one call.
+
 // md = HMAC(key, parts[0] | parts[1] | ...)
-static void HmacParts(const DigestAlg* d, const Bytes& key, const Parts& parts, uint8_t* md) {
+void HmacParts(const DigestAlg* d, const Bytes& key, const Parts& parts, uint8_t* md) {
   Hmac h;
   h.Key(d, key.data, key.size);
   h.Begin();
@@ -126,6 +128,74 @@ static void HmacParts(const DigestAlg* d, const Bytes& key, const Parts& parts, 
   h.Final(md);
 }
 
+// K1 | K2 | ... into out (whole length), Kn = prf(key, [Kn-1 |] suffix...), first block's prefix optional.
+// Shared by Appendix B (Ka) and KEYMAT; computed in a local buffer because out may alias an input.
+template <typename Block>
+void Expand(Hmac& h, OutBytes out, Block block) {
+  const size_t n = h.size();
+  const size_t blocks = (out.size + n - 1) / n;
+  std::vector<uint8_t> k(blocks * n);
+  for (size_t i = 0; i < blocks; i++) {
+    h.Begin();
+    block(i, i == 0 ? nullptr : &k[(i - 1) * n]);
+    h.Final(&k[i * n]);
+  }
+  std::memcpy(out.data, k.data(), out.size);
+  OPENSSL_cleanse(k.data(), k.size());
+}
+
+// md = SKEYID = prf(psk, Ni_b | Nr_b) (RFC 2409 section 5, pre-shared keys).
+void DeriveSkeyidPsk(const DigestAlg* d, const Bytes& psk, const Bytes& ni, const Bytes& nr, uint8_t* md) {
+  Hmac h;
+  h.Key(d, psk.data, psk.size);
+  h.Begin();
+  h.Update(ni.data, ni.size);
+  h.Update(nr.data, nr.size);
+  h.Final(md);
+}
+
+// o = SKEYID_d | SKEYID_a | SKEYID_e (3 digests; o must not overlap the inputs). SKEYID_d = prf(SKEYID,
+// g^xy | CKY-I | CKY-R | 0); _a and _e prepend the previous key and count on. The cookies are 8 bytes.
+void DeriveSkeyidChildren(const DigestAlg* d, const uint8_t* skeyid, size_t skeyidLen, const Bytes& gxy,
+                          const uint8_t* ci, const uint8_t* cr, uint8_t* o) {
+  Hmac h;
+  h.Key(d, skeyid, skeyidLen);
+  const size_t n = d->size;
+  for (uint8_t i = 0; i < 3; i++) {
+    h.Begin();
+    if (i > 0) h.Update(o + (i - 1) * n, n);
+    h.Update(gxy.data, gxy.size);
+    h.Update(ci, 8);
+    h.Update(cr, 8);
+    h.Update(&i, 1);
+    h.Final(o + i * n);
+  }
+}
+
+// out = Ka (RFC 2409 Appendix B): the leading bytes of SKEYID_e when it is long enough, else K1 | K2 | ...
+// with K1 = prf(SKEYID_e, 0x00), Kn = prf(SKEYID_e, Kn-1). out may alias e.
+void DeriveKa(const DigestAlg* d, const uint8_t* e, size_t eLen, OutBytes out) {
+  if (out.size <= eLen) {
+    std::memmove(out.data, e, out.size);
+    return;
+  }
+  Hmac h;
+  h.Key(d, e, eLen);
+  const size_t n = d->size;
+  const uint8_t zero = 0;
+  Expand(h, out, [&](size_t, const uint8_t* prev) { prev ? h.Update(prev, n) : h.Update(&zero, 1); });
+}
+
+// md = hash(a | b), the whole digest (the IVs: g^xi | g^xr in phase 1, last block | M-ID in phase 2).
+void HashPair(const DigestAlg* d, const uint8_t* a, size_t aLen, const uint8_t* b, size_t bLen, uint8_t* md) {
+  DigestCtx c;
+  d->init(&c);
+  if (aLen) d->update(&c, a, aLen);
+  if (bLen) d->update(&c, b, bLen);
+  d->final(md, &c);
+}
+
+// prf(out, alg, key, ...data): out = HMAC(key, data[0] | data[1] | ...).
 Napi::Value Prf(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   OutBytes out = GetOut(info, 0);
@@ -153,13 +223,8 @@ Napi::Value SkeyidPsk(const Napi::CallbackInfo& info) {
   if (!ni.ok) return env.Undefined();
   Bytes nr = GetBytes(info, 4, "nonceR");
   if (!nr.ok) return env.Undefined();
-  Hmac h;
-  h.Key(d, psk.data, psk.size);
-  h.Begin();
-  h.Update(ni.data, ni.size);
-  h.Update(nr.data, nr.size);
   uint8_t md[kMaxMdSize];
-  h.Final(md);
+  DeriveSkeyidPsk(d, psk, ni, nr, md);
   std::memcpy(out.data, md, d->size);
   OPENSSL_cleanse(md, sizeof md);
   return env.Undefined();
@@ -209,39 +274,12 @@ Napi::Value Phase1Keys(const Napi::CallbackInfo& info) {
     ThrowRange(env, "ISAKMP cookies must be 8 bytes");
     return env.Undefined();
   }
-  Hmac h;
-  h.Key(d, skeyid.data, skeyid.size);
   const size_t n = d->size;
-  uint8_t o[3 * kMaxMdSize];
-  // SKEYID_d = prf(SKEYID, g^xy | CKY-I | CKY-R | 0); _a and _e prepend the previous key and count on.
-  for (uint8_t i = 0; i < 3; i++) {
-    h.Begin();
-    if (i > 0) h.Update(o + (i - 1) * n, n);
-    h.Update(gxy.data, gxy.size);
-    h.Update(ci.data, 8);
-    h.Update(cr.data, 8);
-    h.Update(&i, 1);
-    h.Final(o + i * n);
-  }
+  uint8_t o[3 * kMaxMdSize];  // local: out may alias an input
+  DeriveSkeyidChildren(d, skeyid.data, skeyid.size, gxy, ci.data, cr.data, o);
   std::memcpy(out.data, o, 3 * n);
   OPENSSL_cleanse(o, sizeof o);
   return env.Undefined();
-}
-
-// K1 | K2 | ... into out (whole length), Kn = prf(key, [Kn-1 |] suffix...), first block's prefix optional.
-// Shared by Appendix B (Ka) and KEYMAT; computed in a local buffer because out may alias an input.
-template <typename Block>
-void Expand(Hmac& h, OutBytes out, Block block) {
-  const size_t n = h.size();
-  const size_t blocks = (out.size + n - 1) / n;
-  std::vector<uint8_t> k(blocks * n);
-  for (size_t i = 0; i < blocks; i++) {
-    h.Begin();
-    block(i, i == 0 ? nullptr : &k[(i - 1) * n]);
-    h.Final(&k[i * n]);
-  }
-  std::memcpy(out.data, k.data(), out.size);
-  OPENSSL_cleanse(k.data(), k.size());
 }
 
 // encryptionKey(out, alg, SKEYID_e): out = Ka of out.length bytes (RFC 2409 Appendix B): the leading bytes of
@@ -257,15 +295,7 @@ Napi::Value EncryptionKey(const Napi::CallbackInfo& info) {
     ThrowRange(env, "out must be 1 to 65536 bytes");
     return env.Undefined();
   }
-  if (out.size <= e.size) {
-    std::memmove(out.data, e.data, out.size);
-    return env.Undefined();
-  }
-  Hmac h;
-  h.Key(d, e.data, e.size);
-  const size_t n = d->size;
-  const uint8_t zero = 0;
-  Expand(h, out, [&](size_t, const uint8_t* prev) { prev ? h.Update(prev, n) : h.Update(&zero, 1); });
+  DeriveKa(d, e.data, e.size, out);
   return env.Undefined();
 }
 
@@ -283,12 +313,8 @@ Napi::Value Phase1Iv(const Napi::CallbackInfo& info) {
     ThrowRange(env, "out (the IV) must be 1 to " + std::to_string(d->size) + " bytes");
     return env.Undefined();
   }
-  DigestCtx c;
-  d->init(&c);
-  if (gi.size) d->update(&c, gi.data, gi.size);
-  if (gr.size) d->update(&c, gr.data, gr.size);
   uint8_t md[kMaxMdSize];
-  d->final(md, &c);
+  HashPair(d, gi.data, gi.size, gr.data, gr.size, md);
   std::memcpy(out.data, md, out.size);
   return env.Undefined();
 }
@@ -310,12 +336,8 @@ Napi::Value Phase2Iv(const Napi::CallbackInfo& info) {
   }
   uint8_t m[4] = {static_cast<uint8_t>(mid >> 24), static_cast<uint8_t>(mid >> 16), static_cast<uint8_t>(mid >> 8),
                   static_cast<uint8_t>(mid)};
-  DigestCtx c;
-  d->init(&c);
-  if (last.size) d->update(&c, last.data, last.size);
-  d->update(&c, m, 4);
   uint8_t md[kMaxMdSize];
-  d->final(md, &c);
+  HashPair(d, last.data, last.size, m, 4, md);
   std::memcpy(out.data, md, out.size);
   return env.Undefined();
 }
@@ -390,44 +412,13 @@ Napi::Value Phase1KeysPsk(const Napi::CallbackInfo& info) {
   if (!CheckOutSize(info, out, 4 * n + static_cast<size_t>(keyLen + ivLen))) return env.Undefined();
   std::vector<uint8_t> o(out.size);  // local: out may alias an input
   uint8_t* skeyid = o.data();
-  {
-    Hmac h;  // SKEYID = prf(psk, Ni_b | Nr_b)
-    h.Key(d, psk.data, psk.size);
-    h.Begin();
-    h.Update(ni.data, ni.size);
-    h.Update(nr.data, nr.size);
-    h.Final(skeyid);
-  }
-  {
-    Hmac h;  // SKEYID_d / _a / _e as in Phase1Keys
-    h.Key(d, skeyid, n);
-    for (uint8_t i = 0; i < 3; i++) {
-      h.Begin();
-      if (i > 0) h.Update(skeyid + i * n, n);
-      h.Update(gxy.data, gxy.size);
-      h.Update(ci.data, 8);
-      h.Update(cr.data, 8);
-      h.Update(&i, 1);
-      h.Final(skeyid + (i + 1) * n);
-    }
-  }
-  const uint8_t* e = skeyid + 3 * n;
-  OutBytes ka{skeyid + 4 * n, static_cast<size_t>(keyLen), true};
-  if (ka.size <= n) {
-    std::memcpy(ka.data, e, ka.size);
-  } else {  // Appendix B as in EncryptionKey
-    Hmac h;
-    h.Key(d, e, n);
-    const uint8_t zero = 0;
-    Expand(h, ka, [&](size_t, const uint8_t* prev) { prev ? h.Update(prev, n) : h.Update(&zero, 1); });
-  }
-  DigestCtx c;  // IV = hash(g^xi | g^xr), truncated
-  d->init(&c);
-  if (gi.size) d->update(&c, gi.data, gi.size);
-  if (gr.size) d->update(&c, gr.data, gr.size);
+  DeriveSkeyidPsk(d, psk, ni, nr, skeyid);
+  DeriveSkeyidChildren(d, skeyid, n, gxy, ci.data, cr.data, skeyid + n);
+  uint8_t* ka = skeyid + 4 * n;
+  DeriveKa(d, skeyid + 3 * n, n, OutBytes{ka, static_cast<size_t>(keyLen), true});
   uint8_t md[kMaxMdSize];
-  d->final(md, &c);
-  std::memcpy(ka.data + ka.size, md, static_cast<size_t>(ivLen));
+  HashPair(d, gi.data, gi.size, gr.data, gr.size, md);
+  std::memcpy(ka + keyLen, md, static_cast<size_t>(ivLen));
   std::memcpy(out.data, o.data(), o.size());
   OPENSSL_cleanse(o.data(), o.size());
   return env.Undefined();
