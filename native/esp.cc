@@ -86,9 +86,10 @@ const AlgInfo* FindAlg(const std::string& name) {
   return nullptr;
 }
 
-// The SA's cipher, fetched from the provider once per process (function-local statics: thread-safe
-// initialisation, never freed). An explicit fetch also spares each SA's first EVP_CipherInit_ex the implicit
-// lookup a legacy EVP_aes_*() pointer triggers. nullptr when this Node's OpenSSL lacks it (FIPS builds, say).
+// The SA's cipher (and the raw EVP benchmark's), fetched from the provider once per process (function-local
+// statics: thread-safe initialisation, never freed). An explicit fetch also spares each SA's first
+// EVP_CipherInit_ex the implicit lookup a legacy EVP_aes_*() pointer triggers. nullptr when this Node's
+// OpenSSL lacks it (FIPS builds, say).
 const EVP_CIPHER* FetchedCipher(const AlgInfo& a) {
   static const EVP_CIPHER* const kGcm128 = EVP_CIPHER_fetch(nullptr, "AES-128-GCM", nullptr);
   static const EVP_CIPHER* const kGcm192 = EVP_CIPHER_fetch(nullptr, "AES-192-GCM", nullptr);
@@ -101,18 +102,6 @@ const EVP_CIPHER* FetchedCipher(const AlgInfo& a) {
     case EncKind::AesGcm: return a.encKeyLength == 16 ? kGcm128 : a.encKeyLength == 24 ? kGcm192 : kGcm256;
     case EncKind::ChaChaPoly: return kChaCha;
     case EncKind::AesCbc: return a.encKeyLength == 16 ? kCbc128 : a.encKeyLength == 24 ? kCbc192 : kCbc256;
-    default: return nullptr;
-  }
-}
-
-// Legacy pointers for the raw EVP benchmark below.
-const EVP_CIPHER* CipherFor(const AlgInfo& a) {
-  switch (a.enc) {
-    case EncKind::AesGcm:
-      return a.encKeyLength == 16 ? EVP_aes_128_gcm() : a.encKeyLength == 24 ? EVP_aes_192_gcm() : EVP_aes_256_gcm();
-    case EncKind::ChaChaPoly: return EVP_chacha20_poly1305();
-    case EncKind::AesCbc:
-      return a.encKeyLength == 16 ? EVP_aes_128_cbc() : a.encKeyLength == 24 ? EVP_aes_192_cbc() : EVP_aes_256_cbc();
     default: return nullptr;
   }
 }
@@ -840,8 +829,9 @@ Napi::Value RawEvpBench(const Napi::CallbackInfo& info) {
   EVP_CIPHER_CTX* dec = EVP_CIPHER_CTX_new();
   EVP_MAC* mac = nullptr;
   EVP_MAC_CTX* mctx = nullptr;
-  bool ok = enc && dec && EVP_EncryptInit_ex(enc, CipherFor(*alg), nullptr, key, nullptr) == 1 &&
-            EVP_DecryptInit_ex(dec, CipherFor(*alg), nullptr, key, nullptr) == 1;
+  const EVP_CIPHER* cipher = FetchedCipher(*alg);  // the SAs' own
+  bool ok = enc && dec && cipher && EVP_EncryptInit_ex(enc, cipher, nullptr, key, nullptr) == 1 &&
+            EVP_DecryptInit_ex(dec, cipher, nullptr, key, nullptr) == 1;
   if (ok && alg->enc == EncKind::AesCbc) {
     EVP_CIPHER_CTX_set_padding(enc, 0);
     EVP_CIPHER_CTX_set_padding(dec, 0);
