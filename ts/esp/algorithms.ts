@@ -110,21 +110,30 @@ export function espGeometry(algorithm: EspAlgorithm): Readonly<EspKeyLengths> {
 /**
  * Splits one SA's KEYMAT (RFC 2409 5.5) into its keys: encryption key first, then (AEAD) the salt, then the
  * integrity key. That is the order strongSwan's IKEv1 keymat uses (encryption then integrity), and RFC 4106 8.1 /
- * RFC 7634 2 put the salt right after the AES / ChaCha20 key.
+ * RFC 7634 2 put the salt right after the AES / ChaCha20 key. The keys are copies (see espKeymatViews).
  */
 export function splitEspKeymat(
   algorithm: EspAlgorithm,
   keymat: Uint8Array,
 ): { encryptionKey: Buffer; salt: Buffer; integrityKey: Buffer } {
-  const g = espKeyLengths(algorithm);
+  const v = espKeymatViews(algorithm, keymat);
+  return { encryptionKey: Buffer.from(v.encryptionKey), salt: Buffer.from(v.salt), integrityKey: Buffer.from(v.integrityKey) };
+}
+
+/** splitEspKeymat's keys as views on `keymat` itself, for a caller that owns the buffer and keeps it. */
+export function espKeymatViews(
+  algorithm: EspAlgorithm,
+  keymat: Uint8Array,
+): { encryptionKey: Buffer; salt: Buffer; integrityKey: Buffer } {
+  const g = espGeometry(algorithm);
   if (keymat.length !== g.keymatLength) {
     throw new RangeError(`KEYMAT for ${algorithm} must be ${g.keymatLength} octets, got ${keymat.length}`);
   }
   const b = Buffer.from(keymat.buffer, keymat.byteOffset, keymat.length);
   return {
-    encryptionKey: Buffer.from(b.subarray(0, g.encKeyLength)),
-    salt: Buffer.from(b.subarray(g.encKeyLength, g.encKeyLength + g.saltLength)),
-    integrityKey: Buffer.from(b.subarray(g.encKeyLength + g.saltLength)),
+    encryptionKey: b.subarray(0, g.encKeyLength),
+    salt: b.subarray(g.encKeyLength, g.encKeyLength + g.saltLength),
+    integrityKey: b.subarray(g.encKeyLength + g.saltLength),
   };
 }
 

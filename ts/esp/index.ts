@@ -6,7 +6,7 @@ import { resolveEspParams } from './params.js';
 import type { EspSa, EspSaParams } from './types.js';
 
 export * from './types.js';
-export { espKeyLengths, splitEspKeymat, isEspAlgorithm, ESP_ALGORITHMS, type EspKeyLengths } from './algorithms.js';
+export { espKeyLengths, splitEspKeymat, espKeymatViews, isEspAlgorithm, ESP_ALGORITHMS, type EspKeyLengths } from './algorithms.js';
 export { NodeEspSa } from './node-esp.js';
 export { NativeEspSa } from './native-esp.js';
 export { MAX_REPLAY_WINDOW } from './replay.js';

@@ -9,7 +9,7 @@
 //   keys are for: our own SPI for the inbound SA, the peer's for the outbound one.
 // The commit bit (RFC 2408 3.1) is not supported: a QM1 with it is refused ("commit bit not supported").
 import type { CryptoProvider, DhGroupId, DhPrivateKey } from '../crypto/index.js';
-import { createEspSa, espKeyLengths, isEspAlgorithm, type EspAlgorithm, type EspSa, type EspSaParams } from '../esp/index.js';
+import { createEspSa, espKeyLengths, espKeymatViews, isEspAlgorithm, type EspAlgorithm, type EspSa, type EspSaParams } from '../esp/index.js';
 import { ExchangeType, Flags, NotifyType, ProtocolId, bytesEqual, type IdPayload, type IsakmpHeader, type Payload, type SaPayload } from '../isakmp/index.js';
 import { asIkeError, IkeError, notifyFor } from './errors.js';
 import { espProposalName, type EspProposal } from './esp-proposals.js';
@@ -558,8 +558,7 @@ export function deriveChildKeys(
   algorithm: EspAlgorithm,
   p: { spiIn: Buffer; spiOut: Buffer; nonceI: Buffer; nonceR: Buffer; gxy?: Buffer },
 ): { inbound: EspKeys; outbound: EspKeys } {
-  const g = espKeyLengths(algorithm);
-  const len = g.keymatLength;
+  const len = espKeyLengths(algorithm).keymatLength;
   // Both directions' keys in one pool slice, handed out as views: one allocation instead of six copies. What
   // a gateway keeps for the SA's life goes into an allocation of its own (retainChildSa in retained.ts).
   const all = Buffer.allocUnsafe(2 * len);
@@ -568,10 +567,7 @@ export function deriveChildKeys(
     const km = crypto.keymat(sa.proposal.hash, sa.skeyidD, params, len);
     km.copy(all, o);
     km.fill(0);
-    // The layout of splitEspKeymat: encryption key | salt | integrity key.
-    const salt = o + g.encKeyLength;
-    const integrity = salt + g.saltLength;
-    return { encryptionKey: all.subarray(o, salt), salt: all.subarray(salt, integrity), integrityKey: all.subarray(integrity, o + len) };
+    return espKeymatViews(algorithm, all.subarray(o, o + len));
   };
   return { inbound: keys(p.spiIn, 0), outbound: keys(p.spiOut, len) };
 }
