@@ -31,7 +31,7 @@ import { describeOffer, ikeOffer, ikeProposalName, matchAnswer, selectIkeProposa
 import { DEFAULT_RETRANSMIT, Retransmitter, type RetransmitPolicy } from './retransmit.js';
 import { classifyVendorIds, ourVendorIds, type PeerVendorIds } from './vendor.js';
 import { notifyName, notifyPayload } from './informational.js';
-import { compactBuffers, intern, internString, RetainedIsakmpSa } from './retained.js';
+import { compactBlock, intern, internString, RetainedIsakmpSa } from './retained.js';
 import { mainModeHandle, mainModeRespond, mainModeStart } from './main-mode.js';
 import { aggressiveModeHandle, aggressiveModeRespond, aggressiveModeStart } from './aggressive-mode.js';
 
@@ -601,17 +601,10 @@ export class Phase1 {
     this.step = 'DONE';
     // The SA lives for hours: its bytes go into one allocation of their own (see retained.ts), the pooled
     // or separately allocated originals are wiped, and the machine uses the compact copies from now on.
-    const [cookieI, cookieR, skeyidD, skeyidA, skeyidE, encryptionKey, lastIv] = compactBuffers([
-      this.cookieI, this.cookieR, this.skeyidD!, this.skeyidA!, this.skeyidE!, this.encryptionKey!, this.iv!,
-    ]) as [Buffer, Buffer, Buffer, Buffer, Buffer, Buffer, Buffer];
+    const hashLength = this.skeyidD!.length;
+    const keyLength = this.encryptionKey!.length;
+    const block = compactBlock([this.cookieI, this.cookieR, this.skeyidD!, this.skeyidA!, this.skeyidE!, this.encryptionKey!, this.iv!]);
     for (const b of [this.skeyidD, this.skeyidA, this.skeyidE, this.encryptionKey, this.iv]) b!.fill(0);
-    this.cookieI = cookieI;
-    this.cookieR = cookieR;
-    this.skeyidD = skeyidD;
-    this.skeyidA = skeyidA;
-    this.skeyidE = skeyidE;
-    this.encryptionKey = encryptionKey;
-    this.iv = lastIv;
     const nat = this.nat;
     const v = this.peerVendorIds;
     const sa = new RetainedIsakmpSa(
@@ -631,11 +624,17 @@ export class Phase1 {
         establishedAt: now,
         expiresAt: now + p.lifetimeSeconds * 1000,
       },
-      // the block compactBuffers made, which the seven views above start on
-      Buffer.from(cookieI.buffer, cookieI.byteOffset, 16 + 3 * skeyidD.length + encryptionKey.length + lastIv.length),
-      skeyidD.length,
-      encryptionKey.length,
+      block,
+      hashLength,
+      keyLength,
     );
+    this.cookieI = sa.cookieI;
+    this.cookieR = sa.cookieR;
+    this.skeyidD = sa.skeyidD;
+    this.skeyidA = sa.skeyidA;
+    this.skeyidE = sa.skeyidE;
+    this.encryptionKey = sa.encryptionKey;
+    this.iv = sa.lastIv;
     this.established = sa;
     // SKEYID itself is not needed past phase 1; neither are the DH values, nonces and SAi_b (the SA object
     // keeps what phase 2 needs): a gateway holds many established SAs.

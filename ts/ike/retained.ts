@@ -10,21 +10,19 @@ import type { ChildSa, EspKeys } from './quick-mode.js';
 import type { TrafficSelector } from './traffic-selectors.js';
 
 /**
- * Copies `parts` into one allocation outside the pool and returns views on it, in the same order. The
- * caller wipes the originals that were secret.
+ * `parts` one after the other in one allocation outside the pool, for bytes kept for an SA's life. The caller
+ * wipes the originals that were secret.
  */
-export function compactBuffers(parts: readonly Uint8Array[]): Buffer[] {
+export function compactBlock(parts: readonly Uint8Array[]): Buffer {
   let total = 0;
   for (const p of parts) total += p.length;
   const block = Buffer.allocUnsafeSlow(total);
-  const views: Buffer[] = [];
   let at = 0;
   for (const p of parts) {
     block.set(p, at);
-    views.push(block.subarray(at, at + p.length));
     at += p.length;
   }
-  return views;
+  return block;
 }
 
 /** Distinct values kept at most per kind; past that, values are simply not shared (bounded memory). */
@@ -83,9 +81,7 @@ export class RetainedChildSa implements Omit<ChildSa, 'inbound' | 'outbound'> {
   constructor(c: ChildSa) {
     const i = c.inbound;
     const o = c.outbound;
-    const joined = Buffer.concat([c.spiIn, c.spiOut, i.encryptionKey, i.salt, i.integrityKey, o.encryptionKey, o.salt, o.integrityKey]);
-    [this.keyBlock] = compactBuffers([joined]) as [Buffer];
-    joined.fill(0);
+    this.keyBlock = compactBlock([c.spiIn, c.spiOut, i.encryptionKey, i.salt, i.integrityKey, o.encryptionKey, o.salt, o.integrityKey]);
     const ts = (t: TrafficSelector) => intern('trafficSelector', JSON.stringify(t), { id: { ...t.id }, protocol: t.protocol, port: t.port } as TrafficSelector);
     this.name = c.name;
     this.messageId = c.messageId;
