@@ -8,6 +8,7 @@ import { inspect } from 'node:util';
 import { dhGroupInfo, SUPPORTED_DH_GROUPS, type DhGroupId } from '../crypto/index.js';
 import { parseEspProposal, type EspProposal } from '../ike/esp-proposals.js';
 import { DEFAULT_IKE_LIFETIME_SECONDS, parseIkeProposal, type IkeProposal, type SelectionOrder } from '../ike/proposals.js';
+import type { RetransmitPolicy } from '../ike/retransmit.js';
 import { idToString, type Identity } from '../isakmp/index.js';
 import { boolean, checkKeys, closest, got, integer, join, object, oneOf, Problems, string, stringList, type Json } from './config/check.js';
 import { parseModeConfig, parseXauth, type ModeConfigConfig, type XauthConfig } from './config/remote-access.js';
@@ -134,6 +135,11 @@ const RETRANSMIT_KEYS = ['tries', 'timeout', 'factor'];
 const CONNECTION_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
 const AGGRESSIVE_PSK_RISK =
   'aggressive mode with a pre-shared key sends a hash of the key in clear, so an eavesdropper can run an offline dictionary attack on the key';
+
+/** The connection's retransmission schedule as the exchanges take it (milliseconds). */
+export function retransmitPolicy(c: ConnectionConfig): RetransmitPolicy {
+  return { tries: c.retransmit.tries, timeoutMs: c.retransmit.timeoutSeconds * 1000, factor: c.retransmit.factor };
+}
 
 /** Validates and normalises a parsed JSON document. Never throws; reads auth.pskFile files synchronously. */
 export function parseConfig(json: unknown, opts: ParseOptions): ConfigResult {

@@ -36,7 +36,7 @@ import {
   type Phase2Output,
   type Phase2Policy,
 } from '../ike/index.js';
-import type { ConnectionConfig, GatewayConfig } from './config.js';
+import { retransmitPolicy, type ConnectionConfig, type GatewayConfig } from './config.js';
 import { childKeylog, isakmpKeylog, type KeylogLine } from './keylog.js';
 import { configureTun, DataPlane, openTun, type TunDevice } from './dataplane.js';
 import { Deadlines } from './deadlines.js';
@@ -743,7 +743,7 @@ export class Gateway extends EventEmitter<GatewayEvents> {
 
   private startRemoteAccess(entry: Entry, c: ConnectionConfig, sa: IsakmpSa): RemoteAccessServer | RemoteAccessClient | undefined {
     if (!c.xauth && !c.modeConfig) return undefined;
-    const retransmit = { tries: c.retransmit.tries, timeoutMs: c.retransmit.timeoutSeconds * 1000, factor: c.retransmit.factor };
+    const retransmit = retransmitPolicy(c);
     const newMessageId = () => entry.ctx.newMessageId();
     const now = Date.now();
     if (c.xauth?.role === 'client' || c.modeConfig?.role === 'client') {
@@ -1181,7 +1181,7 @@ export class Gateway extends EventEmitter<GatewayEvents> {
       remoteId: c.remoteId === 'any' ? undefined : c.remoteId,
       allowAggressivePsk: c.auth.allowAggressivePsk,
       selection: c.selection,
-      retransmit: { tries: c.retransmit.tries, timeoutMs: c.retransmit.timeoutSeconds * 1000, factor: c.retransmit.factor },
+      retransmit: retransmitPolicy(c),
       asyncDh: this.options.asyncDh,
       // the data plane speaks ESP in UDP only, so it needs encapsulation whether or not there is a NAT
       forceEncap: c.encap || this.config.dataplane !== undefined,
@@ -1216,7 +1216,7 @@ export class Gateway extends EventEmitter<GatewayEvents> {
       lifetimeSeconds: c.lifetime.espSeconds,
       lifetimeKilobytes: c.lifetime.espKilobytes,
       selection: c.selection,
-      retransmit: { tries: c.retransmit.tries, timeoutMs: c.retransmit.timeoutSeconds * 1000, factor: c.retransmit.factor },
+      retransmit: retransmitPolicy(c),
       forceEncapsulation: c.encap || this.config.dataplane !== undefined,
       asyncDh: this.options.asyncDh,
     };
