@@ -26,6 +26,7 @@ import {
   tv,
 } from '../ts/isakmp/index.js';
 import type { IsakmpHeader, Payload, Proposal } from '../ts/isakmp/index.js';
+import { argValue } from './args.js';
 
 const header = (exchangeType: number, messageId = 0): IsakmpHeader => ({
   initiatorCookie: Buffer.from('0102030405060708', 'hex'),
@@ -96,8 +97,7 @@ for (const [name, r] of [['mm1', parseMessage(mm1Bytes)], ['qm1', parseMessage(q
   if (!r.ok) throw new Error(`${name} does not parse: ${r.error.message}`);
 }
 
-const timeArg = process.argv.indexOf('--time');
-const time = timeArg >= 0 ? Number(process.argv[timeArg + 1]) : 1000;
+const time = Number(argValue('time') ?? 1000);
 let sink = 0; // keeps results alive so the work is not optimised away
 // Each sample runs BATCH operations so that timer overhead (~1 µs per sample) does not dominate.
 const BATCH = 100;

@@ -6,16 +6,13 @@ import crypto from 'node:crypto';
 import os from 'node:os';
 import { Bench } from 'tinybench';
 import { nativeCrypto, nodeCrypto, dhGroupInfo, type CryptoProvider, type DhGroupId, type HashName } from '../ts/crypto/index.js';
+import { argValue } from './args.js';
 
-function arg(name: string, dflt: string): string {
-  const i = process.argv.indexOf(`--${name}`);
-  return i > 0 && i + 1 < process.argv.length ? process.argv[i + 1]! : dflt;
-}
-const TIME = Number(arg('time', '200'));
+const TIME = Number(argValue('time') ?? 200);
 // Each cell is measured ROUNDS times, alternating native and node, and the best rate is kept: on a shared
 // machine the load drifts, and the best of a few rounds is the least disturbed figure for both sides.
-const ROUNDS = Number(arg('rounds', '2'));
-const GROUPS = arg('groups', '2,14,15,19,20').split(',').map(Number) as DhGroupId[];
+const ROUNDS = Number(argValue('rounds') ?? 2);
+const GROUPS = (argValue('groups') ?? '2,14,15,19,20').split(',').map(Number) as DhGroupId[];
 
 if (nativeCrypto === null) {
   console.error('native addon not loaded: nothing to compare');

@@ -10,6 +10,7 @@
 import { setImmediate as tick } from 'node:timers/promises';
 import { pathToFileURL } from 'node:url';
 import { createEspSa, espKeyLengths, nativeEsp, type EspAlgorithm, type EspSa } from '../ts/esp/index.js';
+import { argValue } from './args.js';
 
 export interface EspMemoryRow {
   algorithm: EspAlgorithm;
@@ -92,13 +93,9 @@ export async function measureEspMemory(algorithm: EspAlgorithm, count: number, r
 }
 
 if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
-  const arg = (name: string) => {
-    const i = process.argv.indexOf(name);
-    return i > 0 ? process.argv[i + 1] : undefined;
-  };
-  const count = Number(arg('--count') ?? 10_000);
-  const window = Number(arg('--window') ?? 64);
-  const algorithms = (arg('--algorithms')?.split(',') as EspAlgorithm[] | undefined) ?? DEFAULT_ALGORITHMS;
+  const count = Number(argValue('count') ?? 10_000);
+  const window = Number(argValue('window') ?? 64);
+  const algorithms = (argValue('algorithms')?.split(',') as EspAlgorithm[] | undefined) ?? DEFAULT_ALGORITHMS;
   if (!(globalThis as { gc?: unknown }).gc) process.stderr.write('esp-memory: run with node --expose-gc for exact figures\n');
   // One throwaway round first: the first SA of a kind fetches OpenSSL's algorithm objects (process-wide, once).
   await measureEspMemory(algorithms[0]!, 100, window);

@@ -23,6 +23,7 @@ import {
   type Phase2Output,
   type Phase2Policy,
 } from '../ts/ike/index.js';
+import { argValue } from './args.js';
 
 export interface HandshakeBenchOptions {
   ike?: string;
@@ -422,10 +423,6 @@ export function formatHandshakeBench(rows: HandshakeBenchResult[]): string {
   ].join('\n');
 }
 
-function arg(name: string): string | undefined {
-  const i = process.argv.indexOf(`--${name}`);
-  return i > 0 ? process.argv[i + 1] : undefined;
-}
 
 if (!isMainThread && (workerData as { handshakeBench?: HandshakeBenchOptions } | null)?.handshakeBench) {
   const port = parentPort!;
@@ -454,17 +451,17 @@ if (!isMainThread && (workerData as { handshakeBench?: HandshakeBenchOptions } |
 } else if (isMainThread && process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
   const json = process.argv.includes('--json');
   const o: HandshakeBenchOptions = {
-    ike: arg('ike') ?? (arg('group') ? `aes128-sha1-${arg('group')}` : undefined),
-    mode: (arg('mode') as 'main' | 'aggressive' | undefined) ?? 'main',
-    concurrency: Number(arg('concurrency') ?? 1),
-    durationMs: Number(arg('duration') ?? 3) * 1000,
+    ike: argValue('ike') ?? (argValue('group') ? `aes128-sha1-${argValue('group')}` : undefined),
+    mode: (argValue('mode') as 'main' | 'aggressive' | undefined) ?? 'main',
+    concurrency: Number(argValue('concurrency') ?? 1),
+    durationMs: Number(argValue('duration') ?? 3) * 1000,
     fakeDh: process.argv.includes('--fake-dh'),
     fullLengthExponent: process.argv.includes('--full-exponent'),
     asyncDh: process.argv.includes('--async'),
-    esp: arg('esp'),
+    esp: argValue('esp'),
     pfs: process.argv.includes('--pfs'),
     phase1Only: process.argv.includes('--phase1-only'),
-    workers: Number(arg('workers') ?? 0),
+    workers: Number(argValue('workers') ?? 0),
   };
   const r = await runHandshakeBench(o);
   if (json) process.stdout.write(JSON.stringify(r) + '\n');

@@ -12,17 +12,14 @@ import { fileURLToPath } from 'node:url';
 import type { ChildProcess } from 'node:child_process';
 import { NetnsPair, StrongSwanPeer, charonAvailable, netnsAvailable, pairGatewayConfig } from '../test/interop/harness/index.js';
 import type { LoadResult } from '../ts/load/index.js';
+import { argValue } from './args.js';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 const IKE_BIN = path.join(root, 'bin', 'ike.js');
 const PSK = 'load-bench-secret';
 
-function arg(name: string, dflt: string): string {
-  const i = process.argv.indexOf(`--${name}`);
-  return i > 0 && process.argv[i + 1] !== undefined ? process.argv[i + 1]! : dflt;
-}
-const COUNT = Number(arg('count', '1000'));
-const CONCURRENCY = Number(arg('concurrency', '32'));
+const COUNT = Number(argValue('count') ?? 1000);
+const CONCURRENCY = Number(argValue('concurrency') ?? 32);
 const TICK = 100; // USER_HZ: /proc/<pid>/stat counts in 1/100 s on Linux
 
 /** utime + stime of a process, seconds (fields 14 and 15 of /proc/<pid>/stat; the name may hold spaces). */

@@ -37,6 +37,7 @@ import { Gateway, retransmitPolicy, type GatewayConfig } from '../ts/gateway/ind
 import { loopbackConfig } from './loopback-config.js';
 import { formatProgress, LoadTester } from '../ts/load/index.js';
 import { fakeDhCrypto } from './handshakes.js';
+import { argValue } from './args.js';
 
 export interface MemoryResult {
   count: number;
@@ -281,10 +282,6 @@ export async function runGatewayMemoryBench(count: number, concurrency = 100, pr
   }
 }
 
-function flag(name: string): string | undefined {
-  const i = process.argv.indexOf(name);
-  return i > 0 ? process.argv[i + 1] : undefined;
-}
 
 const kb = (b: number) => `${(b / 1024).toFixed(2)} KiB`;
 
@@ -292,12 +289,12 @@ if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) 
   if (process.argv.includes('--responder-process')) {
     await responderProcess();
   } else {
-    const count = Number(flag('--count') ?? 100_000);
+    const count = Number(argValue('count') ?? 100_000);
     const json = process.argv.includes('--json');
     if (!(globalThis as { gc?: unknown }).gc) process.stderr.write('memory: run with node --expose-gc for exact figures\n');
     if (process.argv.includes('--gateway')) {
-      const concurrency = Number(flag('--concurrency') ?? 100);
-      const r = await runGatewayMemoryBench(count, concurrency, json ? undefined : (l) => process.stderr.write(`  ${l}\n`), flag('--heapsnapshot'));
+      const concurrency = Number(argValue('concurrency') ?? 100);
+      const r = await runGatewayMemoryBench(count, concurrency, json ? undefined : (l) => process.stderr.write(`  ${l}\n`), argValue('heapsnapshot'));
       if (json) process.stdout.write(JSON.stringify(r) + '\n');
       else {
         const row = (what: string, f: GatewayMemoryFigures) =>

@@ -11,14 +11,11 @@ import { fileURLToPath } from 'node:url';
 import { formatEspBench, type EspBenchRow } from './esp.js';
 import { formatHandshakeBench, type HandshakeBenchResult } from './handshakes.js';
 import { formatGatewayBench, type GatewayBenchResult } from './gateway-handshakes.js';
+import { argValue } from './args.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const root = path.resolve(here, '..', '..');
 
-function arg(name: string): string | undefined {
-  const i = process.argv.indexOf(`--${name}`);
-  return i > 0 ? process.argv[i + 1] : undefined;
-}
 
 interface Job {
   suite: string;
@@ -26,7 +23,7 @@ interface Job {
   args: string[];
 }
 
-const hs = arg('handshake-seconds') ?? '3';
+const hs = argValue('handshake-seconds') ?? '3';
 /** The handshake configurations: the plain case, PFS, AEAD, aggressive, the async pool, worker scaling, null DH. */
 const HANDSHAKES: [string, string[]][] = [
   ['MM+QM aes128-sha1-modp2048', []],
@@ -59,9 +56,9 @@ function runSuite(job: Job): Promise<{ code: number | null; stdout: string; stde
   });
 }
 
-const only = arg('only')?.split(',');
+const only = argValue('only')?.split(',');
 const jobs = JOBS.filter((j) => !only || only.includes(j.suite));
-const outDir = path.resolve(arg('out') ?? path.join(root, 'bench-results'));
+const outDir = path.resolve(argValue('out') ?? path.join(root, 'bench-results'));
 const started = new Date();
 const stamp = started.toISOString().replace(/:/g, '-').replace(/\.\d+Z$/, 'Z');
 const machine = {
