@@ -1,7 +1,7 @@
 // The gateway's two UDP sockets (the IKE port, and the NAT-T port when no TUN data plane owns it), in one
-// shape over two implementations: the addon's UdpSocket (udp.ts: sends batched with sendmmsg once per
-// event-loop turn, receives with recvmmsg and one call into JavaScript per wake-up), and node:dgram where the
-// addon is not loaded (IKE_NO_NATIVE=1, a platform without it) or the caller asks for it.
+// shape over two implementations: the addon's UdpSocket (udp.ts: sends queued and written with sendmmsg,
+// reads with recvmmsg, each datagram still handed to JavaScript in a call of its own), and node:dgram where
+// the addon is not loaded (IKE_NO_NATIVE=1, a platform without it) or the caller asks for it.
 import dgram from 'node:dgram';
 import type { Endpoint } from '../ike/index.js';
 import { nativeAddon } from '../native.js';

@@ -1,7 +1,7 @@
 // A UDP socket for the IKE ports with batched system calls (native/udp.cc), in place of node:dgram where a
 // gateway sets up many SAs: dgram makes one sendmsg per send and allocates 64 KiB per received datagram; this
-// socket queues sends and writes them with one sendmmsg per event-loop turn, and reads with recvmmsg into
-// preallocated slots. Each datagram still reaches JavaScript in a call of its own, as with dgram, so that
+// socket queues sends and writes them together with sendmmsg (see UdpSocket for when a queue leaves), and
+// reads with recvmmsg into preallocated slots. Each datagram still reaches JavaScript in a call of its own, as with dgram, so that
 // what its handling queues (ticks, microtasks) runs before the next one arrives.
 //
 // Linux only (sendmmsg / recvmmsg), and it needs the native addon.
