@@ -6,7 +6,7 @@
 // narrows to the intersection; for an offer inside our policy the intersection is the offer itself, so
 // both agree there. A partial overlap is refused (INVALID_ID_INFORMATION) rather than narrowed, because
 // an IKEv1 initiator is not required to accept IDs other than the ones it sent (Cisco does not).
-import { IdType, decodeIdPayload, encodeIdentity, idToString, type IdPayload, type Identity } from '../isakmp/index.js';
+import { IdType, compareBytes, decodeIdPayload, encodeIdentity, idToString, type IdPayload, type Identity } from '../isakmp/index.js';
 
 export interface TrafficSelector {
   /** ipv4 / ipv6 (one address), ipv4-subnet / ipv6-subnet, ipv4-range / ipv6-range. */
@@ -87,13 +87,6 @@ export function tsRange(ts: TrafficSelector): TsRange | null {
 /** A range, or null when it ends before it starts. */
 function ordered(family: 4 | 6, start: Buffer, end: Buffer): TsRange | null {
   return compareBytes(start, end) <= 0 ? { family, start, end } : null;
-}
-
-/** Buffer.compare for addresses (4 or 16 bytes): a loop here is cheaper than the call into Node's binding. */
-function compareBytes(a: Uint8Array, b: Uint8Array): number {
-  const n = Math.min(a.length, b.length);
-  for (let k = 0; k < n; k++) if (a[k] !== b[k]) return a[k]! < b[k]! ? -1 : 1;
-  return a.length === b.length ? 0 : a.length < b.length ? -1 : 1;
 }
 
 /** Is `inner` inside `outer` (addresses, protocol, port)? */

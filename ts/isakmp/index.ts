@@ -8,7 +8,7 @@ export type { ParseOptions } from './parse.js';
 export { encodeHeader, encodeHeaderInto, encodeMessage, encodePayloads, encodePayloadsInto, encodePayloadBody, payloadsLength } from './encode.js';
 export { attrNumber, attrValue, findAttr, lifeValueAttr, tlv, tv } from './attributes.js';
 export { describePayloads, findPayload, findPayloads, isKnownPayloadType } from './find.js';
-export { bytesEqual, startsWithBytes } from './bytes.js';
+export { bytesEqual, compareBytes, startsWithBytes } from './bytes.js';
 export {
   decodeIdPayload,
   decodeIdentity,
