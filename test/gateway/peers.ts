@@ -29,11 +29,11 @@ export function peerConfig(listenPort: number, remotePort: number, over: Record<
   return r.config;
 }
 
-/** Polls until pred() holds; throws after ms. */
-export async function until(pred: () => boolean, ms: number): Promise<void> {
+/** Polls until pred() holds; fails after ms (saying what it waited for, if told). */
+export async function until(pred: () => boolean, ms: number, what?: string): Promise<void> {
   const end = Date.now() + ms;
   while (!pred()) {
-    if (Date.now() > end) throw new Error('timed out');
+    if (Date.now() > end) assert.fail(what === undefined ? 'timed out' : `timed out waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 10));
   }
 }

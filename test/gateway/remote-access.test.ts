@@ -7,6 +7,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { Gateway, parseConfig, type ChildUpEvent, type GatewayConfig, type GatewayErrorEvent, type Phase1DownEvent } from '../../ts/index.js';
 import { userFileLine, type RemoteAccessEvent } from '../../ts/ike/index.js';
+import { until } from './peers.js';
 
 const base = 36000 + (process.pid % 1500) * 4;
 const dir = mkdtempSync(path.join(os.tmpdir(), 'ike-ra-'));
@@ -46,14 +47,6 @@ function watch(gw: Gateway) {
   gw.on('error', (e) => errors.push(e));
   gw.on('phase1-down', (e) => down.push(e));
   return { ra, childUp, errors, down };
-}
-
-async function until(pred: () => boolean, ms: number): Promise<void> {
-  const end = Date.now() + ms;
-  while (!pred()) {
-    if (Date.now() > end) throw new Error('timed out');
-    await new Promise((r) => setTimeout(r, 10));
-  }
 }
 
 async function pair(port: number, passwordEnv: string | null) {

@@ -10,6 +10,7 @@ import { readdirSync } from 'node:fs';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { UdpSocket, type Endpoint } from '../../ts/gateway/udp.js';
 import { nativeAddon } from '../../ts/native.js';
+import { until } from './peers.js';
 
 const haveNative = nativeAddon() !== null && process.platform === 'linux';
 const UDP_URL = pathToFileURL(fileURLToPath(new URL('../../ts/gateway/udp.js', import.meta.url))).href;
@@ -29,14 +30,6 @@ const families = [
   { name: 'IPv4', loopback: '127.0.0.1', type: 'udp4' as const, skip: skip4 },
   { name: 'IPv6', loopback: '::1', type: 'udp6' as const, skip: skip6 },
 ];
-
-async function until(done: () => boolean, what: string, ms = 5000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!done()) {
-    if (Date.now() > end) assert.fail(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 2));
-  }
-}
 
 const fds = () => readdirSync('/proc/self/fd').length;
 
@@ -62,7 +55,7 @@ for (const f of families) {
       // Rounds of 100 (all queued in one turn, so ~0.5 MB in flight at most): no drops at the receive buffer.
       for (let r = 0; r < 1000; r += 100) {
         for (let i = r; i < r + 100; i++) tx.send(sent[i], f.loopback, rx.port);
-        await until(() => got.length >= r + 100, `datagrams ${r}..${r + 99} (got ${got.length})`);
+        await until(() => got.length >= r + 100, 5000, `datagrams ${r}..${r + 99} (got ${got.length})`);
       }
       assert.equal(got.length, 1000);
       for (let i = 0; i < 1000; i++) assert.ok(got[i].equals(sent[i]), `datagram ${i} (${sizes[i]} bytes) differs or is out of order`);
@@ -104,18 +97,18 @@ for (const f of families) {
     try {
       await new Promise<void>((r) => d.bind(0, f.loopback, r));
       d.send(Buffer.from('ping from dgram'), sock.port, f.loopback);
-      await until(() => atDgram.length === 1, 'the answer at dgram');
+      await until(() => atDgram.length === 1, 5000, 'the answer at dgram');
       assert.deepEqual(atDgram[0], Buffer.concat([marker, Buffer.from('pong')]));
       assert.deepEqual(atUdp[0], { m: 'ping from dgram', e: { address: f.loopback, port: d.address().port } });
 
       sock.send(Buffer.from('ping from UdpSocket'), f.loopback, d.address().port);
-      await until(() => atUdp.length === 2, 'the answer at UdpSocket');
+      await until(() => atUdp.length === 2, 5000, 'the answer at UdpSocket');
       assert.equal(atDgram[1].toString(), 'ping from UdpSocket');
       assert.deepEqual(atUdp[1], { m: 'pong from dgram', e: { address: f.loopback, port: d.address().port } });
       // an empty message with a prefix is the prefix alone; an empty datagram is a datagram
       sock.send(new Uint8Array(0), f.loopback, d.address().port, Uint8Array.of(0xff));
       sock.send(new Uint8Array(0), f.loopback, d.address().port);
-      await until(() => atDgram.length === 4, 'the prefix-only and empty datagrams');
+      await until(() => atDgram.length === 4, 5000, 'the prefix-only and empty datagrams');
       assert.deepEqual(atDgram[2], Buffer.from([0xff]));
       assert.equal(atDgram[3].length, 0);
     } finally {
@@ -149,7 +142,7 @@ for (const f of families) {
       for (let i = 66; i < 76; i++) s.send(u16(i), f.loopback, to);
       s.close();
       s.close(); // idempotent
-      await until(() => got.length === 76, `all 76 datagrams (got ${got.length})`);
+      await until(() => got.length === 76, 5000, `all 76 datagrams (got ${got.length})`);
       assert.deepEqual(got, Array.from({ length: 76 }, (_, i) => i), 'in the order sent');
       assert.equal(s.stats().sent, 76, 'close() flushed; stats() still answers');
       assert.throws(() => s.send(u16(0), f.loopback, to), { name: 'Error', message: 'socket is closed' });
@@ -290,7 +283,7 @@ test('udp: onMessage runs like a dgram listener: the ticks and microtasks of one
       tx.send(Buffer.from('1'), '127.0.0.1', port);
       tx.send(Buffer.from('2'), '127.0.0.1', port);
       tx.flush();
-      await until(() => order.length === 5, 'the datagrams and their callbacks');
+      await until(() => order.length === 5, 5000, 'the datagrams and their callbacks');
       assert.deepEqual(order, ['message 1', 'tick', 'microtask', 'message 2', 'immediate'], kind);
     } finally {
       close();
@@ -326,7 +319,7 @@ test('udp: holdMicros: a datagram waits at most that long for company, and repli
       tx.send(Buffer.from('1'), '127.0.0.1', rx.port);
       tx.send(Buffer.from('2'), '127.0.0.1', rx.port);
       tx.flush();
-      await until(() => sentAtSecond.length === 1, 'the second datagram');
+      await until(() => sentAtSecond.length === 1, 5000, 'the second datagram');
       assert.deepEqual(sentAtSecond, [leftEarly ? 1 : 0], `busy ${busyMs} ms, hold ${holdMicros} us`);
       tx.close();
       rx.close();
@@ -363,7 +356,7 @@ test('udp: a datagram the kernel refuses goes to onError (asynchronously, with t
     tx.flush();
     inSend = false;
     assert.equal(errors.length, 0, 'not synchronous');
-    await until(() => errors.length === 2 && got.length === 3, 'two errors and three datagrams');
+    await until(() => errors.length === 2 && got.length === 3, 5000, 'two errors and three datagrams');
     assert.deepEqual(got, ['a', 'b', 'c']);
     assert.equal(errors[0].e.message, 'send to 0.0.0.1:500 failed: Invalid argument');
     assert.equal(errors[0].e.code, 'EINVAL');
@@ -374,7 +367,7 @@ test('udp: a datagram the kernel refuses goes to onError (asynchronously, with t
     // later sends still work, and the auto flush reports the same way
     tx.send(Buffer.from('d'), '127.0.0.1', rx.port);
     tx.send(Buffer.from('refused again'), '0.0.0.1', 4500);
-    await until(() => errors.length === 3 && got.length === 4, 'the later send and error');
+    await until(() => errors.length === 3 && got.length === 4, 5000, 'the later send and error');
     assert.equal(errors[2].e.message, 'send to 0.0.0.1:4500 failed: Invalid argument');
   } finally {
     rx.close();
