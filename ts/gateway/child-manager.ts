@@ -1,0 +1,202 @@
+// The child SA manager: Quick Modes on an ISAKMP SA, what the phase 2 context reports (children, deletes,
+// dead peers, notifies), installing ESP SAs, and the replacement rules of a rekey.
+import { createChildEspSas, hostSelector, IkeError, tsToString, type ChildSa, type Phase2Output } from '../ike/index.js';
+import type { ConnectionConfig } from './config.js';
+import { emitError, type GatewayEmitter } from './events.js';
+import { childKeylog } from './keylog.js';
+import type { PolicyCompiler } from './policy.js';
+import { isUp, newChild, scopeOf, type Child, type IsakmpEntry, type SaTable } from './sa-table.js';
+import type { Scheduler } from './scheduler.js';
+import type { Transport } from './transport.js';
+
+/** A child SA is rekeyed this far into its lifetime (minus up to 5% jitter so both ends do not collide). */
+export const REKEY_AT = 0.9;
+/** After a rekey, the old SA keeps receiving this long (packets in flight), then it is deleted. */
+const REKEY_OVERLAP_MS = 5_000;
+
+export interface ChildManagerDeps {
+  events: GatewayEmitter;
+  table: SaTable;
+  scheduler: Scheduler;
+  transport: Transport;
+  policies: PolicyCompiler;
+  /** Sends an IKE message to the entry's peer (and shows it to 'datagram' listeners). */
+  send(entry: IsakmpEntry, message: Buffer): void;
+  /** Ends an ISAKMP SA with its children (lifecycle). */
+  teardown(entry: IsakmpEntry, reason: string, notify: boolean): void;
+  /** Brings a connection up again (DPD action restart). */
+  restart(connection: string): void;
+}
+
+export class ChildManager {
+  constructor(private readonly d: ChildManagerDeps) {}
+
+  /** Quick Mode on `entry` for the connection's child (its virtual IP as our side, if Mode-Config gave one). */
+  async start(entry: IsakmpEntry, c: ConnectionConfig): Promise<void> {
+    if (!this.d.table.alive(entry) || !isUp(entry)) return;
+    try {
+      let policy = this.d.policies.children(c, entry.sa!)[0]!;
+      if (entry.virtualIp !== null) policy = { ...policy, localTs: hostSelector(entry.virtualIp) };
+      const { out } = await entry.ctx.initiate(policy, Date.now());
+      this.apply(entry, out);
+    } catch (e) {
+      if (this.d.table.alive(entry)) emitError(this.d.events, e, scopeOf(entry));
+    }
+  }
+
+  /** What the phase 2 context says: sends, its deadline, and its events. Nothing for an SA gone meanwhile. */
+  apply(entry: IsakmpEntry, out: Phase2Output): void {
+    if (!this.d.table.alive(entry)) return;
+    for (const m of out.send) this.d.send(entry, m);
+    entry.ctxDue = out.timer;
+    this.d.scheduler.wake(entry);
+    for (const ev of out.events) {
+      // an event may have ended the SA (a Delete, a dead peer): the rest of the batch is moot
+      if (!this.d.table.alive(entry)) return;
+      switch (ev.type) {
+        case 'childInbound':
+          this.inbound(entry, ev.child);
+          break;
+        case 'childSa':
+          this.up(entry, ev.child);
+          break;
+        case 'childFailed':
+          this.dropEarly(entry, (c) => c.sa.messageId === ev.messageId);
+          emitError(this.d.events, ev.error, scopeOf(entry));
+          break;
+        case 'delete':
+          if (ev.protocol === 1) this.d.teardown(entry, 'deleted by the peer', false);
+          else for (const spi of ev.spis) this.down(entry, spi, 'deleted by the peer', false);
+          break;
+        case 'peerDead':
+          this.d.teardown(entry, `dead peer (no answer to DPD for ${Math.round(ev.idleMs / 1000)} s)`, false);
+          if (ev.action === 'restart') this.d.restart(entry.connection);
+          break;
+        case 'initialContact':
+          // RFC 2407 4.6.3.3: the peer has rebooted and holds no other SA with us: drop our stale ones.
+          for (const e of [...this.d.table.up()]) {
+            if (e !== entry && e.remote.address === entry.remote.address && e.connection === entry.connection) this.d.teardown(e, 'INITIAL-CONTACT from the peer', false);
+          }
+          break;
+        case 'notify':
+          if (ev.error) emitError(this.d.events, new IkeError('PEER_NOTIFY', `peer ${entry.remote.address} sent ${ev.name}`), { connection: entry.connection, remote: entry.remote });
+          break;
+        default:
+          break;
+      }
+    }
+  }
+
+  /** Removes one child SA, found by either of its SPIs; with `notify`, the peer gets a Delete first. */
+  down(entry: IsakmpEntry, spi: Buffer, reason: string, notify: boolean): void {
+    const child = entry.children.find((c) => c.sa.spiIn.equals(spi)) ?? entry.children.find((c) => c.sa.spiOut.equals(spi));
+    if (!child) return;
+    if (notify && (isUp(entry) || entry.state === 'closing')) this.d.send(entry, entry.ctx.deleteChildren([child.sa.spiIn]));
+    entry.children = entry.children.filter((c) => c !== child);
+    this.release(child, true);
+    this.d.events.emit('child-down', { connection: entry.connection, spiIn: child.sa.spiIn.toString('hex'), spiOut: child.sa.spiOut.toString('hex'), reason });
+    // An ISAKMP SA that a newer one replaced goes once its last child has moved over.
+    if (entry.children.length === 0 && isUp(entry) && this.d.table.newest(entry) !== entry) this.d.teardown(entry, 'replaced by a newer ISAKMP SA', true);
+  }
+
+  /** Takes back early children (QM3 never came, or the SA goes): their inbound SA stops taking packets. */
+  dropEarly(entry: IsakmpEntry, which: (c: Child) => boolean): void {
+    const gone = entry.early?.filter(which) ?? [];
+    if (gone.length === 0) return;
+    entry.early = entry.early!.filter((c) => !which(c));
+    for (const child of gone) this.release(child, false);
+  }
+
+  /** Responder, QM2 sent: the new child's inbound ESP SA takes packets from now on (see IsakmpEntry.early). */
+  private inbound(entry: IsakmpEntry, sa: ChildSa): void {
+    const child = newChild(sa, createChildEspSas(sa));
+    entry.early = [...(entry.early ?? []), child];
+    this.d.table.inbound.set(sa.spiIn.toString('hex'), { entry, child });
+    if (this.d.transport.dataplane) this.install(entry, child, [], { outbound: false, inbound: true });
+  }
+
+  /** A child's ESP SAs stop: no longer found by SPI, out of the data plane (its outbound only if installed), freed. */
+  private release(child: Child, outboundInstalled: boolean): void {
+    this.d.table.inbound.delete(child.sa.spiIn.toString('hex'));
+    this.d.transport.uninstall(child, outboundInstalled, true);
+    child.inbound.destroy?.();
+    child.outbound.destroy?.();
+  }
+
+  private up(entry: IsakmpEntry, sa: ChildSa): void {
+    const c = this.d.policies.find(entry.connection)!;
+    // responder: the ESP SAs made at QM2 (inbound()), whose inbound may have taken packets already
+    const early = entry.early?.find((e) => e.sa.spiIn.equals(sa.spiIn));
+    if (early) entry.early = entry.early!.filter((e) => e !== early);
+    // the event hands `sa` itself to the application; the gateway keeps a compact copy for the SA's life
+    // (made again: QM3 set the child's establishedAt / expiresAt)
+    const child = newChild(sa, early ?? createChildEspSas(sa));
+    const replaced = this.replacedBy(entry, sa);
+    for (const { owner, old } of replaced) {
+      old.rekeyed = true;
+      // keep an earlier drop: rekeys closer together than the overlap must not postpone it forever
+      old.dropAt ??= Date.now() + REKEY_OVERLAP_MS;
+      this.d.scheduler.wake(owner);
+    }
+    const spi = sa.spiIn.toString('hex');
+    entry.children = [...entry.children, child];
+    this.d.table.inbound.set(spi, { entry, child });
+    if (this.d.transport.dataplane) this.install(entry, child, replaced.map((r) => r.old), { outbound: true, inbound: early === undefined });
+    // its expiry is sa.expiresAt; the rekey (ours to start) a little before
+    if (sa.initiator && c.initiate) child.rekeyAt = Date.now() + sa.lifetimeSeconds * 1000 * (REKEY_AT - Math.random() * 0.05);
+    this.d.scheduler.wake(entry);
+    if (c.keylog) for (const l of childKeylog(sa, entry.sa!.local, entry.remote)) this.d.events.emit('keylog', l);
+    this.d.events.emit('child-up', {
+      connection: entry.connection,
+      cookieI: entry.key,
+      initiator: sa.initiator,
+      spiIn: spi,
+      spiOut: sa.spiOut.toString('hex'),
+      proposal: sa.proposal,
+      mode: sa.mode,
+      encapsulation: sa.encapsulation,
+      localTs: tsToString(sa.localTs),
+      remoteTs: tsToString(sa.remoteTs),
+      lifetimeSeconds: sa.lifetimeSeconds,
+      rekey: replaced.length > 0,
+      child: sa,
+      inbound: child.inbound,
+      outbound: child.outbound,
+    });
+  }
+
+  /**
+   * The SAs a new child replaces (same connection, same selectors), also on an older ISAKMP SA of the
+   * connection: after a phase 1 rekey the children move over.
+   */
+  private replacedBy(entry: IsakmpEntry, sa: ChildSa): { owner: IsakmpEntry; old: Child }[] {
+    const replaced: { owner: IsakmpEntry; old: Child }[] = [];
+    if (entry.independent) return replaced;
+    const localTs = tsToString(sa.localTs);
+    const remoteTs = tsToString(sa.remoteTs);
+    for (const owner of this.d.table.siblings(entry)) {
+      for (const old of owner.children) {
+        if (old.sa.name === sa.name && tsToString(old.sa.localTs) === localTs && tsToString(old.sa.remoteTs) === remoteTs) replaced.push({ owner, old });
+      }
+    }
+    return replaced;
+  }
+
+  /**
+   * Hands a child's ESP SAs to the data plane. The SAs it replaces stop sending at once (the data plane
+   * takes the first outbound SA that matches) but keep receiving until they are deleted.
+   */
+  private install(entry: IsakmpEntry, child: Child, replaced: Child[], which: { outbound: boolean; inbound: boolean }): void {
+    for (const old of replaced) this.d.transport.uninstall(old, true, false);
+    try {
+      this.d.transport.install(child, { address: entry.remote.address, port: this.peerNattPort(entry) }, which);
+    } catch (e) {
+      emitError(this.d.events, new IkeError('INTERNAL', `data plane refused child SA ${child.sa.spiIn.toString('hex')}: ${(e as Error).message}`), scopeOf(entry));
+    }
+  }
+
+  /** Where ESP in UDP goes: the port the peer talks IKE from once floated, else its configured NAT-T port. */
+  peerNattPort(entry: IsakmpEntry): number {
+    return entry.natt ? entry.remote.port : (this.d.policies.find(entry.connection)?.remoteNattPort ?? 4500);
+  }
+}

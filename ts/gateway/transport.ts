@@ -1,0 +1,161 @@
+// The transport and data-plane binding: the IKE socket, the NAT-T socket (or the native data plane that owns
+// the NAT-T port and the TUN device), and the child SAs' ESP SAs as the data plane carries them.
+import type { Identity } from '../isakmp/index.js';
+import { idToString } from '../isakmp/index.js';
+import { IkeError, type Endpoint } from '../ike/index.js';
+import type { GatewayConfig } from './config.js';
+import { configureTun, DataPlane, openTun, type DataPlaneStats, type TunDevice } from './dataplane.js';
+import { openSocket, type GatewaySocket } from './sockets.js';
+import type { Child } from './sa-table.js';
+
+/** RFC 3948: IKE on the NAT-T port is prefixed with four zero bytes (the non-ESP marker). */
+export const NON_ESP_MARKER = Buffer.alloc(4);
+/** RFC 3948 2.3: the NAT keepalive is one octet, 0xff. */
+const KEEPALIVE = Buffer.from([0xff]);
+
+export interface TransportHandlers {
+  /** IKE from the IKE port (natt false) or the NAT-T port, the non-ESP marker taken off. */
+  ike(message: Buffer, from: Endpoint, natt: boolean): void;
+  /** ESP in UDP that arrived on our own NAT-T socket (no data plane). */
+  esp(message: Buffer, from: Endpoint): void;
+  onError(message: string, to: Endpoint): void;
+}
+
+export class Transport {
+  private ikeSocket: GatewaySocket | null = null;
+  /** The NAT-T port: our own socket, unless the TUN data plane owns it. */
+  private nattSocket: GatewaySocket | null = null;
+  private dp: DataPlane | null = null;
+  private tun: TunDevice | null = null;
+  private bound = { ike: 0, natt: 0 };
+  /** The address we listen on. */
+  address: string;
+
+  constructor(
+    private readonly config: GatewayConfig,
+    private readonly nativeUdp: boolean,
+  ) {
+    this.address = config.listen.address;
+  }
+
+  get ports(): { ike: number; natt: number } {
+    return { ...this.bound };
+  }
+
+  get dataplane(): DataPlane | null {
+    return this.dp;
+  }
+
+  get tunName(): string | null {
+    return this.tun?.name ?? null;
+  }
+
+  async open(h: TransportHandlers): Promise<void> {
+    const { address, port, nattPort } = this.config.listen;
+    this.address = address;
+    this.ikeSocket = await openSocket(address, port, { onMessage: (msg, from) => h.ike(msg, from, false), onError: h.onError }, this.nativeUdp);
+    try {
+      if (this.config.dataplane) {
+        await this.openDataPlane(address, nattPort, h);
+        this.bound = { ike: this.ikeSocket.port, natt: this.dp!.port };
+      } else {
+        const onMessage = (msg: Buffer, from: Endpoint) => {
+          // a marker of 4 zero bytes = IKE; 1 byte 0xff = NAT keepalive (RFC 3948 2.3); anything else is ESP
+          if (msg.length >= 4 + 28 && msg.subarray(0, 4).equals(NON_ESP_MARKER)) h.ike(msg.subarray(4), from, true);
+          else if (msg.length >= 8) h.esp(msg, from);
+        };
+        this.nattSocket = await openSocket(address, nattPort, { onMessage, onError: h.onError }, this.nativeUdp);
+        this.bound = { ike: this.ikeSocket.port, natt: this.nattSocket.port };
+      }
+    } catch (e) {
+      await this.close();
+      throw e;
+    }
+  }
+
+  /**
+   * The TUN device and the native worker that owns the NAT-T port: ESP never reaches JavaScript, IKE on that
+   * port comes up through onIke. Routes to every configured remote selector point into the device.
+   */
+  private async openDataPlane(address: string, nattPort: number, h: TransportHandlers): Promise<void> {
+    const d = this.config.dataplane!;
+    const routes = new Set<string>();
+    let source: string | undefined;
+    for (const c of this.config.connections) {
+      if (c.remoteTs !== 'dynamic') for (const ts of c.remoteTs) routes.add(selectorCidr(ts));
+      if (source === undefined && c.localTs !== 'dynamic' && c.localTs[0]?.kind === 'ipv4') source = c.localTs[0].address;
+    }
+    this.tun = openTun(d.tun, { offload: d.offload });
+    await configureTun(this.tun.name, { mtu: d.mtu, routes: [...routes], source });
+    this.dp = new DataPlane({ tunFd: this.tun.fd, address, port: nattPort, onIke: (m, from) => h.ike(Buffer.from(m), from, true) });
+  }
+
+  /** Lets what is queued leave, then closes everything; nothing is left open. */
+  async close(): Promise<void> {
+    await Promise.all([this.ikeSocket?.close(), this.nattSocket?.close()]);
+    this.ikeSocket = this.nattSocket = null;
+    this.dp?.close();
+    this.tun?.close();
+    this.dp = null;
+    this.tun = null;
+  }
+
+  send(msg: Buffer, to: Endpoint, natt: boolean): void {
+    if (natt && this.dp) this.dp.sendIke(msg, to.address, to.port);
+    else if (natt) this.nattSocket?.send(msg, to, NON_ESP_MARKER);
+    else this.ikeSocket?.send(msg, to);
+  }
+
+  sendKeepalive(to: Endpoint): void {
+    if (this.dp) this.dp.sendKeepalive(to.address, to.port);
+    else this.nattSocket?.send(KEEPALIVE, to);
+  }
+
+  /** An ESP packet we sealed ourselves (no data plane), in UDP to the peer's NAT-T port. */
+  sendEsp(packet: Buffer, to: Endpoint): void {
+    if (this.dp) throw new IkeError('POLICY', `the TUN data plane carries the traffic: route packets into ${this.tun?.name}`);
+    this.nattSocket?.send(packet, to);
+  }
+
+  stats(): DataPlaneStats | null {
+    return this.dp?.stats() ?? null;
+  }
+
+  // ---- the data plane's SA table ----
+
+  /** Hands a child's ESP SAs to the data plane (each direction as asked). */
+  install(child: Child, peer: Endpoint, which: { outbound: boolean; inbound: boolean }): void {
+    const dp = this.dp!;
+    const localTs = [selectorCidr(child.sa.localTs.id)];
+    const remoteTs = [selectorCidr(child.sa.remoteTs.id)];
+    if (which.outbound) dp.addOutbound({ spi: child.sa.spiOut.readUInt32BE(0), sa: child.outbound, localTs, remoteTs, peer });
+    if (which.inbound) dp.addInbound({ spi: child.sa.spiIn.readUInt32BE(0), sa: child.inbound, localTs, remoteTs });
+  }
+
+  /** Takes a child out of the data plane: its outbound (if it was installed) and its inbound. */
+  uninstall(child: Child, outbound: boolean, inbound: boolean): void {
+    if (!this.dp) return;
+    if (outbound) this.dp.remove(child.sa.spiOut.readUInt32BE(0), 'outbound');
+    if (inbound) this.dp.remove(child.sa.spiIn.readUInt32BE(0), 'inbound');
+  }
+
+  /** The peer moved (NAT mapping): its children's ESP follows. */
+  setPeer(children: readonly Child[], to: Endpoint): void {
+    if (this.dp) for (const c of children) this.dp.setPeer(c.sa.spiOut.readUInt32BE(0), to);
+  }
+}
+
+/** A selector as the data plane takes it: an address or a CIDR prefix (ranges are not supported there). */
+export function selectorCidr(ts: Identity): string {
+  switch (ts.kind) {
+    case 'ipv4':
+      return `${ts.address}/32`;
+    case 'ipv6':
+      return `${ts.address}/128`;
+    case 'ipv4-subnet':
+    case 'ipv6-subnet':
+      return ts.subnet;
+    default:
+      throw new IkeError('POLICY', `the TUN data plane takes addresses and subnets as traffic selectors, not ${idToString(ts)}`);
+  }
+}
