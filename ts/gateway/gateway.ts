@@ -132,6 +132,7 @@ export class Gateway extends EventEmitter<GatewayEvents> {
 
   /** Tears a connection down: deletes for its child SAs and ISAKMP SAs go to the peer first. */
   delete(name: string, reason = 'deleted locally'): void {
+    this.table.noteDeleted(name);
     for (const e of [...this.table.values()]) if (e.connection === name) this.lifecycle.teardown(e, reason, true);
   }
 

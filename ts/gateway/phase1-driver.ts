@@ -62,9 +62,11 @@ export class Phase1Driver {
   async initiate(c: ConnectionConfig, options: InitiateOptions): Promise<string | undefined> {
     const remote = { address: c.remote, port: c.remotePort };
     const now = Date.now();
+    const mark = this.d.table.mark();
     try {
       const { phase1, out } = await Phase1.initiate(this.env(remote, c), this.d.policies.phase1(c), now);
-      if (this.d.closed()) return undefined; // stopped while the key pair was made
+      // stopped or deleted while the key pair was made
+      if (this.d.closed() || this.d.table.deletedSince(c.name, mark)) return undefined;
       const entry = this.newEntry(phase1, c.name, remote, false, now, options.independent ?? this.d.independentSas);
       entry.wantChild = options.withChild ?? true;
       this.d.table.add(entry);
@@ -80,9 +82,12 @@ export class Phase1Driver {
   async respond(msg: Buffer, from: Endpoint, natt: boolean, now: number): Promise<void> {
     const candidates = this.d.policies.candidates(from.address);
     for (const old of this.d.table.evictionsFor(from.address)) this.d.forget(old);
+    const mark = this.d.table.mark();
     const { phase1, out } = await Phase1.respond(this.env(from, candidates[0]), candidates.map((c) => this.d.policies.phase1(c)), msg, now);
     if (this.d.closed()) return;
     if (phase1) {
+      // the connection was deleted while our answer was computed (Aggressive Mode: a DH): no exchange
+      if (this.d.table.deletedSince(phase1.policy.name, mark)) return;
       const entry = this.newEntry(phase1, phase1.policy.name, from, natt, now, this.d.independentSas);
       // a repeat of message 1 that raced the first (both awaited a DH): the first answers its retransmissions
       if (this.d.table.add(entry)) this.apply(entry, out);

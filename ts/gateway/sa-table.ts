@@ -140,6 +140,10 @@ export class SaTable {
   /** Inbound child SAs by SPI (hex), for ESP arriving on the NAT-T socket. */
   readonly inbound = new Map<string, { entry: IsakmpEntry; child: Child }>();
 
+  /** Per connection, the last `delete(connection)` (a sequence number): exchanges still being created check it. */
+  private readonly deletions = new Map<string, number>();
+  private sequence = 0;
+
   constructor(private readonly limits: { maxHalfOpen: number; maxHalfOpenPerPeer: number }) {}
 
   get(key: string): IsakmpEntry | undefined {
@@ -149,6 +153,22 @@ export class SaTable {
   /** Still half-open or established, and still the table's entry for its cookie. */
   alive(entry: IsakmpEntry): boolean {
     return (entry.state === 'half-open' || entry.state === 'established') && this.sas.get(entry.key) === entry;
+  }
+
+  /**
+   * A mark to take before creating an exchange that awaits (a DH on the thread pool) before it has an entry:
+   * `deletedSince(connection, mark)` then says whether the connection was deleted meanwhile.
+   */
+  mark(): number {
+    return this.sequence;
+  }
+
+  noteDeleted(connection: string): void {
+    this.deletions.set(connection, ++this.sequence);
+  }
+
+  deletedSince(connection: string, mark: number): boolean {
+    return (this.deletions.get(connection) ?? 0) > mark;
   }
 
   /** A new half-open exchange; false when its cookie is taken (a repeated message 1 that raced the first). */
