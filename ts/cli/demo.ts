@@ -68,17 +68,41 @@ const QUICK_MODE = [
   'encrypted: HASH(3): proves liveness; both sides install two unidirectional ESP SAs',
 ];
 
+/** Bytes of each inner packet, in memory and over UDP. */
+const PACKET_SIZE = 1400;
+
 export async function demo(): Promise<number> {
-  const pi = await freePort();
-  let pr = await freePort();
-  while (pr === pi || pr === pi + 1 || pr + 1 === pi) pr = await freePort();
+  const [pi, pr] = await portPairs();
   const responder = new Gateway(config('responder', pr, pi, false));
   const initiator = new Gateway(config('initiator', pi, pr, true));
   out('ike demo: two gateways on 127.0.0.1, Main Mode + Quick Mode over real UDP, then ESP.');
   out(`  initiator  127.0.0.1:${pi} (NAT-T ${pi + 1})    responder  127.0.0.1:${pr} (NAT-T ${pr + 1})`);
   out('  proposals  IKE aes128-sha256-modp2048, ESP aes128gcm16 with PFS (modp2048), pre-shared key');
   out();
+  narrate(initiator);
+  const { p1, ci, cr, ms } = await negotiate(initiator, responder);
+  out();
+  describeSas(p1, ci, cr, ms);
+  out();
+  espInMemory(ci, cr);
+  await espOverUdp(initiator, responder);
+  out();
+  await initiator.stop();
+  await responder.stop();
+  out('stopped: the initiator sent Deletes for the child SA and the ISAKMP SA, both sides closed their sockets.');
+  return 0;
+}
 
+/** IKE + NAT-T port pairs for the initiator and the responder, the four ports all different. */
+async function portPairs(): Promise<[number, number]> {
+  const pi = await freePort();
+  let pr = await freePort();
+  while (pr === pi || pr === pi + 1 || pr + 1 === pi) pr = await freePort();
+  return [pi, pr];
+}
+
+/** Prints each ISAKMP message the initiator sends or receives, once (not its retransmissions), with what it carries. */
+function narrate(initiator: Gateway): void {
   let mm = 0;
   let qm = 0;
   const seen = new Set<string>();
@@ -99,7 +123,10 @@ export async function demo(): Promise<number> {
     out(`  ${arrow}  ${String(d.bytes.length).padStart(4)} bytes  ${what}`);
     if (clear) out(`${' '.repeat(34)}payloads on the wire: ${clear}`);
   });
+}
 
+/** Starts both gateways and waits for the ISAKMP SA and both ends of the child SA (or the first error). */
+async function negotiate(initiator: Gateway, responder: Gateway): Promise<{ p1: Phase1UpEvent; ci: ChildUpEvent; cr: ChildUpEvent; ms: number }> {
   const phase1 = new Promise<Phase1UpEvent>((r) => initiator.once('phase1-up', r));
   const childI = new Promise<ChildUpEvent>((r) => initiator.once('child-up', r));
   const childR = new Promise<ChildUpEvent>((r) => responder.once('child-up', r));
@@ -110,8 +137,11 @@ export async function demo(): Promise<number> {
   await responder.start();
   await initiator.start();
   const [p1, ci, cr] = await Promise.race([Promise.all([phase1, childI, childR]), failed]);
-  const ms = performance.now() - t0;
-  out();
+  return { p1, ci, cr, ms: performance.now() - t0 };
+}
+
+/** The keys of the ISAKMP SA (RFC 2409 5: SKEYID_d, _a, _e) and the two directions of the child SA. */
+function describeSas(p1: Phase1UpEvent, ci: ChildUpEvent, cr: ChildUpEvent, ms: number): void {
   out(`ISAKMP SA established (${p1.algorithms}), cookies ${p1.cookieI} / ${p1.cookieR}`);
   const sa = p1.sa;
   const hex = (b: Buffer) => `${b.subarray(0, 8).toString('hex')}... (${b.length} bytes)`;
@@ -121,10 +151,11 @@ export async function demo(): Promise<number> {
   out(`Child SA ${ci.proposal} ${ci.mode} ${ci.localTs} <=> ${ci.remoteTs}`);
   out(`  initiator sends with SPI ${ci.spiOut}, the responder with SPI ${cr.spiOut}; keys derived per direction from KEYMAT`);
   out(`  9 messages, two DH exchanges (phase 1 and PFS), ${ms.toFixed(1)} ms from start to both child SAs`);
-  out();
+}
 
-  // ESP: the SAs the negotiation produced, in batches, in memory (the data path's own speed) ...
-  const size = 1400;
+/** ESP: the SAs the negotiation produced, in batches, in memory (the data path's own speed), for one second. */
+function espInMemory(ci: ChildUpEvent, cr: ChildUpEvent): void {
+  const size = PACKET_SIZE;
   const batch = 64;
   const lengths = new Uint32Array(batch).fill(size);
   const input = Buffer.alloc(size * batch, 0x45);
@@ -151,8 +182,11 @@ export async function demo(): Promise<number> {
   const secs = (performance.now() - t1) / 1000;
   out(`ESP in memory: ${packets} packets of ${size} bytes sealed by the initiator and opened by the responder in ${secs.toFixed(2)} s`);
   out(`  ${((packets * size * 8) / secs / 1e9).toFixed(2)} Gbit/s seal+open on one core (${(packets / secs / 1000).toFixed(0)} kpps), batches of ${batch}`);
+}
 
-  // ... and over UDP on loopback, one packet per send, through the JavaScript path
+/** ESP over UDP on loopback (RFC 3948), one packet per send through the JavaScript path, a window at a time. */
+async function espOverUdp(initiator: Gateway, responder: Gateway): Promise<void> {
+  const size = PACKET_SIZE;
   let received = 0;
   responder.on('esp-packet', () => received++);
   const udpCount = 20_000;
@@ -175,9 +209,4 @@ export async function demo(): Promise<number> {
   const secs2 = (performance.now() - t2) / 1000;
   out(`ESP over UDP on loopback (RFC 3948, JavaScript path): ${received}/${udpCount} packets arrived in ${secs2.toFixed(2)} s, ${(received / secs2 / 1000).toFixed(0)} kpps`);
   out('  (the TUN data plane moves packets natively, in batches; the JavaScript path is for hosts that carry traffic themselves)');
-  out();
-  await initiator.stop();
-  await responder.stop();
-  out('stopped: the initiator sent Deletes for the child SA and the ISAKMP SA, both sides closed their sockets.');
-  return 0;
 }

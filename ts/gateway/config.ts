@@ -5,14 +5,15 @@ import { readFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { inspect } from 'node:util';
-import { dhGroupInfo, SUPPORTED_DH_GROUPS, type DhGroupId } from '../crypto/index.js';
-import { parseEspProposal, type EspProposal } from '../ike/esp-proposals.js';
-import { DEFAULT_IKE_LIFETIME_SECONDS, parseIkeProposal, type IkeProposal, type SelectionOrder } from '../ike/proposals.js';
+import { dhGroupInfo } from '../crypto/index.js';
+import type { EspProposal } from '../ike/esp-proposals.js';
+import { DEFAULT_IKE_LIFETIME_SECONDS, type IkeProposal, type SelectionOrder } from '../ike/proposals.js';
 import type { RetransmitPolicy } from '../ike/retransmit.js';
 import { idToString, type Identity } from '../isakmp/index.js';
-import { boolean, checkKeys, closest, got, integer, join, object, oneOf, Problems, string, stringList, type Json } from './config/check.js';
+import { boolean, checkKeys, got, integer, join, object, oneOf, Problems, string, stringList, type Json } from './config/check.js';
+import { parseEspProposals, parseIkeProposals, parsePfs } from './config/proposals.js';
 import { parseModeConfig, parseXauth, type ModeConfigConfig, type XauthConfig } from './config/remote-access.js';
-import { decodePsk, isUnspecified, parseAddress, parseDuration, parseIdentity, parseTrafficSelector, type TrafficSelector } from './config/values.js';
+import { decodePsk, isUnspecified, parseAddress, parseDuration, parseIdentity, parseTrafficSelector, type Address, type TrafficSelector } from './config/values.js';
 
 export type { TrafficSelector } from './config/values.js';
 export type { EspProposal } from '../ike/esp-proposals.js';
@@ -116,8 +117,7 @@ export class ConfigError extends Error {
   }
 }
 
-export const DEFAULT_IKE_PROPOSALS = ['aes128-sha256-modp2048', 'aes128-sha1-modp2048'];
-export const DEFAULT_ESP_PROPOSALS = ['aes128gcm16', 'aes128-sha256', 'aes128-sha1'];
+export { DEFAULT_ESP_PROPOSALS, DEFAULT_IKE_PROPOSALS } from './config/proposals.js';
 export const DEFAULT_ESP_LIFETIME_SECONDS = 3600;
 
 const TOP_KEYS = ['listen', 'connections', 'dataplane'];
@@ -242,30 +242,10 @@ function parseConnection(p: Problems, name: string, v: unknown, listen: ListenCo
   checkKeys(p, at, o, CONNECTION_KEYS);
   const k = (key: string) => join(at, key);
 
-  // Addresses. remote stays undefined when missing or wrong, so that the checks built on it stay quiet.
-  let remote: string | undefined;
-  let remoteFamily: 4 | 6 | undefined;
-  if (o.remote === undefined) p.error(k('remote'), `missing (the peer's address, e.g. "10.99.0.1", or "%any" for a responder)`);
-  else {
-    const s = string(p, k('remote'), o.remote);
-    const a = s === undefined || s === '%any' ? null : parseAddress(s);
-    if (s === '%any') remote = s;
-    else if (a && !isUnspecified(a)) [remote, remoteFamily] = [a.text, a.family];
-    else if (s !== undefined) p.error(k('remote'), `must be the peer's IPv4 or IPv6 address or "%any" (hostnames are not resolved), ${got(s)}`);
-  }
-  const listenAddr = parseAddress(listen.address)!;
-  let local: string | null = isUnspecified(listenAddr) ? null : listenAddr.text;
-  if (o.local !== undefined) {
-    const s = string(p, k('local'), o.local);
-    const a = s === undefined ? null : parseAddress(s);
-    if (s !== undefined && (!a || isUnspecified(a))) p.error(k('local'), `must be one of our IPv4 or IPv6 addresses, ${got(s)}`);
-    else if (a && local !== null && a.text !== local) p.error(k('local'), `${a.text} is not listen.address ${local}; the gateway sends from the address it listens on`);
-    else if (a) local = a.text;
-  }
-  const localFamily = local === null ? undefined : parseAddress(local)!.family;
-  if (remoteFamily !== undefined && localFamily !== undefined && remoteFamily !== localFamily) {
-    p.error(k('remote'), `is IPv${remoteFamily} but our address ${local} is IPv${localFamily}`);
-  }
+  const peer = parseRemote(p, k('remote'), o.remote);
+  const remote = peer === '%any' ? peer : peer?.text;
+  const local = parseLocal(p, k('local'), o.local, listen);
+  checkAddressFamilies(p, k('remote'), peer, local);
   const remotePort = integer(p, k('remotePort'), o.remotePort, 1, 65535, 500);
   const remoteNattPort = integer(p, k('remoteNattPort'), o.remoteNattPort, 1, 65535, 4500);
   const mode = oneOf(p, k('mode'), o.mode, ['main', 'aggressive'] as const, 'main');
@@ -273,54 +253,21 @@ function parseConnection(p: Problems, name: string, v: unknown, listen: ListenCo
   const allowNull = boolean(p, k('allowNull'), o.allowNull, false);
 
   const auth = parseAuth(p, k('auth'), o.auth, opts);
-
-  // Identities.
-  const ownId = local === null ? null : parseIdentity(local);
-  let localId: Identity | 'address' = ownId?.ok ? ownId.value : 'address';
-  if (o.localId !== undefined) {
-    const s = string(p, k('localId'), o.localId);
-    const r = s === undefined ? undefined : parseIdentity(s);
-    if (r && !r.ok) p.error(k('localId'), r.error);
-    else if (r) localId = r.value;
-  }
-  let remoteId: Identity | 'any' = remote === undefined || remote === '%any' ? 'any' : { kind: remoteFamily === 6 ? 'ipv6' : 'ipv4', address: remote };
-  if (o.remoteId !== undefined) {
-    const s = string(p, k('remoteId'), o.remoteId);
-    const r = s === undefined || s === '%any' ? undefined : parseIdentity(s);
-    if (s === '%any') remoteId = 'any';
-    else if (r && !r.ok) p.error(k('remoteId'), r.error);
-    else if (r) remoteId = r.value;
-  }
+  const localId = parseLocalId(p, k('localId'), o.localId, local);
+  const remoteId = parseRemoteId(p, k('remoteId'), o.remoteId, peer);
 
   const xauth = parseXauth(p, k('xauth'), o.xauth, opts);
   const modeConfig = parseModeConfig(p, k('modeConfig'), o.modeConfig);
 
   // Lifetimes come before the proposals: the IKE lifetime goes into every phase 1 transform.
   const lifetime = parseLifetime(p, k('lifetime'), o.lifetime);
-
-  const ike: IkeProposal[] = [];
-  for (const [where, text] of o.ike === undefined ? DEFAULT_IKE_PROPOSALS.map((t) => [k('ike'), t]) : stringList(p, k('ike'), o.ike) ?? []) {
-    // With XAUTH, phase 1 authenticates with XAUTH_INIT_PSK (65001): the PSK derivation, then XAUTH.
-    const r = parseIkeProposal(text, { allowWeak, lifetimeSeconds: lifetime.ikeSeconds, ...(xauth ? { authMethod: 65001 } : {}) });
-    if (r.ok) ike.push(...r.value);
-    else p.error(where, r.error);
-  }
-  const esp: EspProposal[] = [];
-  for (const [where, text] of o.esp === undefined ? DEFAULT_ESP_PROPOSALS.map((t) => [k('esp'), t]) : stringList(p, k('esp'), o.esp) ?? []) {
-    const r = parseEspProposal(text, { allowWeak, allowNull });
-    if (r.ok) esp.push(...r.value);
-    else p.error(where, r.error);
-  }
+  const ike = parseIkeProposals(p, k('ike'), o.ike, { allowWeak, lifetimeSeconds: lifetime.ikeSeconds, xauth: xauth !== undefined });
+  const esp = parseEspProposals(p, k('esp'), o.esp, { allowWeak, allowNull });
   const pfs = parsePfs(p, k('pfs'), o.pfs, esp, allowWeak);
 
   const localTs = parseSelectors(p, k('localTs'), o.localTs);
   const remoteTs = parseSelectors(p, k('remoteTs'), o.remoteTs);
-  const families = (ts: TrafficSelector[] | 'dynamic') => new Set(ts === 'dynamic' ? [] : ts.map((t) => (t.kind.startsWith('ipv6') ? 6 : 4)));
-  const lf = families(localTs);
-  const rf = families(remoteTs);
-  if (lf.size > 0 && rf.size > 0 && ![...lf].some((f) => rf.has(f))) {
-    p.error(k('remoteTs'), `no selector of the same IP version as localTs (IPv${[...lf].join('/')}), so no Quick Mode could carry them`);
-  }
+  checkSelectorFamilies(p, k('remoteTs'), localTs, remoteTs);
 
   const dpd = parseDpd(p, k('dpd'), o.dpd);
   const retransmit = parseRetransmit(p, k('retransmit'), o.retransmit);
@@ -333,23 +280,111 @@ function parseConnection(p: Problems, name: string, v: unknown, listen: ListenCo
 
   // Checks across keys of this connection.
   if (initiate && remote === '%any') p.error(k('initiate'), 'cannot initiate to remote "%any"; give the peer\'s address or set initiate: false');
-  if (mode === 'aggressive') {
-    const groups = [...new Set(ike.map((x) => x.group))];
-    if (groups.length > 1) {
-      p.error(k('ike'), `aggressive mode can offer only one DH group: the KE payload goes in the first message, before the peer chooses; got ${groups.map((g) => dhGroupInfo(g)!.keyword).join(', ')}`);
-    }
-    if (auth && !auth.allowAggressivePsk) p.error(k('mode'), `${AGGRESSIVE_PSK_RISK}; set auth.allowAggressivePsk: true to accept this risk`);
-    else if (auth) p.warn(k('mode'), `${AGGRESSIVE_PSK_RISK}; use a long random key`);
-  }
-  if (xauth?.role === 'server' && initiate) p.error(k('initiate'), 'an XAUTH server only responds (XAUTH_INIT_PSK: the initiator is the client)');
-  if (xauth?.role === 'client' && modeConfig?.role === 'server') p.error(k('modeConfig'), 'an XAUTH client receives its configuration: use { "client": "pull" }');
-  if (xauth?.role === 'server' && modeConfig?.role === 'client') p.error(k('modeConfig'), 'an XAUTH server gives configuration: use "pool", "dns", ...');
+  if (mode === 'aggressive') checkAggressiveMode(p, at, ike, auth);
+  checkRemoteAccessRoles(p, at, xauth, modeConfig, initiate);
   if (p.errors.length > errorsBefore || !auth || remote === undefined) return undefined;
   return {
     name, local, remote, remotePort, remoteNattPort, mode, auth, localId, remoteId, ike, esp, pfs, localTs, remoteTs,
     lifetime, dpd, encap, natKeepaliveSeconds, initiate, retransmit, selection, keylog,
     ...(xauth ? { xauth } : {}), ...(modeConfig ? { modeConfig } : {}),
   };
+}
+
+/**
+ * `remote`: the peer's address, or "%any" (a responder that accepts any peer that authenticates). Undefined when
+ * missing or wrong, so that the checks built on it stay quiet.
+ */
+function parseRemote(p: Problems, at: string, v: unknown): Address | '%any' | undefined {
+  if (v === undefined) return p.error(at, `missing (the peer's address, e.g. "10.99.0.1", or "%any" for a responder)`);
+  const s = string(p, at, v);
+  if (s === '%any') return s;
+  const a = s === undefined ? null : parseAddress(s);
+  if (a && !isUnspecified(a)) return a;
+  if (s !== undefined) p.error(at, `must be the peer's IPv4 or IPv6 address or "%any" (hostnames are not resolved), ${got(s)}`);
+  return undefined;
+}
+
+/**
+ * `local`: our address, which can only be listen.address (the gateway sends from the address it listens on) or,
+ * when that is 0.0.0.0 / ::, any concrete address. Defaults to listen.address; null when that is unspecified.
+ */
+function parseLocal(p: Problems, at: string, v: unknown, listen: ListenConfig): string | null {
+  const listenAddr = parseAddress(listen.address)!;
+  const fromListen = isUnspecified(listenAddr) ? null : listenAddr.text;
+  if (v === undefined) return fromListen;
+  const s = string(p, at, v);
+  const a = s === undefined ? null : parseAddress(s);
+  if (s !== undefined && (!a || isUnspecified(a))) p.error(at, `must be one of our IPv4 or IPv6 addresses, ${got(s)}`);
+  else if (a && fromListen !== null && a.text !== fromListen) p.error(at, `${a.text} is not listen.address ${fromListen}; the gateway sends from the address it listens on`);
+  else if (a) return a.text;
+  return fromListen;
+}
+
+/** One socket cannot reach an IPv6 peer from an IPv4 address or the other way round. */
+function checkAddressFamilies(p: Problems, at: string, peer: Address | '%any' | undefined, local: string | null): void {
+  const remoteFamily = peer === '%any' ? undefined : peer?.family;
+  const localFamily = local === null ? undefined : parseAddress(local)!.family;
+  if (remoteFamily !== undefined && localFamily !== undefined && remoteFamily !== localFamily) {
+    p.error(at, `is IPv${remoteFamily} but our address ${local} is IPv${localFamily}`);
+  }
+}
+
+/** `localId`: the identity we send in IDii/IDir; by default our address, or 'address' while that is unknown. */
+function parseLocalId(p: Problems, at: string, v: unknown, local: string | null): Identity | 'address' {
+  const ownId = local === null ? null : parseIdentity(local);
+  const fallback: Identity | 'address' = ownId?.ok ? ownId.value : 'address';
+  if (v === undefined) return fallback;
+  const s = string(p, at, v);
+  const r = s === undefined ? undefined : parseIdentity(s);
+  if (r && !r.ok) p.error(at, r.error);
+  else if (r) return r.value;
+  return fallback;
+}
+
+/**
+ * `remoteId`: the identity the peer must send, or "%any" for whatever it sends. By default the peer's address
+ * (ID_IPV4_ADDR / ID_IPV6_ADDR, RFC 2407 4.6.2.1), or any identity when the peer is "%any".
+ */
+function parseRemoteId(p: Problems, at: string, v: unknown, peer: Address | '%any' | undefined): Identity | 'any' {
+  const fallback: Identity | 'any' = peer === undefined || peer === '%any' ? 'any' : { kind: peer.family === 6 ? 'ipv6' : 'ipv4', address: peer.text };
+  if (v === undefined) return fallback;
+  const s = string(p, at, v);
+  if (s === '%any') return 'any';
+  const r = s === undefined ? undefined : parseIdentity(s);
+  if (r && !r.ok) p.error(at, r.error);
+  else if (r) return r.value;
+  return fallback;
+}
+
+/** A Quick Mode ID (IDci/IDcr) pair has one IP version, so localTs and remoteTs need a version in common. */
+function checkSelectorFamilies(p: Problems, at: string, localTs: TrafficSelector[] | 'dynamic', remoteTs: TrafficSelector[] | 'dynamic'): void {
+  const families = (ts: TrafficSelector[] | 'dynamic') => new Set(ts === 'dynamic' ? [] : ts.map((t) => (t.kind.startsWith('ipv6') ? 6 : 4)));
+  const lf = families(localTs);
+  const rf = families(remoteTs);
+  if (lf.size > 0 && rf.size > 0 && ![...lf].some((f) => rf.has(f))) {
+    p.error(at, `no selector of the same IP version as localTs (IPv${[...lf].join('/')}), so no Quick Mode could carry them`);
+  }
+}
+
+/**
+ * Aggressive mode (RFC 2409 5): the initiator's KE goes in the first message, before the responder chooses, so
+ * only one DH group can be offered; and with a PSK the responder's HASH_R, sent in clear, allows an offline
+ * dictionary attack on the key, which the configuration must accept explicitly.
+ */
+function checkAggressiveMode(p: Problems, at: string, ike: IkeProposal[], auth: PskAuth | undefined): void {
+  const groups = [...new Set(ike.map((x) => x.group))];
+  if (groups.length > 1) {
+    p.error(join(at, 'ike'), `aggressive mode can offer only one DH group: the KE payload goes in the first message, before the peer chooses; got ${groups.map((g) => dhGroupInfo(g)!.keyword).join(', ')}`);
+  }
+  if (auth && !auth.allowAggressivePsk) p.error(join(at, 'mode'), `${AGGRESSIVE_PSK_RISK}; set auth.allowAggressivePsk: true to accept this risk`);
+  else if (auth) p.warn(join(at, 'mode'), `${AGGRESSIVE_PSK_RISK}; use a long random key`);
+}
+
+/** XAUTH and mode-config roles must agree: the XAUTH server responds and gives configuration, the client asks for it. */
+function checkRemoteAccessRoles(p: Problems, at: string, xauth: XauthConfig | undefined, modeConfig: ModeConfigConfig | undefined, initiate: boolean): void {
+  if (xauth?.role === 'server' && initiate) p.error(join(at, 'initiate'), 'an XAUTH server only responds (XAUTH_INIT_PSK: the initiator is the client)');
+  if (xauth?.role === 'client' && modeConfig?.role === 'server') p.error(join(at, 'modeConfig'), 'an XAUTH client receives its configuration: use { "client": "pull" }');
+  if (xauth?.role === 'server' && modeConfig?.role === 'client') p.error(join(at, 'modeConfig'), 'an XAUTH server gives configuration: use "pool", "dns", ...');
 }
 
 function parseLifetime(p: Problems, at: string, v: unknown): ConnectionConfig['lifetime'] {
@@ -434,33 +469,6 @@ function redacted(auth: PskAuth): PskAuth {
   Object.defineProperty(auth, 'toJSON', { value: shown, enumerable: false });
   Object.defineProperty(auth, inspect.custom, { value: () => shown(), enumerable: false });
   return auth;
-}
-
-function parsePfs(p: Problems, at: string, v: unknown, esp: EspProposal[], allowWeak: boolean): boolean {
-  const withGroup = esp.filter((e) => e.pfsGroup !== undefined).length;
-  if (v === undefined) {
-    if (withGroup > 0 && withGroup < esp.length) {
-      p.error(at, 'missing, and some esp proposals name a DH group while others do not: set pfs: true (the others use the IKE group) or name a group in each');
-    }
-    return withGroup > 0;
-  }
-  if (v === false) {
-    if (withGroup > 0) p.error(at, 'is false but an esp proposal names a DH group (which turns PFS on); remove one of them');
-    return false;
-  }
-  if (v === true) return true;
-  if (typeof v === 'string') {
-    const keywords = SUPPORTED_DH_GROUPS.map((g) => dhGroupInfo(g)!.keyword);
-    const id = SUPPORTED_DH_GROUPS.find((g) => dhGroupInfo(g)!.keyword === v.toLowerCase());
-    if (id === undefined) {
-      const hint = closest(v, keywords);
-      return p.error(at, `unknown DH group '${v}'${hint ? ` (did you mean '${hint}'?)` : ''}; one of ${keywords.join(', ')}`) ?? false;
-    }
-    if (dhGroupInfo(id)!.weak && !allowWeak) return p.error(at, `${v} is a weak DH group; set allowWeak to use it`) ?? false;
-    for (const e of esp) if (e.pfsGroup === undefined) e.pfsGroup = id as DhGroupId;
-    return true;
-  }
-  return p.error(at, `must be true, false or a DH group like "modp2048", ${got(v)}`) ?? false;
 }
 
 function parseSelectors(p: Problems, at: string, v: unknown): TrafficSelector[] | 'dynamic' {

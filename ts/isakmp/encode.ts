@@ -4,7 +4,7 @@
 
 import { ISAKMP_HEADER_LENGTH } from './constants.js';
 import { IsakmpEncodeError, payloadName } from './errors.js';
-import type { Attribute, IsakmpHeader, NatOaPayload, Payload, Proposal, Transform } from './types.js';
+import type { Attribute, DeletePayload, IsakmpHeader, NatOaPayload, NotifyPayload, Payload, Proposal, SaPayload, Transform } from './types.js';
 
 // The checks run on every field of every message we send: where the error text names a type, it is only
 // formatted when the check fails (a template string per field was a good part of the encoder's garbage).
@@ -97,39 +97,11 @@ function writeAttrs(out: Buffer, o: number, attrs: readonly Attribute[]): number
   return o;
 }
 
+/** Writes the body of `p` (what follows its generic header) at `o`; returns the offset after it. */
 function writeBody(out: Buffer, o: number, p: Payload): number {
   switch (p.type) {
-    case 1: {
-      const sa = p as Extract<Payload, { type: 1 }>;
-      out.writeUInt32BE(check(sa.doi, 0xffffffff, 'SA DOI'), o);
-      o += 4;
-      o += sa.situation.copy(out, o);
-      for (let i = 0; i < sa.proposals.length; i++) {
-        const pr = sa.proposals[i]!;
-        const plen = check(proposalLength(pr), 0xffff, 'proposal length');
-        out[o] = i === sa.proposals.length - 1 ? 0 : 2;
-        out[o + 1] = 0;
-        out.writeUInt16BE(plen, o + 2);
-        out[o + 4] = check(pr.number, 0xff, 'proposal number');
-        out[o + 5] = check(pr.protocolId, 0xff, 'protocol ID');
-        out[o + 6] = check(pr.spi.length, 0xff, 'SPI size');
-        out[o + 7] = check(pr.transforms.length, 0xff, 'transform count');
-        o += 8;
-        o += pr.spi.copy(out, o);
-        for (let j = 0; j < pr.transforms.length; j++) {
-          const t = pr.transforms[j]!;
-          out[o] = j === pr.transforms.length - 1 ? 0 : 3;
-          out[o + 1] = 0;
-          out.writeUInt16BE(check(transformLength(t), 0xffff, 'transform length'), o + 2);
-          out[o + 4] = check(t.number, 0xff, 'transform number');
-          out[o + 5] = check(t.transformId, 0xff, 'transform ID');
-          out[o + 6] = 0;
-          out[o + 7] = 0;
-          o = writeAttrs(out, o + 8, t.attributes);
-        }
-      }
-      return o;
-    }
+    case 1:
+      return writeSa(out, o, p as SaPayload);
     case 5: {
       const id = p as Extract<Payload, { type: 5 }>;
       out[o] = check(id.idType, 0xff, 'ID type');
@@ -143,31 +115,10 @@ function writeBody(out: Buffer, o: number, p: Payload): number {
       out[o] = check(c.encoding, 0xff, 'certificate encoding');
       return o + 1 + c.data.copy(out, o + 1);
     }
-    case 11: {
-      const n = p as Extract<Payload, { type: 11 }>;
-      out.writeUInt32BE(check(n.doi, 0xffffffff, 'Notification DOI'), o);
-      out[o + 4] = check(n.protocolId, 0xff, 'Notification protocol');
-      out[o + 5] = check(n.spi.length, 0xff, 'Notification SPI size');
-      out.writeUInt16BE(check(n.notifyType, 0xffff, 'notify type'), o + 6);
-      o += 8;
-      o += n.spi.copy(out, o);
-      return o + n.data.copy(out, o);
-    }
-    case 12: {
-      const d = p as Extract<Payload, { type: 12 }>;
-      out.writeUInt32BE(check(d.doi, 0xffffffff, 'Delete DOI'), o);
-      out[o + 4] = check(d.protocolId, 0xff, 'Delete protocol');
-      out[o + 5] = check(d.spiSize, 0xff, 'Delete SPI size');
-      out.writeUInt16BE(check(d.spis.length, 0xffff, 'Delete SPI count'), o + 6);
-      o += 8;
-      for (const spi of d.spis) {
-        if (buf(spi, 'Delete SPI').length !== d.spiSize) {
-          throw new IsakmpEncodeError(`Delete SPI of ${spi.length} bytes, spiSize says ${d.spiSize}`);
-        }
-        o += spi.copy(out, o);
-      }
-      return o;
-    }
+    case 11:
+      return writeNotification(out, o, p as NotifyPayload);
+    case 12:
+      return writeDelete(out, o, p as DeletePayload);
     case 14: {
       const a = p as Extract<Payload, { type: 14 }>;
       out[o] = check(a.cfgType, 0xff, 'mode-config type');
@@ -194,6 +145,70 @@ function writeBody(out: Buffer, o: number, p: Payload): number {
     default:
       return o + (p as { data: Buffer }).data.copy(out, o);
   }
+}
+
+/** SA payload (RFC 2408 3.4): DOI, situation, then the proposals, each announcing the next (payload type 2). */
+function writeSa(out: Buffer, o: number, sa: SaPayload): number {
+  out.writeUInt32BE(check(sa.doi, 0xffffffff, 'SA DOI'), o);
+  o += 4;
+  o += sa.situation.copy(out, o);
+  for (let i = 0; i < sa.proposals.length; i++) o = writeProposal(out, o, sa.proposals[i]!, i === sa.proposals.length - 1);
+  return o;
+}
+
+/** Proposal (RFC 2408 3.5): header, SPI, then its transforms; `last` ends the proposal list (next payload 0). */
+function writeProposal(out: Buffer, o: number, pr: Proposal, last: boolean): number {
+  const plen = check(proposalLength(pr), 0xffff, 'proposal length');
+  out[o] = last ? 0 : 2;
+  out[o + 1] = 0;
+  out.writeUInt16BE(plen, o + 2);
+  out[o + 4] = check(pr.number, 0xff, 'proposal number');
+  out[o + 5] = check(pr.protocolId, 0xff, 'protocol ID');
+  out[o + 6] = check(pr.spi.length, 0xff, 'SPI size');
+  out[o + 7] = check(pr.transforms.length, 0xff, 'transform count');
+  o += 8;
+  o += pr.spi.copy(out, o);
+  for (let j = 0; j < pr.transforms.length; j++) o = writeTransform(out, o, pr.transforms[j]!, j === pr.transforms.length - 1);
+  return o;
+}
+
+/** Transform (RFC 2408 3.6): header and SA attributes; `last` ends the proposal's transforms (next payload 0, else 3). */
+function writeTransform(out: Buffer, o: number, t: Transform, last: boolean): number {
+  out[o] = last ? 0 : 3;
+  out[o + 1] = 0;
+  out.writeUInt16BE(check(transformLength(t), 0xffff, 'transform length'), o + 2);
+  out[o + 4] = check(t.number, 0xff, 'transform number');
+  out[o + 5] = check(t.transformId, 0xff, 'transform ID');
+  out[o + 6] = 0;
+  out[o + 7] = 0;
+  return writeAttrs(out, o + 8, t.attributes);
+}
+
+/** Notification payload (RFC 2408 3.14): DOI, protocol, SPI size, notify type, SPI, notification data. */
+function writeNotification(out: Buffer, o: number, n: NotifyPayload): number {
+  out.writeUInt32BE(check(n.doi, 0xffffffff, 'Notification DOI'), o);
+  out[o + 4] = check(n.protocolId, 0xff, 'Notification protocol');
+  out[o + 5] = check(n.spi.length, 0xff, 'Notification SPI size');
+  out.writeUInt16BE(check(n.notifyType, 0xffff, 'notify type'), o + 6);
+  o += 8;
+  o += n.spi.copy(out, o);
+  return o + n.data.copy(out, o);
+}
+
+/** Delete payload (RFC 2408 3.15): DOI, protocol, SPI size, SPI count, then the SPIs, each exactly SPI size bytes. */
+function writeDelete(out: Buffer, o: number, d: DeletePayload): number {
+  out.writeUInt32BE(check(d.doi, 0xffffffff, 'Delete DOI'), o);
+  out[o + 4] = check(d.protocolId, 0xff, 'Delete protocol');
+  out[o + 5] = check(d.spiSize, 0xff, 'Delete SPI size');
+  out.writeUInt16BE(check(d.spis.length, 0xffff, 'Delete SPI count'), o + 6);
+  o += 8;
+  for (const spi of d.spis) {
+    if (buf(spi, 'Delete SPI').length !== d.spiSize) {
+      throw new IsakmpEncodeError(`Delete SPI of ${spi.length} bytes, spiSize says ${d.spiSize}`);
+    }
+    o += spi.copy(out, o);
+  }
+  return o;
 }
 
 function chainLength(payloads: readonly Payload[]): number {

@@ -335,7 +335,7 @@ function shortBody(type: number, at: number, n: number, min: number, what: strin
   return bad(MALFORMED, at + 2, `${payloadName(type)} payload at offset ${at}: body of ${n} bytes is shorter than ${what} (${min} bytes)`);
 }
 
-/** SA payload (RFC 2408 3.4) with its proposals (3.5) and transforms (3.6). */
+/** SA payload (RFC 2408 3.4): DOI, situation, then the proposals (3.5) filling the rest of the body exactly. */
 function sa(b: Buffer, s: number, e: number, base: number, raw: Buffer): Payload | Fail {
   const at = base + s;
   const body = s + 4;
@@ -362,62 +362,12 @@ function sa(b: Buffer, s: number, e: number, base: number, raw: Buffer): Payload
     if (proposals.length >= MAX_PROPOSALS) {
       return bad(MALFORMED, pat, `SA payload at offset ${at}: more than ${MAX_PROPOSALS} proposals`);
     }
-    const left = e - p;
-    if (left < 8) {
-      return bad(MALFORMED, pat, `SA payload at offset ${at}: proposal at offset ${pat} needs 8 bytes but ${left} are left`);
-    }
+    const pr = proposal(b, p, e, base, at);
+    if (pr instanceof Fail) return pr;
+    proposals.push(pr);
+    // proposal() checked both header fields: next payload is 0 or 2, the length fits in [p, e)
     const pnext = b[p]!;
-    const plen = u16(b, p + 2);
-    if (plen < 8 || plen > left) {
-      return bad(MALFORMED, pat + 2, `SA payload at offset ${at}: proposal length ${plen} ${plen < 8 ? 'is less than 8' : `exceeds the ${left} bytes left`}`);
-    }
-    if (pnext !== 0 && pnext !== 2) {
-      return bad(BAD_PROPOSAL, pat, `SA payload at offset ${at}: proposal at offset ${pat} has next payload ${pnext} (must be 0 or 2)`);
-    }
-    const pe = p + plen;
-    const spiSize = b[p + 6]!;
-    const count = b[p + 7]!;
-    if (8 + spiSize > plen) {
-      return bad(MALFORMED, pat + 6, `SA payload at offset ${at}: proposal SPI size ${spiSize} exceeds the proposal length ${plen}`);
-    }
-    if (count === 0) {
-      return bad(BAD_PROPOSAL, pat + 7, `SA payload at offset ${at}: proposal at offset ${pat} has no transform`);
-    }
-    if (count > MAX_TRANSFORMS) {
-      return bad(MALFORMED, pat + 7, `SA payload at offset ${at}: proposal at offset ${pat} has ${count} transforms, more than the cap of ${MAX_TRANSFORMS}`);
-    }
-    const transforms: Transform[] = new Array(count);
-    let t = p + 8 + spiSize;
-    for (let i = 0; i < count; i++) {
-      const tat = base + t;
-      const tleft = pe - t;
-      if (tleft < 8) {
-        return bad(MALFORMED, tat, `SA payload at offset ${at}: transform ${i + 1} of ${count} at offset ${tat} needs 8 bytes but ${tleft} are left in the proposal`);
-      }
-      const tnext = b[t]!;
-      const tlen = u16(b, t + 2);
-      if (tlen < 8 || tlen > tleft) {
-        return bad(MALFORMED, tat + 2, `SA payload at offset ${at}: transform length ${tlen} ${tlen < 8 ? 'is less than 8' : `exceeds the ${tleft} bytes left in the proposal`}`);
-      }
-      const expected = i === count - 1 ? 0 : 3;
-      if (tnext !== expected) {
-        return bad(BAD_PROPOSAL, tat, `SA payload at offset ${at}: transform ${i + 1} of ${count} at offset ${tat} has next payload ${tnext}, expected ${expected}`);
-      }
-      const attributes = attrs(b, t + 8, t + tlen, base, MAX_TRANSFORM_ATTRIBUTES, at, tat);
-      if (attributes instanceof Fail) return attributes;
-      transforms[i] = { number: b[t + 4]!, transformId: b[t + 5]!, attributes };
-      t += tlen;
-    }
-    if (t !== pe) {
-      return bad(MALFORMED, base + t, `SA payload at offset ${at}: proposal at offset ${pat} has ${pe - t} bytes after its ${count} transforms`);
-    }
-    proposals.push({
-      number: b[p + 4]!,
-      protocolId: b[p + 5]!,
-      spi: slice(b, p + 8, p + 8 + spiSize),
-      transforms,
-    });
-    p = pe;
+    p += u16(b, p + 2);
     if (pnext === 0) break;
     if (p === e) {
       return bad(BAD_PROPOSAL, pat, `SA payload at offset ${at}: proposal at offset ${pat} announces another proposal but the SA payload ends`);
@@ -427,6 +377,74 @@ function sa(b: Buffer, s: number, e: number, base: number, raw: Buffer): Payload
     return bad(MALFORMED, base + p, `SA payload at offset ${at}: ${e - p} bytes follow the last proposal`);
   }
   return { type: 1, doi, situation: b.subarray(body + 4, body + 8), proposals, raw };
+}
+
+/**
+ * One proposal (RFC 2408 3.5) starting at `p` in the SA payload at `at` that ends at `e`: its header, SPI and
+ * transforms (3.6), which must fill the proposal length exactly.
+ */
+function proposal(b: Buffer, p: number, e: number, base: number, at: number): Proposal | Fail {
+  const pat = base + p;
+  const left = e - p;
+  if (left < 8) {
+    return bad(MALFORMED, pat, `SA payload at offset ${at}: proposal at offset ${pat} needs 8 bytes but ${left} are left`);
+  }
+  const pnext = b[p]!;
+  const plen = u16(b, p + 2);
+  if (plen < 8 || plen > left) {
+    return bad(MALFORMED, pat + 2, `SA payload at offset ${at}: proposal length ${plen} ${plen < 8 ? 'is less than 8' : `exceeds the ${left} bytes left`}`);
+  }
+  if (pnext !== 0 && pnext !== 2) {
+    return bad(BAD_PROPOSAL, pat, `SA payload at offset ${at}: proposal at offset ${pat} has next payload ${pnext} (must be 0 or 2)`);
+  }
+  const pe = p + plen;
+  const spiSize = b[p + 6]!;
+  const count = b[p + 7]!;
+  if (8 + spiSize > plen) {
+    return bad(MALFORMED, pat + 6, `SA payload at offset ${at}: proposal SPI size ${spiSize} exceeds the proposal length ${plen}`);
+  }
+  if (count === 0) {
+    return bad(BAD_PROPOSAL, pat + 7, `SA payload at offset ${at}: proposal at offset ${pat} has no transform`);
+  }
+  if (count > MAX_TRANSFORMS) {
+    return bad(MALFORMED, pat + 7, `SA payload at offset ${at}: proposal at offset ${pat} has ${count} transforms, more than the cap of ${MAX_TRANSFORMS}`);
+  }
+  const transforms: Transform[] = new Array(count);
+  let t = p + 8 + spiSize;
+  for (let i = 0; i < count; i++) {
+    const tr = transform(b, t, pe, base, at, i, count);
+    if (tr instanceof Fail) return tr;
+    transforms[i] = tr;
+    t += u16(b, t + 2); // checked by transform(): at least 8 and within the proposal
+  }
+  if (t !== pe) {
+    return bad(MALFORMED, base + t, `SA payload at offset ${at}: proposal at offset ${pat} has ${pe - t} bytes after its ${count} transforms`);
+  }
+  return { number: b[p + 4]!, protocolId: b[p + 5]!, spi: slice(b, p + 8, p + 8 + spiSize), transforms };
+}
+
+/**
+ * Transform `i` of `count` (RFC 2408 3.6) starting at `t` in a proposal that ends at `pe`, in the SA payload at
+ * `at`. The count in the proposal header is authoritative: every transform but the last has next payload 3.
+ */
+function transform(b: Buffer, t: number, pe: number, base: number, at: number, i: number, count: number): Transform | Fail {
+  const tat = base + t;
+  const tleft = pe - t;
+  if (tleft < 8) {
+    return bad(MALFORMED, tat, `SA payload at offset ${at}: transform ${i + 1} of ${count} at offset ${tat} needs 8 bytes but ${tleft} are left in the proposal`);
+  }
+  const tnext = b[t]!;
+  const tlen = u16(b, t + 2);
+  if (tlen < 8 || tlen > tleft) {
+    return bad(MALFORMED, tat + 2, `SA payload at offset ${at}: transform length ${tlen} ${tlen < 8 ? 'is less than 8' : `exceeds the ${tleft} bytes left in the proposal`}`);
+  }
+  const expected = i === count - 1 ? 0 : 3;
+  if (tnext !== expected) {
+    return bad(BAD_PROPOSAL, tat, `SA payload at offset ${at}: transform ${i + 1} of ${count} at offset ${tat} has next payload ${tnext}, expected ${expected}`);
+  }
+  const attributes = attrs(b, t + 8, t + tlen, base, MAX_TRANSFORM_ATTRIBUTES, at, tat);
+  if (attributes instanceof Fail) return attributes;
+  return { number: b[t + 4]!, transformId: b[t + 5]!, attributes };
 }
 
 /**
