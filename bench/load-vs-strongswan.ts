@@ -5,6 +5,7 @@
 // the run, the load tester's own getrusage). Not a test: a measurement. (c) strongSwan as initiator is not
 // measured: its load-tester plugin is not installed here and `swanctl --initiate` per setup is too slow.
 //   node dist/bench/load-vs-strongswan.js [--count N] [--concurrency C] [--json]
+// IKE_PROF=DIR: our responder writes a V8 CPU profile there (node --cpu-prof).
 import { readFileSync, mkdtempSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -80,7 +81,7 @@ function ourResponder(pair: NetnsPair, pfs: boolean): ChildProcess {
     console.log('listening');
     process.on('SIGTERM', async () => { await gw.stop(); console.error('responder errors ' + errors); process.exit(0); });
   `;
-  return pair.spawnNode('b', ['--input-type=module', '-e', code]);
+  return pair.spawnNode('b', [...(process.env.IKE_PROF ? ['--cpu-prof', '--cpu-prof-dir=' + process.env.IKE_PROF] : []), '--input-type=module', '-e', code]);
 }
 
 async function waitLine(child: ChildProcess, text: string, ms: number): Promise<void> {
