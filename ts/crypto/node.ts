@@ -228,146 +228,143 @@ class EcpGroup implements DhGroup {
   }
 }
 
-function makeNodeProvider(): CryptoProvider {
-  const groups = new Map<DhGroupId, DhGroup>();
+/** The node:crypto provider's DH groups, made on first use. */
+const nodeGroups = new Map<DhGroupId, DhGroup>();
 
-  // K1 | K2 | ... truncated to length, Kn = block(Kn-1) (RFC 2409 Appendix B and section 5.5).
-  function prfBlocks(alg: HashName, length: number, block: (prev: Buffer | null) => Buffer): Buffer {
-    const n = hashLength(alg);
-    const out = Buffer.alloc(Math.ceil(length / n) * n);
-    let prev: Buffer | null = null;
-    for (let off = 0; off < length; off += n) {
-      prev = block(prev);
-      prev.copy(out, off);
-    }
-    return out.subarray(0, length);
+// K1 | K2 | ... truncated to length, Kn = block(Kn-1) (RFC 2409 Appendix B and section 5.5).
+function prfBlocks(alg: HashName, length: number, block: (prev: Buffer | null) => Buffer): Buffer {
+  const n = hashLength(alg);
+  const out = Buffer.alloc(Math.ceil(length / n) * n);
+  let prev: Buffer | null = null;
+  for (let off = 0; off < length; off += n) {
+    prev = block(prev);
+    prev.copy(out, off);
   }
+  return out.subarray(0, length);
+}
 
-  function cbc(encrypt: boolean, cipher: IkeCipherName, key: Uint8Array, iv: Uint8Array, data: Uint8Array): Buffer {
-    if (typeof cipher !== 'string') throw new TypeError('cipher must be a string');
-    if (!isIkeCipherName(cipher)) throw new TypeError(`unknown IKE cipher ${cipher}`);
-    const c = cipherInfo(cipher);
-    bytes(key, 'key');
-    bytes(iv, 'iv');
-    bytes(data, 'data');
-    if (key.length !== c.keyLength) throw new RangeError(`${cipher} key must be ${c.keyLength} bytes`);
-    if (iv.length !== c.blockSize) throw new RangeError(`${cipher} IV must be ${c.blockSize} bytes`);
-    if (data.length % c.blockSize !== 0)
-      throw new RangeError(`${cipher} data must be a whole number of ${c.blockSize}-byte blocks`);
-    let name: string = cipher;
-    let k = key;
-    if (cipher === 'des-cbc') {
-      name = 'des-ede3-cbc';
-      k = Buffer.concat([key, key, key]);
-    }
-    const f = encrypt ? crypto.createCipheriv(name, k, iv) : crypto.createDecipheriv(name, k, iv);
-    f.setAutoPadding(false);
-    return Buffer.concat([f.update(data), f.final()]);
+function cbc(encrypt: boolean, cipher: IkeCipherName, key: Uint8Array, iv: Uint8Array, data: Uint8Array): Buffer {
+  if (typeof cipher !== 'string') throw new TypeError('cipher must be a string');
+  if (!isIkeCipherName(cipher)) throw new TypeError(`unknown IKE cipher ${cipher}`);
+  const c = cipherInfo(cipher);
+  bytes(key, 'key');
+  bytes(iv, 'iv');
+  bytes(data, 'data');
+  if (key.length !== c.keyLength) throw new RangeError(`${cipher} key must be ${c.keyLength} bytes`);
+  if (iv.length !== c.blockSize) throw new RangeError(`${cipher} IV must be ${c.blockSize} bytes`);
+  if (data.length % c.blockSize !== 0)
+    throw new RangeError(`${cipher} data must be a whole number of ${c.blockSize}-byte blocks`);
+  let name: string = cipher;
+  let k = key;
+  if (cipher === 'des-cbc') {
+    name = 'des-ede3-cbc';
+    k = Buffer.concat([key, key, key]);
   }
-
-  return {
-    name: 'node',
-    randomBytes(length) {
-      return crypto.randomBytes(int(length, 'length', 0, MAX_RANDOM));
-    },
-    hash(alg, ...data) {
-      const h = crypto.createHash(hashName(alg));
-      parts(data);
-      for (const d of data) h.update(d);
-      return h.digest();
-    },
-    prf(alg, key, ...data) {
-      hashName(alg);
-      bytes(key, 'key');
-      parts(data);
-      return hmac(alg, key, ...data);
-    },
-    dhGroup(id) {
-      let g = groups.get(id);
-      if (g === undefined) {
-        const info = requireDhGroup(id);
-        g = info.kind === 'modp' ? new ModpGroup(id) : new EcpGroup(id);
-        groups.set(id, g);
-      }
-      return g;
-    },
-    prfEqual(alg, key, expected, ...data) {
-      bytes(expected, 'expected');
-      const mac = this.prf(alg, key, ...data);
-      return mac.length === expected.length && crypto.timingSafeEqual(mac, expected);
-    },
-    phase1KeysPsk(alg, p, keyLength, ivLength) {
-      const skeyid = this.skeyidPsk(alg, p.psk, p.nonceI, p.nonceR);
-      const k = this.phase1Keys(alg, skeyid, p.gxy, p.cookieI, p.cookieR);
-      return { ...k, encryptionKey: this.encryptionKey(alg, k.skeyidE, keyLength), iv: this.phase1Iv(alg, p.gxi, p.gxr, ivLength) };
-    },
-    skeyidPsk(alg, psk, nonceI, nonceR) {
-      hashName(alg);
-      return hmac(alg, bytes(psk, 'psk'), bytes(nonceI, 'nonceI'), bytes(nonceR, 'nonceR'));
-    },
-    skeyidSig(alg, nonceI, nonceR, gxy) {
-      hashName(alg);
-      const key = Buffer.concat([bytes(nonceI, 'nonceI'), bytes(nonceR, 'nonceR')]);
-      return hmac(alg, key, bytes(gxy, 'gxy'));
-    },
-    phase1Keys(alg, skeyid, gxy, cookieI, cookieR): Phase1Keys {
-      hashName(alg);
-      bytes(skeyid, 'skeyid');
-      bytes(gxy, 'gxy');
-      if (bytes(cookieI, 'cookieI').length !== 8 || bytes(cookieR, 'cookieR').length !== 8)
-        throw new RangeError('ISAKMP cookies must be 8 bytes');
-      const skeyidD = hmac(alg, skeyid, gxy, cookieI, cookieR, Buffer.of(0));
-      const skeyidA = hmac(alg, skeyid, skeyidD, gxy, cookieI, cookieR, Buffer.of(1));
-      const skeyidE = hmac(alg, skeyid, skeyidA, gxy, cookieI, cookieR, Buffer.of(2));
-      return { skeyid: Buffer.from(skeyid), skeyidD, skeyidA, skeyidE };
-    },
-    encryptionKey(alg, skeyidE, length) {
-      hashName(alg);
-      bytes(skeyidE, 'skeyidE');
-      int(length, 'length', 1, MAX_DERIVED);
-      if (length <= skeyidE.length) return Buffer.from(skeyidE.subarray(0, length));
-      return prfBlocks(alg, length, (prev) => hmac(alg, skeyidE, prev ?? Buffer.of(0)));
-    },
-    phase1Iv(alg, gxi, gxr, blockSize) {
-      hashName(alg);
-      bytes(gxi, 'gxi');
-      bytes(gxr, 'gxr');
-      int(blockSize, 'blockSize', 1, hashLength(alg));
-      return crypto.createHash(alg).update(gxi).update(gxr).digest().subarray(0, blockSize);
-    },
-    phase2Iv(alg, lastBlock, messageId, blockSize) {
-      hashName(alg);
-      bytes(lastBlock, 'lastBlock');
-      int(messageId, 'messageId', 0, 0xffffffff);
-      int(blockSize, 'blockSize', 1, hashLength(alg));
-      const m = Buffer.alloc(4);
-      m.writeUInt32BE(messageId);
-      return crypto.createHash(alg).update(lastBlock).update(m).digest().subarray(0, blockSize);
-    },
-    keymat(alg, skeyidD, p, length) {
-      hashName(alg);
-      bytes(skeyidD, 'skeyidD');
-      const gxy = p.gxy === undefined || p.gxy === null ? Buffer.alloc(0) : bytes(p.gxy, 'gxy');
-      const proto = Buffer.of(int(p.protocol, 'protocol', 0, 255));
-      bytes(p.spi, 'spi');
-      bytes(p.nonceI, 'nonceI');
-      bytes(p.nonceR, 'nonceR');
-      int(length, 'length', 1, MAX_DERIVED);
-      return prfBlocks(alg, length, (prev) =>
-        prev === null
-          ? hmac(alg, skeyidD, gxy, proto, p.spi, p.nonceI, p.nonceR)
-          : hmac(alg, skeyidD, prev, gxy, proto, p.spi, p.nonceI, p.nonceR),
-      );
-    },
-    cbcEncrypt: (cipher, key, iv, data) => cbc(true, cipher, key, iv, data),
-    cbcDecrypt: (cipher, key, iv, data) => cbc(false, cipher, key, iv, data),
-    timingSafeEqual(a, b) {
-      bytes(a, 'a');
-      bytes(b, 'b');
-      return a.length === b.length && crypto.timingSafeEqual(a, b);
-    },
-  };
+  const f = encrypt ? crypto.createCipheriv(name, k, iv) : crypto.createDecipheriv(name, k, iv);
+  f.setAutoPadding(false);
+  return Buffer.concat([f.update(data), f.final()]);
 }
 
 /** The node:crypto provider (always available). */
-export const nodeCrypto: CryptoProvider = makeNodeProvider();
+export const nodeCrypto: CryptoProvider = {
+  name: 'node',
+  randomBytes(length) {
+    return crypto.randomBytes(int(length, 'length', 0, MAX_RANDOM));
+  },
+  hash(alg, ...data) {
+    const h = crypto.createHash(hashName(alg));
+    parts(data);
+    for (const d of data) h.update(d);
+    return h.digest();
+  },
+  prf(alg, key, ...data) {
+    hashName(alg);
+    bytes(key, 'key');
+    parts(data);
+    return hmac(alg, key, ...data);
+  },
+  dhGroup(id) {
+    let g = nodeGroups.get(id);
+    if (g === undefined) {
+      const info = requireDhGroup(id);
+      g = info.kind === 'modp' ? new ModpGroup(id) : new EcpGroup(id);
+      nodeGroups.set(id, g);
+    }
+    return g;
+  },
+  prfEqual(alg, key, expected, ...data) {
+    bytes(expected, 'expected');
+    const mac = this.prf(alg, key, ...data);
+    return mac.length === expected.length && crypto.timingSafeEqual(mac, expected);
+  },
+  phase1KeysPsk(alg, p, keyLength, ivLength) {
+    const skeyid = this.skeyidPsk(alg, p.psk, p.nonceI, p.nonceR);
+    const k = this.phase1Keys(alg, skeyid, p.gxy, p.cookieI, p.cookieR);
+    return { ...k, encryptionKey: this.encryptionKey(alg, k.skeyidE, keyLength), iv: this.phase1Iv(alg, p.gxi, p.gxr, ivLength) };
+  },
+  skeyidPsk(alg, psk, nonceI, nonceR) {
+    hashName(alg);
+    return hmac(alg, bytes(psk, 'psk'), bytes(nonceI, 'nonceI'), bytes(nonceR, 'nonceR'));
+  },
+  skeyidSig(alg, nonceI, nonceR, gxy) {
+    hashName(alg);
+    const key = Buffer.concat([bytes(nonceI, 'nonceI'), bytes(nonceR, 'nonceR')]);
+    return hmac(alg, key, bytes(gxy, 'gxy'));
+  },
+  phase1Keys(alg, skeyid, gxy, cookieI, cookieR): Phase1Keys {
+    hashName(alg);
+    bytes(skeyid, 'skeyid');
+    bytes(gxy, 'gxy');
+    if (bytes(cookieI, 'cookieI').length !== 8 || bytes(cookieR, 'cookieR').length !== 8)
+      throw new RangeError('ISAKMP cookies must be 8 bytes');
+    const skeyidD = hmac(alg, skeyid, gxy, cookieI, cookieR, Buffer.of(0));
+    const skeyidA = hmac(alg, skeyid, skeyidD, gxy, cookieI, cookieR, Buffer.of(1));
+    const skeyidE = hmac(alg, skeyid, skeyidA, gxy, cookieI, cookieR, Buffer.of(2));
+    return { skeyid: Buffer.from(skeyid), skeyidD, skeyidA, skeyidE };
+  },
+  encryptionKey(alg, skeyidE, length) {
+    hashName(alg);
+    bytes(skeyidE, 'skeyidE');
+    int(length, 'length', 1, MAX_DERIVED);
+    if (length <= skeyidE.length) return Buffer.from(skeyidE.subarray(0, length));
+    return prfBlocks(alg, length, (prev) => hmac(alg, skeyidE, prev ?? Buffer.of(0)));
+  },
+  phase1Iv(alg, gxi, gxr, blockSize) {
+    hashName(alg);
+    bytes(gxi, 'gxi');
+    bytes(gxr, 'gxr');
+    int(blockSize, 'blockSize', 1, hashLength(alg));
+    return crypto.createHash(alg).update(gxi).update(gxr).digest().subarray(0, blockSize);
+  },
+  phase2Iv(alg, lastBlock, messageId, blockSize) {
+    hashName(alg);
+    bytes(lastBlock, 'lastBlock');
+    int(messageId, 'messageId', 0, 0xffffffff);
+    int(blockSize, 'blockSize', 1, hashLength(alg));
+    const m = Buffer.alloc(4);
+    m.writeUInt32BE(messageId);
+    return crypto.createHash(alg).update(lastBlock).update(m).digest().subarray(0, blockSize);
+  },
+  keymat(alg, skeyidD, p, length) {
+    hashName(alg);
+    bytes(skeyidD, 'skeyidD');
+    const gxy = p.gxy === undefined || p.gxy === null ? Buffer.alloc(0) : bytes(p.gxy, 'gxy');
+    const proto = Buffer.of(int(p.protocol, 'protocol', 0, 255));
+    bytes(p.spi, 'spi');
+    bytes(p.nonceI, 'nonceI');
+    bytes(p.nonceR, 'nonceR');
+    int(length, 'length', 1, MAX_DERIVED);
+    return prfBlocks(alg, length, (prev) =>
+      prev === null
+        ? hmac(alg, skeyidD, gxy, proto, p.spi, p.nonceI, p.nonceR)
+        : hmac(alg, skeyidD, prev, gxy, proto, p.spi, p.nonceI, p.nonceR),
+    );
+  },
+  cbcEncrypt: (cipher, key, iv, data) => cbc(true, cipher, key, iv, data),
+  cbcDecrypt: (cipher, key, iv, data) => cbc(false, cipher, key, iv, data),
+  timingSafeEqual(a, b) {
+    bytes(a, 'a');
+    bytes(b, 'b');
+    return a.length === b.length && crypto.timingSafeEqual(a, b);
+  },
+};
