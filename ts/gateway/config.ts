@@ -12,9 +12,9 @@ import type { RetransmitPolicy } from '../ike/retransmit.js';
 import { idToString, type Identity } from '../isakmp/index.js';
 import { boolean, checkKeys, closest, got, integer, join, object, oneOf, Problems, string, stringList, type Json } from './config/check.js';
 import { parseModeConfig, parseXauth, type ModeConfigConfig, type XauthConfig } from './config/remote-access.js';
-import { decodePsk, isUnspecified, parseAddress, parseDuration, parseIdentity, parseTrafficSelector, type TrafficSelector } from './config/values.js';
+import { decodePsk, isUnspecified, parseAddress, parseDuration, parseIdentity, parseSelectorAddress, type SelectorAddress } from './config/values.js';
 
-export type { TrafficSelector } from './config/values.js';
+export type { SelectorAddress } from './config/values.js';
 export type { EspProposal } from '../ike/esp-proposals.js';
 export type { IkeProposal, SelectionOrder } from '../ike/proposals.js';
 
@@ -58,8 +58,8 @@ export interface ConnectionConfig {
    */
   pfs: boolean;
   /** Our / the peer's protected traffic; 'dynamic' = the tunnel endpoint's own address (host-to-host). */
-  localTs: TrafficSelector[] | 'dynamic';
-  remoteTs: TrafficSelector[] | 'dynamic';
+  localTs: SelectorAddress[] | 'dynamic';
+  remoteTs: SelectorAddress[] | 'dynamic';
   lifetime: { ikeSeconds: number; espSeconds: number; espKilobytes?: number };
   /** delaySeconds 0 = DPD off. */
   dpd: { delaySeconds: number; timeoutSeconds: number; action: 'clear' | 'restart' | 'hold' };
@@ -315,7 +315,7 @@ function parseConnection(p: Problems, name: string, v: unknown, listen: ListenCo
 
   const localTs = parseSelectors(p, k('localTs'), o.localTs);
   const remoteTs = parseSelectors(p, k('remoteTs'), o.remoteTs);
-  const families = (ts: TrafficSelector[] | 'dynamic') => new Set(ts === 'dynamic' ? [] : ts.map((t) => (t.kind.startsWith('ipv6') ? 6 : 4)));
+  const families = (ts: SelectorAddress[] | 'dynamic') => new Set(ts === 'dynamic' ? [] : ts.map((t) => (t.kind.startsWith('ipv6') ? 6 : 4)));
   const lf = families(localTs);
   const rf = families(remoteTs);
   if (lf.size > 0 && rf.size > 0 && ![...lf].some((f) => rf.has(f))) {
@@ -463,13 +463,13 @@ function parsePfs(p: Problems, at: string, v: unknown, esp: EspProposal[], allow
   return p.error(at, `must be true, false or a DH group like "modp2048", ${got(v)}`) ?? false;
 }
 
-function parseSelectors(p: Problems, at: string, v: unknown): TrafficSelector[] | 'dynamic' {
+function parseSelectors(p: Problems, at: string, v: unknown): SelectorAddress[] | 'dynamic' {
   if (v === undefined || v === '%dynamic') return 'dynamic';
   const list = stringList(p, at, v);
   if (!list) return 'dynamic';
-  const out: TrafficSelector[] = [];
+  const out: SelectorAddress[] = [];
   for (const [where, text] of list) {
-    const r = parseTrafficSelector(text);
+    const r = parseSelectorAddress(text);
     if (r.ok) out.push(r.value);
     else p.error(where, r.error);
   }
