@@ -1,6 +1,7 @@
 // CryptoProvider over the C++ addon (native/dh.cc, prf.cc, cipher.cc). Argument checking happens in C++
-// (TypeError / RangeError); this file only maps names to the addon's small integer codes.
+// (TypeError / RangeError); this file only maps names to the addon's small integer codes (ts/native-codes.ts).
 import { nativeAddon } from '../native.js';
+import { CIPHER_CODE, HASH_CODE } from '../native-codes.js';
 import { hashLength, requireDhGroup } from './algorithms.js';
 import type {
   CryptoProvider,
@@ -13,16 +14,6 @@ import type {
   Phase1Keys,
   Phase1PskKeys,
 } from './types.js';
-
-/** Codes of native/ikecrypto.h (HashAlg) and native/cipher.cc (g_ciphers). */
-const HASH_CODE: Readonly<Record<HashName, number>> = { md5: 0, sha1: 1, sha256: 2, sha384: 3, sha512: 4 };
-const CIPHER_CODE: Readonly<Record<IkeCipherName, number>> = {
-  'aes-128-cbc': 0,
-  'aes-192-cbc': 1,
-  'aes-256-cbc': 2,
-  'des-ede3-cbc': 3,
-  'des-cbc': 4,
-};
 
 function hashCode(alg: HashName): number {
   const c = HASH_CODE[alg];
