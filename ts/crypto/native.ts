@@ -1,6 +1,6 @@
 // CryptoProvider over the C++ addon (native/dh.cc, prf.cc, cipher.cc). Argument checking happens in C++
 // (TypeError / RangeError); this file only maps names to the addon's small integer codes (ts/native-codes.ts).
-import { nativeAddon } from '../native.js';
+import { nativeAddon, type NativeAddon, type NativeDhKey } from '../native.js';
 import { CIPHER_CODE, HASH_CODE } from '../native-codes.js';
 import { hashLength, requireDhGroup } from './algorithms.js';
 import type {
@@ -24,18 +24,6 @@ function cipherCode(cipher: IkeCipherName): number {
   const c = CIPHER_CODE[cipher];
   if (c === undefined) throw new TypeError(`unknown IKE cipher ${String(cipher)}`);
   return c;
-}
-
-/** The shape of the addon's DhKey class (native/dh.cc). */
-interface NativeDhKey {
-  generate(fullLengthExponent?: boolean): void;
-  generateAsync(fullLengthExponent?: boolean): Promise<void>;
-  importPrivateKey(privateKey: Uint8Array): void;
-  /** With `out` (exactly publicLength bytes): written there and returned. */
-  publicValue(out?: Uint8Array): Buffer;
-  /** With `out` (exactly secretLength bytes): written there and returned. */
-  computeSecret(peerPublic: Uint8Array, out?: Uint8Array): Buffer;
-  computeSecretAsync(peerPublic: Uint8Array): Promise<Buffer>;
 }
 
 class NativeDhPrivateKey implements DhPrivateKey {
@@ -64,8 +52,8 @@ class NativeDhPrivateKey implements DhPrivateKey {
   }
 }
 
-function makeProvider(addon: any): CryptoProvider {
-  const DhKey: new (group: number) => NativeDhKey = addon.DhKey;
+function makeProvider(addon: NativeAddon): CryptoProvider {
+  const DhKey = addon.DhKey;
   const groups = new Map<DhGroupId, DhGroup>();
 
   function dhGroup(id: DhGroupId): DhGroup {
