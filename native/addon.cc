@@ -40,7 +40,11 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   InitEsp(env, exports);
   InitDataplane(env, exports);
   InitUdp(env, exports);
+#ifdef IKE_TEST_HOOKS
+  exports.Set("testHooks", true);
+#endif
   return exports;
 }
 
-NODE_API_MODULE(ikev1_native, Init)
+// NODE_GYP_MODULE_NAME: ikev1_native or ikev1_native_test, the same sources built twice (binding.gyp).
+NODE_API_MODULE(NODE_GYP_MODULE_NAME, Init)

@@ -1,6 +1,11 @@
 // Loads the C++ addon once. Every layer that has a native fast path (ts/crypto, ts/esp, ts/gateway) asks here,
 // so there is one place that decides whether the addon is usable and one warning if it is not, and one
 // typed description of what the addon exports (NativeAddon below; native/*.cc register it).
+//
+// Two binaries come from the same sources (binding.gyp): ikev1_native, the production addon, and
+// ikev1_native_test, built with IKE_TEST_HOOKS, which adds the benchmark and fault-injection hooks
+// (NativeTestAddon). The engine only ever loads the first; tests and benchmarks that need the hooks load the
+// second with nativeTestAddon().
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 import path from 'node:path';
@@ -10,7 +15,7 @@ import type { DataPlaneStats } from './gateway/dataplane.js';
 import type { UdpSocketStats } from './gateway/udp.js';
 
 const require = createRequire(import.meta.url);
-// dist/ts/native.js -> <package root>/build/Release/ikev1_native.node
+// dist/ts/native.js -> <package root>/build/Release/<name>.node
 const packageRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 
 /** DhKey (native/dh.cc): one private DH value of a group, kept in C++. */
@@ -189,19 +194,6 @@ export interface NativeAddon {
 
   // native/udp.cc
   UdpSocket: NativeUdpSocketConstructor;
-
-  // Benchmark and test hooks
-  /** Plain EVP work on `batch` buffers of `size` bytes, `iterations` times, timed in C++: nanoseconds. */
-  espRawEvpBench(algorithm: string, seal: boolean, size: number, batch: number, iterations: number): number;
-  /** Octets malloc has handed out (glibc, the whole process), -1 elsewhere: the native cost of SAs. */
-  espMallocInUse(): number;
-  /** The next `count` first-packet context builds fail as if out of memory. */
-  espFailNextWarms(count: number): void;
-  /** dataplane_gso.h without a TUN device: cut a TSO super-packet, join segments for one TUN write. */
-  dataplaneOffloadTest: {
-    cut(packet: Buffer, gsoType: number, gsoSize: number, csumStart: number): Buffer[];
-    join(packets: Buffer[]): { count: number; header: NativeVirtioHeader; packet: Buffer };
-  };
 }
 
 /** The virtio-net header of a joined TUN write (native/dataplane_gso.h). */
@@ -214,19 +206,48 @@ export interface NativeVirtioHeader {
   csumOffset: number;
 }
 
-let loaded: { addon: NativeAddon | null; error: Error | null } | undefined;
+/** The test build (ikev1_native_test, IKE_TEST_HOOKS): the production exports plus the hooks. */
+export interface NativeTestAddon extends NativeAddon {
+  testHooks: true;
+  /** Plain EVP work on `batch` buffers of `size` bytes, `iterations` times, timed in C++: nanoseconds. */
+  espRawEvpBench(algorithm: string, seal: boolean, size: number, batch: number, iterations: number): number;
+  /** Octets malloc has handed out (glibc, the whole process), -1 elsewhere: the native cost of SAs. */
+  espMallocInUse(): number;
+  /** The next `count` first-packet context builds (of SAs of this binary) fail as if out of memory. */
+  espFailNextWarms(count: number): void;
+  /** dataplane_gso.h without a TUN device: cut a TSO super-packet, join segments for one TUN write. */
+  dataplaneOffloadTest: {
+    cut(packet: Buffer, gsoType: number, gsoSize: number, csumStart: number): Buffer[];
+    join(packets: Buffer[]): { count: number; header: NativeVirtioHeader; packet: Buffer };
+  };
+}
 
-/** The addon's exports, or null when it cannot be loaded (the reason is in nativeLoadError()). */
+/** The names the production addon must not export (test/native/hooks.test.ts checks). */
+export const TEST_HOOK_NAMES = ['testHooks', 'espRawEvpBench', 'espMallocInUse', 'espFailNextWarms', 'dataplaneOffloadTest'] as const;
+
+interface Loaded<T> {
+  addon: T | null;
+  error: Error | null;
+}
+
+function load<T>(name: string): Loaded<T> {
+  try {
+    return { addon: require(path.join(packageRoot, 'build', 'Release', `${name}.node`)) as T, error: null };
+  } catch (e) {
+    return { addon: null, error: e as Error };
+  }
+}
+
+let loaded: Loaded<NativeAddon> | undefined;
+let loadedTest: Loaded<NativeTestAddon> | undefined;
+
+/** The production addon's exports, or null when it cannot be loaded (the reason is in nativeLoadError()). */
 export function nativeAddon(): NativeAddon | null {
   if (loaded === undefined) {
     if (process.env.IKE_NO_NATIVE === '1') {
       loaded = { addon: null, error: new Error('disabled by IKE_NO_NATIVE=1') };
     } else {
-      try {
-        loaded = { addon: require(path.join(packageRoot, 'build', 'Release', 'ikev1_native.node')) as NativeAddon, error: null };
-      } catch (e) {
-        loaded = { addon: null, error: e as Error };
-      }
+      loaded = load<NativeAddon>('ikev1_native');
     }
     if (loaded.addon === null && process.env.IKE_NO_NATIVE !== '1') {
       process.stderr.write(
@@ -241,4 +262,26 @@ export function nativeAddon(): NativeAddon | null {
 export function nativeLoadError(): Error | null {
   nativeAddon();
   return loaded!.error;
+}
+
+/**
+ * The test build of the addon (build/Release/ikev1_native_test.node), for tests and benchmarks that use its
+ * hooks; null when it is not built or IKE_NO_NATIVE=1 (no warning: the engine never needs it). Its objects
+ * are its own: an EspSa it creates shares nothing with the production addon's (a hook such as
+ * espFailNextWarms acts on SAs of this binary only): hand its SAs to its own DataPlane, never to the
+ * production addon's.
+ */
+export function nativeTestAddon(): NativeTestAddon | null {
+  if (loadedTest === undefined) {
+    loadedTest =
+      process.env.IKE_NO_NATIVE === '1'
+        ? { addon: null, error: new Error('disabled by IKE_NO_NATIVE=1') }
+        : load<NativeTestAddon>('ikev1_native_test');
+  }
+  return loadedTest.addon;
+}
+
+export function nativeTestLoadError(): Error | null {
+  nativeTestAddon();
+  return loadedTest!.error;
 }

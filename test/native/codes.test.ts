@@ -1,11 +1,11 @@
 // The numbers JavaScript and the addon exchange (hash and cipher codes, ESP statuses) have one definition on
 // each side, native/codes.h and ts/native-codes.ts; the addon exports its side as `codes` and this file checks
-// the two agree.
+// the two agree, for the production build and the test build alike.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { EspStatus } from '../../ts/esp/index.js';
 import { HASH_NAMES, IKE_CIPHER_NAMES } from '../../ts/crypto/index.js';
-import { nativeAddon } from '../../ts/native.js';
+import { nativeAddon, nativeTestAddon } from '../../ts/native.js';
 import { CIPHER_CODE, ESP_STATUS, HASH_CODE, NATIVE_CODES } from '../../ts/native-codes.js';
 
 const skip = process.env.IKE_NO_NATIVE === '1' ? 'IKE_NO_NATIVE=1' : false;
@@ -13,6 +13,12 @@ const skip = process.env.IKE_NO_NATIVE === '1' ? 'IKE_NO_NATIVE=1' : false;
 test('the production addon reports the codes of ts/native-codes.ts', { skip }, () => {
   const addon = nativeAddon();
   assert.ok(addon, 'build/Release/ikev1_native.node did not load');
+  assert.deepEqual(addon.codes, NATIVE_CODES);
+});
+
+test('the test build reports the same codes', { skip }, () => {
+  const addon = nativeTestAddon();
+  assert.ok(addon, 'build/Release/ikev1_native_test.node did not load');
   assert.deepEqual(addon.codes, NATIVE_CODES);
 });
 

@@ -6,8 +6,8 @@ import type { ResolvedEspParams } from './params.js';
 import type { NativeAddon, NativeEspHandle } from '../native.js';
 import type { EspAlgorithm, EspOpenResult, EspSa, EspSaStats } from './types.js';
 
-/** The addon's ESP part (native/esp.cc): the EspSa class and its benchmark and test hooks. */
-export type NativeEspAddon = Pick<NativeAddon, 'EspSa' | 'espRawEvpBench' | 'espMallocInUse' | 'espFailNextWarms'>;
+/** The part of the addon (native/esp.cc) an ESP SA needs: its EspSa class. */
+export type NativeEspAddon = Pick<NativeAddon, 'EspSa'>;
 
 export class NativeEspSa implements EspSa {
   readonly implementation = 'native' as const;
