@@ -2,7 +2,8 @@
 //   idle  - created, never used: what an established but quiet child SA costs (the 100,000-SA case);
 //   busy  - after one packet each way (the contexts a hot SA keeps);
 //   freed - after destroy(): what is left while the JS objects are still referenced (should be ~0 native).
-// "native" is the delta of malloc's in-use octets (glibc mallinfo2, through the addon's espMallocInUse), so
+// "native" is the delta of malloc's in-use octets (glibc mallinfo2, through espMallocInUse of the addon's test
+// build, which reads the whole process: the SAs measured are the production addon's), so
 // allocator overhead is included; "heap" is V8's heapUsed delta (the JS wrapper objects). Both over N pairs,
 // with a full GC before each reading.
 //
@@ -10,6 +11,7 @@
 import { setImmediate as tick } from 'node:timers/promises';
 import { pathToFileURL } from 'node:url';
 import { createEspSa, espKeyLengths, nativeEsp, type EspAlgorithm, type EspSa } from '../ts/esp/index.js';
+import { nativeTestAddon } from '../ts/native.js';
 import { argValue } from './args.js';
 
 export interface EspMemoryRow {
@@ -30,7 +32,7 @@ const DEFAULT_ALGORITHMS: EspAlgorithm[] = ['aes128gcm16', 'aes256gcm16', 'chach
 
 async function settle(): Promise<void> {
   const gc = (globalThis as { gc?: () => void }).gc;
-  const addon = nativeEsp();
+  const addon = nativeTestAddon();
   // Node-API finalizers of collected objects run on a later turn of the loop, and V8 gives some blocks back a
   // collection or two later: collect, yield, repeat until the figure stops falling.
   let last = Infinity;
@@ -44,8 +46,8 @@ async function settle(): Promise<void> {
 }
 
 export async function measureEspMemory(algorithm: EspAlgorithm, count: number, replayWindow: number): Promise<EspMemoryRow> {
-  const addon = nativeEsp();
-  if (!addon || addon.espMallocInUse() < 0) throw new Error('needs the native addon on glibc (espMallocInUse)');
+  const addon = nativeTestAddon();
+  if (!nativeEsp() || !addon || addon.espMallocInUse() < 0) throw new Error('needs the native addon and its test build, on glibc (espMallocInUse)');
   const g = espKeyLengths(algorithm);
   const keymat = Buffer.alloc(g.keymatLength, 0x5a);
   const payload = Buffer.alloc(64, 0xa5);

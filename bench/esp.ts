@@ -5,6 +5,7 @@
 //   node dist/bench/esp.js [--json] [--quick]
 import { pathToFileURL } from 'node:url';
 import { createEspSa, espKeyLengths, layoutSealBatch, nativeEsp, type EspAlgorithm, type EspSa } from '../ts/esp/index.js';
+import { nativeTestAddon, nativeTestLoadError } from '../ts/native.js';
 
 export interface EspBenchOptions {
   algorithms?: EspAlgorithm[];
@@ -101,7 +102,7 @@ function workload(alg: EspAlgorithm, size: number, batch: number, impl: 'native'
 }
 
 function rawGbps(alg: EspAlgorithm, seal: boolean, size: number, batch: number, durationMs: number): number {
-  const addon = nativeEsp()!;
+  const addon = nativeTestAddon()!; // espRawEvpBench is in the test build of the addon only
   // Calibrate: a short run, then enough iterations for durationMs.
   let iterations = Math.max(1, Math.floor(200 / batch));
   let ns = addon.espRawEvpBench(alg, seal, size, batch, iterations);
@@ -112,6 +113,7 @@ function rawGbps(alg: EspAlgorithm, seal: boolean, size: number, batch: number, 
 
 export function runEspBench(options: EspBenchOptions = {}): EspBenchRow[] {
   if (!nativeEsp()) throw new Error('the native addon is not loaded: nothing to benchmark against');
+  if (!nativeTestAddon()) throw new Error(`the raw EVP ceiling needs the test build of the addon (${nativeTestLoadError()?.message.split('\n')[0]})`);
   const quick = options.quick ?? false;
   const algorithms = options.algorithms ?? (['aes128gcm16', 'aes128-sha1', 'aes256gcm16', 'chacha20poly1305'] as EspAlgorithm[]);
   const sizes = options.sizes ?? [64, 512, 1400, 8000];

@@ -12,7 +12,7 @@
 namespace ike {
 namespace {
 
-// Cipher codes shared with ts/crypto/native.ts (CIPHER_CODE there).
+// Indexed by CbcCipherCode (codes.h).
 struct CbcCipher {
   const char* name;
   size_t keyLen;
@@ -23,8 +23,9 @@ CbcCipher g_ciphers[] = {
     {"AES-128-CBC", 16, 16, nullptr}, {"AES-192-CBC", 24, 16, nullptr}, {"AES-256-CBC", 32, 16, nullptr},
     {"DES-EDE3-CBC", 24, 8, nullptr}, {"DES-CBC", 8, 8, nullptr},
 };
-constexpr int kDes = 4;
-constexpr int kCipherCount = 5;
+constexpr int kDes = kDesCbc;
+constexpr int kCipherCount = kCbcCipherCount;
+static_assert(sizeof g_ciphers / sizeof g_ciphers[0] == kCbcCipherCount, "one entry per CbcCipherCode");
 std::once_flag g_once;
 
 void FetchCiphers() {

@@ -1066,7 +1066,9 @@ Napi::Value OpenTun(const Napi::CallbackInfo& info) {
 }
 
 
-// Test hooks for dataplane_gso.h, so its segmentation and joining can be checked without a TUN device.
+#ifdef IKE_TEST_HOOKS
+// Test hooks for dataplane_gso.h, so its segmentation and joining can be checked without a TUN device
+// (test build of the addon only: ikev1_native_test in binding.gyp).
 // offloadCut(packet, gsoType, gsoSize, csumStart) -> Buffer[] (empty when the plan is refused)
 Napi::Value OffloadCut(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
@@ -1138,6 +1140,8 @@ Napi::Value OffloadJoin(const Napi::CallbackInfo& info) {
   return o;
 }
 
+#endif  // IKE_TEST_HOOKS
+
 }  // namespace
 }  // namespace dataplane
 }  // namespace ike
@@ -1145,8 +1149,10 @@ Napi::Value OffloadJoin(const Napi::CallbackInfo& info) {
 void InitDataplane(Napi::Env env, Napi::Object exports) {
   exports.Set("DataPlane", ike::dataplane::DataPlane::Define(env));
   exports.Set("openTun", Napi::Function::New(env, ike::dataplane::OpenTun, "openTun"));
+#ifdef IKE_TEST_HOOKS
   Napi::Object hooks = Napi::Object::New(env);
   hooks.Set("cut", Napi::Function::New(env, ike::dataplane::OffloadCut, "cut"));
   hooks.Set("join", Napi::Function::New(env, ike::dataplane::OffloadJoin, "join"));
   exports.Set("dataplaneOffloadTest", hooks);
+#endif
 }

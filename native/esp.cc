@@ -116,9 +116,11 @@ constexpr size_t kHeader = 8;  // SPI | sequence number
 // Longest payload / packet accepted: far above any IP datagram, and small enough that lengths fit OpenSSL's int.
 constexpr uint64_t kMaxLength = 1u << 30;
 
+#ifdef IKE_TEST_HOOKS
 // Test hook (espFailNextWarms): how many of the next Warm() calls fail as if memory had run out. Read only on
 // an SA's first packet, never on the per-packet path.
 std::atomic<int64_t> gFailWarms{0};
+#endif
 
 // Marks EspSa objects so that AttachSa can tell them from any other wrapped object (napi_type_tag_object).
 const napi_type_tag kEspSaTag = {0x6b1e5a0e2f4d4c31ULL, 0x9a7e0c55e5d3b201ULL};
@@ -243,8 +245,10 @@ class EspSa : public Napi::ObjectWrap<EspSa> {
   // whichever thread owns the SA then). False when memory runs out: that packet gets kCryptoError, the SA
   // stays cold, and the next packet tries again.
   bool Warm() {
+#ifdef IKE_TEST_HOOKS
     if (gFailWarms.load(std::memory_order_relaxed) > 0 && gFailWarms.fetch_sub(1, std::memory_order_relaxed) > 0)
       return false;
+#endif
     if (alg_->hash != HashAlg::None) {
       hmac_ = new (std::nothrow) HmacKey();
       if (hmac_ == nullptr) return false;
@@ -797,6 +801,9 @@ uint8_t OpenPacket(EspSa* sa, const uint8_t* in, size_t len, uint8_t* out, size_
   return st;
 }
 
+// Benchmark and fault-injection hooks: only in the test build of the addon (ikev1_native_test, binding.gyp),
+// never in the production binary.
+#ifdef IKE_TEST_HOOKS
 namespace {
 
 // espRawEvpBench(algorithm, seal: boolean, size, batch, iterations) -> nanoseconds
@@ -933,12 +940,15 @@ Napi::Value FailNextWarms(const Napi::CallbackInfo& info) {
 }
 
 }  // namespace
+#endif  // IKE_TEST_HOOKS
 }  // namespace esp
 }  // namespace ike
 
 void InitEsp(Napi::Env env, Napi::Object exports) {
   exports.Set("EspSa", ike::esp::EspSa::Define(env));
+#ifdef IKE_TEST_HOOKS
   exports.Set("espRawEvpBench", Napi::Function::New(env, ike::esp::RawEvpBench, "espRawEvpBench"));
   exports.Set("espMallocInUse", Napi::Function::New(env, ike::esp::MallocInUse, "espMallocInUse"));
   exports.Set("espFailNextWarms", Napi::Function::New(env, ike::esp::FailNextWarms, "espFailNextWarms"));
+#endif
 }

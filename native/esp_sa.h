@@ -12,20 +12,10 @@
 #include <cstdint>
 #include <string>
 
+#include "codes.h"  // Status: the per-packet results of the batch calls
+
 namespace ike {
 namespace esp {
-
-// Per-packet results of the batch calls (same numbers in ts/esp/types.ts).
-enum Status : uint8_t {
-  kOk = 0,
-  kReplayed = 1,      // replay window: duplicate or left of the window (or sequence number 0)
-  kAuthFailed = 2,    // ICV mismatch
-  kMalformed = 3,     // length impossible for the algorithm, or padding bytes not 1, 2, 3, ...
-  kWrongSpi = 4,      // the packet belongs to another SA
-  kSeqOverflow = 5,   // outbound counter exhausted: rekey
-  kBadBounds = 6,     // offset/length outside the buffer, output too small, or overlapping input
-  kCryptoError = 7,   // OpenSSL reported an error (not expected)
-};
 
 class EspSa;  // defined in esp.cc
 

@@ -16,12 +16,11 @@
 #include <cstring>
 #include <string>
 
+#include "codes.h"
 #include "common.h"
 
 namespace ike {
 
-// Hash algorithm codes shared with ts/crypto/native.ts (HASH_CODE there).
-enum HashAlg : int { kMd5 = 0, kSha1 = 1, kSha256 = 2, kSha384 = 3, kSha512 = 4, kHashCount = 5 };
 constexpr size_t kMaxMdSize = 64;     // SHA-512
 constexpr size_t kMaxMdBlock = 128;   // SHA-384/512 block
 

@@ -1,26 +1,253 @@
-// Loads the C++ addon once. Every layer that has a native fast path (ts/crypto, ts/esp) asks here,
-// so there is one place that decides whether the addon is usable and one warning if it is not.
+// Loads the C++ addon once. Every layer that has a native fast path (ts/crypto, ts/esp, ts/gateway) asks here,
+// so there is one place that decides whether the addon is usable and one warning if it is not, and one
+// typed description of what the addon exports (NativeAddon below; native/*.cc register it).
+//
+// Two binaries come from the same sources (binding.gyp): ikev1_native, the production addon, and
+// ikev1_native_test, built with IKE_TEST_HOOKS, which adds the benchmark and fault-injection hooks
+// (NativeTestAddon). The engine only ever loads the first; tests and benchmarks that need the hooks load the
+// second with nativeTestAddon().
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 import path from 'node:path';
+import type { NativeCodes } from './native-codes.js';
+import type { EspSaStats } from './esp/types.js';
+import type { DataPlaneStats } from './gateway/dataplane.js';
+import type { UdpSocketStats } from './gateway/udp.js';
 
 const require = createRequire(import.meta.url);
-// dist/ts/native.js -> <package root>/build/Release/ikev1_native.node
+// dist/ts/native.js -> <package root>/build/Release/<name>.node
 const packageRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 
-let loaded: { addon: any; error: Error | null } | undefined;
+/** DhKey (native/dh.cc): one private DH value of a group, kept in C++. */
+export interface NativeDhKey {
+  generate(fullLengthExponent?: boolean): void;
+  generateAsync(fullLengthExponent?: boolean): Promise<void>;
+  importPrivateKey(privateKey: Uint8Array): void;
+  /** With `out` (exactly publicLength bytes): written there and returned. */
+  publicValue(out?: Uint8Array): Buffer;
+  /** With `out` (exactly secretLength bytes): written there and returned. */
+  computeSecret(peerPublic: Uint8Array, out?: Uint8Array): Buffer;
+  computeSecretAsync(peerPublic: Uint8Array): Promise<Buffer>;
+  /** Bit length of the private value (tests check the exponent policy). */
+  privateKeyBits(): number;
+}
 
-/** The addon's exports, or null when it cannot be loaded (the reason is in nativeLoadError()). */
-export function nativeAddon(): any | null {
+/** dhGroupInfo(id) (native/dh.cc): a group's parameters as the addon holds them. */
+export interface NativeDhGroupInfo {
+  id: number;
+  kind: 'modp' | 'ecp';
+  bits: number;
+  publicLength: number;
+  secretLength: number;
+  /** MODP only: bits of the default (short) private exponent. */
+  exponentBits?: number;
+  /** The prime modulus (MODP) or the field prime (ECP), big-endian. */
+  prime: Buffer;
+}
+
+/** EspSa (native/esp.cc): one unidirectional ESP SA. */
+export interface NativeEspHandle {
+  sealBatch(
+    input: Uint8Array,
+    offsets: Uint32Array,
+    lengths: Uint32Array,
+    nextHeaders: Uint8Array,
+    output: Uint8Array,
+    outOffsets: Uint32Array,
+    outLengths: Uint32Array,
+    status: Uint8Array,
+    count?: number,
+  ): number;
+  openBatch(
+    input: Uint8Array,
+    offsets: Uint32Array,
+    lengths: Uint32Array,
+    output: Uint8Array,
+    outOffsets: Uint32Array,
+    outLengths: Uint32Array,
+    nextHeaders: Uint8Array,
+    status: Uint8Array,
+    count?: number,
+  ): number;
+  /** Test hook, refused unless the SA was created with allowInsecure. */
+  sealWithIv(payload: Uint8Array, nextHeader: number, seq: bigint, iv: Uint8Array): Buffer;
+  stats(): EspSaStats;
+  sequence(): bigint;
+  destroy(): void;
+}
+export type NativeEspSaConstructor = new (
+  algorithm: string,
+  outbound: boolean,
+  spi: number,
+  encKey: Uint8Array,
+  integKey: Uint8Array,
+  salt: Uint8Array,
+  replayWindow: number,
+  esn: boolean,
+  allowInsecure: boolean,
+  initialSequence?: bigint,
+) => NativeEspHandle;
+
+/** DataPlane (native/dataplane.cc): the TUN <-> ESP-in-UDP worker thread. */
+export interface NativeDataPlane {
+  addOutbound(sa: unknown, localTs: string[], remoteTs: string[], peerAddress: string, peerPort: number): void;
+  addInbound(sa: unknown, localTs: string[], remoteTs: string[]): void;
+  remove(spi: number, direction?: 'outbound' | 'inbound'): number;
+  setPeer(spi: number, address: string, port: number): boolean;
+  stats(): DataPlaneStats;
+  sendIke(message: Uint8Array, address: string, port: number): void;
+  sendKeepalive(address: string, port: number): void;
+  port(): number;
+  close(): void;
+  ref(): void;
+  unref(): void;
+}
+export type NativeDataPlaneConstructor = new (
+  tunFd: number,
+  bindAddress: string,
+  port: number,
+  onIke: (message: Buffer, address: string, port: number) => void,
+) => NativeDataPlane;
+
+/** UdpSocket (native/udp.cc): a batched (sendmmsg / recvmmsg) UDP socket. */
+export interface NativeUdpSocket {
+  send(message: Uint8Array, address: string, port: number, prefix?: Uint8Array): boolean;
+  flush(): void;
+  close(): void;
+  ref(): void;
+  unref(): void;
+  port(): number;
+  stats(): UdpSocketStats;
+}
+export type NativeUdpSocketConstructor = new (
+  address: string,
+  port: number,
+  /** One datagram: [message, address, port]. */
+  onMessage: (datagram: unknown[]) => void,
+  /** [errno, reason, address, port, ...] from the kernel's refusals. */
+  onSendErrors: (failures: unknown[]) => void,
+  recvBufferSize: number,
+  sendBufferSize: number,
+  holdMicros: number,
+) => NativeUdpSocket;
+
+/**
+ * Everything the production addon exports. Hash and cipher arguments are the codes of ts/native-codes.ts
+ * (native/codes.h); outputs go into the caller's `out` buffer, whose length says how much to write.
+ */
+export interface NativeAddon {
+  /** The numbers of native/codes.h (test/native/codes.test.ts compares them with ts/native-codes.ts). */
+  codes: NativeCodes;
+
+  // native/dh.cc
+  DhKey: new (group: number) => NativeDhKey;
+  dhGroupInfo(id: number): NativeDhGroupInfo;
+
+  // native/prf.cc
+  hash(out: Uint8Array, alg: number, ...data: Uint8Array[]): void;
+  prf(out: Uint8Array, alg: number, key: Uint8Array, ...data: Uint8Array[]): void;
+  skeyidPsk(out: Uint8Array, alg: number, psk: Uint8Array, nonceI: Uint8Array, nonceR: Uint8Array): void;
+  skeyidSig(out: Uint8Array, alg: number, nonceI: Uint8Array, nonceR: Uint8Array, gxy: Uint8Array): void;
+  phase1Keys(out: Uint8Array, alg: number, skeyid: Uint8Array, gxy: Uint8Array, cookieI: Uint8Array, cookieR: Uint8Array): void;
+  encryptionKey(out: Uint8Array, alg: number, skeyidE: Uint8Array): void;
+  phase1Iv(out: Uint8Array, alg: number, gxi: Uint8Array, gxr: Uint8Array): void;
+  phase2Iv(out: Uint8Array, alg: number, lastBlock: Uint8Array, messageId: number): void;
+  keymat(
+    out: Uint8Array,
+    alg: number,
+    skeyidD: Uint8Array,
+    gxy: Uint8Array | null,
+    protocol: number,
+    spi: Uint8Array,
+    nonceI: Uint8Array,
+    nonceR: Uint8Array,
+  ): void;
+  phase1KeysPsk(
+    out: Uint8Array,
+    alg: number,
+    psk: Uint8Array,
+    nonceI: Uint8Array,
+    nonceR: Uint8Array,
+    gxy: Uint8Array,
+    cookieI: Uint8Array,
+    cookieR: Uint8Array,
+    gxi: Uint8Array,
+    gxr: Uint8Array,
+    keyLength: number,
+    ivLength: number,
+  ): void;
+  prfEqual(alg: number, key: Uint8Array, expected: Uint8Array, ...data: Uint8Array[]): boolean;
+  randomBytes(out: Uint8Array): void;
+  timingSafeEqual(a: Uint8Array, b: Uint8Array): boolean;
+  hashSize(alg: number): number;
+
+  // native/cipher.cc
+  cbcEncrypt(out: Uint8Array, cipher: number, key: Uint8Array, iv: Uint8Array, data: Uint8Array): void;
+  cbcDecrypt(out: Uint8Array, cipher: number, key: Uint8Array, iv: Uint8Array, data: Uint8Array): void;
+
+  // native/esp.cc
+  EspSa: NativeEspSaConstructor;
+
+  // native/dataplane.cc
+  DataPlane: NativeDataPlaneConstructor;
+  openTun(name?: string, offload?: boolean): { fd: number; name: string; offload: boolean };
+
+  // native/udp.cc
+  UdpSocket: NativeUdpSocketConstructor;
+}
+
+/** The virtio-net header of a joined TUN write (native/dataplane_gso.h). */
+export interface NativeVirtioHeader {
+  flags: number;
+  gsoType: number;
+  hdrLen: number;
+  gsoSize: number;
+  csumStart: number;
+  csumOffset: number;
+}
+
+/** The test build (ikev1_native_test, IKE_TEST_HOOKS): the production exports plus the hooks. */
+export interface NativeTestAddon extends NativeAddon {
+  testHooks: true;
+  /** Plain EVP work on `batch` buffers of `size` bytes, `iterations` times, timed in C++: nanoseconds. */
+  espRawEvpBench(algorithm: string, seal: boolean, size: number, batch: number, iterations: number): number;
+  /** Octets malloc has handed out (glibc, the whole process), -1 elsewhere: the native cost of SAs. */
+  espMallocInUse(): number;
+  /** The next `count` first-packet context builds (of SAs of this binary) fail as if out of memory. */
+  espFailNextWarms(count: number): void;
+  /** dataplane_gso.h without a TUN device: cut a TSO super-packet, join segments for one TUN write. */
+  dataplaneOffloadTest: {
+    cut(packet: Buffer, gsoType: number, gsoSize: number, csumStart: number): Buffer[];
+    join(packets: Buffer[]): { count: number; header: NativeVirtioHeader; packet: Buffer };
+  };
+}
+
+/** The names the production addon must not export (test/native/hooks.test.ts checks). */
+export const TEST_HOOK_NAMES = ['testHooks', 'espRawEvpBench', 'espMallocInUse', 'espFailNextWarms', 'dataplaneOffloadTest'] as const;
+
+interface Loaded<T> {
+  addon: T | null;
+  error: Error | null;
+}
+
+function load<T>(name: string): Loaded<T> {
+  try {
+    return { addon: require(path.join(packageRoot, 'build', 'Release', `${name}.node`)) as T, error: null };
+  } catch (e) {
+    return { addon: null, error: e as Error };
+  }
+}
+
+let loaded: Loaded<NativeAddon> | undefined;
+let loadedTest: Loaded<NativeTestAddon> | undefined;
+
+/** The production addon's exports, or null when it cannot be loaded (the reason is in nativeLoadError()). */
+export function nativeAddon(): NativeAddon | null {
   if (loaded === undefined) {
     if (process.env.IKE_NO_NATIVE === '1') {
       loaded = { addon: null, error: new Error('disabled by IKE_NO_NATIVE=1') };
     } else {
-      try {
-        loaded = { addon: require(path.join(packageRoot, 'build', 'Release', 'ikev1_native.node')), error: null };
-      } catch (e) {
-        loaded = { addon: null, error: e as Error };
-      }
+      loaded = load<NativeAddon>('ikev1_native');
     }
     if (loaded.addon === null && process.env.IKE_NO_NATIVE !== '1') {
       process.stderr.write(
@@ -35,4 +262,26 @@ export function nativeAddon(): any | null {
 export function nativeLoadError(): Error | null {
   nativeAddon();
   return loaded!.error;
+}
+
+/**
+ * The test build of the addon (build/Release/ikev1_native_test.node), for tests and benchmarks that use its
+ * hooks; null when it is not built or IKE_NO_NATIVE=1 (no warning: the engine never needs it). Its objects
+ * are its own: an EspSa it creates shares nothing with the production addon's (a hook such as
+ * espFailNextWarms acts on SAs of this binary only): hand its SAs to its own DataPlane, never to the
+ * production addon's.
+ */
+export function nativeTestAddon(): NativeTestAddon | null {
+  if (loadedTest === undefined) {
+    loadedTest =
+      process.env.IKE_NO_NATIVE === '1'
+        ? { addon: null, error: new Error('disabled by IKE_NO_NATIVE=1') }
+        : load<NativeTestAddon>('ikev1_native_test');
+  }
+  return loadedTest.addon;
+}
+
+export function nativeTestLoadError(): Error | null {
+  nativeTestAddon();
+  return loadedTest!.error;
 }

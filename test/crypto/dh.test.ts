@@ -45,7 +45,7 @@ test('full-length exponents agree too (native <-> node, groups 2 and 14)', { ski
 
 test('native: generated private exponents follow the policy (short by default, full length on request)', { skip: nativeSkip }, async () => {
   const { nativeAddon } = await import('../../ts/native.js');
-  const addon = nativeAddon();
+  const addon = nativeAddon()!;
   for (const id of SUPPORTED_DH_GROUPS) {
     const info = dhGroupInfo(id)!;
     const k = new addon.DhKey(id);
@@ -229,7 +229,7 @@ test('native: the async path copies the peer value (mutating it after the call c
 
 test('native: publicValue / computeSecret write into a caller buffer of the exact length, checked like any argument', { skip: nativeSkip }, async () => {
   const { nativeAddon } = await import('../../ts/native.js');
-  const addon = nativeAddon();
+  const addon = nativeAddon()!;
   for (const id of [14, 19] as DhGroupId[]) {
     const info = dhGroupInfo(id)!;
     const a = new addon.DhKey(id);
@@ -243,9 +243,9 @@ test('native: publicValue / computeSecret write into a caller buffer of the exac
     assert.equal(a.computeSecret(b.publicValue(), secretOut), secretOut);
     assert.deepEqual(secretOut, b.computeSecret(a.publicValue()));
     assert.throws(() => a.publicValue(Buffer.alloc(info.publicLength - 1)), RangeError);
-    assert.throws(() => a.publicValue('x'), TypeError);
+    assert.throws(() => a.publicValue('x' as never), TypeError);
     assert.throws(() => a.computeSecret(b.publicValue(), Buffer.alloc(info.secretLength + 1)), RangeError);
-    assert.throws(() => a.computeSecret(b.publicValue(), new Uint16Array(info.secretLength)), TypeError);
+    assert.throws(() => a.computeSecret(b.publicValue(), new Uint16Array(info.secretLength) as never), TypeError);
     // A bad peer value is refused before anything is written.
     const untouched = Buffer.alloc(info.secretLength, 0xaa);
     assert.throws(() => a.computeSecret(Buffer.alloc(info.publicLength), untouched), RangeError);

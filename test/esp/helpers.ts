@@ -3,6 +3,9 @@ import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import path from 'node:path';
 import { createEspSa, espKeyLengths, nativeEsp, type EspAlgorithm, type EspSa, type EspSaParams } from '../../ts/esp/index.js';
+import { NativeEspSa } from '../../ts/esp/native-esp.js';
+import { resolveEspParams } from '../../ts/esp/params.js';
+import { nativeTestAddon, nativeTestLoadError, type NativeTestAddon } from '../../ts/native.js';
 
 // dist/test/esp/*.js -> <root>/test/vectors/esp
 const vectorDir = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', '..', 'test', 'vectors', 'esp');
@@ -22,20 +25,33 @@ export function skipFor(impl: Impl): string | false {
   return false;
 }
 
+/**
+ * The test build of the addon (benchmark and fault-injection hooks). It must load whenever the native addon is
+ * tested: `npm install` / `npm run build:native` build both. Call it inside tests that skipFor('native').
+ */
+export function testHooks(): NativeTestAddon {
+  const a = nativeTestAddon();
+  if (a === null) throw new Error(`the test build of the addon did not load: ${nativeTestLoadError()?.message.split('\n')[0]}`);
+  return a;
+}
+
+/** `hooks`: native SAs of the addon's test build, so that its hooks (espFailNextWarms) act on them. */
 export function saPair(
   algorithm: EspAlgorithm,
-  opts: Partial<EspSaParams> & { outImpl?: Impl; inImpl?: Impl } = {},
+  opts: Partial<EspSaParams> & { outImpl?: Impl; inImpl?: Impl; hooks?: NativeTestAddon } = {},
 ): { out: EspSa; in: EspSa; keymat: Buffer } {
   const g = espKeyLengths(algorithm);
   const keymat = opts.keymat ? Buffer.from(opts.keymat) : Buffer.alloc(g.keymatLength);
   if (!opts.keymat) for (let i = 0; i < keymat.length; i++) keymat[i] = (i * 37 + 11) & 0xff;
-  const { outImpl: o, inImpl: i, ...rest } = opts;
+  const { outImpl: o, inImpl: i, hooks, ...rest } = opts;
   const outImpl = o ?? i ?? 'native';
   const inImpl = i ?? outImpl;
   const base = { spi: 0xc0ffee01, algorithm, allowInsecureForTests: true, keymat, ...rest };
+  const make = (p: EspSaParams): EspSa =>
+    hooks && p.implementation === 'native' ? new NativeEspSa(hooks, resolveEspParams(p)) : createEspSa(p);
   return {
-    out: createEspSa({ ...base, direction: 'outbound', implementation: outImpl }),
-    in: createEspSa({ ...base, direction: 'inbound', implementation: inImpl }),
+    out: make({ ...base, direction: 'outbound', implementation: outImpl }),
+    in: make({ ...base, direction: 'inbound', implementation: inImpl }),
     keymat,
   };
 }

@@ -3,8 +3,8 @@
 // as good as new, and a build that fails (no memory) must give CRYPTO_ERROR and leave the SA usable.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { espKeyLengths, ESP_ALGORITHMS, EspStatus, nativeEsp, type EspSa } from '../../ts/esp/index.js';
-import { prng, saPair, skipFor } from './helpers.js';
+import { espKeyLengths, ESP_ALGORITHMS, EspStatus, type EspSa } from '../../ts/esp/index.js';
+import { prng, saPair, skipFor, testHooks } from './helpers.js';
 
 const rnd = prng(77);
 const payload = Buffer.from('first packet of an idle SA: the contexts are built now');
@@ -84,10 +84,11 @@ test('[native] stray, short, replayed and forged packets first: the SA still ope
 });
 
 test('[native] a context build that fails (no memory) gives CRYPTO_ERROR and the SA works on the next packet', { skip: skipFor('native') }, () => {
-  const addon = nativeEsp()!;
+  // espFailNextWarms is a hook of the addon's test build and acts on that build's SAs: the pairs come from it.
+  const addon = testHooks();
   try {
     for (const alg of ['aes128gcm16', 'chacha20poly1305', 'aes256-sha512', 'null-sha256'] as const) {
-      const { out, in: inb } = saPair(alg, { replayWindow: 64 });
+      const { out, in: inb } = saPair(alg, { replayWindow: 64, hooks: addon });
       // sealBatch: the first packet fails and uses no sequence number, the second builds and gets seq 1
       addon.espFailNextWarms(1);
       const lengths = new Uint32Array([payload.length, payload.length]);
@@ -114,7 +115,7 @@ test('[native] a context build that fails (no memory) gives CRYPTO_ERROR and the
       assert.deepEqual(r1.ok && r1.payload, payload);
 
       // the single-packet and test-hook calls report it as an error, never a crash
-      const c = saPair(alg);
+      const c = saPair(alg, { hooks: addon });
       addon.espFailNextWarms(2);
       assert.throws(() => c.out.seal(payload, 4), (e: Error & { status?: number }) => e.status === EspStatus.CRYPTO_ERROR);
       assert.throws(() => c.out.sealWithIv(payload, 4, 1n, ivFor(c.out, 1n)), /failed to seal/);

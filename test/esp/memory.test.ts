@@ -1,4 +1,5 @@
-// Native memory of ESP SAs, read from malloc's own accounting (espMallocInUse, glibc): an SA that never
+// Native memory of ESP SAs, read from malloc's own accounting (espMallocInUse, glibc, a hook of the addon's
+// test build that reads the whole process; the SAs are the production addon's): an SA that never
 // carried a packet must not hold OpenSSL contexts, destroy() must free them, and nothing may stay behind once
 // the JS objects are collected, whether the SA was used or not. A file of its own: the figures need a
 // process where nothing else allocates meanwhile.
@@ -7,8 +8,8 @@ import assert from 'node:assert/strict';
 import { setImmediate as tick } from 'node:timers/promises';
 import v8 from 'node:v8';
 import vm from 'node:vm';
-import { createEspSa, espKeyLengths, nativeEsp, type EspAlgorithm, type EspSa } from '../../ts/esp/index.js';
-import { skipFor } from './helpers.js';
+import { createEspSa, espKeyLengths, type EspAlgorithm, type EspSa } from '../../ts/esp/index.js';
+import { skipFor, testHooks } from './helpers.js';
 
 v8.setFlagsFromString('--expose-gc');
 const gc = vm.runInNewContext('gc') as () => void;
@@ -20,7 +21,7 @@ async function settle(): Promise<void> {
   for (let i = 0; i < 12; i++) {
     gc();
     await tick();
-    const now = nativeEsp()!.espMallocInUse();
+    const now = hooks!.espMallocInUse();
     if (i >= 3 && now > last - 16 * 1024) return;
     last = now;
   }
@@ -43,12 +44,13 @@ function makePairs(alg: EspAlgorithm, spiBase: number): { out: EspSa; in: EspSa 
   }));
 }
 
-const native = nativeEsp();
-const skip = skipFor('native') || (native !== null && native.espMallocInUse() < 0 ? 'espMallocInUse needs glibc' : false);
+const skipNative = skipFor('native');
+const hooks = skipNative ? null : testHooks();
+const skip = skipNative || (hooks!.espMallocInUse() < 0 ? 'espMallocInUse needs glibc' : false);
 
 for (const alg of ['aes128gcm16', 'aes256-sha256'] as const) {
   test(`[native] ${alg}: idle SAs hold no contexts, destroy() frees them, nothing leaks`, { skip }, async () => {
-    const mem = () => native!.espMallocInUse();
+    const mem = () => hooks!.espMallocInUse();
     makePairs(alg, 0x100).forEach((p) => p.in.open(p.out.seal(Buffer.alloc(8), 4))); // first-use costs out of the way
     await settle();
     const m0 = mem();
@@ -78,7 +80,7 @@ for (const alg of ['aes128gcm16', 'aes256-sha256'] as const) {
   });
 
   test(`[native] ${alg}: SAs destroyed before their first packet, or never destroyed, leave nothing once collected`, { skip }, async () => {
-    const mem = () => native!.espMallocInUse();
+    const mem = () => hooks!.espMallocInUse();
     await settle();
     const m0 = mem();
     let pairs = makePairs(alg, 0x20000);

@@ -10,7 +10,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync 
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { ControlError, ControlServer, controlRequest, Gateway } from '../../ts/index.js';
+import { ControlError, ControlServer, controlRequest, Gateway } from '../../ts/gateway/index.js';
 
 const IKE = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', '..', 'bin', 'ike.js');
 import { peerConfig, until } from './peers.js';

@@ -4,18 +4,11 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { nativeAddon } from '../../ts/native.js';
+import { nativeTestAddon } from '../../ts/native.js';
 
-interface Hooks {
-  cut(packet: Buffer, gsoType: number, gsoSize: number, csumStart: number): Buffer[];
-  join(packets: Buffer[]): {
-    count: number;
-    header: { flags: number; gsoType: number; hdrLen: number; gsoSize: number; csumStart: number; csumOffset: number };
-    packet: Buffer;
-  };
-}
-const hooks: Hooks | undefined = nativeAddon()?.dataplaneOffloadTest;
-const skip = hooks ? false : 'native addon not built';
+// The hooks are in the test build of the addon (ikev1_native_test) only.
+const hooks = nativeTestAddon()?.dataplaneOffloadTest;
+const skip = hooks ? false : 'test build of the native addon not built';
 
 const ACK = 0x10, PSH = 0x08, FIN = 0x01, CWR = 0x80;
 const GSO_TCPV4 = 1, GSO_TCPV6 = 4;

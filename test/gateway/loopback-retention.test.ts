@@ -6,7 +6,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import dgram from 'node:dgram';
 import { defaultCrypto } from '../../ts/crypto/index.js';
-import { CookieGenerator, Gateway, parseIkeProposal, Phase1, type GatewayErrorEvent, type Phase1DownEvent } from '../../ts/index.js';
+import { Gateway, type GatewayErrorEvent, type Phase1DownEvent } from '../../ts/gateway/index.js';
+import { CookieGenerator, parseIkeProposal, Phase1 } from '../../ts/ike/index.js';
 import { peerConfig, until } from './peers.js';
 
 const base = 26000 + (process.pid % 2000) * 4;

@@ -7,7 +7,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { Gateway, parseConfig, type GatewayConfig } from '../../ts/index.js';
+import { Gateway, parseConfig, type GatewayConfig } from '../../ts/gateway/index.js';
 
 import { events, peerConfig, until } from './peers.js';
 

@@ -1,7 +1,7 @@
 // Two gateways on 127.0.0.1 with their own ports: the configuration the loopback, control, load and flood
 // tests share (not a test file itself).
 import assert from 'node:assert/strict';
-import { parseConfig, type ChildDownEvent, type ChildUpEvent, type EspPacketEvent, type Gateway, type GatewayConfig, type GatewayErrorEvent, type Phase1DownEvent, type Phase1UpEvent } from '../../ts/index.js';
+import { parseConfig, type ChildDownEvent, type ChildUpEvent, type EspPacketEvent, type Gateway, type GatewayConfig, type GatewayErrorEvent, type Phase1DownEvent, type Phase1UpEvent } from '../../ts/gateway/index.js';
 
 /** The JSON of a gateway on 127.0.0.1:listenPort whose one connection `peer` talks to 127.0.0.1:remotePort. */
 export function peerJson(listenPort: number, remotePort: number, over: Record<string, unknown> = {}): Record<string, unknown> {

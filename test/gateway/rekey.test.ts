@@ -3,7 +3,7 @@
 // stayed down; `ike soak` found it after 13 minutes of 40 s ISAKMP SAs).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { Gateway, type GatewayConfig } from '../../ts/index.js';
+import { Gateway, type GatewayConfig } from '../../ts/gateway/index.js';
 import { events, peerConfig, until } from './peers.js';
 
 const base = 26000 + (process.pid % 2000) * 4;

@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { Gateway, parseConfig, type ChildUpEvent, type GatewayConfig, type GatewayErrorEvent, type Phase1DownEvent } from '../../ts/index.js';
+import { Gateway, parseConfig, type ChildUpEvent, type GatewayConfig, type GatewayErrorEvent, type Phase1DownEvent } from '../../ts/gateway/index.js';
 import { userFileLine, type RemoteAccessEvent } from '../../ts/ike/index.js';
 import { until } from './peers.js';
 

@@ -11,7 +11,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import { NatTopology, interopSkipReason, iptablesAvailable, netnsAvailable, runCommand, sleep, stopChild, tsharkAvailable } from './harness/index.js';
 import { OurGateway } from './ours.js';
-import { controlRequest } from '../../ts/index.js';
+import { controlRequest } from '../../ts/gateway/index.js';
 
 const netns = netnsAvailable();
 const skip = interopSkipReason(netns, netns.ok ? iptablesAvailable() : netns, tsharkAvailable());

@@ -7,7 +7,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { Gateway, parseConfig, type GatewayConfig, type GatewayErrorEvent } from '../../ts/index.js';
+import { Gateway, parseConfig, type GatewayConfig, type GatewayErrorEvent } from '../../ts/gateway/index.js';
 import { LoadTester, type LoadProgress } from '../../ts/load/index.js';
 
 import { peerJson, until } from '../gateway/peers.js';

@@ -4,7 +4,9 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import dgram from 'node:dgram';
 import { randomBytes } from 'node:crypto';
-import { Gateway, encodeMessage, ikeOffer, parseIkeProposal, ExchangeType, ISAKMP_VERSION, type GatewayConfig } from '../../ts/index.js';
+import { Gateway, type GatewayConfig } from '../../ts/gateway/index.js';
+import { ikeOffer, parseIkeProposal } from '../../ts/ike/index.js';
+import { encodeMessage, ExchangeType, ISAKMP_VERSION } from '../../ts/isakmp/index.js';
 
 import { peerConfig, until } from '../gateway/peers.js';
 

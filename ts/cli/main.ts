@@ -168,7 +168,10 @@ const BENCH_SCRIPTS: Record<string, string> = { gateway: 'gateway-handshakes' };
 async function runScript(name: string, args: string[], flags: string[] = []): Promise<number> {
   const { spawnSync } = await import('node:child_process');
   const { fileURLToPath } = await import('node:url');
+  const { existsSync } = await import('node:fs');
   const script = fileURLToPath(new URL(`../../bench/${name}.js`, import.meta.url));
+  // The published package leaves the benchmarks out (package.json "files"): say so instead of a module error.
+  if (!existsSync(script)) throw new Error(`${script} is missing: the benchmarks are not part of the published package; run them from a clone of the repository`);
   const r = spawnSync(process.execPath, [...flags, script, ...args], { stdio: 'inherit' });
   return r.status ?? 1;
 }

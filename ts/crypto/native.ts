@@ -1,6 +1,7 @@
 // CryptoProvider over the C++ addon (native/dh.cc, prf.cc, cipher.cc). Argument checking happens in C++
-// (TypeError / RangeError); this file only maps names to the addon's small integer codes.
-import { nativeAddon } from '../native.js';
+// (TypeError / RangeError); this file only maps names to the addon's small integer codes (ts/native-codes.ts).
+import { nativeAddon, type NativeAddon, type NativeDhKey } from '../native.js';
+import { CIPHER_CODE, HASH_CODE } from '../native-codes.js';
 import { hashLength, requireDhGroup } from './algorithms.js';
 import type {
   CryptoProvider,
@@ -14,16 +15,6 @@ import type {
   Phase1PskKeys,
 } from './types.js';
 
-/** Codes of native/ikecrypto.h (HashAlg) and native/cipher.cc (g_ciphers). */
-const HASH_CODE: Readonly<Record<HashName, number>> = { md5: 0, sha1: 1, sha256: 2, sha384: 3, sha512: 4 };
-const CIPHER_CODE: Readonly<Record<IkeCipherName, number>> = {
-  'aes-128-cbc': 0,
-  'aes-192-cbc': 1,
-  'aes-256-cbc': 2,
-  'des-ede3-cbc': 3,
-  'des-cbc': 4,
-};
-
 function hashCode(alg: HashName): number {
   const c = HASH_CODE[alg];
   if (c === undefined) throw new TypeError(`unknown hash algorithm ${String(alg)}`);
@@ -33,18 +24,6 @@ function cipherCode(cipher: IkeCipherName): number {
   const c = CIPHER_CODE[cipher];
   if (c === undefined) throw new TypeError(`unknown IKE cipher ${String(cipher)}`);
   return c;
-}
-
-/** The shape of the addon's DhKey class (native/dh.cc). */
-interface NativeDhKey {
-  generate(fullLengthExponent?: boolean): void;
-  generateAsync(fullLengthExponent?: boolean): Promise<void>;
-  importPrivateKey(privateKey: Uint8Array): void;
-  /** With `out` (exactly publicLength bytes): written there and returned. */
-  publicValue(out?: Uint8Array): Buffer;
-  /** With `out` (exactly secretLength bytes): written there and returned. */
-  computeSecret(peerPublic: Uint8Array, out?: Uint8Array): Buffer;
-  computeSecretAsync(peerPublic: Uint8Array): Promise<Buffer>;
 }
 
 class NativeDhPrivateKey implements DhPrivateKey {
@@ -73,8 +52,8 @@ class NativeDhPrivateKey implements DhPrivateKey {
   }
 }
 
-function makeProvider(addon: any): CryptoProvider {
-  const DhKey: new (group: number) => NativeDhKey = addon.DhKey;
+function makeProvider(addon: NativeAddon): CryptoProvider {
+  const DhKey = addon.DhKey;
   const groups = new Map<DhGroupId, DhGroup>();
 
   function dhGroup(id: DhGroupId): DhGroup {

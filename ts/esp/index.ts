@@ -14,7 +14,7 @@ export { MAX_REPLAY_WINDOW } from './replay.js';
 /** The addon's ESP part, or null when the addon is not loaded. */
 export function nativeEsp(): NativeEspAddon | null {
   const a = nativeAddon();
-  return a && typeof a.EspSa === 'function' ? (a as NativeEspAddon) : null;
+  return a && typeof a.EspSa === 'function' ? a : null;
 }
 
 /**

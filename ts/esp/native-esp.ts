@@ -3,36 +3,11 @@
 import { espOpenedCapacity, espSealedLength, type EspKeyLengths } from './algorithms.js';
 import { openSingle, sealSingle } from './node-esp.js';
 import type { ResolvedEspParams } from './params.js';
+import type { NativeAddon, NativeEspHandle } from '../native.js';
 import type { EspAlgorithm, EspOpenResult, EspSa, EspSaStats } from './types.js';
 
-/** The addon's EspSa class, as native/esp.cc defines it. */
-export interface NativeEspHandle {
-  sealBatch(...args: unknown[]): number;
-  openBatch(...args: unknown[]): number;
-  sealWithIv(payload: Uint8Array, nextHeader: number, seq: bigint, iv: Uint8Array): Buffer;
-  stats(): EspSaStats;
-  sequence(): bigint;
-  destroy(): void;
-}
-export interface NativeEspAddon {
-  EspSa: new (
-    algorithm: string,
-    outbound: boolean,
-    spi: number,
-    encKey: Uint8Array,
-    integKey: Uint8Array,
-    salt: Uint8Array,
-    replayWindow: number,
-    esn: boolean,
-    allowInsecure: boolean,
-    initialSequence?: bigint,
-  ) => NativeEspHandle;
-  espRawEvpBench(algorithm: string, seal: boolean, size: number, batch: number, iterations: number): number;
-  /** Octets malloc has handed out (glibc), -1 elsewhere: bench/esp-memory.ts measures the native cost per SA. */
-  espMallocInUse(): number;
-  /** Test hook: the next `count` first-packet context builds fail as if out of memory (CRYPTO_ERROR). */
-  espFailNextWarms(count: number): void;
-}
+/** The part of the addon (native/esp.cc) an ESP SA needs: its EspSa class. */
+export type NativeEspAddon = Pick<NativeAddon, 'EspSa'>;
 
 export class NativeEspSa implements EspSa {
   readonly implementation = 'native' as const;

@@ -1,4 +1,5 @@
 // Public types of the ESP data path (RFC 4303). Both implementations (native addon, node:crypto) satisfy EspSa.
+import { ESP_STATUS } from '../native-codes.js';
 
 /**
  * ESP transforms, by strongSwan's ESP proposal keywords.
@@ -38,24 +39,8 @@ export type EspInsecureAlgorithm =
 
 export type EspAlgorithm = EspSecureAlgorithm | EspInsecureAlgorithm;
 
-/** Per-packet result codes of the batch calls (the same numbers in native/esp.cc). */
-export const EspStatus = {
-  OK: 0,
-  /** Duplicate, left of the replay window, or sequence number 0. */
-  REPLAYED: 1,
-  /** ICV mismatch. */
-  AUTH_FAILED: 2,
-  /** Length impossible for the algorithm, or padding bytes not 1, 2, 3, ... */
-  MALFORMED: 3,
-  /** The packet's SPI is not this SA's. */
-  WRONG_SPI: 4,
-  /** The outbound sequence number would wrap: the SA must be rekeyed. */
-  SEQ_OVERFLOW: 5,
-  /** Offset/length outside its buffer, output region too small, or output overlapping input (not in place). */
-  BAD_BOUNDS: 6,
-  /** The crypto library reported an error (not expected). */
-  CRYPTO_ERROR: 7,
-} as const;
+/** Per-packet result codes of the batch calls (ESP_STATUS of ts/native-codes.ts, the numbers of native/codes.h). */
+export const EspStatus = ESP_STATUS;
 export type EspStatusCode = (typeof EspStatus)[keyof typeof EspStatus];
 export type EspStatusName = keyof typeof EspStatus;
 

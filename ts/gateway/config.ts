@@ -13,9 +13,9 @@ import { idToString, type Identity } from '../isakmp/index.js';
 import { boolean, checkKeys, got, integer, join, object, oneOf, Problems, string, stringList, type Json } from './config/check.js';
 import { parseEspProposals, parseIkeProposals, parsePfs } from './config/proposals.js';
 import { parseModeConfig, parseXauth, type ModeConfigConfig, type XauthConfig } from './config/remote-access.js';
-import { decodePsk, isUnspecified, parseAddress, parseDuration, parseIdentity, parseTrafficSelector, type Address, type TrafficSelector } from './config/values.js';
+import { decodePsk, isUnspecified, parseAddress, parseDuration, parseIdentity, parseSelectorAddress, type Address, type SelectorAddress } from './config/values.js';
 
-export type { TrafficSelector } from './config/values.js';
+export type { SelectorAddress } from './config/values.js';
 export type { EspProposal } from '../ike/esp-proposals.js';
 export type { IkeProposal, SelectionOrder } from '../ike/proposals.js';
 
@@ -59,8 +59,8 @@ export interface ConnectionConfig {
    */
   pfs: boolean;
   /** Our / the peer's protected traffic; 'dynamic' = the tunnel endpoint's own address (host-to-host). */
-  localTs: TrafficSelector[] | 'dynamic';
-  remoteTs: TrafficSelector[] | 'dynamic';
+  localTs: SelectorAddress[] | 'dynamic';
+  remoteTs: SelectorAddress[] | 'dynamic';
   lifetime: { ikeSeconds: number; espSeconds: number; espKilobytes?: number };
   /** delaySeconds 0 = DPD off. */
   dpd: { delaySeconds: number; timeoutSeconds: number; action: 'clear' | 'restart' | 'hold' };
@@ -357,8 +357,8 @@ function parseRemoteId(p: Problems, at: string, v: unknown, peer: Address | '%an
 }
 
 /** A Quick Mode ID (IDci/IDcr) pair has one IP version, so localTs and remoteTs need a version in common. */
-function checkSelectorFamilies(p: Problems, at: string, localTs: TrafficSelector[] | 'dynamic', remoteTs: TrafficSelector[] | 'dynamic'): void {
-  const families = (ts: TrafficSelector[] | 'dynamic') => new Set(ts === 'dynamic' ? [] : ts.map((t) => (t.kind.startsWith('ipv6') ? 6 : 4)));
+function checkSelectorFamilies(p: Problems, at: string, localTs: SelectorAddress[] | 'dynamic', remoteTs: SelectorAddress[] | 'dynamic'): void {
+  const families = (ts: SelectorAddress[] | 'dynamic') => new Set(ts === 'dynamic' ? [] : ts.map((t) => (t.kind.startsWith('ipv6') ? 6 : 4)));
   const lf = families(localTs);
   const rf = families(remoteTs);
   if (lf.size > 0 && rf.size > 0 && ![...lf].some((f) => rf.has(f))) {
@@ -471,13 +471,13 @@ function redacted(auth: PskAuth): PskAuth {
   return auth;
 }
 
-function parseSelectors(p: Problems, at: string, v: unknown): TrafficSelector[] | 'dynamic' {
+function parseSelectors(p: Problems, at: string, v: unknown): SelectorAddress[] | 'dynamic' {
   if (v === undefined || v === '%dynamic') return 'dynamic';
   const list = stringList(p, at, v);
   if (!list) return 'dynamic';
-  const out: TrafficSelector[] = [];
+  const out: SelectorAddress[] = [];
   for (const [where, text] of list) {
-    const r = parseTrafficSelector(text);
+    const r = parseSelectorAddress(text);
     if (r.ok) out.push(r.value);
     else p.error(where, r.error);
   }

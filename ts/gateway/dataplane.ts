@@ -9,35 +9,19 @@
 import { execFile } from 'node:child_process';
 import { closeSync } from 'node:fs';
 import net from 'node:net';
-import { nativeAddon, nativeLoadError } from '../native.js';
+import { nativeAddon, nativeLoadError, type NativeAddon, type NativeDataPlane } from '../native.js';
 import { NativeEspSa } from '../esp/native-esp.js';
 import type { EspSa } from '../esp/types.js';
 
 /** The addon's part (native/dataplane.cc). */
-interface NativeDataPlane {
-  addOutbound(sa: unknown, localTs: string[], remoteTs: string[], peerAddress: string, peerPort: number): void;
-  addInbound(sa: unknown, localTs: string[], remoteTs: string[]): void;
-  remove(spi: number, direction?: 'outbound' | 'inbound'): number;
-  setPeer(spi: number, address: string, port: number): boolean;
-  stats(): DataPlaneStats;
-  sendIke(message: Uint8Array, address: string, port: number): void;
-  sendKeepalive(address: string, port: number): void;
-  port(): number;
-  close(): void;
-  ref(): void;
-  unref(): void;
-}
-interface DataPlaneAddon {
-  DataPlane: new (tunFd: number, bindAddress: string, port: number, onIke: (m: Buffer, a: string, p: number) => void) => NativeDataPlane;
-  openTun(name?: string, offload?: boolean): { fd: number; name: string; offload: boolean };
-}
+type DataPlaneAddon = Pick<NativeAddon, 'DataPlane' | 'openTun'>;
 
 function addon(): DataPlaneAddon {
   const a = nativeAddon();
   if (!a || typeof a.DataPlane !== 'function') {
     throw new Error(`the tunnel data plane needs the native addon (${nativeLoadError()?.message ?? 'DataPlane missing'})`);
   }
-  return a as DataPlaneAddon;
+  return a;
 }
 
 export interface TunDevice {

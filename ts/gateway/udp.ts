@@ -7,7 +7,7 @@
 // Linux only (sendmmsg / recvmmsg), and it needs the native addon.
 import { getSystemErrorName } from 'node:util';
 import type { Endpoint } from '../ike/index.js';
-import { nativeAddon, nativeLoadError } from '../native.js';
+import { nativeAddon, nativeLoadError, type NativeAddon, type NativeUdpSocket } from '../native.js';
 
 export type { Endpoint };
 
@@ -65,33 +65,14 @@ export interface UdpSocketStats {
 }
 
 /** The addon's part (native/udp.cc). */
-interface NativeUdpSocket {
-  send(message: Uint8Array, address: string, port: number, prefix?: Uint8Array): boolean;
-  flush(): void;
-  close(): void;
-  ref(): void;
-  unref(): void;
-  port(): number;
-  stats(): UdpSocketStats;
-}
-interface UdpAddon {
-  UdpSocket: new (
-    address: string,
-    port: number,
-    onMessage: (datagram: unknown[]) => void,
-    onSendErrors: (failures: unknown[]) => void,
-    recvBufferSize: number,
-    sendBufferSize: number,
-    holdMicros: number,
-  ) => NativeUdpSocket;
-}
+type UdpAddon = Pick<NativeAddon, 'UdpSocket'>;
 
 function addon(): UdpAddon {
   const a = nativeAddon();
   if (!a || typeof a.UdpSocket !== 'function') {
     throw new Error(`UdpSocket needs the native addon (${nativeLoadError()?.message ?? 'UdpSocket missing'})`);
   }
-  return a as UdpAddon;
+  return a;
 }
 
 const endpointText = (address: string, port: number) => (address.includes(':') ? `[${address}]:${port}` : `${address}:${port}`);

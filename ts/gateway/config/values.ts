@@ -37,10 +37,14 @@ export function isUnspecified(a: Address): boolean {
   return a.bytes.every((b) => b === 0);
 }
 
-/** The Identity kinds that describe traffic (Quick Mode IDci/IDcr). */
-export type TrafficSelector = Extract<Identity, { kind: 'ipv4' | 'ipv6' | 'ipv4-subnet' | 'ipv6-subnet' | 'ipv4-range' | 'ipv6-range' }>;
+/**
+ * The address part of a traffic selector as a connection's localTs / remoteTs give it: the Identity kinds
+ * that describe traffic (Quick Mode IDci/IDcr). The selector itself, with protocol and port, is TrafficSelector
+ * (ts/ike/traffic-selectors.ts).
+ */
+export type SelectorAddress = Extract<Identity, { kind: 'ipv4' | 'ipv6' | 'ipv4-subnet' | 'ipv6-subnet' | 'ipv4-range' | 'ipv6-range' }>;
 
-function host(a: Address): TrafficSelector {
+function host(a: Address): SelectorAddress {
   return a.family === 4 ? { kind: 'ipv4', address: a.text } : { kind: 'ipv6', address: a.text };
 }
 
@@ -48,7 +52,7 @@ function host(a: Address): TrafficSelector {
  * '10.1.0.0/24', '10.1.0.5', '10.1.0.10-10.1.0.20', IPv6 alike. A single host (also a /32 or /128, or a
  * one-address range) becomes an address selector, which is what strongSwan sends for one host.
  */
-export function parseTrafficSelector(s: string): Parsed<TrafficSelector> {
+export function parseSelectorAddress(s: string): Parsed<SelectorAddress> {
   const text = s.trim();
   const notAddress = (x: string) => fail(`'${x}' is not an IPv4 or IPv6 address`);
   const slash = text.indexOf('/');
