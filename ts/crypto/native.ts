@@ -52,11 +52,20 @@ class NativeDhPrivateKey implements DhPrivateKey {
   }
 }
 
+// The addon writes into buffers allocated here: Buffer.allocUnsafe takes a slice of Node's pool, which is
+// several times cheaper than creating a Buffer from C++ (that cost would exceed the HMAC itself).
+const out = (n: number): Buffer => Buffer.allocUnsafe(n);
+const size = (n: unknown): number => (typeof n === 'number' && Number.isInteger(n) && n >= 0 && n <= 1 << 26 ? n : -1);
+
 function makeProvider(addon: NativeAddon): CryptoProvider {
+  return { name: 'native', randomBytes: randomSource(addon), dhGroup: dhGroups(addon), ...primitives(addon), ...ikeDerivations(addon) };
+}
+
+/** The DH groups over the addon's DhKey, made on first use. */
+function dhGroups(addon: NativeAddon): (id: DhGroupId) => DhGroup {
   const DhKey = addon.DhKey;
   const groups = new Map<DhGroupId, DhGroup>();
-
-  function dhGroup(id: DhGroupId): DhGroup {
+  return function dhGroup(id: DhGroupId): DhGroup {
     let g = groups.get(id);
     if (g !== undefined) return g;
     const info = requireDhGroup(id);
@@ -83,43 +92,43 @@ function makeProvider(addon: NativeAddon): CryptoProvider {
     };
     groups.set(id, g);
     return g;
-  }
+  };
+}
 
-  // The addon writes into buffers allocated here: Buffer.allocUnsafe takes a slice of Node's pool, which is
-  // several times cheaper than creating a Buffer from C++ (that cost would exceed the HMAC itself).
-  const out = (n: number): Buffer => Buffer.allocUnsafe(n);
-  const size = (n: unknown): number => (typeof n === 'number' && Number.isInteger(n) && n >= 0 && n <= 1 << 26 ? n : -1);
-
+function randomSource(addon: NativeAddon): CryptoProvider['randomBytes'] {
   const randomPool = Buffer.allocUnsafeSlow(4096);
   let randomPoolPos = randomPool.length; // empty: filled on first use
-  return {
-    name: 'native',
-    randomBytes(length) {
-      const n = size(length);
-      if (n < 0) {
-        if (typeof length !== 'number') throw new TypeError('length must be a number');
-        throw new RangeError('length must be an integer in [0, 67108864]');
-      }
-      const b = out(n);
-      if (n > RANDOM_POOL_MAX_TAKE) {
-        addon.randomBytes(b);
-        return b;
-      }
-      // OpenSSL 3's RAND_bytes costs ~3 us a call whatever the size, and a handshake wants a dozen small
-      // draws (nonces, SPIs, message IDs, cookie secrets): draw 4 KiB at a time and hand out slices. Every
-      // slice handed out is wiped from the pool, so no random byte is given twice or stays behind.
-      if (randomPoolPos + n > randomPool.length) {
-        addon.randomBytes(randomPool);
-        randomPoolPos = 0;
-      }
-      // Copied and wiped in one loop: for these few bytes it beats copy() + fill(), which each make a view.
-      for (let i = 0, j = randomPoolPos; i < n; i++, j++) {
-        b[i] = randomPool[j]!;
-        randomPool[j] = 0;
-      }
-      randomPoolPos += n;
+  return function randomBytes(length) {
+    const n = size(length);
+    if (n < 0) {
+      if (typeof length !== 'number') throw new TypeError('length must be a number');
+      throw new RangeError('length must be an integer in [0, 67108864]');
+    }
+    const b = out(n);
+    if (n > RANDOM_POOL_MAX_TAKE) {
+      addon.randomBytes(b);
       return b;
-    },
+    }
+    // OpenSSL 3's RAND_bytes costs ~3 us a call whatever the size, and a handshake wants a dozen small
+    // draws (nonces, SPIs, message IDs, cookie secrets): draw 4 KiB at a time and hand out slices. Every
+    // slice handed out is wiped from the pool, so no random byte is given twice or stays behind.
+    if (randomPoolPos + n > randomPool.length) {
+      addon.randomBytes(randomPool);
+      randomPoolPos = 0;
+    }
+    // Copied and wiped in one loop: for these few bytes it beats copy() + fill(), which each make a view.
+    for (let i = 0, j = randomPoolPos; i < n; i++, j++) {
+      b[i] = randomPool[j]!;
+      randomPool[j] = 0;
+    }
+    randomPoolPos += n;
+    return b;
+  };
+}
+
+/** Hash, prf and CBC: one addon call each, into a buffer allocated here. */
+function primitives(addon: NativeAddon): Pick<CryptoProvider, 'hash' | 'prf' | 'prfEqual' | 'cbcEncrypt' | 'cbcDecrypt' | 'timingSafeEqual'> {
+  return {
     hash(alg, ...data) {
       const b = out(hashLength(alg));
       addon.hash(b, hashCode(alg), ...data);
@@ -130,8 +139,24 @@ function makeProvider(addon: NativeAddon): CryptoProvider {
       addon.prf(b, hashCode(alg), key, ...data);
       return b;
     },
-    dhGroup,
     prfEqual: (alg, key, expected, ...data) => addon.prfEqual(hashCode(alg), key, expected, ...data),
+    cbcEncrypt(cipher, key, iv, data) {
+      const b = out(dataLength(data));
+      addon.cbcEncrypt(b, cipherCode(cipher), key, iv, data);
+      return b;
+    },
+    cbcDecrypt(cipher, key, iv, data) {
+      const b = out(dataLength(data));
+      addon.cbcDecrypt(b, cipherCode(cipher), key, iv, data);
+      return b;
+    },
+    timingSafeEqual: (a, b) => addon.timingSafeEqual(a, b),
+  };
+}
+
+/** RFC 2409 section 5 and Appendix B, each derivation one addon call. */
+function ikeDerivations(addon: NativeAddon): Pick<CryptoProvider, 'phase1KeysPsk' | 'skeyidPsk' | 'skeyidSig' | 'phase1Keys' | 'encryptionKey' | 'phase1Iv' | 'phase2Iv' | 'keymat'> {
+  return {
     phase1KeysPsk(alg, p, keyLength, ivBytes): Phase1PskKeys {
       const n = hashLength(alg);
       const k = derivedLength(keyLength);
@@ -191,17 +216,6 @@ function makeProvider(addon: NativeAddon): CryptoProvider {
       addon.keymat(b, hashCode(alg), skeyidD, p.gxy ?? null, p.protocol, p.spi, p.nonceI, p.nonceR);
       return b;
     },
-    cbcEncrypt(cipher, key, iv, data) {
-      const b = out(dataLength(data));
-      addon.cbcEncrypt(b, cipherCode(cipher), key, iv, data);
-      return b;
-    },
-    cbcDecrypt(cipher, key, iv, data) {
-      const b = out(dataLength(data));
-      addon.cbcDecrypt(b, cipherCode(cipher), key, iv, data);
-      return b;
-    },
-    timingSafeEqual: (a, b) => addon.timingSafeEqual(a, b),
   };
 }
 
