@@ -11,8 +11,6 @@ import { fileURLToPath } from 'node:url';
 import path from 'node:path';
 import type { NativeCodes } from './native-codes.js';
 import type { EspSaStats } from './esp/types.js';
-import type { DataPlaneStats } from './gateway/dataplane.js';
-import type { UdpSocketStats } from './gateway/udp.js';
 
 const require = createRequire(import.meta.url);
 // dist/ts/native.js -> <package root>/build/Release/<name>.node
@@ -284,4 +282,76 @@ export function nativeTestAddon(): NativeTestAddon | null {
 export function nativeTestLoadError(): Error | null {
   nativeTestAddon();
   return loadedTest!.error;
+}
+
+// The counters the addon's objects report (native/dataplane.cc, native/udp.cc): their shape is the addon's,
+// so it is declared here, where the gateway's modules take it from.
+
+export interface DataPlaneSaStats {
+  spi: number;
+  direction: 'outbound' | 'inbound';
+  /** Sealed (outbound) or delivered (inbound) packets, and their inner octets. */
+  packets: number;
+  bytes: number;
+  authFailed: number;
+  replay: number;
+  selectorMismatch: number;
+  malformed: number;
+}
+
+export interface DataPlaneStats {
+  /** Packets / octets read from the TUN device. */
+  tunPackets: number;
+  tunBytes: number;
+  /** TCP super-packets the kernel handed over (TUN offload), each cut into MSS-sized packets (counted in tunPackets). */
+  tsoPackets: number;
+  /** Writes to the TUN device that carried several TCP segments joined (TUN offload; `delivered` counts the segments). */
+  groPackets: number;
+  /** ESP datagrams sent and received on the NAT-T socket. */
+  espSent: number;
+  espReceived: number;
+  /** Inner packets written to the TUN device. */
+  delivered: number;
+  ikeReceived: number;
+  ikeSent: number;
+  keepalives: number;
+  drops: {
+    /** TUN packet that no outbound SA's selectors cover. */
+    noOutboundSa: number;
+    /** ESP with an SPI no inbound SA has. */
+    unknownSpi: number;
+    authFailed: number;
+    replay: number;
+    /** Authentic packet whose inner addresses are outside the SA's selectors. */
+    selectorMismatch: number;
+    /** Not IP, truncated, bad padding, next header neither 4 nor 41. */
+    malformed: number;
+    /** Outbound sequence number exhausted: rekey. */
+    seqOverflow: number;
+    sendFailed: number;
+    tunWriteFailed: number;
+    /** IKE datagrams dropped because JavaScript did not keep up (queue of 1024). */
+    ikeQueueFull: number;
+    /** Dummy packets (next header 59, RFC 4303 2.6), dropped by design. */
+    dummy: number;
+    other: number;
+  };
+  sas: DataPlaneSaStats[];
+}
+
+export interface UdpSocketStats {
+  /** Datagrams handed to onMessage. */
+  received: number;
+  /** Datagrams the kernel accepted. */
+  sent: number;
+  /** Datagrams the kernel refused (reported to onError). */
+  sendErrors: number;
+  /** Received datagrams longer than a receive slot (64 KiB), dropped. */
+  truncated: number;
+  /** Datagrams dropped because the send queue was full. */
+  queueFull: number;
+  /** recvmmsg calls that returned datagrams (received / batches = datagrams per system call). */
+  batches: number;
+  /** Datagrams waiting in the send queue now. */
+  queued: number;
 }

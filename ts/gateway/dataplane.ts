@@ -9,7 +9,9 @@
 import { execFile } from 'node:child_process';
 import { closeSync } from 'node:fs';
 import net from 'node:net';
-import { nativeAddon, nativeLoadError, type NativeAddon, type NativeDataPlane } from '../native.js';
+import { nativeAddon, nativeLoadError, type DataPlaneStats, type NativeAddon, type NativeDataPlane } from '../native.js';
+
+export type { DataPlaneSaStats, DataPlaneStats } from '../native.js';
 import { NativeEspSa } from '../esp/native-esp.js';
 import type { EspSa } from '../esp/types.js';
 
@@ -151,57 +153,7 @@ export interface InboundSaSpec {
   localTs: string[];
 }
 
-export interface DataPlaneSaStats {
-  spi: number;
-  direction: 'outbound' | 'inbound';
-  /** Sealed (outbound) or delivered (inbound) packets, and their inner octets. */
-  packets: number;
-  bytes: number;
-  authFailed: number;
-  replay: number;
-  selectorMismatch: number;
-  malformed: number;
-}
 
-export interface DataPlaneStats {
-  /** Packets / octets read from the TUN device. */
-  tunPackets: number;
-  tunBytes: number;
-  /** TCP super-packets the kernel handed over (TUN offload), each cut into MSS-sized packets (counted in tunPackets). */
-  tsoPackets: number;
-  /** Writes to the TUN device that carried several TCP segments joined (TUN offload; `delivered` counts the segments). */
-  groPackets: number;
-  /** ESP datagrams sent and received on the NAT-T socket. */
-  espSent: number;
-  espReceived: number;
-  /** Inner packets written to the TUN device. */
-  delivered: number;
-  ikeReceived: number;
-  ikeSent: number;
-  keepalives: number;
-  drops: {
-    /** TUN packet that no outbound SA's selectors cover. */
-    noOutboundSa: number;
-    /** ESP with an SPI no inbound SA has. */
-    unknownSpi: number;
-    authFailed: number;
-    replay: number;
-    /** Authentic packet whose inner addresses are outside the SA's selectors. */
-    selectorMismatch: number;
-    /** Not IP, truncated, bad padding, next header neither 4 nor 41. */
-    malformed: number;
-    /** Outbound sequence number exhausted: rekey. */
-    seqOverflow: number;
-    sendFailed: number;
-    tunWriteFailed: number;
-    /** IKE datagrams dropped because JavaScript did not keep up (queue of 1024). */
-    ikeQueueFull: number;
-    /** Dummy packets (next header 59, RFC 4303 2.6), dropped by design. */
-    dummy: number;
-    other: number;
-  };
-  sas: DataPlaneSaStats[];
-}
 
 export interface DataPlaneOptions {
   /** A TUN device's fd (openTun().fd). The data plane makes it non-blocking and never closes it. */

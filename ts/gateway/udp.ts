@@ -7,7 +7,9 @@
 // Linux only (sendmmsg / recvmmsg), and it needs the native addon.
 import { getSystemErrorName } from 'node:util';
 import type { Endpoint } from '../ike/index.js';
-import { nativeAddon, nativeLoadError, type NativeAddon, type NativeUdpSocket } from '../native.js';
+import { nativeAddon, nativeLoadError, type NativeAddon, type NativeUdpSocket, type UdpSocketStats } from '../native.js';
+
+export type { UdpSocketStats } from '../native.js';
 
 export type { Endpoint };
 
@@ -47,22 +49,6 @@ export interface UdpSocketOptions {
   holdMicros?: number;
 }
 
-export interface UdpSocketStats {
-  /** Datagrams handed to onMessage. */
-  received: number;
-  /** Datagrams the kernel accepted. */
-  sent: number;
-  /** Datagrams the kernel refused (reported to onError). */
-  sendErrors: number;
-  /** Received datagrams longer than a receive slot (64 KiB), dropped. */
-  truncated: number;
-  /** Datagrams dropped because the send queue was full. */
-  queueFull: number;
-  /** recvmmsg calls that returned datagrams (received / batches = datagrams per system call). */
-  batches: number;
-  /** Datagrams waiting in the send queue now. */
-  queued: number;
-}
 
 /** The addon's part (native/udp.cc). */
 type UdpAddon = Pick<NativeAddon, 'UdpSocket'>;
