@@ -171,7 +171,7 @@ async function runScript(name: string, args: string[], flags: string[] = []): Pr
   const { existsSync } = await import('node:fs');
   const script = fileURLToPath(new URL(`../../bench/${name}.js`, import.meta.url));
   // The published package leaves the benchmarks out (package.json "files"): say so instead of a module error.
-  if (!existsSync(script)) throw new Error(`${script} is missing: the benchmarks are not part of the published package; run them from a clone of the repository`);
+  if (!existsSync(script)) throw new Error(`${script} is missing: this benchmark is not part of the published package (it needs the test harness); run it from a clone of the repository`);
   const r = spawnSync(process.execPath, [...flags, script, ...args], { stdio: 'inherit' });
   return r.status ?? 1;
 }
