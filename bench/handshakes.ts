@@ -188,6 +188,10 @@ export function fakeDhCrypto(base: CryptoProvider): CryptoProvider {
       secretLength: info.secretLength,
       generateKeyPair: key,
       generateKeyPairAsync: async () => key(),
+      generateAndComputeAsync: async (peer: Uint8Array) => {
+        const k = key();
+        return { key: k, secret: k.computeSecret(peer) };
+      },
       importPrivateKey: () => key(),
     };
   };

@@ -26,6 +26,8 @@ export interface NativeDhKey {
   /** With `out` (exactly secretLength bytes): written there and returned. */
   computeSecret(peerPublic: Uint8Array, out?: Uint8Array): Buffer;
   computeSecretAsync(peerPublic: Uint8Array): Promise<Buffer>;
+  /** A key pair for this empty key and g^xy with `peerPublic`, in one trip to the pool. */
+  generateAndComputeAsync(peerPublic: Uint8Array, fullLengthExponent?: boolean): Promise<Buffer>;
   /** Bit length of the private value (tests check the exponent policy). */
   privateKeyBits(): number;
 }

@@ -145,6 +145,19 @@ for (const { name, p, skip } of PROVIDERS) {
     }
   });
 
+  test(`${name}: generateAndComputeAsync (a responder's key pair and g^xy in one trip) agrees with the peer; a bad peer value rejects`, { skip }, async () => {
+    for (const id of [2, 14, 19, 21] as DhGroupId[]) {
+      const initiator = p!.dhGroup(id).generateKeyPair();
+      const { key, secret } = await p!.dhGroup(id).generateAndComputeAsync(initiator.publicValue);
+      assert.equal(key.publicValue.length, dhGroupInfo(id)!.publicLength);
+      assert.deepEqual(secret, initiator.computeSecret(key.publicValue), `${name} group ${id}`);
+      assert.notDeepEqual(key.publicValue, initiator.publicValue);
+      const bad = dhGroupInfo(id)!.kind === 'modp' ? badModpValues(id) : badEcpValues(id);
+      for (const [what, v] of bad) await assert.rejects(p!.dhGroup(id).generateAndComputeAsync(v), RangeError, `${name} group ${id}: ${what}`);
+    }
+    await assert.rejects(p!.dhGroup(14).generateAndComputeAsync('nope' as unknown as Uint8Array), TypeError);
+  });
+
   test(`${name}: the generator itself is a valid ECP peer value, and g^1 = G`, { skip }, () => {
     for (const g of ecpV.groups) {
       const one = Buffer.alloc(g.testVector.initiatorPrivate_i.length / 2);

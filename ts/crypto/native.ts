@@ -84,6 +84,11 @@ function dhGroups(addon: NativeAddon): (id: DhGroupId) => DhGroup {
         await k.generateAsync(options?.fullLengthExponent === true);
         return new NativeDhPrivateKey(id, k, info);
       },
+      async generateAndComputeAsync(peerPublic: Uint8Array, options?: DhKeyPairOptions): Promise<{ key: DhPrivateKey; secret: Buffer }> {
+        const k = new DhKey(id);
+        const secret = await k.generateAndComputeAsync(peerPublic, options?.fullLengthExponent === true);
+        return { key: new NativeDhPrivateKey(id, k, info), secret };
+      },
       importPrivateKey(privateKey: Uint8Array): DhPrivateKey {
         const k = new DhKey(id);
         k.importPrivateKey(privateKey);

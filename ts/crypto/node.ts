@@ -143,6 +143,12 @@ class ModpGroup implements DhGroup {
   generateKeyPairAsync(options?: DhKeyPairOptions): Promise<DhPrivateKey> {
     return settle(() => this.generateKeyPair(options));
   }
+  generateAndComputeAsync(peerPublic: Uint8Array, options?: DhKeyPairOptions): Promise<{ key: DhPrivateKey; secret: Buffer }> {
+    return settle(() => {
+      const key = this.generateKeyPair(options);
+      return { key, secret: key.computeSecret(peerPublic) };
+    });
+  }
   importPrivateKey(privateKey: Uint8Array): DhPrivateKey {
     const x = Buffer.from(bytes(privateKey, 'privateKey'));
     this.#shared();
@@ -214,6 +220,12 @@ class EcpGroup implements DhGroup {
   }
   generateKeyPairAsync(options?: DhKeyPairOptions): Promise<DhPrivateKey> {
     return settle(() => this.generateKeyPair(options));
+  }
+  generateAndComputeAsync(peerPublic: Uint8Array, options?: DhKeyPairOptions): Promise<{ key: DhPrivateKey; secret: Buffer }> {
+    return settle(() => {
+      const key = this.generateKeyPair(options);
+      return { key, secret: key.computeSecret(peerPublic) };
+    });
   }
   importPrivateKey(privateKey: Uint8Array): DhPrivateKey {
     const d = bytes(privateKey, 'privateKey');

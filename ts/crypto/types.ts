@@ -35,6 +35,11 @@ export interface DhGroup {
   generateKeyPair(options?: DhKeyPairOptions): DhPrivateKey;
   generateKeyPairAsync(options?: DhKeyPairOptions): Promise<DhPrivateKey>;
   /**
+   * A responder's DH: a new key pair and the shared secret with `peerPublic`, in one trip to the thread pool
+   * (the native provider; node:crypto does both in turn). A bad peer value rejects with a RangeError.
+   */
+  generateAndComputeAsync(peerPublic: Uint8Array, options?: DhKeyPairOptions): Promise<{ key: DhPrivateKey; secret: Buffer }>;
+  /**
    * A key from a fixed private value (big-endian; MODP: 1 <= x <= p-2, ECP: 1 <= d <= n-1), for known-answer
    * tests such as RFC 5903 section 8. Never use it with a predictable value in production. RangeError otherwise.
    */
