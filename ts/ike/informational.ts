@@ -5,7 +5,11 @@
 // state; `Dpd` is the small timer/sequence-number helper for RFC 3706.
 import type { CryptoProvider } from '../crypto/index.js';
 import { ExchangeType, Flags, NotifyType, ProtocolId, type DeletePayload, type IsakmpHeader, type NotifyPayload, type Payload } from '../isakmp/index.js';
-import { hash1, hash1Equals, openProtected, phase2Iv, sealProtected, type Phase2Keys } from './phase2-crypto.js';
+import { notifyName, notifyPayload } from './notify.js';
+import { hash1, hash1Equals, openProtected, phase2Iv, sealProtected } from './phase2-crypto.js';
+import type { Phase2Keys } from './sa-types.js';
+
+export { notifyName, notifyPayload } from './notify.js';
 
 export type InformationalEvent =
   /** The peer deleted SAs: protocol 1 = the ISAKMP SA itself (spis = [CKY-I | CKY-R]), 3 = ESP SAs (their inbound SPIs, our outbound). */
@@ -22,10 +26,6 @@ export type InformationalEvent =
 export function informationalMessage(crypto: CryptoProvider, sa: Phase2Keys, messageId: number, payloads: readonly Payload[]): Buffer {
   const iv = phase2Iv(crypto, sa, messageId);
   return sealProtected(crypto, sa, ExchangeType.INFORMATIONAL, messageId, iv, payloads, (rest) => hash1(crypto, sa, messageId, rest)).message;
-}
-
-export function notifyPayload(notifyType: number, protocolId: number, spi: Buffer, data: Buffer = Buffer.alloc(0)): NotifyPayload {
-  return { type: 11, doi: 1, protocolId, notifyType, spi, data };
 }
 
 function isakmpSpi(sa: Pick<Phase2Keys, 'cookieI' | 'cookieR'>): Buffer {
@@ -108,11 +108,6 @@ export function readInformational(crypto: CryptoProvider, sa: Phase2Keys, header
     }
   }
   return { ok: true, events };
-}
-
-export function notifyName(n: number): string {
-  for (const [k, v] of Object.entries(NotifyType)) if (v === n) return k;
-  return `NOTIFY_${n}`;
 }
 
 // ---- Dead Peer Detection (RFC 3706) ----

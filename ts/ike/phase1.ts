@@ -25,17 +25,20 @@ import {
   type Payload,
   type SaPayload,
 } from '../isakmp/index.js';
-import { endpointBytes, ZERO_COOKIE, type CookieGenerator, type Endpoint } from './cookie.js';
+import { endpointBytes, ZERO_COOKIE, type CookieGenerator } from './cookie.js';
 import { asIkeError, IkeError, notifyFor, type IkeErrorKind } from './errors.js';
 import { describeOffer, ikeOffer, ikeProposalName, matchAnswer, selectIkeProposal, type IkeProposal, type SelectionOrder } from './proposals.js';
 import { DEFAULT_RETRANSMIT, Retransmitter, type RetransmitPolicy } from './retransmit.js';
 import { classifyVendorIds, ourVendorIds, type PeerVendorIds } from './vendor.js';
-import { notifyName, notifyPayload } from './informational.js';
+import { notifyName, notifyPayload, phase1NotifyHint } from './notify.js';
 import { compactBlock, intern, internString, RetainedIsakmpSa } from './retained.js';
 import { mainModeHandle, mainModeRespond, mainModeStart } from './main-mode.js';
 import { aggressiveModeHandle, aggressiveModeRespond, aggressiveModeStart } from './aggressive-mode.js';
 
-export type { Endpoint } from './cookie.js';
+import type { Endpoint, IsakmpSa, NatState } from './sa-types.js';
+
+export type { Endpoint, IsakmpSa, NatState } from './sa-types.js';
+export { ikev1KeylogLine, natFloat } from './sa-types.js';
 
 /** One connection's phase 1 policy. */
 export interface Phase1Policy {
@@ -76,61 +79,12 @@ export interface Phase1Env {
   remote: Endpoint;
 }
 
-/** NAT detection from NAT-D (RFC 3947 section 3.2). */
-export interface NatState {
-  // With a NAT on either side, IKE moves to the NAT-T port from the initiator's next message on and ESP
-  // travels in UDP (RFC 3948). The gateway does the move; see natFloat().
-  /** The peer negotiated NAT-T (which flavour). */
-  version: 'rfc3947' | 'draft' | null;
-  /** Our address/port as the peer saw it differs from ours: we are behind a NAT (or encapsulation is forced). */
-  localBehindNat: boolean;
-  /** The peer's address/port differs from what it hashed: the peer is behind a NAT. */
-  remoteBehindNat: boolean;
-}
-
-/** An established ISAKMP SA: everything phase 2 and informational exchanges need. */
-export interface IsakmpSa {
-  name: string;
-  initiator: boolean;
-  mode: 'main' | 'aggressive';
-  cookieI: Buffer;
-  cookieR: Buffer;
-  local: Endpoint;
-  remote: Endpoint;
-  localId: Identity;
-  remoteId: Identity;
-  proposal: IkeProposal;
-  /** strongSwan-style name of the algorithms: aes128-sha1-modp2048 */
-  algorithms: string;
-  skeyidD: Buffer;
-  skeyidA: Buffer;
-  skeyidE: Buffer;
-  /** The cipher key Ka derived from SKEYID_e. */
-  encryptionKey: Buffer;
-  /** Last CBC block of phase 1: the seed of every phase 2 / informational IV. */
-  lastIv: Buffer;
-  nat: NatState;
-  peerVendorIds: PeerVendorIds;
-  establishedAt: number;
-  expiresAt: number;
-}
-
 export interface Phase1Output {
   send: Buffer[];
   /** When the caller must call onTimer next (null: no timer). */
   timer: number | null;
   established?: IsakmpSa;
   failed?: IkeError;
-}
-
-/** Should IKE move to the NAT-T port? (a NAT-T capable peer and a NAT on either side) */
-export function natFloat(nat: NatState): boolean {
-  return nat.version !== null && (nat.localBehindNat || nat.remoteBehindNat);
-}
-
-/** The line Wireshark's "IKEv1 Decryption Table" takes: initiator cookie, encryption key. */
-export function ikev1KeylogLine(sa: Pick<IsakmpSa, 'cookieI' | 'encryptionKey'>): string {
-  return `${sa.cookieI.toString('hex')},${sa.encryptionKey.toString('hex')}`;
 }
 
 const NONCE_LENGTH = 32;
@@ -693,7 +647,7 @@ export class Phase1 {
     return {
       send: [],
       timer: null,
-      failed: new IkeError('PEER_NOTIFY', `peer ${this.env.remote.address} refused: ${notifyName(n.notifyType)}${hint(n.notifyType)}`),
+      failed: new IkeError('PEER_NOTIFY', `peer ${this.env.remote.address} refused: ${notifyName(n.notifyType)}${phase1NotifyHint(n.notifyType)}`),
     };
   }
 
@@ -753,20 +707,3 @@ function refuse(env: Phase1Env, header: IsakmpHeader, err: IkeError, now: number
   });
   return { send: [msg], timer: null, failed: err };
 }
-
-function hint(n: number): string {
-  switch (n) {
-    case NotifyType.NO_PROPOSAL_CHOSEN:
-      return ' (no matching phase 1 proposal, or no connection for us on the peer)';
-    case NotifyType.INVALID_KEY_INFORMATION:
-      return ' (strongSwan sends this when it has no pre-shared key for our address/ID)';
-    case NotifyType.INVALID_HASH_INFORMATION:
-    case NotifyType.AUTHENTICATION_FAILED:
-      return ' (pre-shared key mismatch)';
-    case NotifyType.INVALID_ID_INFORMATION:
-      return ' (the peer does not accept our identity)';
-    default:
-      return '';
-  }
-}
-

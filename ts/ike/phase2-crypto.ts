@@ -8,10 +8,9 @@
 // Nothing here changes the phase 1 SA: its lastIv is only read.
 import { cipherInfo, hashLength, type CryptoProvider } from '../crypto/index.js';
 import { Flags, ISAKMP_VERSION, encodeMessage, encodePayloadsInto, parsePayloads, payloadsLength, type IsakmpHeader, type Payload } from '../isakmp/index.js';
-import type { IsakmpSa } from './phase1.js';
+import type { Phase2Keys } from './sa-types.js';
 
-/** The parts of an ISAKMP SA a phase 2 exchange uses (IsakmpSa satisfies it). */
-export type Phase2Keys = Pick<IsakmpSa, 'cookieI' | 'cookieR' | 'skeyidA' | 'skeyidD' | 'encryptionKey' | 'lastIv' | 'proposal'>;
+export type { Phase2Keys } from './sa-types.js';
 
 // The M-ID as hashed: written into one scratch buffer (the prf reads it synchronously) instead of a new
 // Buffer per HASH.

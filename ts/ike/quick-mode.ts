@@ -25,8 +25,9 @@ import {
   selectEsp,
   DEFAULT_IPSEC_LIFETIME_SECONDS,
 } from './esp-sa-payload.js';
-import { informationalMessage, notifyName, notifyPayload } from './informational.js';
-import type { IsakmpSa } from './phase1.js';
+import { informationalMessage } from './informational.js';
+import { notifyName, notifyPayload, quickModeNotifyHint } from './notify.js';
+import type { ChildSa, EspKeys, IsakmpSa } from './sa-types.js';
 import { hash1, hash1Equals, hash2, hash2Equals, hash3, hash3Equals, openProtected, phase2Iv, sealProtected } from './phase2-crypto.js';
 import type { SelectionOrder } from './proposals.js';
 import { DEFAULT_RETRANSMIT, Retransmitter, type RetransmitPolicy } from './retransmit.js';
@@ -55,38 +56,7 @@ export interface Phase2Policy {
 
 export const DEFAULT_CHILD_LIFETIME_SECONDS = 3600;
 
-export interface EspKeys {
-  encryptionKey: Buffer;
-  integrityKey: Buffer;
-  salt: Buffer;
-}
-
-/** A negotiated pair of ESP SAs, ready for createEspSa (see espSaParams). */
-export interface ChildSa {
-  name: string;
-  messageId: number;
-  initiator: boolean;
-  /** SPI of the SA we receive on (we chose it), and of the SA we send on (the peer chose it). */
-  spiIn: Buffer;
-  spiOut: Buffer;
-  /** ESP keyword as ts/esp takes it: 'aes128-sha1', 'aes128gcm16', 'chacha20poly1305'. */
-  algorithm: EspAlgorithm;
-  /** strongSwan-style name with PFS group and ESN: 'aes128-sha1-modp2048'. */
-  proposal: string;
-  mode: 'tunnel' | 'transport';
-  /** ESP in UDP (RFC 3948), because NAT-T negotiated a UDP encapsulation mode. */
-  encapsulation: boolean;
-  inbound: EspKeys;
-  outbound: EspKeys;
-  localTs: TrafficSelector;
-  remoteTs: TrafficSelector;
-  lifetimeSeconds: number;
-  lifetimeKilobytes?: number;
-  pfsGroup?: DhGroupId;
-  esn: boolean;
-  establishedAt: number;
-  expiresAt: number;
-}
+export type { ChildSa, EspKeys } from './sa-types.js';
 
 /** createEspSa parameters for one direction of a child SA (extra: replayWindow, implementation, ...). */
 export function espSaParams(child: ChildSa, direction: 'inbound' | 'outbound', extra: Partial<EspSaParams> = {}): EspSaParams {
@@ -390,7 +360,7 @@ export class QuickMode {
     this.step = 'FAILED';
     this.retransmitter.clear();
     this.wipe();
-    return { send: [], timer: null, failed: new IkeError('PEER_NOTIFY', `child '${this.policy.name}': peer ${this.sa.remote.address} refused Quick Mode: ${notifyName(notifyType)}${hint(notifyType)}`) };
+    return { send: [], timer: null, failed: new IkeError('PEER_NOTIFY', `child '${this.policy.name}': peer ${this.sa.remote.address} refused Quick Mode: ${notifyName(notifyType)}${quickModeNotifyHint(notifyType)}`) };
   }
 
   get deadline(): number | null {
@@ -610,15 +580,4 @@ function noProposal(where: string, saP: SaPayload, candidates: readonly Phase2Po
 
 function idCopy(p: IdPayload): IdPayload {
   return { type: 5, idType: p.idType, protocolId: p.protocolId, port: p.port, data: Buffer.from(p.data) };
-}
-
-function hint(n: number): string {
-  switch (n) {
-    case NotifyType.NO_PROPOSAL_CHOSEN:
-      return ' (no matching ESP proposal, PFS group, or mode)';
-    case NotifyType.INVALID_ID_INFORMATION:
-      return ' (traffic selectors not accepted)';
-    default:
-      return '';
-  }
 }
