@@ -1,9 +1,9 @@
 // Notify payloads (RFC 2408 3.14) and the words for them: what every exchange sends when it refuses, and
 // what it tells the user when the peer refuses. A leaf: the exchanges import it, it imports none of them.
-import { NotifyType, type NotifyPayload } from '../isakmp/index.js';
+import { NotifyType, PayloadType, type NotifyPayload } from '../isakmp/index.js';
 
 export function notifyPayload(notifyType: number, protocolId: number, spi: Buffer, data: Buffer = Buffer.alloc(0)): NotifyPayload {
-  return { type: 11, doi: 1, protocolId, notifyType, spi, data };
+  return { type: PayloadType.NOTIFICATION, doi: 1, protocolId, notifyType, spi, data };
 }
 
 export function notifyName(n: number): string {
