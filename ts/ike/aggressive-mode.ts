@@ -31,6 +31,7 @@ import {
   detectNat,
   encrypt,
   establish,
+  keyed,
   makeKeyPair,
   makeNonce,
   natdHashes,
@@ -87,7 +88,7 @@ export class AmSaSent {
     };
     const d = deriveKeys(n, { dh: this.dh, gxi: this.gxi, gxr, nonceI: this.nonceI, nonceR });
     const { keys, iv } = d instanceof Promise ? await d : d;
-    const k: Keyed = { ...n, gxi: this.gxi, gxr, keys, iv };
+    const k = keyed(n, n.nat, this.gxi, gxr, keys, iv);
     const peerId = verifyPeer(k, findPayload(clear, PayloadType.ID), findPayload(clear, PayloadType.HASH)?.data, where);
     const natd = natdHashes(k);
     const nat = detectNat(k, natd, clear);
@@ -179,7 +180,7 @@ export async function aggressiveModeRespond(c: Phase1Base, candidates: readonly 
   };
   const d = deriveKeys(n, { dh, gxi, gxr, nonceI, nonceR });
   const { keys, iv } = d instanceof Promise ? await d : d;
-  const k: Keyed = { ...n, gxi, gxr, keys, iv };
+  const k = keyed(n, n.nat, gxi, gxr, keys, iv);
   const natd = natdHashes(k);
   const send = encodeMessage({
     header: phase1Header(k, AM),

@@ -18,6 +18,7 @@ import {
   detectNat,
   encrypt,
   establish,
+  keyed,
   makeKeyPair,
   makeNonce,
   natdHashes,
@@ -95,9 +96,10 @@ export class MmKeSent {
     const nonceR = checkNonce(findPayload(clear, PayloadType.NONCE)?.data, 'main mode message 4');
     const d = deriveKeys(c, { dh: this.dh, gxi: this.gxi, gxr, nonceI: this.nonceI, nonceR });
     const { keys, iv } = d instanceof Promise ? await d : d;
-    const k: Keyed = { ...c, nat: detectNat(c, this.natd, clear), gxi: this.gxi, gxr, keys, iv };
+    const nat = detectNat(c, this.natd, clear);
+    const k = keyed(c, nat, this.gxi, gxr, keys, iv);
     const sent = encrypt(k, iv, phase1Header(k, MM), ourProof(k));
-    return { next: new MmAuthSent({ ...k, iv: sent.iv }), send: sent.message };
+    return { next: new MmAuthSent(keyed(c, nat, this.gxi, gxr, keys, sent.iv)), send: sent.message };
   }
 }
 
@@ -134,7 +136,7 @@ export class MmSaReplied {
     const d = deriveKeys(c, { dh, gxi, gxr, nonceI, nonceR });
     const { keys, iv } = d instanceof Promise ? await d : d;
     const natd = natdHashes(c);
-    const k: Keyed = { ...c, nat: detectNat(c, natd, clear), gxi, gxr, keys, iv };
+    const k = keyed(c, detectNat(c, natd, clear), gxi, gxr, keys, iv);
     const send = encodeMessage({
       header: phase1Header(k, MM),
       payloads: [{ type: PayloadType.KE, data: gxr }, { type: PayloadType.NONCE, data: nonceR }, ...natdPayloads(k, natd)],

@@ -128,6 +128,28 @@ export interface Keyed extends Negotiated {
   readonly iv: Buffer;
 }
 
+/**
+ * The keyed context after KE: built field by field (not by spreading the negotiated one), so that every
+ * Keyed has one shape and building it stays cheap.
+ */
+export function keyed(n: Negotiated, nat: NatState, gxi: Buffer, gxr: Buffer, keys: Phase1Keys, iv: Buffer): Keyed {
+  return {
+    env: n.env,
+    policy: n.policy,
+    initiator: n.initiator,
+    cookieI: n.cookieI,
+    cookieR: n.cookieR,
+    proposal: n.proposal,
+    saiBody: n.saiBody,
+    peerVendorIds: n.peerVendorIds,
+    nat,
+    gxi,
+    gxr,
+    keys,
+    iv,
+  };
+}
+
 /** The exchange is complete: the SA, and what the facade still answers retransmissions with. */
 export class Phase1Done {
   readonly step = 'DONE' as const;
@@ -185,12 +207,14 @@ export function acceptOffer(
     const choice = selectIkeProposal(sa.proposals, c.proposals, c.selection ?? 'responder');
     if (choice === null) continue;
     if (!c.psk) throw new IkeError('NO_PSK', `no pre-shared key configured for peer ${env.remote.address} (connection '${c.name}')`);
+    const { peerVendorIds, nat } = peerVendors(c, payloads);
     return {
       policy: c,
       proposal: choice.value,
       saiBody: Buffer.from(sa.raw!.subarray(4)),
       answer: { type: PayloadType.SA, doi: sa.doi, situation: sa.situation, proposals: [{ ...choice.proposal, transforms: [choice.transform] }] },
-      ...peerVendors(c, payloads),
+      peerVendorIds,
+      nat,
     };
   }
   const ours = candidates.flatMap((c) => c.proposals.map(ikeProposalName)).join(', ');
@@ -212,7 +236,8 @@ export function takeAnswer(
   }
   const chosen = matchAnswer(t, policy.proposals);
   if (chosen === null) throw new IkeError('NO_PROPOSAL_CHOSEN', `responder ${env.remote.address} chose a proposal we did not offer [${describeOffer(sa.proposals)}]`);
-  return { cookieR: Buffer.from(header.responderCookie), proposal: chosen, ...peerVendors(policy, payloads) };
+  const { peerVendorIds, nat } = peerVendors(policy, payloads);
+  return { cookieR: Buffer.from(header.responderCookie), proposal: chosen, peerVendorIds, nat };
 }
 
 /**
