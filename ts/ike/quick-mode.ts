@@ -282,6 +282,9 @@ class QmFailed {
 
 type QmState = QmOffered | QmAnswered | QmDone | QmFailed;
 
+/** The step types, for code that reasons about the chain (tests): a QuickMode holds one at a time. */
+export type { QmOffered, QmAnswered, QmDone, QmFailed };
+
 /**
  * One Quick Mode exchange from either side: the facade IsakmpSaContext drives. It holds the current step
  * (QmOffered or QmAnswered while waiting, then QmDone or QmFailed) and what does not depend on it:
