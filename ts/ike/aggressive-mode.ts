@@ -4,102 +4,189 @@
 //   3 I->R  HDR, [NAT-D x2,] HASH_I      (RFC 2409 sends it in the clear; Cisco and others encrypt: both read)
 // The identity travels in the clear, and message 2 lets an eavesdropper check guesses of the pre-shared key
 // offline: a responder accepts it only where the connection says so.
+// One type per step, as in main-mode.ts: the initiator waits in AmSaSent, the responder in AmSaReplied.
+import type { DhPrivateKey } from '../crypto/index.js';
 import {
   ExchangeType,
+  NotifyType,
+  PayloadType,
+  encodeIdentity,
   encodeMessage,
   encodePayloadBody,
   findPayload,
-  type EncryptedMessage,
-  type ParsedMessage,
-  type Payload,
   idToString,
-  encodeIdentity,
-  NotifyType,
+  type IdPayload,
+  type Payload,
 } from '../isakmp/index.js';
 import { IkeError } from './errors.js';
-import type { Phase1, Phase1Policy, StepResult } from './phase1.js';
+import {
+  Phase1Done,
+  acceptOffer,
+  authHash,
+  checkKe,
+  checkNonce,
+  clearPayloads,
+  decrypt,
+  deriveKeys,
+  detectNat,
+  encrypt,
+  establish,
+  keyed,
+  makeKeyPair,
+  makeNonce,
+  natdHashes,
+  natdPayloads,
+  offer,
+  ourIdPayload,
+  ourProof,
+  phase1Header,
+  takeAnswer,
+  vendorIds,
+  verifyPeer,
+  type Keyed,
+  type NatdHashes,
+  type Negotiated,
+  type Phase1Base,
+  type Phase1Message,
+  type Phase1Policy,
+  type Transition,
+} from './phase1-core.js';
 
 const AM = ExchangeType.AGGRESSIVE;
 
-export async function aggressiveModeStart(p: Phase1): Promise<Buffer> {
-  const sa = p.offer();
-  p.gxi = await p.makeKeyPair(p.policy.proposals[0]!.group);
-  p.nonceI = p.makeNonce();
-  return encodeMessage({
-    header: p.header(AM),
-    payloads: [sa, { type: 4, data: p.gxi }, { type: 10, data: p.nonceI }, p.ourIdPayload(), ...p.vendorIds()],
-  });
+/** Initiator, message 1 sent (with our KE, nonce and identity): waits for message 2. */
+export class AmSaSent {
+  readonly step = 'I_AM_SA' as const;
+  readonly gxi: Buffer;
+  constructor(
+    readonly c: Phase1Base,
+    private readonly saiBody: Buffer,
+    private readonly dh: DhPrivateKey,
+    private readonly nonceI: Buffer,
+  ) {
+    this.gxi = dh.publicValue;
+  }
+
+  async handle(m: Phase1Message, now: number): Promise<Transition<Phase1Done> | null> {
+    const clear = clearPayloads(m);
+    if (clear === null || m.header.responderCookie.every((b) => b === 0)) return null;
+    const { env, policy } = this.c;
+    const where = `aggressive mode message 2 from ${env.remote.address}`;
+    const a = takeAnswer(env, policy, m.header, clear, where);
+    const gxr = checkKe(env.crypto, findPayload(clear, PayloadType.KE)?.data, a.proposal.group, where);
+    const nonceR = checkNonce(findPayload(clear, PayloadType.NONCE)?.data, where);
+    const n: Negotiated = {
+      env,
+      policy,
+      initiator: true,
+      cookieI: this.c.cookieI,
+      cookieR: a.cookieR,
+      proposal: a.proposal,
+      saiBody: this.saiBody,
+      peerVendorIds: a.peerVendorIds,
+      nat: a.nat,
+    };
+    const d = deriveKeys(n, { dh: this.dh, gxi: this.gxi, gxr, nonceI: this.nonceI, nonceR });
+    const { keys, iv } = d instanceof Promise ? await d : d;
+    const k = keyed(n, n.nat, this.gxi, gxr, keys, iv);
+    const peerId = verifyPeer(k, findPayload(clear, PayloadType.ID), findPayload(clear, PayloadType.HASH)?.data, where);
+    const natd = natdHashes(k);
+    const nat = detectNat(k, natd, clear);
+    const hashI = authHash(k, true, encodePayloadBody(ourIdPayload(policy)));
+    // HASH_I last (strongSwan puts it first; any order is read): HASH_I does not cover the NAT-D payloads nor
+    // the CBC padding, so with HASH_I first an attacker could replace the last cipher block, the receiver
+    // would still verify the message and chain its phase 2 IVs on the forged block. With HASH_I in the last
+    // block, any change to that block fails the HASH.
+    const payloads: Payload[] = [...natdPayloads(k, natd), { type: PayloadType.HASH, data: hashI }];
+    if (policy.encryptAggressiveHash ?? true) {
+      const sent = encrypt(k, iv, phase1Header(k, AM), payloads);
+      return { next: establish(k, sent.iv, peerId, nat, now), send: sent.message };
+    }
+    return { next: establish(k, iv, peerId, nat, now), send: encodeMessage({ header: phase1Header(k, AM), payloads }) };
+  }
 }
 
-export async function aggressiveModeRespond(p: Phase1, candidates: readonly Phase1Policy[], payloads: Payload[], now: number): Promise<Buffer> {
-  void now;
-  const where = `aggressive mode message 1 from ${p.env.remote.address}`;
-  const sa = findPayload(payloads, 1);
-  const id = findPayload(payloads, 5);
+/** Responder, message 2 sent: waits for HASH_I (message 3), which authenticates the identity of message 1. */
+export class AmSaReplied {
+  readonly step = 'R_AM_SA' as const;
+  constructor(
+    readonly c: Keyed,
+    /** The initiator's ID from message 1, verified with HASH_I in message 3. */
+    private readonly peerIdPayload: IdPayload,
+    private readonly natd: NatdHashes,
+  ) {}
+
+  async handle(m: Phase1Message, now: number): Promise<Transition<Phase1Done> | null> {
+    const c = this.c;
+    const where = `aggressive mode message 3 from ${c.env.remote.address}`;
+    let payloads = clearPayloads(m);
+    let iv = c.iv;
+    if (payloads === null) ({ payloads, nextIv: iv } = decrypt(c, m.header, (m as { encrypted: Buffer }).encrypted, where));
+    const peerId = verifyPeer(c, this.peerIdPayload, findPayload(payloads, PayloadType.HASH)?.data, where);
+    return { next: establish(c, iv, peerId, detectNat(c, this.natd, payloads), now) };
+  }
+}
+
+/** Initiator: message 1 and the state that waits for message 2 (a promise: the key pair may come from the pool). */
+export async function aggressiveModeStart(c: Phase1Base): Promise<{ state: AmSaSent; send: Buffer }> {
+  const { sa, saiBody } = offer(c.policy);
+  const pair = makeKeyPair(c.env.crypto, c.policy, c.policy.proposals[0]!.group);
+  const dh = pair instanceof Promise ? await pair : pair;
+  const nonceI = makeNonce(c.env.crypto);
+  const send = encodeMessage({
+    header: phase1Header(c, AM),
+    payloads: [sa, { type: PayloadType.KE, data: dh.publicValue }, { type: PayloadType.NONCE, data: nonceI }, ourIdPayload(c.policy), ...vendorIds(c.policy)],
+  });
+  return { state: new AmSaSent(c, saiBody, dh, nonceI), send };
+}
+
+/** Message 1 at the responder: pick a connection (by the identity in the clear) and a proposal, answer with message 2. */
+export async function aggressiveModeRespond(c: Phase1Base, candidates: readonly Phase1Policy[], payloads: readonly Payload[]): Promise<{ state: AmSaReplied; send: Buffer }> {
+  const { env } = c;
+  const where = `aggressive mode message 1 from ${env.remote.address}`;
+  const sa = findPayload(payloads, PayloadType.SA);
+  const id = findPayload(payloads, PayloadType.ID);
   if (sa === undefined || id === undefined) throw new IkeError('PAYLOAD_MALFORMED', `${where} lacks its ${sa === undefined ? 'SA' : 'ID'} payload`);
   // The identity is in the clear here, so connections that name a remote ID are matched by it.
-  const byId = candidates.filter((c) => c.remoteId === undefined || idMatches(c, id));
+  const byId = candidates.filter((x) => x.remoteId === undefined || idMatches(x, id));
   if (byId.length === 0) {
     throw new IkeError('AUTHENTICATION_FAILED', `${where}: no connection for identity '${idToString(id)}'`, NotifyType.INVALID_ID_INFORMATION);
   }
-  const allowed = byId.filter((c) => c.allowAggressivePsk === true);
+  const allowed = byId.filter((x) => x.allowAggressivePsk === true);
   if (allowed.length === 0) {
     throw new IkeError(
       'POLICY',
       `${where} refused: aggressive mode with a pre-shared key is off for connection '${byId[0]!.name}' (set auth.allowAggressivePsk to accept it; message 2 lets an eavesdropper test guesses of the key offline)`,
     );
   }
-  const answer = p.acceptOffer(allowed, payloads, where);
-  const group = p.proposal!.group;
-  p.gxi = p.checkKe(findPayload(payloads, 4)?.data, group, where);
-  p.nonceI = p.checkNonce(findPayload(payloads, 10)?.data, where);
-  p.pendingPeerId = { ...id, raw: Buffer.from(id.raw!) };
-  p.gxr = await p.makeKeyPair(group);
-  p.nonceR = p.makeNonce();
-  await p.deriveKeys();
-  const ourId = p.ourIdPayload();
-  const hashR = p.authHash(false, encodePayloadBody(ourId));
-  return encodeMessage({
-    header: p.header(AM),
-    payloads: [answer, { type: 4, data: p.gxr }, { type: 10, data: p.nonceR }, ourId, { type: 8, data: hashR }, ...p.vendorIds(), ...p.natdPayloads()],
+  const a = acceptOffer(env, allowed, payloads, where);
+  const group = a.proposal.group;
+  const gxi = checkKe(env.crypto, findPayload(payloads, PayloadType.KE)?.data, group, where);
+  const nonceI = checkNonce(findPayload(payloads, PayloadType.NONCE)?.data, where);
+  const pair = makeKeyPair(env.crypto, a.policy, group);
+  const dh = pair instanceof Promise ? await pair : pair;
+  const gxr = dh.publicValue;
+  const nonceR = makeNonce(env.crypto);
+  const n: Negotiated = {
+    env,
+    policy: a.policy,
+    initiator: false,
+    cookieI: c.cookieI,
+    cookieR: c.cookieR,
+    proposal: a.proposal,
+    saiBody: a.saiBody,
+    peerVendorIds: a.peerVendorIds,
+    nat: a.nat,
+  };
+  const d = deriveKeys(n, { dh, gxi, gxr, nonceI, nonceR });
+  const { keys, iv } = d instanceof Promise ? await d : d;
+  const k = keyed(n, n.nat, gxi, gxr, keys, iv);
+  const natd = natdHashes(k);
+  const send = encodeMessage({
+    header: phase1Header(k, AM),
+    payloads: [a.answer, { type: PayloadType.KE, data: gxr }, { type: PayloadType.NONCE, data: nonceR }, ...ourProof(k), ...vendorIds(a.policy), ...natdPayloads(k, natd)],
   });
-}
-
-export async function aggressiveModeHandle(p: Phase1, m: ParsedMessage | EncryptedMessage, now: number): Promise<StepResult | null> {
-  void now;
-  switch (p.step) {
-    case 'I_AM_SA': {
-      if (!('payloads' in m) || m.header.responderCookie.every((b) => b === 0)) return null;
-      const where = `aggressive mode message 2 from ${p.env.remote.address}`;
-      const chosen = p.takeAnswer(m.header, m.payloads, where);
-      p.gxr = p.checkKe(findPayload(m.payloads, 4)?.data, chosen.group, where);
-      p.nonceR = p.checkNonce(findPayload(m.payloads, 10)?.data, where);
-      await p.deriveKeys();
-      p.verifyPeer(findPayload(m.payloads, 5), findPayload(m.payloads, 8)?.data, where);
-      p.detectNat(m.payloads);
-      const hashI = p.authHash(true, encodePayloadBody(p.ourIdPayload()));
-      // HASH_I last (strongSwan puts it first; any order is read): HASH_I does not cover the NAT-D payloads nor
-      // the CBC padding, so with HASH_I first an attacker could replace the last cipher block, the receiver
-      // would still verify the message and chain its phase 2 IVs on the forged block. With HASH_I in the last
-      // block, any change to that block fails the HASH.
-      const payloads: Payload[] = [...p.natdPayloads(), { type: 8, data: hashI }];
-      const send = (p.policy.encryptAggressiveHash ?? true) ? p.encrypt(p.header(AM), payloads) : encodeMessage({ header: p.header(AM), payloads });
-      return { send, established: true };
-    }
-    case 'R_AM_SA': {
-      const where = `aggressive mode message 3 from ${p.env.remote.address}`;
-      let payloads: Payload[];
-      let nextIv: Buffer | null = null;
-      if ('payloads' in m) payloads = m.payloads;
-      else ({ payloads, nextIv } = p.decrypt(m.header, m.encrypted, where));
-      p.verifyPeer(p.pendingPeerId!, findPayload(payloads, 8)?.data, where);
-      if (nextIv !== null) p.iv = nextIv;
-      p.detectNat(payloads);
-      return { established: true };
-    }
-    default:
-      return null;
-  }
+  return { state: new AmSaReplied(k, { ...id, raw: Buffer.from(id.raw!) }, natd), send };
 }
 
 function idMatches(c: Phase1Policy, id: { idType: number; data: Buffer }): boolean {

@@ -7,11 +7,9 @@
 // IKEv1 has no stateless cookie check, so nothing is re-verified later: lookups go by the full cookie pair.
 import type { CryptoProvider } from '../crypto/index.js';
 import { parseIpv4, parseIpv6, writeIpv4 } from '../isakmp/index.js';
+import type { Endpoint } from './sa-types.js';
 
-export interface Endpoint {
-  address: string;
-  port: number;
-}
+export type { Endpoint } from './sa-types.js';
 
 export const COOKIE_TIME_BUCKET_MS = 60_000;
 

@@ -6,6 +6,7 @@ import {
   EspTransformId,
   IpsecAttr,
   LifeType,
+  PayloadType,
   ProtocolId,
   attrNumber,
   attrValue,
@@ -48,7 +49,7 @@ export function espTransform(p: EspProposal, o: EspSaOptions, number = 1): Trans
 /** Initiator's SA payload: one ESP proposal (numbered 1..n) with one transform per EspProposal, all with our SPI. */
 export function espOffer(proposals: readonly EspProposal[], spi: Buffer, o: EspSaOptions): SaPayload {
   return {
-    type: 1,
+    type: PayloadType.SA,
     doi: 1,
     situation: SIT_IDENTITY_ONLY,
     proposals: proposals.map((p, i) => ({ number: i + 1, protocolId: ProtocolId.IPSEC_ESP, spi, transforms: [espTransform(p, o)] })),

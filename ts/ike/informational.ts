@@ -4,8 +4,12 @@
 // INITIAL-CONTACT) and Dead Peer Detection (RFC 3706: R-U-THERE / R-U-THERE-ACK). Nothing here keeps
 // state; `Dpd` is the small timer/sequence-number helper for RFC 3706.
 import type { CryptoProvider } from '../crypto/index.js';
-import { ExchangeType, Flags, NotifyType, ProtocolId, type DeletePayload, type IsakmpHeader, type NotifyPayload, type Payload } from '../isakmp/index.js';
-import { hash1, hash1Equals, openProtected, phase2Iv, sealProtected, type Phase2Keys } from './phase2-crypto.js';
+import { ExchangeType, Flags, NotifyType, PayloadType, ProtocolId, type DeletePayload, type IsakmpHeader, type NotifyPayload, type Payload } from '../isakmp/index.js';
+import { notifyName, notifyPayload } from './notify.js';
+import { hash1, hash1Equals, openProtected, phase2Iv, sealProtected } from './phase2-crypto.js';
+import type { Phase2Keys } from './sa-types.js';
+
+export { notifyName, notifyPayload } from './notify.js';
 
 export type InformationalEvent =
   /** The peer deleted SAs: protocol 1 = the ISAKMP SA itself (spis = [CKY-I | CKY-R]), 3 = ESP SAs (their inbound SPIs, our outbound). */
@@ -24,23 +28,19 @@ export function informationalMessage(crypto: CryptoProvider, sa: Phase2Keys, mes
   return sealProtected(crypto, sa, ExchangeType.INFORMATIONAL, messageId, iv, payloads, (rest) => hash1(crypto, sa, messageId, rest)).message;
 }
 
-export function notifyPayload(notifyType: number, protocolId: number, spi: Buffer, data: Buffer = Buffer.alloc(0)): NotifyPayload {
-  return { type: 11, doi: 1, protocolId, notifyType, spi, data };
-}
-
 function isakmpSpi(sa: Pick<Phase2Keys, 'cookieI' | 'cookieR'>): Buffer {
   return Buffer.concat([sa.cookieI, sa.cookieR]);
 }
 
 /** Delete of the ISAKMP SA itself: protocol ISAKMP, SPI size 16, SPI = CKY-I | CKY-R. */
 export function deleteIsakmpPayload(sa: Pick<Phase2Keys, 'cookieI' | 'cookieR'>): DeletePayload {
-  return { type: 12, doi: 1, protocolId: ProtocolId.ISAKMP, spiSize: 16, spis: [isakmpSpi(sa)] };
+  return { type: PayloadType.DELETE, doi: 1, protocolId: ProtocolId.ISAKMP, spiSize: 16, spis: [isakmpSpi(sa)] };
 }
 
 /** Delete of ESP SAs: the SPIs are our INBOUND SPIs (the ones the peer sends to), RFC 2408 3.15. */
 export function deleteEspPayload(spis: readonly Buffer[]): DeletePayload {
   for (const s of spis) if (s.length !== 4) throw new RangeError('an ESP SPI is 4 bytes');
-  return { type: 12, doi: 1, protocolId: ProtocolId.IPSEC_ESP, spiSize: 4, spis: [...spis] };
+  return { type: PayloadType.DELETE, doi: 1, protocolId: ProtocolId.IPSEC_ESP, spiSize: 4, spis: [...spis] };
 }
 
 export function initialContactPayload(sa: Pick<Phase2Keys, 'cookieI' | 'cookieR'>): NotifyPayload {
@@ -74,19 +74,19 @@ export function readInformational(crypto: CryptoProvider, sa: Phase2Keys, header
   // An Informational carries Notify and Delete payloads (RFC 2408 4.8); anything else is another exchange
   // relabelled in the unauthenticated header (HASH(1) is computed the same way for a Quick Mode message 1), and
   // accepting it would burn that exchange's message ID.
-  const other = o.rest.find((p) => p.type !== 11 && p.type !== 12);
+  const other = o.rest.find((p) => p.type !== PayloadType.NOTIFICATION && p.type !== PayloadType.DELETE);
   if (other !== undefined) return { ok: false, reason: `Informational carrying a payload of type ${other.type} (not Notify or Delete)` };
   const events: InformationalEvent[] = [];
   const ours = isakmpSpi(sa);
   for (const p of o.rest) {
-    if (p.type === 12) {
+    if (p.type === PayloadType.DELETE) {
       if (p.protocolId === ProtocolId.ISAKMP) {
         // Only a delete naming this very SA counts (a stray one for another SA is ignored).
         if (p.spiSize === 16 && p.spis.some((s) => s.equals(ours))) events.push({ type: 'delete', protocol: ProtocolId.ISAKMP, spis: [Buffer.from(ours)] });
       } else if ((p.protocolId === ProtocolId.IPSEC_ESP || p.protocolId === ProtocolId.IPSEC_AH) && p.spiSize === 4 && p.spis.length > 0) {
         events.push({ type: 'delete', protocol: p.protocolId, spis: p.spis.map((s) => Buffer.from(s)) });
       }
-    } else if (p.type === 11) {
+    } else if (p.type === PayloadType.NOTIFICATION) {
       if (p.notifyType === NotifyType.R_U_THERE || p.notifyType === NotifyType.R_U_THERE_ACK) {
         // RFC 3706 5.3: the SPI is the cookie pair, the data the sequence number; anything else is ignored.
         if (p.data.length !== 4 || (p.spi.length === 16 && !p.spi.equals(ours))) continue;
@@ -108,11 +108,6 @@ export function readInformational(crypto: CryptoProvider, sa: Phase2Keys, header
     }
   }
   return { ok: true, events };
-}
-
-export function notifyName(n: number): string {
-  for (const [k, v] of Object.entries(NotifyType)) if (v === n) return k;
-  return `NOTIFY_${n}`;
 }
 
 // ---- Dead Peer Detection (RFC 3706) ----

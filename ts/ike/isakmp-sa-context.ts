@@ -18,9 +18,9 @@ import {
   type DpdPolicy,
   type InformationalEvent,
 } from './informational.js';
-import type { IsakmpSa } from './phase1.js';
 import { randomMessageId } from './phase2-crypto.js';
-import { QuickMode, type ChildSa, type Phase2Host, type Phase2Policy, type QuickModeOutput } from './quick-mode.js';
+import type { ChildSa, IsakmpSa } from './sa-types.js';
+import { QuickMode, type Phase2Host, type Phase2Policy, type QuickModeOutput } from './quick-mode.js';
 import { DEFAULT_RETRANSMIT, retransmitTotalMs } from './retransmit.js';
 
 export type Phase2Event =

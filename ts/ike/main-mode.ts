@@ -2,90 +2,183 @@
 //   1 I->R  HDR, SA                    2 R->I  HDR, SA
 //   3 I->R  HDR, KE, Ni [, NAT-D x2]   4 R->I  HDR, KE, Nr [, NAT-D x2]
 //   5 I->R  HDR*, IDii, HASH_I         6 R->I  HDR*, IDir, HASH_R
+// One type per step (strongSwan's MM_SA / MM_KE / MM_AUTH, each side): a state holds what its next message
+// needs, handle() reads that message and returns the next state, computed into locals and built only once
+// the message has been accepted. A message a state does not expect returns null (ignored).
+import type { DhPrivateKey } from '../crypto/index.js';
+import { ExchangeType, PayloadType, encodeMessage, findPayload, type Payload } from '../isakmp/index.js';
 import {
-  ExchangeType,
-  encodeMessage,
-  encodePayloadBody,
-  findPayload,
-  type Payload,
-  type ParsedMessage,
-  type EncryptedMessage,
-} from '../isakmp/index.js';
-import { IkeError } from './errors.js';
-import type { Phase1, Phase1Policy, StepResult } from './phase1.js';
+  Phase1Done,
+  acceptOffer,
+  checkKe,
+  checkNonce,
+  clearPayloads,
+  decrypt,
+  deriveKeys,
+  detectNat,
+  encrypt,
+  establish,
+  keyed,
+  makeKeyPair,
+  makeNonce,
+  natdHashes,
+  natdPayloads,
+  offer,
+  ourProof,
+  phase1Header,
+  takeAnswer,
+  vendorIds,
+  verifyPeer,
+  type Keyed,
+  type NatdHashes,
+  type Negotiated,
+  type Phase1Base,
+  type Phase1Message,
+  type Phase1Policy,
+  type Transition,
+} from './phase1-core.js';
 
 const MM = ExchangeType.IDENTITY_PROTECTION;
 
-export function mainModeStart(p: Phase1): Buffer {
-  return encodeMessage({ header: p.header(MM), payloads: [p.offer(), ...p.vendorIds()] });
+/** Initiator, message 1 sent: waits for the responder's choice (message 2). */
+export class MmSaSent {
+  readonly step = 'I_MM_SA' as const;
+  constructor(
+    readonly c: Phase1Base,
+    private readonly saiBody: Buffer,
+  ) {}
+
+  async handle(m: Phase1Message): Promise<Transition<MmKeSent> | null> {
+    const clear = clearPayloads(m);
+    if (clear === null || m.header.responderCookie.every((b) => b === 0)) return null;
+    const { env, policy } = this.c;
+    const a = takeAnswer(env, policy, m.header, clear, `main mode message 2 from ${env.remote.address}`);
+    const pair = makeKeyPair(env.crypto, policy, a.proposal.group);
+    const dh = pair instanceof Promise ? await pair : pair;
+    const n: Negotiated = {
+      env,
+      policy,
+      initiator: true,
+      cookieI: this.c.cookieI,
+      cookieR: a.cookieR,
+      proposal: a.proposal,
+      saiBody: this.saiBody,
+      peerVendorIds: a.peerVendorIds,
+      nat: a.nat,
+    };
+    const next = new MmKeSent(n, dh, makeNonce(env.crypto), natdHashes(n));
+    const send = encodeMessage({
+      header: phase1Header(n, MM),
+      payloads: [{ type: PayloadType.KE, data: next.gxi }, { type: PayloadType.NONCE, data: next.nonceI }, ...natdPayloads(n, next.natd)],
+    });
+    return { next, send };
+  }
+}
+
+/** Initiator, message 3 sent: waits for the responder's KE and nonce (message 4), then proves itself. */
+export class MmKeSent {
+  readonly step = 'I_MM_KE' as const;
+  readonly gxi: Buffer;
+  constructor(
+    readonly c: Negotiated,
+    private readonly dh: DhPrivateKey,
+    readonly nonceI: Buffer,
+    readonly natd: NatdHashes,
+  ) {
+    this.gxi = dh.publicValue;
+  }
+
+  async handle(m: Phase1Message): Promise<Transition<MmAuthSent> | null> {
+    const clear = clearPayloads(m);
+    if (clear === null) return null;
+    const c = this.c;
+    const gxr = checkKe(c.env.crypto, findPayload(clear, PayloadType.KE)?.data, c.proposal.group, 'main mode message 4');
+    const nonceR = checkNonce(findPayload(clear, PayloadType.NONCE)?.data, 'main mode message 4');
+    const d = deriveKeys(c, { dh: this.dh, gxi: this.gxi, gxr, nonceI: this.nonceI, nonceR });
+    const { keys, iv } = d instanceof Promise ? await d : d;
+    const nat = detectNat(c, this.natd, clear);
+    const k = keyed(c, nat, this.gxi, gxr, keys, iv);
+    const sent = encrypt(k, iv, phase1Header(k, MM), ourProof(k));
+    return { next: new MmAuthSent(keyed(c, nat, this.gxi, gxr, keys, sent.iv)), send: sent.message };
+  }
+}
+
+/** Initiator, message 5 sent: waits for the responder's identity and HASH_R (message 6). */
+export class MmAuthSent {
+  readonly step = 'I_MM_AUTH' as const;
+  constructor(readonly c: Keyed) {}
+
+  async handle(m: Phase1Message, now: number): Promise<Transition<Phase1Done> | null> {
+    if (clearPayloads(m) !== null) return null;
+    const c = this.c;
+    const { payloads, nextIv } = decrypt(c, m.header, (m as { encrypted: Buffer }).encrypted, 'main mode message 6');
+    const peerId = verifyPeer(c, findPayload(payloads, PayloadType.ID), findPayload(payloads, PayloadType.HASH)?.data, 'main mode message 6');
+    return { next: establish(c, nextIv, peerId, c.nat, now) };
+  }
+}
+
+/** Responder, message 2 sent: waits for the initiator's KE and nonce (message 3). */
+export class MmSaReplied {
+  readonly step = 'R_MM_SA' as const;
+  constructor(readonly c: Negotiated) {}
+
+  async handle(m: Phase1Message): Promise<Transition<MmKeReplied> | null> {
+    const clear = clearPayloads(m);
+    if (clear === null) return null;
+    const c = this.c;
+    const crypto = c.env.crypto;
+    const gxi = checkKe(crypto, findPayload(clear, PayloadType.KE)?.data, c.proposal.group, 'main mode message 3');
+    const nonceI = checkNonce(findPayload(clear, PayloadType.NONCE)?.data, 'main mode message 3');
+    const pair = makeKeyPair(crypto, c.policy, c.proposal.group);
+    const dh = pair instanceof Promise ? await pair : pair;
+    const gxr = dh.publicValue;
+    const nonceR = makeNonce(crypto);
+    const d = deriveKeys(c, { dh, gxi, gxr, nonceI, nonceR });
+    const { keys, iv } = d instanceof Promise ? await d : d;
+    const natd = natdHashes(c);
+    const k = keyed(c, detectNat(c, natd, clear), gxi, gxr, keys, iv);
+    const send = encodeMessage({
+      header: phase1Header(k, MM),
+      payloads: [{ type: PayloadType.KE, data: gxr }, { type: PayloadType.NONCE, data: nonceR }, ...natdPayloads(k, natd)],
+    });
+    return { next: new MmKeReplied(k), send };
+  }
+}
+
+/** Responder, message 4 sent: waits for the initiator's identity and HASH_I (message 5), answers with message 6. */
+export class MmKeReplied {
+  readonly step = 'R_MM_KE' as const;
+  constructor(readonly c: Keyed) {}
+
+  async handle(m: Phase1Message, now: number): Promise<Transition<Phase1Done> | null> {
+    if (clearPayloads(m) !== null) return null;
+    const c = this.c;
+    const { payloads, nextIv } = decrypt(c, m.header, (m as { encrypted: Buffer }).encrypted, 'main mode message 5');
+    const peerId = verifyPeer(c, findPayload(payloads, PayloadType.ID), findPayload(payloads, PayloadType.HASH)?.data, 'main mode message 5');
+    const sent = encrypt(c, nextIv, phase1Header(c, MM), ourProof(c));
+    return { next: establish(c, sent.iv, peerId, c.nat, now), send: sent.message };
+  }
+}
+
+/** Initiator: message 1 and the state that waits for message 2. */
+export function mainModeStart(c: Phase1Base): { state: MmSaSent; send: Buffer } {
+  const { sa, saiBody } = offer(c.policy);
+  return { state: new MmSaSent(c, saiBody), send: encodeMessage({ header: phase1Header(c, MM), payloads: [sa, ...vendorIds(c.policy)] }) };
 }
 
 /** Message 1 at the responder: pick a connection and a proposal, answer with message 2. */
-export function mainModeRespond(p: Phase1, candidates: readonly Phase1Policy[], payloads: Payload[]): Buffer {
-  const answer = p.acceptOffer(candidates, payloads, `main mode message 1 from ${p.env.remote.address}`);
-  return encodeMessage({ header: p.header(MM), payloads: [answer, ...p.vendorIds()] });
-}
-
-export async function mainModeHandle(p: Phase1, m: ParsedMessage | EncryptedMessage, now: number): Promise<StepResult | null> {
-  const clear = 'payloads' in m ? m.payloads : null;
-  switch (p.step) {
-    case 'I_MM_SA': {
-      // Message 2: the responder's choice.
-      if (clear === null || m.header.responderCookie.every((b) => b === 0)) return null;
-      const chosen = p.takeAnswer(m.header, clear, `main mode message 2 from ${p.env.remote.address}`);
-      const pub = p.makeKeyPair(chosen.group);
-      p.gxi = pub instanceof Promise ? await pub : pub;
-      p.nonceI = p.makeNonce();
-      p.step = 'I_MM_KE';
-      return { send: encodeMessage({ header: p.header(MM), payloads: [{ type: 4, data: p.gxi }, { type: 10, data: p.nonceI }, ...p.natdPayloads()] }) };
-    }
-    case 'R_MM_SA': {
-      // Message 3: the initiator's KE and nonce; we answer with ours and have the keys.
-      if (clear === null) return null;
-      p.gxi = p.checkKe(findPayload(clear, 4)?.data, p.proposal!.group, 'main mode message 3');
-      p.nonceI = p.checkNonce(findPayload(clear, 10)?.data, 'main mode message 3');
-      const pub = p.makeKeyPair(p.proposal!.group);
-      p.gxr = pub instanceof Promise ? await pub : pub;
-      p.nonceR = p.makeNonce();
-      const derived = p.deriveKeys();
-      if (derived) await derived;
-      p.detectNat(clear);
-      p.step = 'R_MM_KE';
-      return { send: encodeMessage({ header: p.header(MM), payloads: [{ type: 4, data: p.gxr }, { type: 10, data: p.nonceR }, ...p.natdPayloads()] }) };
-    }
-    case 'I_MM_KE': {
-      // Message 4: the responder's KE and nonce; we prove ourselves in message 5.
-      if (clear === null) return null;
-      p.gxr = p.checkKe(findPayload(clear, 4)?.data, p.proposal!.group, 'main mode message 4');
-      p.nonceR = p.checkNonce(findPayload(clear, 10)?.data, 'main mode message 4');
-      const derived = p.deriveKeys();
-      if (derived) await derived;
-      p.detectNat(clear);
-      const id = p.ourIdPayload();
-      const hashI = p.authHash(true, encodePayloadBody(id));
-      p.step = 'I_MM_AUTH';
-      return { send: p.encrypt(p.header(MM), [id, { type: 8, data: hashI }]) };
-    }
-    case 'R_MM_KE': {
-      // Message 5: the initiator's identity and HASH_I.
-      if (clear !== null) return null;
-      const { payloads, nextIv } = p.decrypt(m.header, (m as EncryptedMessage).encrypted, 'main mode message 5');
-      p.verifyPeer(findPayload(payloads, 5), findPayload(payloads, 8)?.data, 'main mode message 5');
-      p.iv = nextIv;
-      const id = p.ourIdPayload();
-      const hashR = p.authHash(false, encodePayloadBody(id));
-      void now;
-      return { send: p.encrypt(p.header(MM), [id, { type: 8, data: hashR }]), established: true };
-    }
-    case 'I_MM_AUTH': {
-      // Message 6: the responder's identity and HASH_R.
-      if (clear !== null) return null;
-      const { payloads, nextIv } = p.decrypt(m.header, (m as EncryptedMessage).encrypted, 'main mode message 6');
-      p.verifyPeer(findPayload(payloads, 5), findPayload(payloads, 8)?.data, 'main mode message 6');
-      p.iv = nextIv;
-      return { established: true };
-    }
-    default:
-      return null;
-  }
+export function mainModeRespond(c: Phase1Base, candidates: readonly Phase1Policy[], payloads: readonly Payload[]): { state: MmSaReplied; send: Buffer } {
+  const a = acceptOffer(c.env, candidates, payloads, `main mode message 1 from ${c.env.remote.address}`);
+  const n: Negotiated = {
+    env: c.env,
+    policy: a.policy,
+    initiator: false,
+    cookieI: c.cookieI,
+    cookieR: c.cookieR,
+    proposal: a.proposal,
+    saiBody: a.saiBody,
+    peerVendorIds: a.peerVendorIds,
+    nat: a.nat,
+  };
+  return { state: new MmSaReplied(n), send: encodeMessage({ header: phase1Header(n, MM), payloads: [a.answer, ...vendorIds(a.policy)] }) };
 }

@@ -7,11 +7,10 @@
 // included, CBC padding excluded (strongSwan, Libreswan and the fixtures agree).
 // Nothing here changes the phase 1 SA: its lastIv is only read.
 import { cipherInfo, hashLength, type CryptoProvider } from '../crypto/index.js';
-import { Flags, ISAKMP_VERSION, encodeMessage, encodePayloadsInto, parsePayloads, payloadsLength, type IsakmpHeader, type Payload } from '../isakmp/index.js';
-import type { IsakmpSa } from './phase1.js';
+import { Flags, ISAKMP_VERSION, PayloadType, encodeMessage, encodePayloadsInto, parsePayloads, payloadsLength, type IsakmpHeader, type Payload } from '../isakmp/index.js';
+import type { Phase2Keys } from './sa-types.js';
 
-/** The parts of an ISAKMP SA a phase 2 exchange uses (IsakmpSa satisfies it). */
-export type Phase2Keys = Pick<IsakmpSa, 'cookieI' | 'cookieR' | 'skeyidA' | 'skeyidD' | 'encryptionKey' | 'lastIv' | 'proposal'>;
+export type { Phase2Keys } from './sa-types.js';
 
 // The M-ID as hashed: written into one scratch buffer (the prf reads it synchronously) instead of a new
 // Buffer per HASH.
@@ -111,7 +110,7 @@ export function openProtected(crypto: CryptoProvider, sa: Phase2Keys, header: Is
   if (!r.ok) return { ok: false, reason: `does not decrypt to valid payloads (${r.error.message})` };
   const payloads = r.value;
   const hash = payloads[0];
-  if (hash === undefined || hash.type !== 8) return { ok: false, reason: 'no HASH payload' };
+  if (hash === undefined || hash.type !== PayloadType.HASH) return { ok: false, reason: 'no HASH payload' };
   const rest = payloads.slice(1);
   // The payloads after HASH lie back to back in the plaintext (the parser walks them in order), so their
   // bytes are one view from the end of HASH to the end of the last one, not a concatenation.

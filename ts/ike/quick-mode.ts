@@ -10,7 +10,20 @@
 // The commit bit (RFC 2408 3.1) is not supported: a QM1 with it is refused ("commit bit not supported").
 import type { CryptoProvider, DhGroupId, DhPrivateKey } from '../crypto/index.js';
 import { createEspSa, espKeyLengths, espKeymatViews, isEspAlgorithm, type EspAlgorithm, type EspSa, type EspSaParams } from '../esp/index.js';
-import { ExchangeType, Flags, NotifyType, ProtocolId, bytesEqual, type IdPayload, type IsakmpHeader, type Payload, type SaPayload } from '../isakmp/index.js';
+import {
+  ExchangeType,
+  Flags,
+  NotifyType,
+  PayloadType,
+  ProtocolId,
+  bytesEqual,
+  findPayload,
+  findPayloads,
+  type IdPayload,
+  type IsakmpHeader,
+  type Payload,
+  type SaPayload,
+} from '../isakmp/index.js';
 import { asIkeError, IkeError, notifyFor } from './errors.js';
 import { espProposalName, type EspProposal } from './esp-proposals.js';
 import {
@@ -25,8 +38,9 @@ import {
   selectEsp,
   DEFAULT_IPSEC_LIFETIME_SECONDS,
 } from './esp-sa-payload.js';
-import { informationalMessage, notifyName, notifyPayload } from './informational.js';
-import type { IsakmpSa } from './phase1.js';
+import { informationalMessage } from './informational.js';
+import { notifyName, notifyPayload, quickModeNotifyHint } from './notify.js';
+import type { ChildSa, EspKeys, IsakmpSa } from './sa-types.js';
 import { hash1, hash1Equals, hash2, hash2Equals, hash3, hash3Equals, openProtected, phase2Iv, sealProtected } from './phase2-crypto.js';
 import type { SelectionOrder } from './proposals.js';
 import { DEFAULT_RETRANSMIT, Retransmitter, type RetransmitPolicy } from './retransmit.js';
@@ -55,38 +69,7 @@ export interface Phase2Policy {
 
 export const DEFAULT_CHILD_LIFETIME_SECONDS = 3600;
 
-export interface EspKeys {
-  encryptionKey: Buffer;
-  integrityKey: Buffer;
-  salt: Buffer;
-}
-
-/** A negotiated pair of ESP SAs, ready for createEspSa (see espSaParams). */
-export interface ChildSa {
-  name: string;
-  messageId: number;
-  initiator: boolean;
-  /** SPI of the SA we receive on (we chose it), and of the SA we send on (the peer chose it). */
-  spiIn: Buffer;
-  spiOut: Buffer;
-  /** ESP keyword as ts/esp takes it: 'aes128-sha1', 'aes128gcm16', 'chacha20poly1305'. */
-  algorithm: EspAlgorithm;
-  /** strongSwan-style name with PFS group and ESN: 'aes128-sha1-modp2048'. */
-  proposal: string;
-  mode: 'tunnel' | 'transport';
-  /** ESP in UDP (RFC 3948), because NAT-T negotiated a UDP encapsulation mode. */
-  encapsulation: boolean;
-  inbound: EspKeys;
-  outbound: EspKeys;
-  localTs: TrafficSelector;
-  remoteTs: TrafficSelector;
-  lifetimeSeconds: number;
-  lifetimeKilobytes?: number;
-  pfsGroup?: DhGroupId;
-  esn: boolean;
-  establishedAt: number;
-  expiresAt: number;
-}
+export type { ChildSa, EspKeys } from './sa-types.js';
 
 /** createEspSa parameters for one direction of a child SA (extra: replayWindow, implementation, ...). */
 export function espSaParams(child: ChildSa, direction: 'inbound' | 'outbound', extra: Partial<EspSaParams> = {}): EspSaParams {
@@ -135,66 +118,230 @@ export interface QuickModeOutput {
   repeat?: boolean;
 }
 
-type Step = 'I_WAIT_QM2' | 'R_WAIT_QM3' | 'DONE' | 'FAILED';
-
 const NONCE_LENGTH = 32;
 const SIT_IDENTITY_ONLY = Buffer.from([0, 0, 0, 1]);
 
-export class QuickMode {
-  step: Step;
-  /** The IV of the next message of this exchange (sent or received). */
-  private iv: Buffer;
-  private nonceI: Buffer | null = null;
-  private nonceR: Buffer | null = null;
-  private dh: DhPrivateKey | null = null;
-  private gxy: Buffer | null = null;
-  /** Responder: the child SA announced with QM2 (inboundReady), completed by QM3. */
-  private early: ChildSa | null = null;
-  /** Our SPI (inbound SA) and the peer's (outbound SA). */
+/** What every step of one Quick Mode knows. */
+interface QmCommon {
+  readonly host: Phase2Host;
+  readonly policy: Phase2Policy;
+  readonly messageId: number;
+  /** Our SPI: the SA we receive on. */
   readonly spiOurs: Buffer;
-  private spiPeer: Buffer | null = null;
-  private chosen: EspProposal | null = null;
-  private mode: 'tunnel' | 'transport';
-  private udp = false;
-  /** Initiator: the proposals as offered (number i+1 = offered[i]) and their encapsulation mode value. */
-  private offered: EspProposal[] = [];
-  private offeredMode = 0;
-  private idsSent = false;
-  localTs: TrafficSelector;
-  remoteTs: TrafficSelector;
-  private lifetimeSeconds: number;
-  private lifetimeKilobytes: number | undefined;
-  private retransmitter: Retransmitter;
+}
+
+/** The authenticated content of a message of this exchange (openProtected, HASH not yet checked). */
+type Opened = Extract<ReturnType<typeof openProtected>, { ok: true }>;
+
+/** What a waiting state answers: a rejected message (nothing changed), or the next state and what to send. */
+type Step<S> = { dropped: string } | { next: S; send?: Buffer };
+
+/** What the initiator offered in QM1 and needs to read QM2. */
+interface Offer {
+  /** The IV of QM2 (the one after QM1). */
+  readonly iv: Buffer;
+  readonly nonceI: Buffer;
+  /** PFS: our key pair (null without PFS). */
+  readonly dh: DhPrivateKey | null;
+  /** The proposals as offered (number i+1 = offered[i]) and their encapsulation mode value. */
+  readonly offered: readonly EspProposal[];
+  readonly offeredMode: number;
+  readonly udp: boolean;
+  readonly mode: 'tunnel' | 'transport';
+  /** We sent IDci/IDcr: the answer must carry them too. */
+  readonly idsSent: boolean;
+  readonly localTs: TrafficSelector;
+  readonly remoteTs: TrafficSelector;
+  readonly lifetimeSeconds: number;
+  readonly lifetimeKilobytes: number | undefined;
+}
+
+/** Initiator, QM1 sent: waits for the responder's choice (QM2), answers with HASH(3) and has the child SA. */
+class QmOffered {
+  readonly step = 'I_WAIT_QM2' as const;
+  constructor(
+    readonly c: QmCommon,
+    readonly o: Offer,
+  ) {}
+
+  get iv(): Buffer {
+    return this.o.iv;
+  }
+
+  async handle(opened: Opened, now: number): Promise<Step<QmDone>> {
+    const { c, o } = this;
+    const { crypto, sa } = c.host;
+    const mid = c.messageId;
+    if (!hash2Equals(crypto, sa, mid, o.nonceI, opened.restBytes, opened.hash)) return { dropped: 'HASH(2) does not verify' };
+    const rest = opened.rest;
+    const where = `Quick Mode message 2 from ${sa.remote.address} (M-ID ${mid})`;
+    const saP = findPayload(rest, PayloadType.SA);
+    if (saP === undefined) throw new IkeError('PAYLOAD_MALFORMED', `${where} has no SA payload`);
+    const prop = saP.proposals[0];
+    if (saP.proposals.length !== 1 || prop === undefined || prop.transforms.length !== 1 || prop.protocolId !== ProtocolId.IPSEC_ESP || prop.spi.length !== 4) {
+      throw new IkeError('NO_PROPOSAL_CHOSEN', `${where}: the answer must be one ESP proposal with one transform and a 4-byte SPI`, NotifyType.BAD_PROPOSAL_SYNTAX);
+    }
+    const chosen = o.offered[prop.number - 1];
+    const v = espTransformValue(prop.transforms[0]!);
+    if (chosen === undefined || !sameEsp(chosen, v) || v.encapsulationMode !== o.offeredMode) {
+      throw new IkeError('NO_PROPOSAL_CHOSEN', `${where}: the responder chose ${describeEspOffer(saP.proposals)}, which we did not offer`);
+    }
+    const spiPeer = Buffer.from(prop.spi);
+    const nonceR = checkNonce(rest, where);
+    let gxy: Buffer | undefined;
+    if (chosen.pfsGroup !== undefined) {
+      const ke = findPayload(rest, PayloadType.KE);
+      if (ke === undefined) throw new IkeError('NO_PROPOSAL_CHOSEN', `${where}: PFS (${chosen.pfsGroup}) negotiated but the responder sent no KE payload`);
+      gxy = await computeGxy(crypto, c.policy, o.dh!, ke.data, where);
+    }
+    let { localTs, remoteTs } = o;
+    if (o.idsSent) {
+      const ids = findPayloads(rest, PayloadType.ID);
+      const ci = ids[0] ? tsFromIdPayload(ids[0]) : null;
+      const cr = ids[1] ? tsFromIdPayload(ids[1]) : null;
+      // The responder may echo our selectors or narrow them; anything outside what we proposed is refused.
+      if (ids.length !== 2 || ci === null || cr === null || !tsContains(localTs, ci) || !tsContains(remoteTs, cr)) {
+        const got = ids.length === 2 && ci && cr ? `${tsToString(ci)} <=> ${tsToString(cr)}` : `${ids.length} ID payloads`;
+        throw new IkeError('POLICY', `traffic selectors do not match: responder answered ${got}, we proposed ${tsToString(localTs)} <=> ${tsToString(remoteTs)}`, NotifyType.INVALID_ID_INFORMATION);
+      }
+      if (!sameTs(ci, localTs) || !sameTs(cr, remoteTs)) {
+        localTs = ci;
+        remoteTs = cr;
+      }
+    }
+    // Lifetimes: the shorter of ours, the transform's and a RESPONDER-LIFETIME notify.
+    let { lifetimeSeconds, lifetimeKilobytes } = o;
+    if (v.lifetimeSeconds !== undefined) lifetimeSeconds = Math.min(lifetimeSeconds, v.lifetimeSeconds);
+    if (v.lifetimeKilobytes !== undefined) lifetimeKilobytes = Math.min(lifetimeKilobytes ?? Infinity, v.lifetimeKilobytes);
+    for (const n of rest) {
+      if (n.type === PayloadType.NOTIFICATION && n.notifyType === NotifyType.RESPONDER_LIFETIME) {
+        const l = decodeLifetimeAttributes(n.data);
+        if (l.seconds !== undefined) lifetimeSeconds = Math.min(lifetimeSeconds, l.seconds);
+        if (l.kilobytes !== undefined) lifetimeKilobytes = Math.min(lifetimeKilobytes ?? Infinity, l.kilobytes);
+      }
+    }
+    const sealed = sealProtected(crypto, sa, ExchangeType.QUICK_MODE, mid, opened.nextIv, [], () => hash3(crypto, sa, mid, o.nonceI, nonceR));
+    const child = childSa(c, true, now, {
+      chosen,
+      spiPeer,
+      nonceI: o.nonceI,
+      nonceR,
+      ...(gxy ? { gxy } : {}),
+      mode: o.mode,
+      udp: o.udp,
+      localTs,
+      remoteTs,
+      lifetimeSeconds,
+      lifetimeKilobytes,
+    });
+    gxy?.fill(0);
+    return { next: new QmDone(c, child), send: sealed.message };
+  }
+}
+
+/** Responder, QM2 sent: waits for HASH(3) (QM3), which confirms the child SA announced with QM2. */
+class QmAnswered {
+  readonly step = 'R_WAIT_QM3' as const;
+  constructor(
+    readonly c: QmCommon,
+    /** The IV of QM3 (the one after QM2). */
+    readonly iv: Buffer,
+    private readonly nonceI: Buffer,
+    private readonly nonceR: Buffer,
+    /** The child SA as announced with QM2 (inboundReady). */
+    readonly early: ChildSa,
+  ) {}
+
+  async handle(opened: Opened, now: number): Promise<Step<QmDone>> {
+    const { crypto, sa } = this.c.host;
+    if (!hash3Equals(crypto, sa, this.c.messageId, this.nonceI, this.nonceR, opened.hash)) return { dropped: 'HASH(3) does not verify' };
+    // the same object as inboundReady; its life counts from now
+    const child = this.early;
+    child.establishedAt = now;
+    child.expiresAt = now + child.lifetimeSeconds * 1000;
+    return { next: new QmDone(this.c, child) };
+  }
+}
+
+class QmDone {
+  readonly step = 'DONE' as const;
+  constructor(
+    readonly c: QmCommon,
+    readonly child: ChildSa,
+  ) {}
+}
+
+class QmFailed {
+  readonly step = 'FAILED' as const;
+  constructor(
+    readonly c: QmCommon,
+    readonly localTs: TrafficSelector,
+    readonly remoteTs: TrafficSelector,
+  ) {}
+}
+
+type QmState = QmOffered | QmAnswered | QmDone | QmFailed;
+
+/** The step types, for code that reasons about the chain (tests): a QuickMode holds one at a time. */
+export type { QmOffered, QmAnswered, QmDone, QmFailed };
+
+/**
+ * One Quick Mode exchange from either side: the facade IsakmpSaContext drives. It holds the current step
+ * (QmOffered or QmAnswered while waiting, then QmDone or QmFailed) and what does not depend on it:
+ * retransmission, the answer to a repeated message, failure.
+ */
+export class QuickMode {
+  private state: QmState;
+  private readonly retransmitter: Retransmitter;
   private lastReceived: Buffer | null = null;
   private lastReply: Buffer | null = null;
   private busy = false;
 
   private constructor(
-    readonly host: Phase2Host,
-    public policy: Phase2Policy,
+    state: QmOffered | QmAnswered,
     readonly initiator: boolean,
-    readonly messageId: number,
-    spi: Buffer,
-    /** The responder has already opened QM1 with the first IV: the one after it. */
-    iv?: Buffer,
   ) {
-    this.step = initiator ? 'I_WAIT_QM2' : 'R_WAIT_QM3';
-    this.iv = iv ?? phase2Iv(host.crypto, host.sa, messageId);
-    this.spiOurs = spi;
-    this.mode = policy.mode ?? 'tunnel';
-    this.localTs = policy.localTs ?? hostSelector(host.sa.local.address);
-    this.remoteTs = policy.remoteTs ?? hostSelector(host.sa.remote.address);
-    this.lifetimeSeconds = policy.lifetimeSeconds ?? DEFAULT_CHILD_LIFETIME_SECONDS;
-    this.lifetimeKilobytes = policy.lifetimeKilobytes;
-    this.retransmitter = new Retransmitter(policy.retransmit ?? DEFAULT_RETRANSMIT);
+    this.state = state;
+    this.retransmitter = new Retransmitter(state.c.policy.retransmit ?? DEFAULT_RETRANSMIT);
+  }
+
+  get step(): QmState['step'] {
+    return this.state.step;
+  }
+
+  get host(): Phase2Host {
+    return this.state.c.host;
+  }
+
+  get policy(): Phase2Policy {
+    return this.state.c.policy;
+  }
+
+  get messageId(): number {
+    return this.state.c.messageId;
+  }
+
+  /** Our SPI (the inbound SA). */
+  get spiOurs(): Buffer {
+    return this.state.c.spiOurs;
+  }
+
+  get localTs(): TrafficSelector {
+    const s = this.state;
+    return s instanceof QmOffered ? s.o.localTs : s instanceof QmFailed ? s.localTs : s instanceof QmAnswered ? s.early.localTs : s.child.localTs;
+  }
+
+  get remoteTs(): TrafficSelector {
+    const s = this.state;
+    return s instanceof QmOffered ? s.o.remoteTs : s instanceof QmFailed ? s.remoteTs : s instanceof QmAnswered ? s.early.remoteTs : s.child.remoteTs;
   }
 
   private get crypto(): CryptoProvider {
-    return this.host.crypto;
+    return this.state.c.host.crypto;
   }
 
   private get sa(): IsakmpSa {
-    return this.host.sa;
+    return this.state.c.host.sa;
   }
 
   /** Starts a Quick Mode as initiator. Throws IkeError('POLICY') for a policy that cannot be offered. */
@@ -206,23 +353,48 @@ export class QuickMode {
     if (groups.size !== 1) {
       throw new IkeError('POLICY', `child '${policy.name}': all ESP proposals must use the same PFS group (one KE payload), got ${[...groups].map((g) => g ?? 'none').join(', ')}`);
     }
+    const { crypto, sa } = host;
     const messageId = host.newMessageId();
-    const qm = new QuickMode(host, policy, true, messageId, randomSpi(host.crypto));
-    const nat = host.sa.nat;
+    const c: QmCommon = { host, policy, messageId, spiOurs: randomSpi(crypto) };
+    const nat = sa.nat;
     const udp = nat.version !== null && (nat.localBehindNat || nat.remoteBehindNat || policy.forceEncapsulation === true) ? nat.version : null;
-    qm.udp = udp !== null;
-    qm.offered = policy.proposals;
-    qm.offeredMode = encapsulationMode(qm.mode, udp);
-    qm.nonceI = host.crypto.randomBytes(NONCE_LENGTH);
-    const rest: Payload[] = [qm.saPayload(), { type: 10, data: qm.nonceI }];
+    const mode = policy.mode ?? 'tunnel';
+    const offeredMode = encapsulationMode(mode, udp);
+    const lifetimeSeconds = policy.lifetimeSeconds ?? DEFAULT_CHILD_LIFETIME_SECONDS;
+    const lifetimeKilobytes = policy.lifetimeKilobytes;
+    const nonceI = crypto.randomBytes(NONCE_LENGTH);
+    const offer = espOffer(policy.proposals, c.spiOurs, {
+      lifetimeSeconds,
+      ...(lifetimeKilobytes !== undefined ? { lifetimeKilobytes } : {}),
+      encapsulationMode: offeredMode,
+    });
+    const rest: Payload[] = [offer, { type: PayloadType.NONCE, data: nonceI }];
     const group = policy.proposals[0]!.pfsGroup;
-    if (group !== undefined) rest.push({ type: 4, data: await qm.makeKeyPair(group) });
-    if (policy.localTs !== undefined || policy.remoteTs !== undefined) {
-      qm.idsSent = true;
-      rest.push(tsIdPayload(qm.localTs), tsIdPayload(qm.remoteTs));
+    let dh: DhPrivateKey | null = null;
+    if (group !== undefined) {
+      dh = await makeKeyPair(crypto, policy, group);
+      rest.push({ type: PayloadType.KE, data: dh.publicValue });
     }
-    const sealed = sealProtected(host.crypto, host.sa, ExchangeType.QUICK_MODE, messageId, qm.iv, rest, (b) => hash1(host.crypto, host.sa, messageId, b));
-    qm.iv = sealed.nextIv;
+    const localTs = policy.localTs ?? hostSelector(sa.local.address);
+    const remoteTs = policy.remoteTs ?? hostSelector(sa.remote.address);
+    const idsSent = policy.localTs !== undefined || policy.remoteTs !== undefined;
+    if (idsSent) rest.push(tsIdPayload(localTs), tsIdPayload(remoteTs));
+    const sealed = sealProtected(crypto, sa, ExchangeType.QUICK_MODE, messageId, phase2Iv(crypto, sa, messageId), rest, (b) => hash1(crypto, sa, messageId, b));
+    const state = new QmOffered(c, {
+      iv: sealed.nextIv,
+      nonceI,
+      dh,
+      offered: policy.proposals,
+      offeredMode,
+      udp: udp !== null,
+      mode,
+      idsSent,
+      localTs,
+      remoteTs,
+      lifetimeSeconds,
+      lifetimeKilobytes,
+    });
+    const qm = new QuickMode(state, true);
     qm.lastReply = sealed.message;
     qm.retransmitter.arm(sealed.message, now);
     return { quickMode: qm, out: { send: [sealed.message], timer: qm.retransmitter.deadline } };
@@ -242,7 +414,7 @@ export class QuickMode {
       return { quickMode: null, out: { send: [], timer: null, dropped: `Quick Mode message 1 (M-ID ${mid}): HASH(1) does not verify` } };
     }
     const rest = opened.rest;
-    const saP = rest.find((p): p is SaPayload => p.type === 1);
+    const saP = findPayload(rest, PayloadType.SA);
     const peerSpi = saP?.proposals.find((p) => p.spi.length === 4)?.spi;
     const refuse = (err: IkeError): { quickMode: null; out: QuickModeOutput } => {
       const notify = err.notifyType ?? notifyFor(err.kind);
@@ -259,8 +431,8 @@ export class QuickMode {
       if (saP.doi !== 1 || !bytesEqual(saP.situation, SIT_IDENTITY_ONLY)) {
         throw new IkeError('PAYLOAD_MALFORMED', `${where}: SA with DOI ${saP.doi} / situation ${saP.situation.toString('hex')}, expected IPsec / SIT_IDENTITY_ONLY`, NotifyType.SITUATION_NOT_SUPPORTED);
       }
-      const nonce = checkNonce(rest, where);
-      const ids = rest.filter((p): p is IdPayload => p.type === 5);
+      const nonceI = checkNonce(rest, where);
+      const ids = findPayloads(rest, PayloadType.ID);
       // The selectors of the two endpoints: what the IDs mean when omitted, and a child's default.
       const remoteHost = hostSelector(sa.remote.address);
       const localHost = hostSelector(sa.local.address);
@@ -294,16 +466,10 @@ export class QuickMode {
           break;
         }
       }
-      if (choice === null || policy === null) throw noProposal(where, saP, candidates, rest.some((p) => p.type === 4));
-      const qm = new QuickMode(host, policy, false, mid, randomSpi(crypto), opened.nextIv);
-      qm.lastReceived = Buffer.from(message);
-      qm.nonceI = nonce;
-      qm.spiPeer = Buffer.from(choice.proposal.spi);
-      qm.chosen = choice.ours;
-      const enc = choice.value.encapsulationMode === undefined ? { mode: qm.mode, udp: false } : decodeEncapsulationMode(choice.value.encapsulationMode)!;
-      qm.udp = enc.udp;
-      qm.remoteTs = peerTs;
-      qm.localTs = ourTs;
+      if (choice === null || policy === null) throw noProposal(where, saP, candidates, findPayload(rest, PayloadType.KE) !== undefined);
+      const c: QmCommon = { host, policy, messageId: mid, spiOurs: randomSpi(crypto) };
+      const mode = policy.mode ?? 'tunnel';
+      const enc = choice.value.encapsulationMode === undefined ? { mode, udp: false } : decodeEncapsulationMode(choice.value.encapsulationMode)!;
       // Lifetime: accept up to ours; a longer offer is answered with RESPONDER-LIFETIME and we both use ours.
       const offeredSecs = choice.value.lifetimeSeconds ?? (choice.value.lifetimeKilobytes === undefined ? DEFAULT_IPSEC_LIFETIME_SECONDS : undefined);
       const maxSecs = policy.lifetimeSeconds ?? DEFAULT_CHILD_LIFETIME_SECONDS;
@@ -311,31 +477,49 @@ export class QuickMode {
       const offeredKb = choice.value.lifetimeKilobytes;
       const shorterSecs = offeredSecs === undefined || offeredSecs > maxSecs;
       const shorterKb = maxKb !== undefined && (offeredKb === undefined || offeredKb > maxKb);
-      qm.lifetimeSeconds = shorterSecs ? maxSecs : offeredSecs;
-      qm.lifetimeKilobytes = shorterKb ? maxKb : offeredKb;
-      qm.nonceR = crypto.randomBytes(NONCE_LENGTH);
+      const nonceR = crypto.randomBytes(NONCE_LENGTH);
       const answer: Payload[] = [
-        { type: 1, doi: 1, situation: SIT_IDENTITY_ONLY, proposals: [{ number: choice.proposal.number, protocolId: ProtocolId.IPSEC_ESP, spi: qm.spiOurs, transforms: [choice.transform] }] },
-        { type: 10, data: qm.nonceR },
+        {
+          type: PayloadType.SA,
+          doi: 1,
+          situation: SIT_IDENTITY_ONLY,
+          proposals: [{ number: choice.proposal.number, protocolId: ProtocolId.IPSEC_ESP, spi: c.spiOurs, transforms: [choice.transform] }],
+        },
+        { type: PayloadType.NONCE, data: nonceR },
       ];
+      let gxy: Buffer | undefined;
       if (choice.ours.pfsGroup !== undefined) {
-        const ke = rest.find((p) => p.type === 4);
+        const ke = findPayload(rest, PayloadType.KE);
         if (ke === undefined) throw new IkeError('PAYLOAD_MALFORMED', `${where}: PFS group ${choice.ours.pfsGroup} offered but no KE payload`, NotifyType.INVALID_KEY_INFORMATION);
-        answer.push({ type: 4, data: await qm.makeKeyPair(choice.ours.pfsGroup) });
-        await qm.computeGxy(ke.data, where);
+        const dh = await makeKeyPair(crypto, policy, choice.ours.pfsGroup);
+        answer.push({ type: PayloadType.KE, data: dh.publicValue });
+        gxy = await computeGxy(crypto, policy, dh, ke.data, where);
       }
       if (ids.length === 2) answer.push(idCopy(ids[0]!), idCopy(ids[1]!));
       if (shorterSecs || shorterKb) {
-        answer.push(notifyPayload(NotifyType.RESPONDER_LIFETIME, ProtocolId.IPSEC_ESP, qm.spiOurs, encodeLifetimeAttributes(shorterSecs ? maxSecs : undefined, shorterKb ? maxKb : undefined)));
+        answer.push(notifyPayload(NotifyType.RESPONDER_LIFETIME, ProtocolId.IPSEC_ESP, c.spiOurs, encodeLifetimeAttributes(shorterSecs ? maxSecs : undefined, shorterKb ? maxKb : undefined)));
       }
-      const nonceI = nonce;
-      const sealed = sealProtected(crypto, sa, ExchangeType.QUICK_MODE, mid, qm.iv, answer, (b) => hash2(crypto, sa, mid, nonceI, b));
-      qm.iv = sealed.nextIv;
+      const sealed = sealProtected(crypto, sa, ExchangeType.QUICK_MODE, mid, opened.nextIv, answer, (b) => hash2(crypto, sa, mid, nonceI, b));
+      const early = childSa(c, false, now, {
+        chosen: choice.ours,
+        spiPeer: Buffer.from(choice.proposal.spi),
+        nonceI,
+        nonceR,
+        ...(gxy ? { gxy } : {}),
+        mode: enc.mode,
+        udp: enc.udp,
+        localTs: ourTs,
+        remoteTs: peerTs,
+        lifetimeSeconds: shorterSecs ? maxSecs : offeredSecs,
+        lifetimeKilobytes: shorterKb ? maxKb : offeredKb,
+      });
+      gxy?.fill(0);
+      const qm = new QuickMode(new QmAnswered(c, sealed.nextIv, nonceI, nonceR, early), false);
+      qm.lastReceived = Buffer.from(message);
       qm.lastReply = sealed.message;
       // Retransmit QM2 until QM3 comes (a lost QM3 is only recovered this way).
       qm.retransmitter.arm(sealed.message, now);
-      qm.early = qm.childSa(now);
-      return { quickMode: qm, out: { send: [sealed.message], timer: qm.retransmitter.deadline, inboundReady: qm.early } };
+      return { quickMode: qm, out: { send: [sealed.message], timer: qm.retransmitter.deadline, inboundReady: early } };
     } catch (e) {
       return refuse(asIkeError(e));
     }
@@ -347,25 +531,27 @@ export class QuickMode {
       // The peer did not get our answer: the same bytes again, nothing recomputed.
       return { send: this.lastReply ? [this.lastReply] : [], timer: this.retransmitter.deadline, repeat: true };
     }
-    if (this.step === 'DONE' || this.step === 'FAILED') return this.idle('exchange already complete');
+    const state = this.state;
+    if (state instanceof QmDone || state instanceof QmFailed) return this.idle('exchange already complete');
     if (this.busy) return this.idle('busy');
     if ((header.flags & Flags.ENCRYPTION) === 0) return this.idle('unencrypted Quick Mode message');
-    const opened = openProtected(this.crypto, this.sa, header, body, this.iv);
+    const opened = openProtected(this.crypto, this.sa, header, body, state.iv);
     if (!opened.ok) return this.idle(opened.reason);
     this.busy = true;
     try {
-      if (this.step === 'I_WAIT_QM2') {
-        if (!hash2Equals(this.crypto, this.sa, this.messageId, this.nonceI!, opened.restBytes, opened.hash)) return this.idle('HASH(2) does not verify');
-        this.lastReceived = Buffer.from(message);
-        this.iv = opened.nextIv;
-        return await this.initiatorFinish(opened.rest, now);
-      }
-      if (!hash3Equals(this.crypto, this.sa, this.messageId, this.nonceI!, this.nonceR!, opened.hash)) return this.idle('HASH(3) does not verify');
+      // Nothing changes until the message's HASH has verified; after that a failure ends the exchange.
+      const r = await state.handle(opened, now);
+      if ('dropped' in r) return this.idle(r.dropped);
+      if (this.state !== state) return this.idle('exchange ended while this message was being handled');
+      this.state = r.next;
       this.lastReceived = Buffer.from(message);
-      this.lastReply = null;
+      this.lastReply = r.send ?? null;
       this.retransmitter.clear();
-      return { send: [], timer: null, childSa: this.finish(now) };
+      return { send: r.send ? [r.send] : [], timer: null, childSa: r.next.child };
     } catch (e) {
+      if (this.state !== state) return this.idle('exchange ended while this message was being handled');
+      // The message authenticated: it is the peer's, and it answers what we cannot accept.
+      this.lastReceived = Buffer.from(message);
       return this.fail(asIkeError(e));
     } finally {
       this.busy = false;
@@ -376,8 +562,7 @@ export class QuickMode {
     const due = this.retransmitter.due(now);
     if (due === null) return { send: [], timer: this.retransmitter.deadline };
     if (due === 'timeout') {
-      this.step = 'FAILED';
-      this.wipe();
+      this.toFailed();
       const what = this.initiator ? 'no answer to Quick Mode message 1' : 'no Quick Mode message 3';
       return { send: [], timer: null, failed: new IkeError('TIMEOUT', `child '${this.policy.name}': ${what} from ${this.sa.remote.address} (M-ID ${this.messageId}) after ${(this.policy.retransmit ?? DEFAULT_RETRANSMIT).tries} retransmissions`) };
     }
@@ -386,11 +571,10 @@ export class QuickMode {
 
   /** The peer refused this exchange with an (authenticated) error notify. */
   peerRefused(notifyType: number): QuickModeOutput {
-    if (this.step === 'DONE' || this.step === 'FAILED') return { send: [], timer: null };
-    this.step = 'FAILED';
+    if (!this.pending) return { send: [], timer: null };
     this.retransmitter.clear();
-    this.wipe();
-    return { send: [], timer: null, failed: new IkeError('PEER_NOTIFY', `child '${this.policy.name}': peer ${this.sa.remote.address} refused Quick Mode: ${notifyName(notifyType)}${hint(notifyType)}`) };
+    this.toFailed();
+    return { send: [], timer: null, failed: new IkeError('PEER_NOTIFY', `child '${this.policy.name}': peer ${this.sa.remote.address} refused Quick Mode: ${notifyName(notifyType)}${quickModeNotifyHint(notifyType)}`) };
   }
 
   get deadline(): number | null {
@@ -398,152 +582,94 @@ export class QuickMode {
   }
 
   get pending(): boolean {
-    return this.step === 'I_WAIT_QM2' || this.step === 'R_WAIT_QM3';
-  }
-
-  // ---- steps ----
-
-  private saPayload(): SaPayload {
-    return espOffer(this.offered, this.spiOurs, {
-      lifetimeSeconds: this.lifetimeSeconds,
-      ...(this.lifetimeKilobytes !== undefined ? { lifetimeKilobytes: this.lifetimeKilobytes } : {}),
-      encapsulationMode: this.offeredMode,
-    });
-  }
-
-  private async initiatorFinish(rest: Payload[], now: number): Promise<QuickModeOutput> {
-    const where = `Quick Mode message 2 from ${this.sa.remote.address} (M-ID ${this.messageId})`;
-    const saP = rest.find((p): p is SaPayload => p.type === 1);
-    if (saP === undefined) throw new IkeError('PAYLOAD_MALFORMED', `${where} has no SA payload`);
-    const prop = saP.proposals[0];
-    if (saP.proposals.length !== 1 || prop === undefined || prop.transforms.length !== 1 || prop.protocolId !== ProtocolId.IPSEC_ESP || prop.spi.length !== 4) {
-      throw new IkeError('NO_PROPOSAL_CHOSEN', `${where}: the answer must be one ESP proposal with one transform and a 4-byte SPI`, NotifyType.BAD_PROPOSAL_SYNTAX);
-    }
-    const ours = this.offered[prop.number - 1];
-    const v = espTransformValue(prop.transforms[0]!);
-    if (ours === undefined || !sameEsp(ours, v) || v.encapsulationMode !== this.offeredMode) {
-      throw new IkeError('NO_PROPOSAL_CHOSEN', `${where}: the responder chose ${describeEspOffer(saP.proposals)}, which we did not offer`);
-    }
-    this.chosen = ours;
-    this.spiPeer = Buffer.from(prop.spi);
-    this.nonceR = checkNonce(rest, where);
-    if (ours.pfsGroup !== undefined) {
-      const ke = rest.find((p) => p.type === 4);
-      if (ke === undefined) throw new IkeError('NO_PROPOSAL_CHOSEN', `${where}: PFS (${ours.pfsGroup}) negotiated but the responder sent no KE payload`);
-      await this.computeGxy(ke.data, where);
-    }
-    const ids = rest.filter((p): p is IdPayload => p.type === 5);
-    if (this.idsSent) {
-      const ci = ids[0] ? tsFromIdPayload(ids[0]) : null;
-      const cr = ids[1] ? tsFromIdPayload(ids[1]) : null;
-      // The responder may echo our selectors or narrow them; anything outside what we proposed is refused.
-      if (ids.length !== 2 || ci === null || cr === null || !tsContains(this.localTs, ci) || !tsContains(this.remoteTs, cr)) {
-        const got = ids.length === 2 && ci && cr ? `${tsToString(ci)} <=> ${tsToString(cr)}` : `${ids.length} ID payloads`;
-        throw new IkeError('POLICY', `traffic selectors do not match: responder answered ${got}, we proposed ${tsToString(this.localTs)} <=> ${tsToString(this.remoteTs)}`, NotifyType.INVALID_ID_INFORMATION);
-      }
-      if (!sameTs(ci, this.localTs) || !sameTs(cr, this.remoteTs)) {
-        this.localTs = ci;
-        this.remoteTs = cr;
-      }
-    }
-    // Lifetimes: the shorter of ours, the transform's and a RESPONDER-LIFETIME notify.
-    if (v.lifetimeSeconds !== undefined) this.lifetimeSeconds = Math.min(this.lifetimeSeconds, v.lifetimeSeconds);
-    if (v.lifetimeKilobytes !== undefined) this.lifetimeKilobytes = Math.min(this.lifetimeKilobytes ?? Infinity, v.lifetimeKilobytes);
-    for (const n of rest) {
-      if (n.type === 11 && n.notifyType === NotifyType.RESPONDER_LIFETIME) {
-        const l = decodeLifetimeAttributes(n.data);
-        if (l.seconds !== undefined) this.lifetimeSeconds = Math.min(this.lifetimeSeconds, l.seconds);
-        if (l.kilobytes !== undefined) this.lifetimeKilobytes = Math.min(this.lifetimeKilobytes ?? Infinity, l.kilobytes);
-      }
-    }
-    const mid = this.messageId;
-    const sealed = sealProtected(this.crypto, this.sa, ExchangeType.QUICK_MODE, mid, this.iv, [], () => hash3(this.crypto, this.sa, mid, this.nonceI!, this.nonceR!));
-    this.iv = sealed.nextIv;
-    this.lastReply = sealed.message;
-    this.retransmitter.clear();
-    return { send: [sealed.message], timer: null, childSa: this.finish(now) };
-  }
-
-  private finish(now: number): ChildSa {
-    // the responder built it when it sent QM2 (inboundReady); its life counts from now
-    const child = this.early ?? this.childSa(now);
-    this.early = null;
-    child.establishedAt = now;
-    child.expiresAt = now + this.lifetimeSeconds * 1000;
-    this.step = 'DONE';
-    this.wipe();
-    return child;
-  }
-
-  /** The child SA this exchange agreed on (keys derived now). */
-  private childSa(now: number): ChildSa {
-    const alg = this.chosen!.algorithm as EspAlgorithm;
-    const keys = deriveChildKeys(this.crypto, this.sa, alg, {
-      spiIn: this.spiOurs,
-      spiOut: this.spiPeer!,
-      nonceI: this.nonceI!,
-      nonceR: this.nonceR!,
-      ...(this.gxy ? { gxy: this.gxy } : {}),
-    });
-    const child: ChildSa = {
-      name: this.policy.name,
-      messageId: this.messageId,
-      initiator: this.initiator,
-      spiIn: this.spiOurs,
-      spiOut: this.spiPeer!,
-      algorithm: alg,
-      proposal: espProposalName(this.chosen!),
-      mode: this.mode,
-      encapsulation: this.udp,
-      inbound: keys.inbound,
-      outbound: keys.outbound,
-      localTs: this.localTs,
-      remoteTs: this.remoteTs,
-      lifetimeSeconds: this.lifetimeSeconds,
-      esn: this.chosen!.esn,
-      establishedAt: now,
-      expiresAt: now + this.lifetimeSeconds * 1000,
-    };
-    if (this.lifetimeKilobytes !== undefined) child.lifetimeKilobytes = this.lifetimeKilobytes;
-    if (this.chosen!.pfsGroup !== undefined) child.pfsGroup = this.chosen!.pfsGroup;
-    return child;
-  }
-
-  private async makeKeyPair(group: DhGroupId): Promise<Buffer> {
-    const g = this.crypto.dhGroup(group);
-    this.dh = this.policy.asyncDh ? await g.generateKeyPairAsync() : g.generateKeyPair();
-    return this.dh.publicValue;
-  }
-
-  private async computeGxy(peer: Buffer, where: string): Promise<void> {
-    const g = this.crypto.dhGroup(this.dh!.group);
-    if (peer.length !== g.publicLength) throw new IkeError('INVALID_KE', `${where}: KE payload of ${peer.length} bytes, DH group ${g.id} needs ${g.publicLength}`);
-    try {
-      this.gxy = this.policy.asyncDh ? await this.dh!.computeSecretAsync(peer) : this.dh!.computeSecret(peer);
-    } catch (e) {
-      throw new IkeError('INVALID_KE', `${where}: invalid DH public value (${(e as Error).message})`);
-    }
-    this.dh = null;
+    return this.state instanceof QmOffered || this.state instanceof QmAnswered;
   }
 
   private fail(err: IkeError): QuickModeOutput {
-    this.step = 'FAILED';
+    // The SPI the notify names: ours as initiator (what we offered), the peer's as responder.
+    const s = this.state;
+    const spi = this.initiator ? this.spiOurs : s instanceof QmAnswered ? s.early.spiOut : Buffer.alloc(0);
     this.retransmitter.clear();
-    this.wipe();
+    this.toFailed();
     const notify = err.notifyType ?? notifyFor(err.kind);
-    const send = notify === undefined ? [] : [informationalMessage(this.crypto, this.sa, this.host.newMessageId(), [notifyPayload(notify, ProtocolId.IPSEC_ESP, this.initiator ? this.spiOurs : this.spiPeer ?? Buffer.alloc(0))])];
+    const send = notify === undefined ? [] : [informationalMessage(this.crypto, this.sa, this.host.newMessageId(), [notifyPayload(notify, ProtocolId.IPSEC_ESP, spi)])];
     return { send, timer: null, failed: err };
+  }
+
+  /** Ends the exchange; what the waiting step held (a PFS key pair, the announced child SA) is dropped. */
+  private toFailed(): void {
+    const s = this.state;
+    if (s instanceof QmFailed) return;
+    this.state = new QmFailed(s.c, this.localTs, this.remoteTs);
   }
 
   private idle(dropped: string): QuickModeOutput {
     return { send: [], timer: this.retransmitter.deadline, dropped: `Quick Mode M-ID ${this.messageId}: ${dropped}` };
   }
+}
 
-  private wipe(): void {
-    this.gxy?.fill(0);
-    this.gxy = null;
-    this.dh = null;
-    this.early = null;
+/** What a Quick Mode agreed on, from which the child SA and its keys follow. */
+interface Agreed {
+  chosen: EspProposal;
+  spiPeer: Buffer;
+  nonceI: Buffer;
+  nonceR: Buffer;
+  gxy?: Buffer;
+  mode: 'tunnel' | 'transport';
+  udp: boolean;
+  localTs: TrafficSelector;
+  remoteTs: TrafficSelector;
+  lifetimeSeconds: number;
+  lifetimeKilobytes: number | undefined;
+}
+
+/** The child SA an exchange agreed on (keys derived now). */
+function childSa(c: QmCommon, initiator: boolean, now: number, a: Agreed): ChildSa {
+  const alg = a.chosen.algorithm as EspAlgorithm;
+  const keys = deriveChildKeys(c.host.crypto, c.host.sa, alg, {
+    spiIn: c.spiOurs,
+    spiOut: a.spiPeer,
+    nonceI: a.nonceI,
+    nonceR: a.nonceR,
+    ...(a.gxy ? { gxy: a.gxy } : {}),
+  });
+  const child: ChildSa = {
+    name: c.policy.name,
+    messageId: c.messageId,
+    initiator,
+    spiIn: c.spiOurs,
+    spiOut: a.spiPeer,
+    algorithm: alg,
+    proposal: espProposalName(a.chosen),
+    mode: a.mode,
+    encapsulation: a.udp,
+    inbound: keys.inbound,
+    outbound: keys.outbound,
+    localTs: a.localTs,
+    remoteTs: a.remoteTs,
+    lifetimeSeconds: a.lifetimeSeconds,
+    esn: a.chosen.esn,
+    establishedAt: now,
+    expiresAt: now + a.lifetimeSeconds * 1000,
+  };
+  if (a.lifetimeKilobytes !== undefined) child.lifetimeKilobytes = a.lifetimeKilobytes;
+  if (a.chosen.pfsGroup !== undefined) child.pfsGroup = a.chosen.pfsGroup;
+  return child;
+}
+
+function makeKeyPair(crypto: CryptoProvider, policy: Phase2Policy, group: DhGroupId): DhPrivateKey | Promise<DhPrivateKey> {
+  const g = crypto.dhGroup(group);
+  return policy.asyncDh ? g.generateKeyPairAsync() : g.generateKeyPair();
+}
+
+/** g(qm)^xy for PFS (a promise only with asyncDh). */
+async function computeGxy(crypto: CryptoProvider, policy: Phase2Policy, dh: DhPrivateKey, peer: Buffer, where: string): Promise<Buffer> {
+  const g = crypto.dhGroup(dh.group);
+  if (peer.length !== g.publicLength) throw new IkeError('INVALID_KE', `${where}: KE payload of ${peer.length} bytes, DH group ${g.id} needs ${g.publicLength}`);
+  try {
+    return policy.asyncDh ? await dh.computeSecretAsync(peer) : dh.computeSecret(peer);
+  } catch (e) {
+    throw new IkeError('INVALID_KE', `${where}: invalid DH public value (${(e as Error).message})`);
   }
 }
 
@@ -581,7 +707,7 @@ function randomSpi(crypto: CryptoProvider): Buffer {
 }
 
 function checkNonce(rest: readonly Payload[], where: string): Buffer {
-  const n = rest.find((p) => p.type === 10);
+  const n = findPayload(rest, PayloadType.NONCE);
   if (n === undefined) throw new IkeError('PAYLOAD_MALFORMED', `${where} has no NONCE payload`);
   if (n.data.length < 8 || n.data.length > 256) throw new IkeError('PAYLOAD_MALFORMED', `${where}: nonce of ${n.data.length} bytes (RFC 2409 allows 8-256)`);
   return Buffer.from(n.data);
@@ -609,16 +735,5 @@ function noProposal(where: string, saP: SaPayload, candidates: readonly Phase2Po
 }
 
 function idCopy(p: IdPayload): IdPayload {
-  return { type: 5, idType: p.idType, protocolId: p.protocolId, port: p.port, data: Buffer.from(p.data) };
-}
-
-function hint(n: number): string {
-  switch (n) {
-    case NotifyType.NO_PROPOSAL_CHOSEN:
-      return ' (no matching ESP proposal, PFS group, or mode)';
-    case NotifyType.INVALID_ID_INFORMATION:
-      return ' (traffic selectors not accepted)';
-    default:
-      return '';
-  }
+  return { type: PayloadType.ID, idType: p.idType, protocolId: p.protocolId, port: p.port, data: Buffer.from(p.data) };
 }

@@ -5,8 +5,7 @@
 //    temporaries. Long-lived bytes are copied into one allocation of their own per SA.
 //  - Small objects that are the same for most SAs (a proposal, NAT and vendor ID flags, an algorithm
 //    name): one shared, frozen copy instead of one per SA.
-import type { IsakmpSa } from './phase1.js';
-import type { ChildSa, EspKeys } from './quick-mode.js';
+import type { ChildSa, EspKeys, IsakmpSa } from './sa-types.js';
 import type { TrafficSelector } from './traffic-selectors.js';
 
 /**

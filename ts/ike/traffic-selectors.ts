@@ -6,7 +6,7 @@
 // narrows to the intersection; for an offer inside our policy the intersection is the offer itself, so
 // both agree there. A partial overlap is refused (INVALID_ID_INFORMATION) rather than narrowed, because
 // an IKEv1 initiator is not required to accept IDs other than the ones it sent (Cisco does not).
-import { IdType, compareBytes, decodeIdPayload, encodeIdentity, idToString, type IdPayload, type Identity } from '../isakmp/index.js';
+import { IdType, PayloadType, compareBytes, decodeIdPayload, encodeIdentity, idToString, type IdPayload, type Identity } from '../isakmp/index.js';
 
 export interface TrafficSelector {
   /** ipv4 / ipv6 (one address), ipv4-subnet / ipv6-subnet, ipv4-range / ipv6-range. */
@@ -101,7 +101,7 @@ export function tsContains(outer: TrafficSelector, inner: TrafficSelector): bool
 
 export function tsIdPayload(ts: TrafficSelector): IdPayload {
   const { idType, data } = encodeIdentity(ts.id);
-  return { type: 5, idType, protocolId: ts.protocol, port: ts.port, data };
+  return { type: PayloadType.ID, idType, protocolId: ts.protocol, port: ts.port, data };
 }
 
 /** An IDci / IDcr payload as a selector; null when it is not an address ID or its data is malformed. */

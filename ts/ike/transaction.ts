@@ -11,12 +11,12 @@
 // Retransmitter) and those the peer started (their answer is cached and re-sent for a duplicate).
 // A message that does not decrypt or whose HASH does not verify changes nothing.
 import type { CryptoProvider } from '../crypto/index.js';
-import { ExchangeType, Flags, ModeCfgType, type Attribute, type AttributePayload, type IsakmpHeader } from '../isakmp/index.js';
+import { ExchangeType, Flags, ModeCfgType, PayloadType, type Attribute, type AttributePayload, type IsakmpHeader } from '../isakmp/index.js';
 import { hash1, hash1Equals, openProtected, phase2Iv, randomMessageId, sealProtected, type Phase2Keys } from './phase2-crypto.js';
 import { DEFAULT_RETRANSMIT, Retransmitter, type RetransmitPolicy } from './retransmit.js';
 
 export function attributePayload(cfgType: number, identifier: number, attributes: readonly Attribute[]): AttributePayload {
-  return { type: 14, cfgType, identifier: identifier & 0xffff, attributes: [...attributes] };
+  return { type: PayloadType.ATTRIBUTE, cfgType, identifier: identifier & 0xffff, attributes: [...attributes] };
 }
 
 export function cfgTypeName(t: number): string {
@@ -46,7 +46,7 @@ export function readTransaction(crypto: CryptoProvider, sa: Phase2Keys, header: 
   const o = openProtected(crypto, sa, header, body, iv);
   if (!o.ok) return { ok: false, reason: `Transaction ${o.reason}` };
   if (!hash1Equals(crypto, sa, header.messageId, o.restBytes, o.hash)) return { ok: false, reason: 'Transaction HASH(1) does not verify' };
-  const attrs = o.rest.filter((p): p is AttributePayload => p.type === 14);
+  const attrs = o.rest.filter((p): p is AttributePayload => p.type === PayloadType.ATTRIBUTE);
   if (attrs.length !== 1) return { ok: false, reason: `Transaction with ${attrs.length} attribute payloads (one expected)` };
   return { ok: true, attr: attrs[0]!, nextIv: o.nextIv };
 }

@@ -1,6 +1,6 @@
 // Vendor ID payloads we send and recognise. The values are MD5 hashes of the strings the documents name
 // (facts, not code): RFC 3947 NAT-T, the NAT-T drafts peers still send, RFC 3706 DPD, XAUTH and Cisco Unity.
-import { bytesEqual, startsWithBytes, type Payload } from '../isakmp/index.js';
+import { PayloadType, bytesEqual, startsWithBytes, type Payload } from '../isakmp/index.js';
 
 const hex = (s: string) => Buffer.from(s, 'hex');
 
@@ -36,7 +36,7 @@ export interface PeerVendorIds {
 export function classifyVendorIds(payloads: readonly Payload[]): PeerVendorIds {
   const r: PeerVendorIds = { natt: null, dpd: false, xauth: false, unity: false, fragmentation: false };
   for (const p of payloads) {
-    if (p.type !== 13) continue;
+    if (p.type !== PayloadType.VENDOR_ID) continue;
     const d = p.data;
     if (bytesEqual(d, VendorIds.NATT_RFC3947)) r.natt = 'rfc3947';
     else if (bytesEqual(d, VendorIds.NATT_DRAFT_03) || bytesEqual(d, VendorIds.NATT_DRAFT_02) || bytesEqual(d, VendorIds.NATT_DRAFT_02N)) {
@@ -53,8 +53,8 @@ export function classifyVendorIds(payloads: readonly Payload[]): PeerVendorIds {
 export function ourVendorIds(options: { natt: boolean; dpd: boolean }): Payload[] {
   const out: Payload[] = [];
   if (options.natt) {
-    out.push({ type: 13, data: VendorIds.NATT_RFC3947 }, { type: 13, data: VendorIds.NATT_DRAFT_02N });
+    out.push({ type: PayloadType.VENDOR_ID, data: VendorIds.NATT_RFC3947 }, { type: PayloadType.VENDOR_ID, data: VendorIds.NATT_DRAFT_02N });
   }
-  if (options.dpd) out.push({ type: 13, data: VendorIds.DPD });
+  if (options.dpd) out.push({ type: PayloadType.VENDOR_ID, data: VendorIds.DPD });
   return out;
 }
