@@ -44,97 +44,37 @@ import type { ChildSa, EspKeys, IsakmpSa } from './sa-types.js';
 import { hash1, hash1Equals, hash2, hash2Equals, hash3, hash3Equals, openProtected, phase2Iv, sealProtected } from './phase2-crypto.js';
 import type { SelectionOrder } from './proposals.js';
 import { DEFAULT_RETRANSMIT, Retransmitter, type RetransmitPolicy } from './retransmit.js';
-import { hostSelector, sameTs, tsContains, tsFromIdPayload, tsIdPayload, tsToString, type TrafficSelector } from './traffic-selectors.js';
+import {
+  checkNonce,
+  childSa,
+  computeGxy,
+  createChildEspSas,
+  DEFAULT_CHILD_LIFETIME_SECONDS,
+  deriveChildKeys,
+  espSaParams,
+  idCopy,
+  makeKeyPair,
+  modeAcceptable,
+  NONCE_LENGTH,
+  noProposal,
+  randomSpi,
+  SIT_IDENTITY_ONLY,
+  answerLifetime,
+  chooseChild,
+  qm1Selectors,
+  responderGxy,
+  type Opened,
+  type Phase2Host,
+  type Phase2Policy,
+  type QmCommon,
+  type QuickModeOutput,
+  type Step,
+} from './quick-mode-core.js';
 
-/** One CHILD_SA configuration (strongSwan's `children { name { ... } }`). */
-export interface Phase2Policy {
-  name: string;
-  /** ESP proposals in priority order (parseEspProposal). A pfsGroup means PFS with that group. */
-  proposals: EspProposal[];
-  mode?: 'tunnel' | 'transport';
-  /** Our side / the peer's side. Omitted: the endpoint address (and, as initiator, no ID payloads are sent). */
-  localTs?: TrafficSelector;
-  remoteTs?: TrafficSelector;
-  /** Initiator: the lifetime offered. Responder: the longest accepted (a longer offer gets RESPONDER-LIFETIME). Default 3600. */
-  lifetimeSeconds?: number;
-  lifetimeKilobytes?: number;
-  /** Responder: whose priority decides (default 'responder'). */
-  selection?: SelectionOrder;
-  retransmit?: RetransmitPolicy;
-  /** Propose UDP encapsulation when NAT-T was negotiated even if no NAT was detected (strongSwan `encap = yes`). */
-  forceEncapsulation?: boolean;
-  /** Run PFS DH on the libuv thread pool. */
-  asyncDh?: boolean;
-}
-
-export const DEFAULT_CHILD_LIFETIME_SECONDS = 3600;
-
+export { createChildEspSas, DEFAULT_CHILD_LIFETIME_SECONDS, deriveChildKeys, espSaParams };
+export type { Phase2Host, Phase2Policy, QuickModeOutput };
 export type { ChildSa, EspKeys } from './sa-types.js';
-
-/** createEspSa parameters for one direction of a child SA (extra: replayWindow, implementation, ...). */
-export function espSaParams(child: ChildSa, direction: 'inbound' | 'outbound', extra: Partial<EspSaParams> = {}): EspSaParams {
-  const k = direction === 'inbound' ? child.inbound : child.outbound;
-  return {
-    spi: (direction === 'inbound' ? child.spiIn : child.spiOut).readUInt32BE(0),
-    algorithm: child.algorithm,
-    direction,
-    encryptionKey: k.encryptionKey,
-    integrityKey: k.integrityKey,
-    salt: k.salt,
-    esn: child.esn,
-    mode: child.mode,
-    udpEncapsulation: child.encapsulation,
-    ...extra,
-  };
-}
-
-/** Both ESP SAs of a child: { inbound, outbound }. */
-export function createChildEspSas(child: ChildSa, extra: Partial<EspSaParams> = {}): { inbound: EspSa; outbound: EspSa } {
-  return { inbound: createEspSa(espSaParams(child, 'inbound', extra)), outbound: createEspSa(espSaParams(child, 'outbound', extra)) };
-}
-
-/** What a Quick Mode exchange needs from its ISAKMP SA (IsakmpSaContext provides it). */
-export interface Phase2Host {
-  readonly crypto: CryptoProvider;
-  readonly sa: IsakmpSa;
-  /** A random non-zero message ID not used before on this ISAKMP SA. */
-  newMessageId(): number;
-}
-
-export interface QuickModeOutput {
-  send: Buffer[];
-  timer: number | null;
-  childSa?: ChildSa;
-  /**
-   * Responder, on sending QM2: the child SA as it will be (keys, SPIs), before QM3 confirms it. The
-   * initiator may send on it as soon as QM2 arrives, before its QM3 reaches us, so the inbound direction
-   * should take packets from now on; the outbound waits for `childSa` (same object) after QM3.
-   */
-  inboundReady?: ChildSa;
-  failed?: IkeError;
-  /** Why an incoming datagram changed nothing (for logs); never set together with a state change. */
-  dropped?: string;
-  /** The datagram repeated one already handled: answered from the cache, nothing else changed. */
-  repeat?: boolean;
-}
-
-const NONCE_LENGTH = 32;
-const SIT_IDENTITY_ONLY = Buffer.from([0, 0, 0, 1]);
-
-/** What every step of one Quick Mode knows. */
-interface QmCommon {
-  readonly host: Phase2Host;
-  readonly policy: Phase2Policy;
-  readonly messageId: number;
-  /** Our SPI: the SA we receive on. */
-  readonly spiOurs: Buffer;
-}
-
-/** The authenticated content of a message of this exchange (openProtected, HASH not yet checked). */
-type Opened = Extract<ReturnType<typeof openProtected>, { ok: true }>;
-
-/** What a waiting state answers: a rejected message (nothing changed), or the next state and what to send. */
-type Step<S> = { dropped: string } | { next: S; send?: Buffer };
+import { hostSelector, sameTs, tsContains, tsFromIdPayload, tsIdPayload, tsToString, type TrafficSelector } from './traffic-selectors.js';
 
 /** What the initiator offered in QM1 and needs to read QM2. */
 interface Offer {
@@ -432,51 +372,12 @@ export class QuickMode {
         throw new IkeError('PAYLOAD_MALFORMED', `${where}: SA with DOI ${saP.doi} / situation ${saP.situation.toString('hex')}, expected IPsec / SIT_IDENTITY_ONLY`, NotifyType.SITUATION_NOT_SUPPORTED);
       }
       const nonceI = checkNonce(rest, where);
-      const ids = findPayloads(rest, PayloadType.ID);
-      // The selectors of the two endpoints: what the IDs mean when omitted, and a child's default.
-      const remoteHost = hostSelector(sa.remote.address);
-      const localHost = hostSelector(sa.local.address);
-      let peerTs: TrafficSelector;
-      let ourTs: TrafficSelector;
-      if (ids.length === 0) {
-        peerTs = remoteHost;
-        ourTs = localHost;
-      } else if (ids.length === 2) {
-        const a = tsFromIdPayload(ids[0]!);
-        const b = tsFromIdPayload(ids[1]!);
-        if (a === null || b === null) throw new IkeError('POLICY', `${where}: IDci/IDcr are not address selectors`, NotifyType.INVALID_ID_INFORMATION);
-        peerTs = a;
-        ourTs = b;
-      } else {
-        throw new IkeError('PAYLOAD_MALFORMED', `${where}: ${ids.length} ID payloads (0 or 2 expected)`, NotifyType.INVALID_ID_INFORMATION);
-      }
-      const candidates = policies.filter((p) => tsContains(p.remoteTs ?? remoteHost, peerTs) && tsContains(p.localTs ?? localHost, ourTs));
-      if (candidates.length === 0) {
-        const allowed = policies.map((p) => `${tsToString(p.remoteTs ?? remoteHost)} <=> ${tsToString(p.localTs ?? localHost)}`).join(', ') || 'nothing (no child configured)';
-        throw new IkeError('POLICY', `traffic selectors do not match: peer proposed ${tsToString(peerTs)} <=> ${tsToString(ourTs)}, we allow ${allowed}`, NotifyType.INVALID_ID_INFORMATION);
-      }
-      let choice: ReturnType<typeof selectEsp> = null;
-      let policy: Phase2Policy | null = null;
-      for (const p of candidates) {
-        const supported = p.proposals.filter((x) => isEspAlgorithm(x.algorithm));
-        const mode = p.mode ?? 'tunnel';
-        choice = selectEsp(saP.proposals, supported, p.selection ?? 'responder', (m) => modeAcceptable(m, mode, sa.nat.version !== null));
-        if (choice) {
-          policy = p;
-          break;
-        }
-      }
-      if (choice === null || policy === null) throw noProposal(where, saP, candidates, findPayload(rest, PayloadType.KE) !== undefined);
+      const { ids, peerTs, ourTs } = qm1Selectors(rest, sa, where);
+      const ke = findPayload(rest, PayloadType.KE);
+      const { policy, choice } = chooseChild(policies, saP, { peerTs, ourTs }, sa, where, ke !== undefined);
       const c: QmCommon = { host, policy, messageId: mid, spiOurs: randomSpi(crypto) };
-      const mode = policy.mode ?? 'tunnel';
-      const enc = choice.value.encapsulationMode === undefined ? { mode, udp: false } : decodeEncapsulationMode(choice.value.encapsulationMode)!;
-      // Lifetime: accept up to ours; a longer offer is answered with RESPONDER-LIFETIME and we both use ours.
-      const offeredSecs = choice.value.lifetimeSeconds ?? (choice.value.lifetimeKilobytes === undefined ? DEFAULT_IPSEC_LIFETIME_SECONDS : undefined);
-      const maxSecs = policy.lifetimeSeconds ?? DEFAULT_CHILD_LIFETIME_SECONDS;
-      const maxKb = policy.lifetimeKilobytes;
-      const offeredKb = choice.value.lifetimeKilobytes;
-      const shorterSecs = offeredSecs === undefined || offeredSecs > maxSecs;
-      const shorterKb = maxKb !== undefined && (offeredKb === undefined || offeredKb > maxKb);
+      const enc = choice.value.encapsulationMode === undefined ? { mode: policy.mode ?? 'tunnel', udp: false } : decodeEncapsulationMode(choice.value.encapsulationMode)!;
+      const lifetime = answerLifetime(choice.value, policy);
       const nonceR = crypto.randomBytes(NONCE_LENGTH);
       const answer: Payload[] = [
         {
@@ -489,16 +390,13 @@ export class QuickMode {
       ];
       let gxy: Buffer | undefined;
       if (choice.ours.pfsGroup !== undefined) {
-        const ke = findPayload(rest, PayloadType.KE);
         if (ke === undefined) throw new IkeError('PAYLOAD_MALFORMED', `${where}: PFS group ${choice.ours.pfsGroup} offered but no KE payload`, NotifyType.INVALID_KEY_INFORMATION);
-        const dh = await makeKeyPair(crypto, policy, choice.ours.pfsGroup);
+        const dh = await responderGxy(crypto, policy, choice.ours.pfsGroup, ke.data, where);
         answer.push({ type: PayloadType.KE, data: dh.publicValue });
-        gxy = await computeGxy(crypto, policy, dh, ke.data, where);
+        gxy = dh.gxy;
       }
       if (ids.length === 2) answer.push(idCopy(ids[0]!), idCopy(ids[1]!));
-      if (shorterSecs || shorterKb) {
-        answer.push(notifyPayload(NotifyType.RESPONDER_LIFETIME, ProtocolId.IPSEC_ESP, c.spiOurs, encodeLifetimeAttributes(shorterSecs ? maxSecs : undefined, shorterKb ? maxKb : undefined)));
-      }
+      if (lifetime.notify) answer.push(notifyPayload(NotifyType.RESPONDER_LIFETIME, ProtocolId.IPSEC_ESP, c.spiOurs, encodeLifetimeAttributes(lifetime.notify.seconds, lifetime.notify.kilobytes)));
       const sealed = sealProtected(crypto, sa, ExchangeType.QUICK_MODE, mid, opened.nextIv, answer, (b) => hash2(crypto, sa, mid, nonceI, b));
       const early = childSa(c, false, now, {
         chosen: choice.ours,
@@ -510,8 +408,8 @@ export class QuickMode {
         udp: enc.udp,
         localTs: ourTs,
         remoteTs: peerTs,
-        lifetimeSeconds: shorterSecs ? maxSecs : offeredSecs,
-        lifetimeKilobytes: shorterKb ? maxKb : offeredKb,
+        lifetimeSeconds: lifetime.seconds,
+        lifetimeKilobytes: lifetime.kilobytes,
       });
       gxy?.fill(0);
       const qm = new QuickMode(new QmAnswered(c, sealed.nextIv, nonceI, nonceR, early), false);
@@ -606,134 +504,4 @@ export class QuickMode {
   private idle(dropped: string): QuickModeOutput {
     return { send: [], timer: this.retransmitter.deadline, dropped: `Quick Mode M-ID ${this.messageId}: ${dropped}` };
   }
-}
-
-/** What a Quick Mode agreed on, from which the child SA and its keys follow. */
-interface Agreed {
-  chosen: EspProposal;
-  spiPeer: Buffer;
-  nonceI: Buffer;
-  nonceR: Buffer;
-  gxy?: Buffer;
-  mode: 'tunnel' | 'transport';
-  udp: boolean;
-  localTs: TrafficSelector;
-  remoteTs: TrafficSelector;
-  lifetimeSeconds: number;
-  lifetimeKilobytes: number | undefined;
-}
-
-/** The child SA an exchange agreed on (keys derived now). */
-function childSa(c: QmCommon, initiator: boolean, now: number, a: Agreed): ChildSa {
-  const alg = a.chosen.algorithm as EspAlgorithm;
-  const keys = deriveChildKeys(c.host.crypto, c.host.sa, alg, {
-    spiIn: c.spiOurs,
-    spiOut: a.spiPeer,
-    nonceI: a.nonceI,
-    nonceR: a.nonceR,
-    ...(a.gxy ? { gxy: a.gxy } : {}),
-  });
-  const child: ChildSa = {
-    name: c.policy.name,
-    messageId: c.messageId,
-    initiator,
-    spiIn: c.spiOurs,
-    spiOut: a.spiPeer,
-    algorithm: alg,
-    proposal: espProposalName(a.chosen),
-    mode: a.mode,
-    encapsulation: a.udp,
-    inbound: keys.inbound,
-    outbound: keys.outbound,
-    localTs: a.localTs,
-    remoteTs: a.remoteTs,
-    lifetimeSeconds: a.lifetimeSeconds,
-    esn: a.chosen.esn,
-    establishedAt: now,
-    expiresAt: now + a.lifetimeSeconds * 1000,
-  };
-  if (a.lifetimeKilobytes !== undefined) child.lifetimeKilobytes = a.lifetimeKilobytes;
-  if (a.chosen.pfsGroup !== undefined) child.pfsGroup = a.chosen.pfsGroup;
-  return child;
-}
-
-function makeKeyPair(crypto: CryptoProvider, policy: Phase2Policy, group: DhGroupId): DhPrivateKey | Promise<DhPrivateKey> {
-  const g = crypto.dhGroup(group);
-  return policy.asyncDh ? g.generateKeyPairAsync() : g.generateKeyPair();
-}
-
-/** g(qm)^xy for PFS (a promise only with asyncDh). */
-async function computeGxy(crypto: CryptoProvider, policy: Phase2Policy, dh: DhPrivateKey, peer: Buffer, where: string): Promise<Buffer> {
-  const g = crypto.dhGroup(dh.group);
-  if (peer.length !== g.publicLength) throw new IkeError('INVALID_KE', `${where}: KE payload of ${peer.length} bytes, DH group ${g.id} needs ${g.publicLength}`);
-  try {
-    return policy.asyncDh ? await dh.computeSecretAsync(peer) : dh.computeSecret(peer);
-  } catch (e) {
-    throw new IkeError('INVALID_KE', `${where}: invalid DH public value (${(e as Error).message})`);
-  }
-}
-
-/**
- * ESP keys of both directions (RFC 2409 5.5): KEYMAT = prf(SKEYID_d, [g(qm)^xy |] 3 | SPI | Ni_b | Nr_b)
- * expanded to the transform's key material, where SPI is the SPI of the SA the keys protect: ours (the
- * receiver's choice) for inbound, the peer's for outbound. Split as encryption key | salt | integrity key.
- */
-export function deriveChildKeys(
-  crypto: CryptoProvider,
-  sa: Pick<IsakmpSa, 'skeyidD' | 'proposal'>,
-  algorithm: EspAlgorithm,
-  p: { spiIn: Buffer; spiOut: Buffer; nonceI: Buffer; nonceR: Buffer; gxy?: Buffer },
-): { inbound: EspKeys; outbound: EspKeys } {
-  const len = espKeyLengths(algorithm).keymatLength;
-  // Both directions' keys in one pool slice, handed out as views: one allocation instead of six copies. What
-  // a gateway keeps for the SA's life goes into an allocation of its own (retainChildSa in retained.ts).
-  const all = Buffer.allocUnsafe(2 * len);
-  const keys = (spi: Buffer, o: number): EspKeys => {
-    const params = { protocol: ProtocolId.IPSEC_ESP, spi, nonceI: p.nonceI, nonceR: p.nonceR, ...(p.gxy ? { gxy: p.gxy } : {}) };
-    const km = crypto.keymat(sa.proposal.hash, sa.skeyidD, params, len);
-    km.copy(all, o);
-    km.fill(0);
-    return espKeymatViews(algorithm, all.subarray(o, o + len));
-  };
-  return { inbound: keys(p.spiIn, 0), outbound: keys(p.spiOut, len) };
-}
-
-function randomSpi(crypto: CryptoProvider): Buffer {
-  // SPIs 0..255 are reserved (RFC 4303 2.1).
-  for (;;) {
-    const spi = crypto.randomBytes(4);
-    if (spi.readUInt32BE(0) >= 256) return spi;
-  }
-}
-
-function checkNonce(rest: readonly Payload[], where: string): Buffer {
-  const n = findPayload(rest, PayloadType.NONCE);
-  if (n === undefined) throw new IkeError('PAYLOAD_MALFORMED', `${where} has no NONCE payload`);
-  if (n.data.length < 8 || n.data.length > 256) throw new IkeError('PAYLOAD_MALFORMED', `${where}: nonce of ${n.data.length} bytes (RFC 2409 allows 8-256)`);
-  return Buffer.from(n.data);
-}
-
-/** An offered encapsulation mode is acceptable when it is our mode, in UDP only if NAT-T was negotiated. */
-function modeAcceptable(value: number | undefined, mode: 'tunnel' | 'transport', natt: boolean): boolean {
-  if (value === undefined) return true; // RFC 2407 4.5: unspecified, host-dependent: ours
-  const d = decodeEncapsulationMode(value);
-  return d !== null && d.mode === mode && (!d.udp || natt);
-}
-
-/** The most useful reason we can give for "no proposal chosen", including PFS mismatches. */
-function noProposal(where: string, saP: SaPayload, candidates: readonly Phase2Policy[], keSent: boolean): IkeError {
-  const offer = describeEspOffer(saP.proposals);
-  const ours = candidates.flatMap((p) => p.proposals);
-  const names = ours.map(espProposalName).join(', ');
-  const ourGroups = new Set(ours.map((p) => p.pfsGroup));
-  const offeredGroups = new Set(saP.proposals.flatMap((p) => p.transforms.map((t) => espTransformValue(t).group)));
-  let pfs = '';
-  if (!keSent && ![...ourGroups].includes(undefined)) pfs = ' (PFS mismatch: we require PFS, the peer offered none)';
-  else if (keSent && !ourGroups.has(undefined) && ![...offeredGroups].some((g) => ourGroups.has(g as DhGroupId))) pfs = ' (PFS mismatch: different DH groups)';
-  else if (keSent && ourGroups.size === 1 && ourGroups.has(undefined)) pfs = ' (PFS mismatch: the peer wants PFS, we do not use it)';
-  return new IkeError('NO_PROPOSAL_CHOSEN', `${where}: no matching ESP proposal${pfs}: peer offered ${offer}; we accept ${names || 'nothing'}`);
-}
-
-function idCopy(p: IdPayload): IdPayload {
-  return { type: PayloadType.ID, idType: p.idType, protocolId: p.protocolId, port: p.port, data: Buffer.from(p.data) };
 }
