@@ -33,6 +33,7 @@ import {
   establish,
   keyed,
   makeKeyPair,
+  responderKeys,
   makeNonce,
   natdHashes,
   natdPayloads,
@@ -163,9 +164,6 @@ export async function aggressiveModeRespond(c: Phase1Base, candidates: readonly 
   const group = a.proposal.group;
   const gxi = checkKe(env.crypto, findPayload(payloads, PayloadType.KE)?.data, group, where);
   const nonceI = checkNonce(findPayload(payloads, PayloadType.NONCE)?.data, where);
-  const pair = makeKeyPair(env.crypto, a.policy, group);
-  const dh = pair instanceof Promise ? await pair : pair;
-  const gxr = dh.publicValue;
   const nonceR = makeNonce(env.crypto);
   const n: Negotiated = {
     env,
@@ -178,8 +176,8 @@ export async function aggressiveModeRespond(c: Phase1Base, candidates: readonly 
     peerVendorIds: a.peerVendorIds,
     nat: a.nat,
   };
-  const d = deriveKeys(n, { dh, gxi, gxr, nonceI, nonceR });
-  const { keys, iv } = d instanceof Promise ? await d : d;
+  const d = responderKeys(n, gxi, nonceI, nonceR);
+  const { gxr, keys, iv } = d instanceof Promise ? await d : d;
   const k = keyed(n, n.nat, gxi, gxr, keys, iv);
   const natd = natdHashes(k);
   const send = encodeMessage({

@@ -20,6 +20,7 @@ import {
   establish,
   keyed,
   makeKeyPair,
+  responderKeys,
   makeNonce,
   natdHashes,
   natdPayloads,
@@ -129,12 +130,9 @@ export class MmSaReplied {
     const crypto = c.env.crypto;
     const gxi = checkKe(crypto, findPayload(clear, PayloadType.KE)?.data, c.proposal.group, 'main mode message 3');
     const nonceI = checkNonce(findPayload(clear, PayloadType.NONCE)?.data, 'main mode message 3');
-    const pair = makeKeyPair(crypto, c.policy, c.proposal.group);
-    const dh = pair instanceof Promise ? await pair : pair;
-    const gxr = dh.publicValue;
     const nonceR = makeNonce(crypto);
-    const d = deriveKeys(c, { dh, gxi, gxr, nonceI, nonceR });
-    const { keys, iv } = d instanceof Promise ? await d : d;
+    const d = responderKeys(c, gxi, nonceI, nonceR);
+    const { gxr, keys, iv } = d instanceof Promise ? await d : d;
     const natd = natdHashes(c);
     const k = keyed(c, detectNat(c, natd, clear), gxi, gxr, keys, iv);
     const send = encodeMessage({

@@ -283,7 +283,7 @@ export interface KeyInputs {
 /** g^xy, SKEYID, SKEYID_d/_a/_e, Ka and the phase 1 IV (a promise only with asyncDh). */
 export function deriveKeys(n: Omit<Negotiated, 'peerVendorIds' | 'nat'>, k: KeyInputs): { keys: Phase1Keys; iv: Buffer } | Promise<{ keys: Phase1Keys; iv: Buffer }> {
   const peer = n.initiator ? k.gxr : k.gxi;
-  const invalidKe = (e: unknown) => new IkeError('INVALID_KE', `invalid DH public value from ${n.env.remote.address}: ${(e as Error).message}`);
+  const invalidKe = (e: unknown) => invalidPeerValue(n, e);
   if (n.policy.asyncDh) {
     return k.dh.computeSecretAsync(peer).then(
       (gxy) => deriveFrom(n, k, gxy),
@@ -299,6 +299,38 @@ export function deriveKeys(n: Omit<Negotiated, 'peerVendorIds' | 'nat'>, k: KeyI
     throw invalidKe(e);
   }
   return deriveFrom(n, k, gxy);
+}
+
+type ResponderKeys = { gxr: Buffer; keys: Phase1Keys; iv: Buffer };
+
+/**
+ * Responder (MM3, AM1): our key pair, g^xy with the initiator's value and everything derived from it. With
+ * asyncDh the key pair and g^xy are one job on the thread pool (the initiator's value is known before ours
+ * is made): one trip instead of two, each a thread wake-up and a promise. A promise only with asyncDh.
+ */
+export function responderKeys(n: Omit<Negotiated, 'peerVendorIds' | 'nat'>, gxi: Buffer, nonceI: Buffer, nonceR: Buffer): ResponderKeys | Promise<ResponderKeys> {
+  const g = n.env.crypto.dhGroup(n.proposal.group);
+  const options = { fullLengthExponent: n.policy.fullLengthExponent ?? false };
+  if (!n.policy.asyncDh) {
+    const dh = g.generateKeyPair(options);
+    const gxr = dh.publicValue;
+    const d = deriveKeys(n, { dh, gxi, gxr, nonceI, nonceR }) as { keys: Phase1Keys; iv: Buffer };
+    return { gxr, keys: d.keys, iv: d.iv };
+  }
+  return g.generateAndComputeAsync(gxi, options).then(
+    ({ key, secret }) => {
+      const gxr = key.publicValue;
+      const d = deriveFrom(n, { dh: key, gxi, gxr, nonceI, nonceR }, secret);
+      return { gxr, keys: d.keys, iv: d.iv };
+    },
+    (e) => {
+      throw invalidPeerValue(n, e);
+    },
+  );
+}
+
+function invalidPeerValue(n: Omit<Negotiated, 'peerVendorIds' | 'nat'>, e: unknown): IkeError {
+  return new IkeError('INVALID_KE', `invalid DH public value from ${n.env.remote.address}: ${(e as Error).message}`);
 }
 
 function deriveFrom(n: Omit<Negotiated, 'peerVendorIds' | 'nat'>, k: KeyInputs, gxy: Buffer): { keys: Phase1Keys; iv: Buffer } {
