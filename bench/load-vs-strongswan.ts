@@ -81,7 +81,7 @@ function ourResponder(pair: NetnsPair, pfs: boolean): ChildProcess {
     console.log('listening');
     process.on('SIGTERM', async () => { await gw.stop(); console.error('responder errors ' + errors); process.exit(0); });
   `;
-  return pair.spawnNode('b', [...(process.env.IKE_PROF ? ['--cpu-prof', '--cpu-prof-dir=' + process.env.IKE_PROF] : []), '--input-type=module', '-e', code]);
+  return pair.spawnNode('b', [...(process.env.IKE_PROF ? ['--cpu-prof', '--cpu-prof-dir=' + process.env.IKE_PROF] : []), ...(process.env.IKE_RESPONDER_FLAGS?.split(' ').filter(Boolean) ?? []), '--input-type=module', '-e', code]);
 }
 
 async function waitLine(child: ChildProcess, text: string, ms: number): Promise<void> {
