@@ -10,7 +10,7 @@ import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 import path from 'node:path';
 import type { NativeCodes } from './native-codes.js';
-import type { EspSaStats } from './esp/types.js';
+import type { EspSa, EspSaStats } from './esp/types.js';
 
 const require = createRequire(import.meta.url);
 // dist/ts/native.js -> <package root>/build/Release/<name>.node
@@ -45,30 +45,8 @@ export interface NativeDhGroupInfo {
   prime: Buffer;
 }
 
-/** EspSa (native/esp.cc): one unidirectional ESP SA. */
-export interface NativeEspHandle {
-  sealBatch(
-    input: Uint8Array,
-    offsets: Uint32Array,
-    lengths: Uint32Array,
-    nextHeaders: Uint8Array,
-    output: Uint8Array,
-    outOffsets: Uint32Array,
-    outLengths: Uint32Array,
-    status: Uint8Array,
-    count?: number,
-  ): number;
-  openBatch(
-    input: Uint8Array,
-    offsets: Uint32Array,
-    lengths: Uint32Array,
-    output: Uint8Array,
-    outOffsets: Uint32Array,
-    outLengths: Uint32Array,
-    nextHeaders: Uint8Array,
-    status: Uint8Array,
-    count?: number,
-  ): number;
+/** EspSa (native/esp.cc): one unidirectional ESP SA; its batch calls are the ones EspSa declares. */
+export interface NativeEspHandle extends Pick<EspSa, 'sealBatch' | 'openBatch'> {
   /** Test hook, refused unless the SA was created with allowInsecure. */
   sealWithIv(payload: Uint8Array, nextHeader: number, seq: bigint, iv: Uint8Array): Buffer;
   stats(): EspSaStats;
