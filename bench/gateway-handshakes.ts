@@ -137,7 +137,7 @@ export async function runGatewayBench(options: Partial<GatewayBenchOptions> = {}
   const proposal = parseIkeProposal(o.ike, { allowWeak: true });
   if (!proposal.ok) throw new RangeError(proposal.error);
   const [ike, natt] = (await freePorts(2)) as [number, number];
-  const child = fork(fileURLToPath(import.meta.url), ['--responder', JSON.stringify({ o, initiator: [ike, natt] })], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'], ...(process.env.IKE_PROF ? { execArgv: ['--cpu-prof', '--cpu-prof-dir=' + process.env.IKE_PROF] } : {}) });
+  const child = fork(fileURLToPath(import.meta.url), ['--responder', JSON.stringify({ o, initiator: [ike, natt] })], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'], ...(process.env.IKE_PROF ? { execArgv: ['--cpu-prof', '--cpu-prof-dir=' + process.env.IKE_PROF] } : process.env.IKE_RESPONDER_FLAGS ? { execArgv: process.env.IKE_RESPONDER_FLAGS.split(' ') } : {}) });
   try {
     const ready = await new Promise<[number, number]>((resolve, reject) => {
       child.once('message', (m: FromResponder) => ('ready' in m ? resolve(m.ready) : reject(new Error('error' in m ? m.error : 'responder did not start'))));

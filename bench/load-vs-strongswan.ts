@@ -4,7 +4,7 @@
 // latency p50/p99, and the CPU time of each process per setup (the responder's from /proc/<pid>/stat over
 // the run, the load tester's own getrusage). Not a test: a measurement. (c) strongSwan as initiator is not
 // measured: its load-tester plugin is not installed here and `swanctl --initiate` per setup is too slow.
-//   node dist/bench/load-vs-strongswan.js [--count N] [--concurrency C] [--json]
+//   node dist/bench/load-vs-strongswan.js [--count N] [--warmup N] [--concurrency C] [--json]
 // IKE_PROF=DIR: our responder writes a V8 CPU profile there (node --cpu-prof).
 import { readFileSync, mkdtempSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
@@ -20,6 +20,12 @@ const IKE_BIN = path.join(root, 'bin', 'ike.js');
 const PSK = 'load-bench-secret';
 
 const COUNT = Number(argValue('count') ?? 1000);
+/**
+ * Setups run against each responder before the measured ones (default 0: a cold responder, as an operator
+ * sees one just started). A Node responder spends its first ~2000 setups also compiling its hot code (V8's
+ * optimizing compiler on background threads); with a warm-up the rows compare steady states.
+ */
+const WARMUP = Number(argValue('warmup') ?? 0);
 const CONCURRENCY = Number(argValue('concurrency') ?? 32);
 const TICK = 100; // USER_HZ: /proc/<pid>/stat counts in 1/100 s on Linux
 
@@ -44,14 +50,14 @@ function waitExit(child: ChildProcess): Promise<number | null> {
   return new Promise((r) => (child.exitCode !== null ? r(child.exitCode) : child.on('exit', (c) => r(c))));
 }
 
-async function runLoad(pair: NetnsPair, pfs: boolean, dir: string): Promise<LoadResult> {
+async function runLoad(pair: NetnsPair, pfs: boolean, dir: string, count = COUNT): Promise<LoadResult> {
   const file = path.join(dir, `load-${pfs ? 'pfs' : 'nopfs'}.json`);
   writeFileSync(
     file,
     JSON.stringify(pairGatewayConfig(pair.a, PSK, { pfs, retransmit: { tries: 3, timeout: '2s', factor: 1.5 } })),
     { mode: 0o600 },
   );
-  const child = pair.spawnNode('a', [IKE_BIN, 'load', '--config', file, '--connection', 's', '--count', String(COUNT), '--concurrency', String(CONCURRENCY), '--timeout', '20', '--json']);
+  const child = pair.spawnNode('a', [IKE_BIN, 'load', '--config', file, '--connection', 's', '--count', String(count), '--concurrency', String(CONCURRENCY), '--timeout', '20', '--json']);
   let out = '';
   let err = '';
   child.stdout!.setEncoding('utf8').on('data', (d: string) => (out += d));
@@ -130,6 +136,10 @@ async function measure(pair: NetnsPair, responder: 'strongSwan' | 'ours', pfs: b
     };
   }
   try {
+    if (WARMUP > 0) {
+      process.stderr.write(`${responder} responder, ${pfs ? 'PFS' : 'no PFS'}: ${WARMUP} warm-up setups\n`);
+      await runLoad(pair, pfs, dir, WARMUP);
+    }
     process.stderr.write(`${responder} responder, ${pfs ? 'PFS' : 'no PFS'}: ${COUNT} setups at concurrency ${CONCURRENCY}\n`);
     const c0 = cpuSeconds(pid);
     const t0 = performance.now();
@@ -184,6 +194,6 @@ try {
 }
 if (process.argv.includes('--json')) process.stdout.write(JSON.stringify(rows, null, 2) + '\n');
 else {
-  process.stdout.write(`${os.cpus()[0]?.model ?? 'cpu'} x${os.cpus().length}, Node ${process.version}, load average ${os.loadavg().map((l) => l.toFixed(2)).join(' ')}; ${COUNT} setups per row, concurrency ${CONCURRENCY}, both peers on this machine\n\n`);
+  process.stdout.write(`${os.cpus()[0]?.model ?? 'cpu'} x${os.cpus().length}, Node ${process.version}, load average ${os.loadavg().map((l) => l.toFixed(2)).join(' ')}; ${COUNT} setups per row${WARMUP > 0 ? ` after ${WARMUP} warm-up setups` : ''}, concurrency ${CONCURRENCY}, both peers on this machine\n\n`);
   process.stdout.write(table(rows) + '\n');
 }
