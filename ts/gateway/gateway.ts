@@ -256,9 +256,4 @@ export class Gateway extends EventEmitter<GatewayEvents> {
     if (local === undefined) this.localEndpoints.set(k, (local = Object.freeze({ address, port })));
     return local;
   }
-
-  /** Scheduled items (SAs with a deadline, held Deletes): zero once stopped. For tests and operators. */
-  get scheduled(): number {
-    return this.scheduler.size;
-  }
 }
