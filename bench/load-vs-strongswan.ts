@@ -6,7 +6,7 @@
 // measured: its load-tester plugin is not installed here and `swanctl --initiate` per setup is too slow.
 //   node dist/bench/load-vs-strongswan.js [--count N] [--warmup N] [--concurrency C] [--json]
 // IKE_PROF=DIR: our responder writes a V8 CPU profile there (node --cpu-prof).
-import { readFileSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { readFileSync, readdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -30,10 +30,17 @@ const CONCURRENCY = Number(argValue('concurrency') ?? 32);
 const TICK = 100; // USER_HZ: /proc/<pid>/stat counts in 1/100 s on Linux
 
 /** utime + stime of a process, seconds (fields 14 and 15 of /proc/<pid>/stat; the name may hold spaces). */
-function cpuSeconds(pid: number): number {
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+function cpuSeconds(pid: number, tid?: number): number {
+  const stat = readFileSync(tid === undefined ? `/proc/${pid}/stat` : `/proc/${pid}/task/${tid}/stat`, 'utf8');
   const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
   return (Number(fields[11]) + Number(fields[12])) / TICK;
+}
+
+/** CPU seconds of the main thread and of all the others (a Node responder: libuv pool, V8's compiler and GC). */
+function threadSeconds(pid: number): { main: number; others: number } {
+  let others = 0;
+  for (const t of readdirSync(`/proc/${pid}/task`)) if (Number(t) !== pid) others += cpuSeconds(pid, Number(t));
+  return { main: cpuSeconds(pid, pid), others };
 }
 
 interface Row {
@@ -142,10 +149,14 @@ async function measure(pair: NetnsPair, responder: 'strongSwan' | 'ours', pfs: b
     }
     process.stderr.write(`${responder} responder, ${pfs ? 'PFS' : 'no PFS'}: ${COUNT} setups at concurrency ${CONCURRENCY}\n`);
     const c0 = cpuSeconds(pid);
+    const t0s = threadSeconds(pid);
     const t0 = performance.now();
     const result = await runLoad(pair, pfs, dir);
     const wall = (performance.now() - t0) / 1000;
     const rc = cpuSeconds(pid) - c0;
+    const t1s = threadSeconds(pid);
+    const perSetup = (sec: number) => ((sec * 1000) / Math.max(1, result.done)).toFixed(2);
+    process.stderr.write(`\n    ${responder} responder threads: main ${perSetup(t1s.main - t0s.main)} ms/setup, others ${perSetup(t1s.others - t0s.others)} ms/setup\n`);
     return {
       responder,
       pfs,
