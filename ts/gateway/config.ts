@@ -10,7 +10,7 @@ import type { EspProposal } from '../ike/esp-proposals.js';
 import { DEFAULT_IKE_LIFETIME_SECONDS, type IkeProposal, type SelectionOrder } from '../ike/proposals.js';
 import type { RetransmitPolicy } from '../ike/retransmit.js';
 import { idToString, type Identity } from '../isakmp/index.js';
-import { boolean, checkKeys, got, integer, join, object, oneOf, Problems, string, stringList, type Json } from './config/check.js';
+import { boolean, checkKeys, got, integer, join, object, oneOf, Problems, string, stringList } from './config/check.js';
 import { parseEspProposals, parseIkeProposals, parsePfs } from './config/proposals.js';
 import { parseModeConfig, parseXauth, type ModeConfigConfig, type XauthConfig } from './config/remote-access.js';
 import { decodePsk, isUnspecified, parseAddress, parseDuration, parseIdentity, parseSelectorAddress, type Address, type SelectorAddress } from './config/values.js';

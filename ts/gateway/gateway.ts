@@ -11,7 +11,7 @@
 //   events.ts, status.ts  events, status, keylog
 // This file dispatches datagrams to those rooms and holds the gateway's own lifecycle (start, stop).
 import { EventEmitter } from 'node:events';
-import { defaultCrypto, type CryptoProvider } from '../crypto/index.js';
+import { defaultCrypto } from '../crypto/index.js';
 import { ExchangeType, Flags, parseHeader } from '../isakmp/index.js';
 import { CookieGenerator, fullChildSa, IkeError, ZERO_COOKIE, type ChildSa, type Endpoint, type IsakmpSa } from '../ike/index.js';
 import type { ConnectionConfig, GatewayConfig } from './config.js';
@@ -35,7 +35,6 @@ type RunState = 'new' | 'running' | 'stopping' | 'stopped';
 
 export class Gateway extends EventEmitter<GatewayEvents> {
   readonly config: GatewayConfig;
-  private readonly crypto: CryptoProvider;
   private readonly table: SaTable;
   private readonly scheduler: Scheduler;
   private readonly transport: Transport;
@@ -50,7 +49,7 @@ export class Gateway extends EventEmitter<GatewayEvents> {
   constructor(config: GatewayConfig, options: GatewayOptions = {}) {
     super();
     this.config = config;
-    const crypto = (this.crypto = options.crypto ?? defaultCrypto());
+    const crypto = options.crypto ?? defaultCrypto();
     const events = this as EventEmitter<GatewayEvents>;
     const table = (this.table = new SaTable({ maxHalfOpen: options.maxHalfOpen ?? 10_000, maxHalfOpenPerPeer: options.maxHalfOpenPerPeer ?? 1_000 }));
     const scheduler = (this.scheduler = new Scheduler((entry) => this.lifecycle.due(entry)));

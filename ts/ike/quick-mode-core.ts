@@ -3,42 +3,15 @@
 // the responder's reading of QM1 (selectors, the child it matches, the lifetime to answer).
 import type { CryptoProvider, DhGroupId, DhPrivateKey } from '../crypto/index.js';
 import { createEspSa, espKeyLengths, espKeymatViews, isEspAlgorithm, type EspAlgorithm, type EspSa, type EspSaParams } from '../esp/index.js';
-import {
-  ExchangeType,
-  Flags,
-  NotifyType,
-  PayloadType,
-  ProtocolId,
-  bytesEqual,
-  findPayload,
-  findPayloads,
-  type IdPayload,
-  type IsakmpHeader,
-  type Payload,
-  type SaPayload,
-} from '../isakmp/index.js';
-import { asIkeError, IkeError, notifyFor } from './errors.js';
+import { NotifyType, PayloadType, ProtocolId, findPayload, findPayloads, type IdPayload, type Payload, type SaPayload } from '../isakmp/index.js';
+import { IkeError } from './errors.js';
 import { espProposalName, type EspProposal } from './esp-proposals.js';
-import {
-  decodeEncapsulationMode,
-  decodeLifetimeAttributes,
-  describeEspOffer,
-  encapsulationMode,
-  encodeLifetimeAttributes,
-  espOffer,
-  espTransformValue,
-  sameEsp,
-  selectEsp,
-  DEFAULT_IPSEC_LIFETIME_SECONDS,
-} from './esp-sa-payload.js';
-import { informationalMessage } from './informational.js';
-import { notifyName, notifyPayload, quickModeNotifyHint } from './notify.js';
-import type { ChildSa, EspKeys, IsakmpSa } from './sa-types.js';
-import { hash1, hash1Equals, hash2, hash2Equals, hash3, hash3Equals, openProtected, phase2Iv, sealProtected } from './phase2-crypto.js';
+import { decodeEncapsulationMode, describeEspOffer, espTransformValue, selectEsp, DEFAULT_IPSEC_LIFETIME_SECONDS } from './esp-sa-payload.js';
+import type { openProtected } from './phase2-crypto.js';
 import type { SelectionOrder } from './proposals.js';
-import { DEFAULT_RETRANSMIT, Retransmitter, type RetransmitPolicy } from './retransmit.js';
-import { hostSelector, sameTs, tsContains, tsFromIdPayload, tsIdPayload, tsToString, type TrafficSelector } from './traffic-selectors.js';
-
+import type { RetransmitPolicy } from './retransmit.js';
+import type { ChildSa, EspKeys, IsakmpSa } from './sa-types.js';
+import { hostSelector, tsContains, tsFromIdPayload, tsToString, type TrafficSelector } from './traffic-selectors.js';
 
 /** One CHILD_SA configuration (strongSwan's `children { name { ... } }`). */
 export interface Phase2Policy {
@@ -78,8 +51,7 @@ export function espSaParams(child: ChildSa, direction: 'inbound' | 'outbound', e
     esn: child.esn,
     mode: child.mode,
     udpEncapsulation: child.encapsulation,
-    ...extra,
-  };
+    ...extra };
 }
 
 /** Both ESP SAs of a child: { inbound, outbound }. */
@@ -153,8 +125,7 @@ export function childSa(c: QmCommon, initiator: boolean, now: number, a: Agreed)
     spiOut: a.spiPeer,
     nonceI: a.nonceI,
     nonceR: a.nonceR,
-    ...(a.gxy ? { gxy: a.gxy } : {}),
-  });
+    ...(a.gxy ? { gxy: a.gxy } : {}) });
   const child: ChildSa = {
     name: c.policy.name,
     messageId: c.messageId,
@@ -172,8 +143,7 @@ export function childSa(c: QmCommon, initiator: boolean, now: number, a: Agreed)
     lifetimeSeconds: a.lifetimeSeconds,
     esn: a.chosen.esn,
     establishedAt: now,
-    expiresAt: now + a.lifetimeSeconds * 1000,
-  };
+    expiresAt: now + a.lifetimeSeconds * 1000 };
   if (a.lifetimeKilobytes !== undefined) child.lifetimeKilobytes = a.lifetimeKilobytes;
   if (a.chosen.pfsGroup !== undefined) child.pfsGroup = a.chosen.pfsGroup;
   return child;
@@ -332,6 +302,5 @@ export function answerLifetime(offer: { lifetimeSeconds?: number | undefined; li
   return {
     seconds: shorterSecs || offeredSecs === undefined ? maxSecs : offeredSecs,
     kilobytes: shorterKb ? maxKb : offeredKb,
-    notify: shorterSecs || shorterKb ? { seconds: shorterSecs ? maxSecs : undefined, kilobytes: shorterKb ? maxKb : undefined } : null,
-  };
+    notify: shorterSecs || shorterKb ? { seconds: shorterSecs ? maxSecs : undefined, kilobytes: shorterKb ? maxKb : undefined } : null };
 }

@@ -8,24 +8,11 @@
 //   prf(SKEYID_d, [g(qm)^xy |] protocol | SPI | Ni_b | Nr_b), expanded, with SPI = the SPI of the SA the
 //   keys are for: our own SPI for the inbound SA, the peer's for the outbound one.
 // The commit bit (RFC 2408 3.1) is not supported: a QM1 with it is refused ("commit bit not supported").
-import type { CryptoProvider, DhGroupId, DhPrivateKey } from '../crypto/index.js';
-import { createEspSa, espKeyLengths, espKeymatViews, isEspAlgorithm, type EspAlgorithm, type EspSa, type EspSaParams } from '../esp/index.js';
-import {
-  ExchangeType,
-  Flags,
-  NotifyType,
-  PayloadType,
-  ProtocolId,
-  bytesEqual,
-  findPayload,
-  findPayloads,
-  type IdPayload,
-  type IsakmpHeader,
-  type Payload,
-  type SaPayload,
-} from '../isakmp/index.js';
+import type { CryptoProvider, DhPrivateKey } from '../crypto/index.js';
+import { isEspAlgorithm } from '../esp/index.js';
+import { ExchangeType, Flags, NotifyType, PayloadType, ProtocolId, bytesEqual, findPayload, findPayloads, type IsakmpHeader, type Payload } from '../isakmp/index.js';
 import { asIkeError, IkeError, notifyFor } from './errors.js';
-import { espProposalName, type EspProposal } from './esp-proposals.js';
+import type { EspProposal } from './esp-proposals.js';
 import {
   decodeEncapsulationMode,
   decodeLifetimeAttributes,
@@ -35,18 +22,17 @@ import {
   espOffer,
   espTransformValue,
   sameEsp,
-  selectEsp,
-  DEFAULT_IPSEC_LIFETIME_SECONDS,
 } from './esp-sa-payload.js';
 import { informationalMessage } from './informational.js';
 import { notifyName, notifyPayload, quickModeNotifyHint } from './notify.js';
-import type { ChildSa, EspKeys, IsakmpSa } from './sa-types.js';
+import type { ChildSa, IsakmpSa } from './sa-types.js';
 import { hash1, hash1Equals, hash2, hash2Equals, hash3, hash3Equals, openProtected, phase2Iv, sealProtected } from './phase2-crypto.js';
-import type { SelectionOrder } from './proposals.js';
-import { DEFAULT_RETRANSMIT, Retransmitter, type RetransmitPolicy } from './retransmit.js';
+import { DEFAULT_RETRANSMIT, Retransmitter } from './retransmit.js';
 import {
+  answerLifetime,
   checkNonce,
   childSa,
+  chooseChild,
   computeGxy,
   createChildEspSas,
   DEFAULT_CHILD_LIFETIME_SECONDS,
@@ -54,15 +40,11 @@ import {
   espSaParams,
   idCopy,
   makeKeyPair,
-  modeAcceptable,
   NONCE_LENGTH,
-  noProposal,
-  randomSpi,
-  SIT_IDENTITY_ONLY,
-  answerLifetime,
-  chooseChild,
   qm1Selectors,
+  randomSpi,
   responderGxy,
+  SIT_IDENTITY_ONLY,
   type Opened,
   type Phase2Host,
   type Phase2Policy,
@@ -70,11 +52,11 @@ import {
   type QuickModeOutput,
   type Step,
 } from './quick-mode-core.js';
+import { hostSelector, sameTs, tsContains, tsFromIdPayload, tsIdPayload, tsToString, type TrafficSelector } from './traffic-selectors.js';
 
 export { createChildEspSas, DEFAULT_CHILD_LIFETIME_SECONDS, deriveChildKeys, espSaParams };
 export type { Phase2Host, Phase2Policy, QuickModeOutput };
 export type { ChildSa, EspKeys } from './sa-types.js';
-import { hostSelector, sameTs, tsContains, tsFromIdPayload, tsIdPayload, tsToString, type TrafficSelector } from './traffic-selectors.js';
 
 /** What the initiator offered in QM1 and needs to read QM2. */
 interface Offer {
@@ -172,8 +154,7 @@ class QmOffered {
       localTs,
       remoteTs,
       lifetimeSeconds,
-      lifetimeKilobytes,
-    });
+      lifetimeKilobytes });
     gxy?.fill(0);
     return { next: new QmDone(c, child), send: sealed.message };
   }
@@ -306,8 +287,7 @@ export class QuickMode {
     const offer = espOffer(policy.proposals, c.spiOurs, {
       lifetimeSeconds,
       ...(lifetimeKilobytes !== undefined ? { lifetimeKilobytes } : {}),
-      encapsulationMode: offeredMode,
-    });
+      encapsulationMode: offeredMode });
     const rest: Payload[] = [offer, { type: PayloadType.NONCE, data: nonceI }];
     const group = policy.proposals[0]!.pfsGroup;
     let dh: DhPrivateKey | null = null;
@@ -332,8 +312,7 @@ export class QuickMode {
       localTs,
       remoteTs,
       lifetimeSeconds,
-      lifetimeKilobytes,
-    });
+      lifetimeKilobytes });
     const qm = new QuickMode(state, true);
     qm.lastReply = sealed.message;
     qm.retransmitter.arm(sealed.message, now);
@@ -384,8 +363,7 @@ export class QuickMode {
           type: PayloadType.SA,
           doi: 1,
           situation: SIT_IDENTITY_ONLY,
-          proposals: [{ number: choice.proposal.number, protocolId: ProtocolId.IPSEC_ESP, spi: c.spiOurs, transforms: [choice.transform] }],
-        },
+          proposals: [{ number: choice.proposal.number, protocolId: ProtocolId.IPSEC_ESP, spi: c.spiOurs, transforms: [choice.transform] }] },
         { type: PayloadType.NONCE, data: nonceR },
       ];
       let gxy: Buffer | undefined;
@@ -409,8 +387,7 @@ export class QuickMode {
         localTs: ourTs,
         remoteTs: peerTs,
         lifetimeSeconds: lifetime.seconds,
-        lifetimeKilobytes: lifetime.kilobytes,
-      });
+        lifetimeKilobytes: lifetime.kilobytes });
       gxy?.fill(0);
       const qm = new QuickMode(new QmAnswered(c, sealed.nextIv, nonceI, nonceR, early), false);
       qm.lastReceived = Buffer.from(message);
