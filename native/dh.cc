@@ -385,15 +385,22 @@ bool HasOut(const Napi::CallbackInfo& info, size_t i) { return info.Length() > i
 class DhKey;
 
 // Keypair generation on the pool; OnOK installs the key in the DhKey that asked (kept alive by a reference).
+// Given the peer's value too (a responder knows it before it makes its own), the same work item also
+// computes g^xy and the promise resolves to it: one trip to the pool instead of two, each a thread wake-up
+// and a promise, which on a busy gateway is a fifth of a setup's CPU.
 class GenerateWorker : public Napi::AsyncWorker {
  public:
-  GenerateWorker(Napi::Env env, Napi::Object self, DhKey* key, int group, bool full)
-      : Napi::AsyncWorker(env, "ikeDhGenerate"), deferred_(Napi::Promise::Deferred::New(env)), key_(key),
-        group_(group), full_(full) {
+  GenerateWorker(Napi::Env env, Napi::Object self, DhKey* key, int group, bool full, const Bytes* peer = nullptr)
+      : Napi::AsyncWorker(env, peer ? "ikeDhGenerateCompute" : "ikeDhGenerate"), deferred_(Napi::Promise::Deferred::New(env)),
+        key_(key), group_(group), full_(full), compute_(peer != nullptr) {
     self_ = Napi::Persistent(self);
+    if (peer) peer_.assign(peer->data, peer->data + peer->size);  // copied: JS may reuse the buffer
   }
   Napi::Promise Promise() { return deferred_.Promise(); }
-  void Execute() override { result_ = Generate(group_, full_, &state_); }
+  void Execute() override {
+    result_ = Generate(group_, full_, &state_);
+    if (compute_ && result_.status == Status::kOk) result_ = Compute(*state_, peer_.data(), peer_.size(), &secret_);
+  }
   void OnOK() override;
   void OnError(const Napi::Error& e) override;
 
@@ -403,8 +410,11 @@ class GenerateWorker : public Napi::AsyncWorker {
   DhKey* key_;
   int group_;
   bool full_;
+  bool compute_;
+  std::vector<uint8_t> peer_;
   Result result_;
   std::shared_ptr<KeyState> state_;
+  std::vector<uint8_t> secret_;
 };
 
 class ComputeWorker : public Napi::AsyncWorker {
@@ -430,36 +440,6 @@ class ComputeWorker : public Napi::AsyncWorker {
   std::shared_ptr<const KeyState> state_;
   std::vector<uint8_t> peer_;
   Result result_;
-  std::vector<uint8_t> secret_;
-};
-
-// A responder's DH in one trip to the pool: it knows the peer's value before it makes its own, so the key
-// pair and g^xy are computed by one work item (each trip costs a thread wake-up and a promise, which on a
-// busy gateway is a fifth of a setup's CPU). OnOK installs the key and resolves the secret.
-class GenerateComputeWorker : public Napi::AsyncWorker {
- public:
-  GenerateComputeWorker(Napi::Env env, Napi::Object self, DhKey* key, int group, bool full, const uint8_t* peer, size_t size)
-      : Napi::AsyncWorker(env, "ikeDhGenerateCompute"), deferred_(Napi::Promise::Deferred::New(env)), key_(key),
-        group_(group), full_(full), peer_(peer, peer + size) {
-    self_ = Napi::Persistent(self);
-  }
-  Napi::Promise Promise() { return deferred_.Promise(); }
-  void Execute() override {
-    result_ = Generate(group_, full_, &state_);
-    if (result_.status == Status::kOk) result_ = Compute(*state_, peer_.data(), peer_.size(), &secret_);
-  }
-  void OnOK() override;
-  void OnError(const Napi::Error& e) override;
-
- private:
-  Napi::Promise::Deferred deferred_;
-  Napi::ObjectReference self_;
-  DhKey* key_;
-  int group_;
-  bool full_;
-  std::vector<uint8_t> peer_;
-  Result result_;
-  std::shared_ptr<KeyState> state_;
   std::vector<uint8_t> secret_;
 };
 
@@ -514,14 +494,9 @@ class DhKey : public Napi::ObjectWrap<DhKey> {
   }
 
   Napi::Value GenerateAsync(const Napi::CallbackInfo& info) {
-    Napi::Env env = info.Env();
     bool full;
-    if (!GetOptBool(info, 0, "fullLengthExponent", &full) || !CheckEmpty(env)) return env.Undefined();
-    pending_ = true;
-    auto* w = new GenerateWorker(env, info.This().As<Napi::Object>(), this, group_, full);
-    Napi::Promise p = w->Promise();
-    w->Queue();
-    return p;
+    if (!GetOptBool(info, 0, "fullLengthExponent", &full)) return info.Env().Undefined();
+    return QueueGenerate(info, full, nullptr);
   }
 
   Napi::Value ImportPrivateKey(const Napi::CallbackInfo& info) {
@@ -596,13 +571,17 @@ class DhKey : public Napi::ObjectWrap<DhKey> {
   // generateAndComputeAsync(peerPublic, [fullLengthExponent]): a key pair for this empty key and g^xy with
   // the peer's value, both on the pool; resolves the secret. A bad peer value rejects and leaves no key.
   Napi::Value GenerateComputeAsync(const Napi::CallbackInfo& info) {
-    Napi::Env env = info.Env();
     Bytes peer = GetBytes(info, 0, "peerPublic");
     bool full;
-    if (!peer.ok || !GetOptBool(info, 1, "fullLengthExponent", &full) || !CheckEmpty(env)) return env.Undefined();
+    if (!peer.ok || !GetOptBool(info, 1, "fullLengthExponent", &full)) return info.Env().Undefined();
+    return QueueGenerate(info, full, &peer);
+  }
+
+  Napi::Value QueueGenerate(const Napi::CallbackInfo& info, bool full, const Bytes* peer) {
+    Napi::Env env = info.Env();
+    if (!CheckEmpty(env)) return env.Undefined();
     pending_ = true;
-    // copies peer: JS may reuse the buffer
-    auto* w = new GenerateComputeWorker(env, info.This().As<Napi::Object>(), this, group_, full, peer.data, peer.size);
+    auto* w = new GenerateWorker(env, info.This().As<Napi::Object>(), this, group_, full, peer);
     Napi::Promise p = w->Promise();
     w->Queue();
     return p;
@@ -618,28 +597,13 @@ void GenerateWorker::OnOK() {
   if (result_.status != Status::kOk) {
     key_->Abandon();
     deferred_.Reject(ToError(env, result_).Value());
-    return;
-  }
-  key_->Install(std::move(state_));
-  deferred_.Resolve(env.Undefined());
-}
-void GenerateWorker::OnError(const Napi::Error& e) {
-  key_->Abandon();
-  deferred_.Reject(e.Value());
-}
-
-void GenerateComputeWorker::OnOK() {
-  Napi::Env env = Env();
-  if (result_.status != Status::kOk) {
-    key_->Abandon();
-    deferred_.Reject(ToError(env, result_).Value());
   } else {
     key_->Install(std::move(state_));
-    deferred_.Resolve(Napi::Buffer<uint8_t>::Copy(env, secret_.data(), secret_.size()));
+    deferred_.Resolve(compute_ ? Napi::Buffer<uint8_t>::Copy(env, secret_.data(), secret_.size()).As<Napi::Value>() : env.Undefined());
   }
   OPENSSL_cleanse(secret_.data(), secret_.size());
 }
-void GenerateComputeWorker::OnError(const Napi::Error& e) {
+void GenerateWorker::OnError(const Napi::Error& e) {
   key_->Abandon();
   deferred_.Reject(e.Value());
 }
