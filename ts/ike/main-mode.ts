@@ -110,11 +110,10 @@ export class MmAuthSent {
   constructor(readonly c: Keyed) {}
 
   async handle(m: Phase1Message, now: number): Promise<Transition<Phase1Done> | null> {
-    if (clearPayloads(m) !== null) return null;
     const c = this.c;
-    const { payloads, nextIv } = decrypt(c, m.header, (m as { encrypted: Buffer }).encrypted, 'main mode message 6');
-    const peerId = verifyPeer(c, findPayload(payloads, PayloadType.ID), findPayload(payloads, PayloadType.HASH)?.data, 'main mode message 6');
-    return { next: establish(c, nextIv, peerId, c.nat, now) };
+    const auth = readAuth(c, m, 'main mode message 6');
+    if (auth === null) return null;
+    return { next: establish(c, auth.nextIv, auth.peerId, c.nat, now) };
   }
 }
 
@@ -149,12 +148,11 @@ export class MmKeReplied {
   constructor(readonly c: Keyed) {}
 
   async handle(m: Phase1Message, now: number): Promise<Transition<Phase1Done> | null> {
-    if (clearPayloads(m) !== null) return null;
     const c = this.c;
-    const { payloads, nextIv } = decrypt(c, m.header, (m as { encrypted: Buffer }).encrypted, 'main mode message 5');
-    const peerId = verifyPeer(c, findPayload(payloads, PayloadType.ID), findPayload(payloads, PayloadType.HASH)?.data, 'main mode message 5');
-    const sent = encrypt(c, nextIv, phase1Header(c, MM), ourProof(c));
-    return { next: establish(c, sent.iv, peerId, c.nat, now), send: sent.message };
+    const auth = readAuth(c, m, 'main mode message 5');
+    if (auth === null) return null;
+    const sent = encrypt(c, auth.nextIv, phase1Header(c, MM), ourProof(c));
+    return { next: establish(c, sent.iv, auth.peerId, c.nat, now), send: sent.message };
   }
 }
 
@@ -179,4 +177,11 @@ export function mainModeRespond(c: Phase1Base, candidates: readonly Phase1Policy
     nat: a.nat,
   };
   return { state: new MmSaReplied(n), send: encodeMessage({ header: phase1Header(n, MM), payloads: [a.answer, ...vendorIds(a.policy)] }) };
+}
+
+/** Message 5 or 6: decrypted, the peer's ID and HASH verified (null: it came in clear, not ours to read). */
+function readAuth(c: Keyed, m: Phase1Message, where: string): { peerId: ReturnType<typeof verifyPeer>; nextIv: Buffer } | null {
+  if (clearPayloads(m) !== null) return null;
+  const { payloads, nextIv } = decrypt(c, m.header, (m as { encrypted: Buffer }).encrypted, where);
+  return { peerId: verifyPeer(c, findPayload(payloads, PayloadType.ID), findPayload(payloads, PayloadType.HASH)?.data, where), nextIv };
 }
