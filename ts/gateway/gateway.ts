@@ -249,7 +249,7 @@ export class Gateway extends EventEmitter<GatewayEvents> {
 
   private localEndpoint(c: ConnectionConfig | undefined): Endpoint {
     const address = c?.local ?? this.transport.address;
-    const port = this.transport.ports.ike;
+    const port = this.transport.ikePort;
     const k = `${address} ${port}`;
     let local = this.localEndpoints.get(k);
     if (local === undefined) this.localEndpoints.set(k, (local = Object.freeze({ address, port })));

@@ -42,6 +42,11 @@ export class Transport {
     return { ...this.bound };
   }
 
+  /** The bound IKE port, without the copy `ports` makes (asked once per exchange). */
+  get ikePort(): number {
+    return this.bound.ike;
+  }
+
   get dataplane(): DataPlane | null {
     return this.dp;
   }
@@ -111,9 +116,8 @@ export class Transport {
     else this.nattSocket?.send(KEEPALIVE, to);
   }
 
-  /** An ESP packet we sealed ourselves (no data plane), in UDP to the peer's NAT-T port. */
+  /** An ESP packet we sealed ourselves, in UDP to the peer's NAT-T port (without the data plane: Gateway.sendEsp checks). */
   sendEsp(packet: Buffer, to: Endpoint): void {
-    if (this.dp) throw new IkeError('POLICY', `the TUN data plane carries the traffic: route packets into ${this.tun?.name}`);
     this.nattSocket?.send(packet, to);
   }
 
