@@ -9,8 +9,13 @@ import { isUp, newChild, scopeOf, type Child, type IsakmpEntry, type SaTable } f
 import type { Scheduler } from './scheduler.js';
 import type { Transport } from './transport.js';
 
-/** A child SA is rekeyed this far into its lifetime (minus up to 5% jitter so both ends do not collide). */
-export const REKEY_AT = 0.9;
+/** An SA we initiated is rekeyed this far into its lifetime (minus up to 5% jitter so both ends do not collide). */
+const REKEY_AT = 0.9;
+
+/** When to start replacing an SA (child or ISAKMP) of this lifetime that we initiated. */
+export function rekeyTime(lifetimeSeconds: number, now = Date.now()): number {
+  return now + lifetimeSeconds * 1000 * (REKEY_AT - Math.random() * 0.05);
+}
 /** After a rekey, the old SA keeps receiving this long (packets in flight), then it is deleted. */
 const REKEY_OVERLAP_MS = 5_000;
 
@@ -143,7 +148,7 @@ export class ChildManager {
     this.d.table.inbound.set(spi, { entry, child });
     if (this.d.transport.dataplane) this.install(entry, child, replaced.map((r) => r.old), { outbound: true, inbound: early === undefined });
     // its expiry is sa.expiresAt; the rekey (ours to start) a little before
-    if (sa.initiator && c.initiate) child.rekeyAt = Date.now() + sa.lifetimeSeconds * 1000 * (REKEY_AT - Math.random() * 0.05);
+    if (sa.initiator && c.initiate) child.rekeyAt = rekeyTime(sa.lifetimeSeconds);
     this.d.scheduler.wake(entry);
     if (c.keylog) for (const l of childKeylog(sa, entry.sa!.local, entry.remote)) this.d.events.emit('keylog', l);
     this.d.events.emit('child-up', {

@@ -18,8 +18,7 @@ import {
 import type { ConnectionConfig } from './config.js';
 import { emitError, guard, type GatewayEmitter } from './events.js';
 import { isakmpKeylog } from './keylog.js';
-import type { ChildManager } from './child-manager.js';
-import { REKEY_AT } from './child-manager.js';
+import { rekeyTime, type ChildManager } from './child-manager.js';
 import { keepaliveSeconds, type PolicyCompiler } from './policy.js';
 import type { RemoteAccessBinding } from './remote-access-binding.js';
 import { newEntry, scopeOf, type IsakmpEntry, type SaTable } from './sa-table.js';
@@ -165,8 +164,7 @@ export class Phase1Driver {
     if (c.keylog) this.d.events.emit('keylog', isakmpKeylog(sa));
     // Lifetime: a connection we initiate is re-established before the ISAKMP SA expires; at expiry it goes.
     // (the expiry is sa.expiresAt; the scheduler wakes the entry for whichever comes first)
-    const life = sa.proposal.lifetimeSeconds * 1000;
-    if (sa.initiator && c.initiate) entry.rekeyAt = Date.now() + life * (REKEY_AT - Math.random() * 0.05);
+    if (sa.initiator && c.initiate) entry.rekeyAt = rekeyTime(sa.proposal.lifetimeSeconds);
     const keepalive = keepaliveSeconds(sa, c);
     if (keepalive > 0) entry.keepaliveAt = Date.now() + keepalive * 1000;
     this.d.scheduler.wake(entry);
