@@ -37,6 +37,7 @@ import {
   makeNonce,
   natdHashes,
   natdPayloads,
+  negotiated,
   offer,
   ourIdPayload,
   ourProof,
@@ -46,7 +47,6 @@ import {
   verifyPeer,
   type Keyed,
   type NatdHashes,
-  type Negotiated,
   type Phase1Base,
   type Phase1Message,
   type Phase1Policy,
@@ -76,17 +76,7 @@ export class AmSaSent {
     const a = takeAnswer(env, policy, m.header, clear, where);
     const gxr = checkKe(env.crypto, findPayload(clear, PayloadType.KE)?.data, a.proposal.group, where);
     const nonceR = checkNonce(findPayload(clear, PayloadType.NONCE)?.data, where);
-    const n: Negotiated = {
-      env,
-      policy,
-      initiator: true,
-      cookieI: this.c.cookieI,
-      cookieR: a.cookieR,
-      proposal: a.proposal,
-      saiBody: this.saiBody,
-      peerVendorIds: a.peerVendorIds,
-      nat: a.nat,
-    };
+    const n = negotiated(this.c, policy, a.cookieR, this.saiBody, a);
     const d = deriveKeys(n, { dh: this.dh, gxi: this.gxi, gxr, nonceI: this.nonceI, nonceR });
     const { keys, iv } = d instanceof Promise ? await d : d;
     const k = keyed(n, n.nat, this.gxi, gxr, keys, iv);
@@ -165,17 +155,7 @@ export async function aggressiveModeRespond(c: Phase1Base, candidates: readonly 
   const gxi = checkKe(env.crypto, findPayload(payloads, PayloadType.KE)?.data, group, where);
   const nonceI = checkNonce(findPayload(payloads, PayloadType.NONCE)?.data, where);
   const nonceR = makeNonce(env.crypto);
-  const n: Negotiated = {
-    env,
-    policy: a.policy,
-    initiator: false,
-    cookieI: c.cookieI,
-    cookieR: c.cookieR,
-    proposal: a.proposal,
-    saiBody: a.saiBody,
-    peerVendorIds: a.peerVendorIds,
-    nat: a.nat,
-  };
+  const n = negotiated(c, a.policy, c.cookieR, a.saiBody, a);
   const d = responderKeys(n, gxi, nonceI, nonceR);
   const { gxr, keys, iv } = d instanceof Promise ? await d : d;
   const k = keyed(n, n.nat, gxi, gxr, keys, iv);

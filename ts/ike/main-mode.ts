@@ -24,6 +24,7 @@ import {
   makeNonce,
   natdHashes,
   natdPayloads,
+  negotiated,
   offer,
   ourProof,
   phase1Header,
@@ -56,17 +57,7 @@ export class MmSaSent {
     const a = takeAnswer(env, policy, m.header, clear, `main mode message 2 from ${env.remote.address}`);
     const pair = makeKeyPair(env.crypto, policy, a.proposal.group);
     const dh = pair instanceof Promise ? await pair : pair;
-    const n: Negotiated = {
-      env,
-      policy,
-      initiator: true,
-      cookieI: this.c.cookieI,
-      cookieR: a.cookieR,
-      proposal: a.proposal,
-      saiBody: this.saiBody,
-      peerVendorIds: a.peerVendorIds,
-      nat: a.nat,
-    };
+    const n = negotiated(this.c, policy, a.cookieR, this.saiBody, a);
     const next = new MmKeSent(n, dh, makeNonce(env.crypto), natdHashes(n));
     const send = encodeMessage({
       header: phase1Header(n, MM),
@@ -165,17 +156,7 @@ export function mainModeStart(c: Phase1Base): { state: MmSaSent; send: Buffer } 
 /** Message 1 at the responder: pick a connection and a proposal, answer with message 2. */
 export function mainModeRespond(c: Phase1Base, candidates: readonly Phase1Policy[], payloads: readonly Payload[]): { state: MmSaReplied; send: Buffer } {
   const a = acceptOffer(c.env, candidates, payloads, `main mode message 1 from ${c.env.remote.address}`);
-  const n: Negotiated = {
-    env: c.env,
-    policy: a.policy,
-    initiator: false,
-    cookieI: c.cookieI,
-    cookieR: c.cookieR,
-    proposal: a.proposal,
-    saiBody: a.saiBody,
-    peerVendorIds: a.peerVendorIds,
-    nat: a.nat,
-  };
+  const n = negotiated(c, a.policy, c.cookieR, a.saiBody, a);
   return { state: new MmSaReplied(n), send: encodeMessage({ header: phase1Header(n, MM), payloads: [a.answer, ...vendorIds(a.policy)] }) };
 }
 

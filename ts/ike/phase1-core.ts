@@ -110,6 +110,30 @@ export interface Negotiated extends Phase1Base {
   readonly nat: NatState;
 }
 
+/**
+ * The context once the SA payloads are read (message 1 at the responder, message 2 at the initiator): our
+ * side from `c`, the agreed rest from the exchange. One literal, so every exchange's context has one shape.
+ */
+export function negotiated(
+  c: Phase1Base,
+  policy: Phase1Policy,
+  cookieR: Buffer,
+  saiBody: Buffer,
+  agreed: { proposal: IkeProposal; peerVendorIds: PeerVendorIds; nat: NatState },
+): Negotiated {
+  return {
+    env: c.env,
+    policy,
+    initiator: c.initiator,
+    cookieI: c.cookieI,
+    cookieR,
+    proposal: agreed.proposal,
+    saiBody,
+    peerVendorIds: agreed.peerVendorIds,
+    nat: agreed.nat,
+  };
+}
+
 /** SKEYID and what derives from it. */
 export interface Phase1Keys {
   readonly skeyid: Buffer;
