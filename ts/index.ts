@@ -10,6 +10,7 @@ export type {
   ChildDownEvent,
   ChildStatus,
   ChildUpEvent,
+  ConnectionInfo,
   EspPacketEvent,
   GatewayErrorEvent,
   GatewayEvents,
@@ -18,6 +19,7 @@ export type {
   Phase1DownEvent,
   Phase1Status,
   Phase1UpEvent,
+  ReloadReport,
 } from './gateway/gateway.js';
 
 // The configuration file: parse / load, and the typed result.
@@ -35,7 +37,7 @@ export type {
   SelectorAddress,
 } from './gateway/config.js';
 export { ControlError, controlRequest } from './gateway/control.js';
-export type { ControlErrorKind, ControlRequest, ControlResponse } from './gateway/control.js';
+export type { ControlErrorKind, ControlOptions, ControlRequest, ControlResponse, InitiatedChild } from './gateway/control.js';
 
 // The ISAKMP codec: bytes <-> typed messages, the payload types and the IANA constants.
 export type * from './isakmp/types.js';
