@@ -9,13 +9,20 @@ commands:
   demo        two gateways on loopback: Main Mode + Quick Mode narrated
               message by message, then ESP traffic and its rates
   gateway --config FILE [--json] [--keylog DIR] [--control PATH | --no-control]
-              run a gateway until SIGINT/SIGTERM; one line per event
+              run a gateway until SIGINT/SIGTERM (SIGHUP: reload the
+              config file, see ike reload); one line per event
               (phase1-up, child-up, child-down, phase1-down, error);
               --json prints one JSON object per line; --keylog writes the
               session keys of connections with "keylog": true to
               DIR/ikev1_decryption_table and DIR/esp_sa (Wireshark's files);
-              --control: its control socket (mode 0600, default
-              ${defaultControlPath()}), for ike status / ike keylog
+              --control: its control socket (mode 0600, default one per
+              listen address, e.g. ${defaultControlPath({ address: '0.0.0.0', port: 500 })}),
+              for ike status / keylog / list-conns / initiate / terminate / reload
+  list-conns | initiate NAME | terminate NAME | reload
+              operate a running gateway over its control socket: its
+              connections and whether they are up, bring one up (waits for
+              its child SA) or down, re-read its config file (as SIGHUP:
+              unchanged connections keep their SAs) (ike list-conns --help)
   status [--control PATH] [--json]
               the SAs of a running gateway: algorithms, NAT, lifetimes,
               packet and byte counters (never keys)
@@ -143,15 +150,31 @@ async function gateway(argv: string[]): Promise<number> {
     if (typeof keylogDir === 'string') appendFileSync(path.join(keylogDir, k.table), k.line + '\n', { mode: 0o600 });
   });
   const controlPath = args.flags.get('control');
-  const control = args.flags.has('no-control') ? null : await ControlServer.listen(gw, typeof controlPath === 'string' ? controlPath : defaultControlPath());
+  const { reloadFromFile } = await import('./conns.js');
+  // one reload at a time (SIGHUP and `ike reload` may meet)
+  let reloading: Promise<unknown> = Promise.resolve();
+  const reload = () => {
+    const r = reloading.then(() => reloadFromFile(gw, file));
+    reloading = r.catch(() => undefined);
+    return r;
+  };
+  const socketPath = typeof controlPath === 'string' ? controlPath : defaultControlPath(config.listen);
+  const control = args.flags.has('no-control') ? null : await ControlServer.listen(gw, socketPath, { reload });
+  const onHup = () =>
+    reload().then(
+      (r) => print('reload', { ...r }),
+      (e: Error) => print('error', { kind: 'CONFIG', message: e.message }),
+    );
   try {
     await gw.start();
     if (control) print('control', { path: control.path });
+    process.on('SIGHUP', onHup);
     await new Promise<void>((resolve) => {
       const stop = () => resolve();
       process.once('SIGINT', stop);
       process.once('SIGTERM', stop);
     });
+    process.off('SIGHUP', onHup);
     await gw.stop();
   } finally {
     await control?.close();
@@ -206,6 +229,17 @@ async function main(argv: string[]): Promise<number> {
         return await bench(rest);
       case 'status':
         return await (await import('./status.js')).status(rest);
+      case 'list-conns':
+      case 'initiate':
+      case 'terminate':
+      case 'reload': {
+        const { conns, ConnsUsageError } = await import('./conns.js');
+        try {
+          return await conns(command, rest);
+        } catch (e) {
+          throw e instanceof ConnsUsageError ? new UsageError(e.message) : e;
+        }
+      }
       case 'keylog':
         return await (await import('./keylog.js')).keylog(rest);
       case 'load': {

@@ -32,11 +32,18 @@ export class ControlError extends Error {
   }
 }
 
-/** Where control sockets live: root: /run; others: $XDG_RUNTIME_DIR (a private per-user directory) or the temp dir. */
+/**
+ * Where control sockets live: $IKE_CONTROL_DIR when set; else root: /run; others: $XDG_RUNTIME_DIR (a private
+ * per-user directory) or the temp dir.
+ */
 export function controlDirectory(env: NodeJS.ProcessEnv = process.env): string {
+  if (env.IKE_CONTROL_DIR) return env.IKE_CONTROL_DIR;
   if (process.getuid?.() === 0) return '/run';
   return env.XDG_RUNTIME_DIR || os.tmpdir();
 }
+
+/** The temp dir is shared by all users: socket names there carry the user id. */
+const sharedDirectory = (env: NodeJS.ProcessEnv) => !env.IKE_CONTROL_DIR && process.getuid?.() !== 0 && !env.XDG_RUNTIME_DIR;
 
 /**
  * The control socket of a gateway listening on `listen`: one per listen address and port, so two gateways on
@@ -45,7 +52,7 @@ export function controlDirectory(env: NodeJS.ProcessEnv = process.env): string {
  */
 export function defaultControlPath(listen?: { address: string; port: number }, env: NodeJS.ProcessEnv = process.env): string {
   const dir = controlDirectory(env);
-  const user = process.getuid?.() !== 0 && !env.XDG_RUNTIME_DIR ? `-${process.getuid?.() ?? 'user'}` : '';
+  const user = sharedDirectory(env) ? `-${process.getuid?.() ?? 'user'}` : '';
   if (!listen) return path.join(dir, user ? `ikev1-engine${user}.sock` : CONTROL_SOCKET_NAME);
   return path.join(dir, `ikev1-engine${user}-${listen.address.replace(/[^0-9A-Za-z.]/g, '_')}-${listen.port}.sock`);
 }
@@ -56,7 +63,7 @@ export function defaultControlPath(listen?: { address: string; port: number }, e
  */
 export function findControlSocket(env: NodeJS.ProcessEnv = process.env): string {
   const dir = controlDirectory(env);
-  const user = process.getuid?.() !== 0 && !env.XDG_RUNTIME_DIR ? `-${process.getuid?.() ?? 'user'}` : '';
+  const user = sharedDirectory(env) ? `-${process.getuid?.() ?? 'user'}` : '';
   let names: string[] = [];
   try {
     names = readdirSync(dir);
