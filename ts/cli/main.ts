@@ -165,9 +165,16 @@ async function gateway(argv: string[]): Promise<number> {
       (r) => print('reload', { ...r }),
       (e: Error) => print('error', { kind: 'CONFIG', message: e.message }),
     );
+  let metrics: { close(): Promise<void> } | undefined;
   try {
     await gw.start();
     if (control) print('control', { path: control.path });
+    if (config.metrics) {
+      const { MetricsServer } = await import('../gateway/metrics.js');
+      const m = await MetricsServer.listen(gw, config.metrics);
+      metrics = m;
+      print('metrics', { url: `http://${m.address.address.includes(':') ? `[${m.address.address}]` : m.address.address}:${m.address.port}/metrics` });
+    }
     process.on('SIGHUP', onHup);
     await new Promise<void>((resolve) => {
       const stop = () => resolve();
@@ -177,7 +184,10 @@ async function gateway(argv: string[]): Promise<number> {
     process.off('SIGHUP', onHup);
     await gw.stop();
   } finally {
+    await metrics?.close();
     await control?.close();
+    // a start-up failure after the sockets were bound (the metrics port taken): nothing stays open
+    await gw.stop();
   }
   print('stopped', {});
   return 0;

@@ -6,5 +6,8 @@ export type { GatewayConfig, ConnectionConfig, DataPlaneConfig, ListenConfig, Ps
 export * from './keylog.js';
 export { ControlServer, ControlError, controlRequest, controlDirectory, defaultControlPath, findControlSocket, CONTROL_SOCKET_NAME } from './control.js';
 export type { ControlOptions, InitiatedChild } from './control.js';
+export type { ConnectionInfo, ReloadReport } from './reload.js';
+export type { MetricsConfig } from './config.js';
 export type { ControlErrorKind, ControlRequest, ControlResponse } from './control.js';
 export { UdpSocket, type UdpSocketOptions, type UdpSocketStats } from './udp.js';
+export { GatewayMetrics, MetricsServer } from './metrics.js';
