@@ -1,7 +1,6 @@
 // The `ike` command. Exit codes: 0 ok, 1 runtime failure, 2 usage or configuration error.
-import { ConfigError, loadConfig } from '../gateway/config.js';
-import { Gateway, type GatewayErrorEvent, type Phase1UpEvent } from '../gateway/gateway.js';
-import { ControlServer, defaultControlPath } from '../gateway/control.js';
+import { ConfigError } from '../gateway/config.js';
+import { defaultControlPath } from '../gateway/control.js';
 
 const USAGE = `usage: ike <command> [options]
 
@@ -82,13 +81,6 @@ function parseArgs(argv: string[], withValue: readonly string[]): Args {
 
 class UsageError extends Error {}
 
-/** One event as a line: the event name first, then key=value pairs (or one JSON object with --json). */
-function formatEvent(event: string, fields: Record<string, unknown>, json: boolean): string {
-  if (json) return JSON.stringify({ event, time: new Date().toISOString(), ...fields });
-  const parts = Object.entries(fields).map(([k, v]) => `${k}=${typeof v === 'string' && !/\s/.test(v) ? v : JSON.stringify(v)}`);
-  return [event, ...parts].join(' ');
-}
-
 async function gateway(argv: string[]): Promise<number> {
   const args = parseArgs(argv, ['config', 'keylog', 'control']);
   if (args.flags.has('help')) {
@@ -98,99 +90,15 @@ async function gateway(argv: string[]): Promise<number> {
   for (const k of args.flags.keys()) if (!['config', 'json', 'keylog', 'control', 'no-control'].includes(k)) throw new UsageError(`unknown option --${k}`);
   const file = args.flags.get('config');
   if (typeof file !== 'string') throw new UsageError('ike gateway needs --config FILE');
-  const json = args.flags.get('json') === true;
-  const config = await loadConfig(file);
-  for (const w of config.warnings) process.stderr.write(`ike: warning: ${w}\n`);
-  const gw = new Gateway(config);
-  const print = (event: string, fields: Record<string, unknown>) => process.stdout.write(formatEvent(event, fields, json) + '\n');
-  const keylogDir = args.flags.get('keylog');
-  const { appendFileSync, mkdirSync } = await import('node:fs');
-  const path = await import('node:path');
-  gw.on('listening', (l) => print('listening', { address: l.address, port: l.port, nattPort: l.nattPort }));
-  gw.on('phase1-up', (e: Phase1UpEvent) =>
-    print('phase1-up', {
-      connection: e.connection,
-      role: e.initiator ? 'initiator' : 'responder',
-      mode: e.mode,
-      remote: `${e.remote.address}:${e.remote.port}`,
-      localId: e.localId,
-      remoteId: e.remoteId,
-      algorithms: e.algorithms,
-      lifetime: e.lifetimeSeconds,
-      cookieI: e.cookieI,
-      cookieR: e.cookieR,
-      natLocal: e.natDetected.local,
-      natRemote: e.natDetected.remote,
-    }),
-  );
-  gw.on('child-up', (e) =>
-    print('child-up', {
-      connection: e.connection,
-      role: e.initiator ? 'initiator' : 'responder',
-      spiIn: e.spiIn,
-      spiOut: e.spiOut,
-      proposal: e.proposal,
-      mode: e.mode,
-      encap: e.encapsulation,
-      localTs: e.localTs,
-      remoteTs: e.remoteTs,
-      lifetime: e.lifetimeSeconds,
-      rekey: e.rekey,
-    }),
-  );
-  // XAUTH / Mode-Config progress (never a password: the events carry the user name and the configuration received)
-  gw.on('remote-access', (e) => print('remote-access', { connection: e.connection, remote: `${e.remote.address}:${e.remote.port}`, cookieI: e.cookieI, ...e.event }));
-  gw.on('child-down', (e) => print('child-down', { connection: e.connection, spiIn: e.spiIn, spiOut: e.spiOut, reason: e.reason }));
-  gw.on('phase1-down', (e) => print('phase1-down', { connection: e.connection, remote: `${e.remote.address}:${e.remote.port}`, reason: e.reason }));
-  gw.on('error', (e: GatewayErrorEvent) =>
-    print('error', { connection: e.connection, remote: e.remote ? `${e.remote.address}:${e.remote.port}` : undefined, kind: e.kind, message: e.message }),
-  );
-  if (typeof keylogDir === 'string') mkdirSync(keylogDir, { recursive: true, mode: 0o700 });
-  gw.on('keylog', (k) => {
-    if (typeof keylogDir === 'string') appendFileSync(path.join(keylogDir, k.table), k.line + '\n', { mode: 0o600 });
+  const keylog = args.flags.get('keylog');
+  const control = args.flags.get('control');
+  const { runGateway } = await import('./gateway.js');
+  return runGateway({
+    file,
+    json: args.flags.get('json') === true,
+    keylogDir: typeof keylog === 'string' ? keylog : undefined,
+    control: args.flags.has('no-control') ? null : typeof control === 'string' ? control : undefined,
   });
-  const controlPath = args.flags.get('control');
-  const { reloadFromFile } = await import('./conns.js');
-  // one reload at a time (SIGHUP and `ike reload` may meet)
-  let reloading: Promise<unknown> = Promise.resolve();
-  const reload = () => {
-    const r = reloading.then(() => reloadFromFile(gw, file));
-    reloading = r.catch(() => undefined);
-    return r;
-  };
-  const socketPath = typeof controlPath === 'string' ? controlPath : defaultControlPath(config.listen);
-  const control = args.flags.has('no-control') ? null : await ControlServer.listen(gw, socketPath, { reload });
-  const onHup = () =>
-    reload().then(
-      (r) => print('reload', { ...r }),
-      (e: Error) => print('error', { kind: 'CONFIG', message: e.message }),
-    );
-  let metrics: { close(): Promise<void> } | undefined;
-  try {
-    await gw.start();
-    if (control) print('control', { path: control.path });
-    if (config.metrics) {
-      const { MetricsServer } = await import('../gateway/metrics.js');
-      const m = await MetricsServer.listen(gw, config.metrics);
-      metrics = m;
-      print('metrics', { url: `http://${m.address.address.includes(':') ? `[${m.address.address}]` : m.address.address}:${m.address.port}/metrics` });
-    }
-    process.on('SIGHUP', onHup);
-    await new Promise<void>((resolve) => {
-      const stop = () => resolve();
-      process.once('SIGINT', stop);
-      process.once('SIGTERM', stop);
-    });
-    process.off('SIGHUP', onHup);
-    await gw.stop();
-  } finally {
-    await metrics?.close();
-    await control?.close();
-    // a start-up failure after the sockets were bound (the metrics port taken): nothing stays open
-    await gw.stop();
-  }
-  print('stopped', {});
-  return 0;
 }
 
 const BENCH_SUITES = ['handshakes', 'gateway', 'crypto', 'codec', 'esp', 'memory'];
