@@ -18,7 +18,7 @@ import { loopbackConfig } from './loopback-config.js';
 export const SOAK_USAGE = `usage: ike soak [--minutes M | --seconds S] [--rate PPS] [--child-lifetime S] [--ike-lifetime S]
                [--sample S] [--payload BYTES] [--ike PROPOSAL] [--esp PROPOSAL] [--no-pfs]
                [--grace MS] [--rekey-window MS] [--max-heap-slope KIB_PER_MIN]
-               [--max-rss-slope KIB_PER_MIN] [--json] [--out FILE]
+               [--max-rss-slope KIB_PER_MIN] [--json] [--out FILE] [--svg FILE]
 
 Two gateways on 127.0.0.1 (free ports), the initiator's child SA rekeyed every ~0.85-0.9 x
 --child-lifetime (default 5 s), its ISAKMP SA every ~0.85-0.9 x --ike-lifetime (default 40 s);
@@ -28,7 +28,7 @@ collection). Default run: 30 minutes. Exit code 0 when no packet was lost or dup
 error occurred, every expected rekey happened and neither the heap nor the RSS grew faster than the
 limits (defaults 64 KiB/min heap, 1024 KiB/min RSS, least-squares over the second half); 1 otherwise;
 2 for usage errors. --json prints the result as one JSON object (samples included); --out FILE also
-writes it to FILE while the text goes to stdout.
+writes it to FILE while the text goes to stdout. --svg FILE draws heap, external and RSS over time.
 `;
 
 export interface SoakOptions {
@@ -541,10 +541,11 @@ export function formatSoak(r: SoakResult): string {
 
 class SoakUsageError extends Error {}
 
-export function parseSoakArgs(argv: string[]): { options: Partial<SoakOptions>; json: boolean; help: boolean; out?: string } {
+export function parseSoakArgs(argv: string[]): { options: Partial<SoakOptions>; json: boolean; help: boolean; out?: string; svg?: string } {
   const options: Partial<SoakOptions> = {};
   let json = false;
   let out: string | undefined;
+  let svg: string | undefined;
   let help = false;
   const value = (i: number, name: string): number => {
     const v = argv[i];
@@ -576,11 +577,12 @@ export function parseSoakArgs(argv: string[]): { options: Partial<SoakOptions>; 
       case '--no-pfs': options.pfs = false; break;
       case '--json': json = true; break;
       case '--out': out = text(++i, 'out'); break;
+      case '--svg': svg = text(++i, 'svg'); break;
       case '--help': case '-h': help = true; break;
       default: throw new SoakUsageError(`unknown option '${a}'`);
     }
   }
-  return { options, json, help, ...(out !== undefined ? { out } : {}) };
+  return { options, json, help, ...(out !== undefined ? { out } : {}), ...(svg !== undefined ? { svg } : {}) };
 }
 
 /** The command: samples on stderr (so that --json leaves stdout to the one result object). */
@@ -615,6 +617,7 @@ async function main(argv: string[]): Promise<number> {
     throw e;
   }
   if (parsed.out !== undefined) writeFileSync(parsed.out, JSON.stringify(result, null, 1) + '\n');
+  if (parsed.svg !== undefined) writeFileSync(parsed.svg, (await import('./charts.js')).soakChart(result) + '\n');
   process.stdout.write((parsed.json ? JSON.stringify(result) : formatSoak(result)) + '\n');
   return result.verdict === 'pass' ? 0 : 1;
 }
