@@ -8,6 +8,7 @@ import { loadConfig } from '../gateway/config.js';
 import { ControlServer, defaultControlPath } from '../gateway/control.js';
 import { Gateway } from '../gateway/gateway.js';
 import { reloadFromFile } from './conns.js';
+import { EventLog, type LogLevel } from './log.js';
 
 export interface GatewayRun {
   file: string;
@@ -15,22 +16,18 @@ export interface GatewayRun {
   keylogDir?: string | undefined;
   /** The control socket path; undefined: the default one per listen address; null: none. */
   control?: string | null | undefined;
+  /** Default info (ts/cli/log.ts). */
+  logLevel?: LogLevel | undefined;
 }
 
 type Print = (event: string, fields: Record<string, unknown>) => void;
-
-/** One event as a line: the event name first, then key=value pairs (or one JSON object with --json). */
-export function formatEvent(event: string, fields: Record<string, unknown>, json: boolean): string {
-  if (json) return JSON.stringify({ event, time: new Date().toISOString(), ...fields });
-  const parts = Object.entries(fields).map(([k, v]) => `${k}=${typeof v === 'string' && !/\s/.test(v) ? v : JSON.stringify(v)}`);
-  return [event, ...parts].join(' ');
-}
 
 export async function runGateway(run: GatewayRun): Promise<number> {
   const config = await loadConfig(run.file);
   for (const w of config.warnings) process.stderr.write(`ike: warning: ${w}\n`);
   const gw = new Gateway(config);
-  const print: Print = (event, fields) => process.stdout.write(formatEvent(event, fields, run.json) + '\n');
+  const log = new EventLog({ json: run.json, level: run.logLevel ?? 'info' });
+  const print: Print = (event, fields) => log.event(event, fields);
   printEvents(gw, print);
   if (run.keylogDir !== undefined) writeKeylog(gw, run.keylogDir);
   // one reload at a time (SIGHUP and `ike reload` may meet)
@@ -64,6 +61,7 @@ export async function runGateway(run: GatewayRun): Promise<number> {
     process.off('SIGHUP', onHup);
     await gw.stop();
   } finally {
+    log.flush();
     await metrics?.close();
     await control?.close();
     // a start-up failure after the sockets were bound (the metrics port taken): nothing stays open

@@ -8,8 +8,11 @@ commands:
   demo        two gateways on loopback: Main Mode + Quick Mode narrated
               message by message, then ESP traffic and its rates
   gateway --config FILE [--json] [--keylog DIR] [--control PATH | --no-control]
+          [--log-level error|warn|info|debug]
               run a gateway until SIGINT/SIGTERM (SIGHUP: reload the
-              config file, see ike reload); one line per event
+              config file, see ike reload); one line per event with its
+              time; under load, SA events beyond 20 per 10 s are counted
+              in a summary line (--log-level debug: every one)
               (phase1-up, child-up, child-down, phase1-down, error);
               --json prints one JSON object per line; --keylog writes the
               session keys of connections with "keylog": true to
@@ -82,12 +85,15 @@ function parseArgs(argv: string[], withValue: readonly string[]): Args {
 class UsageError extends Error {}
 
 async function gateway(argv: string[]): Promise<number> {
-  const args = parseArgs(argv, ['config', 'keylog', 'control']);
+  const args = parseArgs(argv, ['config', 'keylog', 'control', 'log-level']);
   if (args.flags.has('help')) {
     process.stdout.write(USAGE);
     return 0;
   }
-  for (const k of args.flags.keys()) if (!['config', 'json', 'keylog', 'control', 'no-control'].includes(k)) throw new UsageError(`unknown option --${k}`);
+  for (const k of args.flags.keys()) if (!['config', 'json', 'keylog', 'control', 'no-control', 'log-level'].includes(k)) throw new UsageError(`unknown option --${k}`);
+  const { LOG_LEVELS } = await import('./log.js');
+  const level = args.flags.get('log-level');
+  if (level !== undefined && !LOG_LEVELS.includes(level as never)) throw new UsageError(`--log-level: one of ${LOG_LEVELS.join(', ')}, got '${String(level)}'`);
   const file = args.flags.get('config');
   if (typeof file !== 'string') throw new UsageError('ike gateway needs --config FILE');
   const keylog = args.flags.get('keylog');
@@ -98,6 +104,7 @@ async function gateway(argv: string[]): Promise<number> {
     json: args.flags.get('json') === true,
     keylogDir: typeof keylog === 'string' ? keylog : undefined,
     control: args.flags.has('no-control') ? null : typeof control === 'string' ? control : undefined,
+    logLevel: level as (typeof LOG_LEVELS)[number] | undefined,
   });
 }
 
