@@ -29,7 +29,12 @@ export async function runGateway(run: GatewayRun): Promise<number> {
   const log = new EventLog({ json: run.json, level: run.logLevel ?? 'info' });
   const print: Print = (event, fields) => log.event(event, fields);
   printEvents(gw, print);
-  if (run.keylogDir !== undefined) writeKeylog(gw, run.keylogDir);
+  if (run.keylogDir !== undefined) {
+    if (!config.connections.some((c) => c.keylog)) {
+      process.stderr.write(`ike: warning: --keylog ${run.keylogDir}: no connection has "keylog": true, so nothing will be written there (ike keylog --out DIR takes the keys of every SA)\n`);
+    }
+    writeKeylog(gw, run.keylogDir);
+  }
   // one reload at a time (SIGHUP and `ike reload` may meet)
   let reloading: Promise<unknown> = Promise.resolve();
   const reload = () => {
