@@ -25,6 +25,9 @@ type Print = (event: string, fields: Record<string, unknown>) => void;
 export async function runGateway(run: GatewayRun): Promise<number> {
   const config = await loadConfig(run.file);
   for (const w of config.warnings) process.stderr.write(`ike: warning: ${w}\n`);
+  if (!config.dataplane) {
+    process.stderr.write('ike: note: no "dataplane" in the config: SAs are negotiated, but this process carries no traffic through them (see examples/tunnel-dataplane.json)\n');
+  }
   const gw = new Gateway(config);
   const log = new EventLog({ json: run.json, level: run.logLevel ?? 'info' });
   const print: Print = (event, fields) => log.event(event, fields);
