@@ -23,14 +23,17 @@ export type {
 } from './gateway/gateway.js';
 
 // The configuration file: parse / load, and the typed result.
-export { ConfigError, DEFAULT_ESP_LIFETIME_SECONDS, DEFAULT_ESP_PROPOSALS, DEFAULT_IKE_PROPOSALS, loadConfig, parseConfig } from './gateway/config.js';
+export { ConfigError, DEFAULT_ESP_LIFETIME_SECONDS, DEFAULT_ESP_PROPOSALS, DEFAULT_IKE_PROPOSALS, defineConfig, GatewayConfigSchema, loadConfig, parseConfig } from './gateway/config.js';
 export type {
   ConfigResult,
   ConnectionConfig,
+  ConnectionConfigInput,
   DataPlaneConfig,
   EspProposal,
   GatewayConfig,
+  GatewayConfigInput,
   IkeProposal,
+  MetricsConfig,
   ListenConfig,
   ParseOptions as ConfigParseOptions,
   PskAuth,

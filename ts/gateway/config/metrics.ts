@@ -8,7 +8,7 @@ export interface MetricsConfig {
   port: number;
 }
 
-const METRICS_KEYS = ['listen'];
+export const METRICS_KEYS = ['listen'];
 
 export function parseMetrics(p: Problems, v: unknown): MetricsConfig | undefined {
   if (v === undefined) return undefined;
