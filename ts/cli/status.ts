@@ -1,6 +1,7 @@
 // `ike status [--control PATH] [--json]`: the SAs of a running gateway, asked over its control socket.
 import { ControlError, controlRequest, defaultControlPath } from '../gateway/control.js';
 import type { ChildStatus, GatewayStatus, Phase1Status } from '../gateway/gateway.js';
+import type { Phase1StatusReport } from '../gateway/status.js';
 
 export const STATUS_USAGE = `usage: ike status [--control PATH] [--json]
   the SAs of the gateway listening on PATH (default ${defaultControlPath()}):
@@ -63,8 +64,10 @@ export function formatStatus(s: GatewayStatus): string {
   return lines.join('\n') + '\n';
 }
 
-function phase1Lines(sa: Phase1Status): string[] {
-  const nat = [sa.nat.local && 'local', sa.nat.remote && 'remote'].filter(Boolean).join('+') || 'none';
+// encapForced: from gatewayStatus (Phase1StatusReport); absent from an older gateway's answer.
+function phase1Lines(sa: Phase1Status & { nat: Partial<Phase1StatusReport['nat']> }): string[] {
+  const nat = ([sa.nat.local && 'local', sa.nat.remote && 'remote'].filter(Boolean).join('+') || 'none') +
+    (sa.nat.encapForced ? ', UDP encapsulation forced' : '');
   const out = [
     `${sa.connection}: ${sa.role} ${sa.mode} mode, ${ep(sa.local)} <-> ${ep(sa.remote)}, ${sa.localId} <-> ${sa.remoteId}`,
     `  ${sa.algorithms}, cookies ${sa.cookieI}:${sa.cookieR}, up since ${sa.established}, expires in ${duration(sa.lifetimeRemainingSeconds)}`,

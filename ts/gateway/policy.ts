@@ -115,7 +115,7 @@ export class PolicyCompiler {
  * crosses a NAT that NAT-D does not see). 0 = none.
  */
 export function keepaliveSeconds(sa: IsakmpSa | null, c: ConnectionConfig | undefined): number {
-  if (!sa || sa.nat.version === null || !sa.nat.localBehindNat) return 0;
+  if (!sa || sa.nat.version === null || !(sa.nat.localBehindNat || sa.nat.encapForced === true)) return 0;
   return c?.natKeepaliveSeconds ?? 0;
 }
 

@@ -9,6 +9,11 @@ import { keepaliveSeconds, type PolicyCompiler } from './policy.js';
 import type { Child, IsakmpEntry, SaTable } from './sa-table.js';
 import type { Transport } from './transport.js';
 
+/** An ISAKMP SA's status with whether UDP encapsulation is forced (`encap: true`), which is not a NAT. */
+export interface Phase1StatusReport extends Phase1Status {
+  nat: Phase1Status['nat'] & { encapForced: boolean };
+}
+
 type Counters = (spi: Buffer, direction: 'inbound' | 'outbound', esp: EspSa) => { packets: number; bytes: number };
 
 export function gatewayStatus(table: SaTable, transport: Transport, policies: PolicyCompiler, now: number): GatewayStatus {
@@ -26,7 +31,7 @@ export function gatewayStatus(table: SaTable, transport: Transport, policies: Po
   return { listen: { address: transport.address, port: ports.ike, nattPort: ports.natt }, dataplane, halfOpen: table.counts().halfOpen, sas };
 }
 
-function phase1Status(e: IsakmpEntry, nattPort: number, policies: PolicyCompiler, counters: Counters, now: number): Phase1Status {
+function phase1Status(e: IsakmpEntry, nattPort: number, policies: PolicyCompiler, counters: Counters, now: number): Phase1StatusReport {
   const sa = e.sa!;
   return {
     connection: e.connection,
@@ -44,6 +49,7 @@ function phase1Status(e: IsakmpEntry, nattPort: number, policies: PolicyCompiler
     nat: {
       local: sa.nat.localBehindNat,
       remote: sa.nat.remoteBehindNat,
+      encapForced: sa.nat.encapForced === true,
       natt: e.natt,
       keepaliveSeconds: keepaliveSeconds(sa, policies.find(e.connection)),
       keepalivesSent: e.keepalives,
