@@ -145,6 +145,11 @@ abstract class Session {
   protected abstract onEvent(e: TransactionEvent, now: number): Promise<void>;
 }
 
+/** What an authenticated but unparsable Transaction message is reported as (at once: no retransmission fixes it). */
+function malformedReason(e: Extract<TransactionEvent, { kind: 'malformed' }>, what: string): string {
+  return `malformed ${what} from the peer (authenticated, so not a forgery): ${e.reason}`;
+}
+
 export class RemoteAccessServer extends Session {
   /** XAUTH done (or not configured): Quick Mode from this peer may be accepted. */
   authenticated: boolean;
@@ -236,6 +241,11 @@ export class RemoteAccessServer extends Session {
     if (e.kind === 'timeout') {
       if (!this.authenticated && !this.failed) this.fail(this.user ?? undefined, `no XAUTH answer from ${this.options.peer} after ${Math.round(e.afterMs / 1000)} s`, now);
       else if (e.request.attributes.some((a) => a.type === ModeCfgAttr.INTERNAL_IP4_ADDRESS)) this.out.events.push({ type: 'modeCfgFailed', reason: 'no ACK to the Mode-Config SET' });
+      return;
+    }
+    if (e.kind === 'malformed') {
+      if (!this.authenticated && !this.failed) this.fail(this.user ?? undefined, malformedReason(e, 'XAUTH message'), now);
+      else this.out.events.push({ type: 'modeCfgFailed', reason: malformedReason(e, 'Mode-Config message') });
       return;
     }
     if (e.kind === 'reply') {
@@ -347,6 +357,14 @@ export class RemoteAccessClient extends Session {
   protected async onEvent(e: TransactionEvent, now: number): Promise<void> {
     if (e.kind === 'timeout') {
       this.out.events.push({ type: 'modeCfgFailed', reason: `no Mode-Config reply after ${Math.round(e.afterMs / 1000)} s` });
+      return;
+    }
+    if (e.kind === 'malformed') {
+      const xauth = this.options.xauth !== undefined && !this.authenticated && !this.failed;
+      if (xauth) this.failed = true;
+      this.out.events.push(xauth
+        ? { type: 'xauthFailed', user: this.options.xauth!.user, reason: malformedReason(e, 'XAUTH message') }
+        : { type: 'modeCfgFailed', reason: malformedReason(e, e.request ? 'Mode-Config reply' : 'Mode-Config message') });
       return;
     }
     if (e.kind === 'reply') {
