@@ -11,10 +11,20 @@ import type { Transport } from './transport.js';
 
 /** An SA we initiated is rekeyed this far into its lifetime (minus up to 5% jitter so both ends do not collide). */
 const REKEY_AT = 0.9;
+/**
+ * A responder whose lifetime is the shorter one rekeys later than an initiator would: a peer that honours
+ * RESPONDER-LIFETIME rekeys first (and ours is then skipped), one that ignores it still gets a new SA in time.
+ */
+const RESPONDER_REKEY_AT = 0.95;
 
 /** When to start replacing an SA (child or ISAKMP) of this lifetime that we initiated. */
-export function rekeyTime(lifetimeSeconds: number, now = Date.now()): number {
-  return now + lifetimeSeconds * 1000 * (REKEY_AT - Math.random() * 0.05);
+export function rekeyTime(lifetimeSeconds: number, now = Date.now(), at = REKEY_AT): number {
+  return now + lifetimeSeconds * 1000 * (at - Math.random() * 0.05);
+}
+
+/** Same, for an SA we answered with a lifetime shorter than the peer's (RESPONDER-LIFETIME sent). */
+export function responderRekeyTime(lifetimeSeconds: number, now = Date.now()): number {
+  return rekeyTime(lifetimeSeconds, now, RESPONDER_REKEY_AT);
 }
 /** After a rekey, the old SA keeps receiving this long (packets in flight), then it is deleted. */
 const REKEY_OVERLAP_MS = 5_000;
@@ -36,12 +46,19 @@ export interface ChildManagerDeps {
 export class ChildManager {
   constructor(private readonly d: ChildManagerDeps) {}
 
-  /** Quick Mode on `entry` for the connection's child (its virtual IP as our side, if Mode-Config gave one). */
-  async start(entry: IsakmpEntry, c: ConnectionConfig): Promise<void> {
+  /**
+   * Quick Mode on `entry` for the connection's child (its virtual IP as our side, if Mode-Config gave one), or
+   * with the selectors of `like` (a child the peer started that we rekey: the peer may have narrowed ours).
+   */
+  async start(entry: IsakmpEntry, c: ConnectionConfig, like?: Pick<ChildSa, 'localTs' | 'remoteTs'>): Promise<void> {
     if (!this.d.table.alive(entry) || !isUp(entry)) return;
+    // A new ISAKMP SA of the connection (our phase 1 rekey): the children of the older ones move over as they
+    // are, with the lifetime they have left; no Quick Mode (in IKEv1 IPsec SAs outlive their ISAKMP SA).
+    if (like === undefined && this.adoptSiblings(entry)) return;
     try {
       let policy = this.d.policies.children(c, entry.sa!)[0]!;
-      if (entry.virtualIp !== null) policy = { ...policy, localTs: hostSelector(entry.virtualIp) };
+      if (like !== undefined) policy = { ...policy, localTs: like.localTs, remoteTs: like.remoteTs };
+      else if (entry.virtualIp !== null) policy = { ...policy, localTs: hostSelector(entry.virtualIp) };
       const { out } = await entry.ctx.initiate(policy, Date.now());
       this.apply(entry, out);
     } catch (e) {
@@ -90,6 +107,36 @@ export class ChildManager {
           break;
       }
     }
+  }
+
+  /**
+   * Moves the children of `from` to the newest other ISAKMP SA of its connection and peer, which from now on
+   * carries their Deletes and its DPD vouches for the peer. False when there is no such SA (or nothing to move).
+   */
+  adopt(from: IsakmpEntry): boolean {
+    const to = this.d.table.newest(from);
+    if (to === from || !isUp(to) || from.children.length === 0) return false;
+    const moved = from.children;
+    from.children = [];
+    to.children = [...to.children, ...moved];
+    for (const child of moved) this.d.table.inbound.set(child.sa.spiIn.toString('hex'), { entry: to, child });
+    this.d.scheduler.wake(to);
+    this.d.scheduler.wake(from);
+    return true;
+  }
+
+  /** Takes over the live children of the entry's older siblings; the emptied ones are deleted. */
+  private adoptSiblings(entry: IsakmpEntry): boolean {
+    if (entry.independent || this.d.table.newest(entry) !== entry) return false;
+    let moved = false;
+    for (const old of [...this.d.table.siblings(entry)]) {
+      if (old === entry || !old.children.some((ch) => !ch.rekeyed)) continue;
+      if (this.adopt(old)) {
+        moved = true;
+        this.d.teardown(old, 'replaced by a newer ISAKMP SA', true);
+      }
+    }
+    return moved;
   }
 
   /** Removes one child SA, found by either of its SPIs; with `notify`, the peer gets a Delete first. */
@@ -149,6 +196,7 @@ export class ChildManager {
     if (this.d.transport.dataplane) this.install(entry, child, replaced.map((r) => r.old), { outbound: true, inbound: early === undefined });
     // its expiry is sa.expiresAt; the rekey (ours to start) a little before
     if (sa.initiator && c.initiate) child.rekeyAt = rekeyTime(sa.lifetimeSeconds);
+    else if (!sa.initiator && sa.shorterThanPeer) child.rekeyAt = responderRekeyTime(sa.lifetimeSeconds);
     this.d.scheduler.wake(entry);
     if (c.keylog) for (const l of childKeylog(sa, entry.sa!.local, entry.remote)) this.d.events.emit('keylog', l);
     this.d.events.emit('child-up', {

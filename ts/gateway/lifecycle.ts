@@ -13,6 +13,13 @@ import type { Transport } from './transport.js';
 /** How long an ISAKMP SA's Delete waits behind the Deletes of its children (teardown). */
 const ISAKMP_DELETE_DELAY_MS = 20;
 
+/**
+ * Ends of an ISAKMP SA that its children survive when a newer ISAKMP SA of the connection is up: they move to
+ * it (IKEv1 IPsec SAs outlive the ISAKMP SA that made them; a peer that rekeyed phase 1 deletes the old one).
+ * A dead peer, INITIAL-CONTACT, a terminate or a stop take the children along.
+ */
+const CHILDREN_SURVIVE = new Set(['deleted by the peer', 'ISAKMP SA lifetime expired', 'replaced by a newer ISAKMP SA']);
+
 export interface LifecycleDeps {
   events: GatewayEmitter;
   table: SaTable;
@@ -58,6 +65,7 @@ export class SaLifecycle {
   teardown(entry: IsakmpEntry, reason: string, notify: boolean): void {
     if (entry.state === 'closing' || entry.state === 'closed') return;
     const wasUp = isUp(entry);
+    if (wasUp && CHILDREN_SURVIVE.has(reason)) this.d.children.adopt(entry);
     entry.state = 'closing';
     const children = entry.children.length;
     for (const child of entry.children) this.d.children.down(entry, child.sa.spiIn, reason, notify);
@@ -95,7 +103,7 @@ export class SaLifecycle {
         child.rekeyAt = null;
         // the old child carries traffic until the new one is up
         const c = this.d.policies.find(entry.connection);
-        if (c && !child.rekeyed) void this.d.children.start(this.d.table.newest(entry), c);
+        if (c && !child.rekeyed) void this.d.children.start(this.d.table.newest(entry), c, child.sa.initiator ? undefined : child.sa);
       }
     }
   }

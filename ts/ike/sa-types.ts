@@ -98,6 +98,11 @@ export interface ChildSa {
   remoteTs: TrafficSelector;
   lifetimeSeconds: number;
   lifetimeKilobytes?: number;
+  /**
+   * Responder only: the peer offered a longer lifetime than ours and got RESPONDER-LIFETIME. A peer that
+   * ignores it (many do) would let the child expire under it, so the side with the shorter lifetime rekeys.
+   */
+  shorterThanPeer?: true;
   pfsGroup?: DhGroupId;
   esn: boolean;
   establishedAt: number;
