@@ -134,3 +134,38 @@ test('responder-side rekey: our child lifetime is the shorter one and the peer d
     await r.stop();
   }
 });
+
+test('phase 1: the responder with the shorter lifetime re-keys the ISAKMP SA itself; the child moves over, nothing expires', { timeout: 30_000 }, async () => {
+  const b = base + 3000;
+  const over = { esp: ['aes128gcm16'] };
+  // i offers 600 s and would re-key at ~540 s; r allows 3 s (RESPONDER-LIFETIME) and re-keys at ~2.7-2.85 s
+  const r = new Gateway(lifetimes(peerConfig(b, b + 2, { ...over, initiate: false }), 3, 60));
+  const i = new Gateway(lifetimes(peerConfig(b + 2, b, { ...over, initiate: true }), 600, 60));
+  const evI = events(i);
+  const evR = events(r);
+  await r.start();
+  await i.start();
+  try {
+    await until(() => evR.childUp.length === 1 && evI.childUp.length === 1, 10_000);
+    assert.equal(evR.up[0]!.initiator, false);
+    assert.equal(evR.up[0]!.lifetimeSeconds, 3);
+    await until(() => evR.up.length === 2, 4_000, "the responder's phase 1 re-key");
+    assert.equal(evR.up[1]!.initiator, true, 'r started the new ISAKMP SA');
+    await until(() => evR.down.length === 1 && evI.down.length === 1, 2_000);
+    assert.equal(evR.down[0]!.reason, 'replaced by a newer ISAKMP SA');
+    assert.equal(evI.down[0]!.reason, 'deleted by the peer');
+    await new Promise((res) => setTimeout(res, 1_000)); // past the first ISAKMP SA's 3 s
+    assert.equal(evR.childUp.length + evI.childUp.length, 2, 'no Quick Mode: the child moved to the new ISAKMP SA on both ends');
+    assert.deepEqual([...evR.childDown, ...evI.childDown], []);
+    assert.equal(r.phase1Sas().length, 1);
+    assert.equal(i.phase1Sas().length, 1);
+    assert.equal(r.status().sas[0]!.children.length, 1);
+    assert.equal(i.status().sas[0]!.children.length, 1);
+    i.sendEsp('peer', Buffer.alloc(40, 3), 4);
+    await until(() => evR.esp.length === 1, 2_000);
+    assert.deepEqual([...evI.errors, ...evR.errors], []);
+  } finally {
+    await i.stop();
+    await r.stop();
+  }
+});

@@ -2,7 +2,8 @@
 // rekey, its NAT keepalives, and its end (teardown: Deletes to the peer, children first, then closed).
 import type { GatewayEmitter } from './events.js';
 import { guard } from './events.js';
-import type { ChildManager } from './child-manager.js';
+import type { IsakmpSa } from '../ike/index.js';
+import { rekeyTime, responderRekeyTime, type ChildManager } from './child-manager.js';
 import type { Phase1Driver, InitiateOptions } from './phase1-driver.js';
 import { keepaliveSeconds, type PolicyCompiler } from './policy.js';
 import type { RemoteAccessBinding } from './remote-access-binding.js';
@@ -34,7 +35,25 @@ export interface LifecycleDeps {
 }
 
 export class SaLifecycle {
-  constructor(private readonly d: LifecycleDeps) {}
+  constructor(private readonly d: LifecycleDeps) {
+    d.events.on('phase1-up', (e) => this.armRekey(e.cookieI, e.sa));
+  }
+
+  /**
+   * The side with the shorter phase 1 lifetime re-keys it. The phase 1 driver arms the rekey of an ISAKMP SA
+   * that a connection with `initiate` started; this arms it where that rule leaves none: as responder with
+   * the shorter lifetime (RESPONDER-LIFETIME sent), and on an SA we started for a responder connection (our
+   * own re-key of such an SA). Not for a connection with `remote: %any`, which cannot initiate.
+   */
+  private armRekey(cookieI: string, sa: IsakmpSa): void {
+    const entry = this.d.table.get(cookieI);
+    const c = this.d.policies.find(sa.name);
+    if (!entry || !c || c.remote === '%any' || entry.rekeyAt !== null) return;
+    if (sa.initiator) {
+      if (!c.initiate) entry.rekeyAt = rekeyTime(sa.proposal.lifetimeSeconds);
+    } else if (sa.proposal.offeredLifetimeSeconds !== undefined) entry.rekeyAt = responderRekeyTime(sa.proposal.lifetimeSeconds);
+    this.d.scheduler.wake(entry);
+  }
 
   /** Whatever is due on this entry now, in order: its own end, its exchanges' timers, its rekey, its children's. */
   due(entry: IsakmpEntry): void {

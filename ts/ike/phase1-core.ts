@@ -506,7 +506,7 @@ export function establish(k: Keyed, lastIv: Buffer, peerId: Identity, nat: NatSt
       localId: k.policy.localId,
       remoteId: peerId,
       // shared by every SA with the same values (frozen: nobody may change what the others see)
-      proposal: intern('ikeProposal', `${p.encryption}/${p.hash}/${p.group}/${p.authMethod}/${p.lifetimeSeconds}`, { ...p }),
+      proposal: intern('ikeProposal', `${p.encryption}/${p.hash}/${p.group}/${p.authMethod}/${p.lifetimeSeconds}/${p.offeredLifetimeSeconds ?? ''}`, { ...p }),
       algorithms: internString(ikeProposalName(p)),
       nat: intern('nat', `${nat.version}/${nat.localBehindNat}/${nat.remoteBehindNat}/${nat.encapForced === true}`, { ...nat }),
       peerVendorIds: intern('vendorIds', `${v.natt}/${v.dpd}/${v.xauth}/${v.unity}/${v.fragmentation}`, { ...v }),
