@@ -39,7 +39,7 @@ export interface ChildManagerDeps {
   send(entry: IsakmpEntry, message: Buffer): void;
   /** Ends an ISAKMP SA with its children (lifecycle). */
   teardown(entry: IsakmpEntry, reason: string, notify: boolean): void;
-  /** Brings a connection up again (DPD action restart). */
+  /** Brings a connection up again (DPD action restart, closeAction restart). */
   restart(connection: string): void;
 }
 
@@ -89,6 +89,7 @@ export class ChildManager {
         case 'delete':
           if (ev.protocol === 1) this.d.teardown(entry, 'deleted by the peer', false);
           else for (const spi of ev.spis) this.down(entry, spi, 'deleted by the peer', false);
+          this.closed(entry.connection);
           break;
         case 'peerDead':
           this.d.teardown(entry, `dead peer (no answer to DPD for ${Math.round(ev.idleMs / 1000)} s)`, false);
@@ -137,6 +138,16 @@ export class ChildManager {
       }
     }
     return moved;
+  }
+
+  /**
+   * The peer deleted SAs of the connection: with closeAction 'restart' and no live child left (a rekey's
+   * Delete of the replaced SA leaves the new one), the connection is brought up again.
+   */
+  private closed(connection: string): void {
+    const c = this.d.policies.find(connection);
+    if (c?.closeAction !== 'restart' || this.d.table.currentChild(connection) !== undefined) return;
+    this.d.restart(connection);
   }
 
   /** Removes one child SA, found by either of its SPIs; with `notify`, the peer gets a Delete first. */

@@ -28,6 +28,11 @@ export class PolicyCompiler {
     return c;
   }
 
+  /** Every configured connection, in file order. */
+  all(): readonly ConnectionConfig[] {
+    return this.config.connections;
+  }
+
   find(name: string): ConnectionConfig | undefined {
     return this.config.connections.find((c) => c.name === name);
   }
