@@ -197,8 +197,9 @@ export class ChildManager {
     const replaced = this.replacedBy(entry, sa);
     for (const { owner, old } of replaced) {
       old.rekeyed = true;
-      // keep an earlier drop: rekeys closer together than the overlap must not postpone it forever
-      old.dropAt ??= Date.now() + REKEY_OVERLAP_MS;
+      // keep an earlier drop: rekeys closer together than the overlap must not postpone it forever; and an SA
+      // replaced close to its end (a responder-side rekey) goes as replaced, not as expired
+      old.dropAt ??= Math.min(Date.now() + REKEY_OVERLAP_MS, old.sa.expiresAt);
       this.d.scheduler.wake(owner);
     }
     const spi = sa.spiIn.toString('hex');
