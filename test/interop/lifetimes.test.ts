@@ -96,7 +96,7 @@ test('strongSwan interop: phase 1 lifetime shorter on our side: RESPONDER-LIFETI
     // 95% of 60 s minus up to 5%
     const up2 = await ours.waitFor((e) => e.event === 'phase1-up' && e.cookieI !== up1.cookieI, 65_000);
     assert.equal(up2.role, 'initiator', 'we re-keyed phase 1');
-    const down = await ours.waitFor((e) => e.event === 'phase1-down' && e.cookieI === up1.cookieI, 10_000);
+    const down = await ours.waitFor((e) => e.event === 'phase1-down', 10_000); // the old one: the only one down
     assert.equal(down.reason, 'replaced by a newer ISAKMP SA');
     await new Promise((res) => setTimeout(res, 2_000));
     assert.equal(ours.events.filter((e) => e.event === 'child-up').length, 1, 'no Quick Mode for the child');
