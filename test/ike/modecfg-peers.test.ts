@@ -116,6 +116,19 @@ test('modecfg: the same bytes with a HASH(1) that does not verify (a forgery) ar
   assert.equal(out.timer, 1000);
 });
 
+test('modecfg: a genuine REPLY with a cipher block appended (CBC padding is not authenticated) is dropped, not reported as the peer\'s', async () => {
+  const { sas, client, request } = await pullingClient();
+  const reply = seal(sas.r, request.messageId, request.nextIv, attrPayload(ModeCfgType.CFG_REPLY, request.attr.identifier, [ADDRESS]));
+  const forged = Buffer.concat([reply.message, Buffer.alloc(16, 0xa5)]);
+  forged.writeUInt32BE(forged.length, 24);
+  const out = await client.handle(forged, 10);
+  assert.deepEqual(out.events, [], 'the HASH verifies, but the fault is in the unauthenticated padding');
+  assert.equal(out.dropped.length, 1);
+  assert.equal(out.timer, 1000, 'still waiting for the real reply');
+  const real = await client.handle(reply.message, 11);
+  assert.deepEqual(real.events.map((e) => e.type), ['modeCfg']);
+});
+
 for (const ivKind of ['fresh', 'chained'] as const) {
   test(`modecfg: a SET pushed under the message ID of the XAUTH status exchange just before is answered (${ivKind} IV)`, async () => {
     const sas = await xauthPhase1();

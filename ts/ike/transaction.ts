@@ -11,7 +11,7 @@
 // Retransmitter) and those the peer started (their answer is cached and re-sent for a duplicate).
 // A message that does not decrypt or whose HASH does not verify changes nothing.
 import { cipherInfo, type CryptoProvider } from '../crypto/index.js';
-import { ExchangeType, Flags, ModeCfgType, PayloadType, type Attribute, type AttributePayload, type IsakmpHeader } from '../isakmp/index.js';
+import { ExchangeType, Flags, ModeCfgType, PayloadType, parsePayloads, type Attribute, type AttributePayload, type IsakmpHeader } from '../isakmp/index.js';
 import { hash1, hash1Equals, openProtected, phase2Iv, randomMessageId, sealProtected, type Phase2Keys } from './phase2-crypto.js';
 import { DEFAULT_RETRANSMIT, Retransmitter, type RetransmitPolicy } from './retransmit.js';
 
@@ -78,6 +78,9 @@ function authenticatedFraming(crypto: CryptoProvider, sa: Phase2Keys, header: Is
     next = plain[off]!;
     off += len;
   }
+  // The CBC padding after the last payload is not covered by HASH(1): a block appended by an attacker makes the
+  // message unparsable while the HASH still verifies. Only a fault inside the payloads is the peer's own.
+  if (parsePayloads(header.nextPayload, plain.subarray(0, off), 28, { trailing: 'padding', blockSize }).ok) return false;
   return hash1Equals(crypto, sa, header.messageId, plain.subarray(hashEnd, off), plain.subarray(4, hashEnd));
 }
 
