@@ -5,7 +5,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { ExchangeType, Flags, ModeCfgAttr, ModeCfgType, XauthStatus, encodeMessage, parseMessage, type IsakmpHeader } from '../../ts/isakmp/index.js';
 import { cipherInfo } from '../../ts/crypto/index.js';
-import { RemoteAccessClient, hash1, phase2Iv, readTransaction, type IsakmpSa, type RemoteAccessOutput } from '../../ts/ike/index.js';
+import { RemoteAccessClient, RemoteAccessServer, hash1, phase2Iv, readTransaction, type IsakmpSa, type RemoteAccessOutput } from '../../ts/ike/index.js';
 import { crypto, xauthPhase1 } from './remote-access-pair.js';
 
 const RETRANSMIT = { tries: 3, timeoutMs: 1000, factor: 2 };
@@ -102,6 +102,7 @@ test('modecfg: an authenticated REPLY that does not parse is reported at once, n
     const ev = out.events[0]!;
     assert.ok(ev.type === 'modeCfgFailed', `${what}: ${JSON.stringify(ev)}`);
     assert.match(ev.reason, /^malformed Mode-Config reply from the peer \(authenticated, so not a forgery\): .*Attribute payload/);
+    assert.equal(ev.malformed, true, 'the gateway reports it as PAYLOAD_MALFORMED');
     assert.equal(out.timer, null, `${what}: the request is no longer retransmitted`);
     assert.equal(client.config, null);
   }
@@ -165,3 +166,24 @@ for (const ivKind of ['fresh', 'chained'] as const) {
     assert.deepEqual(stale.send, []);
   });
 }
+
+test('xauth: an authenticated REPLY that does not parse fails XAUTH at once on the server (FAIL sent, no 165 s wait)', async () => {
+  const sas = await xauthPhase1();
+  const server = new RemoteAccessServer(crypto, sas.r, { xauth: { verify: async () => true }, peer: '10.99.0.1', retransmit: RETRANSMIT });
+  const start = server.start(0);
+  assert.equal(start.send.length, 1);
+  const { header } = split(start.send[0]!);
+  const req = read(sas.i, start.send[0]!, phase2Iv(crypto, sas.i, header.messageId));
+  const reply = seal(sas.i, header.messageId, req.nextIv,
+    attrPayload(ModeCfgType.CFG_REPLY, req.attr.identifier, [attr(ModeCfgAttr.XAUTH_USER_NAME, Buffer.from('alice'))], Buffer.from([0, 0, 0, 7, 1])));
+  const out = await server.handle(reply.message, 1);
+  assert.equal(out.events.length, 1);
+  const ev = out.events[0]!;
+  assert.ok(ev.type === 'xauthFailed' && ev.malformed === true, JSON.stringify(ev));
+  assert.match(ev.reason, /^malformed XAUTH message from the peer/);
+  assert.equal(out.send.length, 1, 'the XAUTH_STATUS FAIL SET');
+  const fail = read(sas.i, out.send[0]!, phase2Iv(crypto, sas.i, split(out.send[0]!).header.messageId));
+  assert.equal(fail.attr.cfgType, ModeCfgType.CFG_SET);
+  assert.equal(server.failed, true);
+  assert.equal(server.authenticated, false);
+});

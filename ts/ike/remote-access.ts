@@ -21,12 +21,13 @@ import type { LoginLimiter } from './xauth-users.js';
 
 export type RemoteAccessEvent =
   | { type: 'xauthOk'; user: string }
-  | { type: 'xauthFailed'; user?: string; reason: string }
+  /** `malformed`: the peer's own (authenticated) message did not parse. */
+  | { type: 'xauthFailed'; user?: string; reason: string; malformed?: true }
   /** Server: a wrong password, asking again (attempt = the next attempt's number). */
   | { type: 'xauthRetry'; user: string; attempt: number }
   /** Server: configuration given to the client; client: configuration received. */
   | { type: 'modeCfg'; config: ModeCfgConfig }
-  | { type: 'modeCfgFailed'; reason: string };
+  | { type: 'modeCfgFailed'; reason: string; malformed?: true };
 
 export interface RemoteAccessOutput {
   send: Buffer[];
@@ -199,11 +200,11 @@ export class RemoteAccessServer extends Session {
     this.request(ModeCfgType.CFG_REQUEST, [tv(ModeCfgAttr.XAUTH_TYPE, XauthType.GENERIC), tlv(ModeCfgAttr.XAUTH_USER_NAME, Buffer.alloc(0)), tlv(ModeCfgAttr.XAUTH_USER_PASSWORD, Buffer.alloc(0))], now);
   }
 
-  private fail(user: string | undefined, reason: string, now: number): void {
+  private fail(user: string | undefined, reason: string, now: number, malformed = false): void {
     this.statusSent = XauthStatus.FAIL;
     this.failed = true;
     this.request(ModeCfgType.CFG_SET, [tv(ModeCfgAttr.XAUTH_STATUS, XauthStatus.FAIL)], now);
-    this.out.events.push({ type: 'xauthFailed', ...(user !== undefined ? { user } : {}), reason });
+    this.out.events.push({ type: 'xauthFailed', ...(user !== undefined ? { user } : {}), reason, ...(malformed ? { malformed: true as const } : {}) });
   }
 
   private config(): ModeCfgConfig | string {
@@ -244,8 +245,8 @@ export class RemoteAccessServer extends Session {
       return;
     }
     if (e.kind === 'malformed') {
-      if (!this.authenticated && !this.failed) this.fail(this.user ?? undefined, malformedReason(e, 'XAUTH message'), now);
-      else this.out.events.push({ type: 'modeCfgFailed', reason: malformedReason(e, 'Mode-Config message') });
+      if (!this.authenticated && !this.failed) this.fail(this.user ?? undefined, malformedReason(e, 'XAUTH message'), now, true);
+      else this.out.events.push({ type: 'modeCfgFailed', reason: malformedReason(e, 'Mode-Config message'), malformed: true });
       return;
     }
     if (e.kind === 'reply') {
@@ -363,8 +364,8 @@ export class RemoteAccessClient extends Session {
       const xauth = this.options.xauth !== undefined && !this.authenticated && !this.failed;
       if (xauth) this.failed = true;
       this.out.events.push(xauth
-        ? { type: 'xauthFailed', user: this.options.xauth!.user, reason: malformedReason(e, 'XAUTH message') }
-        : { type: 'modeCfgFailed', reason: malformedReason(e, e.request ? 'Mode-Config reply' : 'Mode-Config message') });
+        ? { type: 'xauthFailed', user: this.options.xauth!.user, reason: malformedReason(e, 'XAUTH message'), malformed: true }
+        : { type: 'modeCfgFailed', reason: malformedReason(e, e.request ? 'Mode-Config reply' : 'Mode-Config message'), malformed: true });
       return;
     }
     if (e.kind === 'reply') {
