@@ -132,3 +132,35 @@ test('strongSwan interop: closeAction restart brings back a child strongSwan del
     assert.ok(await installed(ss, String(again.spiOut)), `strongSwan has the restarted CHILD_SA:\n${ss.logTail(30)}`);
   });
 });
+
+test('strongSwan interop: strongSwan re-keys phase 1 (reauthentication): the tunnel survives, our children and strongSwan\'s agree', { skip, timeout: 60_000 }, async (t) => {
+  await withPeers({}, { initiate: true }, async (ours, ss) => {
+    const up1 = await ours.waitFor((e) => e.event === 'phase1-up', 15_000);
+    const child = await ours.waitFor((e) => e.event === 'child-up', 15_000);
+    assert.ok(await installed(ss, String(child.spiOut)));
+    const r = await ss.rekey({ ike: true }, 15);
+    t.diagnostic(r.output.split('\n').slice(-3).join(' | '));
+    const up2 = await ours.waitFor((e) => e.event === 'phase1-up' && e.cookieI !== up1.cookieI, 15_000);
+    // charon 5.9 keeps the old IKEv1 SA for a while after such a re-key (it deletes it later, or at expiry)
+    await new Promise((res) => setTimeout(res, 3_000));
+    const st = (await controlRequest(ours.controlPath, { cmd: 'status' })).status as GatewayStatusReport;
+    const sas = await ss.listSas();
+    t.diagnostic(`ours: ${JSON.stringify(st.sas.map((s) => [s.cookieI, s.children.map((c) => c.spiIn)]))}`);
+    t.diagnostic(`strongSwan: ${JSON.stringify(sas.map((s) => [s.cookieI, s.state, s.children.map((c) => [c.spiOut, c.state])]))}`);
+    // both ends moved the child to the new ISAKMP SA (strongSwan adopts children at once, so do we as responder)
+    assert.deepEqual(st.sas.find((s) => s.cookieI === up2.cookieI)?.children.map((c) => c.spiIn), [child.spiIn]);
+    assert.deepEqual(sas.find((s) => s.cookieI === up2.cookieI)?.children.map((c) => c.spiOut), [child.spiIn]);
+    // every child we hold is one strongSwan holds installed (its outbound SPI is our inbound), and the reverse
+    const ourIn = st.sas.flatMap((s) => s.children).filter((c) => !c.rekeyed).map((c) => c.spiIn).sort();
+    const theirOut = sas.flatMap((s) => s.children).filter((c) => c.state === 'INSTALLED').map((c) => c.spiOut).sort();
+    assert.ok(ourIn.length >= 1, 'the tunnel survived the re-key');
+    assert.deepEqual(ourIn, theirOut);
+    assert.deepEqual(st.expected, [{ connection: 's', state: 'up' }]);
+    // a Delete for the child now comes on the new ISAKMP SA and finds it
+    const term = await ss.terminateChild();
+    assert.ok(term.ok, term.output);
+    const down = await ours.waitFor((e) => e.event === 'child-down', 10_000);
+    assert.equal(down.spiIn, child.spiIn);
+    assert.equal(ours.events.filter((e) => e.event === 'error').length, 0, JSON.stringify(ours.events.filter((e) => e.event === 'error')));
+  });
+});

@@ -1,6 +1,7 @@
 // The child SA manager: Quick Modes on an ISAKMP SA, what the phase 2 context reports (children, deletes,
 // dead peers, notifies), installing ESP SAs, and the replacement rules of a rekey.
 import { createChildEspSas, hostSelector, IkeError, tsToString, type ChildSa, type Phase2Output } from '../ike/index.js';
+import { idToString } from '../isakmp/index.js';
 import type { ConnectionConfig } from './config.js';
 import { emitError, type GatewayEmitter } from './events.js';
 import { childKeylog } from './keylog.js';
@@ -88,7 +89,7 @@ export class ChildManager {
           break;
         case 'delete':
           if (ev.protocol === 1) this.d.teardown(entry, 'deleted by the peer', false);
-          else for (const spi of ev.spis) this.down(entry, spi, 'deleted by the peer', false);
+          else for (const spi of ev.spis) this.down(this.holder(entry, spi), spi, 'deleted by the peer', false);
           this.closed(entry.connection);
           break;
         case 'peerDead':
@@ -116,7 +117,7 @@ export class ChildManager {
    */
   adopt(from: IsakmpEntry): boolean {
     const to = this.d.table.newest(from);
-    if (to === from || !isUp(to) || from.children.length === 0) return false;
+    if (to === from || !isUp(to) || from.children.length === 0 || !this.samePeer(from, to)) return false;
     const moved = from.children;
     from.children = [];
     to.children = [...to.children, ...moved];
@@ -148,6 +149,29 @@ export class ChildManager {
     const c = this.d.policies.find(connection);
     if (c?.closeAction !== 'restart' || this.d.table.currentChild(connection) !== undefined) return;
     this.d.restart(connection);
+  }
+
+  /**
+   * The ISAKMP SA that holds the child with this SPI: `entry`, or another of the same connection and peer. In
+   * IKEv1 a Delete may come on any ISAKMP SA with the peer; after a re-key the peer may have moved the child to
+   * its new ISAKMP SA before we did (strongSwan adopts children at once).
+   */
+  private holder(entry: IsakmpEntry, spi: Buffer): IsakmpEntry {
+    const has = (e: IsakmpEntry) => e.children.some((c) => c.sa.spiIn.equals(spi) || c.sa.spiOut.equals(spi));
+    if (has(entry) || entry.independent) return entry;
+    for (const e of this.d.table.siblings(entry)) if (has(e) && this.samePeer(entry, e)) return e;
+    return entry;
+  }
+
+  /**
+   * Two ISAKMP SAs of one peer, so that children may move between them: siblings (connection and address) of a
+   * connection with a fixed remote, authenticated as the same identity. Not for `remote: %any`: clients behind
+   * one NAT share an address, and one must never take over (or delete) another's children.
+   */
+  private samePeer(a: IsakmpEntry, b: IsakmpEntry): boolean {
+    if (a.independent || b.independent || a.connection !== b.connection || a.remote.address !== b.remote.address) return false;
+    if (this.d.policies.find(a.connection)?.remote === '%any') return false;
+    return idToString(a.sa!.remoteId) === idToString(b.sa!.remoteId);
   }
 
   /** Removes one child SA, found by either of its SPIs; with `notify`, the peer gets a Delete first. */

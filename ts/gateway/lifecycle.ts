@@ -36,7 +36,21 @@ export interface LifecycleDeps {
 
 export class SaLifecycle {
   constructor(private readonly d: LifecycleDeps) {
-    d.events.on('phase1-up', (e) => this.armRekey(e.cookieI, e.sa));
+    d.events.on('phase1-up', (e) => {
+      this.armRekey(e.cookieI, e.sa);
+      if (!e.sa.initiator) this.adoptAsResponder(e.cookieI);
+    });
+  }
+
+  /**
+   * The peer re-keyed phase 1 (a new ISAKMP SA of the connection, we respond): the children of the older ones
+   * move to it now, as the peer's do (strongSwan adopts them at once), so that its Deletes and DPD find them
+   * there. The older SAs stay until the peer deletes them or they expire.
+   */
+  private adoptAsResponder(cookieI: string): void {
+    const entry = this.d.table.get(cookieI);
+    if (!entry || entry.independent || this.d.table.newest(entry) !== entry) return;
+    for (const old of [...this.d.table.siblings(entry)]) if (old !== entry) this.d.children.adopt(old);
   }
 
   /**
