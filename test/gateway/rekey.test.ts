@@ -169,3 +169,29 @@ test('phase 1: the responder with the shorter lifetime re-keys the ISAKMP SA its
     await r.stop();
   }
 });
+
+test('two clients from one address on a %any connection: a new ISAKMP SA of one never takes over the other\'s children', { timeout: 30_000 }, async () => {
+  const b = base + 4000;
+  // r answers anyone; i1 and i2 share r's view of their address (127.0.0.1), as clients behind one NAT would
+  const r = new Gateway(peerConfig(b, b + 2, { esp: ['aes128gcm16'], initiate: false, remote: '%any', remoteId: '%any' }));
+  // and one group identity, as Cisco-style group PSK clients have: only the %any rule tells them apart
+  const i1 = new Gateway(peerConfig(b + 2, b, { esp: ['aes128gcm16'], initiate: true, localId: '@group' }));
+  const i2 = new Gateway(peerConfig(b + 4, b, { esp: ['aes128gcm16'], initiate: true, localId: '@group' }));
+  const evR = events(r);
+  await r.start();
+  await i1.start();
+  try {
+    await until(() => evR.childUp.length === 1, 10_000);
+    await i2.start(); // the second client's phase 1 comes up after the first one's child
+    await until(() => evR.childUp.length === 2, 10_000);
+    await new Promise((res) => setTimeout(res, 300));
+    const st = r.status();
+    assert.equal(st.sas.length, 2);
+    assert.deepEqual(st.sas.map((s) => s.children.length), [1, 1], JSON.stringify(st.sas.map((s) => [s.remoteId, s.children.map((c) => c.spiIn)])));
+    assert.deepEqual(evR.errors, []);
+  } finally {
+    await i2.stop();
+    await i1.stop();
+    await r.stop();
+  }
+});
