@@ -40,7 +40,9 @@ namespace ike {
 namespace esp {
 namespace {
 
-enum class EncKind { AesGcm, ChaChaPoly, AesCbc, Null };
+// Des3Cbc: 3DES-EDE in CBC mode (RFC 2451), for legacy clients (Windows L2TP/IPsec, older Android) that offer
+// nothing better; its 64-bit block is why a gateway should prefer AES.
+enum class EncKind { AesGcm, ChaChaPoly, AesCbc, Des3Cbc, Null };
 
 struct AlgInfo {
   const char* name;  // strongSwan ESP keyword
@@ -52,7 +54,8 @@ struct AlgInfo {
   bool insecure;  // NULL encryption or no integrity: tests only
 };
 
-// Integrity key length = digest length; ICV = half of it, except SHA-1 (96 bits, RFC 2404). RFC 4868 2.1.
+// Integrity key length = digest length; ICV = half of it, except SHA-1 and MD5 (96 bits, RFC 2404 / RFC 2403).
+// RFC 4868 2.1. Whether MD5 may be negotiated is the configuration's call (allowWeak), not the data path's.
 const AlgInfo kAlgs[] = {
     {"aes128gcm16", EncKind::AesGcm, 16, HashAlg::None, 0, 16, false},
     {"aes192gcm16", EncKind::AesGcm, 24, HashAlg::None, 0, 16, false},
@@ -70,6 +73,14 @@ const AlgInfo kAlgs[] = {
     {"aes128-sha512", EncKind::AesCbc, 16, HashAlg::Sha512, 64, 32, false},
     {"aes192-sha512", EncKind::AesCbc, 24, HashAlg::Sha512, 64, 32, false},
     {"aes256-sha512", EncKind::AesCbc, 32, HashAlg::Sha512, 64, 32, false},
+    {"aes128-md5", EncKind::AesCbc, 16, HashAlg::Md5, 16, 12, false},
+    {"aes192-md5", EncKind::AesCbc, 24, HashAlg::Md5, 16, 12, false},
+    {"aes256-md5", EncKind::AesCbc, 32, HashAlg::Md5, 16, 12, false},
+    {"3des-md5", EncKind::Des3Cbc, 24, HashAlg::Md5, 16, 12, false},
+    {"3des-sha1", EncKind::Des3Cbc, 24, HashAlg::Sha1, 20, 12, false},
+    {"3des-sha256", EncKind::Des3Cbc, 24, HashAlg::Sha256, 32, 16, false},
+    {"3des-sha384", EncKind::Des3Cbc, 24, HashAlg::Sha384, 48, 24, false},
+    {"3des-sha512", EncKind::Des3Cbc, 24, HashAlg::Sha512, 64, 32, false},
     {"null-sha1", EncKind::Null, 0, HashAlg::Sha1, 20, 12, true},
     {"null-sha256", EncKind::Null, 0, HashAlg::Sha256, 32, 16, true},
     {"null-sha384", EncKind::Null, 0, HashAlg::Sha384, 48, 24, true},
@@ -98,20 +109,25 @@ const EVP_CIPHER* FetchedCipher(const AlgInfo& a) {
   static const EVP_CIPHER* const kCbc128 = EVP_CIPHER_fetch(nullptr, "AES-128-CBC", nullptr);
   static const EVP_CIPHER* const kCbc192 = EVP_CIPHER_fetch(nullptr, "AES-192-CBC", nullptr);
   static const EVP_CIPHER* const kCbc256 = EVP_CIPHER_fetch(nullptr, "AES-256-CBC", nullptr);
+  static const EVP_CIPHER* const kDes3 = EVP_CIPHER_fetch(nullptr, "DES-EDE3-CBC", nullptr);
   switch (a.enc) {
     case EncKind::AesGcm: return a.encKeyLength == 16 ? kGcm128 : a.encKeyLength == 24 ? kGcm192 : kGcm256;
     case EncKind::ChaChaPoly: return kChaCha;
     case EncKind::AesCbc: return a.encKeyLength == 16 ? kCbc128 : a.encKeyLength == 24 ? kCbc192 : kCbc256;
+    case EncKind::Des3Cbc: return kDes3;
     default: return nullptr;
   }
 }
 
 bool IsAead(EncKind e) { return e == EncKind::AesGcm || e == EncKind::ChaChaPoly; }
-size_t IvLength(EncKind e) { return IsAead(e) ? 8 : e == EncKind::AesCbc ? 16 : 0; }
+bool IsCbc(EncKind e) { return e == EncKind::AesCbc || e == EncKind::Des3Cbc; }
+// CBC: the cipher block (16 for AES, 8 for 3DES), which is also the explicit IV's length (RFC 3602, RFC 2451).
+size_t CbcBlock(EncKind e) { return e == EncKind::AesCbc ? 16 : e == EncKind::Des3Cbc ? 8 : 0; }
+size_t IvLength(EncKind e) { return IsAead(e) ? 8 : CbcBlock(e); }
 size_t SaltLength(EncKind e) { return IsAead(e) ? 4 : 0; }
 // The ciphertext (payload + trailer) must fill whole cipher blocks for CBC; otherwise RFC 4303 2.4 still wants
 // the trailer to end on a 4-byte boundary.
-size_t PadAlign(EncKind e) { return e == EncKind::AesCbc ? 16 : 4; }
+size_t PadAlign(EncKind e) { return IsCbc(e) ? CbcBlock(e) : 4; }
 constexpr size_t kHeader = 8;  // SPI | sequence number
 // Longest payload / packet accepted: far above any IP datagram, and small enough that lengths fit OpenSSL's int.
 constexpr uint64_t kMaxLength = 1u << 30;
@@ -260,7 +276,7 @@ class EspSa : public Napi::ObjectWrap<EspSa> {
         Cool();
         return false;
       }
-      if (alg_->enc == EncKind::AesCbc) EVP_CIPHER_CTX_set_padding(ctx_, 0);  // ESP pads itself
+      if (IsCbc(alg_->enc)) EVP_CIPHER_CTX_set_padding(ctx_, 0);  // ESP pads itself
     }
     warm_ = true;
     return true;
@@ -375,10 +391,10 @@ class EspSa : public Napi::ObjectWrap<EspSa> {
       return kOk;
     }
 
-    if (enc == EncKind::AesCbc) {
+    if (IsCbc(enc)) {
       const uint8_t* iv = ivOverride != nullptr ? ivOverride : ivs->Next();
       if (iv == nullptr) return kCryptoError;
-      std::memcpy(ivOut, iv, 16);
+      std::memcpy(ivOut, iv, ivLen);
       if (EVP_EncryptInit_ex(ctx_, nullptr, nullptr, nullptr, ivOut) != 1) return kCryptoError;
       int n1 = 0, n2 = 0;
       if (len != 0 && EVP_EncryptUpdate(ctx_, ct, &n1, in, static_cast<int>(len)) != 1) return kCryptoError;
@@ -411,7 +427,7 @@ class EspSa : public Napi::ObjectWrap<EspSa> {
       return kMalformed;
     }
     const size_t ctLen = len - kHeader - ivLen - icvLen;
-    if (enc == EncKind::AesCbc && (ctLen % 16) != 0) {
+    if (IsCbc(enc) && (ctLen % CbcBlock(enc)) != 0) {
       malformed_++;
       return kMalformed;
     }
@@ -465,7 +481,7 @@ class EspSa : public Napi::ObjectWrap<EspSa> {
           return kAuthFailed;
         }
       }
-      if (enc == EncKind::AesCbc) {
+      if (IsCbc(enc)) {
         int n1 = 0;
         if (EVP_DecryptInit_ex(ctx_, nullptr, nullptr, nullptr, iv) != 1 ||
             EVP_DecryptUpdate(ctx_, out, &n1, ct, static_cast<int>(ctLen)) != 1 || static_cast<size_t>(n1) != ctLen)
@@ -815,7 +831,7 @@ Napi::Value RawEvpBench(const Napi::CallbackInfo& info) {
   std::string name;
   if (!GetString(info, 0, "algorithm", &name)) return env.Undefined();
   const AlgInfo* alg = FindAlg(name);
-  if (alg == nullptr || alg->enc == EncKind::Null || (alg->enc == EncKind::AesCbc && alg->hash == HashAlg::None)) {
+  if (alg == nullptr || alg->enc == EncKind::Null || (IsCbc(alg->enc) && alg->hash == HashAlg::None)) {
     ThrowRange(env, "espRawEvpBench: unsupported algorithm '" + name + "'");
     return env.Undefined();
   }
@@ -825,7 +841,7 @@ Napi::Value RawEvpBench(const Napi::CallbackInfo& info) {
   if (!GetInt(info, 2, "size", 16, 65536, &size) || !GetInt(info, 3, "batch", 1, 4096, &batch) ||
       !GetInt(info, 4, "iterations", 1, 1 << 24, &iterations))
     return env.Undefined();
-  const size_t blk = alg->enc == EncKind::AesCbc ? 16 : 1;
+  const size_t blk = IsCbc(alg->enc) ? CbcBlock(alg->enc) : 1;
   const size_t len = (static_cast<size_t>(size) + blk - 1) / blk * blk;
   const size_t stride = len + 64;
   std::vector<uint8_t> buf(stride * static_cast<size_t>(batch), 0xa5);
@@ -839,11 +855,11 @@ Napi::Value RawEvpBench(const Napi::CallbackInfo& info) {
   const EVP_CIPHER* cipher = FetchedCipher(*alg);  // the SAs' own
   bool ok = enc && dec && cipher && EVP_EncryptInit_ex(enc, cipher, nullptr, key, nullptr) == 1 &&
             EVP_DecryptInit_ex(dec, cipher, nullptr, key, nullptr) == 1;
-  if (ok && alg->enc == EncKind::AesCbc) {
+  if (ok && IsCbc(alg->enc)) {
     EVP_CIPHER_CTX_set_padding(enc, 0);
     EVP_CIPHER_CTX_set_padding(dec, 0);
-    const char* digest = alg->hash == HashAlg::Sha1 ? "SHA1" : alg->hash == HashAlg::Sha256 ? "SHA256"
-                         : alg->hash == HashAlg::Sha384 ? "SHA384" : "SHA512";
+    const char* digest = alg->hash == HashAlg::Md5 ? "MD5" : alg->hash == HashAlg::Sha1 ? "SHA1"
+                         : alg->hash == HashAlg::Sha256 ? "SHA256" : alg->hash == HashAlg::Sha384 ? "SHA384" : "SHA512";
     mac = EVP_MAC_fetch(nullptr, "HMAC", nullptr);
     mctx = mac ? EVP_MAC_CTX_new(mac) : nullptr;
     OSSL_PARAM params[2] = {OSSL_PARAM_construct_utf8_string("digest", const_cast<char*>(digest), 0), OSSL_PARAM_END};

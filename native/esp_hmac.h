@@ -1,4 +1,4 @@
-// HMAC (RFC 2104) for the ESP integrity algorithms HMAC-SHA1-96 (RFC 2404) and HMAC-SHA2-256-128,
+// HMAC (RFC 2104) for the ESP integrity algorithms HMAC-MD5-96 (RFC 2403), HMAC-SHA1-96 (RFC 2404) and HMAC-SHA2-256-128,
 // -384-192, -512-256 (RFC 4868), keyed once per SA.
 //
 // Why not EVP_MAC / HMAC_CTX: in OpenSSL 3 re-initialising an HMAC with the same key (EVP_MAC_init with a
@@ -11,6 +11,7 @@
 #define OPENSSL_SUPPRESS_DEPRECATED  // SHA*_Init/Update/Final are deprecated in 3.0 but exported by node
 #endif
 #include <openssl/crypto.h>
+#include <openssl/md5.h>
 #include <openssl/sha.h>
 
 #include <cstddef>
@@ -20,7 +21,7 @@
 namespace ike {
 namespace esp {
 
-enum class HashAlg { None, Sha1, Sha256, Sha384, Sha512 };
+enum class HashAlg { None, Md5, Sha1, Sha256, Sha384, Sha512 };
 
 class HmacKey {
  public:
@@ -35,6 +36,7 @@ class HmacKey {
 
   static size_t DigestLength(HashAlg h) {
     switch (h) {
+      case HashAlg::Md5: return 16;
       case HashAlg::Sha1: return 20;
       case HashAlg::Sha256: return 32;
       case HashAlg::Sha384: return 48;
@@ -86,6 +88,7 @@ class HmacKey {
 
  private:
   union Ctx {
+    MD5_CTX md5;
     SHA_CTX sha1;
     SHA256_CTX sha256;
     SHA512_CTX sha512;  // also SHA-384
@@ -93,6 +96,7 @@ class HmacKey {
 
   void Start(Ctx* c) const {
     switch (hash_) {
+      case HashAlg::Md5: MD5_Init(&c->md5); break;
       case HashAlg::Sha1: SHA1_Init(&c->sha1); break;
       case HashAlg::Sha256: SHA256_Init(&c->sha256); break;
       case HashAlg::Sha384: SHA384_Init(&c->sha512); break;
@@ -102,6 +106,7 @@ class HmacKey {
   }
   void Feed(Ctx* c, const uint8_t* p, size_t n) const {
     switch (hash_) {
+      case HashAlg::Md5: MD5_Update(&c->md5, p, n); break;
       case HashAlg::Sha1: SHA1_Update(&c->sha1, p, n); break;
       case HashAlg::Sha256: SHA256_Update(&c->sha256, p, n); break;
       case HashAlg::Sha384: SHA384_Update(&c->sha512, p, n); break;
@@ -111,6 +116,7 @@ class HmacKey {
   }
   void Finish(Ctx* c, uint8_t* out) const {
     switch (hash_) {
+      case HashAlg::Md5: MD5_Final(out, &c->md5); break;
       case HashAlg::Sha1: SHA1_Final(out, &c->sha1); break;
       case HashAlg::Sha256: SHA256_Final(out, &c->sha256); break;
       case HashAlg::Sha384: SHA384_Final(out, &c->sha512); break;

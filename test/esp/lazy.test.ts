@@ -11,12 +11,12 @@ const payload = Buffer.from('first packet of an idle SA: the contexts are built 
 
 function ivFor(sa: EspSa, seq: bigint): Buffer {
   const g = espKeyLengths(sa.algorithm);
-  if (g.ivLength === 8) {
+  if (g.kind === 'aead') {
     const iv = Buffer.alloc(8);
     iv.writeBigUInt64BE(seq); // RFC 4106 / 7634: what seal() itself puts there
     return iv;
   }
-  return g.ivLength === 16 ? rnd(16) : Buffer.alloc(0);
+  return rnd(g.ivLength); // CBC: random (16 for AES, 8 for 3DES); NULL: none
 }
 
 function openAll(inb: EspSa, packets: Buffer[]): Uint8Array {
@@ -42,7 +42,7 @@ test('[native] every algorithm: the first call of a fresh SA works, whichever ca
     const b = saPair(alg, { replayWindow: 64 });
     const iv = ivFor(b.out, 1n);
     const p2 = b.out.sealWithIv(payload, 4, 1n, iv);
-    if (espKeyLengths(alg).ivLength !== 16) assert.deepEqual(p2, p1, `${alg}: sealWithIv on a cold SA`);
+    if (espKeyLengths(alg).kind === 'aead' || espKeyLengths(alg).ivLength === 0) assert.deepEqual(p2, p1, `${alg}: sealWithIv on a cold SA`);
     assert.equal(b.out.sequence(), 0n); // the test hook does not count
     // openBatch as the first inbound call, several packets at once (a and b share keys and SPI: a.out goes on
     // with sequence numbers 2 and 3)

@@ -17,7 +17,11 @@ test('espKeyLengths: RFC 4106 / 7634 / 3602 / 2404 / 4868 geometry', () => {
   assert.deepEqual([256, 384, 512].map((b) => espKeyLengths(`aes256-sha${b}` as 'aes256-sha256').icvLength), [16, 24, 32]);
   assert.deepEqual([256, 384, 512].map((b) => espKeyLengths(`aes256-sha${b}` as 'aes256-sha256').integKeyLength), [32, 48, 64]);
   assert.equal(espKeyLengths('null-sha1').ivLength, 0);
-  assert.throws(() => espKeyLengths('aes128-md5' as never), RangeError);
+  const d = espKeyLengths('3des-sha1'); // RFC 2451: 192-bit key, 64-bit block and IV
+  assert.deepEqual([d.encKeyLength, d.integKeyLength, d.icvLength, d.ivLength, d.blockSize], [24, 20, 12, 8, 8]);
+  const m = espKeyLengths('aes128-md5'); // RFC 2403: HMAC-MD5-96, 128-bit key
+  assert.deepEqual([m.integKeyLength, m.icvLength], [16, 12]);
+  assert.throws(() => espKeyLengths('des-sha1' as never), RangeError);
   for (const a of ESP_ALGORITHMS) assert.ok(espKeyLengths(a).keymatLength >= 16);
 });
 

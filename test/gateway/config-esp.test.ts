@@ -1,6 +1,7 @@
 // strongSwan ESP proposal keywords -> IKEv1 Quick Mode numbers (RFC 2407 4.4.4 / 4.5, RFC 4106, RFC 4868, RFC 7634).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { isEspAlgorithm } from '../../ts/esp/index.js';
 import { espProposalName, parseEspProposal, type EspProposal } from '../../ts/ike/esp-proposals.js';
 import { AuthAlgorithm as A, EspTransformId as E } from '../../ts/isakmp/index.js';
 
@@ -74,7 +75,25 @@ test('null encryption only with allowNull, weak algorithms only with allowWeak',
   assert.match(error('aes128gcm16-modp1024'), /weak algorithm\(s\) modp1024/);
   assert.match(error('des-sha1'), /weak algorithm\(s\) des/);
   assert.equal(one('aes128-md5', { allowWeak: true }).integrity?.authAlgorithm, A.HMAC_MD5);
-  assert.equal(one('des-sha1', { allowWeak: true }).encryption.transformId, E.ESP_DES);
+  // Single DES loads nowhere: the ESP data path has no DES, so the config says so instead of Quick Mode failing later.
+  assert.equal(error('des-sha1', { allowWeak: true }), "ESP proposal 'des-sha1': des-sha1 is not supported by the ESP data path (use aes, aes*gcm16, chacha20poly1305 or 3des)");
+  assert.match(error('null-md5', { allowWeak: true, allowNull: true }), /null-md5 is not supported by the ESP data path/);
+  assert.equal(one('3des-md5', { allowWeak: true }).integrity?.authAlgorithm, A.HMAC_MD5);
+  assert.match(error('3des-md5'), /weak algorithm\(s\) md5; set allowWeak/);
+});
+
+test('a proposal that parses is one the ESP data path runs (the config never loads what Quick Mode then refuses)', () => {
+  const ciphers = ['aes', 'aes128', 'aes192', 'aes256', 'aes128gcm16', 'aes256gcm128', '3des', 'des', 'chacha20poly1305', 'null'];
+  const integs = ['', 'md5', 'sha1', 'sha256', 'sha384', 'sha512'];
+  let loaded = 0;
+  for (const c of ciphers)
+    for (const i of integs) {
+      const r = parseEspProposal(i ? `${c}-${i}` : c, { allowWeak: true, allowNull: true });
+      if (!r.ok) continue;
+      loaded++;
+      for (const p of r.value) assert.ok(isEspAlgorithm(p.algorithm), `${c}-${i} loads as ${p.algorithm}, which the data path lacks`);
+    }
+  assert.equal(loaded, 4 * 5 + 5 + 2 + 1 + 4); // aes* and 3des with each integrity, two GCMs, ChaCha20, null with SHA-1/2
 });
 
 test('bad proposals are refused with one clear line', () => {

@@ -160,7 +160,7 @@ test('wrong types name the expected type and show the value', () => {
     [config({ localTs: { net: '10.0.0.0/8' } }), 'connections.site-a.localTs: must be a string or an array of strings, got an object'],
     [config({ lifetime: '8h' }), 'connections.site-a.lifetime: must be an object, got "8h"'],
     [config({ lifetime: { espKilobytes: -1 } }), 'connections.site-a.lifetime.espKilobytes: must be an integer 1-4294967295, got -1'],
-    [config({ dpd: { action: 'clr' } }), `connections.site-a.dpd.action: must be one of 'clear', 'restart', 'hold', got "clr" (did you mean 'clear'?)`],
+    [config({ dpd: { action: 'clr' } }), `connections.site-a.dpd.action: must be one of 'clear', 'restart', got "clr" (did you mean 'clear'?)`],
     [config({ retransmit: { factor: 0.5 } }), 'connections.site-a.retransmit.factor: must be a number 1-10, got 0.5'],
     [config({ retransmit: { tries: 2.5 } }), 'connections.site-a.retransmit.tries: must be an integer 0-100, got 2.5'],
     [config({ selection: 'peer' }), `connections.site-a.selection: must be one of 'responder', 'initiator', got "peer"`],
@@ -378,7 +378,7 @@ test('every problem of a file is reported at once, one line each', () => {
     "connections.a.ike[0]: unknown keyword 'aes129' in IKE proposal 'aes129-sha1-modp2048'",
     "connections.a.localTs: prefix length 33 is over 32 in '10.1.0.0/33'",
     `connections.b.mode: must be one of 'main', 'aggressive', got "fast"`,
-    `connections.b.dpd.action: must be one of 'clear', 'restart', 'hold', got "clr" (did you mean 'clear'?)`,
+    `connections.b.dpd.action: must be one of 'clear', 'restart', got "clr" (did you mean 'clear'?)`,
   ]);
   const e = new ConfigError(r.errors);
   assert.ok(e instanceof Error);

@@ -2,6 +2,7 @@
 // against two real gateways on loopback: status without key material, key files that match the SAs, a
 // second gateway refused on a live socket, a stale socket replaced, no gateway -> exit 1 with one line.
 import { after, before, test } from 'node:test';
+import type { Phase1StatusReport } from '../../ts/gateway/status.js';
 import assert from 'node:assert/strict';
 import { execFile, spawn, spawnSync } from 'node:child_process';
 import dgram from 'node:dgram';
@@ -81,8 +82,9 @@ test('status over the socket: both SAs with their children, counters, NAT and li
   assert.equal(sa.cookieI, i.phase1Sas()[0]!.cookieI.toString('hex'));
   assert.equal(sa.algorithms, 'aes128-sha256-ecp256');
   assert.deepEqual(sa.remote, { address: '127.0.0.1', port: base + 1 }, 'IKE floated to the NAT-T port');
-  assert.equal(sa.nat.local, true);
-  assert.equal(sa.nat.keepaliveSeconds, 1);
+  assert.equal(sa.nat.local, false, 'forced encapsulation is not a NAT');
+  assert.equal((sa as Phase1StatusReport).nat.encapForced, true);
+  assert.equal(sa.nat.keepaliveSeconds, 1, 'forced encapsulation keeps its keepalives');
   assert.ok(sa.lifetimeRemainingSeconds > 0 && sa.lifetimeRemainingSeconds <= 8 * 3600);
   assert.equal(sa.children.length, 1);
   const child = sa.children[0]!;

@@ -8,6 +8,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Gateway, parseConfig, type GatewayConfig } from '../../ts/gateway/index.js';
+import type { Phase1StatusReport } from '../../ts/gateway/status.js';
+import { formatStatus } from '../../ts/cli/status.js';
 
 import { events, peerConfig, until } from './peers.js';
 
@@ -67,7 +69,11 @@ test('forced encapsulation moves IKE to the NAT-T port after message 4', async (
     await until(() => er.up.length === 1 && ei.up.length === 1, 10_000);
     assert.equal(ei.up[0]!.remote.port, base + 1, 'initiator talks to the NAT-T port');
     assert.equal(er.up[0]!.remote.port, base + 3, 'responder followed to the NAT-T port');
-    assert.deepEqual(ei.up[0]!.natDetected, { local: true, remote: false });
+    assert.deepEqual(ei.up[0]!.natDetected, { local: false, remote: false }, 'forced encapsulation is no NAT');
+    const st = i.status().sas[0] as Phase1StatusReport;
+    assert.equal(st.nat.encapForced, true);
+    assert.equal(st.nat.local, false);
+    assert.match(formatStatus(i.status()), /nat none, UDP encapsulation forced, IKE on the NAT-T port/);
   } finally {
     await i.stop();
     await r.stop();

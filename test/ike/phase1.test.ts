@@ -180,12 +180,13 @@ test('corrupted and garbage datagrams at every step are ignored or fail cleanly,
   }
 });
 
-test('forced encapsulation: both sides see a NAT on the forcing side, so both float to the NAT-T port', async () => {
+test('forced encapsulation: reported as forced (not a NAT) on the forcing side, the peer sees a NAT, both float to the NAT-T port', async () => {
   for (const mode of ['main', 'aggressive'] as const) {
     const { i, r } = both(mode, 'aes128-sha1-modp2048', { i: { forceEncap: true } });
     const res = await runPhase1(crypto, i, [r]);
     assertSameKeys(res.initiator, res.responder);
-    assert.deepEqual(res.initiator.sa!.nat, { version: 'rfc3947', localBehindNat: true, remoteBehindNat: false }, mode);
+    // Forced is not a NAT (issue 19 point 8): no NAT is claimed on the forcing side, the flag says why it floats.
+    assert.deepEqual(res.initiator.sa!.nat, { version: 'rfc3947', localBehindNat: false, remoteBehindNat: false, encapForced: true }, mode);
     assert.deepEqual(res.responder.sa!.nat, { version: 'rfc3947', localBehindNat: false, remoteBehindNat: true }, mode);
   }
   const { i, r } = both('main', 'aes128-sha1-modp2048');

@@ -25,6 +25,8 @@ interface Case {
   pfs?: boolean;
   initiator: 'ours' | 'strongswan';
   mode?: 'main' | 'aggressive';
+  /** HMAC-MD5 needs the connection's allowWeak. */
+  allowWeak?: boolean;
 }
 
 function ourConfig(c: Case, extra: Record<string, unknown> = {}) {
@@ -44,6 +46,7 @@ function ourConfig(c: Case, extra: Record<string, unknown> = {}) {
         initiate: c.initiator === 'ours',
         retransmit: { tries: 3, timeout: '1s', factor: 1.5 },
         keylog: true,
+        ...(c.allowWeak ? { allowWeak: true } : {}),
         ...extra,
       },
     },
@@ -118,6 +121,11 @@ const cases: Case[] = [
   { esp: 'aes256gcm16', initiator: 'strongswan' },
   { esp: 'aes128-sha1', initiator: 'strongswan', mode: 'aggressive' },
   { esp: 'aes128gcm16-modp2048', initiator: 'ours', mode: 'aggressive' },
+  // Legacy clients (Windows L2TP/IPsec, older Android): 3DES and HMAC-MD5-96.
+  { esp: '3des-sha1', initiator: 'ours' },
+  { esp: '3des-sha1', initiator: 'strongswan' },
+  { esp: '3des-md5', initiator: 'strongswan', allowWeak: true },
+  { esp: 'aes128-md5-modp2048', initiator: 'ours', allowWeak: true },
 ];
 
 for (const c of cases) {

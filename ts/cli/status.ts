@@ -1,6 +1,7 @@
 // `ike status [--control PATH] [--json]`: the SAs of a running gateway, asked over its control socket.
 import { ControlError, controlRequest, findControlSocket } from '../gateway/control.js';
 import type { ChildStatus, GatewayStatus, Phase1Status } from '../gateway/gateway.js';
+import type { ExpectedConnection, GatewayStatusReport, Phase1StatusReport } from '../gateway/status.js';
 
 export const STATUS_USAGE = `usage: ike status [--control PATH] [--json]
   the SAs of the gateway listening on PATH (default: the one gateway control socket of this user):
@@ -54,16 +55,25 @@ export async function status(argv: string[]): Promise<number> {
 }
 
 /** The status as text: a header line, then one block per ISAKMP SA with its children indented. */
-export function formatStatus(s: GatewayStatus): string {
+export function formatStatus(s: GatewayStatus & Partial<Pick<GatewayStatusReport, 'expected'>>): string {
   const lines = [`listening ${s.listen.address} ike ${s.listen.port} nat-t ${s.listen.nattPort}` +
     (s.dataplane ? `, data plane ${s.dataplane.tun} (esp out ${s.dataplane.espSent} in ${s.dataplane.espReceived}, keepalives in ${s.dataplane.keepalivesReceived})` : '') +
     `, ${s.sas.length} ISAKMP SA(s), ${s.halfOpen} half-open`];
+  for (const x of s.expected ?? []) if (x.state !== 'up') lines.push(`connection ${x.connection} should be up but is not: ${NOT_UP[x.state]}`);
   for (const sa of s.sas) lines.push(...phase1Lines(sa));
   return lines.join('\n') + '\n';
 }
 
-function phase1Lines(sa: Phase1Status): string[] {
-  const nat = [sa.nat.local && 'local', sa.nat.remote && 'remote'].filter(Boolean).join('+') || 'none';
+const NOT_UP: Record<Exclude<ExpectedConnection['state'], 'up'>, string> = {
+  phase1: 'phase 1 is up but it has no child SA',
+  connecting: 'phase 1 under way',
+  down: 'no SA (failed, deleted, or the peer is dead: see the error and down events)',
+};
+
+// encapForced: from gatewayStatus (Phase1StatusReport); absent from an older gateway's answer.
+function phase1Lines(sa: Phase1Status & { nat: Partial<Phase1StatusReport['nat']> }): string[] {
+  const nat = ([sa.nat.local && 'local', sa.nat.remote && 'remote'].filter(Boolean).join('+') || 'none') +
+    (sa.nat.encapForced ? ', UDP encapsulation forced' : '');
   const out = [
     `${sa.connection}: ${sa.role} ${sa.mode} mode, ${ep(sa.local)} <-> ${ep(sa.remote)}, ${sa.localId} <-> ${sa.remoteId}`,
     `  ${sa.algorithms}, cookies ${sa.cookieI}:${sa.cookieR}, up since ${sa.established}, expires in ${duration(sa.lifetimeRemainingSeconds)}`,

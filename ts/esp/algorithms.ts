@@ -10,7 +10,7 @@ export interface EspKeyLengths {
   saltLength: number;
   /** ICV octets on the wire. */
   icvLength: number;
-  /** Alignment of payload | trailer: 16 for AES-CBC, 4 for the AEADs and NULL (RFC 4303 2.4). */
+  /** Alignment of payload | trailer: 16 for AES-CBC, 8 for 3DES-CBC, 4 for the AEADs and NULL (RFC 4303 2.4). */
   blockSize: number;
   /** Explicit IV octets on the wire. */
   ivLength: number;
@@ -19,11 +19,13 @@ export interface EspKeyLengths {
   kind: 'aead' | 'cbc-hmac' | 'null-hmac' | 'cbc-only';
   /** Node's cipher name (undefined for NULL) and HMAC digest (undefined for AEAD / encryption only). */
   nodeCipher?: string;
-  nodeHash?: 'sha1' | 'sha256' | 'sha384' | 'sha512';
+  nodeHash?: 'md5' | 'sha1' | 'sha256' | 'sha384' | 'sha512';
   insecure: boolean;
 }
 
+// HMAC-MD5-96 (RFC 2403) and HMAC-SHA1-96 (RFC 2404) truncate to 96 bits; the SHA-2 ones to half (RFC 4868).
 const HASHES = {
+  md5: { key: 16, icv: 12 },
   sha1: { key: 20, icv: 12 },
   sha256: { key: 32, icv: 16 },
   sha384: { key: 48, icv: 24 },
@@ -37,7 +39,13 @@ function make(alg: EspAlgorithm): EspKeyLengths | undefined {
     return geometry('aead', k, 0, 4, 16, 4, 8, `aes-${m[1]}-gcm`, undefined, false);
   }
   if (alg === 'chacha20poly1305') return geometry('aead', 32, 0, 4, 16, 4, 8, 'chacha20-poly1305', undefined, false);
-  m = /^aes(128|192|256)-(sha1|sha256|sha384|sha512|none)$/.exec(alg);
+  m = /^3des-(md5|sha1|sha256|sha384|sha512)$/.exec(alg);
+  if (m) {
+    // RFC 2451: 192-bit key (parity bits included), 64-bit block and explicit IV.
+    const h = m[1] as keyof typeof HASHES;
+    return geometry('cbc-hmac', 24, HASHES[h].key, 0, HASHES[h].icv, 8, 8, 'des-ede3-cbc', h, false);
+  }
+  m = /^aes(128|192|256)-(md5|sha1|sha256|sha384|sha512|none)$/.exec(alg);
   if (m) {
     const k = Number(m[1]) / 8;
     if (m[2] === 'none') return geometry('cbc-only', k, 0, 0, 0, 16, 16, `aes-${m[1]}-cbc`, undefined, true);
@@ -84,6 +92,8 @@ export const ESP_ALGORITHMS: readonly EspAlgorithm[] = [
   'aes128gcm16', 'aes192gcm16', 'aes256gcm16', 'chacha20poly1305',
   'aes128-sha1', 'aes192-sha1', 'aes256-sha1', 'aes128-sha256', 'aes192-sha256', 'aes256-sha256',
   'aes128-sha384', 'aes192-sha384', 'aes256-sha384', 'aes128-sha512', 'aes192-sha512', 'aes256-sha512',
+  'aes128-md5', 'aes192-md5', 'aes256-md5',
+  '3des-md5', '3des-sha1', '3des-sha256', '3des-sha384', '3des-sha512',
   'null-sha1', 'null-sha256', 'null-sha384', 'null-sha512', 'aes128-none', 'aes192-none', 'aes256-none',
 ];
 

@@ -148,7 +148,7 @@ export class NodeEspSa implements EspSa {
       return EspStatus.OK;
     }
     if (g.kind === 'cbc-hmac' || g.kind === 'cbc-only') {
-      const iv = ivOverride ?? nextCbcIv();
+      const iv = ivOverride ?? nextCbcIv(g.ivLength);
       const c = createCipheriv(g.nodeCipher!, this.key!, iv).setAutoPadding(false);
       const body = Buffer.concat([c.update(src), c.update(trailer), c.final()]);
       view.set(iv, 8);
@@ -185,7 +185,7 @@ export class NodeEspSa implements EspSa {
       return EspStatus.MALFORMED;
     }
     const ctLen = len - 8 - g.ivLength - g.icvLength;
-    if (g.blockSize === 16 && ctLen % 16 !== 0) {
+    if (g.nodeCipher !== undefined && g.kind !== 'aead' && ctLen % g.blockSize !== 0) {
       this.counters.malformed++;
       return EspStatus.MALFORMED;
     }
@@ -434,12 +434,13 @@ function be32(v: number): Buffer {
 // before the next call.
 const ivPool = Buffer.alloc(256 * 16);
 let ivPoolPos = ivPool.length;
-function nextCbcIv(): Buffer {
+/** A fresh CBC IV of `length` octets (16 for AES, 8 for 3DES); the pool advances 16 either way. */
+function nextCbcIv(length: number): Buffer {
   if (ivPoolPos >= ivPool.length) {
     randomFillSync(ivPool);
     ivPoolPos = 0;
   }
-  const iv = ivPool.subarray(ivPoolPos, ivPoolPos + 16);
+  const iv = ivPool.subarray(ivPoolPos, ivPoolPos + length);
   ivPoolPos += 16;
   return iv;
 }

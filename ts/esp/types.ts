@@ -4,7 +4,9 @@ import { ESP_STATUS } from '../native-codes.js';
 /**
  * ESP transforms, by strongSwan's ESP proposal keywords.
  * AEAD: aes*gcm16 (RFC 4106, 16-octet ICV), chacha20poly1305 (RFC 7634).
- * AES-CBC (RFC 3602) with HMAC-SHA1-96 (RFC 2404) or HMAC-SHA2-256-128 / -384-192 / -512-256 (RFC 4868).
+ * AES-CBC (RFC 3602) or 3DES-CBC (RFC 2451) with HMAC-SHA1-96 (RFC 2404) or HMAC-SHA2-256-128 / -384-192 /
+ * -512-256 (RFC 4868), or HMAC-MD5-96 (RFC 2403). The data path takes them all; Quick Mode offers or accepts
+ * MD5 only with the connection's allowWeak (ts/ike/esp-proposals.ts).
  */
 export type EspSecureAlgorithm =
   | 'aes128gcm16'
@@ -22,7 +24,15 @@ export type EspSecureAlgorithm =
   | 'aes256-sha384'
   | 'aes128-sha512'
   | 'aes192-sha512'
-  | 'aes256-sha512';
+  | 'aes256-sha512'
+  | 'aes128-md5'
+  | 'aes192-md5'
+  | 'aes256-md5'
+  | '3des-md5'
+  | '3des-sha1'
+  | '3des-sha256'
+  | '3des-sha384'
+  | '3des-sha512';
 
 /**
  * Transforms without confidentiality (NULL encryption, RFC 2410) or without integrity (encryption only, used to

@@ -1,6 +1,7 @@
 // The child SA manager: Quick Modes on an ISAKMP SA, what the phase 2 context reports (children, deletes,
 // dead peers, notifies), installing ESP SAs, and the replacement rules of a rekey.
 import { createChildEspSas, hostSelector, IkeError, tsToString, type ChildSa, type Phase2Output } from '../ike/index.js';
+import { idToString } from '../isakmp/index.js';
 import type { ConnectionConfig } from './config.js';
 import { emitError, type GatewayEmitter } from './events.js';
 import { childKeylog } from './keylog.js';
@@ -11,10 +12,20 @@ import type { Transport } from './transport.js';
 
 /** An SA we initiated is rekeyed this far into its lifetime (minus up to 5% jitter so both ends do not collide). */
 const REKEY_AT = 0.9;
+/**
+ * A responder whose lifetime is the shorter one rekeys later than an initiator would: a peer that honours
+ * RESPONDER-LIFETIME rekeys first (and ours is then skipped), one that ignores it still gets a new SA in time.
+ */
+const RESPONDER_REKEY_AT = 0.95;
 
 /** When to start replacing an SA (child or ISAKMP) of this lifetime that we initiated. */
-export function rekeyTime(lifetimeSeconds: number, now = Date.now()): number {
-  return now + lifetimeSeconds * 1000 * (REKEY_AT - Math.random() * 0.05);
+export function rekeyTime(lifetimeSeconds: number, now = Date.now(), at = REKEY_AT): number {
+  return now + lifetimeSeconds * 1000 * (at - Math.random() * 0.05);
+}
+
+/** Same, for an SA we answered with a lifetime shorter than the peer's (RESPONDER-LIFETIME sent). */
+export function responderRekeyTime(lifetimeSeconds: number, now = Date.now()): number {
+  return rekeyTime(lifetimeSeconds, now, RESPONDER_REKEY_AT);
 }
 /** After a rekey, the old SA keeps receiving this long (packets in flight), then it is deleted. */
 const REKEY_OVERLAP_MS = 5_000;
@@ -29,19 +40,26 @@ export interface ChildManagerDeps {
   send(entry: IsakmpEntry, message: Buffer): void;
   /** Ends an ISAKMP SA with its children (lifecycle). */
   teardown(entry: IsakmpEntry, reason: string, notify: boolean): void;
-  /** Brings a connection up again (DPD action restart). */
+  /** Brings a connection up again (DPD action restart, closeAction restart). */
   restart(connection: string): void;
 }
 
 export class ChildManager {
   constructor(private readonly d: ChildManagerDeps) {}
 
-  /** Quick Mode on `entry` for the connection's child (its virtual IP as our side, if Mode-Config gave one). */
-  async start(entry: IsakmpEntry, c: ConnectionConfig): Promise<void> {
+  /**
+   * Quick Mode on `entry` for the connection's child (its virtual IP as our side, if Mode-Config gave one), or
+   * with the selectors of `like` (a child the peer started that we rekey: the peer may have narrowed ours).
+   */
+  async start(entry: IsakmpEntry, c: ConnectionConfig, like?: Pick<ChildSa, 'localTs' | 'remoteTs'>): Promise<void> {
     if (!this.d.table.alive(entry) || !isUp(entry)) return;
+    // A new ISAKMP SA of the connection (our phase 1 rekey): the children of the older ones move over as they
+    // are, with the lifetime they have left; no Quick Mode (in IKEv1 IPsec SAs outlive their ISAKMP SA).
+    if (like === undefined && this.adoptSiblings(entry)) return;
     try {
       let policy = this.d.policies.children(c, entry.sa!)[0]!;
-      if (entry.virtualIp !== null) policy = { ...policy, localTs: hostSelector(entry.virtualIp) };
+      if (like !== undefined) policy = { ...policy, localTs: like.localTs, remoteTs: like.remoteTs };
+      else if (entry.virtualIp !== null) policy = { ...policy, localTs: hostSelector(entry.virtualIp) };
       const { out } = await entry.ctx.initiate(policy, Date.now());
       this.apply(entry, out);
     } catch (e) {
@@ -71,7 +89,8 @@ export class ChildManager {
           break;
         case 'delete':
           if (ev.protocol === 1) this.d.teardown(entry, 'deleted by the peer', false);
-          else for (const spi of ev.spis) this.down(entry, spi, 'deleted by the peer', false);
+          else for (const spi of ev.spis) this.down(this.holder(entry, spi), spi, 'deleted by the peer', false);
+          this.closed(entry.connection);
           break;
         case 'peerDead':
           this.d.teardown(entry, `dead peer (no answer to DPD for ${Math.round(ev.idleMs / 1000)} s)`, false);
@@ -90,6 +109,69 @@ export class ChildManager {
           break;
       }
     }
+  }
+
+  /**
+   * Moves the children of `from` to the newest other ISAKMP SA of its connection and peer, which from now on
+   * carries their Deletes and its DPD vouches for the peer. False when there is no such SA (or nothing to move).
+   */
+  adopt(from: IsakmpEntry): boolean {
+    const to = this.d.table.newest(from);
+    if (to === from || !isUp(to) || from.children.length === 0 || !this.samePeer(from, to)) return false;
+    const moved = from.children;
+    from.children = [];
+    to.children = [...to.children, ...moved];
+    for (const child of moved) this.d.table.inbound.set(child.sa.spiIn.toString('hex'), { entry: to, child });
+    this.d.scheduler.wake(to);
+    this.d.scheduler.wake(from);
+    return true;
+  }
+
+  /** Takes over the live children of the entry's older siblings; the emptied ones are deleted. */
+  private adoptSiblings(entry: IsakmpEntry): boolean {
+    if (entry.independent || this.d.table.newest(entry) !== entry) return false;
+    let moved = false;
+    for (const old of [...this.d.table.siblings(entry)]) {
+      if (old === entry || !old.children.some((ch) => !ch.rekeyed)) continue;
+      if (this.adopt(old)) {
+        moved = true;
+        this.d.teardown(old, 'replaced by a newer ISAKMP SA', true);
+      }
+    }
+    return moved;
+  }
+
+  /**
+   * The peer deleted SAs of the connection: with closeAction 'restart' and no live child left (a rekey's
+   * Delete of the replaced SA leaves the new one), the connection is brought up again.
+   */
+  private closed(connection: string): void {
+    const c = this.d.policies.find(connection);
+    if (c?.closeAction !== 'restart' || this.d.table.currentChild(connection) !== undefined) return;
+    this.d.restart(connection);
+  }
+
+  /**
+   * The ISAKMP SA that holds the child with this SPI: `entry`, or another of the same connection and peer. In
+   * IKEv1 a Delete may come on any ISAKMP SA with the peer; after a re-key the peer may have moved the child to
+   * its new ISAKMP SA before we did (strongSwan adopts children at once).
+   */
+  private holder(entry: IsakmpEntry, spi: Buffer): IsakmpEntry {
+    const has = (e: IsakmpEntry) => e.children.some((c) => c.sa.spiIn.equals(spi) || c.sa.spiOut.equals(spi));
+    if (has(entry) || entry.independent) return entry;
+    for (const e of this.d.table.siblings(entry)) if (has(e) && this.samePeer(entry, e)) return e;
+    return entry;
+  }
+
+  /**
+   * Two ISAKMP SAs of one peer, so that children may move between them: siblings (connection and address) of a
+   * connection with a fixed remote, authenticated as the same identity. Not for `remote: %any`: clients behind
+   * one NAT share an address, and one must never take over (or delete) another's children.
+   */
+  private samePeer(a: IsakmpEntry, b: IsakmpEntry): boolean {
+    if (a.independent || b.independent || a.connection !== b.connection || a.remote.address !== b.remote.address) return false;
+    if (this.d.policies.find(a.connection)?.remote === '%any') return false;
+    return idToString(a.sa!.remoteId) === idToString(b.sa!.remoteId);
   }
 
   /** Removes one child SA, found by either of its SPIs; with `notify`, the peer gets a Delete first. */
@@ -139,8 +221,9 @@ export class ChildManager {
     const replaced = this.replacedBy(entry, sa);
     for (const { owner, old } of replaced) {
       old.rekeyed = true;
-      // keep an earlier drop: rekeys closer together than the overlap must not postpone it forever
-      old.dropAt ??= Date.now() + REKEY_OVERLAP_MS;
+      // keep an earlier drop: rekeys closer together than the overlap must not postpone it forever; and an SA
+      // replaced close to its end (a responder-side rekey) goes as replaced, not as expired
+      old.dropAt ??= Math.min(Date.now() + REKEY_OVERLAP_MS, old.sa.expiresAt);
       this.d.scheduler.wake(owner);
     }
     const spi = sa.spiIn.toString('hex');
@@ -149,6 +232,7 @@ export class ChildManager {
     if (this.d.transport.dataplane) this.install(entry, child, replaced.map((r) => r.old), { outbound: true, inbound: early === undefined });
     // its expiry is sa.expiresAt; the rekey (ours to start) a little before
     if (sa.initiator && c.initiate) child.rekeyAt = rekeyTime(sa.lifetimeSeconds);
+    else if (!sa.initiator && sa.shorterThanPeer) child.rekeyAt = responderRekeyTime(sa.lifetimeSeconds);
     this.d.scheduler.wake(entry);
     if (c.keylog) for (const l of childKeylog(sa, entry.sa!.local, entry.remote)) this.d.events.emit('keylog', l);
     this.d.events.emit('child-up', {

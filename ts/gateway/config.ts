@@ -12,6 +12,7 @@ import type { RetransmitPolicy } from '../ike/retransmit.js';
 import { idToString, type Identity } from '../isakmp/index.js';
 import { boolean, checkKeys, got, integer, join, object, oneOf, Problems, string, stringList } from './config/check.js';
 import { parseEspProposals, parseIkeProposals, parsePfs } from './config/proposals.js';
+import { checkActions, parseCloseAction, parseDpdAction, type CloseAction, type DpdAction } from './config/actions.js';
 import { MODECFG_KEYS, parseModeConfig, parseXauth, XAUTH_KEYS, type ModeConfigConfig, type XauthConfig } from './config/remote-access.js';
 import { METRICS_KEYS, parseMetrics, type MetricsConfig } from './config/metrics.js';
 import { decodePsk, isUnspecified, parseAddress, parseDuration, parseIdentity, parseSelectorAddress, type Address, type SelectorAddress } from './config/values.js';
@@ -66,7 +67,9 @@ export interface ConnectionConfig {
   remoteTs: SelectorAddress[] | 'dynamic';
   lifetime: { ikeSeconds: number; espSeconds: number; espKilobytes?: number };
   /** delaySeconds 0 = DPD off. */
-  dpd: { delaySeconds: number; timeoutSeconds: number; action: 'clear' | 'restart' | 'hold' };
+  dpd: { delaySeconds: number; timeoutSeconds: number; action: DpdAction };
+  /** What to do when the peer deletes the connection (ts/gateway/config/actions.ts). */
+  closeAction: CloseAction;
   /** Force UDP encapsulation (NAT-T on port nattPort) even without a NAT. */
   encap: boolean;
   /** NAT keepalive interval (RFC 3948 2.3) while we are behind a NAT; 0 = off. */
@@ -131,7 +134,7 @@ const DATAPLANE_KEYS = ['tun', 'mtu', 'offload'];
 const LISTEN_KEYS = ['address', 'port', 'nattPort'];
 const CONNECTION_KEYS = [
   'remote', 'remotePort', 'remoteNattPort', 'local', 'mode', 'auth', 'localId', 'remoteId', 'ike', 'esp', 'pfs', 'localTs', 'remoteTs',
-  'lifetime', 'dpd', 'encap', 'natKeepalive', 'initiate', 'retransmit', 'selection', 'keylog', 'allowWeak', 'allowNull',
+  'lifetime', 'dpd', 'closeAction', 'encap', 'natKeepalive', 'initiate', 'retransmit', 'selection', 'keylog', 'allowWeak', 'allowNull',
   'xauth', 'modeConfig',
 ];
 const AUTH_KEYS = ['psk', 'pskEnv', 'pskFile', 'allowAggressivePsk'];
@@ -283,6 +286,8 @@ function parseConnection(p: Problems, name: string, v: unknown, listen: ListenCo
   checkSelectorFamilies(p, k('remoteTs'), localTs, remoteTs);
 
   const dpd = parseDpd(p, k('dpd'), o.dpd);
+  const closeAction = parseCloseAction(p, k('closeAction'), o.closeAction);
+  checkActions(p, at, remote, closeAction, dpd.action);
   const retransmit = parseRetransmit(p, k('retransmit'), o.retransmit);
   const encap = boolean(p, k('encap'), o.encap, false);
   const natKeepaliveSeconds = duration(p, k('natKeepalive'), o.natKeepalive, 20, 0);
@@ -298,7 +303,7 @@ function parseConnection(p: Problems, name: string, v: unknown, listen: ListenCo
   if (p.errors.length > errorsBefore || !auth || remote === undefined) return undefined;
   return {
     name, local, remote, remotePort, remoteNattPort, mode, auth, localId, remoteId, ike, esp, pfs, localTs, remoteTs,
-    lifetime, dpd, encap, natKeepaliveSeconds, initiate, retransmit, selection, keylog,
+    lifetime, dpd, closeAction, encap, natKeepaliveSeconds, initiate, retransmit, selection, keylog,
     ...(xauth ? { xauth } : {}), ...(modeConfig ? { modeConfig } : {}),
   };
 }
@@ -419,7 +424,7 @@ function parseDpd(p: Problems, at: string, v: unknown): ConnectionConfig['dpd'] 
   checkKeys(p, at, o, DPD_KEYS);
   out.delaySeconds = duration(p, join(at, 'delay'), o.delay, 0, 0);
   out.timeoutSeconds = duration(p, join(at, 'timeout'), o.timeout, 150, 1);
-  out.action = oneOf(p, join(at, 'action'), o.action, ['clear', 'restart', 'hold'] as const, 'clear');
+  out.action = parseDpdAction(p, join(at, 'action'), o.action);
   return out;
 }
 

@@ -16,6 +16,7 @@ export function isakmpKeylog(sa: IsakmpSa): KeylogLine {
 }
 
 const INTEGRITY: Record<string, string> = {
+  md5: 'HMAC-MD5-96 [RFC2403]',
   sha1: 'HMAC-SHA-1-96 [RFC2404]',
   sha256: 'HMAC-SHA-256-128 [RFC4868]',
   sha384: 'HMAC-SHA-384-192 [RFC4868]',

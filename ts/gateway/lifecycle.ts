@@ -2,7 +2,8 @@
 // rekey, its NAT keepalives, and its end (teardown: Deletes to the peer, children first, then closed).
 import type { GatewayEmitter } from './events.js';
 import { guard } from './events.js';
-import type { ChildManager } from './child-manager.js';
+import type { IsakmpSa } from '../ike/index.js';
+import { rekeyTime, responderRekeyTime, type ChildManager } from './child-manager.js';
 import type { Phase1Driver, InitiateOptions } from './phase1-driver.js';
 import { keepaliveSeconds, type PolicyCompiler } from './policy.js';
 import type { RemoteAccessBinding } from './remote-access-binding.js';
@@ -12,6 +13,13 @@ import type { Transport } from './transport.js';
 
 /** How long an ISAKMP SA's Delete waits behind the Deletes of its children (teardown). */
 const ISAKMP_DELETE_DELAY_MS = 20;
+
+/**
+ * Ends of an ISAKMP SA that its children survive when a newer ISAKMP SA of the connection is up: they move to
+ * it (IKEv1 IPsec SAs outlive the ISAKMP SA that made them; a peer that rekeyed phase 1 deletes the old one).
+ * A dead peer, INITIAL-CONTACT, a terminate or a stop take the children along.
+ */
+const CHILDREN_SURVIVE = new Set(['deleted by the peer', 'ISAKMP SA lifetime expired', 'replaced by a newer ISAKMP SA']);
 
 export interface LifecycleDeps {
   events: GatewayEmitter;
@@ -27,7 +35,39 @@ export interface LifecycleDeps {
 }
 
 export class SaLifecycle {
-  constructor(private readonly d: LifecycleDeps) {}
+  constructor(private readonly d: LifecycleDeps) {
+    d.events.on('phase1-up', (e) => {
+      this.armRekey(e.cookieI, e.sa);
+      if (!e.sa.initiator) this.adoptAsResponder(e.cookieI);
+    });
+  }
+
+  /**
+   * The peer re-keyed phase 1 (a new ISAKMP SA of the connection, we respond): the children of the older ones
+   * move to it now, as the peer's do (strongSwan adopts them at once), so that its Deletes and DPD find them
+   * there. The older SAs stay until the peer deletes them or they expire.
+   */
+  private adoptAsResponder(cookieI: string): void {
+    const entry = this.d.table.get(cookieI);
+    if (!entry || entry.independent || this.d.table.newest(entry) !== entry) return;
+    for (const old of [...this.d.table.siblings(entry)]) if (old !== entry) this.d.children.adopt(old);
+  }
+
+  /**
+   * The side with the shorter phase 1 lifetime re-keys it. The phase 1 driver arms the rekey of an ISAKMP SA
+   * that a connection with `initiate` started; this arms it where that rule leaves none: as responder with
+   * the shorter lifetime (RESPONDER-LIFETIME sent), and on an SA we started for a responder connection (our
+   * own re-key of such an SA). Not for a connection with `remote: %any`, which cannot initiate.
+   */
+  private armRekey(cookieI: string, sa: IsakmpSa): void {
+    const entry = this.d.table.get(cookieI);
+    const c = this.d.policies.find(sa.name);
+    if (!entry || !c || c.remote === '%any' || entry.rekeyAt !== null) return;
+    if (sa.initiator) {
+      if (!c.initiate) entry.rekeyAt = rekeyTime(sa.proposal.lifetimeSeconds);
+    } else if (sa.proposal.offeredLifetimeSeconds !== undefined) entry.rekeyAt = responderRekeyTime(sa.proposal.lifetimeSeconds);
+    this.d.scheduler.wake(entry);
+  }
 
   /** Whatever is due on this entry now, in order: its own end, its exchanges' timers, its rekey, its children's. */
   due(entry: IsakmpEntry): void {
@@ -58,6 +98,7 @@ export class SaLifecycle {
   teardown(entry: IsakmpEntry, reason: string, notify: boolean): void {
     if (entry.state === 'closing' || entry.state === 'closed') return;
     const wasUp = isUp(entry);
+    if (wasUp && CHILDREN_SURVIVE.has(reason)) this.d.children.adopt(entry);
     entry.state = 'closing';
     const children = entry.children.length;
     for (const child of entry.children) this.d.children.down(entry, child.sa.spiIn, reason, notify);
@@ -95,7 +136,7 @@ export class SaLifecycle {
         child.rekeyAt = null;
         // the old child carries traffic until the new one is up
         const c = this.d.policies.find(entry.connection);
-        if (c && !child.rekeyed) void this.d.children.start(this.d.table.newest(entry), c);
+        if (c && !child.rekeyed) void this.d.children.start(this.d.table.newest(entry), c, child.sa.initiator ? undefined : child.sa);
       }
     }
   }

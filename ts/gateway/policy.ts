@@ -28,6 +28,11 @@ export class PolicyCompiler {
     return c;
   }
 
+  /** Every configured connection, in file order. */
+  all(): readonly ConnectionConfig[] {
+    return this.config.connections;
+  }
+
   find(name: string): ConnectionConfig | undefined {
     return this.config.connections.find((c) => c.name === name);
   }
@@ -115,7 +120,7 @@ export class PolicyCompiler {
  * crosses a NAT that NAT-D does not see). 0 = none.
  */
 export function keepaliveSeconds(sa: IsakmpSa | null, c: ConnectionConfig | undefined): number {
-  if (!sa || sa.nat.version === null || !sa.nat.localBehindNat) return 0;
+  if (!sa || sa.nat.version === null || !(sa.nat.localBehindNat || sa.nat.encapForced === true)) return 0;
   return c?.natKeepaliveSeconds ?? 0;
 }
 

@@ -115,7 +115,8 @@ export class RemoteAccessBinding {
   private onEvent(entry: IsakmpEntry, ra: RemoteAccessServer | RemoteAccessClient, ev: RemoteAccessEvent): void {
     if (ev.type === 'xauthFailed' || ev.type === 'modeCfgFailed') {
       const xauth = ev.type === 'xauthFailed';
-      emitError(this.d.events, new IkeError(xauth ? 'AUTHENTICATION_FAILED' : 'POLICY', `${xauth ? 'XAUTH' : 'Mode-Config'}: ${ev.reason}`), scopeOf(entry));
+      const kind = ev.malformed ? 'PAYLOAD_MALFORMED' : xauth ? 'AUTHENTICATION_FAILED' : 'POLICY';
+      emitError(this.d.events, new IkeError(kind, `${xauth ? 'XAUTH' : 'Mode-Config'}: ${ev.reason}`), scopeOf(entry));
       if (xauth) {
         entry.dropAt = Date.now() + (ra instanceof RemoteAccessServer ? XAUTH_FAIL_LINGER_MS : 0);
         entry.dropReason = `XAUTH failed: ${ev.reason}`;

@@ -9,9 +9,29 @@ import { keepaliveSeconds, type PolicyCompiler } from './policy.js';
 import type { Child, IsakmpEntry, SaTable } from './sa-table.js';
 import type { Transport } from './transport.js';
 
+/** An ISAKMP SA's status with whether UDP encapsulation is forced (`encap: true`), which is not a NAT. */
+export interface Phase1StatusReport extends Phase1Status {
+  nat: Phase1Status['nat'] & { encapForced: boolean };
+}
+
+/**
+ * A connection that should be up (`initiate: true`) and how far it is: 'up' (a child SA), 'phase1' (an ISAKMP
+ * SA, no child), 'connecting' (phase 1 under way) or 'down' (nothing: after a failure, a delete or a dead peer).
+ */
+export interface ExpectedConnection {
+  connection: string;
+  state: 'up' | 'phase1' | 'connecting' | 'down';
+}
+
+/** gatewayStatus's answer: the shapes of events.ts plus what this room adds (forced encapsulation, expected connections). */
+export interface GatewayStatusReport extends GatewayStatus {
+  sas: Phase1StatusReport[];
+  expected: ExpectedConnection[];
+}
+
 type Counters = (spi: Buffer, direction: 'inbound' | 'outbound', esp: EspSa) => { packets: number; bytes: number };
 
-export function gatewayStatus(table: SaTable, transport: Transport, policies: PolicyCompiler, now: number): GatewayStatus {
+export function gatewayStatus(table: SaTable, transport: Transport, policies: PolicyCompiler, now: number): GatewayStatusReport {
   const dp = transport.stats();
   const counters: Counters = (spi, direction, esp) => {
     // an ESP SA lent to the data plane cannot be asked itself: the data plane counts for it
@@ -19,14 +39,25 @@ export function gatewayStatus(table: SaTable, transport: Transport, policies: Po
     return { packets: s?.packets ?? 0, bytes: s?.bytes ?? 0 };
   };
   const ports = transport.ports;
-  const sas: Phase1Status[] = [];
+  const sas: Phase1StatusReport[] = [];
   for (const e of table.up()) sas.push(phase1Status(e, ports.natt, policies, counters, now));
   const tun = transport.tunName;
   const dataplane = dp && tun !== null ? { tun, keepalivesReceived: dp.keepalives, espSent: dp.espSent, espReceived: dp.espReceived } : null;
-  return { listen: { address: transport.address, port: ports.ike, nattPort: ports.natt }, dataplane, halfOpen: table.counts().halfOpen, sas };
+  return { listen: { address: transport.address, port: ports.ike, nattPort: ports.natt }, dataplane, halfOpen: table.counts().halfOpen, sas, expected: expected(table, policies) };
 }
 
-function phase1Status(e: IsakmpEntry, nattPort: number, policies: PolicyCompiler, counters: Counters, now: number): Phase1Status {
+function expected(table: SaTable, policies: PolicyCompiler): ExpectedConnection[] {
+  const entries = [...table.values()];
+  return policies.all().filter((c) => c.initiate).map((c) => {
+    const mine = entries.filter((e) => e.connection === c.name);
+    const state = table.currentChild(c.name) !== undefined ? 'up'
+      : mine.some((e) => e.state === 'established') ? 'phase1'
+      : mine.some((e) => e.state === 'half-open') ? 'connecting' : 'down';
+    return { connection: c.name, state };
+  });
+}
+
+function phase1Status(e: IsakmpEntry, nattPort: number, policies: PolicyCompiler, counters: Counters, now: number): Phase1StatusReport {
   const sa = e.sa!;
   return {
     connection: e.connection,
@@ -44,6 +75,7 @@ function phase1Status(e: IsakmpEntry, nattPort: number, policies: PolicyCompiler
     nat: {
       local: sa.nat.localBehindNat,
       remote: sa.nat.remoteBehindNat,
+      encapForced: sa.nat.encapForced === true,
       natt: e.natt,
       keepaliveSeconds: keepaliveSeconds(sa, policies.find(e.connection)),
       keepalivesSent: e.keepalives,

@@ -1,6 +1,7 @@
 // Phase 2 (ESP) proposals: strongSwan's ESP keywords ("aes128gcm16", "aes256-sha256-modp2048", "esn") ->
 // the IKEv1 numbers Quick Mode puts in its SA payload (RFC 2407 4.4.4 transform IDs, 4.5 auth algorithms).
 import { dhGroupInfo, SUPPORTED_DH_GROUPS, type DhGroupId } from '../crypto/index.js';
+import { isEspAlgorithm } from '../esp/index.js';
 import { AuthAlgorithm, EspTransformId } from '../isakmp/index.js';
 
 export interface EspProposal {
@@ -114,6 +115,12 @@ export function parseEspProposal(text: string, options: EspProposalOptions = {})
   for (const c of ciphers) {
     if (c.aead) suites.push({ c, i: null });
     else for (const i of integs) suites.push({ c, i });
+  }
+  // A proposal that loads must negotiate: what the ESP data path cannot run (single DES, NULL with MD5) is refused
+  // here, not by Quick Mode at the first connection.
+  const missing = suites.map(({ c, i }) => (i ? `${c.name}-${i.name}` : c.name)).filter((a) => !isEspAlgorithm(a));
+  if (missing.length > 0) {
+    return { ok: false, error: `ESP proposal '${text}': ${[...new Set(missing)].join(', ')} is not supported by the ESP data path (use aes, aes*gcm16, chacha20poly1305 or 3des)` };
   }
   const out: EspProposal[] = [];
   for (const { c, i } of suites)

@@ -227,10 +227,15 @@ export function decodeEncapsulationMode(v: number): { mode: 'tunnel' | 'transpor
 }
 
 /** RESPONDER-LIFETIME notify data (RFC 2407 4.6.3.11): SA Life Type / Duration attribute pairs, encoded. */
-export function encodeLifetimeAttributes(seconds: number | undefined, kilobytes: number | undefined): Buffer {
+export function encodeLifetimeAttributes(
+  seconds: number | undefined,
+  kilobytes: number | undefined,
+  // IPsec SA attributes (RFC 2407 4.5) by default; the ISAKMP SA's are IKE's Life Type / Life Duration (RFC 2409 A)
+  types: { lifeType: number; lifeDuration: number } = { lifeType: IpsecAttr.SA_LIFE_TYPE, lifeDuration: IpsecAttr.SA_LIFE_DURATION },
+): Buffer {
   const attrs: Attribute[] = [];
-  if (seconds !== undefined) attrs.push(tv(IpsecAttr.SA_LIFE_TYPE, LifeType.SECONDS), lifeValueAttr(IpsecAttr.SA_LIFE_DURATION, seconds));
-  if (kilobytes !== undefined) attrs.push(tv(IpsecAttr.SA_LIFE_TYPE, LifeType.KILOBYTES), lifeValueAttr(IpsecAttr.SA_LIFE_DURATION, kilobytes));
+  if (seconds !== undefined) attrs.push(tv(types.lifeType, LifeType.SECONDS), lifeValueAttr(types.lifeDuration, seconds));
+  if (kilobytes !== undefined) attrs.push(tv(types.lifeType, LifeType.KILOBYTES), lifeValueAttr(types.lifeDuration, kilobytes));
   return Buffer.concat(attrs.map(encodeAttribute));
 }
 

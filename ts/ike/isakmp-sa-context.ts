@@ -6,7 +6,9 @@
 // It can exist before phase 1 completes: strongSwan as initiator sends AM3 and QM1 back to back and the
 // QM1 may be handled first. Such early messages are kept (a few, bounded) and processed by establish().
 import type { CryptoProvider } from '../crypto/index.js';
-import { ExchangeType, bytesEqual, parseHeader, parseMessage, type Payload } from '../isakmp/index.js';
+import { ExchangeType, IkeAttr, NotifyType, ProtocolId, bytesEqual, parseHeader, parseMessage, type Payload } from '../isakmp/index.js';
+import { encodeLifetimeAttributes } from './esp-sa-payload.js';
+import { notifyPayload } from './notify.js';
 import type { IkeError } from './errors.js';
 import {
   Dpd,
@@ -107,6 +109,12 @@ export class IsakmpSaContext implements Phase2Host {
   async establish(sa: IsakmpSa, now: number): Promise<Phase2Output> {
     this.start(sa, now);
     const out = this.output();
+    // Responder with the shorter phase 1 lifetime: tell the peer (RESPONDER-LIFETIME for the ISAKMP SA, SPI =
+    // the cookies, RFC 2407 4.6.3.1), in an Informational of its own as Cisco does; we re-key before it ends.
+    if (!sa.initiator && sa.proposal.offeredLifetimeSeconds !== undefined) {
+      const data = encodeLifetimeAttributes(sa.proposal.lifetimeSeconds, undefined, { lifeType: IkeAttr.LIFE_TYPE, lifeDuration: IkeAttr.LIFE_DURATION });
+      out.send.push(this.informational([notifyPayload(NotifyType.RESPONDER_LIFETIME, ProtocolId.ISAKMP, Buffer.concat([sa.cookieI, sa.cookieR]), data)]));
+    }
     const queued = this.early ?? [];
     this.early = null;
     for (const m of queued) merge(out, await this.handle(m, now));

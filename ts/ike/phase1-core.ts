@@ -449,11 +449,14 @@ export function detectNat(n: Pick<Negotiated, 'policy' | 'nat'>, hashes: NatdHas
   if (n.nat.version === null) return n.nat;
   const natd = payloads.filter((p): p is NatDPayload => p.type === PayloadType.NAT_D || p.type === PayloadType.NAT_D_DRAFT);
   if (natd.length < 2) return n.nat;
-  return {
+  // The peer's hash of us is honest even when ours is not (forced encapsulation), so a real NAT still shows.
+  const nat: NatState = {
     version: n.nat.version,
-    localBehindNat: n.policy.forceEncap === true || !bytesEqual(natd[0]!.data, hashes.ofLocal),
+    localBehindNat: !bytesEqual(natd[0]!.data, hashes.ofLocal),
     remoteBehindNat: !natd.slice(1).some((p) => bytesEqual(p.data, hashes.ofRemote)),
   };
+  if (n.policy.forceEncap === true) nat.encapForced = true;
+  return nat;
 }
 
 /** Encrypts a phase 1 message body with the running IV; returns the message and the IV after it. */
@@ -503,9 +506,9 @@ export function establish(k: Keyed, lastIv: Buffer, peerId: Identity, nat: NatSt
       localId: k.policy.localId,
       remoteId: peerId,
       // shared by every SA with the same values (frozen: nobody may change what the others see)
-      proposal: intern('ikeProposal', `${p.encryption}/${p.hash}/${p.group}/${p.authMethod}/${p.lifetimeSeconds}`, { ...p }),
+      proposal: intern('ikeProposal', `${p.encryption}/${p.hash}/${p.group}/${p.authMethod}/${p.lifetimeSeconds}/${p.offeredLifetimeSeconds ?? ''}`, { ...p }),
       algorithms: internString(ikeProposalName(p)),
-      nat: intern('nat', `${nat.version}/${nat.localBehindNat}/${nat.remoteBehindNat}`, { ...nat }),
+      nat: intern('nat', `${nat.version}/${nat.localBehindNat}/${nat.remoteBehindNat}/${nat.encapForced === true}`, { ...nat }),
       peerVendorIds: intern('vendorIds', `${v.natt}/${v.dpd}/${v.xauth}/${v.unity}/${v.fragmentation}`, { ...v }),
       establishedAt: now,
       expiresAt: now + p.lifetimeSeconds * 1000,

@@ -25,6 +25,11 @@ export interface IkeProposal {
   /** AuthMethod value; PRE_SHARED_KEY for now. */
   authMethod: number;
   lifetimeSeconds: number;
+  /**
+   * Responder only: the initiator offered this longer lifetime and lifetimeSeconds is ours, the shorter one.
+   * We say so with RESPONDER-LIFETIME and re-key phase 1 ourselves (RFC 2407 4.5.4's rule, for the ISAKMP SA).
+   */
+  offeredLifetimeSeconds?: number;
 }
 
 export interface ProposalOptions {
@@ -254,7 +259,9 @@ export function selectIkeProposal(offer: readonly Proposal[], ours: readonly Ike
   const pick = (o: (typeof offered)[number], i: number): IkeChoice => ({
     proposal: o.proposal,
     transform: o.transform,
-    value: { ...o.value, lifetimeSeconds: Math.min(o.value.lifetimeSeconds, ours[i]!.lifetimeSeconds) },
+    value: o.value.lifetimeSeconds > ours[i]!.lifetimeSeconds
+      ? { ...o.value, lifetimeSeconds: ours[i]!.lifetimeSeconds, offeredLifetimeSeconds: o.value.lifetimeSeconds }
+      : o.value,
     ours: i,
   });
   if (order === 'responder') {

@@ -215,8 +215,12 @@ export function modeAcceptable(value: number | undefined, mode: 'tunnel' | 'tran
 /** The most useful reason we can give for "no proposal chosen", including PFS mismatches. */
 export function noProposal(where: string, saP: SaPayload, candidates: readonly Phase2Policy[], keSent: boolean): IkeError {
   const offer = describeEspOffer(saP.proposals);
-  const ours = candidates.flatMap((p) => p.proposals);
-  const names = ours.map(espProposalName).join(', ');
+  // what we can actually accept: a proposal the ESP data path lacks (only in a policy built by hand; the config
+  // refuses them) is counted apart, so the message never says we accept what we just refused
+  const all = candidates.flatMap((p) => p.proposals);
+  const ours = all.filter((p) => isEspAlgorithm(p.algorithm));
+  const unsupported = all.length - ours.length;
+  const names = ours.map(espProposalName).join(', ') + (unsupported > 0 ? ` (+${unsupported} not supported by the ESP data path)` : '');
   const ourGroups = new Set(ours.map((p) => p.pfsGroup));
   const offeredGroups = new Set(saP.proposals.flatMap((p) => p.transforms.map((t) => espTransformValue(t).group)));
   let pfs = '';

@@ -389,6 +389,7 @@ export class QuickMode {
         lifetimeSeconds: lifetime.seconds,
         lifetimeKilobytes: lifetime.kilobytes });
       gxy?.fill(0);
+      if (lifetime.notify?.seconds !== undefined) early.shorterThanPeer = true;
       const qm = new QuickMode(new QmAnswered(c, sealed.nextIv, nonceI, nonceR, early), false);
       qm.lastReceived = Buffer.from(message);
       qm.lastReply = sealed.message;

@@ -21,12 +21,13 @@ import type { LoginLimiter } from './xauth-users.js';
 
 export type RemoteAccessEvent =
   | { type: 'xauthOk'; user: string }
-  | { type: 'xauthFailed'; user?: string; reason: string }
+  /** `malformed`: the peer's own (authenticated) message did not parse. */
+  | { type: 'xauthFailed'; user?: string; reason: string; malformed?: true }
   /** Server: a wrong password, asking again (attempt = the next attempt's number). */
   | { type: 'xauthRetry'; user: string; attempt: number }
   /** Server: configuration given to the client; client: configuration received. */
   | { type: 'modeCfg'; config: ModeCfgConfig }
-  | { type: 'modeCfgFailed'; reason: string };
+  | { type: 'modeCfgFailed'; reason: string; malformed?: true };
 
 export interface RemoteAccessOutput {
   send: Buffer[];
@@ -145,6 +146,11 @@ abstract class Session {
   protected abstract onEvent(e: TransactionEvent, now: number): Promise<void>;
 }
 
+/** What an authenticated but unparsable Transaction message is reported as (at once: no retransmission fixes it). */
+function malformedReason(e: Extract<TransactionEvent, { kind: 'malformed' }>, what: string): string {
+  return `malformed ${what} from the peer (authenticated, so not a forgery): ${e.reason}`;
+}
+
 export class RemoteAccessServer extends Session {
   /** XAUTH done (or not configured): Quick Mode from this peer may be accepted. */
   authenticated: boolean;
@@ -194,11 +200,11 @@ export class RemoteAccessServer extends Session {
     this.request(ModeCfgType.CFG_REQUEST, [tv(ModeCfgAttr.XAUTH_TYPE, XauthType.GENERIC), tlv(ModeCfgAttr.XAUTH_USER_NAME, Buffer.alloc(0)), tlv(ModeCfgAttr.XAUTH_USER_PASSWORD, Buffer.alloc(0))], now);
   }
 
-  private fail(user: string | undefined, reason: string, now: number): void {
+  private fail(user: string | undefined, reason: string, now: number, malformed = false): void {
     this.statusSent = XauthStatus.FAIL;
     this.failed = true;
     this.request(ModeCfgType.CFG_SET, [tv(ModeCfgAttr.XAUTH_STATUS, XauthStatus.FAIL)], now);
-    this.out.events.push({ type: 'xauthFailed', ...(user !== undefined ? { user } : {}), reason });
+    this.out.events.push({ type: 'xauthFailed', ...(user !== undefined ? { user } : {}), reason, ...(malformed ? { malformed: true as const } : {}) });
   }
 
   private config(): ModeCfgConfig | string {
@@ -236,6 +242,11 @@ export class RemoteAccessServer extends Session {
     if (e.kind === 'timeout') {
       if (!this.authenticated && !this.failed) this.fail(this.user ?? undefined, `no XAUTH answer from ${this.options.peer} after ${Math.round(e.afterMs / 1000)} s`, now);
       else if (e.request.attributes.some((a) => a.type === ModeCfgAttr.INTERNAL_IP4_ADDRESS)) this.out.events.push({ type: 'modeCfgFailed', reason: 'no ACK to the Mode-Config SET' });
+      return;
+    }
+    if (e.kind === 'malformed') {
+      if (!this.authenticated && !this.failed) this.fail(this.user ?? undefined, malformedReason(e, 'XAUTH message'), now, true);
+      else this.out.events.push({ type: 'modeCfgFailed', reason: malformedReason(e, 'Mode-Config message'), malformed: true });
       return;
     }
     if (e.kind === 'reply') {
@@ -347,6 +358,14 @@ export class RemoteAccessClient extends Session {
   protected async onEvent(e: TransactionEvent, now: number): Promise<void> {
     if (e.kind === 'timeout') {
       this.out.events.push({ type: 'modeCfgFailed', reason: `no Mode-Config reply after ${Math.round(e.afterMs / 1000)} s` });
+      return;
+    }
+    if (e.kind === 'malformed') {
+      const xauth = this.options.xauth !== undefined && !this.authenticated && !this.failed;
+      if (xauth) this.failed = true;
+      this.out.events.push(xauth
+        ? { type: 'xauthFailed', user: this.options.xauth!.user, reason: malformedReason(e, 'XAUTH message'), malformed: true }
+        : { type: 'modeCfgFailed', reason: malformedReason(e, e.request ? 'Mode-Config reply' : 'Mode-Config message'), malformed: true });
       return;
     }
     if (e.kind === 'reply') {

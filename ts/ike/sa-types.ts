@@ -20,15 +20,20 @@ export interface NatState {
   // travels in UDP (RFC 3948). The gateway does the move; see natFloat().
   /** The peer negotiated NAT-T (which flavour). */
   version: 'rfc3947' | 'draft' | null;
-  /** Our address/port as the peer saw it differs from ours: we are behind a NAT (or encapsulation is forced). */
+  /** Our address/port as the peer saw it differs from ours: we are behind a NAT. */
   localBehindNat: boolean;
-  /** The peer's address/port differs from what it hashed: the peer is behind a NAT. */
+  /** The peer's address/port differs from what it hashed: the peer is behind a NAT (or it forces encapsulation). */
   remoteBehindNat: boolean;
+  /**
+   * We force UDP encapsulation (`encap: true`): our NAT-D for ourselves is deliberately wrong so that the peer
+   * sees a NAT, but no NAT is claimed on our side (absent when not forced).
+   */
+  encapForced?: true;
 }
 
-/** Should IKE move to the NAT-T port? (a NAT-T capable peer and a NAT on either side) */
+/** Should IKE move to the NAT-T port? (a NAT-T capable peer and a NAT on either side, or forced encapsulation) */
 export function natFloat(nat: NatState): boolean {
-  return nat.version !== null && (nat.localBehindNat || nat.remoteBehindNat);
+  return nat.version !== null && (nat.localBehindNat || nat.remoteBehindNat || nat.encapForced === true);
 }
 
 /** An established ISAKMP SA: everything phase 2 and informational exchanges need. */
@@ -93,6 +98,11 @@ export interface ChildSa {
   remoteTs: TrafficSelector;
   lifetimeSeconds: number;
   lifetimeKilobytes?: number;
+  /**
+   * Responder only: the peer offered a longer lifetime than ours and got RESPONDER-LIFETIME. A peer that
+   * ignores it (many do) would let the child expire under it, so the side with the shorter lifetime rekeys.
+   */
+  shorterThanPeer?: true;
   pfsGroup?: DhGroupId;
   esn: boolean;
   establishedAt: number;

@@ -459,6 +459,9 @@ function attrs(b: Buffer, s: number, e: number, base: number, cap: number, at: n
       return bad(MALFORMED, base + a, `${attrsPlace(at, transformAt)}: more than ${cap} attributes`);
     }
     const left = e - a;
+    // Some Mode-Config servers pad an Attribute payload to a 4-octet boundary (a 21-octet banner then one zero
+    // octet). Up to 3 zero octets after the last attribute are that padding; anything else is still refused.
+    if (left < 4 && transformAt < 0 && zeros(b, a, e)) break;
     if (left < 4) {
       return bad(MALFORMED, base + a, `${attrsPlace(at, transformAt)}: attribute at offset ${base + a} needs 4 bytes but ${left} are left`);
     }
@@ -476,6 +479,11 @@ function attrs(b: Buffer, s: number, e: number, base: number, cap: number, at: n
     }
   }
   return out;
+}
+
+function zeros(b: Buffer, s: number, e: number): boolean {
+  for (let i = s; i < e; i++) if (b[i] !== 0) return false;
+  return true;
 }
 
 function attrsPlace(at: number, transformAt: number): string {

@@ -73,9 +73,10 @@ const Connection = strict({
     strict({
       delay: Type.Optional(Duration),
       timeout: Type.Optional(Duration),
-      action: Type.Optional(Type.Union([Type.Literal('clear'), Type.Literal('restart'), Type.Literal('hold')])),
+      action: Type.Optional(Type.Union([Type.Literal('clear'), Type.Literal('restart')], { description: 'when the peer is dead: clear, or restart (set it up again)' })),
     }),
   ),
+  closeAction: Type.Optional(Type.Union([Type.Literal('none'), Type.Literal('restart')], { description: "when the peer deletes the connection's last child SA: none, or restart" })),
   encap: Type.Optional(Type.Boolean({ description: 'force UDP encapsulation (NAT-T) without a NAT' })),
   natKeepalive: Type.Optional(Duration),
   initiate: Type.Optional(Type.Boolean()),
