@@ -3,6 +3,7 @@ import type { EventEmitter } from 'node:events';
 import type { CryptoProvider } from '../crypto/index.js';
 import type { EspSa } from '../esp/index.js';
 import { IkeError, type ChildSa, type Endpoint, type IsakmpSa, type RemoteAccessEvent } from '../ike/index.js';
+import type { AdmissionLimits } from './admission.js';
 import type { KeylogLine } from './keylog.js';
 
 export interface Phase1UpEvent {
@@ -138,9 +139,14 @@ export interface GatewayStatus {
 
 export interface GatewayOptions {
   crypto?: CryptoProvider;
-  /** Half-open phase 1 exchanges kept at most, in total and per peer address (oldest dropped first). */
+  /**
+   * Half-open phase 1 exchanges kept at most, in total and per peer address (when full, the oldest whose peer
+   * never answered goes). Shorthands for admission.maxHalfOpen / maxHalfOpenPerPeer.
+   */
   maxHalfOpen?: number;
   maxHalfOpenPerPeer?: number;
+  /** Message 1 admission: half-open limits and busy mode (admission.ts; the config's `limits`). */
+  admission?: Partial<AdmissionLimits>;
   /** Run DH on the thread pool (default true: keeps the event loop free). */
   asyncDh?: boolean;
   /**
@@ -158,6 +164,14 @@ export interface GatewayOptions {
 }
 
 export type GatewayEmitter = EventEmitter<GatewayEvents>;
+
+/** The admission limits the options ask for (the shorthands win over `admission`, being more specific). */
+export function admissionLimits(o: GatewayOptions): Partial<AdmissionLimits> {
+  const l: Partial<AdmissionLimits> = { ...o.admission };
+  if (o.maxHalfOpen !== undefined) l.maxHalfOpen = o.maxHalfOpen;
+  if (o.maxHalfOpenPerPeer !== undefined) l.maxHalfOpenPerPeer = o.maxHalfOpenPerPeer;
+  return l;
+}
 
 /** Where a failure happened, as the 'error' event names it. */
 export interface ErrorScope {

@@ -15,8 +15,9 @@ import { defaultCrypto } from '../crypto/index.js';
 import { ExchangeType, Flags, parseHeader } from '../isakmp/index.js';
 import { CookieGenerator, fullChildSa, IkeError, ZERO_COOKIE, type ChildSa, type Endpoint, type IsakmpSa } from '../ike/index.js';
 import type { ConnectionConfig, GatewayConfig } from './config.js';
+import { Admission } from './admission.js';
 import { ChildManager } from './child-manager.js';
-import { guard, type GatewayEvents, type GatewayOptions, type GatewayStatus } from './events.js';
+import { admissionLimits, guard, type GatewayEvents, type GatewayOptions, type GatewayStatus } from './events.js';
 import type { KeylogLine } from './keylog.js';
 import { SaLifecycle } from './lifecycle.js';
 import { Phase1Driver, type InitiateOptions } from './phase1-driver.js';
@@ -36,6 +37,7 @@ type RunState = 'new' | 'running' | 'stopping' | 'stopped';
 export class Gateway extends EventEmitter<GatewayEvents> {
   readonly config: GatewayConfig;
   private readonly table: SaTable;
+  private readonly admission: Admission;
   private readonly scheduler: Scheduler;
   private readonly transport: Transport;
   private readonly policies: PolicyCompiler;
@@ -51,7 +53,8 @@ export class Gateway extends EventEmitter<GatewayEvents> {
     this.config = config;
     const crypto = options.crypto ?? defaultCrypto();
     const events = this as EventEmitter<GatewayEvents>;
-    const table = (this.table = new SaTable({ maxHalfOpen: options.maxHalfOpen ?? 10_000, maxHalfOpenPerPeer: options.maxHalfOpenPerPeer ?? 1_000 }));
+    const table = (this.table = new SaTable());
+    const admission = (this.admission = new Admission(table, admissionLimits(options)));
     const scheduler = (this.scheduler = new Scheduler((entry) => this.lifecycle.due(entry)));
     const transport = (this.transport = new Transport(config, options.nativeUdp ?? nativeAddon() !== null));
     const policies = (this.policies = new PolicyCompiler(config, { asyncDh: options.asyncDh ?? true }, () => transport.address));
@@ -67,6 +70,7 @@ export class Gateway extends EventEmitter<GatewayEvents> {
       cookies: new CookieGenerator(crypto),
       events,
       table,
+      admission,
       scheduler,
       policies,
       children,
