@@ -59,8 +59,26 @@ export function formatStatus(s: GatewayStatus): string {
   const lines = [`listening ${s.listen.address} ike ${s.listen.port} nat-t ${s.listen.nattPort}` +
     (s.dataplane ? `, data plane ${s.dataplane.tun} (esp out ${s.dataplane.espSent} in ${s.dataplane.espReceived}, keepalives in ${s.dataplane.keepalivesReceived})` : '') +
     `, ${s.sas.length} ISAKMP SA(s), ${s.halfOpen} half-open`];
+  lines.push(...healthLines(s));
   for (const sa of s.sas) lines.push(...phase1Lines(sa));
   return lines.join('\n') + '\n';
+}
+
+/** Admission (busy mode, refusals) and the error counts, when there is something to say. */
+function healthLines(s: GatewayStatus): string[] {
+  const out: string[] = [];
+  const a = s.admission;
+  const refused = a ? Object.entries(a.refused).filter(([, n]) => n > 0) : [];
+  if (a && (a.busy || a.evicted > 0 || refused.length > 0)) {
+    out.push(`admission: ${a.busy ? 'BUSY' : 'normal'} (busy ${a.busyEntered} time(s)), ${a.admitted} message 1s admitted, ${a.evicted} unanswered exchanges dropped` +
+      (refused.length > 0 ? `, refused: ${refused.map(([k, n]) => `${k} ${n}`).join(', ')}` : ''));
+  }
+  const e = s.errors;
+  if (e && e.total > 0) {
+    const top = e.top.slice(0, 3).map((t) => `${t.kind} from ${t.source || '-'} x${t.count}`).join(', ');
+    out.push(`errors: ${e.total} (${e.emitted} reported, ${e.repeats} repeats, ${e.suppressed} held back); most: ${top}`);
+  }
+  return out;
 }
 
 function phase1Lines(sa: Phase1Status): string[] {

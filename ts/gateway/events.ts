@@ -3,7 +3,8 @@ import type { EventEmitter } from 'node:events';
 import type { CryptoProvider } from '../crypto/index.js';
 import type { EspSa } from '../esp/index.js';
 import { IkeError, type ChildSa, type Endpoint, type IsakmpSa, type RemoteAccessEvent } from '../ike/index.js';
-import type { AdmissionLimits } from './admission.js';
+import type { AdmissionLimits, AdmissionStats } from './admission.js';
+import type { ErrorLimits, ErrorStats, ErrorSummary } from './error-summary.js';
 import type { KeylogLine } from './keylog.js';
 
 export interface Phase1UpEvent {
@@ -134,6 +135,10 @@ export interface GatewayStatus {
   /** The TUN data plane's own counters: ESP datagrams, NAT keepalives received from peers. */
   dataplane: { tun: string; keepalivesReceived: number; espSent: number; espReceived: number } | null;
   halfOpen: number;
+  /** Message 1 admission: busy mode, exchanges admitted, evicted and refused by reason. */
+  admission: AdmissionStats;
+  /** Error events counted, emitted, repeats and held back, by kind and by source (error-summary.ts). */
+  errors: ErrorStats;
   sas: Phase1Status[];
 }
 
@@ -147,6 +152,8 @@ export interface GatewayOptions {
   maxHalfOpenPerPeer?: number;
   /** Message 1 admission: half-open limits and busy mode (admission.ts; the config's `limits`). */
   admission?: Partial<AdmissionLimits>;
+  /** How many error events are emitted before they are only counted (error-summary.ts; the config's `limits.errors`). */
+  errorLimits?: Partial<ErrorLimits>;
   /** Run DH on the thread pool (default true: keeps the event loop free). */
   asyncDh?: boolean;
   /**
@@ -181,10 +188,27 @@ export interface ErrorScope {
   cookieI?: string | undefined;
 }
 
+/**
+ * The gateways' error summaries: every room reports errors through emitError with the gateway as its
+ * emitter, and the gateway's summary decides what is emitted (error-summary.ts).
+ */
+const summaries = new WeakMap<GatewayEmitter, ErrorSummary>();
+
+export function summariseErrors(events: GatewayEmitter, summary: ErrorSummary): void {
+  summaries.set(events, summary);
+}
+
+/** An 'error' event, through the emitter's summary when it has one (counted; repeats and floods held back). */
+export function reportError(events: GatewayEmitter, e: GatewayErrorEvent): void {
+  const summary = summaries.get(events);
+  if (summary) summary.report(e);
+  else events.emit('error', e);
+}
+
 /** A failure as an 'error' event: an IkeError keeps its kind, anything else is INTERNAL. */
 export function emitError(events: GatewayEmitter, e: unknown, scope: ErrorScope): void {
   const err = e instanceof IkeError ? e : new IkeError('INTERNAL', (e as Error)?.message ?? String(e));
-  events.emit('error', { connection: scope.connection, cookieI: scope.cookieI, remote: scope.remote ?? { address: '', port: 0 }, kind: err.kind, message: err.message });
+  reportError(events, { connection: scope.connection, cookieI: scope.cookieI, remote: scope.remote ?? { address: '', port: 0 }, kind: err.kind, message: err.message });
 }
 
 /** Work started from a socket or timer callback: a failure becomes an 'error' event, never an unhandled rejection. */

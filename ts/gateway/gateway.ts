@@ -17,7 +17,8 @@ import { CookieGenerator, fullChildSa, IkeError, ZERO_COOKIE, type ChildSa, type
 import type { ConnectionConfig, GatewayConfig } from './config.js';
 import { Admission } from './admission.js';
 import { ChildManager } from './child-manager.js';
-import { admissionLimits, guard, type GatewayEvents, type GatewayOptions, type GatewayStatus } from './events.js';
+import { ErrorSummary } from './error-summary.js';
+import { admissionLimits, guard, reportError, summariseErrors, type GatewayEvents, type GatewayOptions, type GatewayStatus } from './events.js';
 import type { KeylogLine } from './keylog.js';
 import { SaLifecycle } from './lifecycle.js';
 import { Phase1Driver, type InitiateOptions } from './phase1-driver.js';
@@ -38,6 +39,7 @@ export class Gateway extends EventEmitter<GatewayEvents> {
   readonly config: GatewayConfig;
   private readonly table: SaTable;
   private readonly admission: Admission;
+  private readonly errors: ErrorSummary;
   private readonly scheduler: Scheduler;
   private readonly transport: Transport;
   private readonly policies: PolicyCompiler;
@@ -53,6 +55,8 @@ export class Gateway extends EventEmitter<GatewayEvents> {
     this.config = config;
     const crypto = options.crypto ?? defaultCrypto();
     const events = this as EventEmitter<GatewayEvents>;
+    this.errors = new ErrorSummary((e) => this.emit('error', e), options.errorLimits);
+    summariseErrors(events, this.errors);
     const table = (this.table = new SaTable());
     const admission = (this.admission = new Admission(table, admissionLimits(options)));
     const scheduler = (this.scheduler = new Scheduler((entry) => this.lifecycle.due(entry)));
@@ -91,7 +95,7 @@ export class Gateway extends EventEmitter<GatewayEvents> {
   async start(): Promise<void> {
     if (this.run !== 'new') throw new IkeError('POLICY', `the gateway has been started already (${this.run})`);
     this.run = 'running';
-    const onError = (message: string, to: Endpoint) => this.emit('error', { remote: to, kind: 'SOCKET', message });
+    const onError = (message: string, to: Endpoint) => reportError(this, { remote: to, kind: 'SOCKET', message });
     try {
       await this.transport.open({ ike: (m, from, natt) => this.receive(m, from, natt), esp: (m, from) => this.receiveEsp(m, from), onError });
     } catch (e) {
@@ -150,6 +154,7 @@ export class Gateway extends EventEmitter<GatewayEvents> {
     // the held ISAKMP Deletes leave before the sockets close
     await this.scheduler.settle();
     await this.transport.close();
+    this.errors.close();
     this.run = 'stopped';
   }
 
@@ -168,7 +173,7 @@ export class Gateway extends EventEmitter<GatewayEvents> {
 
   /** Every established ISAKMP SA with its children, counters and remaining lifetimes; never key material. */
   status(now = Date.now()): GatewayStatus {
-    return gatewayStatus(this.table, this.transport, this.policies, now);
+    return { ...gatewayStatus(this.table, this.transport, this.policies, now), admission: this.admission.stats(), errors: this.errors.stats() };
   }
 
   /**

@@ -11,7 +11,7 @@ import type { Transport } from './transport.js';
 
 type Counters = (spi: Buffer, direction: 'inbound' | 'outbound', esp: EspSa) => { packets: number; bytes: number };
 
-export function gatewayStatus(table: SaTable, transport: Transport, policies: PolicyCompiler, now: number): GatewayStatus {
+export function gatewayStatus(table: SaTable, transport: Transport, policies: PolicyCompiler, now: number): Omit<GatewayStatus, 'admission' | 'errors'> {
   const dp = transport.stats();
   const counters: Counters = (spi, direction, esp) => {
     // an ESP SA lent to the data plane cannot be asked itself: the data plane counts for it
