@@ -57,16 +57,23 @@ export async function status(argv: string[]): Promise<number> {
 /** The status as text: a header line, then one block per ISAKMP SA with its children indented. */
 export function formatStatus(s: GatewayStatus): string {
   const lines = [`listening ${s.listen.address} ike ${s.listen.port} nat-t ${s.listen.nattPort}` +
-    (s.dataplane ? `, data plane ${s.dataplane.tun} (esp out ${s.dataplane.espSent} in ${s.dataplane.espReceived}, keepalives in ${s.dataplane.keepalivesReceived})` : '') +
+    (s.dataplane ? `, data plane ${s.dataplane.tun} (esp out ${s.dataplane.espSent} in ${s.dataplane.espReceived}${dropsText(s.dataplane.drops)}, keepalives in ${s.dataplane.keepalivesReceived})` : '') +
     `, ${s.sas.length} ISAKMP SA(s), ${s.halfOpen} half-open`];
   lines.push(...healthLines(s));
   for (const sa of s.sas) lines.push(...phase1Lines(sa));
   return lines.join('\n') + '\n';
 }
 
-/** Admission (busy mode, refusals) and the error counts, when there is something to say. */
+/** ', dropped: 3 authFailed, 1 replay' (only the reasons that happened). */
+function dropsText(d: object | undefined): string {
+  const seen = Object.entries(d ?? {}).filter(([, n]) => typeof n === 'number' && n > 0);
+  return seen.length > 0 ? `, dropped: ${seen.map(([k, n]) => `${n} ${k}`).join(', ')}` : '';
+}
+
+/** ESP on the JavaScript path, admission (busy mode, refusals) and the error counts, when there is something to say. */
 function healthLines(s: GatewayStatus): string[] {
   const out: string[] = [];
+  if (s.esp && (s.esp.received > 0 || dropsText(s.esp.drops) !== '')) out.push(`esp in ${s.esp.received} (authenticated)${dropsText(s.esp.drops)}`);
   const a = s.admission;
   const refused = a ? Object.entries(a.refused).filter(([, n]) => n > 0) : [];
   if (a && (a.busy || a.evicted > 0 || refused.length > 0)) {

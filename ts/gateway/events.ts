@@ -93,6 +93,29 @@ export interface GatewayEvents {
   datagram: [{ direction: 'in' | 'out'; remote: Endpoint; bytes: Buffer }];
 }
 
+/** Inbound ESP dropped, by reason. */
+export interface EspDrops {
+  unknownSpi: number;
+  authFailed: number;
+  replay: number;
+  /** Truncated, bad padding, not IP inside. */
+  malformed: number;
+  other: number;
+}
+
+export function noEspDrops(): EspDrops {
+  return { unknownSpi: 0, authFailed: 0, replay: 0, malformed: 0, other: 0 };
+}
+
+/** Counts one inbound ESP datagram that did not open, by the ESP SA's reason. */
+export function countEspDrop(drops: EspDrops, reason: string): void {
+  if (reason === 'AUTH_FAILED') drops.authFailed++;
+  else if (reason === 'REPLAYED') drops.replay++;
+  else if (reason === 'MALFORMED') drops.malformed++;
+  else if (reason === 'WRONG_SPI') drops.unknownSpi++;
+  else drops.other++;
+}
+
 /** What `ike status` shows of one child SA: no key material. */
 export interface ChildStatus {
   spiIn: string;
@@ -132,8 +155,13 @@ export interface Phase1Status {
 
 export interface GatewayStatus {
   listen: { address: string; port: number; nattPort: number };
-  /** The TUN data plane's own counters: ESP datagrams, NAT keepalives received from peers. */
-  dataplane: { tun: string; keepalivesReceived: number; espSent: number; espReceived: number } | null;
+  /**
+   * The TUN data plane's own counters: ESP datagrams sent, received that authenticated, inbound drops by
+   * reason, NAT keepalives received from peers.
+   */
+  dataplane: { tun: string; keepalivesReceived: number; espSent: number; espReceived: number; drops: EspDrops & { selectorMismatch: number } } | null;
+  /** ESP that reached JavaScript (no data plane): datagrams that authenticated, and the others by reason. */
+  esp: { received: number; drops: EspDrops };
   halfOpen: number;
   /** Message 1 admission: busy mode, exchanges admitted, evicted and refused by reason. */
   admission: AdmissionStats;

@@ -18,7 +18,7 @@ import type { ConnectionConfig, GatewayConfig } from './config.js';
 import { Admission } from './admission.js';
 import { ChildManager } from './child-manager.js';
 import { ErrorSummary } from './error-summary.js';
-import { admissionLimits, guard, reportError, summariseErrors, type GatewayEvents, type GatewayOptions, type GatewayStatus } from './events.js';
+import { admissionLimits, countEspDrop, guard, noEspDrops, reportError, summariseErrors, type GatewayEvents, type GatewayOptions, type GatewayStatus } from './events.js';
 import type { KeylogLine } from './keylog.js';
 import { SaLifecycle } from './lifecycle.js';
 import { Phase1Driver, type InitiateOptions } from './phase1-driver.js';
@@ -40,6 +40,8 @@ export class Gateway extends EventEmitter<GatewayEvents> {
   private readonly table: SaTable;
   private readonly admission: Admission;
   private readonly errors: ErrorSummary;
+  /** ESP that reached JavaScript: counted only once it authenticated; the rest by reason. */
+  private readonly espIn = { received: 0, drops: noEspDrops() };
   private readonly scheduler: Scheduler;
   private readonly transport: Transport;
   private readonly policies: PolicyCompiler;
@@ -173,7 +175,7 @@ export class Gateway extends EventEmitter<GatewayEvents> {
 
   /** Every established ISAKMP SA with its children, counters and remaining lifetimes; never key material. */
   status(now = Date.now()): GatewayStatus {
-    return { ...gatewayStatus(this.table, this.transport, this.policies, now), admission: this.admission.stats(), errors: this.errors.stats() };
+    return { ...gatewayStatus(this.table, this.transport, this.policies, now), esp: { received: this.espIn.received, drops: { ...this.espIn.drops } }, admission: this.admission.stats(), errors: this.errors.stats() };
   }
 
   /**
@@ -202,9 +204,16 @@ export class Gateway extends EventEmitter<GatewayEvents> {
   private receiveEsp(msg: Buffer, _from: Endpoint): void {
     const spi = msg.subarray(0, 4).toString('hex');
     const hit = this.table.inbound.get(spi);
-    if (!hit) return;
+    if (!hit) {
+      this.espIn.drops.unknownSpi++;
+      return;
+    }
     const r = hit.child.inbound.open(msg);
-    if (!r.ok) return;
+    if (!r.ok) {
+      countEspDrop(this.espIn.drops, r.reason);
+      return;
+    }
+    this.espIn.received++;
     hit.entry.ctx.activity(Date.now());
     this.emit('esp-packet', { connection: hit.entry.connection, spi, payload: r.payload, nextHeader: r.nextHeader });
   }
