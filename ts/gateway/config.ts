@@ -11,6 +11,7 @@ import { DEFAULT_IKE_LIFETIME_SECONDS, type IkeProposal, type SelectionOrder } f
 import type { RetransmitPolicy } from '../ike/retransmit.js';
 import { idToString, type Identity } from '../isakmp/index.js';
 import { boolean, checkKeys, got, integer, join, object, oneOf, Problems, string, stringList } from './config/check.js';
+import { parseLimits, type LimitsConfig } from './config/limits.js';
 import { parseEspProposals, parseIkeProposals, parsePfs } from './config/proposals.js';
 import { parseModeConfig, parseXauth, type ModeConfigConfig, type XauthConfig } from './config/remote-access.js';
 import { decodePsk, isUnspecified, parseAddress, parseDuration, parseIdentity, parseSelectorAddress, type Address, type SelectorAddress } from './config/values.js';
@@ -96,6 +97,8 @@ export interface GatewayConfig {
   dataplane?: DataPlaneConfig;
   /** In file order, which is the order the responder tries them in. */
   connections: ConnectionConfig[];
+  /** Message 1 admission and error-event limits (config/limits.ts); absent: the defaults. */
+  limits?: LimitsConfig;
   /** Problems that did not stop the load; the CLI prints them. */
   warnings: string[];
 }
@@ -120,7 +123,7 @@ export class ConfigError extends Error {
 export { DEFAULT_ESP_PROPOSALS, DEFAULT_IKE_PROPOSALS } from './config/proposals.js';
 export const DEFAULT_ESP_LIFETIME_SECONDS = 3600;
 
-const TOP_KEYS = ['listen', 'connections', 'dataplane'];
+const TOP_KEYS = ['listen', 'connections', 'dataplane', 'limits'];
 const DATAPLANE_KEYS = ['tun', 'mtu', 'offload'];
 const LISTEN_KEYS = ['address', 'port', 'nattPort'];
 const CONNECTION_KEYS = [
@@ -147,11 +150,13 @@ export function parseConfig(json: unknown, opts: ParseOptions): ConfigResult {
   const top = object(p, '(top level)', json);
   let listen: ListenConfig = { address: '0.0.0.0', port: 500, nattPort: 4500 };
   let dataplane: DataPlaneConfig | undefined;
+  let limits: LimitsConfig | undefined;
   const connections: ConnectionConfig[] = [];
   if (top) {
     checkKeys(p, '', top, TOP_KEYS);
     listen = parseListen(p, top.listen);
     dataplane = parseDataPlane(p, top.dataplane);
+    limits = parseLimits(p, top.limits);
     if (top.connections === undefined) {
       p.error('connections', 'missing (an object of named connections, e.g. { "site-a": { "remote": "10.99.0.1", ... } })');
     } else {
@@ -168,7 +173,7 @@ export function parseConfig(json: unknown, opts: ParseOptions): ConfigResult {
   }
   crossCheck(p, connections);
   if (p.errors.length > 0) return { ok: false, errors: p.errors, warnings: p.warnings };
-  return { ok: true, config: { listen, ...(dataplane ? { dataplane } : {}), connections, warnings: p.warnings }, warnings: p.warnings };
+  return { ok: true, config: { listen, ...(dataplane ? { dataplane } : {}), ...(limits ? { limits } : {}), connections, warnings: p.warnings }, warnings: p.warnings };
 }
 
 /** Reads and validates a config file; throws ConfigError listing every problem. */

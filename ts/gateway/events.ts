@@ -200,9 +200,12 @@ export interface GatewayOptions {
 
 export type GatewayEmitter = EventEmitter<GatewayEvents>;
 
-/** The admission limits the options ask for (the shorthands win over `admission`, being more specific). */
-export function admissionLimits(o: GatewayOptions): Partial<AdmissionLimits> {
-  const l: Partial<AdmissionLimits> = { ...o.admission };
+/**
+ * The admission limits: the config's `limits`, then the options' `admission`, then their shorthands (the
+ * more specific wins).
+ */
+export function admissionLimits(o: GatewayOptions, fromConfig: Partial<AdmissionLimits> = {}): Partial<AdmissionLimits> {
+  const l: Partial<AdmissionLimits> = { ...fromConfig, ...o.admission };
   if (o.maxHalfOpen !== undefined) l.maxHalfOpen = o.maxHalfOpen;
   if (o.maxHalfOpenPerPeer !== undefined) l.maxHalfOpenPerPeer = o.maxHalfOpenPerPeer;
   return l;

@@ -57,10 +57,10 @@ export class Gateway extends EventEmitter<GatewayEvents> {
     this.config = config;
     const crypto = options.crypto ?? defaultCrypto();
     const events = this as EventEmitter<GatewayEvents>;
-    this.errors = new ErrorSummary((e) => this.emit('error', e), options.errorLimits);
+    this.errors = new ErrorSummary((e) => this.emit('error', e), { ...config.limits?.errors, ...options.errorLimits });
     summariseErrors(events, this.errors);
     const table = (this.table = new SaTable());
-    const admission = (this.admission = new Admission(table, admissionLimits(options)));
+    const admission = (this.admission = new Admission(table, admissionLimits(options, config.limits?.admission)));
     const scheduler = (this.scheduler = new Scheduler((entry) => this.lifecycle.due(entry)));
     const transport = (this.transport = new Transport(config, options.nativeUdp ?? nativeAddon() !== null));
     const policies = (this.policies = new PolicyCompiler(config, { asyncDh: options.asyncDh ?? true }, () => transport.address));
