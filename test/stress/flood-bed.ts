@@ -63,9 +63,12 @@ export interface FloodResult {
   rate: number;
 }
 
-/** Message 1s from b to a's port 500 at `rate` a second for `seconds`, from random spoofed sources. */
-export function flood(pair: NetnsPair, rate: number, seconds: number): { child: ChildProcess; done: Promise<FloodResult> } {
-  const child = pair.spawn('b', 'python3', [SENDER, pair.a.addr, '500', String(rate), String(seconds), SPOOFED, message1().toString('hex')], { stdio: ['ignore', 'pipe', 'pipe'] });
+/** Message 1s from b to a's port 500 at `rate` a second for `seconds`, from random spoofed sources (on `cpu`). */
+export function flood(pair: NetnsPair, rate: number, seconds: number, cpu?: number): { child: ChildProcess; done: Promise<FloodResult> } {
+  const args = [SENDER, pair.a.addr, '500', String(rate), String(seconds), SPOOFED, message1().toString('hex')];
+  const child = cpu === undefined
+    ? pair.spawn('b', 'python3', args, { stdio: ['ignore', 'pipe', 'pipe'] })
+    : pair.spawn('b', 'taskset', ['-c', String(cpu), 'python3', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   let err = '';
   child.stdout!.setEncoding('utf8').on('data', (d: string) => (out += d));
