@@ -1,6 +1,7 @@
 // Message 1 admission on its own: per-source and total limits, eviction of unproven exchanges only, busy
 // mode preferring known sources, the Aggressive Mode rate under busy mode, and its cost per message 1.
 import { test } from 'node:test';
+import { randomBytes } from 'node:crypto';
 import assert from 'node:assert/strict';
 import { Admission } from '../../ts/gateway/admission.js';
 import { newEntry, SaTable, type IsakmpEntry } from '../../ts/gateway/sa-table.js';
@@ -17,9 +18,17 @@ function entry(address: string): IsakmpEntry {
 const MM = ExchangeType.IDENTITY_PROTECTION;
 const AM = ExchangeType.AGGRESSIVE;
 
+/** An ISAKMP header of a message 1 of that exchange type, with a fresh initiator cookie (or the one given). */
+function header(type: number, cookie: Buffer = randomBytes(8)): Buffer {
+  const h = Buffer.alloc(28);
+  cookie.copy(h, 0);
+  h[18] = type;
+  return h;
+}
+
 /** Admits a message 1 as the phase 1 driver does: evicts, adds the exchange, settles. */
-function offer(a: Admission, t: SaTable, address: string, now = 0, type: number = MM): IsakmpEntry | string {
-  const v = a.admit(address, type, now);
+function offer(a: Admission, t: SaTable, address: string, now = 0, type: number = MM, cookie?: Buffer): IsakmpEntry | string {
+  const v = a.admit(address, header(type, cookie), now);
   if (!v.admit) return v.reason;
   if (v.evict) t.remove(v.evict);
   const e = entry(address);
@@ -49,13 +58,13 @@ test('admission: per-source limit refuses (never evicts the same source\'s excha
 test('admission: exchanges still being made (an Aggressive Mode DH) count against the limits', () => {
   const t = new SaTable();
   const a = new Admission(t, { maxHalfOpen: 3, maxHalfOpenPerPeer: 2, busyThreshold: 100 });
-  assert.equal(a.admit('192.0.2.1', MM, 0).admit, true);
-  assert.equal(a.admit('192.0.2.1', MM, 0).admit, true);
-  assert.deepEqual(a.admit('192.0.2.1', MM, 0), { admit: false, reason: 'perPeer' });
-  assert.equal(a.admit('192.0.2.2', MM, 0).admit, true);
-  assert.deepEqual(a.admit('192.0.2.3', MM, 0), { admit: false, reason: 'full' }, 'nothing unproven to drop yet');
+  assert.equal(a.admit('192.0.2.1', header(MM), 0).admit, true);
+  assert.equal(a.admit('192.0.2.1', header(MM), 0).admit, true);
+  assert.deepEqual(a.admit('192.0.2.1', header(MM), 0), { admit: false, reason: 'perPeer' });
+  assert.equal(a.admit('192.0.2.2', header(MM), 0).admit, true);
+  assert.deepEqual(a.admit('192.0.2.3', header(MM), 0), { admit: false, reason: 'full' }, 'nothing unproven to drop yet');
   a.settled('192.0.2.1');
-  assert.equal(a.admit('192.0.2.1', MM, 0).admit, true);
+  assert.equal(a.admit('192.0.2.1', header(MM), 0).admit, true);
 });
 
 test('admission: busy mode limits unknown sources (and their Aggressive Mode rate); known sources keep the normal limits', () => {
@@ -85,6 +94,25 @@ test('admission: busy mode limits unknown sources (and their Aggressive Mode rat
   up.sa = { establishedAt: 0, expiresAt: 1e9 } as IsakmpSa;
   t.established(up);
   assert.equal(a.known('192.0.2.9', 1e12), true, 'an established SA makes its source known');
+});
+
+test('admission: busy, fresh message 1s from unknown sources share a rate; the repeat of a refused one has its own', () => {
+  const t = new SaTable();
+  const a = new Admission(t, { maxHalfOpen: 100_000, maxHalfOpenPerPeer: 50, busyThreshold: 0, busyHalfOpenPerPeer: 5, busyNewPerSecond: 10 });
+  let admitted = 0;
+  for (let k = 0; k < 100; k++) if (typeof offer(a, t, `198.51.100.${k}`, 1000) !== 'string') admitted++;
+  assert.equal(admitted, 10, 'a flood of 100 fresh message 1s in one instant: the rate (10) is admitted');
+  assert.equal(a.stats().refused.busyRate, 90);
+  // a genuine initiator, refused once, repeats its message 1 (same cookie) while the flood goes on
+  const cookie = randomBytes(8);
+  assert.equal(offer(a, t, '203.0.113.9', 1000, MM, cookie), 'busyRate');
+  for (let k = 0; k < 100; k++) offer(a, t, `198.51.101.${k}`, 1100);
+  assert.ok(typeof offer(a, t, '203.0.113.9', 1100, MM, cookie) !== 'string', 'its repeat gets in: the flood used up only the fresh rate');
+  assert.equal(a.stats().repeatsAdmitted, 1);
+  assert.equal(offer(a, t, '203.0.113.9', 1100, MM, randomBytes(8)), 'busyRate', 'a new cookie is a fresh message 1 again');
+  assert.ok(typeof offer(a, t, '192.0.2.7', 1100) === 'string', 'unknown');
+  a.established('192.0.2.7', 1100);
+  assert.ok(typeof offer(a, t, '192.0.2.7', 1100) !== 'string', 'a known source is not rate limited');
 });
 
 test('admission: a decision costs O(1) whatever the size of the half-open table', () => {

@@ -19,10 +19,10 @@ function message1(): Buffer {
 }
 
 test('config limits: parsed with units; unknown keys and bad values are named', () => {
-  const ok = parseConfig({ ...peerJson(500, 501), limits: { halfOpen: 2000, halfOpenPerPeer: 10, busyThreshold: 500, busyHalfOpenPerPeer: 1, busyAggressivePerSecond: 5, recentSeconds: '2h', errors: { perSource: 1, perKind: 10, window: '30s' } } }, { baseDir: '.', env: {} });
+  const ok = parseConfig({ ...peerJson(500, 501), limits: { halfOpen: 2000, halfOpenPerPeer: 10, busyThreshold: 500, busyHalfOpenPerPeer: 1, busyNewPerSecond: 300, busyAggressivePerSecond: 5, recentSeconds: '2h', errors: { perSource: 1, perKind: 10, window: '30s' } } }, { baseDir: '.', env: {} });
   assert.ok(ok.ok, ok.ok ? '' : ok.errors.join('\n'));
   assert.deepEqual(ok.config.limits, {
-    admission: { maxHalfOpen: 2000, maxHalfOpenPerPeer: 10, busyThreshold: 500, busyHalfOpenPerPeer: 1, busyAggressivePerSecond: 5, recentSeconds: 7200 },
+    admission: { maxHalfOpen: 2000, maxHalfOpenPerPeer: 10, busyThreshold: 500, busyHalfOpenPerPeer: 1, busyNewPerSecond: 300, busyAggressivePerSecond: 5, recentSeconds: 7200 },
     errors: { perSource: 1, perKind: 10, windowMs: 30_000 },
   });
   const bad = parseConfig({ ...peerJson(500, 501), limits: { halfOpen: 0, halfopenPerPeer: 3, recentSeconds: 'soon', errors: { perKind: -1 } } }, { baseDir: '.', env: {} });

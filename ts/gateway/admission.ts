@@ -7,8 +7,14 @@
 // - the half-open table is bounded in total and per source; when full, the oldest exchange whose peer never
 //   answered goes (one we started, or whose peer sent message 3, stays);
 // - busy mode (strongSwan's block_threshold, Libreswan's DDoS mode): above `busyThreshold` half-open, a
-//   source with no established or recent ISAKMP SA gets a smaller per-source limit, and its Aggressive Mode
-//   message 1s (a DH each, by protocol) share a small rate; known sources keep the normal limits;
+//   source with no established or recent ISAKMP SA gets a smaller per-source limit, its new exchanges share
+//   a rate (`busyNewPerSecond`: a flood beyond what the process can answer would otherwise overflow the
+//   socket's queue, where the messages 3 and 5 of genuine peers wait behind it), and its Aggressive Mode
+//   message 1s (a DH each, by protocol) a smaller one; known sources keep the normal limits;
+// - a genuine initiator repeats an unanswered message 1 with the same cookie, a flood of forged sources
+//   does not: a message 1 refused by the busy rate is remembered (source and cookie), and its repeat takes
+//   a second rate of its own, which fresh message 1s cannot use up: a peer gets in on its first
+//   retransmission even when the flood exceeds the busy rate many times over;
 // - retransmissions of a message 1 already admitted match its exchange by cookie and never come here.
 // Refusals are counted (status, stats) and never emitted one by one: a flood would flood the log.
 import { ExchangeType } from '../isakmp/index.js';
@@ -23,6 +29,8 @@ export interface AdmissionLimits {
   busyThreshold: number;
   /** Busy: half-open exchanges per source address with no established or recent ISAKMP SA. */
   busyHalfOpenPerPeer: number;
+  /** Busy: new exchanges per second taken from such sources, all together; as many again for their repeats. */
+  busyNewPerSecond: number;
   /** Busy: Aggressive Mode message 1s per second taken from such sources, all together (each costs a DH). */
   busyAggressivePerSecond: number;
   /** A source whose ISAKMP SA came up within this many seconds is known (default one hour). */
@@ -34,14 +42,16 @@ export const DEFAULT_ADMISSION: AdmissionLimits = {
   maxHalfOpenPerPeer: 1_000,
   busyThreshold: 5_000,
   busyHalfOpenPerPeer: 2,
+  busyNewPerSecond: 2000,
   busyAggressivePerSecond: 20,
   recentSeconds: 3600,
 };
 
-/** Sources remembered as recent, at most (the oldest forgotten first). */
+/** Sources remembered as recent, and message 1s refused while busy, at most (the oldest forgotten first). */
 const MAX_RECENT = 65_536;
+const MAX_REFUSED = 65_536;
 
-export type AdmissionRefusal = 'perPeer' | 'full' | 'busyPerPeer' | 'busyAggressive';
+export type AdmissionRefusal = 'perPeer' | 'full' | 'busyPerPeer' | 'busyRate' | 'busyAggressive';
 
 export interface AdmissionStats {
   busy: boolean;
@@ -50,6 +60,8 @@ export interface AdmissionStats {
   admitted: number;
   /** Half-open exchanges dropped to make room (their peer had never answered). */
   evicted: number;
+  /** Busy: repeats of a refused message 1 admitted by their own rate. */
+  repeatsAdmitted: number;
   refused: Record<AdmissionRefusal, number>;
 }
 
@@ -63,8 +75,11 @@ export class Admission {
   private pending = 0;
   private readonly pendingBySource = new Map<string, number>();
   private busyNow = false;
-  private tokens: number;
-  private tokensAt = 0;
+  private readonly newExchanges: TokenBucket;
+  private readonly repeats: TokenBucket;
+  private readonly aggressive: TokenBucket;
+  /** Busy: message 1s refused by the rate, by source and initiator cookie, oldest first. */
+  private readonly refused = new Map<string, true>();
   private readonly counters: AdmissionStats;
 
   constructor(
@@ -73,15 +88,17 @@ export class Admission {
   ) {
     const max = limits.maxHalfOpen ?? DEFAULT_ADMISSION.maxHalfOpen;
     this.limits = { ...DEFAULT_ADMISSION, busyThreshold: Math.floor(max / 2), ...limits };
-    this.tokens = this.limits.busyAggressivePerSecond;
-    this.counters = { busy: false, busyEntered: 0, admitted: 0, evicted: 0, refused: { perPeer: 0, full: 0, busyPerPeer: 0, busyAggressive: 0 } };
+    this.newExchanges = new TokenBucket(this.limits.busyNewPerSecond);
+    this.repeats = new TokenBucket(this.limits.busyNewPerSecond);
+    this.aggressive = new TokenBucket(this.limits.busyAggressivePerSecond);
+    this.counters = { busy: false, busyEntered: 0, admitted: 0, evicted: 0, repeatsAdmitted: 0, refused: { perPeer: 0, full: 0, busyPerPeer: 0, busyRate: 0, busyAggressive: 0 } };
   }
 
   /**
-   * May a message 1 from `address` (of exchange type `exchangeType`) start an exchange? If so, the caller
-   * forgets `evict` (if any) and calls `settled(address)` once the exchange is in the table or has failed.
+   * May a message 1 (`message`, its ISAKMP header parsed) from `address` start an exchange? If so, the
+   * caller forgets `evict` (if any) and calls `settled(address)` once the exchange is in the table or failed.
    */
-  admit(address: string, exchangeType: number, now: number): Verdict {
+  admit(address: string, message: Uint8Array, now: number): Verdict {
     const l = this.limits;
     const total = this.table.halfOpenCount + this.pending;
     const fromSource = this.table.halfOpenFrom(address) + (this.pendingBySource.get(address) ?? 0);
@@ -89,7 +106,8 @@ export class Admission {
     if (fromSource >= l.maxHalfOpenPerPeer) return this.refuse('perPeer');
     if (this.busyNow && !this.known(address, now)) {
       if (fromSource >= l.busyHalfOpenPerPeer) return this.refuse('busyPerPeer');
-      if (exchangeType === ExchangeType.AGGRESSIVE && !this.takeToken(now)) return this.refuse('busyAggressive');
+      const refusal = this.busyRate(address, message, now);
+      if (refusal !== null) return this.refuse(refusal);
     }
     let evict: IsakmpEntry | null = null;
     if (total >= l.maxHalfOpen) {
@@ -125,6 +143,22 @@ export class Admission {
     return until !== undefined && until > now;
   }
 
+  /** Busy, a source not known: the rates for new exchanges, for repeats of refused ones, for Aggressive Mode. */
+  private busyRate(address: string, message: Uint8Array, now: number): AdmissionRefusal | null {
+    // the exchange type is octet 18 of the ISAKMP header (RFC 2408 3.1); the initiator cookie octets 0-7
+    if (message[18] === ExchangeType.AGGRESSIVE && !this.aggressive.take(now)) return 'busyAggressive';
+    const key = `${address} ${Buffer.from(message.buffer, message.byteOffset, 8).toString('hex')}`;
+    if (this.refused.delete(key)) {
+      if (this.repeats.take(now)) {
+        this.counters.repeatsAdmitted++;
+        return null;
+      }
+    } else if (this.newExchanges.take(now)) return null;
+    this.refused.set(key, true);
+    if (this.refused.size > MAX_REFUSED) this.refused.delete(this.refused.keys().next().value!);
+    return 'busyRate';
+  }
+
   get busy(): boolean {
     return this.busyNow;
   }
@@ -143,11 +177,20 @@ export class Admission {
     return { admit: false, reason };
   }
 
-  /** A token bucket of busyAggressivePerSecond, holding at most one second's worth. */
-  private takeToken(now: number): boolean {
-    const rate = this.limits.busyAggressivePerSecond;
-    this.tokens = Math.min(rate, this.tokens + ((now - this.tokensAt) * rate) / 1000);
-    this.tokensAt = now;
+}
+
+/** `rate` tokens a second, holding at most one second's worth. */
+class TokenBucket {
+  private tokens: number;
+  private at = 0;
+
+  constructor(private readonly rate: number) {
+    this.tokens = rate;
+  }
+
+  take(now: number): boolean {
+    this.tokens = Math.min(this.rate, this.tokens + ((now - this.at) * this.rate) / 1000);
+    this.at = now;
     if (this.tokens < 1) return false;
     this.tokens--;
     return true;

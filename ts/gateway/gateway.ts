@@ -226,7 +226,7 @@ export class Gateway extends EventEmitter<GatewayEvents> {
     const entry = this.table.get(h.value.initiatorCookie.toString('hex'));
     const now = Date.now();
     if (!entry) {
-      if (h.value.responderCookie.equals(ZERO_COOKIE)) guard(this, this.phase1.respond(Buffer.from(msg), from, natt, now), { remote: from });
+      if (h.value.responderCookie.equals(ZERO_COOKIE)) guard(this, this.phase1.respond(msg, from, natt, now), { remote: from });
       return; // else: an exchange we do not know (or forgot)
     }
     if (entry.remote.address !== from.address) return;

@@ -80,16 +80,16 @@ export class Phase1Driver {
   }
 
   /**
-   * A message 1 with a cookie we do not know. Admission decides first, in O(1), whether it may start an
-   * exchange at all (see admission.ts); a refusal is counted there and nothing is sent.
+   * A message 1 with a cookie we do not know (its header parsed). Admission decides first, in O(1), whether
+   * it may start an exchange at all (see admission.ts); a refusal is counted there and nothing is sent.
    */
   async respond(msg: Buffer, from: Endpoint, natt: boolean, now: number): Promise<void> {
-    // the exchange type is octet 18 of the ISAKMP header (RFC 2408 3.1), which the caller has parsed
-    const verdict = this.d.admission.admit(from.address, msg[18] ?? 0, now);
+    // decided before anything else, the datagram not even copied yet (it may be a view of a receive batch)
+    const verdict = this.d.admission.admit(from.address, msg, now);
     if (!verdict.admit) return;
     if (verdict.evict) this.d.forget(verdict.evict);
     try {
-      await this.respondAdmitted(msg, from, natt, now);
+      await this.respondAdmitted(Buffer.from(msg), from, natt, now);
     } finally {
       this.d.admission.settled(from.address);
     }

@@ -1,7 +1,7 @@
 // The config's `limits` section: message 1 admission (half-open limits, busy mode) and the error-event
 // limits. Everything optional; the defaults are admission.ts's and error-summary.ts's.
 //   "limits": { "halfOpen": 10000, "halfOpenPerPeer": 1000, "busyThreshold": 5000, "busyHalfOpenPerPeer": 2,
-//               "busyAggressivePerSecond": 20, "recentSeconds": "1h",
+//               "busyNewPerSecond": 2000, "busyAggressivePerSecond": 20, "recentSeconds": "1h",
 //               "errors": { "perSource": 3, "perKind": 20, "window": "60s" } }
 import type { AdmissionLimits } from '../admission.js';
 import type { ErrorLimits } from '../error-summary.js';
@@ -13,7 +13,7 @@ export interface LimitsConfig {
   errors: Partial<ErrorLimits>;
 }
 
-const LIMITS_KEYS = ['halfOpen', 'halfOpenPerPeer', 'busyThreshold', 'busyHalfOpenPerPeer', 'busyAggressivePerSecond', 'recentSeconds', 'errors', '_comment'];
+const LIMITS_KEYS = ['halfOpen', 'halfOpenPerPeer', 'busyThreshold', 'busyHalfOpenPerPeer', 'busyNewPerSecond', 'busyAggressivePerSecond', 'recentSeconds', 'errors', '_comment'];
 const ERROR_KEYS = ['perSource', 'perKind', 'window', '_comment'];
 const BIG = 10_000_000;
 
@@ -31,6 +31,7 @@ export function parseLimits(p: Problems, v: unknown): LimitsConfig | undefined {
   set('maxHalfOpenPerPeer', int('halfOpenPerPeer', 1));
   set('busyThreshold', int('busyThreshold', 0));
   set('busyHalfOpenPerPeer', int('busyHalfOpenPerPeer', 1));
+  set('busyNewPerSecond', int('busyNewPerSecond', 0));
   set('busyAggressivePerSecond', int('busyAggressivePerSecond', 0));
   set('recentSeconds', seconds(p, 'limits.recentSeconds', o.recentSeconds));
   const errors: Partial<ErrorLimits> = {};
