@@ -6,7 +6,8 @@
 //   - answered/s: message 2s the responder sent per second during the flood (from its veth's counters), the
 //     message-1 rate it sustains on one core while flooded at that rate;
 //   - get in: how long a legitimate strongSwan initiator (in b, first retransmission after 2 s) needs to
-//     bring its ISAKMP SA up, started 2 s into the flood (or "no" within --timeout seconds);
+//     bring its ISAKMP SA up, started 2 s into the flood (or "no" within --timeout seconds); the responder
+//     is started afresh for each rate, so the initiator is a new peer to it (not a recent source);
 //   - out/in: bytes the responder sent over bytes it received (the amplification).
 // strongSwan runs with its own flood defaults (block_threshold 5 per source IP, no total half-open limit).
 // Not a test: a measurement; the machine's other load shows in the figures (the load average is printed).
@@ -137,17 +138,18 @@ async function main(): Promise<number> {
     await initiator.start();
     for (const responder of [ours(pair), strongSwan(pair)]) {
       if (only && only !== responder.name) continue;
-      await responder.start();
-      try {
-        for (const rate of rates) {
+      for (const rate of rates) {
+        // a fresh responder for each rate: the initiator is a new peer to it (not a recent source)
+        await responder.start();
+        try {
           process.stderr.write(`flood ${rate}/s against ${responder.name} ...\n`);
           const row = await measure(pair, initiator, responder, rate);
           rows.push(row);
           process.stderr.write(`  ${JSON.stringify(row)}\n`);
-          await new Promise((r) => setTimeout(r, 2000)); // the sender's last datagrams drain
+        } finally {
+          await responder.stop();
         }
-      } finally {
-        await responder.stop();
+        await new Promise((r) => setTimeout(r, 1000)); // the sender's last datagrams drain
       }
     }
     await initiator.stop(1000);

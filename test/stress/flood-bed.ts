@@ -113,10 +113,17 @@ export function legitimateInitiator(pair: NetnsPair): StrongSwanPeer {
 
 /**
  * strongSwan as the responder in a, with its own defaults for floods: block_threshold 5 half-open per
- * source IP (the harness raises it for load tests), no total limit (init_limit_half_open 0).
+ * source IP (the harness raises it for load tests), no total limit (init_limit_half_open 0); its IKE_SA
+ * table sized for many SAs (the default, ikesa_table_size 1, makes every lookup a scan of all SAs).
  */
 export function strongSwanResponder(pair: NetnsPair): StrongSwanPeer {
-  return new StrongSwanPeer(pair, 'a', { ...QUIET, remote: '%any', remoteId: '%any', threads: 16, extraCharon: { block_threshold: 5 } });
+  return new StrongSwanPeer(pair, 'a', {
+    ...QUIET,
+    remote: '%any',
+    remoteId: '%any',
+    threads: 16,
+    extraCharon: { block_threshold: 5, ikesa_table_size: 65536, ikesa_table_segments: 16 },
+  });
 }
 
 /** Milliseconds until the initiator's ISAKMP SA is up, or null when it gave up within `timeoutSec`. */
