@@ -8,6 +8,8 @@
 //   - get in: how long a legitimate strongSwan initiator (in b, first retransmission after 2 s) needs to
 //     bring its ISAKMP SA up, started 2 s into the flood (or "no" within --timeout seconds); the responder
 //     is started afresh for each rate, so the initiator is a new peer to it (not a recent source);
+//   - queue drops/s: datagrams the kernel dropped because the responder's socket queue was full (what a
+//     responder that cannot keep up loses, genuine peers' messages among them);
 //   - out/in: bytes the responder sent over bytes it received (the amplification).
 // strongSwan runs with its own flood defaults (block_threshold 5 per source IP, no total half-open limit).
 // Not a test: a measurement; the machine's other load shows in the figures (the load average is printed).
@@ -17,7 +19,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { charonAvailable, interopSkipReason, netnsAvailable, type NetnsPair, type StrongSwanPeer } from '../test/interop/harness/index.js';
-import { flood, floodPair, IKE_BIN, legitimateInitiator, ourConfig, strongSwanResponder, timeToGetIn, vethPackets } from '../test/stress/flood-bed.js';
+import { flood, floodPair, IKE_BIN, legitimateInitiator, ourConfig, strongSwanResponder, timeToGetIn, udpQueueDrops, vethPackets } from '../test/stress/flood-bed.js';
 import { argValue } from './args.js';
 
 interface Row {
@@ -29,6 +31,8 @@ interface Row {
   receivedPerSecond: number;
   getInMs: number | null;
   amplification: number;
+  /** Datagrams the kernel dropped a second because the responder's socket queue was full. */
+  queueDropsPerSecond: number;
 }
 
 const rates = (argValue('rates') ?? '2000,5000,20000,50000').split(',').map(Number);
@@ -94,8 +98,10 @@ async function measure(pair: NetnsPair, initiator: StrongSwanPeer, responder: Re
   await new Promise((r) => setTimeout(r, 2000)); // the flood at full rate, the half-open table filling
   const t0 = performance.now();
   const v0 = await vethPackets(pair);
+  const d0 = await udpQueueDrops(pair);
   const getInMs = await timeToGetIn(initiator, timeout);
   const v1 = await vethPackets(pair);
+  const d1 = await udpQueueDrops(pair);
   const t1 = performance.now();
   const sent = await f.done;
   const dt = (t1 - t0) / 1000;
@@ -107,17 +113,18 @@ async function measure(pair: NetnsPair, initiator: StrongSwanPeer, responder: Re
     receivedPerSecond: Math.round((v1.rx - v0.rx) / dt),
     getInMs: getInMs === null ? null : Math.round(getInMs),
     amplification: (v1.txBytes - v0.txBytes) / Math.max(1, v1.rxBytes - v0.rxBytes),
+    queueDropsPerSecond: Math.round((d1 - d0) / dt),
   };
 }
 
 function table(rows: Row[]): string {
   const lines = [
-    '| flood (sent/s) | responder | answered/s | received/s | legitimate peer gets in | out/in bytes |',
-    '| --- | --- | ---: | ---: | ---: | ---: |',
+    '| flood (sent/s) | responder | answered/s | received/s | queue drops/s | legitimate peer gets in | out/in bytes |',
+    '| --- | --- | ---: | ---: | ---: | ---: | ---: |',
   ];
   for (const r of rows) {
     const getIn = r.getInMs === null ? `no (${timeout} s)` : `${(r.getInMs / 1000).toFixed(2)} s`;
-    lines.push(`| ${r.rate} (${r.offered}) | ${r.responder} | ${r.answeredPerSecond} | ${r.receivedPerSecond} | ${getIn} | ${r.amplification.toFixed(2)}x |`);
+    lines.push(`| ${r.rate} (${r.offered}) | ${r.responder} | ${r.answeredPerSecond} | ${r.receivedPerSecond} | ${r.queueDropsPerSecond} | ${getIn} | ${r.amplification.toFixed(2)}x |`);
   }
   return lines.join('\n');
 }

@@ -93,6 +93,15 @@ export async function vethPackets(pair: NetnsPair): Promise<{ rx: number; tx: nu
   return { rx: rx!, tx: tx!, rxBytes: rxBytes!, txBytes: txBytes! };
 }
 
+/** UDP datagrams the kernel of a dropped because a socket's receive queue was full (RcvbufErrors). */
+export async function udpQueueDrops(pair: NetnsPair): Promise<number> {
+  const r = await pair.run('a', 'cat', ['/proc/net/snmp']);
+  const lines = r.stdout.split('\n').filter((l) => l.startsWith('Udp:'));
+  const names = lines[0]?.split(/\s+/) ?? [];
+  const values = lines[1]?.split(/\s+/) ?? [];
+  return Number(values[names.indexOf('RcvbufErrors')] ?? NaN);
+}
+
 /** Our gateway's config in a: one %any connection that the legitimate initiator (and the flood) match. */
 export function ourConfig(pair: NetnsPair, limits?: Record<string, unknown>): Record<string, unknown> {
   return {
