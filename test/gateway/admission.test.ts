@@ -115,6 +115,25 @@ test('admission: busy, fresh message 1s from unknown sources share a rate; the r
   assert.ok(typeof offer(a, t, '192.0.2.7', 1100) !== 'string', 'a known source is not rate limited');
 });
 
+test('admission: busy, the rate of new exchanges is cut while the event loop is saturated and grows back after', () => {
+  const t = new SaTable();
+  let utilisation = 1;
+  const a = new Admission(t, { maxHalfOpen: 1_000_000, maxHalfOpenPerPeer: 1_000_000, busyThreshold: 0, busyHalfOpenPerPeer: 1_000_000, busyNewPerSecond: 1000 }, () => utilisation);
+  let now = 1000;
+  const step = () => {
+    now += 250;
+    a.admit('198.51.100.1', header(MM), now);
+  };
+  step(); // the first reading covers the time before
+  for (let k = 0; k < 10; k++) step();
+  const cut = a.stats().newPerSecond;
+  assert.ok(cut < 100, `saturated: cut to ${cut}/s`);
+  assert.ok(cut >= 20, 'never below the floor');
+  utilisation = 0.3;
+  for (let k = 0; k < 40; k++) step();
+  assert.equal(a.stats().newPerSecond, 1000, 'relaxed: back to busyNewPerSecond');
+});
+
 test('admission: a decision costs O(1) whatever the size of the half-open table', () => {
   const time = (n: number): number => {
     const t = new SaTable();

@@ -11,6 +11,8 @@
 //   a rate (`busyNewPerSecond`: a flood beyond what the process can answer would otherwise overflow the
 //   socket's queue, where the messages 3 and 5 of genuine peers wait behind it), and its Aggressive Mode
 //   message 1s (a DH each, by protocol) a smaller one; known sources keep the normal limits;
+// - that rate follows the load: when the event loop is saturated (the process cannot keep up, or the host
+//   gives it too little CPU), the rate is cut until the queue drains, then grows back to busyNewPerSecond;
 // - a genuine initiator repeats an unanswered message 1 with the same cookie, a flood of forged sources
 //   does not: a message 1 refused by the busy rate is remembered (source and cookie), and its repeat takes
 //   a second rate of its own, which fresh message 1s cannot use up: a peer gets in on its first
@@ -47,6 +49,12 @@ export const DEFAULT_ADMISSION: AdmissionLimits = {
   recentSeconds: 3600,
 };
 
+/** How often the load is looked at (ms), and the event loop utilisation above which the busy rate is cut. */
+const LOAD_PERIOD_MS = 200;
+const SATURATED = 0.9;
+const RELAXED = 0.7;
+const MIN_NEW_PER_SECOND = 20;
+
 /** Sources remembered as recent, and message 1s refused while busy, at most (the oldest forgotten first). */
 const MAX_RECENT = 65_536;
 const MAX_REFUSED = 65_536;
@@ -62,6 +70,8 @@ export interface AdmissionStats {
   evicted: number;
   /** Busy: repeats of a refused message 1 admitted by their own rate. */
   repeatsAdmitted: number;
+  /** Busy: the rate of new exchanges from unknown sources now (busyNewPerSecond, or less under load). */
+  newPerSecond: number;
   refused: Record<AdmissionRefusal, number>;
 }
 
@@ -81,17 +91,23 @@ export class Admission {
   /** Busy: message 1s refused by the rate, by source and initiator cookie, oldest first. */
   private readonly refused = new Map<string, true>();
   private readonly counters: AdmissionStats;
+  private loadAt = 0;
 
+  /**
+   * `load()`: the event loop's utilisation (0-1) since the last call (the gateway's is performance's
+   * eventLoopUtilization); without it the busy rate stays at busyNewPerSecond.
+   */
   constructor(
     private readonly table: SaTable,
     limits: Partial<AdmissionLimits> = {},
+    private readonly load?: () => number,
   ) {
     const max = limits.maxHalfOpen ?? DEFAULT_ADMISSION.maxHalfOpen;
     this.limits = { ...DEFAULT_ADMISSION, busyThreshold: Math.floor(max / 2), ...limits };
     this.newExchanges = new TokenBucket(this.limits.busyNewPerSecond);
     this.repeats = new TokenBucket(this.limits.busyNewPerSecond);
     this.aggressive = new TokenBucket(this.limits.busyAggressivePerSecond);
-    this.counters = { busy: false, busyEntered: 0, admitted: 0, evicted: 0, repeatsAdmitted: 0, refused: { perPeer: 0, full: 0, busyPerPeer: 0, busyRate: 0, busyAggressive: 0 } };
+    this.counters = { busy: false, busyEntered: 0, admitted: 0, evicted: 0, repeatsAdmitted: 0, newPerSecond: this.limits.busyNewPerSecond, refused: { perPeer: 0, full: 0, busyPerPeer: 0, busyRate: 0, busyAggressive: 0 } };
   }
 
   /**
@@ -106,6 +122,7 @@ export class Admission {
     if (fromSource >= l.maxHalfOpenPerPeer) return this.refuse('perPeer');
     if (this.busyNow && !this.known(address, now)) {
       if (fromSource >= l.busyHalfOpenPerPeer) return this.refuse('busyPerPeer');
+      this.followLoad(now);
       const refusal = this.busyRate(address, message, now);
       if (refusal !== null) return this.refuse(refusal);
     }
@@ -143,11 +160,28 @@ export class Admission {
     return until !== undefined && until > now;
   }
 
+  /** Cuts the busy rate while the event loop is saturated, lets it grow back when it is not (AIMD-like). */
+  private followLoad(now: number): void {
+    if (this.load === undefined || now - this.loadAt < LOAD_PERIOD_MS) return;
+    const first = this.loadAt === 0;
+    this.loadAt = now;
+    const u = this.load();
+    if (first) return; // the first reading covers the time before the flood
+    const max = this.limits.busyNewPerSecond;
+    let rate = this.counters.newPerSecond;
+    if (u > SATURATED) rate = Math.max(Math.min(MIN_NEW_PER_SECOND, max), Math.floor(rate * 0.7));
+    else if (u < RELAXED) rate = Math.min(max, Math.ceil(rate * 1.2 + 10));
+    if (rate === this.counters.newPerSecond) return;
+    this.counters.newPerSecond = rate;
+    this.newExchanges.rate = rate;
+    this.repeats.rate = rate;
+  }
+
   /** Busy, a source not known: the rates for new exchanges, for repeats of refused ones, for Aggressive Mode. */
   private busyRate(address: string, message: Uint8Array, now: number): AdmissionRefusal | null {
     // the exchange type is octet 18 of the ISAKMP header (RFC 2408 3.1); the initiator cookie octets 0-7
     if (message[18] === ExchangeType.AGGRESSIVE && !this.aggressive.take(now)) return 'busyAggressive';
-    const key = `${address} ${Buffer.from(message.buffer, message.byteOffset, 8).toString('hex')}`;
+    const key = `${address} ${cookieWord(message, 0)} ${cookieWord(message, 4)}`;
     if (this.refused.delete(key)) {
       if (this.repeats.take(now)) {
         this.counters.repeatsAdmitted++;
@@ -179,12 +213,17 @@ export class Admission {
 
 }
 
+/** Four octets of the initiator cookie as a number (no Buffer view, no hex string: this runs per datagram). */
+function cookieWord(m: Uint8Array, at: number): number {
+  return ((m[at]! << 24) | (m[at + 1]! << 16) | (m[at + 2]! << 8) | m[at + 3]!) >>> 0;
+}
+
 /** `rate` tokens a second, holding at most one second's worth. */
 class TokenBucket {
   private tokens: number;
   private at = 0;
 
-  constructor(private readonly rate: number) {
+  constructor(public rate: number) {
     this.tokens = rate;
   }
 

@@ -35,6 +35,17 @@ export type { ChildDownEvent, ChildStatus, ChildUpEvent, EspPacketEvent, Gateway
 /** The gateway's own lifecycle: nothing starts once it is stopping. */
 type RunState = 'new' | 'running' | 'stopping' | 'stopped';
 
+/** The event loop's utilisation since the last call: what busy mode's rate follows (admission.ts). */
+function eventLoopLoad(): () => number {
+  let last = performance.eventLoopUtilization();
+  return () => {
+    const now = performance.eventLoopUtilization();
+    const u = performance.eventLoopUtilization(now, last).utilization;
+    last = now;
+    return u;
+  };
+}
+
 export class Gateway extends EventEmitter<GatewayEvents> {
   readonly config: GatewayConfig;
   private readonly table: SaTable;
@@ -60,7 +71,7 @@ export class Gateway extends EventEmitter<GatewayEvents> {
     this.errors = new ErrorSummary((e) => this.emit('error', e), { ...config.limits?.errors, ...options.errorLimits });
     summariseErrors(events, this.errors);
     const table = (this.table = new SaTable());
-    const admission = (this.admission = new Admission(table, admissionLimits(options, config.limits?.admission)));
+    const admission = (this.admission = new Admission(table, admissionLimits(options, config.limits?.admission), eventLoopLoad()));
     const scheduler = (this.scheduler = new Scheduler((entry) => this.lifecycle.due(entry)));
     const transport = (this.transport = new Transport(config, options.nativeUdp ?? nativeAddon() !== null));
     const policies = (this.policies = new PolicyCompiler(config, { asyncDh: options.asyncDh ?? true }, () => transport.address));
@@ -226,7 +237,7 @@ export class Gateway extends EventEmitter<GatewayEvents> {
     const entry = this.table.get(h.value.initiatorCookie.toString('hex'));
     const now = Date.now();
     if (!entry) {
-      if (h.value.responderCookie.equals(ZERO_COOKIE)) guard(this, this.phase1.respond(msg, from, natt, now), { remote: from });
+      if (h.value.responderCookie.equals(ZERO_COOKIE)) this.phase1.respond(msg, from, natt, now);
       return; // else: an exchange we do not know (or forgot)
     }
     if (entry.remote.address !== from.address) return;

@@ -83,16 +83,14 @@ export class Phase1Driver {
    * A message 1 with a cookie we do not know (its header parsed). Admission decides first, in O(1), whether
    * it may start an exchange at all (see admission.ts); a refusal is counted there and nothing is sent.
    */
-  async respond(msg: Buffer, from: Endpoint, natt: boolean, now: number): Promise<void> {
-    // decided before anything else, the datagram not even copied yet (it may be a view of a receive batch)
+  respond(msg: Buffer, from: Endpoint, natt: boolean, now: number): void {
+    // decided before anything else, the datagram not even copied yet (it may be a view of a receive batch);
+    // a refusal costs no promise either
     const verdict = this.d.admission.admit(from.address, msg, now);
     if (!verdict.admit) return;
     if (verdict.evict) this.d.forget(verdict.evict);
-    try {
-      await this.respondAdmitted(Buffer.from(msg), from, natt, now);
-    } finally {
-      this.d.admission.settled(from.address);
-    }
+    const answered = this.respondAdmitted(Buffer.from(msg), from, natt, now).finally(() => this.d.admission.settled(from.address));
+    guard(this.d.events, answered, { remote: from });
   }
 
   private async respondAdmitted(msg: Buffer, from: Endpoint, natt: boolean, now: number): Promise<void> {
