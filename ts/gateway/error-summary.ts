@@ -8,7 +8,18 @@
 // - at the end of a window in which errors were held back, one summary event (kind SUPPRESSED) saying how
 //   many of which kind, from how many sources.
 // The counts per kind and per source are in the gateway's status (`errors`).
-import type { GatewayErrorEvent } from './events.js';
+
+/**
+ * An 'error' event as the gateway emits it: events.ts's GatewayErrorEvent has this shape (defined here so that
+ * the two modules do not import each other).
+ */
+export interface ErrorEvent {
+  connection?: string | undefined;
+  cookieI?: string | undefined;
+  remote?: { address: string; port: number };
+  kind: string;
+  message: string;
+}
 
 export interface ErrorLimits {
   /** Errors of one kind from one source address emitted per window. */
@@ -67,14 +78,14 @@ export class ErrorSummary {
 
   /** `emit` sends an event on (the gateway's 'error'); the summary of a window goes the same way. */
   constructor(
-    private readonly emit: (e: GatewayErrorEvent) => void,
+    private readonly emit: (e: ErrorEvent) => void,
     limits: Partial<ErrorLimits> = {},
   ) {
     this.limits = { ...DEFAULT_ERROR_LIMITS, ...limits };
   }
 
   /** One error: counted, and emitted unless it is a repeat or over a limit. */
-  report(e: GatewayErrorEvent, now = Date.now()): void {
+  report(e: ErrorEvent, now = Date.now()): void {
     const source = e.remote?.address ?? '';
     this.totals.total++;
     const kind = this.kindCount(e.kind);
