@@ -12,14 +12,16 @@
 //     responder that cannot keep up loses, genuine peers' messages among them);
 //   - out/in: bytes the responder sent over bytes it received (the amplification).
 // strongSwan runs with its own flood defaults (block_threshold 5 per source IP, no total half-open limit).
+// First, without namespaces: our cost per message 1 answered and refused, in-process on one core.
 // Not a test: a measurement; the machine's other load shows in the figures (the load average is printed).
 //   node dist/bench/flood.js [--rates 2000,5000,20000,50000] [--seconds 14] [--timeout 12] [--only ours|strongswan] [--json]
 import type { ChildProcess } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { Gateway, parseConfig } from '../ts/gateway/index.js';
 import { charonAvailable, interopSkipReason, netnsAvailable, type NetnsPair, type StrongSwanPeer } from '../test/interop/harness/index.js';
-import { flood, floodPair, IKE_BIN, legitimateInitiator, ourConfig, strongSwanResponder, timeToGetIn, udpQueueDrops, vethPackets } from '../test/stress/flood-bed.js';
+import { flood, floodPair, IKE, IKE_BIN, legitimateInitiator, message1, ourConfig, PSK, strongSwanResponder, timeToGetIn, udpQueueDrops, vethPackets } from '../test/stress/flood-bed.js';
 import { argValue } from './args.js';
 
 interface Row {
@@ -129,6 +131,33 @@ function table(rows: Row[]): string {
   return lines.join('\n');
 }
 
+/**
+ * Our cost per message 1 on one core without kernel queues: forged message 1s (random cookies, 65,536
+ * sources) handed to a gateway's receive path one after another, each answered (message 2 sent on a real
+ * socket to 127.x addresses) or, in busy mode with no rate left, refused. Microseconds per message 1.
+ */
+async function inProcess(answer: boolean, count = 30_000): Promise<number> {
+  const port = 28000 + (process.pid % 1000) * 2;
+  const r = parseConfig({ listen: { address: '127.0.0.1', port, nattPort: port + 1 }, connections: { any: { remote: '%any', auth: { psk: PSK }, ike: [IKE] } } }, { baseDir: '.', env: {} });
+  if (!r.ok) throw new Error(r.errors.join('; '));
+  const gw = new Gateway(r.config, { admission: answer ? { busyThreshold: Infinity } : { busyThreshold: 0, busyNewPerSecond: 0 } });
+  gw.on('error', () => undefined);
+  await gw.start();
+  const template = message1();
+  const receive = (gw as unknown as { receive(m: Buffer, from: { address: string; port: number }, natt: boolean): void }).receive.bind(gw);
+  const t0 = performance.now();
+  for (let k = 0; k < count; k++) {
+    const m = Buffer.from(template);
+    m.writeUInt32BE(k, 0);
+    receive(m, { address: `127.1.${(k >> 8) & 255}.${k & 255}`, port: 500 }, false);
+    if (k % 256 === 255) await new Promise((res) => setImmediate(res)); // the answers' promises and sends run
+  }
+  await new Promise((res) => setImmediate(res));
+  const us = ((performance.now() - t0) * 1000) / count;
+  await gw.stop();
+  return us;
+}
+
 async function main(): Promise<number> {
   const netns = netnsAvailable();
   const why = interopSkipReason(netns, netns.ok ? charonAvailable() : netns);
@@ -136,6 +165,10 @@ async function main(): Promise<number> {
     process.stderr.write(`ike bench flood: cannot run: ${why}\n`);
     return 2;
   }
+  await inProcess(true, 5000); // warm up
+  const answerUs = await inProcess(true);
+  const refuseUs = await inProcess(false);
+  process.stderr.write(`in-process: ${answerUs.toFixed(1)} us per answered message 1, ${refuseUs.toFixed(1)} us per refused one\n`);
   const pair = await floodPair('ikfb');
   const rows: Row[] = [];
   const keepAlive = setInterval(() => undefined, 1000);
@@ -165,8 +198,12 @@ async function main(): Promise<number> {
     await pair.destroy();
   }
   const machine = { cpus: os.cpus().length, cpu: os.cpus()[0]?.model ?? 'cpu', loadAverageBefore: load.map((x) => x.toFixed(2)), loadAverageAfter: os.loadavg().map((x) => x.toFixed(2)) };
-  if (json) process.stdout.write(JSON.stringify({ machine, seconds, timeout, rows }, null, 2) + '\n');
-  else process.stdout.write(`${table(rows)}\n\nresponder pinned to cpu ${RESPONDER_CPU}, sender to cpu ${SENDER_CPU}; ${JSON.stringify(machine)}\n`);
+  const inProc = { answerUs, refuseUs, answeredPerSecond: Math.round(1e6 / answerUs), refusedPerSecond: Math.round(1e6 / refuseUs) };
+  if (json) process.stdout.write(JSON.stringify({ machine, seconds, timeout, inProcess: inProc, rows }, null, 2) + '\n');
+  else {
+    process.stdout.write(`ours in-process, one core: ${answerUs.toFixed(1)} us per message 1 answered (${inProc.answeredPerSecond}/s), ${refuseUs.toFixed(1)} us per message 1 refused in busy mode (${inProc.refusedPerSecond}/s)\n\n`);
+    process.stdout.write(`${table(rows)}\n\nresponder pinned to cpu ${RESPONDER_CPU}, sender to cpu ${SENDER_CPU}; ${JSON.stringify(machine)}\n`);
+  }
   return 0;
 }
 
