@@ -99,3 +99,33 @@ test('gateway: a refused Aggressive Mode message 1 sent 7 times is one error eve
   }
   assert.equal(errors[errors.length - 1]!.kind, 'SUPPRESSED', 'stopping reports what was held back');
 });
+
+test('gateway: a refused Quick Mode repeated by its peer (the same QM1 seven times) is one error event', { timeout: 30_000 }, async () => {
+  const r = new Gateway(peerConfig(base, base + 2, { esp: ['aes256-sha256'] }));
+  const i = new Gateway(peerConfig(base + 2, base, { esp: ['aes128gcm16'], initiate: true }));
+  const errors: GatewayErrorEvent[] = [];
+  r.on('error', (e) => errors.push(e));
+  i.on('error', () => {});
+  let qm1: Buffer | undefined;
+  i.on('datagram', (d) => {
+    if (d.direction === 'out' && d.bytes[18] === ExchangeType.QUICK_MODE) qm1 ??= Buffer.from(d.bytes);
+  });
+  await r.start();
+  await i.start();
+  try {
+    await until(() => qm1 !== undefined && errors.length > 0, 10_000, 'the Quick Mode refused');
+    // the peer retransmits its refused QM1 six more times (as strongSwan does): the same datagram again
+    const receive = (r as unknown as { receive(m: Buffer, from: { address: string; port: number }, natt: boolean): void }).receive.bind(r);
+    for (let k = 0; k < 6; k++) {
+      receive(Buffer.from(qm1!), { address: '127.0.0.1', port: base + 2 }, false);
+      await new Promise((res) => setTimeout(res, 20));
+    }
+    await until(() => r.status().errors.total >= 7, 5000, 'seven refusals counted');
+    const refusals = errors.filter((e) => e.kind === errors[0]!.kind);
+    assert.equal(refusals.length, 1, errors.map((e) => `${e.kind}: ${e.message}`).join('\n'));
+    assert.equal(r.status().errors.repeats, 6);
+  } finally {
+    await i.stop();
+    await r.stop();
+  }
+});
