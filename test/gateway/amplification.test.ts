@@ -67,6 +67,24 @@ test('repeats of message 1 are each answered once; timer retransmissions still k
   assert.ok(r.sent >= 4 * r.answer, `four answers went out (${r.sent} bytes)`);
 });
 
+test('Main Mode message 1: no DH, no key derivation at the responder (nothing beyond the cookie\'s prf)', async () => {
+  const calls: string[] = [];
+  // the real provider, with every call recorded by name
+  const counting = new Proxy(crypto, {
+    get(target, name, receiver) {
+      const v = Reflect.get(target, name, receiver);
+      return typeof v === 'function' ? (...args: unknown[]) => (calls.push(String(name)), v.apply(target, args)) : v;
+    },
+  });
+  const env = { crypto: counting, cookies: new CookieGenerator(counting), local: B, remote: A };
+  const { phase1, out } = await Phase1.respond(env, [policy({ proposals, remoteId: { kind: 'ipv4', address: A.address } })], message1(4), 1_000_000);
+  assert.ok(phase1, out.failed?.message);
+  assert.equal(out.send.length, 1, 'message 2 answered');
+  assert.ok(calls.includes('prf'), `the recording works: the responder cookie is a prf (${calls.join(', ')})`);
+  assert.deepEqual([...new Set(calls)].filter((c) => c !== 'prf' && c !== 'randomBytes' && c !== 'hash'), [], `crypto used for message 1: ${calls.join(', ')}`);
+  assert.ok(!calls.includes('dhGroup'), 'no DH group touched');
+});
+
 test('message 2 lost twice: the initiator repeats message 1 and the exchange completes', async () => {
   let lost = 0;
   const lossy: Channel = (b, from) => (from === 'r' && b[18] === ExchangeType.IDENTITY_PROTECTION && b[16] === 1 && lost++ < 2 ? [] : [b]);
