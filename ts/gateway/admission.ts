@@ -107,7 +107,8 @@ export class Admission {
     this.newExchanges = new TokenBucket(this.limits.busyNewPerSecond);
     this.repeats = new TokenBucket(this.limits.busyNewPerSecond);
     this.aggressive = new TokenBucket(this.limits.busyAggressivePerSecond);
-    this.counters = { busy: false, busyEntered: 0, admitted: 0, evicted: 0, repeatsAdmitted: 0, newPerSecond: this.limits.busyNewPerSecond, refused: { perPeer: 0, full: 0, busyPerPeer: 0, busyRate: 0, busyAggressive: 0 } };
+    const refused = { perPeer: 0, full: 0, busyPerPeer: 0, busyRate: 0, busyAggressive: 0 };
+    this.counters = { busy: false, busyEntered: 0, admitted: 0, evicted: 0, repeatsAdmitted: 0, newPerSecond: this.limits.busyNewPerSecond, refused };
   }
 
   /**

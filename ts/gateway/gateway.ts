@@ -18,7 +18,7 @@ import type { ConnectionConfig, GatewayConfig } from './config.js';
 import { Admission } from './admission.js';
 import { ChildManager } from './child-manager.js';
 import { ErrorSummary } from './error-summary.js';
-import { admissionLimits, countEspDrop, guard, noEspDrops, reportError, summariseErrors, type GatewayEvents, type GatewayOptions, type GatewayStatus } from './events.js';
+import { admissionLimits, countEspDrop, guard, noEspDrops, reportError, summariseErrors, type GatewayErrorEvent, type GatewayEvents, type GatewayOptions, type GatewayStatus } from './events.js';
 import type { KeylogLine } from './keylog.js';
 import { SaLifecycle } from './lifecycle.js';
 import { Phase1Driver, type InitiateOptions } from './phase1-driver.js';
@@ -68,7 +68,9 @@ export class Gateway extends EventEmitter<GatewayEvents> {
     this.config = config;
     const crypto = options.crypto ?? defaultCrypto();
     const events = this as EventEmitter<GatewayEvents>;
-    this.errors = new ErrorSummary((e) => this.emit('error', e), { ...config.limits?.errors, ...options.errorLimits });
+    // a summary of held-back errors never throws for want of a listener (stop() flushes one)
+    const emitError = (e: GatewayErrorEvent) => (e.kind !== 'SUPPRESSED' || this.listenerCount('error') > 0) && this.emit('error', e);
+    this.errors = new ErrorSummary(emitError, { ...config.limits?.errors, ...options.errorLimits });
     summariseErrors(events, this.errors);
     const table = (this.table = new SaTable());
     const admission = (this.admission = new Admission(table, admissionLimits(options, config.limits?.admission), eventLoopLoad()));
