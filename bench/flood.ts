@@ -14,7 +14,8 @@
 // strongSwan runs with its own flood defaults (block_threshold 5 per source IP, no total half-open limit).
 // First, without namespaces: our cost per message 1 answered and refused, in-process on one core.
 // Not a test: a measurement; the machine's other load shows in the figures (the load average is printed).
-//   node dist/bench/flood.js [--rates 2000,5000,20000,50000] [--seconds 14] [--timeout 12] [--only ours|strongswan] [--json]
+//   node dist/bench/flood.js [--rates 2000,5000,20000,50000] [--seconds 14] [--timeout 12] [--only ours|strongswan]
+//                            [--no-pin] [--json]
 import type { ChildProcess } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
@@ -42,8 +43,10 @@ const seconds = Number(argValue('seconds') ?? '14');
 const timeout = Number(argValue('timeout') ?? '12');
 const only = argValue('only');
 const json = process.argv.includes('--json');
+// --no-pin: the responder and the sender run where the scheduler puts them (what a shared host gives)
+const pin = !process.argv.includes('--no-pin');
 const RESPONDER_CPU = 0;
-const SENDER_CPU = os.cpus().length > 1 ? 1 : 0;
+const SENDER_CPU = pin ? (os.cpus().length > 1 ? 1 : 0) : undefined;
 
 /** A responder in namespace a: started, pinned to one core, stopped. */
 interface Responder {
@@ -60,7 +63,10 @@ function ours(pair: NetnsPair): Responder {
       const dir = mkdtempSync(path.join(os.tmpdir(), 'ike-flood-bench-'));
       const file = path.join(dir, 'gateway.json');
       writeFileSync(file, JSON.stringify(ourConfig(pair)), { mode: 0o600 });
-      child = pair.spawn('a', 'taskset', ['-c', String(RESPONDER_CPU), process.execPath, IKE_BIN, 'gateway', '--config', file, '--json', '--no-control'], { stdio: ['ignore', 'pipe', 'pipe'] });
+      const gateway = [process.execPath, IKE_BIN, 'gateway', '--config', file, '--json', '--no-control'];
+      child = pin
+        ? pair.spawn('a', 'taskset', ['-c', String(RESPONDER_CPU), ...gateway], { stdio: ['ignore', 'pipe', 'pipe'] })
+        : pair.spawn('a', gateway[0]!, gateway.slice(1), { stdio: ['ignore', 'pipe', 'pipe'] });
       await new Promise<void>((resolve, reject) => {
         let out = '';
         child!.stdout!.setEncoding('utf8').on('data', (d: string) => {
@@ -87,7 +93,7 @@ function strongSwan(pair: NetnsPair): Responder {
       ss = strongSwanResponder(pair);
       await ss.start();
       // every thread of charon on the responder's core
-      await pair.run('a', 'taskset', ['-a', '-p', '-c', String(RESPONDER_CPU), String(ss.pid)]);
+      if (pin) await pair.run('a', 'taskset', ['-a', '-p', '-c', String(RESPONDER_CPU), String(ss.pid)]);
     },
     async stop() {
       await ss?.stop(1000);
@@ -202,7 +208,8 @@ async function main(): Promise<number> {
   if (json) process.stdout.write(JSON.stringify({ machine, seconds, timeout, inProcess: inProc, rows }, null, 2) + '\n');
   else {
     process.stdout.write(`ours in-process, one core: ${answerUs.toFixed(1)} us per message 1 answered (${inProc.answeredPerSecond}/s), ${refuseUs.toFixed(1)} us per message 1 refused in busy mode (${inProc.refusedPerSecond}/s)\n\n`);
-    process.stdout.write(`${table(rows)}\n\nresponder pinned to cpu ${RESPONDER_CPU}, sender to cpu ${SENDER_CPU}; ${JSON.stringify(machine)}\n`);
+    const where = pin ? `responder pinned to cpu ${RESPONDER_CPU}, sender to cpu ${SENDER_CPU}` : 'not pinned';
+    process.stdout.write(`${table(rows)}\n\n${where}; ${JSON.stringify(machine)}\n`);
   }
   return 0;
 }
