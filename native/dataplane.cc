@@ -266,7 +266,8 @@ struct Counters {
   uint64_t tunPackets = 0, tunBytes = 0;    // read from TUN (outbound), TSO segments counted one by one
   uint64_t tsoPackets = 0;                  // TSO super-packets read (offload) and cut into segments
   uint64_t groPackets = 0;                  // joined TCP segments written as one (offload)
-  uint64_t espSent = 0, espReceived = 0;    // ESP datagrams on the socket
+  uint64_t espSent = 0;                     // ESP datagrams sent on the socket
+  uint64_t espReceived = 0;                 // ESP datagrams received that authenticated (drops below by reason)
   uint64_t delivered = 0;                   // written to TUN (inbound)
   uint64_t ikeReceived = 0, ikeSent = 0, keepalives = 0;
   // drops by reason
@@ -919,7 +920,7 @@ class DataPlane : public Napi::ObjectWrap<DataPlane> {
       c_.malformed++;
       return;
     }
-    c_.espReceived++;
+    // espReceived counts only what authenticated below: forged or replayed datagrams go to the drops
     const uint32_t spi = (static_cast<uint32_t>(d[0]) << 24) | (static_cast<uint32_t>(d[1]) << 16) |
                          (static_cast<uint32_t>(d[2]) << 8) | d[3];
     SaEntry* e = sas_.Inbound(spi);
@@ -938,6 +939,7 @@ class DataPlane : public Napi::ObjectWrap<DataPlane> {
       else c_.other++;
       return;
     }
+    c_.espReceived++;
     if (nh == kNextNone) {
       c_.dummy++;
       return;

@@ -305,8 +305,9 @@ export interface DataPlaneStats {
   tsoPackets: number;
   /** Writes to the TUN device that carried several TCP segments joined (TUN offload; `delivered` counts the segments). */
   groPackets: number;
-  /** ESP datagrams sent and received on the NAT-T socket. */
+  /** ESP datagrams sent on the NAT-T socket. */
   espSent: number;
+  /** ESP datagrams received that authenticated and passed the replay check; the others are in `drops`. */
   espReceived: number;
   /** Inner packets written to the TUN device. */
   delivered: number;

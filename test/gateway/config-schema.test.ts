@@ -31,6 +31,8 @@ test('the schema has the keys the parser knows, level by level', () => {
     retransmit: props(connection, 'retransmit'),
     xauth: props(connection, 'xauth'),
     modeConfig: props(connection, 'modeConfig'),
+    limits: props(top, 'limits'),
+    limitsErrors: props(props(top, 'limits'), 'errors'),
   };
   assert.deepEqual(Object.keys(levels).sort(), Object.keys(CONFIG_KEYS).sort(), 'a level of the parser without a schema (or the other way)');
   for (const [level, node] of Object.entries(levels)) assert.deepEqual(keys(node), [...CONFIG_KEYS[level]!].sort(), `keys of ${level}`);

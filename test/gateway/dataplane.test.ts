@@ -115,6 +115,7 @@ for (const [algorithm, offload] of [['aes128gcm16', true], ['aes128-sha1', false
       assert.equal(d.selectorMismatch, 1, 'inner source 10.99.3.3 outside the selectors');
       assert.equal(after.keepalives - before.keepalives, 1);
       assert.equal(after.delivered - before.delivered, 1, 'only the genuine packet reached the TUN device');
+      assert.equal(after.espReceived - before.espReceived, 2, 'espReceived counts what authenticated: the genuine packet and the one outside the selectors');
       const inB = after.sas.find((s) => s.direction === 'inbound')!;
       assert.equal(inB.authFailed, 1);
       assert.equal(inB.selectorMismatch, 1);
@@ -207,7 +208,7 @@ test('data plane without root: IKE on the NAT-T socket goes up to JS, sendIke ad
     assert.equal(s.ikeReceived, 1);
     assert.equal(s.ikeSent, 1);
     assert.equal(s.keepalives, 1);
-    assert.equal(s.espReceived, 1);
+    assert.equal(s.espReceived, 0, 'an unknown SPI never authenticated: a drop, not a received packet');
     assert.equal(s.drops.unknownSpi, 1);
     assert.equal(s.drops.malformed, 1);
   } finally {

@@ -21,7 +21,7 @@ function establish(t: SaTable, e: IsakmpEntry, establishedAt: number): void {
 }
 
 test('SA table: half-open -> established -> closed; alive() only while in the table and not closing', () => {
-  const t = new SaTable({ maxHalfOpen: 10, maxHalfOpenPerPeer: 10 });
+  const t = new SaTable();
   const e = entry('192.0.2.1');
   assert.equal(e.state, 'half-open');
   assert.equal(t.alive(e), false, 'not yet added');
@@ -40,7 +40,7 @@ test('SA table: half-open -> established -> closed; alive() only while in the ta
 });
 
 test('SA table: a second exchange with a cookie already taken is refused; the first stays', () => {
-  const t = new SaTable({ maxHalfOpen: 10, maxHalfOpenPerPeer: 10 });
+  const t = new SaTable();
   const a = entry('192.0.2.1');
   const b = { ...a };
   assert.equal(t.add(a), true);
@@ -49,24 +49,37 @@ test('SA table: a second exchange with a cookie already taken is refused; the fi
   assert.equal(t.alive(b), false);
 });
 
-test('SA table: half-open limits evict the oldest of the peer first, then the oldest overall', () => {
-  const t = new SaTable({ maxHalfOpen: 4, maxHalfOpenPerPeer: 2 });
+test('SA table: half-open and established counts per source, O(1); the oldest unproven exchange is the one to drop', () => {
+  const t = new SaTable();
+  const ours = entry('192.0.2.1');
   const a1 = entry('192.0.2.1');
   const b1 = entry('192.0.2.2');
   const a2 = entry('192.0.2.1');
-  for (const e of [a1, b1, a2]) t.add(e);
-  assert.deepEqual(t.evictionsFor('192.0.2.1'), [a1], 'peer at its limit: its oldest goes');
-  assert.deepEqual(t.evictionsFor('192.0.2.3'), [], 'room left in total');
-  const c1 = entry('192.0.2.3');
-  t.add(c1);
-  assert.deepEqual(t.evictionsFor('192.0.2.4'), [a1], 'table full: the oldest of all goes');
-  assert.deepEqual(t.evictionsFor('192.0.2.1'), [a1], 'both limits name the same entry once');
-  establish(t, b1, 1);
-  assert.deepEqual(t.evictionsFor('192.0.2.4'), [], 'an established SA is not half-open');
+  t.add(ours); // one we started: never dropped for room
+  for (const e of [a1, b1, a2]) t.add(e, true);
+  assert.equal(t.halfOpenFrom('192.0.2.1'), 3);
+  assert.equal(t.halfOpenFrom('192.0.2.2'), 1);
+  assert.equal(t.halfOpenCount, 4);
+  assert.equal(t.oldestUnproven(), a1);
+  t.proven(a1); // its peer sent message 3
+  assert.equal(t.oldestUnproven(), b1);
+  establish(t, a1, 1);
+  assert.equal(t.halfOpenFrom('192.0.2.1'), 2);
+  assert.equal(t.upFrom('192.0.2.1'), 1);
+  a1.state = 'closing'; // a teardown marks it before it goes
+  t.remove(a1);
+  t.remove(a1);
+  assert.equal(t.upFrom('192.0.2.1'), 0, 'counted down once, whatever its state when removed');
+  t.remove(b1);
+  assert.equal(t.halfOpenFrom('192.0.2.2'), 0);
+  assert.equal(t.oldestUnproven(), a2);
+  t.remove(a2);
+  assert.equal(t.oldestUnproven(), undefined);
+  assert.equal(t.halfOpenCount, 1);
 });
 
 test('SA table: deletedSince tells an exchange still being created that its connection was deleted', () => {
-  const t = new SaTable({ maxHalfOpen: 10, maxHalfOpenPerPeer: 10 });
+  const t = new SaTable();
   const mark = t.mark();
   t.noteDeleted('other');
   assert.equal(t.deletedSince('c', mark), false);
@@ -76,7 +89,7 @@ test('SA table: deletedSince tells an exchange still being created that its conn
 });
 
 test('SA table: newest() is the latest established SA of the connection and peer; an independent SA is its own', () => {
-  const t = new SaTable({ maxHalfOpen: 10, maxHalfOpenPerPeer: 10 });
+  const t = new SaTable();
   const old = entry('192.0.2.1');
   const young = entry('192.0.2.1');
   const elsewhere = entry('192.0.2.9');

@@ -31,6 +31,8 @@ test('a message-1 flood keeps the half-open table bounded; garbage on 500 and 45
   const i = new Gateway(config(base + 2, base, true));
   let espIn = 0;
   r.on('esp-packet', () => espIn++);
+  // the forged exchanges that were admitted time out ('the initiator went silent after message 2')
+  r.on('error', () => {});
   const childUps: unknown[] = [];
   r.on('child-up', (e) => childUps.push(e));
   await r.start();

@@ -41,7 +41,10 @@ commands:
               loopback, responder in a child process, vs the DH ceiling;
               --duration, --concurrency, --pfs, --sync-dh, --json), memory
               (bytes per SA pair, --count N; --gateway: what a responder
-              Gateway keeps, set up over loopback);
+              Gateway keeps, set up over loopback), flood (spoofed message-1
+              floods at 2k-50k/s in namespaces, ours beside strongSwan:
+              message 1s answered per second on one core, time for a real
+              peer to get in; root; --rates, --seconds, --timeout, --json);
               options go to the suite; npm run bench runs them all
   load --config FILE --connection NAME --count N [--concurrency C] [--rate R] [--json] [--keep]
               set a connection up N times against a real peer, each on a
@@ -108,7 +111,7 @@ async function gateway(argv: string[]): Promise<number> {
   });
 }
 
-const BENCH_SUITES = ['handshakes', 'gateway', 'crypto', 'codec', 'esp', 'memory'];
+const BENCH_SUITES = ['handshakes', 'gateway', 'crypto', 'codec', 'esp', 'memory', 'flood'];
 /** Suites whose script is named differently from the suite. */
 const BENCH_SCRIPTS: Record<string, string> = { gateway: 'gateway-handshakes' };
 

@@ -57,9 +57,10 @@ export async function status(argv: string[]): Promise<number> {
 /** The status as text: a header line, then one block per ISAKMP SA with its children indented. */
 export function formatStatus(s: GatewayStatus & Partial<Pick<GatewayStatusReport, 'expected'>>): string {
   const lines = [`listening ${s.listen.address} ike ${s.listen.port} nat-t ${s.listen.nattPort}` +
-    (s.dataplane ? `, data plane ${s.dataplane.tun} (esp out ${s.dataplane.espSent} in ${s.dataplane.espReceived}, keepalives in ${s.dataplane.keepalivesReceived})` : '') +
+    (s.dataplane ? `, data plane ${s.dataplane.tun} (esp out ${s.dataplane.espSent} in ${s.dataplane.espReceived}${dropsText(s.dataplane.drops)}, keepalives in ${s.dataplane.keepalivesReceived})` : '') +
     `, ${s.sas.length} ISAKMP SA(s), ${s.halfOpen} half-open`];
   for (const x of s.expected ?? []) if (x.state !== 'up') lines.push(`connection ${x.connection} should be up but is not: ${NOT_UP[x.state]}`);
+  lines.push(...healthLines(s));
   for (const sa of s.sas) lines.push(...phase1Lines(sa));
   return lines.join('\n') + '\n';
 }
@@ -69,6 +70,30 @@ const NOT_UP: Record<Exclude<ExpectedConnection['state'], 'up'>, string> = {
   connecting: 'phase 1 under way',
   down: 'no SA (failed, deleted, or the peer is dead: see the error and down events)',
 };
+
+/** ', dropped: 3 authFailed, 1 replay' (only the reasons that happened). */
+function dropsText(d: object | undefined): string {
+  const seen = Object.entries(d ?? {}).filter(([, n]) => typeof n === 'number' && n > 0);
+  return seen.length > 0 ? `, dropped: ${seen.map(([k, n]) => `${n} ${k}`).join(', ')}` : '';
+}
+
+/** ESP on the JavaScript path, admission (busy mode, refusals) and the error counts, when there is something to say. */
+function healthLines(s: GatewayStatus): string[] {
+  const out: string[] = [];
+  if (s.esp && (s.esp.received > 0 || dropsText(s.esp.drops) !== '')) out.push(`esp in ${s.esp.received} (authenticated)${dropsText(s.esp.drops)}`);
+  const a = s.admission;
+  const refused = a ? Object.entries(a.refused).filter(([, n]) => n > 0) : [];
+  if (a && (a.busy || a.evicted > 0 || refused.length > 0)) {
+    out.push(`admission: ${a.busy ? 'BUSY' : 'normal'} (busy ${a.busyEntered} time(s)), ${a.admitted} message 1s admitted, ${a.evicted} unanswered exchanges dropped` +
+      (refused.length > 0 ? `, refused: ${refused.map(([k, n]) => `${k} ${n}`).join(', ')}` : ''));
+  }
+  const e = s.errors;
+  if (e && e.total > 0) {
+    const top = e.top.slice(0, 3).map((t) => `${t.kind} from ${t.source || '-'} x${t.count}`).join(', ');
+    out.push(`errors: ${e.total} (${e.emitted} reported, ${e.repeats} repeats, ${e.suppressed} held back); most: ${top}`);
+  }
+  return out;
+}
 
 // encapForced: from gatewayStatus (Phase1StatusReport); absent from an older gateway's answer.
 function phase1Lines(sa: Phase1Status & { nat: Partial<Phase1StatusReport['nat']> }): string[] {

@@ -11,6 +11,7 @@ import { DEFAULT_IKE_LIFETIME_SECONDS, type IkeProposal, type SelectionOrder } f
 import type { RetransmitPolicy } from '../ike/retransmit.js';
 import { idToString, type Identity } from '../isakmp/index.js';
 import { boolean, checkKeys, got, integer, join, object, oneOf, Problems, string, stringList } from './config/check.js';
+import { LIMITS_ERROR_KEYS, LIMITS_KEYS, parseLimits, type LimitsConfig } from './config/limits.js';
 import { parseEspProposals, parseIkeProposals, parsePfs } from './config/proposals.js';
 import { checkActions, parseCloseAction, parseDpdAction, type CloseAction, type DpdAction } from './config/actions.js';
 import { MODECFG_KEYS, parseModeConfig, parseXauth, XAUTH_KEYS, type ModeConfigConfig, type XauthConfig } from './config/remote-access.js';
@@ -104,6 +105,8 @@ export interface GatewayConfig {
   metrics?: MetricsConfig;
   /** In file order, which is the order the responder tries them in. */
   connections: ConnectionConfig[];
+  /** Message 1 admission and error-event limits (config/limits.ts); absent: the defaults. */
+  limits?: LimitsConfig;
   /** Problems that did not stop the load; the CLI prints them. */
   warnings: string[];
 }
@@ -129,7 +132,7 @@ export { DEFAULT_ESP_PROPOSALS, DEFAULT_IKE_PROPOSALS } from './config/proposals
 export const DEFAULT_ESP_LIFETIME_SECONDS = 3600;
 
 // $schema: an editor's pointer to config.schema.json, ignored here
-const TOP_KEYS = ['$schema', 'listen', 'connections', 'dataplane', 'metrics'];
+const TOP_KEYS = ['$schema', 'listen', 'connections', 'dataplane', 'metrics', 'limits'];
 const DATAPLANE_KEYS = ['tun', 'mtu', 'offload'];
 const LISTEN_KEYS = ['address', 'port', 'nattPort'];
 const CONNECTION_KEYS = [
@@ -145,6 +148,7 @@ const RETRANSMIT_KEYS = ['tries', 'timeout', 'factor'];
 export const CONFIG_KEYS: Readonly<Record<string, readonly string[]>> = {
   top: TOP_KEYS, listen: LISTEN_KEYS, dataplane: DATAPLANE_KEYS, metrics: METRICS_KEYS, connection: CONNECTION_KEYS, auth: AUTH_KEYS,
   lifetime: LIFETIME_KEYS, dpd: DPD_KEYS, retransmit: RETRANSMIT_KEYS, xauth: XAUTH_KEYS, modeConfig: MODECFG_KEYS,
+  limits: LIMITS_KEYS.filter((k) => k !== '_comment'), limitsErrors: LIMITS_ERROR_KEYS.filter((k) => k !== '_comment'),
 };
 const CONNECTION_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
 const AGGRESSIVE_PSK_RISK =
@@ -162,12 +166,14 @@ export function parseConfig(json: unknown, opts: ParseOptions): ConfigResult {
   let listen: ListenConfig = { address: '0.0.0.0', port: 500, nattPort: 4500 };
   let dataplane: DataPlaneConfig | undefined;
   let metrics: MetricsConfig | undefined;
+  let limits: LimitsConfig | undefined;
   const connections: ConnectionConfig[] = [];
   if (top) {
     checkKeys(p, '', top, TOP_KEYS);
     listen = parseListen(p, top.listen);
     dataplane = parseDataPlane(p, top.dataplane);
     metrics = parseMetrics(p, top.metrics);
+    limits = parseLimits(p, top.limits);
     if (top.connections === undefined) {
       p.error('connections', 'missing (an object of named connections, e.g. { "site-a": { "remote": "10.99.0.1", ... } })');
     } else {
@@ -184,7 +190,7 @@ export function parseConfig(json: unknown, opts: ParseOptions): ConfigResult {
   }
   crossCheck(p, connections);
   if (p.errors.length > 0) return { ok: false, errors: p.errors, warnings: p.warnings };
-  return { ok: true, config: { listen, ...(dataplane ? { dataplane } : {}), ...(metrics ? { metrics } : {}), connections, warnings: p.warnings }, warnings: p.warnings };
+  return { ok: true, config: { listen, ...(dataplane ? { dataplane } : {}), ...(metrics ? { metrics } : {}), ...(limits ? { limits } : {}), connections, warnings: p.warnings }, warnings: p.warnings };
 }
 
 /** Reads and validates a config file; throws ConfigError listing every problem. */

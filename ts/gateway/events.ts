@@ -3,6 +3,8 @@ import type { EventEmitter } from 'node:events';
 import type { CryptoProvider } from '../crypto/index.js';
 import type { EspSa } from '../esp/index.js';
 import { IkeError, type ChildSa, type Endpoint, type IsakmpSa, type RemoteAccessEvent } from '../ike/index.js';
+import type { AdmissionLimits, AdmissionStats } from './admission.js';
+import type { ErrorLimits, ErrorStats, ErrorSummary } from './error-summary.js';
 import type { KeylogLine } from './keylog.js';
 
 export interface Phase1UpEvent {
@@ -93,6 +95,29 @@ export interface GatewayEvents {
   datagram: [{ direction: 'in' | 'out'; remote: Endpoint; bytes: Buffer }];
 }
 
+/** Inbound ESP dropped, by reason. */
+export interface EspDrops {
+  unknownSpi: number;
+  authFailed: number;
+  replay: number;
+  /** Truncated, bad padding, not IP inside. */
+  malformed: number;
+  other: number;
+}
+
+export function noEspDrops(): EspDrops {
+  return { unknownSpi: 0, authFailed: 0, replay: 0, malformed: 0, other: 0 };
+}
+
+/** Counts one inbound ESP datagram that did not open, by the ESP SA's reason. */
+export function countEspDrop(drops: EspDrops, reason: string): void {
+  if (reason === 'AUTH_FAILED') drops.authFailed++;
+  else if (reason === 'REPLAYED') drops.replay++;
+  else if (reason === 'MALFORMED') drops.malformed++;
+  else if (reason === 'WRONG_SPI') drops.unknownSpi++;
+  else drops.other++;
+}
+
 /** What `ike status` shows of one child SA: no key material. */
 export interface ChildStatus {
   spiIn: string;
@@ -132,17 +157,33 @@ export interface Phase1Status {
 
 export interface GatewayStatus {
   listen: { address: string; port: number; nattPort: number };
-  /** The TUN data plane's own counters: ESP datagrams, NAT keepalives received from peers. */
-  dataplane: { tun: string; keepalivesReceived: number; espSent: number; espReceived: number } | null;
+  /**
+   * The TUN data plane's own counters: ESP datagrams sent, received that authenticated, inbound drops by
+   * reason, NAT keepalives received from peers.
+   */
+  dataplane: { tun: string; keepalivesReceived: number; espSent: number; espReceived: number; drops: EspDrops & { selectorMismatch: number } } | null;
+  /** ESP that reached JavaScript (no data plane): datagrams that authenticated, and the others by reason. */
+  esp: { received: number; drops: EspDrops };
   halfOpen: number;
+  /** Message 1 admission: busy mode, exchanges admitted, evicted and refused by reason. */
+  admission: AdmissionStats;
+  /** Error events counted, emitted, repeats and held back, by kind and by source (error-summary.ts). */
+  errors: ErrorStats;
   sas: Phase1Status[];
 }
 
 export interface GatewayOptions {
   crypto?: CryptoProvider;
-  /** Half-open phase 1 exchanges kept at most, in total and per peer address (oldest dropped first). */
+  /**
+   * Half-open phase 1 exchanges kept at most, in total and per peer address (when full, the oldest whose peer
+   * never answered goes). Shorthands for admission.maxHalfOpen / maxHalfOpenPerPeer.
+   */
   maxHalfOpen?: number;
   maxHalfOpenPerPeer?: number;
+  /** Message 1 admission: half-open limits and busy mode (admission.ts; the config's `limits`). */
+  admission?: Partial<AdmissionLimits>;
+  /** How many error events are emitted before they are only counted (error-summary.ts; the config's `limits.errors`). */
+  errorLimits?: Partial<ErrorLimits>;
   /** Run DH on the thread pool (default true: keeps the event loop free). */
   asyncDh?: boolean;
   /**
@@ -161,6 +202,17 @@ export interface GatewayOptions {
 
 export type GatewayEmitter = EventEmitter<GatewayEvents>;
 
+/**
+ * The admission limits: the config's `limits`, then the options' `admission`, then their shorthands (the
+ * more specific wins).
+ */
+export function admissionLimits(o: GatewayOptions, fromConfig: Partial<AdmissionLimits> = {}): Partial<AdmissionLimits> {
+  const l: Partial<AdmissionLimits> = { ...fromConfig, ...o.admission };
+  if (o.maxHalfOpen !== undefined) l.maxHalfOpen = o.maxHalfOpen;
+  if (o.maxHalfOpenPerPeer !== undefined) l.maxHalfOpenPerPeer = o.maxHalfOpenPerPeer;
+  return l;
+}
+
 /** Where a failure happened, as the 'error' event names it. */
 export interface ErrorScope {
   connection?: string | undefined;
@@ -169,10 +221,27 @@ export interface ErrorScope {
   cookieI?: string | undefined;
 }
 
+/**
+ * The gateways' error summaries: every room reports errors through emitError with the gateway as its
+ * emitter, and the gateway's summary decides what is emitted (error-summary.ts).
+ */
+const summaries = new WeakMap<GatewayEmitter, ErrorSummary>();
+
+export function summariseErrors(events: GatewayEmitter, summary: ErrorSummary): void {
+  summaries.set(events, summary);
+}
+
+/** An 'error' event, through the emitter's summary when it has one (counted; repeats and floods held back). */
+export function reportError(events: GatewayEmitter, e: GatewayErrorEvent): void {
+  const summary = summaries.get(events);
+  if (summary) summary.report(e);
+  else events.emit('error', e);
+}
+
 /** A failure as an 'error' event: an IkeError keeps its kind, anything else is INTERNAL. */
 export function emitError(events: GatewayEmitter, e: unknown, scope: ErrorScope): void {
   const err = e instanceof IkeError ? e : new IkeError('INTERNAL', (e as Error)?.message ?? String(e));
-  events.emit('error', { connection: scope.connection, cookieI: scope.cookieI, remote: scope.remote ?? { address: '', port: 0 }, kind: err.kind, message: err.message });
+  reportError(events, { connection: scope.connection, cookieI: scope.cookieI, remote: scope.remote ?? { address: '', port: 0 }, kind: err.kind, message: err.message });
 }
 
 /** Work started from a socket or timer callback: a failure becomes an 'error' event, never an unhandled rejection. */

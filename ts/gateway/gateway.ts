@@ -15,8 +15,10 @@ import { defaultCrypto } from '../crypto/index.js';
 import { ExchangeType, Flags, parseHeader } from '../isakmp/index.js';
 import { CookieGenerator, fullChildSa, IkeError, ZERO_COOKIE, type ChildSa, type Endpoint, type IsakmpSa } from '../ike/index.js';
 import type { ConnectionConfig, GatewayConfig } from './config.js';
+import { Admission } from './admission.js';
 import { ChildManager } from './child-manager.js';
-import { guard, type GatewayEvents, type GatewayOptions, type GatewayStatus } from './events.js';
+import { ErrorSummary } from './error-summary.js';
+import { admissionLimits, countEspDrop, guard, noEspDrops, reportError, summariseErrors, type GatewayErrorEvent, type GatewayEvents, type GatewayOptions, type GatewayStatus } from './events.js';
 import type { KeylogLine } from './keylog.js';
 import { SaLifecycle } from './lifecycle.js';
 import { Phase1Driver, type InitiateOptions } from './phase1-driver.js';
@@ -35,9 +37,24 @@ export type { ChildDownEvent, ChildStatus, ChildUpEvent, EspPacketEvent, Gateway
 /** The gateway's own lifecycle: nothing starts once it is stopping. */
 type RunState = 'new' | 'running' | 'stopping' | 'stopped';
 
+/** The event loop's utilisation since the last call: what busy mode's rate follows (admission.ts). */
+function eventLoopLoad(): () => number {
+  let last = performance.eventLoopUtilization();
+  return () => {
+    const now = performance.eventLoopUtilization();
+    const u = performance.eventLoopUtilization(now, last).utilization;
+    last = now;
+    return u;
+  };
+}
+
 export class Gateway extends EventEmitter<GatewayEvents> {
   readonly config: GatewayConfig;
   private readonly table: SaTable;
+  private readonly admission: Admission;
+  private readonly errors: ErrorSummary;
+  /** ESP that reached JavaScript: counted only once it authenticated; the rest by reason. */
+  private readonly espIn = { received: 0, drops: noEspDrops() };
   private readonly scheduler: Scheduler;
   private readonly transport: Transport;
   private readonly policies: PolicyCompiler;
@@ -53,7 +70,12 @@ export class Gateway extends EventEmitter<GatewayEvents> {
     this.config = config;
     const crypto = options.crypto ?? defaultCrypto();
     const events = this as EventEmitter<GatewayEvents>;
-    const table = (this.table = new SaTable({ maxHalfOpen: options.maxHalfOpen ?? 10_000, maxHalfOpenPerPeer: options.maxHalfOpenPerPeer ?? 1_000 }));
+    // a summary of held-back errors never throws for want of a listener (stop() flushes one)
+    const emitError = (e: GatewayErrorEvent) => (e.kind !== 'SUPPRESSED' || this.listenerCount('error') > 0) && this.emit('error', e);
+    this.errors = new ErrorSummary(emitError, { ...config.limits?.errors, ...options.errorLimits });
+    summariseErrors(events, this.errors);
+    const table = (this.table = new SaTable());
+    const admission = (this.admission = new Admission(table, admissionLimits(options, config.limits?.admission), eventLoopLoad()));
     const scheduler = (this.scheduler = new Scheduler((entry) => this.lifecycle.due(entry)));
     const transport = (this.transport = new Transport(config, options.nativeUdp ?? nativeAddon() !== null));
     const policies = (this.policies = new PolicyCompiler(config, { asyncDh: options.asyncDh ?? true }, () => transport.address));
@@ -69,6 +91,7 @@ export class Gateway extends EventEmitter<GatewayEvents> {
       cookies: new CookieGenerator(crypto),
       events,
       table,
+      admission,
       scheduler,
       policies,
       children,
@@ -89,7 +112,7 @@ export class Gateway extends EventEmitter<GatewayEvents> {
   async start(): Promise<void> {
     if (this.run !== 'new') throw new IkeError('POLICY', `the gateway has been started already (${this.run})`);
     this.run = 'running';
-    const onError = (message: string, to: Endpoint) => this.emit('error', { remote: to, kind: 'SOCKET', message });
+    const onError = (message: string, to: Endpoint) => reportError(this, { remote: to, kind: 'SOCKET', message });
     try {
       await this.transport.open({ ike: (m, from, natt) => this.receive(m, from, natt), esp: (m, from) => this.receiveEsp(m, from), onError });
     } catch (e) {
@@ -181,6 +204,7 @@ export class Gateway extends EventEmitter<GatewayEvents> {
     // the held ISAKMP Deletes leave before the sockets close
     await this.scheduler.settle();
     await this.transport.close();
+    this.errors.close();
     this.run = 'stopped';
   }
 
@@ -199,7 +223,7 @@ export class Gateway extends EventEmitter<GatewayEvents> {
 
   /** Every established ISAKMP SA with its children, counters and remaining lifetimes; never key material. */
   status(now = Date.now()): GatewayStatus {
-    return gatewayStatus(this.table, this.transport, this.policies, now);
+    return { ...gatewayStatus(this.table, this.transport, this.policies, now), esp: { received: this.espIn.received, drops: { ...this.espIn.drops } }, admission: this.admission.stats(), errors: this.errors.stats() };
   }
 
   /**
@@ -228,9 +252,16 @@ export class Gateway extends EventEmitter<GatewayEvents> {
   private receiveEsp(msg: Buffer, _from: Endpoint): void {
     const spi = msg.subarray(0, 4).toString('hex');
     const hit = this.table.inbound.get(spi);
-    if (!hit) return;
+    if (!hit) {
+      this.espIn.drops.unknownSpi++;
+      return;
+    }
     const r = hit.child.inbound.open(msg);
-    if (!r.ok) return;
+    if (!r.ok) {
+      countEspDrop(this.espIn.drops, r.reason);
+      return;
+    }
+    this.espIn.received++;
     hit.entry.ctx.activity(Date.now());
     this.emit('esp-packet', { connection: hit.entry.connection, spi, payload: r.payload, nextHeader: r.nextHeader });
   }
@@ -243,7 +274,7 @@ export class Gateway extends EventEmitter<GatewayEvents> {
     const entry = this.table.get(h.value.initiatorCookie.toString('hex'));
     const now = Date.now();
     if (!entry) {
-      if (h.value.responderCookie.equals(ZERO_COOKIE)) guard(this, this.phase1.respond(Buffer.from(msg), from, natt, now), { remote: from });
+      if (h.value.responderCookie.equals(ZERO_COOKIE)) this.phase1.respond(msg, from, natt, now);
       return; // else: an exchange we do not know (or forgot)
     }
     if (entry.remote.address !== from.address) return;

@@ -15,6 +15,7 @@ import {
   type IsakmpSa,
   type Phase1Output,
 } from '../ike/index.js';
+import type { Admission } from './admission.js';
 import type { ConnectionConfig } from './config.js';
 import { emitError, guard, type GatewayEmitter } from './events.js';
 import { isakmpKeylog } from './keylog.js';
@@ -29,6 +30,7 @@ export interface Phase1DriverDeps {
   cookies: CookieGenerator;
   events: GatewayEmitter;
   table: SaTable;
+  admission: Admission;
   scheduler: Scheduler;
   policies: PolicyCompiler;
   children: ChildManager;
@@ -77,10 +79,22 @@ export class Phase1Driver {
     }
   }
 
-  /** A message 1 with a cookie we do not know. */
-  async respond(msg: Buffer, from: Endpoint, natt: boolean, now: number): Promise<void> {
+  /**
+   * A message 1 with a cookie we do not know (its header parsed). Admission decides first, in O(1), whether
+   * it may start an exchange at all (see admission.ts); a refusal is counted there and nothing is sent.
+   */
+  respond(msg: Buffer, from: Endpoint, natt: boolean, now: number): void {
+    // decided before anything else, the datagram not even copied yet (it may be a view of a receive batch);
+    // a refusal costs no promise either
+    const verdict = this.d.admission.admit(from.address, msg, now);
+    if (!verdict.admit) return;
+    if (verdict.evict) this.d.forget(verdict.evict);
+    const answered = this.respondAdmitted(Buffer.from(msg), from, natt, now).finally(() => this.d.admission.settled(from.address));
+    guard(this.d.events, answered, { remote: from });
+  }
+
+  private async respondAdmitted(msg: Buffer, from: Endpoint, natt: boolean, now: number): Promise<void> {
     const candidates = this.d.policies.candidates(from.address);
-    for (const old of this.d.table.evictionsFor(from.address)) this.d.forget(old);
     const mark = this.d.table.mark();
     const { phase1, out } = await Phase1.respond(this.env(from, candidates[0]), candidates.map((c) => this.d.policies.phase1(c)), msg, now);
     if (this.d.closed()) return;
@@ -89,7 +103,7 @@ export class Phase1Driver {
       if (this.d.table.deletedSince(phase1.policy.name, mark)) return;
       const entry = this.newEntry(phase1, phase1.policy.name, from, natt, now, this.d.independentSas);
       // a repeat of message 1 that raced the first (both awaited a DH): the first answers its retransmissions
-      if (this.d.table.add(entry)) this.apply(entry, out);
+      if (this.d.table.add(entry, true)) this.apply(entry, out);
     } else {
       for (const m of out.send) this.d.sendTo(m, from, natt);
       if (out.failed) emitError(this.d.events, out.failed, { remote: from });
@@ -138,6 +152,8 @@ export class Phase1Driver {
     }
     for (const m of out.send) this.d.send(entry, m);
     entry.phase1Due = out.timer;
+    // the peer answered our message 2 (it receives at its address): not the first to go when the table is full
+    if (!phase1.initiator && phase1.step !== 'R_MM_SA' && phase1.step !== 'R_AM_SA') this.d.table.proven(entry);
     if (out.failed) {
       this.d.forget(entry);
       emitError(this.d.events, out.failed, scopeOf(entry));
@@ -157,6 +173,7 @@ export class Phase1Driver {
   private async established(entry: IsakmpEntry, sa: IsakmpSa): Promise<void> {
     const c = this.d.policies.find(entry.connection)!;
     this.d.table.established(entry);
+    this.d.admission.established(entry.remote.address, Date.now());
     entry.ctxOptions.children = this.d.policies.children(c, sa);
     const dpd = this.d.policies.dpd(c);
     if (dpd && sa.peerVendorIds.dpd) entry.ctxOptions.dpd = dpd;

@@ -28,7 +28,9 @@ export function openSocket(address: string, port: number, h: SocketHandlers, nat
 }
 
 function openNative(address: string, port: number, h: SocketHandlers): GatewaySocket {
-  const s = UdpSocket.open({ address, port, onMessage: h.onMessage, onError: (e, to) => h.onError(e.message, to) });
+  // 4 MiB of receive queue: a flood of message 1s and a process that waits for a CPU (a busy host) would
+  // otherwise overflow the kernel's default ~200 KiB in tens of milliseconds, genuine peers' messages with it
+  const s = UdpSocket.open({ address, port, recvBufferSize: 4 << 20, onMessage: h.onMessage, onError: (e, to) => h.onError(e.message, to) });
   return {
     port: s.port,
     send(message, to, prefix) {

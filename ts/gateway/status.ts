@@ -8,6 +8,7 @@ import { childKeylog, isakmpKeylog, type KeylogLine } from './keylog.js';
 import { keepaliveSeconds, type PolicyCompiler } from './policy.js';
 import type { Child, IsakmpEntry, SaTable } from './sa-table.js';
 import type { Transport } from './transport.js';
+import type { DataPlaneStats } from '../native.js';
 
 /** An ISAKMP SA's status with whether UDP encapsulation is forced (`encap: true`), which is not a NAT. */
 export interface Phase1StatusReport extends Phase1Status {
@@ -31,7 +32,7 @@ export interface GatewayStatusReport extends GatewayStatus {
 
 type Counters = (spi: Buffer, direction: 'inbound' | 'outbound', esp: EspSa) => { packets: number; bytes: number };
 
-export function gatewayStatus(table: SaTable, transport: Transport, policies: PolicyCompiler, now: number): GatewayStatusReport {
+export function gatewayStatus(table: SaTable, transport: Transport, policies: PolicyCompiler, now: number): Omit<GatewayStatusReport, 'admission' | 'errors' | 'esp'> {
   const dp = transport.stats();
   const counters: Counters = (spi, direction, esp) => {
     // an ESP SA lent to the data plane cannot be asked itself: the data plane counts for it
@@ -42,8 +43,13 @@ export function gatewayStatus(table: SaTable, transport: Transport, policies: Po
   const sas: Phase1StatusReport[] = [];
   for (const e of table.up()) sas.push(phase1Status(e, ports.natt, policies, counters, now));
   const tun = transport.tunName;
-  const dataplane = dp && tun !== null ? { tun, keepalivesReceived: dp.keepalives, espSent: dp.espSent, espReceived: dp.espReceived } : null;
+  const dataplane = dp && tun !== null ? { tun, keepalivesReceived: dp.keepalives, espSent: dp.espSent, espReceived: dp.espReceived, drops: inboundDrops(dp.drops) } : null;
   return { listen: { address: transport.address, port: ports.ike, nattPort: ports.natt }, dataplane, halfOpen: table.counts().halfOpen, sas, expected: expected(table, policies) };
+}
+
+/** The data plane's inbound drops (its outbound ones, no SA for a TUN packet and the like, stay in its stats). */
+function inboundDrops(d: DataPlaneStats['drops']): NonNullable<GatewayStatus['dataplane']>['drops'] {
+  return { unknownSpi: d.unknownSpi, authFailed: d.authFailed, replay: d.replay, malformed: d.malformed, selectorMismatch: d.selectorMismatch, other: d.other };
 }
 
 function expected(table: SaTable, policies: PolicyCompiler): ExpectedConnection[] {

@@ -185,7 +185,8 @@ export class Phase1 {
       const { state, send } = mode === 'main' ? mainModeRespond(base, usable, payloads) : await aggressiveModeRespond(base, usable, payloads);
       const p = new Phase1(env, false, state);
       p.lastReceived = Buffer.from(message);
-      return { phase1: p, out: p.reply(send, now) };
+      // the source of a message 1 is unproven: our retransmissions of the answer stay within what it sent us
+      return { phase1: p, out: p.reply(send, now, true, message.length - send.length) };
     } catch (e) {
       return { phase1: null, out: refuse(env, header, asIkeError(e), cookieR) };
     }
@@ -197,6 +198,7 @@ export class Phase1 {
     if (state instanceof Phase1Failed) return this.idle();
     if (this.lastReceived !== null && message.equals(this.lastReceived)) {
       // A retransmission of what we already answered: same answer, no new computation.
+      if (this.lastReply) this.retransmitter.answered(message.length, this.lastReply.length);
       return { send: this.lastReply ? [this.lastReply] : [], timer: this.retransmitter.deadline };
     }
     if (state instanceof Phase1Done || this.busy) return this.idle();
@@ -264,11 +266,11 @@ export class Phase1 {
   }
 
   /** We answer a request; a repeat of that request gets this same answer. */
-  private reply(message: Buffer, now: number, awaitMore = true): Phase1Output {
+  private reply(message: Buffer, now: number, awaitMore = true, budget = Infinity): Phase1Output {
     this.lastReply = message;
     // The responder also retransmits while it waits, so that a lost last message of the initiator is
     // re-sent (the initiator answers our repeat from its cache).
-    if (awaitMore) this.retransmitter.arm(message, now);
+    if (awaitMore) this.retransmitter.arm(message, now, budget);
     else this.retransmitter.clear();
     return { send: [message], timer: this.retransmitter.deadline };
   }

@@ -16,19 +16,36 @@ export class Retransmitter {
   private message: Buffer | null = null;
   private sent = 0;
   private deadlineMs: number | null = null;
+  /**
+   * Octets we may still send to the peer on our own: what it sent us minus what we sent it, while it has not
+   * shown that it receives at its address (a responder's first answer: the message 1 may carry a forged
+   * source). A retransmission that would exceed it is skipped (its deadline still passes), so that a forged
+   * message 1 gets no more bytes sent to its victim than it carried: amplification <= 1x. Infinity otherwise.
+   */
+  private budget = Infinity;
 
   constructor(private readonly policy: RetransmitPolicy) {}
 
-  /** A new request went out at `now`: start its schedule. */
-  arm(message: Buffer, now: number): void {
+  /** A new request went out at `now`: start its schedule (with a byte budget for an unproven peer). */
+  arm(message: Buffer, now: number, budget = Infinity): void {
     this.message = message;
     this.sent = 0;
     this.deadlineMs = now + this.policy.timeoutMs;
+    this.budget = budget;
   }
 
   clear(): void {
     this.message = null;
     this.deadlineMs = null;
+    this.budget = Infinity;
+  }
+
+  /**
+   * The peer repeated its request (`received` octets) and gets our answer again (`answer` octets): one answer
+   * per request always goes; what is left of the budget is what a timer retransmission may use.
+   */
+  answered(received: number, answer: number): void {
+    this.budget += received - answer;
   }
 
   get deadline(): number | null {
@@ -44,6 +61,8 @@ export class Retransmitter {
     }
     this.sent++;
     this.deadlineMs = now + this.policy.timeoutMs * Math.pow(this.policy.factor, this.sent);
+    if (this.message.length > this.budget) return null; // over the budget: this try passes silently
+    this.budget -= this.message.length;
     return this.message;
   }
 

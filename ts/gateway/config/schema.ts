@@ -94,6 +94,21 @@ export const GatewayConfigSchema = Type.Object(
     $schema: Type.Optional(Type.String()),
     listen: Type.Optional(strict({ address: Type.Optional(Type.String()), port: Type.Optional(Port), nattPort: Type.Optional(Port) })),
     dataplane: Type.Optional(strict({ tun: Type.Optional(Type.String({ pattern: '^[A-Za-z0-9_.-]{1,15}$' })), mtu: Type.Optional(Type.Integer({ minimum: 576, maximum: 65535 })), offload: Type.Optional(Type.Boolean()) })),
+    limits: Type.Optional(
+      strict(
+        {
+          halfOpen: Type.Optional(Type.Integer({ minimum: 1, description: 'half-open phase 1 exchanges kept at most' })),
+          halfOpenPerPeer: Type.Optional(Type.Integer({ minimum: 1 })),
+          busyThreshold: Type.Optional(Type.Integer({ minimum: 0, description: 'half-open count where busy mode starts' })),
+          busyHalfOpenPerPeer: Type.Optional(Type.Integer({ minimum: 1 })),
+          busyNewPerSecond: Type.Optional(Type.Integer({ minimum: 0, description: 'message 1s of unknown sources answered per second in busy mode' })),
+          busyAggressivePerSecond: Type.Optional(Type.Integer({ minimum: 0 })),
+          recentSeconds: Type.Optional(Duration),
+          errors: Type.Optional(strict({ perSource: Type.Optional(Type.Integer({ minimum: 0 })), perKind: Type.Optional(Type.Integer({ minimum: 0 })), window: Type.Optional(Duration) })),
+        },
+        'message 1 admission under load and the error-event limits (README, hardening)',
+      ),
+    ),
     metrics: Type.Optional(strict({ listen: Type.Optional(Type.String({ description: 'ADDRESS:PORT, e.g. 127.0.0.1:9464' })) })),
     connections: Type.Record(Type.String({ pattern: '^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$' }), Connection, { description: 'named connections, tried in file order' }),
     ...Comment,
