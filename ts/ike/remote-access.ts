@@ -39,7 +39,7 @@ export interface XauthServerConfig {
   verify: (user: string, password: string) => Promise<boolean>;
   /** Password attempts on one ISAKMP SA (default 3). */
   maxAttempts?: number;
-  /** Shared across sessions: failed logins per peer address. */
+  /** Shared across sessions: failed logins per user name and per peer address. */
   limiter?: LoginLimiter;
 }
 
@@ -284,22 +284,28 @@ export class RemoteAccessServer extends Session {
       this.fail(user ?? undefined, 'XAUTH reply without user name or password', now);
       return;
     }
+    const peer = this.options.peer;
+    if (x.limiter && !x.limiter.allowed(peer, user)) {
+      // blocked while this SA was asking: no password check, the user or the address is refused for now
+      this.fail(user, `too many failed logins for '${user}' or from ${peer}: refused for ${Math.ceil(x.limiter.retryAfterMs(peer, user) / 1000)} s`, now);
+      return;
+    }
     const ok = await x.verify(user, password);
     if (this.closed) return;
     if (ok) {
-      x.limiter?.success(this.options.peer);
+      x.limiter?.success(user);
       this.user = user;
       this.statusSent = XauthStatus.OK;
       this.request(ModeCfgType.CFG_SET, [tv(ModeCfgAttr.XAUTH_STATUS, XauthStatus.OK)], now);
       return;
     }
-    x.limiter?.failure(this.options.peer);
-    const blocked = x.limiter !== undefined && !x.limiter.allowed(this.options.peer);
+    x.limiter?.failure(peer, user);
+    const blocked = x.limiter !== undefined && !x.limiter.allowed(peer, user);
     if (this.attempts < (x.maxAttempts ?? 3) && !blocked) {
       this.out.events.push({ type: 'xauthRetry', user, attempt: this.attempts + 1 });
       this.askCredentials(now);
     } else {
-      this.fail(user, blocked ? `wrong password for '${user}'; too many failed logins from ${this.options.peer}` : `wrong password for '${user}' after ${this.attempts} attempts`, now);
+      this.fail(user, blocked ? `wrong password for '${user}'; too many failed logins for '${user}' or from ${peer}` : `wrong password for '${user}' after ${this.attempts} attempts`, now);
     }
   }
 }

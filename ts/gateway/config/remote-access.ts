@@ -1,5 +1,6 @@
 // The `xauth` and `modeConfig` sections of a connection (remote access, Cisco Easy VPN style).
 //   server: "xauth": { "users": "users.txt", "maxAttempts": 3, "blockAfter": 3, "blockFor": "30s" }
+//           (blockAfter failed logins for one user name, or from one address, refuse it for blockFor)
 //           "modeConfig": { "pool": "10.8.0.0/24", "dns": [...], "nbns": [...], "splitInclude": [...],
 //                           "banner": "...", "netmask": "255.255.255.0", "mode": "pull" | "push" }
 //   client: "xauth": { "user": "alice", "passwordEnv": "IKE_XAUTH_PASSWORD" }   (or "password", "passwordFile")
