@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { execFile, spawn, spawnSync } from 'node:child_process';
 import dgram from 'node:dgram';
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -134,6 +134,33 @@ test('ike keylog writes Wireshark files whose lines are those of the current SAs
   const fromI = await ike(['keylog', '--control', sockI, '--out', path.join(dir, 'keys-i')]);
   assert.equal(fromI.code, 0, fromI.stderr);
   assert.deepEqual(readFileSync(path.join(dir, 'keys-i', 'ikev1_decryption_table'), 'utf8').trim().split('\n'), ike1);
+});
+
+test('ike keylog / ike gateway --keylog: no write through a symlink, a directory others can write refused (exit 1, one line)', async () => {
+  const out = path.join(dir, 'keys-link');
+  mkdirSync(out, { mode: 0o700 });
+  const victim = path.join(dir, 'victim');
+  writeFileSync(victim, 'precious\n', { mode: 0o644 });
+  symlinkSync(victim, path.join(out, 'esp_sa'));
+  const res = await ike(['keylog', '--control', sockR, '--out', out]);
+  assert.equal(res.code, 0, res.stderr);
+  assert.equal(readFileSync(victim, 'utf8'), 'precious\n');
+  assert.equal(lstatSync(path.join(out, 'esp_sa')).mode & 0o777, 0o600);
+  assert.ok(lstatSync(path.join(out, 'esp_sa')).isFile());
+
+  const open = path.join(dir, 'keys-open');
+  mkdirSync(open);
+  chmodSync(open, 0o777);
+  const refused = await ike(['keylog', '--control', sockR, '--out', open]);
+  assert.equal(refused.code, 1);
+  assert.equal(refused.stdout, '');
+  assert.match(refused.stderr, /^ike: keylog directory .* is writable by group or others \(mode 0777\): chmod go-w it, or use another directory\n$/);
+  const cfg = path.join(dir, 'gw-keylog.json');
+  writeFileSync(cfg, JSON.stringify({ listen: { address: '127.0.0.1', port: base + 3, nattPort: base + 4 }, connections: { x: { remote: '127.0.0.1', auth: { psk: 'x' }, keylog: true } } }));
+  const gw = await ike(['gateway', '--config', cfg, '--no-control', '--keylog', open]);
+  assert.equal(gw.code, 1);
+  assert.match(gw.stderr, /ike: keylog directory .* is writable by group or others/);
+  assert.deepEqual(readdirSync(open), []);
 });
 
 test('the socket is owner-only, a live one is refused, a stale one replaced, a plain file left alone', async () => {

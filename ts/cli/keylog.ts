@@ -1,14 +1,17 @@
 // `ike keylog [--control PATH] --out DIR`: the session keys of every current SA of a running gateway, in
 // the two files Wireshark reads. Anyone holding these files can decrypt the traffic: debugging only.
-import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { controlRequest, defaultControlPath } from '../gateway/control.js';
+import { KeylogFileError, writeKeylogFiles } from '../gateway/keylog-files.js';
 import { controlArgs, withControl } from './status.js';
 
 export const KEYLOG_USAGE = `usage: ike keylog [--control PATH] --out DIR
   writes the session keys of EVERY current SA of the gateway listening on PATH
   (default ${defaultControlPath()}), whatever the connections' "keylog" setting,
-  to DIR/ikev1_decryption_table and DIR/esp_sa (Wireshark's file names, mode 0600).
+  to DIR/ikev1_decryption_table and DIR/esp_sa (Wireshark's file names), each
+  written as a new mode-0600 file renamed over the old one (never through a
+  symlink). DIR is created (0700) if missing and must be ours and writable by
+  nobody else.
   The control socket is owner-only (0600): only root or the gateway's user can ask.
   Anyone who reads these files can decrypt the traffic: debugging only.
 `;
@@ -24,22 +27,21 @@ export async function keylog(argv: string[]): Promise<number> {
     return 0;
   }
   const socketPath = (flags.get('control') as string | undefined) ?? defaultControlPath();
-  const dir = path.resolve(flags.get('out') as string);
   const r = await withControl(() => controlRequest(socketPath, { cmd: 'keylog' }));
   if (typeof r === 'number') return r;
-  mkdirSync(dir, { recursive: true, mode: 0o700 });
-  const counts: Record<string, number> = {};
-  for (const table of ['ikev1_decryption_table', 'esp_sa'] as const) {
-    const lines = r.lines.filter((l) => l.table === table).map((l) => l.line);
-    counts[table] = lines.length;
-    // replaced, not appended: the files hold exactly the SAs that exist now
-    writeFileSync(path.join(dir, table), lines.map((l) => l + '\n').join(''), { mode: 0o600 });
+  let files: ReturnType<typeof writeKeylogFiles>;
+  try {
+    files = writeKeylogFiles(flags.get('out') as string, r.lines);
+  } catch (e) {
+    if (!(e instanceof KeylogFileError)) throw e;
+    process.stderr.write(`ike: ${e.message}\n`);
+    return 1;
   }
   process.stdout.write(
-    `wrote ${counts.ikev1_decryption_table} ISAKMP SA key(s) to ${path.join(dir, 'ikev1_decryption_table')}\n` +
-      `wrote ${counts.esp_sa} ESP SA row(s) to ${path.join(dir, 'esp_sa')}\n` +
+    `wrote ${files.ikev1_decryption_table.count} ISAKMP SA key(s) to ${files.ikev1_decryption_table.path}\n` +
+      `wrote ${files.esp_sa.count} ESP SA row(s) to ${files.esp_sa.path}\n` +
       `decrypt a capture with them (Wireshark reads these files from its configuration directory):\n` +
-      `  WIRESHARK_CONFIG_DIR=${dir} tshark -r capture.pcap -o esp.enable_encryption_decode:TRUE -o esp.enable_authentication_check:TRUE\n` +
+      `  WIRESHARK_CONFIG_DIR=${path.dirname(files.esp_sa.path)} tshark -r capture.pcap -o esp.enable_encryption_decode:TRUE -o esp.enable_authentication_check:TRUE\n` +
       `or copy both files into a Wireshark profile folder (Help > About > Folders) and open the capture there.\n`,
   );
   return 0;

@@ -2,6 +2,7 @@
 import { ConfigError, loadConfig } from '../gateway/config.js';
 import { Gateway, type GatewayErrorEvent, type Phase1UpEvent } from '../gateway/gateway.js';
 import { ControlServer, defaultControlPath } from '../gateway/control.js';
+import { KeylogAppender, KeylogFileError } from '../gateway/keylog-files.js';
 
 const USAGE = `usage: ike <command> [options]
 
@@ -13,7 +14,8 @@ commands:
               (phase1-up, child-up, child-down, phase1-down, error);
               --json prints one JSON object per line; --keylog writes the
               session keys of connections with "keylog": true to
-              DIR/ikev1_decryption_table and DIR/esp_sa (Wireshark's files);
+              DIR/ikev1_decryption_table and DIR/esp_sa (Wireshark's files,
+              new 0600 files each start; DIR ours and not group/other-writable);
               --control: its control socket (mode 0600, default
               ${defaultControlPath()}), for ike status / ike keylog
   status [--control PATH] [--json]
@@ -94,11 +96,14 @@ async function gateway(argv: string[]): Promise<number> {
   const json = args.flags.get('json') === true;
   const config = await loadConfig(file);
   for (const w of config.warnings) process.stderr.write(`ike: warning: ${w}\n`);
-  const gw = new Gateway(config);
   const print = (event: string, fields: Record<string, unknown>) => process.stdout.write(formatEvent(event, fields, json) + '\n');
   const keylogDir = args.flags.get('keylog');
-  const { appendFileSync, mkdirSync } = await import('node:fs');
-  const path = await import('node:path');
+  // checked and opened before anything starts: a refused directory stops the gateway here
+  const keylog = typeof keylogDir === 'string' ? new KeylogAppender(keylogDir) : undefined;
+  if (keylog && !config.connections.some((c) => c.keylog)) {
+    process.stderr.write(`ike: warning: --keylog ${keylog.dir}: no connection has "keylog": true, so nothing will be written\n`);
+  }
+  const gw = new Gateway(config);
   gw.on('listening', (l) => print('listening', { address: l.address, port: l.port, nattPort: l.nattPort }));
   gw.on('phase1-up', (e: Phase1UpEvent) =>
     print('phase1-up', {
@@ -138,10 +143,7 @@ async function gateway(argv: string[]): Promise<number> {
   gw.on('error', (e: GatewayErrorEvent) =>
     print('error', { connection: e.connection, remote: e.remote ? `${e.remote.address}:${e.remote.port}` : undefined, kind: e.kind, message: e.message }),
   );
-  if (typeof keylogDir === 'string') mkdirSync(keylogDir, { recursive: true, mode: 0o700 });
-  gw.on('keylog', (k) => {
-    if (typeof keylogDir === 'string') appendFileSync(path.join(keylogDir, k.table), k.line + '\n', { mode: 0o600 });
-  });
+  gw.on('keylog', (k) => keylog?.append(k));
   const controlPath = args.flags.get('control');
   const control = args.flags.has('no-control') ? null : await ControlServer.listen(gw, typeof controlPath === 'string' ? controlPath : defaultControlPath());
   try {
@@ -155,6 +157,7 @@ async function gateway(argv: string[]): Promise<number> {
     await gw.stop();
   } finally {
     await control?.close();
+    keylog?.close();
   }
   print('stopped', {});
   return 0;
@@ -228,6 +231,10 @@ async function main(argv: string[]): Promise<number> {
     if (e instanceof UsageError) {
       process.stderr.write(`ike: ${e.message} (try 'ike --help')\n`);
       return 2;
+    }
+    if (e instanceof KeylogFileError) {
+      process.stderr.write(`ike: ${e.message}\n`);
+      return 1;
     }
     if (e instanceof ConfigError) {
       for (const line of e.errors) process.stderr.write(`ike: config: ${line}\n`);
