@@ -11,6 +11,7 @@ import path from 'node:path';
 import { AddressPool, ipv4Bytes, parseSubnet, type Ipv4Subnet } from '../../ike/modecfg.js';
 import { UserFile } from '../../ike/xauth-users.js';
 import { checkKeys, integer, join, object, oneOf, string, stringList, type Problems } from './check.js';
+import { readSecretFile } from './file.js';
 import { parseDuration } from './values.js';
 
 export type XauthConfig =
@@ -65,11 +66,10 @@ export function parseXauth(p: Problems, at: string, v: unknown, opts: { baseDir:
     if (typeof e !== 'string') return p.error(join(at, key), `environment variable ${value} is not set`);
     password = e;
   } else {
-    try {
-      password = readFileSync(path.resolve(opts.baseDir, value), 'utf8').replace(/\r?\n$/, '');
-    } catch (e) {
-      return p.error(join(at, key), `cannot read ${path.resolve(opts.baseDir, value)} (${(e as NodeJS.ErrnoException).code ?? 'error'})`);
-    }
+    const read = readSecretFile(path.resolve(opts.baseDir, value), 'an XAUTH password is UTF-8 text');
+    if (!read.ok) return p.error(join(at, key), read.error);
+    if (read.value.warning) p.warn(join(at, key), read.value.warning);
+    password = read.value.text;
   }
   const cfg: XauthConfig = { role: 'client', user, password };
   // The password never shows in a logged config.

@@ -122,5 +122,10 @@ export function decodePsk(text: string): Parsed<Buffer> {
     if (!/^([0-9a-f]{2})+$/i.test(hex)) return fail("the pre-shared key starts with '0x' but the rest is not an even number of hex digits");
     return { ok: true, value: Buffer.from(hex, 'hex') };
   }
+  // U+FFFD is what bytes that were not UTF-8 (in an environment variable) became, and a lone surrogate (a "\ud800"
+  // escape) would be encoded as U+FFFD: either way the key bytes would not be the ones the peer has.
+  if (text.includes('\ufffd') || /[\ud800-\udfff]/u.test(text)) {
+    return fail("the pre-shared key has bytes that are not UTF-8 text (or a lone \\u surrogate escape), so it would not be the peer's key; write it as hex (0x...)");
+  }
   return { ok: true, value: Buffer.from(text, 'utf8') };
 }
