@@ -1,0 +1,109 @@
+// `ike gateway --config FILE`: a gateway in the foreground, one line per event on stdout, until SIGINT / SIGTERM.
+import { loadConfig } from '../gateway/config.js';
+import { ControlServer, defaultControlPath } from '../gateway/control.js';
+import { Gateway, type GatewayErrorEvent, type Phase1UpEvent } from '../gateway/gateway.js';
+import { KeylogAppender } from '../gateway/keylog-files.js';
+import { command, runCommand } from './args.js';
+
+export const GATEWAY_COMMAND = command({
+  name: 'ike gateway',
+  summary: `Runs a gateway until SIGINT / SIGTERM, one line per event on stdout (listening, phase1-up,
+child-up, remote-access, child-down, phase1-down, error); warnings on stderr.
+A pre-shared key comes from the config file (auth.psk, auth.pskEnv or auth.pskFile), never from
+the command line.`,
+  options: {
+    config: { kind: 'string', value: 'FILE', required: true, help: 'the configuration (examples/README.md)' },
+    json: { kind: 'flag', help: 'one JSON object per event line' },
+    keylog: {
+      kind: 'string',
+      value: 'DIR',
+      help: 'write the session keys of connections with "keylog": true to DIR/ikev1_decryption_table and DIR/esp_sa (Wireshark\'s files; new 0600 files at each start; DIR ours and not group/other-writable)',
+    },
+    control: { kind: 'string', value: 'PATH', help: `its control socket for ike status / ike keylog (mode 0600, default ${defaultControlPath()})` },
+    'no-control': { kind: 'flag', help: 'no control socket' },
+  },
+  notes: 'Exit codes: 0 stopped by a signal, 1 runtime failure, 2 usage or configuration error.',
+});
+
+/** One event as a line: the event name first, then key=value pairs (or one JSON object with --json). */
+function formatEvent(event: string, fields: Record<string, unknown>, json: boolean): string {
+  if (json) return JSON.stringify({ event, time: new Date().toISOString(), ...fields });
+  const parts = Object.entries(fields).map(([k, v]) => `${k}=${typeof v === 'string' && !/\s/.test(v) ? v : JSON.stringify(v)}`);
+  return [event, ...parts].join(' ');
+}
+
+type Print = (event: string, fields: Record<string, unknown>) => void;
+
+/** One line per gateway event (never a key or a password: the events carry none). */
+function printEvents(gw: Gateway, print: Print): void {
+  gw.on('listening', (l) => print('listening', { address: l.address, port: l.port, nattPort: l.nattPort }));
+  gw.on('phase1-up', (e: Phase1UpEvent) =>
+    print('phase1-up', {
+      connection: e.connection,
+      role: e.initiator ? 'initiator' : 'responder',
+      mode: e.mode,
+      remote: `${e.remote.address}:${e.remote.port}`,
+      localId: e.localId,
+      remoteId: e.remoteId,
+      algorithms: e.algorithms,
+      lifetime: e.lifetimeSeconds,
+      cookieI: e.cookieI,
+      cookieR: e.cookieR,
+      natLocal: e.natDetected.local,
+      natRemote: e.natDetected.remote,
+    }),
+  );
+  gw.on('child-up', (e) =>
+    print('child-up', {
+      connection: e.connection,
+      role: e.initiator ? 'initiator' : 'responder',
+      spiIn: e.spiIn,
+      spiOut: e.spiOut,
+      proposal: e.proposal,
+      mode: e.mode,
+      encap: e.encapsulation,
+      localTs: e.localTs,
+      remoteTs: e.remoteTs,
+      lifetime: e.lifetimeSeconds,
+      rekey: e.rekey,
+    }),
+  );
+  // XAUTH / Mode-Config progress (never a password: the events carry the user name and the configuration received)
+  gw.on('remote-access', (e) => print('remote-access', { connection: e.connection, remote: `${e.remote.address}:${e.remote.port}`, cookieI: e.cookieI, ...e.event }));
+  gw.on('child-down', (e) => print('child-down', { connection: e.connection, spiIn: e.spiIn, spiOut: e.spiOut, reason: e.reason }));
+  gw.on('phase1-down', (e) => print('phase1-down', { connection: e.connection, remote: `${e.remote.address}:${e.remote.port}`, reason: e.reason }));
+  gw.on('error', (e: GatewayErrorEvent) =>
+    print('error', { connection: e.connection, remote: e.remote ? `${e.remote.address}:${e.remote.port}` : undefined, kind: e.kind, message: e.message }),
+  );
+}
+
+export function gateway(argv: string[]): Promise<number> {
+  return runCommand(GATEWAY_COMMAND, argv, async ({ values }) => {
+    const config = await loadConfig(values.config);
+    for (const w of config.warnings) process.stderr.write(`ike: warning: ${w}\n`);
+    const print: Print = (event, fields) => process.stdout.write(formatEvent(event, fields, values.json) + '\n');
+    // checked and opened before anything starts: a refused directory stops the gateway here
+    const keylog = values.keylog !== undefined ? new KeylogAppender(values.keylog) : undefined;
+    if (keylog && !config.connections.some((c) => c.keylog)) {
+      process.stderr.write(`ike: warning: --keylog ${keylog.dir}: no connection has "keylog": true, so nothing will be written\n`);
+    }
+    const gw = new Gateway(config);
+    printEvents(gw, print);
+    gw.on('keylog', (k) => keylog?.append(k));
+    const control = values['no-control'] ? null : await ControlServer.listen(gw, values.control ?? defaultControlPath());
+    try {
+      await gw.start();
+      if (control) print('control', { path: control.path });
+      await new Promise<void>((resolve) => {
+        process.once('SIGINT', () => resolve());
+        process.once('SIGTERM', () => resolve());
+      });
+      await gw.stop();
+    } finally {
+      await control?.close();
+      keylog?.close();
+    }
+    print('stopped', {});
+    return 0;
+  });
+}
