@@ -90,8 +90,10 @@ export function usage(spec: CommandSpec): string {
   const labels = Object.entries(options).map(([n, o]) => [optionLabel(n, o), o] as const);
   const width = Math.min(34, Math.max(...labels.map(([l]) => l.length)) + 2);
   const lines = labels.map(([l, o]) => {
-    const bounds = [o.min !== undefined ? `min ${o.min}` : '', o.max !== undefined ? `max ${o.max}` : ''].filter((s) => s !== '').join(', ');
-    const text = `${o.help}${bounds ? ` (${bounds})` : ''}${o.kind === 'duration' ? ' [30s, 2m, 1h; a plain number is seconds]' : ''}`;
+    // bounds of counts say something; a duration's lower bound (1ms, 0.1s) is only a guard
+    const shown = o.kind === 'integer' || o.kind === 'number';
+    const bounds = shown ? [o.min !== undefined ? `min ${o.min}` : '', o.max !== undefined ? `max ${o.max}` : ''].filter((s) => s !== '').join(', ') : '';
+    const text = `${o.help}${bounds ? ` (${bounds})` : ''}${o.kind === 'duration' ? ' [500ms, 30s, 2m, 1h; a plain number is seconds]' : ''}`;
     const indent = ' '.repeat(width + 2);
     const body = wrap(text, 100 - indent.length).join(`\n${indent}`);
     return l.length + 2 > width ? `  ${l}\n${indent}${body}` : `  ${l.padEnd(width)}${body}`;
@@ -120,7 +122,7 @@ function convert(name: string, o: OptionSpec, raw: string): string | number {
     }
     case 'duration': {
       const d = parseDuration(raw);
-      if (!d.ok) throw new UsageError(`--${name} must be a duration like 30s, 2m, 1h or a number of seconds, not '${raw}'`);
+      if (!d.ok) throw new UsageError(`--${name} must be a duration like 500ms, 30s, 2m, 1h or a number of seconds, not '${raw}'`);
       return range(d.value, 'a duration in seconds');
     }
     case 'choice': {

@@ -28,6 +28,7 @@ commands:
   help        this text
 
 options: -h, --help (this text), --version (the package version)
+examples: ike demo; ike gateway --config gw.json --json; ike bench handshakes --duration 5s
 Durations on the command line are written as in the config: 30s, 2m, 1h (a plain number is seconds).
 A pre-shared key comes from the config file (auth.psk, auth.pskEnv or auth.pskFile), never from the command line.
 `;

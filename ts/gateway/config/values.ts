@@ -7,14 +7,14 @@ const fail = (error: string): { ok: false; error: string } => ({ ok: false, erro
 
 const UNIT_SECONDS: Record<string, number> = { s: 1, m: 60, h: 3600, d: 86400 };
 
-/** '30s', '15m', '8h', '1d', '2.5s', '30' or a number -> seconds. */
+/** '30s', '15m', '8h', '1d', '2.5s', '500ms', '30' or a number -> seconds. */
 export function parseDuration(v: unknown): Parsed<number> {
   const hint = "must be a duration like '30s', '15m', '8h', '1d' or a number of seconds";
   if (typeof v === 'number') return Number.isFinite(v) && v >= 0 ? { ok: true, value: v } : fail(`${hint}, got ${v}`);
   if (typeof v !== 'string') return fail(`${hint}, got ${v === null ? 'null' : Array.isArray(v) ? 'an array' : typeof v}`);
-  const m = /^\s*(\d+(?:\.\d+)?)\s*([smhd]?)\s*$/.exec(v);
+  const m = /^\s*(\d+(?:\.\d+)?)\s*(ms|[smhd])?\s*$/.exec(v);
   if (!m) return fail(`${hint}, got ${JSON.stringify(v)}`);
-  return { ok: true, value: Number(m[1]) * UNIT_SECONDS[m[2] || 's']! };
+  return { ok: true, value: m[2] === 'ms' ? Number(m[1]) / 1000 : Number(m[1]) * UNIT_SECONDS[m[2] ?? 's']! };
 }
 
 export interface Address {
