@@ -4,11 +4,13 @@ import { ControlServer, defaultControlPath } from '../gateway/control.js';
 import { Gateway, type GatewayErrorEvent, type Phase1UpEvent } from '../gateway/gateway.js';
 import { KeylogAppender } from '../gateway/keylog-files.js';
 import { command, runCommand } from './args.js';
+import { EventLog, LEVELS, type Level } from './event-log.js';
 
 export const GATEWAY_COMMAND = command({
   name: 'ike gateway',
   summary: `Runs a gateway until SIGINT / SIGTERM, one line per event on stdout (listening, phase1-up,
-child-up, remote-access, child-down, phase1-down, error); warnings on stderr.
+child-up, remote-access, child-down, phase1-down, error), each with its time and level; past --burst
+lines of a kind in 10 s the rest are counted in one summary line. Config warnings go to stderr.
 A pre-shared key comes from the config file (auth.psk, auth.pskEnv or auth.pskFile), never from
 the command line.`,
   options: {
@@ -21,18 +23,17 @@ the command line.`,
     },
     control: { kind: 'string', value: 'PATH', help: `its control socket for ike status / ike keylog (mode 0600, default ${defaultControlPath()})` },
     'no-control': { kind: 'flag', help: 'no control socket' },
+    'log-level': { kind: 'choice', choices: LEVELS, help: 'print events of this level and above: error, warn (failed logins), info (every event; default)' },
+    burst: {
+      kind: 'integer',
+      min: 1,
+      help: 'lines per event kind per 10 s before the rest are only counted in a summary line (default 20): quiet under load',
+    },
   },
   notes: 'Exit codes: 0 stopped by a signal, 1 runtime failure, 2 usage or configuration error.',
 });
 
-/** One event as a line: the event name first, then key=value pairs (or one JSON object with --json). */
-function formatEvent(event: string, fields: Record<string, unknown>, json: boolean): string {
-  if (json) return JSON.stringify({ event, time: new Date().toISOString(), ...fields });
-  const parts = Object.entries(fields).map(([k, v]) => `${k}=${typeof v === 'string' && !/\s/.test(v) ? v : JSON.stringify(v)}`);
-  return [event, ...parts].join(' ');
-}
-
-type Print = (event: string, fields: Record<string, unknown>) => void;
+type Print = (event: string, fields: Record<string, unknown>, level?: Level) => void;
 
 /** One line per gateway event (never a key or a password: the events carry none). */
 function printEvents(gw: Gateway, print: Print): void {
@@ -69,11 +70,13 @@ function printEvents(gw: Gateway, print: Print): void {
     }),
   );
   // XAUTH / Mode-Config progress (never a password: the events carry the user name and the configuration received)
-  gw.on('remote-access', (e) => print('remote-access', { connection: e.connection, remote: `${e.remote.address}:${e.remote.port}`, cookieI: e.cookieI, ...e.event }));
+  gw.on('remote-access', (e) =>
+    print('remote-access', { connection: e.connection, remote: `${e.remote.address}:${e.remote.port}`, cookieI: e.cookieI, ...e.event }, /Failed$/.test(e.event.type) ? 'warn' : 'info'),
+  );
   gw.on('child-down', (e) => print('child-down', { connection: e.connection, spiIn: e.spiIn, spiOut: e.spiOut, reason: e.reason }));
   gw.on('phase1-down', (e) => print('phase1-down', { connection: e.connection, remote: `${e.remote.address}:${e.remote.port}`, reason: e.reason }));
   gw.on('error', (e: GatewayErrorEvent) =>
-    print('error', { connection: e.connection, remote: e.remote ? `${e.remote.address}:${e.remote.port}` : undefined, kind: e.kind, message: e.message }),
+    print('error', { connection: e.connection, remote: e.remote ? `${e.remote.address}:${e.remote.port}` : undefined, kind: e.kind, message: e.message }, 'error'),
   );
 }
 
@@ -81,7 +84,8 @@ export function gateway(argv: string[]): Promise<number> {
   return runCommand(GATEWAY_COMMAND, argv, async ({ values }) => {
     const config = await loadConfig(values.config);
     for (const w of config.warnings) process.stderr.write(`ike: warning: ${w}\n`);
-    const print: Print = (event, fields) => process.stdout.write(formatEvent(event, fields, values.json) + '\n');
+    const log = new EventLog({ json: values.json, level: (values['log-level'] as Level | undefined) ?? 'info', ...(values.burst !== undefined ? { burst: values.burst } : {}) });
+    const print: Print = (event, fields, level = 'info') => log.log(level, event, fields);
     // checked and opened before anything starts: a refused directory stops the gateway here
     const keylog = values.keylog !== undefined ? new KeylogAppender(values.keylog) : undefined;
     if (keylog && !config.connections.some((c) => c.keylog)) {
@@ -90,8 +94,9 @@ export function gateway(argv: string[]): Promise<number> {
     const gw = new Gateway(config);
     printEvents(gw, print);
     gw.on('keylog', (k) => keylog?.append(k));
-    const control = values['no-control'] ? null : await ControlServer.listen(gw, values.control ?? defaultControlPath());
+    let control: ControlServer | null = null;
     try {
+      control = values['no-control'] ? null : await ControlServer.listen(gw, values.control ?? defaultControlPath());
       await gw.start();
       if (control) print('control', { path: control.path });
       await new Promise<void>((resolve) => {
@@ -99,11 +104,12 @@ export function gateway(argv: string[]): Promise<number> {
         process.once('SIGTERM', () => resolve());
       });
       await gw.stop();
+      print('stopped', {});
     } finally {
       await control?.close();
       keylog?.close();
+      log.close();
     }
-    print('stopped', {});
     return 0;
   });
 }
