@@ -146,3 +146,16 @@ test('config: overlapping remoteTs across connections and localTs equal to remot
     'connections.b.remoteTs: ::/0 overlaps 2001:db8::/32 in connections.a.remoteTs: traffic to the common addresses can go into only one of the two tunnels',
   ]);
 });
+
+test('config: an XAUTH user file is read like the config (a FIFO refused at once) and warns when others can change it', async () => {
+  const line = 'alice:scrypt$1024$8$1$00112233445566778899aabbccddeeff$' + '00'.repeat(32);
+  const json = `{ "connections": { "ra": { "remote": "%any", "auth": { "psk": "${PSK}" }, "xauth": { "users": "u.txt" } } } }`;
+  const writable = await load(json, 'gw.json', (dir) => {
+    writeFileSync(path.join(dir, 'u.txt'), `${line}\n`);
+    chmodSync(path.join(dir, 'u.txt'), 0o664);
+  });
+  assert.equal(writable.errors, undefined, writable.errors?.join('\n'));
+  assert.ok(writable.warnings!.some((w) => /^connections\.ra\.xauth\.users: \/.*u\.txt can be changed by group or others \(mode 0664\); chmod go-w it$/.test(w)), writable.warnings!.join('\n'));
+  const fifo = await load(json, 'gw.json', (dir) => execFileSync('mkfifo', [path.join(dir, 'u.txt')]));
+  assert.match(fifo.errors![0]!, /^connections\.ra\.xauth\.users: \/.*u\.txt is a FIFO, not a regular file$/);
+});

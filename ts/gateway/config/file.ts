@@ -9,6 +9,8 @@ import type { Parsed } from './values.js';
 export const MAX_CONFIG_BYTES = 1024 * 1024;
 /** A PSK or password file larger than this is refused. */
 export const MAX_SECRET_FILE_BYTES = 64 * 1024;
+/** An XAUTH user file larger than this is refused (about 100,000 users). */
+export const MAX_USERS_FILE_BYTES = 16 * 1024 * 1024;
 
 const fail = (error: string): { ok: false; error: string } => ({ ok: false, error });
 
@@ -128,4 +130,13 @@ export function readSecretFile(file: string, notUtf8Hint: string): Parsed<{ text
   const mode = read.value.mode;
   const warning = (mode & 0o077) !== 0 ? `${file} can be read or changed by group or others (mode ${mode.toString(8).padStart(4, '0')}); chmod 600 it` : undefined;
   return { ok: true, value: { text: text.value.replace(/\r?\n$/, ''), ...(warning ? { warning } : {}) } };
+}
+
+/** A regular UTF-8 text file of at most `maxBytes`, with its permission bits. */
+export function readTextFile(file: string, maxBytes: number): Parsed<{ text: string; mode: number }> {
+  const read = readRegularFile(file, maxBytes);
+  if (!read.ok) return read;
+  const text = utf8Text(read.value.bytes, file);
+  if (!text.ok) return text;
+  return { ok: true, value: { text: text.value, mode: read.value.mode } };
 }

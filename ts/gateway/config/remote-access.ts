@@ -5,13 +5,12 @@
 //                           "banner": "...", "netmask": "255.255.255.0", "mode": "pull" | "push" }
 //   client: "xauth": { "user": "alice", "passwordEnv": "IKE_XAUTH_PASSWORD" }   (or "password", "passwordFile")
 //           "modeConfig": { "client": "pull" | "push" }
-import { readFileSync } from 'node:fs';
 import { inspect } from 'node:util';
 import path from 'node:path';
 import { AddressPool, ipv4Bytes, parseSubnet, type Ipv4Subnet } from '../../ike/modecfg.js';
 import { UserFile } from '../../ike/xauth-users.js';
 import { checkKeys, integer, join, object, oneOf, string, stringList, type Problems } from './check.js';
-import { readSecretFile } from './file.js';
+import { MAX_USERS_FILE_BYTES, readSecretFile, readTextFile } from './file.js';
 import { parseDuration } from './values.js';
 
 export type XauthConfig =
@@ -43,12 +42,15 @@ export function parseXauth(p: Problems, at: string, v: unknown, opts: { baseDir:
     if (o.user !== undefined) p.error(join(at, 'user'), 'a server ("users") does not log in itself; remove "user"');
     if (file === undefined) return undefined;
     const full = path.resolve(opts.baseDir, file);
+    const read = readTextFile(full, MAX_USERS_FILE_BYTES);
+    if (!read.ok) return p.error(join(at, 'users'), read.error);
+    // who can write the user file can add a user
+    if ((read.value.mode & 0o022) !== 0) p.warn(join(at, 'users'), `${full} can be changed by group or others (mode ${read.value.mode.toString(8).padStart(4, '0')}); chmod go-w it`);
     let users: UserFile;
     try {
-      users = new UserFile(readFileSync(full, 'utf8'), full);
+      users = new UserFile(read.value.text, full);
     } catch (e) {
-      const code = (e as NodeJS.ErrnoException).code;
-      return p.error(join(at, 'users'), code ? `cannot read ${full} (${code})` : (e as Error).message);
+      return p.error(join(at, 'users'), (e as Error).message);
     }
     return { role: 'server', usersFile: full, users, maxAttempts, blockAfter, blockSeconds };
   }
