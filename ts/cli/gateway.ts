@@ -27,7 +27,7 @@ the command line.`,
     burst: {
       kind: 'integer',
       min: 1,
-      help: 'lines per event kind per 10 s before the rest are only counted in a summary line (default 20): quiet under load',
+      help: 'lines per event kind per 10 s before the rest are only counted in a summary line (default 20; with --json no limit): quiet under load',
     },
   },
   notes: 'Exit codes: 0 stopped by a signal, 1 runtime failure, 2 usage or configuration error.',
@@ -84,7 +84,9 @@ export function gateway(argv: string[]): Promise<number> {
   return runCommand(GATEWAY_COMMAND, argv, async ({ values }) => {
     const config = await loadConfig(values.config);
     for (const w of config.warnings) process.stderr.write(`ike: warning: ${w}\n`);
-    const log = new EventLog({ json: values.json, level: (values['log-level'] as Level | undefined) ?? 'info', ...(values.burst !== undefined ? { burst: values.burst } : {}) });
+    // --json output is read by programs (supervisors, tests), which want every event: no burst limit unless asked
+    const burst = values.burst ?? (values.json ? Infinity : 20);
+    const log = new EventLog({ json: values.json, level: (values['log-level'] as Level | undefined) ?? 'info', burst });
     const print: Print = (event, fields, level = 'info') => log.log(level, event, fields);
     // checked and opened before anything starts: a refused directory stops the gateway here
     const keylog = values.keylog !== undefined ? new KeylogAppender(values.keylog) : undefined;
