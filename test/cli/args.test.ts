@@ -55,7 +55,9 @@ test('args: bad values, unknown options, missing values and stray arguments are 
   refuse(['--config', 'x', '-x'], 'unknown option -x');
   refuse(['--config', 'x', '--json=yes'], "--json takes no value (got '--json=yes')");
   refuse(['--config'], '--config needs a value (--config FILE)');
-  refuse([], 'ike thing needs --config FILE');
+  refuse(['--config', '--json'], '--config needs a value (--config FILE), not the option --json');
+  assert.equal(parse('--config=--json').config, '--json', 'inline, the value is taken as written');
+  refuse([], 'missing --config FILE');
   refuse(['--config', 'x', 'extra'], "unexpected argument 'extra'");
 });
 
@@ -73,7 +75,7 @@ test('args: -h / --help wins over everything else; the usage lists every option 
 test('args: positionals are counted', () => {
   const spec = command({ name: 'ike passwd', summary: 'x', options: {}, positionals: { min: 1, max: 1, name: 'USER' } });
   assert.deepEqual(parseCommand(spec, ['alice']), { values: {}, positionals: ['alice'] });
-  assert.throws(() => parseCommand(spec, []), /ike passwd needs USER/);
+  assert.throws(() => parseCommand(spec, []), /^UsageError: missing USER$/);
   assert.throws(() => parseCommand(spec, ['a', 'b']), /too many arguments: 'b'/);
   assert.deepEqual(parseCommand(spec, ['--', '-dash-user']), { values: {}, positionals: ['-dash-user'] }, "'--' ends the options");
 });

@@ -62,13 +62,13 @@ test('cli: --version prints the package name and version', () => {
 
 test('cli: unknown options and bad values exit 2 with one line naming the problem, never a stack trace', () => {
   const cases: [string[], RegExp][] = [
-    [['demo', '--fast'], /^ike: unknown option --fast \(try 'ike demo --help'\)$/],
-    [['gateway', '--config', 'x.json', '--jsn'], /^ike: unknown option --jsn \(did you mean --json\?\)/],
-    [['status', 'extra'], /^ike: unexpected argument 'extra'/],
-    [['keylog', '--control', 'x'], /^ike: ike keylog needs --out DIR/],
-    [['load', '--config', 'x', '--connection', 'y', '--count', '3', '--concurrency', 'x'], /^ike: --concurrency must be a whole number, not 'x'/],
-    [['load', '--config', 'x', '--connection', 'y', '--count', '3', '--timeout', '1x'], /^ike: --timeout must be a duration/],
-    [['passwd', 'a', 'b'], /^ike: too many arguments: 'b'/],
+    [['demo', '--fast'], /^ike demo: unknown option --fast \(try 'ike demo --help'\)$/],
+    [['gateway', '--config', 'x.json', '--jsn'], /^ike gateway: unknown option --jsn \(did you mean --json\?\)/],
+    [['status', 'extra'], /^ike status: unexpected argument 'extra'/],
+    [['keylog', '--control', 'x'], /^ike keylog: missing --out DIR/],
+    [['load', '--config', 'x', '--connection', 'y', '--count', '3', '--concurrency', 'x'], /^ike load: --concurrency must be a whole number, not 'x'/],
+    [['load', '--config', 'x', '--connection', 'y', '--count', '3', '--timeout', '1x'], /^ike load: --timeout must be a duration/],
+    [['passwd', 'a', 'b'], /^ike passwd: too many arguments: 'b'/],
     [['soak', '--seconds', 'x'], /^ike soak: --seconds must be a duration/],
     [['soak', '--minuts', '1'], /^ike soak: unknown option --minuts \(did you mean --minutes\?\)/],
     [['bench', 'handshakes', '--mode', 'agressive'], /^ike bench handshakes: --mode must be main or aggressive, not 'agressive' \(did you mean 'aggressive'\?\)/],

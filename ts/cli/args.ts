@@ -7,7 +7,7 @@ import { parseArgs } from 'node:util';
 import { closest } from '../gateway/config/check.js';
 import { parseDuration } from '../gateway/config/values.js';
 
-/** A mistake on the command line: the caller prints `ike: MESSAGE (try '... --help')` and exits 2. */
+/** A mistake on the command line: the caller prints `ike load: MESSAGE (try 'ike load --help')` and exits 2. */
 export class UsageError extends Error {
   override readonly name = 'UsageError';
 }
@@ -161,16 +161,18 @@ export function parseCommand<C extends CommandSpec>(spec: C, argv: readonly stri
       values[t.name] = true;
     } else {
       if (t.value === undefined) throw new UsageError(`--${t.name} needs a value (${optionLabel(t.name, o).trim()})`);
+      // `--config --json` is a forgotten value far more often than a file named --json (--config=--json says so)
+      if (!t.inlineValue && t.value.startsWith('--')) throw new UsageError(`--${t.name} needs a value (${optionLabel(t.name, o).trim()}), not the option ${t.value}`);
       values[t.name] = convert(t.name, o, t.value);
     }
   }
   for (const [n, o] of Object.entries(spec.options)) {
     if (o.kind === 'flag') values[n] ??= false;
-    else if (o.required && values[n] === undefined) throw new UsageError(`${spec.name} needs ${optionLabel(n, o).trim()}`);
+    else if (o.required && values[n] === undefined) throw new UsageError(`missing ${optionLabel(n, o).trim()}`);
   }
   const p = spec.positionals ?? { min: 0, max: 0, name: '' };
   if (positionals.length > p.max) throw new UsageError(p.max === 0 ? `unexpected argument '${positionals[0]}'` : `too many arguments: ${positionals.slice(p.max).map((s) => `'${s}'`).join(' ')}`);
-  if (positionals.length < p.min) throw new UsageError(`${spec.name} needs ${p.name}`);
+  if (positionals.length < p.min) throw new UsageError(`missing ${p.name}`);
   delete values.help;
   return { values: values as OptionValues<C>, positionals };
 }
@@ -189,7 +191,7 @@ export async function runCommand<C extends CommandSpec>(spec: C, argv: readonly 
     return await body(parsed);
   } catch (e) {
     if (!(e instanceof UsageError)) throw e;
-    process.stderr.write(`${spec.name.split(' ')[0]}: ${e.message} (try '${spec.name} --help')\n`);
+    process.stderr.write(`${spec.name}: ${e.message} (try '${spec.name} --help')\n`);
     return 2;
   }
 }

@@ -23,6 +23,8 @@ async function readStdin(): Promise<Buffer> {
 /** One line typed on the terminal without echo; null on Ctrl-C or Ctrl-D at an empty line. */
 function readHidden(prompt: string): Promise<string | null> {
   const stdin = process.stdin;
+  // echo off before the prompt shows: what is typed ahead must not appear either
+  stdin.setRawMode(true);
   process.stderr.write(prompt);
   return new Promise((resolve) => {
     let text = '';
@@ -41,7 +43,6 @@ function readHidden(prompt: string): Promise<string | null> {
         else if (ch >= ' ') text += ch;
       }
     };
-    stdin.setRawMode(true);
     stdin.resume();
     stdin.on('data', onData);
   });
