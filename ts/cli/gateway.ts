@@ -95,7 +95,15 @@ export function gateway(argv: string[]): Promise<number> {
     }
     const gw = new Gateway(config);
     printEvents(gw, print);
-    gw.on('keylog', (k) => keylog?.append(k));
+    gw.on('keylog', (k) => {
+      try {
+        keylog?.append(k);
+      } catch (e) {
+        // a full disk must not stop the gateway: say it once, write no more keys
+        process.stderr.write(`ike: warning: --keylog: cannot write ${keylog?.dir} (${(e as NodeJS.ErrnoException).code ?? String(e)}); no more keys are written\n`);
+        keylog?.close();
+      }
+    });
     let control: ControlServer | null = null;
     try {
       control = values['no-control'] ? null : await ControlServer.listen(gw, values.control ?? defaultControlPath());

@@ -110,6 +110,7 @@ export class KeylogAppender {
     if (fd !== undefined) writeSync(fd, l.line + '\n');
   }
 
+  /** Idempotent; appends after it write nothing. */
   close(): void {
     for (const fd of this.fds.values()) closeSync(fd);
     this.fds.clear();
