@@ -210,6 +210,41 @@ test('xauth: one valid account does not reset the address: guesses at another us
   assert.equal(v.calls.length, calls);
 });
 
+test('xauth: LoginLimiter.begin counts checks in flight, so parallel SAs cannot exceed the limit', () => {
+  const l = new LoginLimiter({ maxFailures: 3, blockMs: 1000, clock: () => 0 });
+  const checks = ['u1', 'u2', 'u3'].map((u) => l.begin('192.0.2.9', u));
+  assert.ok(checks.every((c) => c !== null));
+  assert.equal(l.begin('192.0.2.9', 'u4'), null, 'three checks in flight: a fourth would exceed the limit');
+  assert.notEqual(l.begin('192.0.2.10', 'u4'), null, 'another address may');
+  checks[0]!(true);
+  assert.notEqual(l.begin('192.0.2.9', 'u5'), null, 'a success ends its check without a failure');
+  checks[1]!(false);
+  checks[2]!(false);
+  checks[2]!(false); // a second call is ignored
+  assert.equal(l.allowed('192.0.2.9'), true, 'two failures so far');
+});
+
+test('xauth: five SAs guessing at once from one address: at most blockAfter passwords are checked', async () => {
+  const limiter = new LoginLimiter({ maxFailures: 3, blockMs: 30_000, clock: () => 0 });
+  let checked = 0;
+  let inFlight = 0;
+  let maxInFlight = 0;
+  const slow = async (_u: string, _p: string) => {
+    checked++;
+    maxInFlight = Math.max(maxInFlight, ++inFlight);
+    await new Promise((r) => setTimeout(r, 300));
+    inFlight--;
+    return false;
+  };
+  const all = await Promise.all(
+    Array.from({ length: 5 }, (_, i) => session({ xauth: { verify: slow, maxAttempts: 1, limiter } }, { xauth: { user: `user${i}`, password: 'guess' }, modeConfig: 'none' })),
+  );
+  assert.equal(checked, 3);
+  assert.equal(maxInFlight, 3, 'the three checks ran at the same time: the SAs did overlap');
+  assert.ok(all.every((x) => x.s.authenticated === false));
+  assert.equal(limiter.allowed('10.99.0.1'), false);
+});
+
 test('xauth: scrypt user file verifies, rejects wrong passwords, unknown users and malformed lines', async () => {
   const h = await hashPassword('pässword', FAST);
   assert.match(h, /^scrypt\$1024\$8\$1\$[0-9a-f]{32}\$[0-9a-f]{64}$/);

@@ -285,21 +285,27 @@ export class RemoteAccessServer extends Session {
       return;
     }
     const peer = this.options.peer;
-    if (x.limiter && !x.limiter.allowed(peer, user)) {
-      // blocked while this SA was asking: no password check, the user or the address is refused for now
-      this.fail(user, `too many failed logins for '${user}' or from ${peer}: refused for ${Math.ceil(x.limiter.retryAfterMs(peer, user) / 1000)} s`, now);
+    const checked = x.limiter?.begin(peer, user);
+    if (x.limiter && !checked) {
+      // blocked (or as many checks in flight as failures left): no password check for now
+      const wait = Math.ceil(x.limiter.retryAfterMs(peer, user) / 1000);
+      this.fail(user, `too many failed logins for '${user}' or from ${peer}: ${wait > 0 ? `refused for ${wait} s` : 'other checks are in progress'}`, now);
       return;
     }
-    const ok = await x.verify(user, password);
+    let ok = false;
+    try {
+      ok = await x.verify(user, password);
+    } finally {
+      // counted even when the SA went away meanwhile: deleting it must not hide a wrong guess
+      checked?.(ok);
+    }
     if (this.closed) return;
     if (ok) {
-      x.limiter?.success(user);
       this.user = user;
       this.statusSent = XauthStatus.OK;
       this.request(ModeCfgType.CFG_SET, [tv(ModeCfgAttr.XAUTH_STATUS, XauthStatus.OK)], now);
       return;
     }
-    x.limiter?.failure(peer, user);
     const blocked = x.limiter !== undefined && !x.limiter.allowed(peer, user);
     if (this.attempts < (x.maxAttempts ?? 3) && !blocked) {
       this.out.events.push({ type: 'xauthRetry', user, attempt: this.attempts + 1 });

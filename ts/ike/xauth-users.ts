@@ -49,6 +49,24 @@ class FailureCounts {
   clear(key: string): void {
     this.entries.delete(key);
   }
+
+  /** Checks in flight per key: they count as failures until they end (bounded by the checks running). */
+  private readonly pending = new Map<string, number>();
+
+  /** As many failures plus checks in flight as failures allowed: one more check could exceed the limit. */
+  saturated(key: string): boolean {
+    return (this.entries.get(key)?.failures ?? 0) + (this.pending.get(key) ?? 0) >= this.maxFailures;
+  }
+
+  start(key: string): void {
+    this.pending.set(key, (this.pending.get(key) ?? 0) + 1);
+  }
+
+  end(key: string): void {
+    const n = (this.pending.get(key) ?? 1) - 1;
+    if (n > 0) this.pending.set(key, n);
+    else this.pending.delete(key);
+  }
 }
 
 /**
@@ -92,6 +110,26 @@ export class LoginLimiter {
   /** `user` logged in: its count is cleared; the address's is not. */
   success(user: string): void {
     this.users.clear(user);
+  }
+
+  /**
+   * Starts a password check of `user` from `address`: null when it is refused (blocked, or as many checks in
+   * flight as failures are left), else the function to call with its result. A check in flight counts as a
+   * failure until it ends, so many SAs checking passwords at once cannot exceed the limit between them.
+   */
+  begin(address: string, user: string): ((ok: boolean) => void) | null {
+    if (!this.allowed(address, user) || this.addresses.saturated(address) || this.users.saturated(user)) return null;
+    this.addresses.start(address);
+    this.users.start(user);
+    let ended = false;
+    return (ok) => {
+      if (ended) return;
+      ended = true;
+      this.addresses.end(address);
+      this.users.end(user);
+      if (ok) this.success(user);
+      else this.failure(address, user);
+    };
   }
 }
 
