@@ -159,3 +159,18 @@ test('config: an XAUTH user file is read like the config (a FIFO refused at once
   const fifo = await load(json, 'gw.json', (dir) => execFileSync('mkfifo', [path.join(dir, 'u.txt')]));
   assert.match(fifo.errors![0]!, /^connections\.ra\.xauth\.users: \/.*u\.txt is a FIFO, not a regular file$/);
 });
+
+test('config: a config file holding a PSK warns when group or others can read it; at 0600 it does not', async () => {
+  const json = `{ "connections": { "a": ${conn()} } }`;
+  const open = await load(json, 'gw.json', (dir) => chmodSync(path.join(dir, 'gw.json'), 0o644));
+  assert.deepEqual(open.warnings?.map((w) => w.replace(/^.*gw\.json/, 'gw.json')), [
+    'gw.json: holds a pre-shared key (connections.a.auth.psk) and can be read or changed by group or others (mode 0644); chmod 600 it, or use pskFile / pskEnv',
+  ]);
+  assert.deepEqual((await load(json, 'gw.json', (dir) => chmodSync(path.join(dir, 'gw.json'), 0o600))).warnings, []);
+  // no key in the file: nothing to say about its mode
+  const noKey = await load(`{ "connections": { "a": { "remote": "10.99.0.1", "auth": { "pskFile": "a.psk" } } } }`, 'gw.json', (dir) => {
+    chmodSync(path.join(dir, 'gw.json'), 0o644);
+    writeFileSync(path.join(dir, 'a.psk'), PSK, { mode: 0o600 });
+  });
+  assert.deepEqual(noKey.warnings, []);
+});

@@ -178,6 +178,11 @@ export async function loadConfig(file: string, env: ParseOptions['env'] = proces
   if (!json.ok) throw new ConfigError(json.errors);
   const r = parseConfig(json.value, { baseDir: path.dirname(path.resolve(file)), env });
   if (!r.ok) throw new ConfigError(r.errors);
+  // a key written in the file is as exposed as the file: warn as for a pskFile
+  const inline = r.config.connections.find((c) => c.auth.source === 'psk');
+  if (inline && json.mode !== undefined && (json.mode & 0o077) !== 0) {
+    r.config.warnings.push(`${file}: holds a pre-shared key (connections.${inline.name}.auth.psk) and can be read or changed by group or others (mode ${json.mode.toString(8).padStart(4, '0')}); chmod 600 it, or use pskFile / pskEnv`);
+  }
   return r.config;
 }
 

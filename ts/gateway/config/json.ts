@@ -71,11 +71,11 @@ export function parseJson(text: string, file: string): JsonResult {
   }
 }
 
-/** Reads, checks (a regular file, size cap, UTF-8 text) and parses a config file. */
-export function readConfigJson(file: string): JsonResult {
+/** Reads, checks (a regular file, size cap, UTF-8 text) and parses a config file; `mode`: its permission bits. */
+export function readConfigJson(file: string): JsonResult & { mode?: number } {
   const read = readRegularFile(file, MAX_CONFIG_BYTES, 'the config file');
   if (!read.ok) return { ok: false, errors: [`${file}: ${read.error}`] };
   const text = utf8Text(read.value.bytes, 'the config file');
   if (!text.ok) return { ok: false, errors: [`${file}: ${text.error}`] };
-  return parseJson(text.value, file);
+  return { ...parseJson(text.value, file), mode: read.value.mode };
 }
