@@ -171,7 +171,7 @@ test('the socket is owner-only, a live one is refused, a stale one replaced, a p
 
   // `ike gateway` on a live control path: exit 1, one line, before binding any port
   const cfg = path.join(dir, 'gw.json');
-  writeFileSync(cfg, JSON.stringify({ listen: { address: '127.0.0.1', port: base + 3, nattPort: base + 4 }, connections: { x: { remote: '127.0.0.1', auth: { psk: 'x' } } } }));
+  writeFileSync(cfg, JSON.stringify({ listen: { address: '127.0.0.1', port: base + 3, nattPort: base + 4 }, connections: { x: { remote: '127.0.0.1', auth: { psk: 'x' } } } }), { mode: 0o600 });
   const refused = await ike(['gateway', '--config', cfg, '--control', sockI]);
   assert.equal(refused.code, 1, refused.stderr);
   assert.equal(refused.stderr.trim().split('\n').length, 1, refused.stderr);
