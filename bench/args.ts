@@ -24,3 +24,12 @@ export function benchUsageError(name: string, message: string): never {
   process.stderr.write(`${name}: ${message} (try '${name} --help')\n`);
   process.exit(2);
 }
+
+/**
+ * The value after `--name` in process.argv, unchecked. Deprecated: kept so that a suite written against it still
+ * builds; new suites declare their options with `command` and read them with `benchArgs` (help, errors, units).
+ */
+export function argValue(name: string): string | undefined {
+  const i = process.argv.indexOf(`--${name}`);
+  return i > 0 ? process.argv[i + 1] : undefined;
+}
