@@ -1,49 +1,134 @@
-// `ike gateway --config FILE`: a gateway in the foreground, one line per event on stdout, until SIGINT / SIGTERM.
+// `ike gateway`: a gateway run as a daemon until SIGINT / SIGTERM. One line per event (or one JSON object
+// with --json), keys written for Wireshark with --keylog, the control socket (status, keylog, list-conns,
+// initiate, terminate, reload), SIGHUP = reload, the Prometheus endpoint when the config has "metrics".
+// A start-up failure closes whatever was opened and rejects (main.ts turns it into exit 1, or 2 for config).
 import { loadConfig } from '../gateway/config.js';
 import { ControlServer, defaultControlPath } from '../gateway/control.js';
-import { Gateway, type GatewayErrorEvent, type Phase1UpEvent } from '../gateway/gateway.js';
+import { Gateway } from '../gateway/gateway.js';
 import { KeylogAppender } from '../gateway/keylog-files.js';
 import { command, runCommand } from './args.js';
-import { EventLog, LEVELS, type Level } from './event-log.js';
+import { reloadFromFile } from './conns.js';
+import { EventLog, LOG_LEVELS, type LogLevel } from './log.js';
 
 export const GATEWAY_COMMAND = command({
   name: 'ike gateway',
-  summary: `Runs a gateway until SIGINT / SIGTERM, one line per event on stdout (listening, phase1-up,
-child-up, remote-access, child-down, phase1-down, error), each with its time and level; past --burst
-lines of a kind in 10 s the rest are counted in one summary line. Config warnings go to stderr.
+  summary: `Runs a gateway until SIGINT / SIGTERM (SIGHUP: reload the config file, as ike reload), one line
+per event on stdout with its time (listening, phase1-up, child-up, remote-access, child-down,
+phase1-down, error); under load, SA events beyond 20 per 10 s are counted in a summary line.
 A pre-shared key comes from the config file (auth.psk, auth.pskEnv or auth.pskFile), never from
 the command line.`,
   options: {
     config: { kind: 'string', value: 'FILE', required: true, help: 'the configuration (examples/README.md)' },
-    json: { kind: 'flag', help: 'one JSON object per event line' },
+    json: { kind: 'flag', help: 'one JSON object per event line (every event: no summaries)' },
     keylog: {
       kind: 'string',
       value: 'DIR',
       help: 'write the session keys of connections with "keylog": true to DIR/ikev1_decryption_table and DIR/esp_sa (Wireshark\'s files; new 0600 files at each start; DIR ours and not group/other-writable)',
     },
-    control: { kind: 'string', value: 'PATH', help: `its control socket for ike status / ike keylog (mode 0600, default ${defaultControlPath()})` },
-    'no-control': { kind: 'flag', help: 'no control socket' },
-    'log-level': { kind: 'choice', choices: LEVELS, help: 'print events of this level and above: error, warn (failed logins), info (every event; default)' },
-    burst: {
-      kind: 'integer',
-      min: 1,
-      help: 'lines per event kind per 10 s before the rest are only counted in a summary line (default 20; with --json no limit): quiet under load',
+    control: {
+      kind: 'string',
+      value: 'PATH',
+      help: `its control socket for ike status / keylog / list-conns / initiate / terminate / reload (mode 0600; default one per listen address, e.g. ${defaultControlPath({ address: '0.0.0.0', port: 500 })})`,
     },
+    'no-control': { kind: 'flag', help: 'no control socket' },
+    'log-level': { kind: 'choice', choices: LOG_LEVELS, help: 'error, warn, info (default) or debug (every event, no summaries)' },
   },
   notes: 'Exit codes: 0 stopped by a signal, 1 runtime failure, 2 usage or configuration error.',
 });
 
-type Print = (event: string, fields: Record<string, unknown>, level?: Level) => void;
+/** `ike gateway ARGS`: parses them (help, one-line usage errors) and runs the gateway. */
+export function gateway(argv: string[]): Promise<number> {
+  return runCommand(GATEWAY_COMMAND, argv, ({ values }) =>
+    runGateway({
+      file: values.config,
+      json: values.json,
+      keylogDir: values.keylog,
+      control: values['no-control'] ? null : values.control,
+      logLevel: values['log-level'] as LogLevel | undefined,
+    }),
+  );
+}
 
-/** One line per gateway event (never a key or a password: the events carry none). */
+export interface GatewayRun {
+  file: string;
+  json: boolean;
+  keylogDir?: string | undefined;
+  /** The control socket path; undefined: the default one per listen address; null: none. */
+  control?: string | null | undefined;
+  /** Default info (ts/cli/log.ts). */
+  logLevel?: LogLevel | undefined;
+}
+
+type Print = (event: string, fields: Record<string, unknown>) => void;
+
+export async function runGateway(run: GatewayRun): Promise<number> {
+  const config = await loadConfig(run.file);
+  for (const w of config.warnings) process.stderr.write(`ike: warning: ${w}\n`);
+  // checked and opened before anything starts: a refused key directory stops the gateway here
+  const keylog = run.keylogDir !== undefined ? new KeylogAppender(run.keylogDir) : undefined;
+  if (keylog && !config.connections.some((c) => c.keylog)) {
+    process.stderr.write(`ike: warning: --keylog ${keylog.dir}: no connection has "keylog": true, so nothing will be written there (ike keylog --out DIR takes the keys of every SA)\n`);
+  }
+  const gw = new Gateway(config);
+  const log = new EventLog({ json: run.json, level: run.logLevel ?? 'info' });
+  const print: Print = (event, fields) => log.event(event, fields);
+  printEvents(gw, print);
+  if (keylog) writeKeylog(gw, keylog);
+  // one reload at a time (SIGHUP and `ike reload` may meet)
+  let reloading: Promise<unknown> = Promise.resolve();
+  const reload = () => {
+    const r = reloading.then(() => reloadFromFile(gw, run.file));
+    reloading = r.catch(() => undefined);
+    return r;
+  };
+  const control = run.control === null ? null : await ControlServer.listen(gw, run.control ?? defaultControlPath(config.listen), { reload });
+  const onHup = () =>
+    reload().then(
+      (r) => print('reload', { ...r }),
+      (e: Error) => print('error', { kind: 'CONFIG', message: e.message }),
+    );
+  let metrics: { close(): Promise<void> } | undefined;
+  try {
+    await gw.start();
+    // once started: a gateway refused at start-up says only why
+    if (!config.dataplane) {
+      process.stderr.write('ike: note: no "dataplane" in the config: SAs are negotiated, but this process carries no traffic through them (see examples/tunnel-dataplane.json)\n');
+    }
+    if (control) print('control', { path: control.path });
+    if (config.metrics) {
+      const { MetricsServer } = await import('../gateway/metrics.js');
+      const m = (metrics = await MetricsServer.listen(gw, config.metrics));
+      const host = m.address.address.includes(':') ? `[${m.address.address}]` : m.address.address;
+      print('metrics', { url: `http://${host}:${m.address.port}/metrics` });
+    }
+    process.on('SIGHUP', onHup);
+    await new Promise<void>((resolve) => {
+      process.once('SIGINT', () => resolve());
+      process.once('SIGTERM', () => resolve());
+    });
+    process.off('SIGHUP', onHup);
+    await gw.stop();
+  } finally {
+    log.flush();
+    await metrics?.close();
+    await control?.close();
+    // a start-up failure after the sockets were bound (the metrics port taken): nothing stays open
+    await gw.stop();
+    keylog?.close();
+  }
+  print('stopped', {});
+  return 0;
+}
+
 function printEvents(gw: Gateway, print: Print): void {
+  const at = (e: { address: string; port: number }) => `${e.address}:${e.port}`;
   gw.on('listening', (l) => print('listening', { address: l.address, port: l.port, nattPort: l.nattPort }));
-  gw.on('phase1-up', (e: Phase1UpEvent) =>
+  gw.on('phase1-up', (e) =>
     print('phase1-up', {
       connection: e.connection,
       role: e.initiator ? 'initiator' : 'responder',
       mode: e.mode,
-      remote: `${e.remote.address}:${e.remote.port}`,
+      remote: at(e.remote),
       localId: e.localId,
       remoteId: e.remoteId,
       algorithms: e.algorithms,
@@ -70,56 +155,21 @@ function printEvents(gw: Gateway, print: Print): void {
     }),
   );
   // XAUTH / Mode-Config progress (never a password: the events carry the user name and the configuration received)
-  gw.on('remote-access', (e) =>
-    print('remote-access', { connection: e.connection, remote: `${e.remote.address}:${e.remote.port}`, cookieI: e.cookieI, ...e.event }, /Failed$/.test(e.event.type) ? 'warn' : 'info'),
-  );
+  gw.on('remote-access', (e) => print('remote-access', { connection: e.connection, remote: at(e.remote), cookieI: e.cookieI, ...e.event }));
   gw.on('child-down', (e) => print('child-down', { connection: e.connection, spiIn: e.spiIn, spiOut: e.spiOut, reason: e.reason }));
-  gw.on('phase1-down', (e) => print('phase1-down', { connection: e.connection, remote: `${e.remote.address}:${e.remote.port}`, reason: e.reason }));
-  gw.on('error', (e: GatewayErrorEvent) =>
-    print('error', { connection: e.connection, remote: e.remote ? `${e.remote.address}:${e.remote.port}` : undefined, kind: e.kind, message: e.message }, 'error'),
-  );
+  gw.on('phase1-down', (e) => print('phase1-down', { connection: e.connection, remote: at(e.remote), reason: e.reason }));
+  gw.on('error', (e) => print('error', { connection: e.connection, remote: e.remote ? at(e.remote) : undefined, kind: e.kind, message: e.message }));
 }
 
-export function gateway(argv: string[]): Promise<number> {
-  return runCommand(GATEWAY_COMMAND, argv, async ({ values }) => {
-    const config = await loadConfig(values.config);
-    for (const w of config.warnings) process.stderr.write(`ike: warning: ${w}\n`);
-    // --json output is read by programs (supervisors, tests), which want every event: no burst limit unless asked
-    const burst = values.burst ?? (values.json ? Infinity : 20);
-    const log = new EventLog({ json: values.json, level: (values['log-level'] as Level | undefined) ?? 'info', burst });
-    const print: Print = (event, fields, level = 'info') => log.log(level, event, fields);
-    // checked and opened before anything starts: a refused directory stops the gateway here
-    const keylog = values.keylog !== undefined ? new KeylogAppender(values.keylog) : undefined;
-    if (keylog && !config.connections.some((c) => c.keylog)) {
-      process.stderr.write(`ike: warning: --keylog ${keylog.dir}: no connection has "keylog": true, so nothing will be written\n`);
-    }
-    const gw = new Gateway(config);
-    printEvents(gw, print);
-    gw.on('keylog', (k) => {
-      try {
-        keylog?.append(k);
-      } catch (e) {
-        // a full disk must not stop the gateway: say it once, write no more keys
-        process.stderr.write(`ike: warning: --keylog: cannot write ${keylog?.dir} (${(e as NodeJS.ErrnoException).code ?? String(e)}); no more keys are written\n`);
-        keylog?.close();
-      }
-    });
-    let control: ControlServer | null = null;
+/** Wireshark's key tables, a line per SA of the connections with "keylog": true (ts/gateway/keylog-files.ts). */
+function writeKeylog(gw: Gateway, keylog: KeylogAppender): void {
+  gw.on('keylog', (k) => {
     try {
-      control = values['no-control'] ? null : await ControlServer.listen(gw, values.control ?? defaultControlPath());
-      await gw.start();
-      if (control) print('control', { path: control.path });
-      await new Promise<void>((resolve) => {
-        process.once('SIGINT', () => resolve());
-        process.once('SIGTERM', () => resolve());
-      });
-      await gw.stop();
-      print('stopped', {});
-    } finally {
-      await control?.close();
-      keylog?.close();
-      log.close();
+      keylog.append(k);
+    } catch (e) {
+      // a full disk must not stop the gateway: say it once, write no more keys
+      process.stderr.write(`ike: warning: --keylog: cannot write ${keylog.dir} (${(e as NodeJS.ErrnoException).code ?? String(e)}); no more keys are written\n`);
+      keylog.close();
     }
-    return 0;
   });
 }

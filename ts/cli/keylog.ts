@@ -1,7 +1,7 @@
 // `ike keylog [--control PATH] --out DIR`: the session keys of every current SA of a running gateway, in
 // the two files Wireshark reads. Anyone holding these files can decrypt the traffic: debugging only.
 import path from 'node:path';
-import { controlRequest, defaultControlPath } from '../gateway/control.js';
+import { controlRequest, findControlSocket } from '../gateway/control.js';
 import { KeylogFileError, writeKeylogFiles } from '../gateway/keylog-files.js';
 import { command, runCommand } from './args.js';
 import { CONTROL_OPTION, withControl } from './status.js';
@@ -22,7 +22,7 @@ Anyone who reads these files can decrypt the traffic: debugging only.`,
 
 export function keylog(argv: string[]): Promise<number> {
   return runCommand(KEYLOG_COMMAND, argv, async ({ values }) => {
-    const r = await withControl(() => controlRequest(values.control ?? defaultControlPath(), { cmd: 'keylog' }));
+    const r = await withControl(() => controlRequest(values.control ?? findControlSocket(), { cmd: 'keylog' }));
     if (typeof r === 'number') return r;
     let files: ReturnType<typeof writeKeylogFiles>;
     try {

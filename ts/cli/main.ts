@@ -10,8 +10,13 @@ const USAGE = `usage: ike <command> [options]      (ike <command> --help: that c
 commands:
   demo        two gateways on loopback: Main Mode + Quick Mode narrated
               message by message, then ESP traffic and its rates
-  gateway     run a gateway from a config file until SIGINT/SIGTERM, one
-              line per event; control socket for ike status / ike keylog
+  gateway     run a gateway from a config file until SIGINT/SIGTERM
+              (SIGHUP: reload), one line per event; a control socket for
+              the commands below
+  list-conns | initiate NAME | terminate NAME | reload
+              operate a running gateway over its control socket: its
+              connections and whether they are up, bring one up (waits for
+              its child SA) or down, re-read its config file (as SIGHUP)
   status      the SAs of a running gateway: algorithms, NAT, lifetimes,
               packet and byte counters (never keys)
   keylog      the session keys of ALL current SAs of a running gateway in
@@ -106,6 +111,11 @@ async function dispatch(commandName: string | undefined, rest: string[]): Promis
       return (await import('./status.js')).status(rest);
     case 'keylog':
       return (await import('./keylog.js')).keylog(rest);
+    case 'list-conns':
+    case 'initiate':
+    case 'terminate':
+    case 'reload':
+      return (await import('./conns.js')).conns(commandName, rest);
     case 'load':
       return (await import('./load.js')).load(rest);
     case 'soak':

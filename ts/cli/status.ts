@@ -1,13 +1,13 @@
 // `ike status [--control PATH] [--json]`: the SAs of a running gateway, asked over its control socket.
-import { ControlError, controlRequest, defaultControlPath } from '../gateway/control.js';
+import { ControlError, controlRequest, findControlSocket } from '../gateway/control.js';
 import type { ChildStatus, GatewayStatus, Phase1Status } from '../gateway/gateway.js';
 import { command, runCommand, type OptionSpec } from './args.js';
 
-/** --control, shared by `ike status` and `ike keylog`. */
+/** --control, shared by the commands that talk to a running gateway. */
 export const CONTROL_OPTION = {
   kind: 'string',
   value: 'PATH',
-  help: `the gateway's control socket (default ${defaultControlPath()})`,
+  help: "the gateway's control socket (default: the one gateway control socket of this user)",
 } as const satisfies OptionSpec;
 
 export const STATUS_COMMAND = command({
@@ -34,7 +34,7 @@ export async function withControl<T>(run: () => Promise<T>): Promise<T | number>
 
 export function status(argv: string[]): Promise<number> {
   return runCommand(STATUS_COMMAND, argv, async ({ values }) => {
-    const r = await withControl(() => controlRequest(values.control ?? defaultControlPath(), { cmd: 'status' }));
+    const r = await withControl(() => controlRequest(values.control ?? findControlSocket(), { cmd: 'status' }));
     if (typeof r === 'number') return r;
     process.stdout.write(values.json ? JSON.stringify(r.status, null, 2) + '\n' : formatStatus(r.status));
     return 0;
