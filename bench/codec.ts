@@ -1,4 +1,4 @@
-// ISAKMP codec rates: node dist/bench/codec.js [--time ms]
+// ISAKMP codec rates: node dist/bench/codec.js [--time 1s] [--json]
 // Cases: Main Mode message 1 with 8 proposals (+ 2 vendor IDs) and a Quick Mode message 1 body
 // (HASH, SA with 2 ESP proposals x 2 transforms, NONCE, KE 256 bytes, IDci, IDcr), parsed and encoded.
 import { Bench } from 'tinybench';
@@ -26,7 +26,7 @@ import {
   tv,
 } from '../ts/isakmp/index.js';
 import type { IsakmpHeader, Payload, Proposal } from '../ts/isakmp/index.js';
-import { argValue } from './args.js';
+import { benchArgs, command } from './args.js';
 
 const header = (exchangeType: number, messageId = 0): IsakmpHeader => ({
   initiatorCookie: Buffer.from('0102030405060708', 'hex'),
@@ -97,7 +97,18 @@ for (const [name, r] of [['mm1', parseMessage(mm1Bytes)], ['qm1', parseMessage(q
   if (!r.ok) throw new Error(`${name} does not parse: ${r.error.message}`);
 }
 
-const time = Number(argValue('time') ?? 1000);
+const ARGS = benchArgs(
+  command({
+    name: 'ike bench codec',
+    summary: `ISAKMP parse and encode rates: a Main Mode message 1 with 8 proposals and a Quick Mode message 1
+(whole, and its decrypted body), in messages per second.`,
+    options: {
+      time: { kind: 'duration', min: 0.001, help: 'measuring time per case (default 1s)' },
+      json: { kind: 'flag', help: 'the rows as JSON instead of a table' },
+    },
+  }),
+);
+const time = (ARGS.time ?? 1) * 1000;
 let sink = 0; // keeps results alive so the work is not optimised away
 // Each sample runs BATCH operations so that timer overhead (~1 µs per sample) does not dominate.
 const BATCH = 100;
@@ -112,16 +123,22 @@ bench
   .add(`encode Quick Mode 1 body chain`, batch(() => encodePayloads(qm1Payloads).length));
 
 await bench.run();
-const rows = bench.tasks.map((t) => {
+type Row = { case: string; state: string } | { case: string; msgsPerSec: number; usPerMsg: number; rmePercent: number };
+const rows = bench.tasks.map((t): Row => {
   const r = t.result as { state: string; latency?: { mean: number; rme: number } };
-  if (r.state !== 'completed' || !r.latency) return { case: t.name, 'msgs/s': r.state, 'µs/msg': '', '±%': '' };
+  if (r.state !== 'completed' || !r.latency) return { case: t.name, state: r.state };
   const perMsgMs = r.latency.mean / BATCH;
-  return {
-    case: t.name,
-    'msgs/s': Math.round(1000 / perMsgMs).toLocaleString('en-US'),
-    'µs/msg': (perMsgMs * 1000).toFixed(2),
-    '±%': r.latency.rme.toFixed(1),
-  };
+  return { case: t.name, msgsPerSec: 1000 / perMsgMs, usPerMsg: perMsgMs * 1000, rmePercent: r.latency.rme };
 });
-console.log(`ISAKMP codec, node ${process.version}, ${time} ms per case (sink ${sink > 0 ? 'ok' : '0'})`);
-console.table(rows);
+if (ARGS.json) {
+  console.log(JSON.stringify({ node: process.version, timeMs: time, rows }, null, 2));
+} else {
+  console.log(`ISAKMP codec, node ${process.version}, ${time} ms per case (sink ${sink > 0 ? 'ok' : '0'})`);
+  console.table(
+    rows.map((r) =>
+      'msgsPerSec' in r
+        ? { case: r.case, 'msgs/s': Math.round(r.msgsPerSec).toLocaleString('en-US'), 'µs/msg': r.usPerMsg.toFixed(2), '±%': r.rmePercent.toFixed(1) }
+        : { case: r.case, 'msgs/s': r.state, 'µs/msg': '', '±%': '' },
+    ),
+  );
+}

@@ -1,18 +1,33 @@
-// Crypto micro-benchmarks: the native provider against node:crypto, printed as a markdown table.
-//   node dist/bench/crypto.js [--time ms] [--rounds n] [--groups 2,14,15,19,20]
-// --time is the measuring time per cell and round (default 200 ms), --rounds the rounds (default 2). The async rows use the libuv pool, whose
+// Crypto micro-benchmarks: the native provider against node:crypto, printed as a markdown table (or JSON).
+//   node dist/bench/crypto.js [--time 200ms] [--rounds n] [--groups 2,14,15,19,20] [--json]
+// --time is the measuring time per cell and round, --rounds the rounds (default 2). The async rows use the libuv pool, whose
 // size is UV_THREADPOOL_SIZE (default 4; 2 in-flight operations need at least 2 threads).
 import crypto from 'node:crypto';
 import os from 'node:os';
 import { Bench } from 'tinybench';
 import { nativeCrypto, nodeCrypto, dhGroupInfo, type CryptoProvider, type DhGroupId, type HashName } from '../ts/crypto/index.js';
-import { argValue } from './args.js';
+import { benchArgs, benchUsageError, command } from './args.js';
 
-const TIME = Number(argValue('time') ?? 200);
+const ARGS = benchArgs(
+  command({
+    name: 'ike bench crypto',
+    summary: `DH (MODP and ECP), prf, key derivation and random bytes: the native addon against node:crypto,
+each cell the best of --rounds rounds; then async g^xy on the libuv pool with 1 and 2 in flight.`,
+    options: {
+      time: { kind: 'duration', min: 0.001, help: 'measuring time per cell and round (default 200ms)' },
+      rounds: { kind: 'integer', min: 1, max: 100, help: 'rounds per cell; the best rate is kept (default 2)' },
+      groups: { kind: 'string', value: 'LIST', help: 'DH groups by IANA number (default 2,14,15,19,20)' },
+      json: { kind: 'flag', help: 'one JSON object instead of the markdown tables' },
+    },
+  }),
+);
+const TIME = (ARGS.time ?? 0.2) * 1000;
 // Each cell is measured ROUNDS times, alternating native and node, and the best rate is kept: on a shared
 // machine the load drifts, and the best of a few rounds is the least disturbed figure for both sides.
-const ROUNDS = Number(argValue('rounds') ?? 2);
-const GROUPS = (argValue('groups') ?? '2,14,15,19,20').split(',').map(Number) as DhGroupId[];
+const ROUNDS = ARGS.rounds ?? 2;
+const GROUPS = (ARGS.groups ?? '2,14,15,19,20').split(',').map(Number) as DhGroupId[];
+const unknownGroup = (ARGS.groups ?? '').split(',').find((g) => g !== '' && !dhGroupInfo(Number(g) as DhGroupId));
+if (unknownGroup !== undefined) benchUsageError('ike bench crypto', `--groups: '${unknownGroup}' is not a DH group number (2, 14, 15, 19, 20, ...)`);
 
 if (nativeCrypto === null) {
   console.error('native addon not loaded: nothing to compare');
@@ -195,6 +210,11 @@ async function asyncRate(id: DhGroupId, inFlight: number): Promise<number> {
 const fmt = (x: number | undefined) => (x === undefined ? '—' : x >= 100 ? Math.round(x).toLocaleString('en-US') : x.toFixed(1));
 
 const out: string[] = [];
+const json: { machine: Record<string, unknown>; operations: Record<string, unknown>[]; asyncDh: Record<string, unknown>[] } = {
+  machine: { node: process.version, openssl: process.versions.openssl, cpu: os.cpus()[0]?.model ?? 'cpu', cpus: os.cpus().length, timeMs: TIME, rounds: ROUNDS },
+  operations: [],
+  asyncDh: [],
+};
 out.push(`Node ${process.version}, OpenSSL ${process.versions.openssl}, ${os.cpus()[0]?.model ?? 'cpu'} x${os.cpus().length}, load average ${os.loadavg()[0]!.toFixed(2)}; best of ${ROUNDS} rounds of ${TIME} ms per cell`);
 out.push('');
 out.push('| operation | native ops/s (short exp.) | native ops/s (full-length exp.) | node:crypto ops/s | node:crypto as | native / node |');
@@ -209,6 +229,7 @@ for (const r of rows) {
     if (r.nativeFull) nf = Math.max(nf ?? 0, await measure(r.nativeFull));
   }
   out.push(`| ${r.op} | ${fmt(n)} | ${fmt(nf)} | ${fmt(j)} | ${r.nodeLabel} | ${(n / j).toFixed(2)} |`);
+  json.operations.push({ op: r.op, nativePerSec: n, ...(nf !== undefined ? { nativeFullExponentPerSec: nf } : {}), nodePerSec: j, nodeAs: r.nodeLabel, nativeToNode: n / j });
   process.stderr.write('.');
 }
 out.push('');
@@ -228,7 +249,8 @@ for (const id of GROUPS.filter((g) => g === 14 || g === 19 || g === 15)) {
     a2 = Math.max(a2, await asyncRate(id, 2));
   }
   out.push(`| ${dhGroupInfo(id)!.keyword} | ${fmt(sync)} | ${fmt(a1)} | ${fmt(a2)} | ${(a2 / a1).toFixed(2)}x |`);
+  json.asyncDh.push({ group: dhGroupInfo(id)!.keyword, syncPerSec: sync, async1PerSec: a1, async2PerSec: a2 });
   process.stderr.write('.');
 }
 process.stderr.write('\n');
-console.log(out.join('\n'));
+console.log(ARGS.json ? JSON.stringify(json, null, 2) : out.join('\n'));

@@ -12,7 +12,7 @@ import { setImmediate as tick } from 'node:timers/promises';
 import { pathToFileURL } from 'node:url';
 import { createEspSa, espKeyLengths, nativeEsp, type EspAlgorithm, type EspSa } from '../ts/esp/index.js';
 import { nativeTestAddon } from '../ts/native.js';
-import { argValue } from './args.js';
+import { benchArgs, command } from './args.js';
 
 export interface EspMemoryRow {
   algorithm: EspAlgorithm;
@@ -95,15 +95,27 @@ export async function measureEspMemory(algorithm: EspAlgorithm, count: number, r
 }
 
 if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
-  const count = Number(argValue('count') ?? 10_000);
-  const window = Number(argValue('window') ?? 64);
-  const algorithms = (argValue('algorithms')?.split(',') as EspAlgorithm[] | undefined) ?? DEFAULT_ALGORITHMS;
+  const args = benchArgs(
+    command({
+      name: 'node dist/bench/esp-memory.js',
+      summary: 'Octets per ESP SA pair (outbound + inbound) in the addon and on the JS heap: idle, busy, destroyed, collected.',
+      options: {
+        count: { kind: 'integer', min: 1, help: 'SA pairs (default 10000)' },
+        window: { kind: 'integer', min: 0, max: 4096, help: 'replay window (default 64)' },
+        algorithms: { kind: 'string', value: 'LIST', help: `ESP algorithms, comma-separated (default ${DEFAULT_ALGORITHMS.join(',')})` },
+        json: { kind: 'flag', help: 'the rows as JSON' },
+      },
+    }),
+  );
+  const count = args.count ?? 10_000;
+  const window = args.window ?? 64;
+  const algorithms = (args.algorithms?.split(',') as EspAlgorithm[] | undefined) ?? DEFAULT_ALGORITHMS;
   if (!(globalThis as { gc?: unknown }).gc) process.stderr.write('esp-memory: run with node --expose-gc for exact figures\n');
   // One throwaway round first: the first SA of a kind fetches OpenSSL's algorithm objects (process-wide, once).
   await measureEspMemory(algorithms[0]!, 100, window);
   const rows: EspMemoryRow[] = [];
   for (const a of algorithms) rows.push(await measureEspMemory(a, count, window));
-  if (process.argv.includes('--json')) {
+  if (args.json) {
     process.stdout.write(JSON.stringify(rows) + '\n');
   } else {
     const f = (n: number) => n.toFixed(0).padStart(6);

@@ -6,6 +6,7 @@
 import { pathToFileURL } from 'node:url';
 import { createEspSa, espKeyLengths, layoutSealBatch, nativeEsp, type EspAlgorithm, type EspSa } from '../ts/esp/index.js';
 import { nativeTestAddon, nativeTestLoadError } from '../ts/native.js';
+import { benchArgs, command } from './args.js';
 
 export interface EspBenchOptions {
   algorithms?: EspAlgorithm[];
@@ -185,8 +186,18 @@ export function formatEspBench(rows: EspBenchRow[]): string {
 }
 
 if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
-  const json = process.argv.includes('--json');
-  const quick = process.argv.includes('--quick');
+  const a = benchArgs(
+    command({
+      name: 'ike bench esp',
+      summary: `ESP seal and open through the addon's batch calls, beside a raw EVP loop and node:crypto,
+by algorithm and packet size, in Gbit/s.`,
+      options: {
+        quick: { kind: 'flag', help: 'fewer sizes and shorter runs' },
+        json: { kind: 'flag', help: 'the rows as JSON instead of a table' },
+      },
+    }),
+  );
+  const { json, quick } = a;
   const rows = runEspBench({
     quick,
     onRow: json ? undefined : (r) => process.stderr.write(`${r.algorithm} ${r.direction} ${r.size}B x${r.batch}: ${r.gbps.toFixed(2)} Gbit/s\n`),

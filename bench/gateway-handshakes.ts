@@ -18,6 +18,8 @@ import { LoadTester, type LoadResult } from '../ts/load/load-tester.js';
 import { parseIkeProposal } from '../ts/ike/index.js';
 import { dhCeiling, fakeDhCrypto } from './handshakes.js';
 import { freePorts } from './soak.js';
+import type { OptionValues } from '../ts/cli/args.js';
+import { benchArgs, command } from './args.js';
 import { loopbackConfig } from './loopback-config.js';
 
 export interface GatewayBenchOptions {
@@ -216,43 +218,41 @@ export function formatGatewayBench(rows: GatewayBenchResult[]): string {
   ].join('\n');
 }
 
-export const GATEWAY_BENCH_USAGE = `usage: ike bench gateway [--duration 5] [--concurrency 16] [--warmup 2000] [--ike aes128-sha1-modp2048]
-                         [--esp aes128-sha1] [--pfs] [--sync-dh] [--keep] [--fake-dh] [--dgram] [--json]
-
-Main Mode + Quick Mode setups over UDP on 127.0.0.1: the load tester with an initiator Gateway in this
+export const GATEWAY_BENCH_COMMAND = command({
+  name: 'ike bench gateway',
+  summary: `Main Mode + Quick Mode setups over UDP on 127.0.0.1: the load tester with an initiator Gateway in this
 process, a responder Gateway in a child process. After --warmup setups, the measured ones run between two
-1 s measurements of the single-thread DH ceiling (as ike bench handshakes measures it). Each ISAKMP SA is deleted once its child is up, unless --keep (the handshake
-alone, as ike bench handshakes counts it). --fake-dh: a null DH group on both sides, the gateways' own
-cost (the ratio is then not a ratio to anything real). --dgram: node:dgram sockets on both sides instead
-of the addon's batched UdpSocket. Exit code 1 if a setup failed, 2 for usage errors.
-`;
+1 s measurements of the single-thread DH ceiling (as ike bench handshakes measures it). Each ISAKMP SA is
+deleted once its child is up, unless --keep (the handshake alone, as ike bench handshakes counts it).`,
+  options: {
+    duration: { kind: 'duration', min: 0.1, help: 'measuring time (default 5s)' },
+    concurrency: { kind: 'integer', min: 1, max: 100000, help: 'setups in flight (default 16)' },
+    warmup: { kind: 'integer', min: 0, help: 'setups before measuring (default 2000)' },
+    ike: { kind: 'string', value: 'PROPOSAL', help: 'phase 1 proposal (default aes128-sha1-modp2048)' },
+    esp: { kind: 'string', value: 'PROPOSAL', help: 'Quick Mode ESP proposal (default aes128-sha1)' },
+    pfs: { kind: 'flag', help: 'Quick Mode with PFS' },
+    'sync-dh': { kind: 'flag', help: 'DH on the event loop instead of the libuv pool' },
+    keep: { kind: 'flag', help: 'keep the ISAKMP SAs (the handshake alone)' },
+    'fake-dh': { kind: 'flag', help: "a null DH group on both sides: the gateways' own cost (the ratio then means nothing)" },
+    dgram: { kind: 'flag', help: "node:dgram sockets instead of the addon's batched UdpSocket" },
+    json: { kind: 'flag', help: 'one JSON object instead of the table' },
+  },
+  notes: 'Exit code 1 if a setup failed, 2 for usage errors.',
+});
 
-function parseArgs(argv: string[]): { options: Partial<GatewayBenchOptions>; json: boolean } {
-  const options: Partial<GatewayBenchOptions> = {};
-  let json = false;
-  const num = (i: number, name: string, integer: boolean): number => {
-    const n = Number(argv[i]);
-    if (argv[i] === undefined || !Number.isFinite(n) || n < 0 || (integer && !Number.isInteger(n))) throw new RangeError(`--${name} needs a ${integer ? 'whole ' : ''}number >= 0`);
-    return n;
+function benchOptions(a: OptionValues<typeof GATEWAY_BENCH_COMMAND>): Partial<GatewayBenchOptions> {
+  return {
+    ...(a.duration !== undefined ? { durationMs: a.duration * 1000 } : {}),
+    ...(a.concurrency !== undefined ? { concurrency: a.concurrency } : {}),
+    ...(a.warmup !== undefined ? { warmup: a.warmup } : {}),
+    ...(a.ike !== undefined ? { ike: a.ike } : {}),
+    ...(a.esp !== undefined ? { esp: a.esp } : {}),
+    ...(a.pfs ? { pfs: true } : {}),
+    ...(a['sync-dh'] ? { syncDh: true } : {}),
+    ...(a.keep ? { keep: true } : {}),
+    ...(a['fake-dh'] ? { fakeDh: true } : {}),
+    ...(a.dgram ? { dgram: true } : {}),
   };
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i]!;
-    switch (a) {
-      case '--duration': options.durationMs = num(++i, 'duration', false) * 1000; break;
-      case '--concurrency': options.concurrency = Math.max(1, num(++i, 'concurrency', true)); break;
-      case '--warmup': options.warmup = num(++i, 'warmup', true); break;
-      case '--ike': options.ike = argv[++i] ?? ''; break;
-      case '--esp': options.esp = argv[++i] ?? ''; break;
-      case '--pfs': options.pfs = true; break;
-      case '--sync-dh': options.syncDh = true; break;
-      case '--keep': options.keep = true; break;
-      case '--fake-dh': options.fakeDh = true; break;
-      case '--dgram': options.dgram = true; break;
-      case '--json': json = true; break;
-      default: throw new RangeError(`unknown option '${a}'`);
-    }
-  }
-  return { options, json };
 }
 
 if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
@@ -260,18 +260,14 @@ if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) 
     const { o, initiator } = JSON.parse(process.argv[3]!) as { o: GatewayBenchOptions; initiator: [number, number] };
     await responderMain(o, initiator).catch((e) => process.send!({ error: (e as Error).message }));
   } else {
+    const a = benchArgs(GATEWAY_BENCH_COMMAND);
     try {
-      if (process.argv.includes('--help')) {
-        process.stdout.write(GATEWAY_BENCH_USAGE);
-        process.exit(0);
-      }
-      const { options, json } = parseArgs(process.argv.slice(2));
-      const r = await runGatewayBench(options);
-      process.stdout.write((json ? JSON.stringify(r) : formatGatewayBench([r])) + '\n');
+      const r = await runGatewayBench(benchOptions(a));
+      process.stdout.write((a.json ? JSON.stringify(r) : formatGatewayBench([r])) + '\n');
       process.exitCode = r.setups > 0 && r.failed === 0 ? 0 : 1;
     } catch (e) {
-      process.stderr.write(`bench gateway: ${(e as Error).message}\n`);
-      process.exitCode = e instanceof RangeError ? 2 : 1;
+      process.stderr.write(`ike bench gateway: ${(e as Error).message}\n`);
+      process.exitCode = 1;
     }
   }
 }

@@ -13,20 +13,33 @@ import { fileURLToPath } from 'node:url';
 import type { ChildProcess } from 'node:child_process';
 import { NetnsPair, StrongSwanPeer, charonAvailable, netnsAvailable, pairGatewayConfig } from '../test/interop/harness/index.js';
 import type { LoadResult } from '../ts/load/index.js';
-import { argValue } from './args.js';
+import { benchArgs, command } from './args.js';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 const IKE_BIN = path.join(root, 'bin', 'ike.js');
 const PSK = 'load-bench-secret';
 
-const COUNT = Number(argValue('count') ?? 1000);
+const ARGS = benchArgs(
+  command({
+    name: 'node dist/bench/load-vs-strongswan.js',
+    summary: `ike load against strongSwan and against our own responder in network namespaces, side by side:
+setups per second and CPU per setup of each responder.`,
+    options: {
+      count: { kind: 'integer', min: 1, help: 'measured setups per responder (default 1000)' },
+      warmup: { kind: 'integer', min: 0, help: 'setups before the measured ones (default 0: a cold responder)' },
+      concurrency: { kind: 'integer', min: 1, help: 'setups in flight (default 32)' },
+      json: { kind: 'flag', help: 'the rows as JSON' },
+    },
+  }),
+);
+const COUNT = ARGS.count ?? 1000;
 /**
  * Setups run against each responder before the measured ones (default 0: a cold responder, as an operator
  * sees one just started). A Node responder spends its first ~2000 setups also compiling its hot code (V8's
  * optimizing compiler on background threads); with a warm-up the rows compare steady states.
  */
-const WARMUP = Number(argValue('warmup') ?? 0);
-const CONCURRENCY = Number(argValue('concurrency') ?? 32);
+const WARMUP = ARGS.warmup ?? 0;
+const CONCURRENCY = ARGS.concurrency ?? 32;
 const TICK = 100; // USER_HZ: /proc/<pid>/stat counts in 1/100 s on Linux
 
 /** utime + stime of a process, seconds (fields 14 and 15 of /proc/<pid>/stat; the name may hold spaces). */
@@ -203,7 +216,7 @@ try {
   await pair.destroy();
   clearInterval(keepAlive);
 }
-if (process.argv.includes('--json')) process.stdout.write(JSON.stringify(rows, null, 2) + '\n');
+if (ARGS.json) process.stdout.write(JSON.stringify(rows, null, 2) + '\n');
 else {
   process.stdout.write(`${os.cpus()[0]?.model ?? 'cpu'} x${os.cpus().length}, Node ${process.version}, load average ${os.loadavg().map((l) => l.toFixed(2)).join(' ')}; ${COUNT} setups per row${WARMUP > 0 ? ` after ${WARMUP} warm-up setups` : ''}, concurrency ${CONCURRENCY}, both peers on this machine\n\n`);
   process.stdout.write(table(rows) + '\n');

@@ -38,7 +38,7 @@ import { Gateway, retransmitPolicy, type GatewayConfig } from '../ts/gateway/ind
 import { loopbackConfig } from './loopback-config.js';
 import { formatProgress, LoadTester } from '../ts/load/index.js';
 import { fakeDhCrypto } from './handshakes.js';
-import { argValue } from './args.js';
+import { benchArgs, command } from './args.js';
 
 export interface MemoryResult {
   count: number;
@@ -284,18 +284,33 @@ export async function runGatewayMemoryBench(count: number, concurrency = 100, pr
 }
 
 
+const MEMORY_COMMAND = command({
+  name: 'ike bench memory',
+  summary: `Bytes per SA pair: N ISAKMP SAs with one child SA pair each, built in memory (JS heap, Buffers,
+RSS); --gateway: what a responder Gateway keeps for N setups over loopback (initiator in a child process).
+Run it as ike bench memory (node --expose-gc) for exact figures.`,
+  options: {
+    count: { kind: 'integer', min: 1, help: 'SA pairs (default 100000)' },
+    gateway: { kind: 'flag', help: 'measure a responder Gateway set up over loopback' },
+    concurrency: { kind: 'integer', min: 1, help: 'with --gateway: setups in flight (default 100)' },
+    heapsnapshot: { kind: 'string', value: 'FILE', help: 'with --gateway: write a heap snapshot there' },
+    json: { kind: 'flag', help: 'one JSON object instead of the text' },
+  },
+});
+
 const kb = (b: number) => `${(b / 1024).toFixed(2)} KiB`;
 
 if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
   if (process.argv.includes('--responder-process')) {
     await responderProcess();
   } else {
-    const count = Number(argValue('count') ?? 100_000);
-    const json = process.argv.includes('--json');
+    const a = benchArgs(MEMORY_COMMAND);
+    const count = a.count ?? 100_000;
+    const json = a.json;
     if (!(globalThis as { gc?: unknown }).gc) process.stderr.write('memory: run with node --expose-gc for exact figures\n');
-    if (process.argv.includes('--gateway')) {
-      const concurrency = Number(argValue('concurrency') ?? 100);
-      const r = await runGatewayMemoryBench(count, concurrency, json ? undefined : (l) => process.stderr.write(`  ${l}\n`), argValue('heapsnapshot'));
+    if (a.gateway) {
+      const concurrency = a.concurrency ?? 100;
+      const r = await runGatewayMemoryBench(count, concurrency, json ? undefined : (l) => process.stderr.write(`  ${l}\n`), a.heapsnapshot);
       if (json) process.stdout.write(JSON.stringify(r) + '\n');
       else {
         const row = (what: string, f: GatewayMemoryFigures) =>

@@ -3,7 +3,7 @@
 // tables, with SVG charts next to it: ESP Gbit/s, handshakes/s against the DH ceiling, the setup latency
 // histogram) and bench-results/<date>.json. Each suite runs as its own process (node dist/bench/<suite>.js)
 // so that one suite's JIT state, heap and thread pool do not colour the next. About 1.5 minutes.
-//   node dist/bench/run.js [--only crypto,codec,esp,handshakes,gateway-handshakes] [--out DIR] [--handshake-seconds S]
+//   node dist/bench/run.js [--only crypto,codec,esp,handshakes,gateway-handshakes] [--out DIR] [--handshake-seconds 3s]
 import { spawn } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
@@ -12,7 +12,7 @@ import { fileURLToPath } from 'node:url';
 import { formatEspBench, type EspBenchRow } from './esp.js';
 import { formatHandshakeBench, type HandshakeBenchResult } from './handshakes.js';
 import { formatGatewayBench, type GatewayBenchResult } from './gateway-handshakes.js';
-import { argValue } from './args.js';
+import { benchArgs, command } from './args.js';
 import { espChart, handshakeChart, latencyChart } from './charts.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -25,7 +25,19 @@ interface Job {
   args: string[];
 }
 
-const hs = argValue('handshake-seconds') ?? '3';
+const ARGS = benchArgs(
+  command({
+    name: 'npm run bench',
+    summary: `Every benchmark suite one after another, each in its own process; the results in
+DIR/<date>.md (markdown tables) and DIR/<date>.json. About 1.5 minutes.`,
+    options: {
+      only: { kind: 'string', value: 'LIST', help: 'suites to run, comma-separated (crypto, codec, esp, handshakes, gateway-handshakes)' },
+      out: { kind: 'string', value: 'DIR', help: 'where the results go (default bench-results)' },
+      'handshake-seconds': { kind: 'duration', min: 0.1, help: 'measuring time of each handshake run (default 3s)' },
+    },
+  }),
+);
+const hs = String(ARGS['handshake-seconds'] ?? 3);
 /** The handshake configurations: the plain case, PFS, AEAD, aggressive, the async pool, worker scaling, null DH. */
 const HANDSHAKES: [string, string[]][] = [
   ['MM+QM aes128-sha1-modp2048', []],
@@ -39,8 +51,8 @@ const HANDSHAKES: [string, string[]][] = [
 ];
 
 const JOBS: Job[] = [
-  { suite: 'crypto', label: 'crypto (DH, prf, KDF vs node:crypto)', args: ['--time', '100', '--rounds', '1'] },
-  { suite: 'codec', label: 'codec (ISAKMP parse/encode)', args: ['--time', '300'] },
+  { suite: 'crypto', label: 'crypto (DH, prf, KDF vs node:crypto)', args: ['--time', '100ms', '--rounds', '1'] },
+  { suite: 'codec', label: 'codec (ISAKMP parse/encode)', args: ['--time', '300ms'] },
   { suite: 'esp', label: 'esp --quick (seal/open vs raw EVP, node:crypto)', args: ['--quick', '--json'] },
   ...HANDSHAKES.map(([label, args]) => ({ suite: 'handshakes', label: `handshakes: ${label}`, args: [...args, '--duration', hs, '--json'] })),
   { suite: 'gateway-handshakes', label: 'gateway: MM+QM over UDP on loopback, responder in a child process', args: ['--duration', hs, '--json'] },
@@ -58,9 +70,9 @@ function runSuite(job: Job): Promise<{ code: number | null; stdout: string; stde
   });
 }
 
-const only = argValue('only')?.split(',');
+const only = ARGS.only?.split(',');
 const jobs = JOBS.filter((j) => !only || only.includes(j.suite));
-const outDir = path.resolve(argValue('out') ?? path.join(root, 'bench-results'));
+const outDir = path.resolve(ARGS.out ?? path.join(root, 'bench-results'));
 const started = new Date();
 const stamp = started.toISOString().replace(/:/g, '-').replace(/\.\d+Z$/, 'Z');
 const machine = {

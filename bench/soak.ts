@@ -6,7 +6,7 @@
 // did not happen, and on memory that keeps growing (least-squares slope over the second half of the run, past
 // a minute of warm-up; a run too short for that says so instead of judging memory).
 // It is what the 10-second rekey test in test/gateway/loopback.test.ts is, for half an hour.
-//   node --expose-gc dist/bench/soak.js [--minutes 30] [--json] ...   (see SOAK_USAGE)
+//   node --expose-gc dist/bench/soak.js [--duration 30m] [--json] ...   (see SOAK_COMMAND)
 import { spawnSync } from 'node:child_process';
 import dgram from 'node:dgram';
 import { writeFileSync } from 'node:fs';
@@ -15,22 +15,38 @@ import { pathToFileURL } from 'node:url';
 import { Gateway } from '../ts/gateway/gateway.js';
 import type { GatewayConfig } from '../ts/gateway/config.js';
 import { loopbackConfig } from './loopback-config.js';
+import type { OptionValues } from '../ts/cli/args.js';
+import { benchArgs, command } from './args.js';
 
-export const SOAK_USAGE = `usage: ike soak [--minutes M | --seconds S] [--rate PPS] [--child-lifetime S] [--ike-lifetime S]
-               [--sample S] [--payload BYTES] [--ike PROPOSAL] [--esp PROPOSAL] [--no-pfs]
-               [--grace MS] [--rekey-window MS] [--max-heap-slope KIB_PER_MIN]
-               [--max-rss-slope KIB_PER_MIN] [--json] [--out FILE] [--svg FILE]
-
-Two gateways on 127.0.0.1 (free ports), the initiator's child SA rekeyed every ~0.85-0.9 x
---child-lifetime (default 5 s), its ISAKMP SA every ~0.85-0.9 x --ike-lifetime (default 40 s);
---rate numbered ESP packets per second each way (default 500) through Gateway#sendEsp. Every --sample
-seconds (default 10) one line: elapsed, rekeys, packets, lost, heap, external, rss (after a full
-collection). Default run: 30 minutes. Exit code 0 when no packet was lost or duplicated, no gateway
-error occurred, every expected rekey happened and neither the heap nor the RSS grew faster than the
-limits (defaults 64 KiB/min heap, 1024 KiB/min RSS, least-squares over the second half); 1 otherwise;
-2 for usage errors. --json prints the result as one JSON object (samples included); --out FILE also
-writes it to FILE while the text goes to stdout. --svg FILE draws heap, external and RSS over time.
-`;
+export const SOAK_COMMAND = command({
+  name: 'ike soak',
+  summary: `Two gateways on 127.0.0.1 (free ports), the initiator's child SA rekeyed every ~0.85-0.9 x
+--child-lifetime, its ISAKMP SA every ~0.85-0.9 x --ike-lifetime; --rate numbered ESP packets per second
+each way through Gateway#sendEsp. Every --sample one line: elapsed, rekeys, packets, lost, heap, external,
+rss (after a full collection). Exit code 0 when no packet was lost or duplicated, no gateway error
+occurred, every expected rekey happened and neither the heap nor the RSS grew faster than the limits
+(least-squares over the second half, past a minute of warm-up); 1 otherwise; 2 for usage errors.`,
+  options: {
+    duration: { kind: 'duration', min: 1, help: 'how long (default 30m)' },
+    minutes: { kind: 'number', min: 0.01, help: 'the same in minutes' },
+    seconds: { kind: 'duration', min: 1, help: 'the same (a plain number is seconds)' },
+    rate: { kind: 'number', min: 1, help: 'ESP packets per second each way (default 500)' },
+    'child-lifetime': { kind: 'duration', min: 1, help: 'child SA lifetime (default 5s)' },
+    'ike-lifetime': { kind: 'duration', min: 1, help: 'ISAKMP SA lifetime (default 40s)' },
+    sample: { kind: 'duration', min: 0.1, help: 'sampling interval (default 10s)' },
+    payload: { kind: 'integer', min: 16, max: 65000, help: 'bytes per packet (default 200)' },
+    ike: { kind: 'string', value: 'PROPOSAL', help: 'phase 1 proposal (default aes128-sha256-modp2048)' },
+    esp: { kind: 'string', value: 'PROPOSAL', help: 'ESP proposal (default aes128gcm16)' },
+    'no-pfs': { kind: 'flag', help: 'rekey without PFS' },
+    grace: { kind: 'duration', min: 0, help: 'wait for packets in flight at the end (default 2s)' },
+    'rekey-window': { kind: 'duration', min: 0, help: 'a loss this close to a rekey counts as "near a rekey" (default 2s)' },
+    'max-heap-slope': { kind: 'number', min: 0, value: 'KIB_PER_MIN', help: 'heap growth limit (default 64)' },
+    'max-rss-slope': { kind: 'number', min: 0, value: 'KIB_PER_MIN', help: 'RSS growth limit (default 1024)' },
+    json: { kind: 'flag', help: 'the result as one JSON object (samples included)' },
+    out: { kind: 'string', value: 'FILE', help: 'also write the JSON result to FILE (the text goes to stdout)' },
+    svg: { kind: 'string', value: 'FILE', help: 'draw heap, external and RSS over time into FILE' },
+  },
+});
 
 export interface SoakOptions {
   durationMs: number;
@@ -553,66 +569,30 @@ export function formatSoak(r: SoakResult): string {
   return lines.join('\n');
 }
 
-class SoakUsageError extends Error {}
-
-export function parseSoakArgs(argv: string[]): { options: Partial<SoakOptions>; json: boolean; help: boolean; out?: string; svg?: string } {
-  const options: Partial<SoakOptions> = {};
-  let json = false;
-  let out: string | undefined;
-  let svg: string | undefined;
-  let help = false;
-  const value = (i: number, name: string): number => {
-    const v = argv[i];
-    const n = Number(v);
-    if (v === undefined || !Number.isFinite(n) || n <= 0) throw new SoakUsageError(`--${name} needs a positive number${v !== undefined ? `, not '${v}'` : ''}`);
-    return n;
-  };
-  const text = (i: number, name: string): string => {
-    const v = argv[i];
-    if (v === undefined) throw new SoakUsageError(`--${name} needs a value`);
-    return v;
-  };
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i]!;
-    switch (a) {
-      case '--minutes': options.durationMs = value(++i, 'minutes') * 60_000; break;
-      case '--seconds': options.durationMs = value(++i, 'seconds') * 1000; break;
-      case '--rate': options.rate = value(++i, 'rate'); break;
-      case '--child-lifetime': options.childLifetimeSeconds = value(++i, 'child-lifetime'); break;
-      case '--ike-lifetime': options.ikeLifetimeSeconds = value(++i, 'ike-lifetime'); break;
-      case '--sample': options.sampleMs = value(++i, 'sample') * 1000; break;
-      case '--payload': options.payloadBytes = value(++i, 'payload'); break;
-      case '--grace': options.graceMs = value(++i, 'grace'); break;
-      case '--rekey-window': options.rekeyWindowMs = value(++i, 'rekey-window'); break;
-      case '--max-heap-slope': options.maxHeapSlopeKiBPerMin = value(++i, 'max-heap-slope'); break;
-      case '--max-rss-slope': options.maxRssSlopeKiBPerMin = value(++i, 'max-rss-slope'); break;
-      case '--ike': options.ike = text(++i, 'ike'); break;
-      case '--esp': options.esp = text(++i, 'esp'); break;
-      case '--no-pfs': options.pfs = false; break;
-      case '--json': json = true; break;
-      case '--out': out = text(++i, 'out'); break;
-      case '--svg': svg = text(++i, 'svg'); break;
-      case '--help': case '-h': help = true; break;
-      default: throw new SoakUsageError(`unknown option '${a}'`);
-    }
-  }
-  return { options, json, help, ...(out !== undefined ? { out } : {}), ...(svg !== undefined ? { svg } : {}) };
+/** The command line -> soak options (durations in seconds become the options' milliseconds). */
+export function soakOptions(a: OptionValues<typeof SOAK_COMMAND>): Partial<SoakOptions> {
+  const seconds = a.duration ?? a.seconds ?? (a.minutes !== undefined ? a.minutes * 60 : undefined);
+  const o: Partial<SoakOptions> = {};
+  if (seconds !== undefined) o.durationMs = seconds * 1000;
+  if (a.rate !== undefined) o.rate = a.rate;
+  if (a['child-lifetime'] !== undefined) o.childLifetimeSeconds = a['child-lifetime'];
+  if (a['ike-lifetime'] !== undefined) o.ikeLifetimeSeconds = a['ike-lifetime'];
+  if (a.sample !== undefined) o.sampleMs = a.sample * 1000;
+  if (a.payload !== undefined) o.payloadBytes = a.payload;
+  if (a.grace !== undefined) o.graceMs = a.grace * 1000;
+  if (a['rekey-window'] !== undefined) o.rekeyWindowMs = a['rekey-window'] * 1000;
+  if (a['max-heap-slope'] !== undefined) o.maxHeapSlopeKiBPerMin = a['max-heap-slope'];
+  if (a['max-rss-slope'] !== undefined) o.maxRssSlopeKiBPerMin = a['max-rss-slope'];
+  if (a.ike !== undefined) o.ike = a.ike;
+  if (a.esp !== undefined) o.esp = a.esp;
+  if (a['no-pfs']) o.pfs = false;
+  return o;
 }
 
 /** The command: samples on stderr (so that --json leaves stdout to the one result object). */
 async function main(argv: string[]): Promise<number> {
-  let parsed;
-  try {
-    parsed = parseSoakArgs(argv);
-  } catch (e) {
-    if (!(e instanceof SoakUsageError)) throw e;
-    process.stderr.write(`ike soak: ${e.message} (try 'ike soak --help')\n`);
-    return 2;
-  }
-  if (parsed.help) {
-    process.stdout.write(SOAK_USAGE);
-    return 0;
-  }
+  const a = benchArgs(SOAK_COMMAND, argv);
+  const options = soakOptions(a);
   const gc = (globalThis as { gc?: () => void }).gc;
   if (typeof gc !== 'function' && !process.execArgv.includes('--expose-gc')) {
     // memory figures mean something only after a full collection: run again with the flag
@@ -622,7 +602,7 @@ async function main(argv: string[]): Promise<number> {
   process.stderr.write('  time rekeys / packets / memory after gc (heap, external, rss) / SAs (phase 1/child) / event-loop delay\n');
   let result: SoakResult;
   try {
-    result = await runSoak({ ...parsed.options, ...(gc ? { gc } : {}), onSample: (s) => process.stderr.write(formatSample(s) + '\n') });
+    result = await runSoak({ ...options, ...(gc ? { gc } : {}), onSample: (s) => process.stderr.write(formatSample(s) + '\n') });
   } catch (e) {
     if (e instanceof RangeError) {
       process.stderr.write(`ike soak: ${e.message}\n`);
@@ -630,9 +610,9 @@ async function main(argv: string[]): Promise<number> {
     }
     throw e;
   }
-  if (parsed.out !== undefined) writeFileSync(parsed.out, JSON.stringify(result, null, 1) + '\n');
-  if (parsed.svg !== undefined) writeFileSync(parsed.svg, (await import('./charts.js')).soakChart(result) + '\n');
-  process.stdout.write((parsed.json ? JSON.stringify(result) : formatSoak(result)) + '\n');
+  if (a.out !== undefined) writeFileSync(a.out, JSON.stringify(result, null, 1) + '\n');
+  if (a.svg !== undefined) writeFileSync(a.svg, (await import('./charts.js')).soakChart(result) + '\n');
+  process.stdout.write((a.json ? JSON.stringify(result) : formatSoak(result)) + '\n');
   return result.verdict === 'pass' ? 0 : 1;
 }
 

@@ -9,6 +9,7 @@ import { pathToFileURL } from 'node:url';
 import { NetnsPair, StrongSwanPeer, charonAvailable, netnsAvailable } from '../test/interop/harness/index.js';
 import { iperf, startTunnel, type IperfResult } from '../test/gateway/dataplane-harness.js';
 import type { EspAlgorithm } from '../ts/esp/index.js';
+import { benchArgs, command } from './args.js';
 
 export interface TunnelRow extends IperfResult {
   path: string;
@@ -65,11 +66,18 @@ export function tunnelTable(rows: TunnelRow[]): string {
 }
 
 async function main(): Promise<void> {
-  const args = process.argv.slice(2);
-  const val = (name: string) => {
-    const i = args.indexOf(name);
-    return i >= 0 ? args[i + 1] : undefined;
-  };
+  const args = benchArgs(
+    command({
+      name: 'node dist/bench/tunnel.js',
+      summary: 'TCP through the tunnel (TUN data plane) between two namespaces, beside strongSwan, in Gbit/s.',
+      options: {
+        seconds: { kind: 'duration', min: 1, help: 'each iperf run (default 5s)' },
+        algorithm: { kind: 'string', value: 'ESP', help: 'ESP algorithm (default aes128gcm16)' },
+        'no-strongswan': { kind: 'flag', help: 'leave strongSwan out' },
+        json: { kind: 'flag', help: 'the rows as JSON' },
+      },
+    }),
+  );
   const n = netnsAvailable();
   if (!n.ok) {
     console.error(`tunnel bench needs network namespaces: ${n.why}`);
@@ -77,11 +85,11 @@ async function main(): Promise<void> {
     return;
   }
   const rows = await runTunnelBench({
-    seconds: Number(val('--seconds') ?? 5),
-    algorithm: (val('--algorithm') ?? 'aes128gcm16') as EspAlgorithm,
-    strongswan: !args.includes('--no-strongswan'),
+    seconds: args.seconds ?? 5,
+    algorithm: (args.algorithm ?? 'aes128gcm16') as EspAlgorithm,
+    strongswan: !args['no-strongswan'],
   });
-  console.log(args.includes('--json') ? JSON.stringify(rows, null, 2) : tunnelTable(rows));
+  console.log(args.json ? JSON.stringify(rows, null, 2) : tunnelTable(rows));
 }
 
 if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {

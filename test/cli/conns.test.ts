@@ -75,7 +75,7 @@ test('list-conns, initiate and terminate from the command line', async () => {
   assert.match(r.stderr, /no connection named 'nope'/);
   r = await ike(['initiate', '--control', sock]);
   assert.equal(r.code, 2);
-  assert.match(r.stderr, /needs one connection name/);
+  assert.match(r.stderr, /^ike initiate: missing NAME/);
   r = await ike(['initiate', 'peer', '--timeout', 'soon', '--control', sock]);
   assert.equal(r.code, 2);
 });

@@ -404,7 +404,7 @@ test('loadConfig: reads a file, resolves pskFile beside it, throws ConfigError w
     writeFileSync(path.join(dir, 'syntax.json'), '{ "connections": { , } }');
     await assert.rejects(loadConfig(path.join(dir, 'syntax.json'), {}), (e: unknown) => {
       assert.ok(e instanceof ConfigError && e.errors.length === 1);
-      assert.match(e.errors[0]!, /syntax\.json: not valid JSON: /);
+      assert.match(e.errors[0]!, /syntax\.json:1:20: not valid JSON: /);
       assert.ok(!e.errors[0]!.includes('\n'));
       return true;
     });

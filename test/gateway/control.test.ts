@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { execFile, spawn, spawnSync } from 'node:child_process';
 import dgram from 'node:dgram';
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -138,6 +138,33 @@ test('ike keylog writes Wireshark files whose lines are those of the current SAs
   assert.deepEqual(readFileSync(path.join(dir, 'keys-i', 'ikev1_decryption_table'), 'utf8').trim().split('\n'), ike1);
 });
 
+test('ike keylog / ike gateway --keylog: no write through a symlink, a directory others can write refused (exit 1, one line)', async () => {
+  const out = path.join(dir, 'keys-link');
+  mkdirSync(out, { mode: 0o700 });
+  const victim = path.join(dir, 'victim');
+  writeFileSync(victim, 'precious\n', { mode: 0o644 });
+  symlinkSync(victim, path.join(out, 'esp_sa'));
+  const res = await ike(['keylog', '--control', sockR, '--out', out]);
+  assert.equal(res.code, 0, res.stderr);
+  assert.equal(readFileSync(victim, 'utf8'), 'precious\n');
+  assert.equal(lstatSync(path.join(out, 'esp_sa')).mode & 0o777, 0o600);
+  assert.ok(lstatSync(path.join(out, 'esp_sa')).isFile());
+
+  const open = path.join(dir, 'keys-open');
+  mkdirSync(open);
+  chmodSync(open, 0o777);
+  const refused = await ike(['keylog', '--control', sockR, '--out', open]);
+  assert.equal(refused.code, 1);
+  assert.equal(refused.stdout, '');
+  assert.match(refused.stderr, /^ike: keylog directory .* is writable by group or others \(mode 0777\): chmod go-w it, or use another directory\n$/);
+  const cfg = path.join(dir, 'gw-keylog.json');
+  writeFileSync(cfg, JSON.stringify({ listen: { address: '127.0.0.1', port: base + 3, nattPort: base + 4 }, connections: { x: { remote: '127.0.0.1', auth: { psk: 'x' }, keylog: true } } }));
+  const gw = await ike(['gateway', '--config', cfg, '--no-control', '--keylog', open]);
+  assert.equal(gw.code, 1);
+  assert.match(gw.stderr, /ike: keylog directory .* is writable by group or others/);
+  assert.deepEqual(readdirSync(open), []);
+});
+
 test('the socket is owner-only, a live one is refused, a stale one replaced, a plain file left alone', async () => {
   assert.equal(statSync(sockI).mode & 0o777, 0o600);
   await assert.rejects(ControlServer.listen(r, sockI), (e: unknown) => e instanceof ControlError && e.kind === 'IN_USE' && /already running/.test(e.message));
@@ -146,7 +173,7 @@ test('the socket is owner-only, a live one is refused, a stale one replaced, a p
 
   // `ike gateway` on a live control path: exit 1, one line, before binding any port
   const cfg = path.join(dir, 'gw.json');
-  writeFileSync(cfg, JSON.stringify({ listen: { address: '127.0.0.1', port: base + 3, nattPort: base + 4 }, connections: { x: { remote: '127.0.0.1', auth: { psk: 'x' } } } }));
+  writeFileSync(cfg, JSON.stringify({ listen: { address: '127.0.0.1', port: base + 3, nattPort: base + 4 }, connections: { x: { remote: '127.0.0.1', auth: { psk: 'x' } } } }), { mode: 0o600 });
   const refused = await ike(['gateway', '--config', cfg, '--control', sockI]);
   assert.equal(refused.code, 1, refused.stderr);
   assert.equal(refused.stderr.trim().split('\n').length, 1, refused.stderr);
@@ -180,7 +207,7 @@ test('unknown commands get an error answer; ike status / keylog with no gateway:
   assert.ok(!existsSync(path.join(dir, 'none')), 'no key directory without a gateway');
   const usage = spawnSync(process.execPath, [IKE, 'keylog', '--control', none], { encoding: 'utf8' });
   assert.equal(usage.status, 2);
-  assert.match(usage.stderr, /needs --out DIR/);
+  assert.match(usage.stderr, /^ike keylog: missing --out DIR/);
 });
 
 test('an unauthenticated message with the right cookies from a new port does not move the peer', async () => {

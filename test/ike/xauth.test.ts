@@ -140,7 +140,7 @@ test('xauth: failed logins are rate limited per peer address (3 failures -> refu
   assert.equal(limiter.allowed('10.99.0.1'), true);
 });
 
-test('xauth: LoginLimiter counts per peer and forgets after the block', () => {
+test('xauth: LoginLimiter counts per address and forgets after the block', () => {
   let t = 100;
   const l = new LoginLimiter({ maxFailures: 2, blockMs: 1000, clock: () => t });
   l.failure('a');
@@ -148,15 +148,101 @@ test('xauth: LoginLimiter counts per peer and forgets after the block', () => {
   l.failure('a');
   assert.equal(l.allowed('a'), false);
   assert.equal(l.retryAfterMs('a'), 1000);
+  t = 600;
+  l.failure('a');
+  assert.equal(l.retryAfterMs('a'), 500, 'a failure while blocked does not extend the block');
   assert.ok(l.allowed('b'));
   t = 1100;
   assert.ok(l.allowed('a'));
   l.failure('a');
   assert.ok(l.allowed('a'), 'the count restarted after the block');
-  l.success('a');
-  l.failure('a');
-  assert.ok(l.allowed('a'));
   assert.throws(() => new LoginLimiter({ maxFailures: 0 }), RangeError);
+});
+
+test('xauth: LoginLimiter counts per user too, and a success clears only that user', () => {
+  let t = 0;
+  const l = new LoginLimiter({ maxFailures: 3, blockMs: 1000, clock: () => t });
+  // one user guessed at from three addresses: the user is blocked everywhere, the addresses are not
+  for (const a of ['10.0.0.1', '10.0.0.2', '10.0.0.3']) l.failure(a, 'alice');
+  assert.equal(l.allowed('10.0.0.9', 'alice'), false);
+  assert.equal(l.allowed('10.0.0.1', 'bob'), true);
+  assert.equal(l.allowed('10.0.0.1'), true);
+  // from one address (a NAT): two wrong guesses at bob, a valid login by carol, one more guess at dave
+  l.failure('192.0.2.1', 'bob');
+  l.failure('192.0.2.1', 'bob');
+  l.success('carol');
+  assert.equal(l.allowed('192.0.2.1', 'dave'), true, 'two failures so far');
+  l.failure('192.0.2.1', 'dave');
+  assert.equal(l.allowed('192.0.2.1'), false, "carol's success did not reset the address");
+  assert.equal(l.allowed('192.0.2.1', 'carol'), false, 'a blocked address is refused for every user');
+  assert.equal(l.allowed('192.0.2.2', 'bob'), true, 'bob failed twice only');
+  // a success clears its user's count and only that
+  l.failure('198.51.100.1', 'erin');
+  l.failure('198.51.100.2', 'erin');
+  l.success('erin');
+  l.failure('198.51.100.3', 'erin');
+  assert.equal(l.allowed('198.51.100.4', 'erin'), true);
+  t = 1000;
+  assert.equal(l.allowed('10.0.0.9', 'alice'), true, 'the user block ends');
+  assert.equal(l.allowed('192.0.2.1'), true, 'the address block ends');
+});
+
+test('xauth: one valid account does not reset the address: guesses at another user stay limited', async () => {
+  const limiter = new LoginLimiter({ maxFailures: 3, blockMs: 30_000, clock: () => 0 });
+  const v = checker({ mallory: 'mine', victim: 'secret' });
+  // mallory guesses at victim twice per SA and logs in as herself in between; the address count is not reset
+  for (let round = 0; round < 2; round++) {
+    await session({ xauth: { verify: v.verify, maxAttempts: 1, limiter } }, { xauth: { user: 'victim', password: `guess${round}` }, modeConfig: 'none' });
+    const ok = await session({ xauth: { verify: v.verify, limiter } }, { xauth: { user: 'mallory', password: 'mine' }, modeConfig: 'none' });
+    assert.equal(ok.s.authenticated, true);
+  }
+  const third = await session({ xauth: { verify: v.verify, maxAttempts: 1, limiter } }, { xauth: { user: 'victim', password: 'guess2' }, modeConfig: 'none' });
+  assert.ok(third.pump.s.events.some((e) => e.type === 'xauthFailed' && /too many failed logins/.test(e.reason)));
+  const calls = v.calls.length;
+  // now even the right password for victim, from that address, is refused without a check
+  const fourth = await session({ xauth: { verify: v.verify, limiter } }, { xauth: { user: 'victim', password: 'secret' }, modeConfig: 'none' });
+  assert.equal(fourth.s.authenticated, false);
+  assert.equal(v.calls.length, calls);
+  // and victim is blocked from other addresses too (3 failures for the user)
+  const elsewhere = await session({ peer: '10.99.0.50', xauth: { verify: v.verify, limiter } }, { xauth: { user: 'victim', password: 'secret' }, modeConfig: 'none' });
+  assert.equal(elsewhere.s.authenticated, false);
+  assert.ok(elsewhere.pump.s.events.some((e) => e.type === 'xauthFailed' && /too many failed logins for 'victim'/.test(e.reason)));
+  assert.equal(v.calls.length, calls);
+});
+
+test('xauth: LoginLimiter.begin counts checks in flight, so parallel SAs cannot exceed the limit', () => {
+  const l = new LoginLimiter({ maxFailures: 3, blockMs: 1000, clock: () => 0 });
+  const checks = ['u1', 'u2', 'u3'].map((u) => l.begin('192.0.2.9', u));
+  assert.ok(checks.every((c) => c !== null));
+  assert.equal(l.begin('192.0.2.9', 'u4'), null, 'three checks in flight: a fourth would exceed the limit');
+  assert.notEqual(l.begin('192.0.2.10', 'u4'), null, 'another address may');
+  checks[0]!(true);
+  assert.notEqual(l.begin('192.0.2.9', 'u5'), null, 'a success ends its check without a failure');
+  checks[1]!(false);
+  checks[2]!(false);
+  checks[2]!(false); // a second call is ignored
+  assert.equal(l.allowed('192.0.2.9'), true, 'two failures so far');
+});
+
+test('xauth: five SAs guessing at once from one address: at most blockAfter passwords are checked', async () => {
+  const limiter = new LoginLimiter({ maxFailures: 3, blockMs: 30_000, clock: () => 0 });
+  let checked = 0;
+  let inFlight = 0;
+  let maxInFlight = 0;
+  const slow = async (_u: string, _p: string) => {
+    checked++;
+    maxInFlight = Math.max(maxInFlight, ++inFlight);
+    await new Promise((r) => setTimeout(r, 300));
+    inFlight--;
+    return false;
+  };
+  const all = await Promise.all(
+    Array.from({ length: 5 }, (_, i) => session({ xauth: { verify: slow, maxAttempts: 1, limiter } }, { xauth: { user: `user${i}`, password: 'guess' }, modeConfig: 'none' })),
+  );
+  assert.equal(checked, 3);
+  assert.equal(maxInFlight, 3, 'the three checks ran at the same time: the SAs did overlap');
+  assert.ok(all.every((x) => x.s.authenticated === false));
+  assert.equal(limiter.allowed('10.99.0.1'), false);
 });
 
 test('xauth: scrypt user file verifies, rejects wrong passwords, unknown users and malformed lines', async () => {

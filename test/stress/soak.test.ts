@@ -81,5 +81,5 @@ test('ike soak, 22 s: child and ISAKMP rekeys under traffic both ways lose no pa
 test('ike soak: a usage error exits with code 2 before running anything', () => {
   const r = spawnSync(process.execPath, [IKE, 'soak', '--rate', 'fast'], { encoding: 'utf8' });
   assert.equal(r.status, 2);
-  assert.match(r.stderr, /--rate needs a positive number, not 'fast'/);
+  assert.match(r.stderr, /^ike soak: --rate must be a number, not 'fast'/);
 });

@@ -2,51 +2,48 @@
 //   ike list-conns [--json]            ike initiate NAME [--timeout 30s]
 //   ike terminate NAME                 ike reload
 // and what `ike gateway` does with SIGHUP (the same reload). Exit 0 ok, 1 refused / failed, 2 usage.
-import { parseArgs } from 'node:util';
 import { ConfigError, loadConfig } from '../gateway/config.js';
 import { controlRequest, findControlSocket } from '../gateway/control.js';
 import type { ConnectionInfo, Gateway, ReloadReport } from '../gateway/gateway.js';
-import { withControl } from './status.js';
-
-export const CONNS_USAGE = `usage: ike list-conns | initiate NAME | terminate NAME | reload  [--control PATH] [--json]
-  list-conns      every configured connection: remote, mode, whether it is up
-  initiate NAME   bring NAME up; waits for its child SA (--timeout, default 30s) and
-                  prints it, or the first error of NAME (exit 1)
-  terminate NAME  delete NAME's SAs (Deletes go to the peer)
-  reload          re-read the gateway's config file and apply the difference (as SIGHUP):
-                  new connections start, removed ones are deleted, changed ones are
-                  set up again, unchanged ones keep their SAs; a broken file is refused
-                  and the running configuration stays
-  --control PATH  the gateway's control socket (default: the one gateway socket of this user)
-`;
-
-export class ConnsUsageError extends Error {}
+import { command, runCommand } from './args.js';
+import { CONTROL_OPTION, withControl } from './status.js';
 
 const VERBS = ['list-conns', 'initiate', 'terminate', 'reload'] as const;
 export type ConnsVerb = (typeof VERBS)[number];
 export const isConnsVerb = (v: string | undefined): v is ConnsVerb => (VERBS as readonly string[]).includes(v ?? '');
 
-export async function conns(verb: ConnsVerb, argv: string[]): Promise<number> {
-  let parsed;
-  try {
-    parsed = parseArgs({
-      args: argv,
-      allowPositionals: true,
-      options: { control: { type: 'string' }, json: { type: 'boolean' }, timeout: { type: 'string' }, help: { type: 'boolean', short: 'h' } },
-    });
-  } catch (e) {
-    throw new ConnsUsageError((e as Error).message);
-  }
-  const { values: o, positionals } = parsed;
-  if (o.help) {
-    process.stdout.write(CONNS_USAGE);
-    return 0;
-  }
+const SUMMARY: Record<ConnsVerb, string> = {
+  'list-conns': 'Every configured connection of a running gateway: remote, mode, whether it is up.',
+  initiate: `Brings connection NAME up; waits for its child SA (--timeout) and prints it, or the first
+error of NAME (exit 1).`,
+  terminate: "Deletes connection NAME's SAs (Deletes go to the peer).",
+  reload: `Re-reads the gateway's config file and applies the difference (as SIGHUP): new connections
+start, removed ones are deleted, changed ones are set up again, unchanged ones keep their SAs;
+a broken file is refused and the running configuration stays.`,
+};
+
+/** The command line of one verb: --control and --json for all, NAME for initiate / terminate, --timeout for initiate. */
+function verbCommand(verb: ConnsVerb) {
   const named = verb === 'initiate' || verb === 'terminate';
-  if (named && positionals.length !== 1) throw new ConnsUsageError(`ike ${verb} needs one connection name`);
-  if (!named && positionals.length > 0) throw new ConnsUsageError(`ike ${verb} takes no argument (got '${positionals[0]}')`);
-  if (o.timeout !== undefined && verb !== 'initiate') throw new ConnsUsageError('--timeout is for ike initiate');
-  const timeout = o.timeout === undefined ? 30 : seconds(o.timeout);
+  return command({
+    name: `ike ${verb}`,
+    summary: SUMMARY[verb],
+    options: {
+      control: CONTROL_OPTION,
+      json: { kind: 'flag', help: 'the answer as JSON' },
+      ...(verb === 'initiate' ? { timeout: { kind: 'duration', min: 0.1, help: 'how long to wait for the child SA (default 30s)' } as const } : {}),
+    },
+    ...(named ? { synopsis: 'NAME', positionals: { min: 1, max: 1, name: 'NAME (a connection of the config)' } } : {}),
+    notes: 'Exit 0 ok, 1 refused or failed (the gateway says why), 2 usage.',
+  });
+}
+
+export function conns(verb: ConnsVerb, argv: string[]): Promise<number> {
+  return runCommand(verbCommand(verb), argv, ({ values, positionals }) => run(verb, values as { control?: string; json: boolean; timeout?: number }, positionals));
+}
+
+async function run(verb: ConnsVerb, o: { control?: string; json: boolean; timeout?: number }, positionals: string[]): Promise<number> {
+  const timeout = o.timeout ?? 30;
   const out = (text: string, value: unknown) => process.stdout.write(o.json ? JSON.stringify(value, null, 2) + '\n' : text);
   const r = await withControl(async () => {
     const socket = o.control ?? findControlSocket();
@@ -74,13 +71,6 @@ export async function conns(verb: ConnsVerb, argv: string[]): Promise<number> {
     return 1;
   });
   return typeof r === 'number' ? r : 0;
-}
-
-/** "30", "30s", "2m": seconds; anything else is a usage error. */
-function seconds(text: string): number {
-  const m = /^(\d+(?:\.\d+)?)(s|m|h)?$/.exec(text);
-  if (!m) throw new ConnsUsageError(`--timeout: expected a duration such as 30s or 2m, got '${text}'`);
-  return Number(m[1]) * ({ s: 1, m: 60, h: 3600 }[m[2] as 's' | 'm' | 'h'] ?? 1);
 }
 
 export function formatConnections(list: ConnectionInfo[]): string {

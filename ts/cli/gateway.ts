@@ -2,13 +2,52 @@
 // with --json), keys written for Wireshark with --keylog, the control socket (status, keylog, list-conns,
 // initiate, terminate, reload), SIGHUP = reload, the Prometheus endpoint when the config has "metrics".
 // A start-up failure closes whatever was opened and rejects (main.ts turns it into exit 1, or 2 for config).
-import { appendFileSync, mkdirSync } from 'node:fs';
-import path from 'node:path';
 import { loadConfig } from '../gateway/config.js';
 import { ControlServer, defaultControlPath } from '../gateway/control.js';
 import { Gateway } from '../gateway/gateway.js';
+import { KeylogAppender } from '../gateway/keylog-files.js';
+import { command, runCommand } from './args.js';
 import { reloadFromFile } from './conns.js';
-import { EventLog, type LogLevel } from './log.js';
+import { EventLog, LOG_LEVELS, type LogLevel } from './log.js';
+
+export const GATEWAY_COMMAND = command({
+  name: 'ike gateway',
+  summary: `Runs a gateway until SIGINT / SIGTERM (SIGHUP: reload the config file, as ike reload), one line
+per event on stdout with its time (listening, phase1-up, child-up, remote-access, child-down,
+phase1-down, error); under load, SA events beyond 20 per 10 s are counted in a summary line.
+A pre-shared key comes from the config file (auth.psk, auth.pskEnv or auth.pskFile), never from
+the command line.`,
+  options: {
+    config: { kind: 'string', value: 'FILE', required: true, help: 'the configuration (examples/README.md)' },
+    json: { kind: 'flag', help: 'one JSON object per event line (every event: no summaries)' },
+    keylog: {
+      kind: 'string',
+      value: 'DIR',
+      help: 'write the session keys of connections with "keylog": true to DIR/ikev1_decryption_table and DIR/esp_sa (Wireshark\'s files; new 0600 files at each start; DIR ours and not group/other-writable)',
+    },
+    control: {
+      kind: 'string',
+      value: 'PATH',
+      help: `its control socket for ike status / keylog / list-conns / initiate / terminate / reload (mode 0600; default one per listen address, e.g. ${defaultControlPath({ address: '0.0.0.0', port: 500 })})`,
+    },
+    'no-control': { kind: 'flag', help: 'no control socket' },
+    'log-level': { kind: 'choice', choices: LOG_LEVELS, help: 'error, warn, info (default) or debug (every event, no summaries)' },
+  },
+  notes: 'Exit codes: 0 stopped by a signal, 1 runtime failure, 2 usage or configuration error.',
+});
+
+/** `ike gateway ARGS`: parses them (help, one-line usage errors) and runs the gateway. */
+export function gateway(argv: string[]): Promise<number> {
+  return runCommand(GATEWAY_COMMAND, argv, ({ values }) =>
+    runGateway({
+      file: values.config,
+      json: values.json,
+      keylogDir: values.keylog,
+      control: values['no-control'] ? null : values.control,
+      logLevel: values['log-level'] as LogLevel | undefined,
+    }),
+  );
+}
 
 export interface GatewayRun {
   file: string;
@@ -25,19 +64,16 @@ type Print = (event: string, fields: Record<string, unknown>) => void;
 export async function runGateway(run: GatewayRun): Promise<number> {
   const config = await loadConfig(run.file);
   for (const w of config.warnings) process.stderr.write(`ike: warning: ${w}\n`);
-  if (!config.dataplane) {
-    process.stderr.write('ike: note: no "dataplane" in the config: SAs are negotiated, but this process carries no traffic through them (see examples/tunnel-dataplane.json)\n');
+  // checked and opened before anything starts: a refused key directory stops the gateway here
+  const keylog = run.keylogDir !== undefined ? new KeylogAppender(run.keylogDir) : undefined;
+  if (keylog && !config.connections.some((c) => c.keylog)) {
+    process.stderr.write(`ike: warning: --keylog ${keylog.dir}: no connection has "keylog": true, so nothing will be written there (ike keylog --out DIR takes the keys of every SA)\n`);
   }
   const gw = new Gateway(config);
   const log = new EventLog({ json: run.json, level: run.logLevel ?? 'info' });
   const print: Print = (event, fields) => log.event(event, fields);
   printEvents(gw, print);
-  if (run.keylogDir !== undefined) {
-    if (!config.connections.some((c) => c.keylog)) {
-      process.stderr.write(`ike: warning: --keylog ${run.keylogDir}: no connection has "keylog": true, so nothing will be written there (ike keylog --out DIR takes the keys of every SA)\n`);
-    }
-    writeKeylog(gw, run.keylogDir);
-  }
+  if (keylog) writeKeylog(gw, keylog);
   // one reload at a time (SIGHUP and `ike reload` may meet)
   let reloading: Promise<unknown> = Promise.resolve();
   const reload = () => {
@@ -54,6 +90,10 @@ export async function runGateway(run: GatewayRun): Promise<number> {
   let metrics: { close(): Promise<void> } | undefined;
   try {
     await gw.start();
+    // once started: a gateway refused at start-up says only why
+    if (!config.dataplane) {
+      process.stderr.write('ike: note: no "dataplane" in the config: SAs are negotiated, but this process carries no traffic through them (see examples/tunnel-dataplane.json)\n');
+    }
     if (control) print('control', { path: control.path });
     if (config.metrics) {
       const { MetricsServer } = await import('../gateway/metrics.js');
@@ -74,6 +114,7 @@ export async function runGateway(run: GatewayRun): Promise<number> {
     await control?.close();
     // a start-up failure after the sockets were bound (the metrics port taken): nothing stays open
     await gw.stop();
+    keylog?.close();
   }
   print('stopped', {});
   return 0;
@@ -120,8 +161,15 @@ function printEvents(gw: Gateway, print: Print): void {
   gw.on('error', (e) => print('error', { connection: e.connection, remote: e.remote ? at(e.remote) : undefined, kind: e.kind, message: e.message }));
 }
 
-/** Wireshark's key tables in `dir`, a line per SA of the connections with "keylog": true. */
-function writeKeylog(gw: Gateway, dir: string): void {
-  mkdirSync(dir, { recursive: true, mode: 0o700 });
-  gw.on('keylog', (k) => appendFileSync(path.join(dir, k.table), k.line + '\n', { mode: 0o600 }));
+/** Wireshark's key tables, a line per SA of the connections with "keylog": true (ts/gateway/keylog-files.ts). */
+function writeKeylog(gw: Gateway, keylog: KeylogAppender): void {
+  gw.on('keylog', (k) => {
+    try {
+      keylog.append(k);
+    } catch (e) {
+      // a full disk must not stop the gateway: say it once, write no more keys
+      process.stderr.write(`ike: warning: --keylog: cannot write ${keylog.dir} (${(e as NodeJS.ErrnoException).code ?? String(e)}); no more keys are written\n`);
+      keylog.close();
+    }
+  });
 }

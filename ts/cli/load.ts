@@ -4,70 +4,42 @@
 import { loadConfig } from '../gateway/config.js';
 import { Gateway } from '../gateway/gateway.js';
 import { LoadTester, formatProgress, formatResult } from '../load/load-tester.js';
+import { command, runCommand, UsageError, type OptionValues } from './args.js';
 
-export const LOAD_USAGE = `usage: ike load --config FILE --connection NAME --count N [--concurrency C]
-                [--rate R] [--timeout SECONDS] [--json] [--keep]
-
-Sets connection NAME up N times, each on a fresh ISAKMP SA (Main/Aggressive Mode + Quick Mode),
+export const LOAD_COMMAND = command({
+  name: 'ike load',
+  summary: `Sets connection NAME up N times, each on a fresh ISAKMP SA (Main/Aggressive Mode + Quick Mode),
 at most C in flight and R started per second; each SA is deleted once its child SA is up unless
---keep. A setup not done after --timeout seconds (default 30) fails with kind TIMEOUT.
-Connections of FILE are not started on their own ("initiate" is ignored).
-A progress line goes to stderr every second and at the end; the summary to stdout.
-`;
+--keep. Connections of FILE are not started on their own ("initiate" is ignored).
+A progress line goes to stderr every second and at the end; the summary to stdout.`,
+  options: {
+    config: { kind: 'string', value: 'FILE', required: true, help: 'the configuration with the connection' },
+    connection: { kind: 'string', value: 'NAME', required: true, help: 'the connection to set up' },
+    count: { kind: 'integer', required: true, min: 1, help: 'setups in all' },
+    concurrency: { kind: 'integer', value: 'C', min: 1, help: 'setups in flight at most (default 1)' },
+    rate: { kind: 'number', value: 'R', min: 0.001, help: 'setups started per second at most (default: no limit)' },
+    timeout: { kind: 'duration', min: 0.001, help: 'a setup not done by then fails with kind TIMEOUT (default 30s)' },
+    json: { kind: 'flag', help: 'the summary as one JSON object' },
+    keep: { kind: 'flag', help: 'keep each ISAKMP SA until the end' },
+  },
+  notes: 'Exit codes: 0 every setup done, 1 some failed, 2 usage or configuration error.',
+});
 
-export class LoadUsageError extends Error {}
-
-const VALUE_FLAGS = ['config', 'connection', 'count', 'concurrency', 'rate', 'timeout'];
-const BOOL_FLAGS = ['json', 'keep', 'help'];
-
-function parse(argv: string[]): Map<string, string | true> {
-  const flags = new Map<string, string | true>();
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i]!;
-    if (!a.startsWith('--')) throw new LoadUsageError(`unexpected argument '${a}'`);
-    const [k, v] = a.slice(2).split('=', 2) as [string, string | undefined];
-    if (VALUE_FLAGS.includes(k)) {
-      const value = v ?? argv[++i];
-      if (value === undefined) throw new LoadUsageError(`--${k} needs a value`);
-      flags.set(k, value);
-    } else if (BOOL_FLAGS.includes(k) && v === undefined) flags.set(k, true);
-    else throw new LoadUsageError(`unknown option --${k}`);
-  }
-  return flags;
+/** Runs `ike load`; a ConfigError goes to the caller, which prints it. */
+export function load(argv: string[]): Promise<number> {
+  return runCommand(LOAD_COMMAND, argv, ({ values }) => run(values));
 }
 
-function num(flags: Map<string, string | true>, name: string, integer: boolean): number | undefined {
-  const v = flags.get(name);
-  if (v === undefined) return undefined;
-  const n = Number(v);
-  if (typeof v !== 'string' || !Number.isFinite(n) || n <= 0 || (integer && !Number.isInteger(n))) {
-    throw new LoadUsageError(`--${name} must be a positive ${integer ? 'integer' : 'number'}, not '${String(v)}'`);
-  }
-  return n;
-}
-
-/** Runs `ike load`; throws LoadUsageError (exit 2) or ConfigError (the caller prints it). */
-export async function load(argv: string[]): Promise<number> {
-  const flags = parse(argv);
-  if (flags.has('help')) {
-    process.stdout.write(LOAD_USAGE);
-    return 0;
-  }
-  const file = flags.get('config');
-  const connection = flags.get('connection');
-  if (typeof file !== 'string') throw new LoadUsageError('ike load needs --config FILE');
-  if (typeof connection !== 'string') throw new LoadUsageError('ike load needs --connection NAME');
-  const count = num(flags, 'count', true);
-  if (count === undefined) throw new LoadUsageError('ike load needs --count N');
-  const concurrency = num(flags, 'concurrency', true) ?? 1;
-  const rate = num(flags, 'rate', false);
-  const timeoutMs = (num(flags, 'timeout', false) ?? 30) * 1000;
-  const json = flags.get('json') === true;
+async function run(values: OptionValues<typeof LOAD_COMMAND>): Promise<number> {
+  const { config: file, connection, count, json } = values;
+  const concurrency = values.concurrency ?? 1;
+  const rate = values.rate;
+  const timeoutMs = (values.timeout ?? 30) * 1000;
   const config = await loadConfig(file);
   for (const w of config.warnings) process.stderr.write(`ike: warning: ${w}\n`);
   const c = config.connections.find((x) => x.name === connection);
-  if (!c) throw new LoadUsageError(`no connection named '${connection}' in ${file} (have: ${config.connections.map((x) => x.name).join(', ')})`);
-  if (c.remote === '%any') throw new LoadUsageError(`connection '${connection}' has remote %any: ike load needs a peer address`);
+  if (!c) throw new UsageError(`no connection named '${connection}' in ${file} (have: ${config.connections.map((x) => x.name).join(', ')})`);
+  if (c.remote === '%any') throw new UsageError(`connection '${connection}' has remote %any: ike load needs a peer address`);
   // The load tester decides when setups start: nothing comes up on its own.
   const gw = new Gateway({ ...config, connections: config.connections.map((x) => ({ ...x, initiate: false })) });
   // failures are counted by the tester while it runs; an EventEmitter 'error' without a listener would throw
@@ -77,7 +49,7 @@ export async function load(argv: string[]): Promise<number> {
     count,
     concurrency,
     ...(rate !== undefined ? { rate } : {}),
-    keep: flags.get('keep') === true,
+    keep: values.keep,
     timeoutMs,
     onProgress: (p) => process.stderr.write(formatProgress(p, count) + '\n'),
   });

@@ -1,119 +1,61 @@
-// The `ike` command. Exit codes: 0 ok, 1 runtime failure, 2 usage or configuration error.
+// The `ike` command. Exit codes: 0 ok, 1 runtime failure, 2 usage or configuration error. Each command parses its
+// options with ts/cli/args.ts and prints its own usage for -h / --help.
+import { readFileSync } from 'node:fs';
 import { ConfigError } from '../gateway/config.js';
-import { defaultControlPath } from '../gateway/control.js';
+import { KeylogFileError } from '../gateway/keylog-files.js';
+import { command, runCommand, UsageError } from './args.js';
 
-const USAGE = `usage: ike <command> [options]
+const USAGE = `usage: ike <command> [options]      (ike <command> --help: that command's options)
 
 commands:
   demo        two gateways on loopback: Main Mode + Quick Mode narrated
               message by message, then ESP traffic and its rates
-  gateway --config FILE [--json] [--keylog DIR] [--control PATH | --no-control]
-          [--log-level error|warn|info|debug]
-              run a gateway until SIGINT/SIGTERM (SIGHUP: reload the
-              config file, see ike reload); one line per event with its
-              time; under load, SA events beyond 20 per 10 s are counted
-              in a summary line (--log-level debug: every one)
-              (phase1-up, child-up, child-down, phase1-down, error);
-              --json prints one JSON object per line; --keylog writes the
-              session keys of connections with "keylog": true to
-              DIR/ikev1_decryption_table and DIR/esp_sa (Wireshark's files);
-              --control: its control socket (mode 0600, default one per
-              listen address, e.g. ${defaultControlPath({ address: '0.0.0.0', port: 500 })}),
-              for ike status / keylog / list-conns / initiate / terminate / reload
+  gateway     run a gateway from a config file until SIGINT/SIGTERM
+              (SIGHUP: reload), one line per event; a control socket for
+              the commands below
   list-conns | initiate NAME | terminate NAME | reload
               operate a running gateway over its control socket: its
               connections and whether they are up, bring one up (waits for
-              its child SA) or down, re-read its config file (as SIGHUP:
-              unchanged connections keep their SAs) (ike list-conns --help)
-  status [--control PATH] [--json]
-              the SAs of a running gateway: algorithms, NAT, lifetimes,
+              its child SA) or down, re-read its config file (as SIGHUP)
+  status      the SAs of a running gateway: algorithms, NAT, lifetimes,
               packet and byte counters (never keys)
-  keylog [--control PATH] --out DIR
-              the session keys of ALL current SAs of a running gateway
-              (whatever "keylog" says: whoever may open the owner-only
-              control socket may have them) in Wireshark's two files
-  bench <suite> [options]
-              run a benchmark suite: crypto (DH, prf, KDF vs node:crypto),
-              codec (ISAKMP parse/encode), esp (ESP seal/open vs raw EVP and
-              node:crypto; --json, --quick), handshakes (MM/AM + Quick Mode
-              in memory; --pfs, --esp, --workers N, --fake-dh, --async,
-              --full-exponent, --json), gateway (MM+QM setups over UDP on
-              loopback, responder in a child process, vs the DH ceiling;
-              --duration, --concurrency, --pfs, --sync-dh, --json), memory
-              (bytes per SA pair, --count N; --gateway: what a responder
-              Gateway keeps, set up over loopback), flood (spoofed message-1
-              floods at 2k-50k/s in namespaces, ours beside strongSwan:
-              message 1s answered per second on one core, time for a real
-              peer to get in; root; --rates, --seconds, --timeout, --json);
-              options go to the suite; npm run bench runs them all
-  load --config FILE --connection NAME --count N [--concurrency C] [--rate R] [--json] [--keep]
-              set a connection up N times against a real peer, each on a
-              fresh ISAKMP SA (deleted once its child SA is up unless --keep);
-              progress on stderr, summary on stdout (ike load --help)
-  soak [--minutes 30] [--rate PPS] [--child-lifetime S] [--ike-lifetime S] [--json]
-              two gateways on loopback, child SA rekeyed every ~5 s and
-              ISAKMP SA every ~40 s under numbered ESP both ways; lost
-              packets, rekeys and memory after gc every 10 s; exit 1 on a
-              lost packet or a growing heap (ike soak --help)
-  passwd USER  read a password from stdin, print the XAUTH user-file line
-              USER:scrypt$N$r$p$salt$hash
+  keylog      the session keys of ALL current SAs of a running gateway in
+              Wireshark's two files
+  load        set a connection up N times against a real peer, each on a
+              fresh ISAKMP SA; progress on stderr, summary on stdout
+  bench       benchmark suites: ${'handshakes, gateway, crypto, codec, esp, memory, flood'}
+              (ike bench SUITE --help); npm run bench runs them all
+  soak        two gateways on loopback, child and ISAKMP SAs rekeyed under
+              ESP both ways for minutes; exit 1 on a lost packet or a
+              growing heap
+  passwd      print an XAUTH user-file line for USER (password read
+              without echo on a terminal, else the first line of stdin)
   help        this text
 
+options: -h, --help (this text), --version (the package version)
+examples: ike demo; ike gateway --config gw.json --json; ike bench handshakes --duration 5s
+Durations on the command line are written as in the config: 30s, 2m, 1h (a plain number is seconds).
 A pre-shared key comes from the config file (auth.psk, auth.pskEnv or auth.pskFile), never from the command line.
 `;
 
-interface Args {
-  positional: string[];
-  flags: Map<string, string | true>;
-}
-
-function parseArgs(argv: string[], withValue: readonly string[]): Args {
-  const flags = new Map<string, string | true>();
-  const positional: string[] = [];
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i]!;
-    if (a.startsWith('--')) {
-      const [k, v] = a.slice(2).split('=', 2) as [string, string | undefined];
-      if (v !== undefined) flags.set(k, v);
-      else if (withValue.includes(k)) {
-        const next = argv[++i];
-        if (next === undefined) throw new UsageError(`--${k} needs a value`);
-        flags.set(k, next);
-      } else flags.set(k, true);
-    } else positional.push(a);
-  }
-  return { positional, flags };
-}
-
-class UsageError extends Error {}
-
-async function gateway(argv: string[]): Promise<number> {
-  const args = parseArgs(argv, ['config', 'keylog', 'control', 'log-level']);
-  if (args.flags.has('help')) {
-    process.stdout.write(USAGE);
-    return 0;
-  }
-  for (const k of args.flags.keys()) if (!['config', 'json', 'keylog', 'control', 'no-control', 'log-level'].includes(k)) throw new UsageError(`unknown option --${k}`);
-  const { LOG_LEVELS } = await import('./log.js');
-  const level = args.flags.get('log-level');
-  if (level !== undefined && !LOG_LEVELS.includes(level as never)) throw new UsageError(`--log-level: one of ${LOG_LEVELS.join(', ')}, got '${String(level)}'`);
-  const file = args.flags.get('config');
-  if (typeof file !== 'string') throw new UsageError('ike gateway needs --config FILE');
-  const keylog = args.flags.get('keylog');
-  const control = args.flags.get('control');
-  const { runGateway } = await import('./gateway.js');
-  return runGateway({
-    file,
-    json: args.flags.get('json') === true,
-    keylogDir: typeof keylog === 'string' ? keylog : undefined,
-    control: args.flags.has('no-control') ? null : typeof control === 'string' ? control : undefined,
-    logLevel: level as (typeof LOG_LEVELS)[number] | undefined,
-  });
+function version(): string {
+  const pkg = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { name: string; version: string };
+  return `${pkg.name} ${pkg.version}`;
 }
 
 const BENCH_SUITES = ['handshakes', 'gateway', 'crypto', 'codec', 'esp', 'memory', 'flood'];
 /** Suites whose script is named differently from the suite. */
 const BENCH_SCRIPTS: Record<string, string> = { gateway: 'gateway-handshakes' };
+const BENCH_USAGE = `usage: ike bench SUITE [options]      (ike bench SUITE --help: the suite's options)
+
+suites:
+  handshakes  Main/Aggressive Mode + Quick Mode in memory vs the DH ceiling
+  gateway     MM+QM setups over UDP on loopback, responder in a child process
+  crypto      DH, prf and key derivation, addon vs node:crypto
+  codec       ISAKMP parse / encode
+  esp         ESP seal / open vs raw EVP and node:crypto
+  memory      bytes per SA pair (--gateway: what a responder Gateway keeps)
+`;
 
 /** A script under dist/bench run as its own process: exit code and output are the script's. */
 async function runScript(name: string, args: string[], flags: string[] = []): Promise<number> {
@@ -127,9 +69,13 @@ async function runScript(name: string, args: string[], flags: string[] = []): Pr
   return r.status ?? 1;
 }
 
-/** Each suite is a script of its own under dist/bench, so it also runs as `node dist/bench/<suite>.js`. */
+/** Each suite is a script of its own under dist/bench (it also runs as `node dist/bench/<suite>.js`) and parses its options. */
 async function bench(argv: string[]): Promise<number> {
   const [suite, ...args] = argv;
+  if (suite === '--help' || suite === '-h') {
+    process.stdout.write(BENCH_USAGE);
+    return 0;
+  }
   if (suite === undefined || !BENCH_SUITES.includes(suite)) {
     throw new UsageError(`ike bench needs a suite: ${BENCH_SUITES.join(', ')}${suite ? ` (not '${suite}')` : ''}`);
   }
@@ -137,55 +83,55 @@ async function bench(argv: string[]): Promise<number> {
   return runScript(BENCH_SCRIPTS[suite] ?? suite, args, suite === 'memory' ? ['--expose-gc'] : []);
 }
 
+const DEMO_COMMAND = command({
+  name: 'ike demo',
+  summary: `Two gateways on 127.0.0.1: Main Mode + Quick Mode over real UDP, narrated message by message,
+then ESP traffic in memory and over UDP with its rates. Takes no options.`,
+  options: {},
+});
+
+async function dispatch(commandName: string | undefined, rest: string[]): Promise<number> {
+  switch (commandName) {
+    case undefined:
+    case 'help':
+    case '--help':
+    case '-h':
+      process.stdout.write(USAGE);
+      return 0;
+    case '--version':
+      process.stdout.write(version() + '\n');
+      return 0;
+    case 'demo':
+      return runCommand(DEMO_COMMAND, rest, async () => (await import('./demo.js')).demo());
+    case 'gateway':
+      return (await import('./gateway.js')).gateway(rest);
+    case 'bench':
+      return bench(rest);
+    case 'status':
+      return (await import('./status.js')).status(rest);
+    case 'keylog':
+      return (await import('./keylog.js')).keylog(rest);
+    case 'list-conns':
+    case 'initiate':
+    case 'terminate':
+    case 'reload':
+      return (await import('./conns.js')).conns(commandName, rest);
+    case 'load':
+      return (await import('./load.js')).load(rest);
+    case 'soak':
+      // its memory samples mean something only after full collections
+      return runScript('soak', rest, ['--expose-gc']);
+    case 'passwd':
+      return (await import('./passwd.js')).passwd(rest);
+    default:
+      throw new UsageError(`unknown command '${commandName}'`);
+  }
+}
+
 async function main(argv: string[]): Promise<number> {
-  const [command, ...rest] = argv;
+  const [commandName, ...rest] = argv;
   try {
-    switch (command) {
-      case undefined:
-      case 'help':
-      case '--help':
-      case '-h':
-        process.stdout.write(USAGE);
-        return 0;
-      case 'demo': {
-        const { demo } = await import('./demo.js');
-        return await demo();
-      }
-      case 'gateway':
-        return await gateway(rest);
-      case 'bench':
-        return await bench(rest);
-      case 'status':
-        return await (await import('./status.js')).status(rest);
-      case 'list-conns':
-      case 'initiate':
-      case 'terminate':
-      case 'reload': {
-        const { conns, ConnsUsageError } = await import('./conns.js');
-        try {
-          return await conns(command, rest);
-        } catch (e) {
-          throw e instanceof ConnsUsageError ? new UsageError(e.message) : e;
-        }
-      }
-      case 'keylog':
-        return await (await import('./keylog.js')).keylog(rest);
-      case 'load': {
-        const { load, LoadUsageError } = await import('./load.js');
-        try {
-          return await load(rest);
-        } catch (e) {
-          throw e instanceof LoadUsageError ? new UsageError(e.message) : e;
-        }
-      }
-      case 'soak':
-        // its memory samples mean something only after full collections
-        return await runScript('soak', rest, ['--expose-gc']);
-      case 'passwd':
-        return await (await import('./passwd.js')).passwd(rest);
-      default:
-        throw new UsageError(`unknown command '${command}'`);
-    }
+    return await dispatch(commandName, rest);
   } catch (e) {
     if (e instanceof UsageError) {
       process.stderr.write(`ike: ${e.message} (try 'ike --help')\n`);
@@ -194,6 +140,10 @@ async function main(argv: string[]): Promise<number> {
     if (e instanceof ConfigError) {
       for (const line of e.errors) process.stderr.write(`ike: config: ${line}\n`);
       return 2;
+    }
+    if (e instanceof KeylogFileError) {
+      process.stderr.write(`ike: ${e.message}\n`);
+      return 1;
     }
     process.stderr.write(`ike: ${(e as Error).message ?? String(e)}\n`);
     return 1;

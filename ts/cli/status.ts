@@ -2,30 +2,25 @@
 import { ControlError, controlRequest, findControlSocket } from '../gateway/control.js';
 import type { ChildStatus, GatewayStatus, Phase1Status } from '../gateway/gateway.js';
 import type { ExpectedConnection, GatewayStatusReport, Phase1StatusReport } from '../gateway/status.js';
+import { command, runCommand, type OptionSpec } from './args.js';
 
-export const STATUS_USAGE = `usage: ike status [--control PATH] [--json]
-  the SAs of the gateway listening on PATH (default: the one gateway control socket of this user):
-  ISAKMP SAs and their child SAs, counters and remaining lifetimes, as a table
-  or (--json) one JSON object; never key material. Exit 1 if no gateway runs there.
-`;
+/** --control, shared by the commands that talk to a running gateway. */
+export const CONTROL_OPTION = {
+  kind: 'string',
+  value: 'PATH',
+  help: "the gateway's control socket (default: the one gateway control socket of this user)",
+} as const satisfies OptionSpec;
 
-/** The --control / --json style options of `ike status` and `ike keylog`; a string is a usage error. */
-export function controlArgs(argv: string[], known: readonly string[]): Map<string, string | true> | string {
-  const flags = new Map<string, string | true>();
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i]!;
-    if (!a.startsWith('--')) return `unexpected argument '${a}'`;
-    const [k, v] = a.slice(2).split('=', 2) as [string, string | undefined];
-    if (!known.includes(k)) return `unknown option --${k}`;
-    if (k === 'json' || k === 'help') flags.set(k, true);
-    else {
-      const value = v ?? argv[++i];
-      if (value === undefined) return `--${k} needs a value`;
-      flags.set(k, value);
-    }
-  }
-  return flags;
-}
+export const STATUS_COMMAND = command({
+  name: 'ike status',
+  summary: `The SAs of the gateway listening on the control socket: ISAKMP SAs and their child SAs,
+counters and remaining lifetimes, as a table or (--json) one JSON object; never key material.`,
+  options: {
+    control: CONTROL_OPTION,
+    json: { kind: 'flag', help: 'one JSON object instead of the table' },
+  },
+  notes: 'Exit 1 if no gateway runs there.',
+});
 
 /** Runs a control request for a CLI command: one-line errors, exit 1 when no gateway answers. */
 export async function withControl<T>(run: () => Promise<T>): Promise<T | number> {
@@ -38,20 +33,13 @@ export async function withControl<T>(run: () => Promise<T>): Promise<T | number>
   }
 }
 
-export async function status(argv: string[]): Promise<number> {
-  const flags = controlArgs(argv, ['control', 'json', 'help']);
-  if (typeof flags === 'string') {
-    process.stderr.write(`ike: ${flags} (try 'ike status --help')\n`);
-    return 2;
-  }
-  if (flags.has('help')) {
-    process.stdout.write(STATUS_USAGE);
+export function status(argv: string[]): Promise<number> {
+  return runCommand(STATUS_COMMAND, argv, async ({ values }) => {
+    const r = await withControl(() => controlRequest(values.control ?? findControlSocket(), { cmd: 'status' }));
+    if (typeof r === 'number') return r;
+    process.stdout.write(values.json ? JSON.stringify(r.status, null, 2) + '\n' : formatStatus(r.status));
     return 0;
-  }
-  const r = await withControl(() => controlRequest((flags.get('control') as string | undefined) ?? findControlSocket(), { cmd: 'status' }));
-  if (typeof r === 'number') return r;
-  process.stdout.write(flags.has('json') ? JSON.stringify(r.status, null, 2) + '\n' : formatStatus(r.status));
-  return 0;
+  });
 }
 
 /** The status as text: a header line, then one block per ISAKMP SA with its children indented. */

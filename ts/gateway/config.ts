@@ -1,8 +1,6 @@
 // The gateway configuration: a JSON file -> a typed, normalised GatewayConfig, or every problem found, one
 // line each, naming the key path. Pure apart from reading the file and an optional PSK file: no sockets.
 // The file format is documented in examples/README.md.
-import { readFileSync } from 'node:fs';
-import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { inspect } from 'node:util';
 import { dhGroupInfo } from '../crypto/index.js';
@@ -10,6 +8,9 @@ import type { EspProposal } from '../ike/esp-proposals.js';
 import { DEFAULT_IKE_LIFETIME_SECONDS, type IkeProposal, type SelectionOrder } from '../ike/proposals.js';
 import type { RetransmitPolicy } from '../ike/retransmit.js';
 import { idToString, type Identity } from '../isakmp/index.js';
+import { readSecretFile } from './config/file.js';
+import { readConfigJson } from './config/json.js';
+import { warnSelectorOverlaps } from './config/overlaps.js';
 import { boolean, checkKeys, got, integer, join, object, oneOf, Problems, string, stringList } from './config/check.js';
 import { LIMITS_ERROR_KEYS, LIMITS_KEYS, parseLimits, type LimitsConfig } from './config/limits.js';
 import { parseEspProposals, parseIkeProposals, parsePfs } from './config/proposals.js';
@@ -195,20 +196,15 @@ export function parseConfig(json: unknown, opts: ParseOptions): ConfigResult {
 
 /** Reads and validates a config file; throws ConfigError listing every problem. */
 export async function loadConfig(file: string, env: ParseOptions['env'] = process.env): Promise<GatewayConfig> {
-  let text: string;
-  try {
-    text = await readFile(file, 'utf8');
-  } catch (e) {
-    throw new ConfigError([`${file}: cannot read the config file (${(e as NodeJS.ErrnoException).code ?? String(e)})`]);
-  }
-  let json: unknown;
-  try {
-    json = JSON.parse(text);
-  } catch (e) {
-    throw new ConfigError([`${file}: not valid JSON: ${(e as Error).message}`]);
-  }
-  const r = parseConfig(json, { baseDir: path.dirname(path.resolve(file)), env });
+  const json = readConfigJson(file);
+  if (!json.ok) throw new ConfigError(json.errors);
+  const r = parseConfig(json.value, { baseDir: path.dirname(path.resolve(file)), env });
   if (!r.ok) throw new ConfigError(r.errors);
+  // a key written in the file is as exposed as the file: warn as for a pskFile
+  const inline = r.config.connections.find((c) => c.auth.source === 'psk');
+  if (inline && json.mode !== undefined && (json.mode & 0o077) !== 0) {
+    r.config.warnings.push(`${file}: holds a pre-shared key (connections.${inline.name}.auth.psk) and can be read or changed by group or others (mode ${json.mode.toString(8).padStart(4, '0')}); chmod 600 it, or use pskFile / pskEnv`);
+  }
   return r.config;
 }
 
@@ -474,13 +470,10 @@ function parseAuth(p: Problems, at: string, v: unknown, opts: ParseOptions): Psk
     [text, source] = [e, `pskEnv ${value}`];
   } else {
     const file = path.resolve(opts.baseDir, value);
-    try {
-      // One trailing newline is what editors and `echo` add; it is not part of the key.
-      text = readFileSync(file, 'utf8').replace(/\r?\n$/, '');
-    } catch (e) {
-      return p.error(where, `cannot read ${file} (${(e as NodeJS.ErrnoException).code ?? 'error'})`);
-    }
-    source = `pskFile ${file}`;
+    const read = readSecretFile(file, "decoded, the key would differ from the peer's: write a binary key as hex (0x...)");
+    if (!read.ok) return p.error(where, read.error);
+    if (read.value.warning) p.warn(where, read.value.warning);
+    [text, source] = [read.value.text, `pskFile ${file}`];
   }
   const psk = decodePsk(text);
   if (!psk.ok) return p.error(where, psk.error);
@@ -508,8 +501,9 @@ function parseSelectors(p: Problems, at: string, v: unknown): SelectorAddress[] 
   return out;
 }
 
-/** Checks between connections: the same peer twice, and main-mode PSK responders that cannot be told apart. */
+/** Checks between connections: the same peer twice, main-mode PSK responders that cannot be told apart, selectors. */
 function crossCheck(p: Problems, connections: ConnectionConfig[]): void {
+  warnSelectorOverlaps(p, connections);
   const id = (x: Identity | string) => (typeof x === 'string' ? x : `${x.kind}:${idToString(x)}`);
   const seen = new Map<string, string>();
   for (const c of connections) {

@@ -4,6 +4,7 @@ export type { GatewayEvents, GatewayOptions, GatewayStatus, Phase1Status, ChildS
 export { ConfigError, defineConfig, GatewayConfigSchema, loadConfig, parseConfig, retransmitPolicy, DEFAULT_IKE_PROPOSALS, DEFAULT_ESP_PROPOSALS, DEFAULT_ESP_LIFETIME_SECONDS } from './config.js';
 export type { GatewayConfig, GatewayConfigInput, ConnectionConfigInput, ConnectionConfig, DataPlaneConfig, ListenConfig, PskAuth, ConfigResult, ParseOptions as ConfigParseOptions, SelectorAddress } from './config.js';
 export * from './keylog.js';
+export { KeylogAppender, KeylogFileError, keylogDirectory, writeKeylogFiles } from './keylog-files.js';
 export { ControlServer, ControlError, controlRequest, controlDirectory, defaultControlPath, findControlSocket, CONTROL_SOCKET_NAME } from './control.js';
 export type { ControlOptions, InitiatedChild } from './control.js';
 export type { ConnectionInfo, ReloadReport } from './reload.js';

@@ -40,7 +40,7 @@ export interface XauthServerConfig {
   verify: (user: string, password: string) => Promise<boolean>;
   /** Password attempts on one ISAKMP SA (default 3). */
   maxAttempts?: number;
-  /** Shared across sessions: failed logins per peer address. */
+  /** Shared across sessions: failed logins per user name and per peer address. */
   limiter?: LoginLimiter;
 }
 
@@ -295,22 +295,34 @@ export class RemoteAccessServer extends Session {
       this.fail(user ?? undefined, 'XAUTH reply without user name or password', now);
       return;
     }
-    const ok = await x.verify(user, password);
+    const peer = this.options.peer;
+    const checked = x.limiter?.begin(peer, user);
+    if (x.limiter && !checked) {
+      // blocked (or as many checks in flight as failures left): no password check for now
+      const wait = Math.ceil(x.limiter.retryAfterMs(peer, user) / 1000);
+      this.fail(user, `too many failed logins for '${user}' or from ${peer}: ${wait > 0 ? `refused for ${wait} s` : 'other checks are in progress'}`, now);
+      return;
+    }
+    let ok = false;
+    try {
+      ok = await x.verify(user, password);
+    } finally {
+      // counted even when the SA went away meanwhile: deleting it must not hide a wrong guess
+      checked?.(ok);
+    }
     if (this.closed) return;
     if (ok) {
-      x.limiter?.success(this.options.peer);
       this.user = user;
       this.statusSent = XauthStatus.OK;
       this.request(ModeCfgType.CFG_SET, [tv(ModeCfgAttr.XAUTH_STATUS, XauthStatus.OK)], now);
       return;
     }
-    x.limiter?.failure(this.options.peer);
-    const blocked = x.limiter !== undefined && !x.limiter.allowed(this.options.peer);
+    const blocked = x.limiter !== undefined && !x.limiter.allowed(peer, user);
     if (this.attempts < (x.maxAttempts ?? 3) && !blocked) {
       this.out.events.push({ type: 'xauthRetry', user, attempt: this.attempts + 1 });
       this.askCredentials(now);
     } else {
-      this.fail(user, blocked ? `wrong password for '${user}'; too many failed logins from ${this.options.peer}` : `wrong password for '${user}' after ${this.attempts} attempts`, now);
+      this.fail(user, blocked ? `wrong password for '${user}'; too many failed logins for '${user}' or from ${peer}` : `wrong password for '${user}' after ${this.attempts} attempts`, now);
     }
   }
 }

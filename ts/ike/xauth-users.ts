@@ -7,57 +7,129 @@ import { randomBytes, scrypt as scryptCb, timingSafeEqual } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 
 export interface LoginLimiterOptions {
-  /** Failures tolerated before the peer is refused (default 3). */
+  /** Failures tolerated, per user name and per peer address, before that user or address is refused (default 3). */
   maxFailures?: number;
-  /** How long a peer is refused after that (default 30 s); the failure count restarts afterwards. */
+  /** How long a user or address is refused after that (default 30 s); its failure count restarts afterwards. */
   blockMs?: number;
   /** Clock in ms (default Date.now); tests inject their own. */
   clock?: () => number;
-  /** Peers tracked at most (oldest forgotten first; default 10000). */
+  /** User names and addresses tracked at most, each (oldest forgotten first; default 10000). */
   maxPeers?: number;
 }
 
-/** Failed XAUTH logins per peer address: after `maxFailures`, refuse for `blockMs`. */
-export class LoginLimiter {
-  private readonly maxFailures: number;
-  private readonly blockMs: number;
-  private readonly clock: () => number;
-  private readonly maxPeers: number;
-  private readonly peers = new Map<string, { failures: number; blockedUntil: number }>();
+/** Failure counts under one kind of key (user names, or peer addresses), oldest forgotten past `max`. */
+class FailureCounts {
+  private readonly entries = new Map<string, { failures: number; blockedUntil: number }>();
 
-  constructor(options: LoginLimiterOptions = {}) {
-    this.maxFailures = options.maxFailures ?? 3;
-    this.blockMs = options.blockMs ?? 30_000;
-    this.clock = options.clock ?? Date.now;
-    this.maxPeers = options.maxPeers ?? 10_000;
-    if (!(this.maxFailures >= 1) || !(this.blockMs >= 0)) throw new RangeError('LoginLimiter: maxFailures >= 1 and blockMs >= 0');
-  }
+  constructor(
+    private readonly maxFailures: number,
+    private readonly blockMs: number,
+    private readonly max: number,
+  ) {}
 
-  /** 0 when the peer may try, else the ms until it may. */
-  retryAfterMs(peer: string): number {
-    const p = this.peers.get(peer);
-    if (p === undefined || p.blockedUntil === 0) return 0;
-    const left = p.blockedUntil - this.clock();
+  retryAfterMs(key: string, now: number): number {
+    const e = this.entries.get(key);
+    if (e === undefined || e.blockedUntil === 0) return 0;
+    const left = e.blockedUntil - now;
     if (left > 0) return left;
-    this.peers.delete(peer);
+    this.entries.delete(key);
     return 0;
   }
 
-  allowed(peer: string): boolean {
-    return this.retryAfterMs(peer) === 0;
+  failure(key: string, now: number): void {
+    if (this.retryAfterMs(key, now) > 0) return; // already blocked: the block does not grow
+    const e = this.entries.get(key) ?? { failures: 0, blockedUntil: 0 };
+    this.entries.delete(key); // re-inserted last: the map's order is the eviction order
+    e.failures++;
+    if (e.failures >= this.maxFailures) e.blockedUntil = now + this.blockMs;
+    this.entries.set(key, e);
+    if (this.entries.size > this.max) this.entries.delete(this.entries.keys().next().value!);
   }
 
-  failure(peer: string): void {
-    const p = this.peers.get(peer) ?? { failures: 0, blockedUntil: 0 };
-    this.peers.delete(peer);
-    p.failures++;
-    if (p.failures >= this.maxFailures) p.blockedUntil = this.clock() + this.blockMs;
-    this.peers.set(peer, p);
-    if (this.peers.size > this.maxPeers) this.peers.delete(this.peers.keys().next().value!);
+  clear(key: string): void {
+    this.entries.delete(key);
   }
 
-  success(peer: string): void {
-    this.peers.delete(peer);
+  /** Checks in flight per key: they count as failures until they end (bounded by the checks running). */
+  private readonly pending = new Map<string, number>();
+
+  /** As many failures plus checks in flight as failures allowed: one more check could exceed the limit. */
+  saturated(key: string): boolean {
+    return (this.entries.get(key)?.failures ?? 0) + (this.pending.get(key) ?? 0) >= this.maxFailures;
+  }
+
+  start(key: string): void {
+    this.pending.set(key, (this.pending.get(key) ?? 0) + 1);
+  }
+
+  end(key: string): void {
+    const n = (this.pending.get(key) ?? 1) - 1;
+    if (n > 0) this.pending.set(key, n);
+    else this.pending.delete(key);
+  }
+}
+
+/**
+ * Failed XAUTH logins, counted per user name and per peer address: after `maxFailures` of either, that user
+ * (from anywhere) or that address (for any user) is refused for `blockMs`. A success clears only its user's
+ * count: the address keeps its failures, so one valid account (or a NAT shared with a valid user) does not
+ * buy unlimited guesses at the others.
+ */
+export class LoginLimiter {
+  private readonly clock: () => number;
+  private readonly users: FailureCounts;
+  private readonly addresses: FailureCounts;
+
+  constructor(options: LoginLimiterOptions = {}) {
+    const maxFailures = options.maxFailures ?? 3;
+    const blockMs = options.blockMs ?? 30_000;
+    const max = options.maxPeers ?? 10_000;
+    if (!(maxFailures >= 1) || !(blockMs >= 0) || !(max >= 1)) throw new RangeError('LoginLimiter: maxFailures >= 1, blockMs >= 0 and maxPeers >= 1');
+    this.clock = options.clock ?? Date.now;
+    this.users = new FailureCounts(maxFailures, blockMs, max);
+    this.addresses = new FailureCounts(maxFailures, blockMs, max);
+  }
+
+  /** 0 when `address` (and `user`, when given) may try, else the ms until both may. */
+  retryAfterMs(address: string, user?: string): number {
+    const now = this.clock();
+    return Math.max(this.addresses.retryAfterMs(address, now), user === undefined ? 0 : this.users.retryAfterMs(user, now));
+  }
+
+  allowed(address: string, user?: string): boolean {
+    return this.retryAfterMs(address, user) === 0;
+  }
+
+  /** A wrong password (or an unknown user) from `address`. */
+  failure(address: string, user?: string): void {
+    const now = this.clock();
+    this.addresses.failure(address, now);
+    if (user !== undefined) this.users.failure(user, now);
+  }
+
+  /** `user` logged in: its count is cleared; the address's is not. */
+  success(user: string): void {
+    this.users.clear(user);
+  }
+
+  /**
+   * Starts a password check of `user` from `address`: null when it is refused (blocked, or as many checks in
+   * flight as failures are left), else the function to call with its result. A check in flight counts as a
+   * failure until it ends, so many SAs checking passwords at once cannot exceed the limit between them.
+   */
+  begin(address: string, user: string): ((ok: boolean) => void) | null {
+    if (!this.allowed(address, user) || this.addresses.saturated(address) || this.users.saturated(user)) return null;
+    this.addresses.start(address);
+    this.users.start(user);
+    let ended = false;
+    return (ok) => {
+      if (ended) return;
+      ended = true;
+      this.addresses.end(address);
+      this.users.end(user);
+      if (ok) this.success(user);
+      else this.failure(address, user);
+    };
   }
 }
 

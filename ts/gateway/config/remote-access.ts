@@ -1,15 +1,16 @@
 // The `xauth` and `modeConfig` sections of a connection (remote access, Cisco Easy VPN style).
 //   server: "xauth": { "users": "users.txt", "maxAttempts": 3, "blockAfter": 3, "blockFor": "30s" }
+//           (blockAfter failed logins for one user name, or from one address, refuse it for blockFor)
 //           "modeConfig": { "pool": "10.8.0.0/24", "dns": [...], "nbns": [...], "splitInclude": [...],
 //                           "banner": "...", "netmask": "255.255.255.0", "mode": "pull" | "push" }
 //   client: "xauth": { "user": "alice", "passwordEnv": "IKE_XAUTH_PASSWORD" }   (or "password", "passwordFile")
 //           "modeConfig": { "client": "pull" | "push" }
-import { readFileSync } from 'node:fs';
 import { inspect } from 'node:util';
 import path from 'node:path';
 import { AddressPool, ipv4Bytes, parseSubnet, type Ipv4Subnet } from '../../ike/modecfg.js';
 import { UserFile } from '../../ike/xauth-users.js';
 import { checkKeys, integer, join, object, oneOf, string, stringList, type Problems } from './check.js';
+import { MAX_USERS_FILE_BYTES, readSecretFile, readTextFile } from './file.js';
 import { parseDuration } from './values.js';
 
 export type XauthConfig =
@@ -41,12 +42,15 @@ export function parseXauth(p: Problems, at: string, v: unknown, opts: { baseDir:
     if (o.user !== undefined) p.error(join(at, 'user'), 'a server ("users") does not log in itself; remove "user"');
     if (file === undefined) return undefined;
     const full = path.resolve(opts.baseDir, file);
+    const read = readTextFile(full, MAX_USERS_FILE_BYTES);
+    if (!read.ok) return p.error(join(at, 'users'), read.error);
+    // who can write the user file can add a user
+    if ((read.value.mode & 0o022) !== 0) p.warn(join(at, 'users'), `${full} can be changed by group or others (mode ${read.value.mode.toString(8).padStart(4, '0')}); chmod go-w it`);
     let users: UserFile;
     try {
-      users = new UserFile(readFileSync(full, 'utf8'), full);
+      users = new UserFile(read.value.text, full);
     } catch (e) {
-      const code = (e as NodeJS.ErrnoException).code;
-      return p.error(join(at, 'users'), code ? `cannot read ${full} (${code})` : (e as Error).message);
+      return p.error(join(at, 'users'), (e as Error).message);
     }
     return { role: 'server', usersFile: full, users, maxAttempts, blockAfter, blockSeconds };
   }
@@ -64,11 +68,10 @@ export function parseXauth(p: Problems, at: string, v: unknown, opts: { baseDir:
     if (typeof e !== 'string') return p.error(join(at, key), `environment variable ${value} is not set`);
     password = e;
   } else {
-    try {
-      password = readFileSync(path.resolve(opts.baseDir, value), 'utf8').replace(/\r?\n$/, '');
-    } catch (e) {
-      return p.error(join(at, key), `cannot read ${path.resolve(opts.baseDir, value)} (${(e as NodeJS.ErrnoException).code ?? 'error'})`);
-    }
+    const read = readSecretFile(path.resolve(opts.baseDir, value), 'an XAUTH password is UTF-8 text');
+    if (!read.ok) return p.error(join(at, key), read.error);
+    if (read.value.warning) p.warn(join(at, key), read.value.warning);
+    password = read.value.text;
   }
   const cfg: XauthConfig = { role: 'client', user, password };
   // The password never shows in a logged config.

@@ -7,14 +7,14 @@ const fail = (error: string): { ok: false; error: string } => ({ ok: false, erro
 
 const UNIT_SECONDS: Record<string, number> = { s: 1, m: 60, h: 3600, d: 86400 };
 
-/** '30s', '15m', '8h', '1d', '2.5s', '30' or a number -> seconds. */
+/** '30s', '15m', '8h', '1d', '2.5s', '500ms', '30' or a number -> seconds. */
 export function parseDuration(v: unknown): Parsed<number> {
   const hint = "must be a duration like '30s', '15m', '8h', '1d' or a number of seconds";
   if (typeof v === 'number') return Number.isFinite(v) && v >= 0 ? { ok: true, value: v } : fail(`${hint}, got ${v}`);
   if (typeof v !== 'string') return fail(`${hint}, got ${v === null ? 'null' : Array.isArray(v) ? 'an array' : typeof v}`);
-  const m = /^\s*(\d+(?:\.\d+)?)\s*([smhd]?)\s*$/.exec(v);
+  const m = /^\s*(\d+(?:\.\d+)?)\s*(ms|[smhd])?\s*$/.exec(v);
   if (!m) return fail(`${hint}, got ${JSON.stringify(v)}`);
-  return { ok: true, value: Number(m[1]) * UNIT_SECONDS[m[2] || 's']! };
+  return { ok: true, value: m[2] === 'ms' ? Number(m[1]) / 1000 : Number(m[1]) * UNIT_SECONDS[m[2] ?? 's']! };
 }
 
 export interface Address {
@@ -121,6 +121,11 @@ export function decodePsk(text: string): Parsed<Buffer> {
     const hex = text.slice(2);
     if (!/^([0-9a-f]{2})+$/i.test(hex)) return fail("the pre-shared key starts with '0x' but the rest is not an even number of hex digits");
     return { ok: true, value: Buffer.from(hex, 'hex') };
+  }
+  // U+FFFD is what bytes that were not UTF-8 (in an environment variable) became, and a lone surrogate (a "\ud800"
+  // escape) would be encoded as U+FFFD: either way the key bytes would not be the ones the peer has.
+  if (text.includes('\ufffd') || /[\ud800-\udfff]/u.test(text)) {
+    return fail("the pre-shared key has bytes that are not UTF-8 text (or a lone \\u surrogate escape), so it would not be the peer's key; write it as hex (0x...)");
   }
   return { ok: true, value: Buffer.from(text, 'utf8') };
 }
