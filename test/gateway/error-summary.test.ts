@@ -12,6 +12,17 @@ import { peerConfig, until } from './peers.js';
 
 const err = (kind: string, address: string, message = 'it failed', cookieI?: string): GatewayErrorEvent => ({ kind, message, cookieI, remote: { address, port: 500 } });
 
+test('error summary: every failure of an exchange we started goes out (the load tester waits for each); its repeats are folded', () => {
+  const out: GatewayErrorEvent[] = [];
+  const s = new ErrorSummary((e) => out.push(e), { perSource: 2, perKind: 5, windowMs: 1000, repeatMs: 5000 });
+  for (let k = 0; k < 8; k++) s.report(err('PEER_NOTIFY', '192.0.2.1', 'the peer refused', `c${k}`), 100 + k, true);
+  s.report(err('PEER_NOTIFY', '192.0.2.1', 'the peer refused', 'c0'), 200, true);
+  assert.equal(out.length, 8, 'eight exchanges of ours, eight events; the repeat of one folded');
+  s.report(err('PEER_NOTIFY', '192.0.2.1', 'the peer refused', 'x'), 300);
+  assert.equal(out.length, 8, "someone else's exchange is still held back by the limits");
+  s.close();
+});
+
 test('error summary: a repeated failure is emitted once and counted; per source and per kind only the first go out', () => {
   const out: GatewayErrorEvent[] = [];
   const s = new ErrorSummary((e) => out.push(e), { perSource: 2, perKind: 5, windowMs: 1000, repeatMs: 5000 });

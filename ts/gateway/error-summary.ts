@@ -4,7 +4,9 @@
 // - the first report of a failure: a repeat with the same kind, source, exchange (cookie) and text (the
 //   peer retransmitting the refused message) is counted, never emitted again while it is remembered;
 // - per kind and source address, the first `perSource` in a window; per kind, the first `perKind` in a
-//   window, whatever the sources (forged sources are all different);
+//   window, whatever the sources (forged sources are all different); but every failure of an exchange we
+//   started ourselves (they come no faster than we start them, and an embedder such as the load tester waits
+//   for each);
 // - at the end of a window in which errors were held back, one summary event (kind SUPPRESSED) saying how
 //   many of which kind, from how many sources.
 // The counts per kind and per source are in the gateway's status (`errors`).
@@ -85,7 +87,8 @@ export class ErrorSummary {
   }
 
   /** One error: counted, and emitted unless it is a repeat or over a limit. */
-  report(e: ErrorEvent, now = Date.now()): void {
+  /** `ours`: an exchange we started; its repeats are folded, but no per-source or per-kind limit holds it back. */
+  report(e: ErrorEvent, now = Date.now(), ours = false): void {
     const source = e.remote?.address ?? '';
     this.totals.total++;
     const kind = this.kindCount(e.kind);
@@ -109,7 +112,7 @@ export class ErrorSummary {
     const ofKind = (w.byKind.get(e.kind) ?? 0) + 1;
     w.byKindSource.set(ks, fromSource);
     w.byKind.set(e.kind, ofKind);
-    if (fromSource > this.limits.perSource || ofKind > this.limits.perKind) {
+    if (!ours && (fromSource > this.limits.perSource || ofKind > this.limits.perKind)) {
       this.totals.suppressed++;
       kind.suppressed++;
       per.suppressed++;

@@ -219,6 +219,11 @@ export interface ErrorScope {
   remote?: Endpoint;
   /** The ISAKMP SA's initiator cookie (hex). */
   cookieI?: string | undefined;
+  /**
+   * An exchange this gateway started (initiate()): its failures come no faster than we start exchanges, and
+   * whoever started it waits for its outcome (the load tester), so the error summary never holds them back.
+   */
+  ours?: boolean | undefined;
 }
 
 /**
@@ -232,16 +237,16 @@ export function summariseErrors(events: GatewayEmitter, summary: ErrorSummary): 
 }
 
 /** An 'error' event, through the emitter's summary when it has one (counted; repeats and floods held back). */
-export function reportError(events: GatewayEmitter, e: GatewayErrorEvent): void {
+export function reportError(events: GatewayEmitter, e: GatewayErrorEvent, ours = false): void {
   const summary = summaries.get(events);
-  if (summary) summary.report(e);
+  if (summary) summary.report(e, Date.now(), ours);
   else events.emit('error', e);
 }
 
 /** A failure as an 'error' event: an IkeError keeps its kind, anything else is INTERNAL. */
 export function emitError(events: GatewayEmitter, e: unknown, scope: ErrorScope): void {
   const err = e instanceof IkeError ? e : new IkeError('INTERNAL', (e as Error)?.message ?? String(e));
-  reportError(events, { connection: scope.connection, cookieI: scope.cookieI, remote: scope.remote ?? { address: '', port: 0 }, kind: err.kind, message: err.message });
+  reportError(events, { connection: scope.connection, cookieI: scope.cookieI, remote: scope.remote ?? { address: '', port: 0 }, kind: err.kind, message: err.message }, scope.ours === true);
 }
 
 /** Work started from a socket or timer callback: a failure becomes an 'error' event, never an unhandled rejection. */

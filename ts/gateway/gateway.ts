@@ -81,7 +81,7 @@ export class Gateway extends EventEmitter<GatewayEvents> {
     const policies = (this.policies = new PolicyCompiler(config, { asyncDh: options.asyncDh ?? true }, () => transport.address));
     const send = (entry: IsakmpEntry, m: Buffer) => this.sendTo(m, entry.remote, entry.natt);
     const teardown = (entry: IsakmpEntry, reason: string, notify: boolean) => this.lifecycle.teardown(entry, reason, notify);
-    const restart = (connection: string) => guard(this, this.initiate(connection), { connection });
+    const restart = (connection: string) => guard(this, this.initiate(connection), { connection, ours: true });
     const children = (this.children = new ChildManager({ events, table, scheduler, transport, policies, send, teardown, restart }));
     const startQuickMode = (entry: IsakmpEntry, c: ConnectionConfig) => children.start(entry, c);
     const connection = (name: string) => policies.find(name);
@@ -121,7 +121,7 @@ export class Gateway extends EventEmitter<GatewayEvents> {
     }
     const { ike, natt } = this.transport.ports;
     this.emit('listening', { address: this.transport.address, port: ike, nattPort: natt });
-    for (const c of this.config.connections) if (c.initiate) guard(this, this.initiate(c.name), { connection: c.name });
+    for (const c of this.config.connections) if (c.initiate) guard(this, this.initiate(c.name), { connection: c.name, ours: true });
   }
 
   /** The ports actually bound. */
@@ -189,7 +189,7 @@ export class Gateway extends EventEmitter<GatewayEvents> {
     for (const c of diff.changed) this.delete(c.name, 'changed in the configuration');
     this.config.connections.splice(0, this.config.connections.length, ...diff.next);
     this.config.warnings.splice(0, this.config.warnings.length, ...next.warnings);
-    for (const c of [...diff.changed, ...diff.added]) if (c.initiate) guard(this, this.initiate(c.name), { connection: c.name });
+    for (const c of [...diff.changed, ...diff.added]) if (c.initiate) guard(this, this.initiate(c.name), { connection: c.name, ours: true });
     return diff.report;
   }
 

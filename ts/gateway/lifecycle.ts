@@ -83,7 +83,7 @@ export class SaLifecycle {
     if (entry.rekeyAt !== null && entry.rekeyAt <= now) {
       entry.rekeyAt = null;
       // a new ISAKMP SA before this one expires; children move to it, then this one is deleted
-      guard(this.d.events, this.d.initiate(entry.connection, { fresh: true, withChild: false }), { connection: entry.connection });
+      guard(this.d.events, this.d.initiate(entry.connection, { fresh: true, withChild: false }), { connection: entry.connection, ours: true });
     }
     this.childrenDue(entry, now);
     if (!table.alive(entry)) return;

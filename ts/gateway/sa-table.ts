@@ -297,6 +297,6 @@ function bump(counts: Map<string, number>, address: string, by: number): void {
 }
 
 /** The entry as an 'error' event names it. */
-export function scopeOf(entry: IsakmpEntry): { connection: string; remote: Endpoint; cookieI: string } {
-  return { connection: entry.connection, remote: entry.remote, cookieI: entry.key };
+export function scopeOf(entry: IsakmpEntry): { connection: string; remote: Endpoint; cookieI: string; ours: boolean } {
+  return { connection: entry.connection, remote: entry.remote, cookieI: entry.key, ours: entry.sa?.initiator ?? entry.phase1?.initiator ?? false };
 }
