@@ -1,11 +1,16 @@
 {
+  # intel-ipsec-mb (libipsec-mb-dev) found: the ESP engine of native/esp_mb.cc is built in (IKE_HAVE_IPSEC_MB);
+  # otherwise the addon has the OpenSSL EVP engine only. scripts/detect-ipsec-mb.mjs decides (and says how to
+  # get the library when it is missing); IKE_NO_IPSEC_MB=1 forces the EVP-only build.
+  "variables": { "ipsec_mb%": "<!(node scripts/detect-ipsec-mb.mjs)" },
   "target_defaults": {
     "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
     "defines": ["NAPI_VERSION=8", "NODE_ADDON_API_DISABLE_DEPRECATED", "NODE_API_SWALLOW_UNTHROWABLE_EXCEPTIONS"],
     "cflags!": ["-fno-exceptions"],
     "cflags_cc!": ["-fno-exceptions"],
     "cflags_cc": ["-std=c++17", "-O3", "-Wall", "-Wextra"],
-    "xcode_settings": { "GCC_ENABLE_CPP_EXCEPTIONS": "YES", "CLANG_CXX_LANGUAGE_STANDARD": "c++17" }
+    "xcode_settings": { "GCC_ENABLE_CPP_EXCEPTIONS": "YES", "CLANG_CXX_LANGUAGE_STANDARD": "c++17" },
+    "conditions": [["ipsec_mb==1", { "defines": ["IKE_HAVE_IPSEC_MB"], "libraries": ["-lIPSec_MB"] }]]
   },
   "targets": [
     {
@@ -19,7 +24,7 @@
       # The production addon, the one the engine loads.
       "target_name": "ikev1_native",
       "dependencies": ["ikev1_common"],
-      "sources": ["native/addon.cc", "native/esp.cc", "native/dataplane.cc"]
+      "sources": ["native/addon.cc", "native/esp.cc", "native/esp_mb.cc", "native/dataplane.cc"]
     },
     {
       # The same addon plus the benchmark and fault-injection hooks (IKE_TEST_HOOKS), for tests and
@@ -27,7 +32,7 @@
       "target_name": "ikev1_native_test",
       "dependencies": ["ikev1_common"],
       "defines": ["IKE_TEST_HOOKS"],
-      "sources": ["native/addon.cc", "native/esp.cc", "native/dataplane.cc"]
+      "sources": ["native/addon.cc", "native/esp.cc", "native/esp_mb.cc", "native/dataplane.cc"]
     }
   ]
 }

@@ -4,13 +4,15 @@ import { espOpenedCapacity, espSealedLength, type EspKeyLengths } from './algori
 import { openSingle, sealSingle } from './node-esp.js';
 import type { ResolvedEspParams } from './params.js';
 import type { NativeAddon, NativeEspHandle } from '../native.js';
-import type { EspAlgorithm, EspOpenResult, EspSa, EspSaStats } from './types.js';
+import type { EspAlgorithm, EspEngine, EspOpenResult, EspSa, EspSaStats } from './types.js';
 
 /** The part of the addon (native/esp.cc) an ESP SA needs: its EspSa class. */
 export type NativeEspAddon = Pick<NativeAddon, 'EspSa'>;
 
 export class NativeEspSa implements EspSa {
   readonly implementation = 'native' as const;
+  /** 'ipsec-mb' or 'evp', chosen by the addon at install (native/esp.cc ChooseEngine). */
+  readonly engine: EspEngine;
   readonly spi: number;
   readonly algorithm: EspAlgorithm;
   readonly direction: 'outbound' | 'inbound';
@@ -41,7 +43,9 @@ export class NativeEspSa implements EspSa {
       p.esn,
       p.allowInsecure,
       p.initialSequence,
+      p.engine,
     );
+    this.engine = this.h.engine();
     // The C++ object holds its own copies (it builds its cipher context and HMAC states from them on the first
     // packet); ours are no longer needed.
     p.encryptionKey.fill(0);
