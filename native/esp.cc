@@ -651,9 +651,9 @@ class EspSa : public Napi::ObjectWrap<EspSa> {
     return kQueued;
   }
 
-  // Runs the queued opens, then finishes each in queue order exactly as OpenOne does one after the other:
-  // ICV (constant time), the replay window again (the same number may come twice in one batch: only the first
-  // authentic one passes), the window update, the trailer. result(entry, status, payload, nextHeader, seq).
+  // Runs the queued opens, then finishes each in queue order exactly as OpenOne does one after the other: the
+  // replay window again (earlier packets of the batch may have moved it, or carried the same number), the ICV
+  // (constant time), the window update, the trailer. result(entry, status, payload, nextHeader, seq).
   template <typename F>
   void FinishOpens(MbQueue* q, F&& result) {
     mb::Run(mbKeys_, false, q->ops, q->n);
@@ -661,14 +661,14 @@ class EspSa : public Napi::ObjectWrap<EspSa> {
       const mb::Op& op = q->ops[i];
       size_t payload = 0;
       uint8_t nh = 0, st;
-      if (!op.ok) {
+      if (!replay_.Check(q->seq[i])) {  // as OpenOne: the window first, then the ICV
+        replays_++;
+        st = kReplayed;
+      } else if (!op.ok) {
         st = kCryptoError;
       } else if (CRYPTO_memcmp(op.computed, op.src + op.hashLength, op.tagLength) != 0) {
         authFailures_++;
         st = kAuthFailed;
-      } else if (!replay_.Check(q->seq[i])) {
-        replays_++;
-        st = kReplayed;
       } else {
         replay_.Update(q->seq[i]);  // authentic: only now may the window move (RFC 4303 3.4.3)
         st = CheckTrailer(op.dst, op.cipherLength, &payload, &nh);
