@@ -924,7 +924,8 @@ class EspSa : public Napi::ObjectWrap<EspSa> {
     return Napi::BigInt::New(info.Env(), static_cast<uint64_t>(outbound_ ? lastSeq_ : replay_.Top()));
   }
 
-  // The crypto engine chosen at install: "ipsec-mb" or "evp". Fixed for the SA's life, so readable while attached.
+  // The crypto engine: "ipsec-mb" or "evp", chosen at install (AttachSa may move a CBC SA to EVP, before any
+  // worker uses it; it never changes while attached), so readable while attached.
   Napi::Value Engine(const Napi::CallbackInfo& info) { return Napi::String::New(info.Env(), useMb_ ? "ipsec-mb" : "evp"); }
 
   Napi::Value Destroy(const Napi::CallbackInfo& info) {
@@ -974,6 +975,14 @@ EspSa* AttachSa(Napi::Env env, Napi::Value v, std::string* error) {
     return nullptr;
   }
   sa->attached_ = true;
+  // The data plane seals and opens one packet at a time (SealPacket / OpenPacket). For AES-CBC + HMAC the
+  // intel-ipsec-mb managers are multi-lane (one packet per lane): a lone job runs every lane's work for one
+  // packet, about half the speed of EVP (`ike bench esp`, batch 1). Such an SA goes to EVP for its data-plane life;
+  // the AEADs (single-buffer code in the library) stay. Safe here: no thread uses the SA yet.
+  if (sa->useMb_ && sa->mbCipher_ == mb::Cipher::AesCbc) {
+    sa->Cool();
+    sa->useMb_ = false;
+  }
   return sa;
 }
 

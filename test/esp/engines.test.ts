@@ -7,6 +7,11 @@
 // IKE_ESP_LOSS_PACKETS sets that count (default 300,000, a few seconds; the report's 10M run set it).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { closeSync, mkdtempSync, openSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { DataPlane } from '../../ts/gateway/dataplane.js';
 import { createEspSa, espKeyLengths, layoutSealBatch, type EspAlgorithm, type EspSa, type EspSaParams } from '../../ts/esp/index.js';
 import { nativeAddon } from '../../ts/native.js';
 import { hex, loadVector, prng } from './helpers.js';
@@ -98,6 +103,31 @@ test('the ipsec-mb engine is chosen per SA: AEAD and CBC+HMAC yes; ESN, NULL and
     else process.env.IKE_ESP_ENGINE = saved;
   }
   assert.equal(createEspSa({ spi: SPI, algorithm: 'aes128gcm16', direction: 'outbound', keymat: km('aes128gcm16'), implementation: 'node' }).engine, 'node:crypto');
+});
+
+test('attached to the one-packet-at-a-time data plane, AES-CBC SAs move to EVP, AEAD SAs stay on ipsec-mb', { skip: mbSkip() }, () => {
+  // A FIFO stands in for the TUN fd (no data, so the worker only waits); no root needed (as in dataplane.test.ts).
+  const dir = mkdtempSync(path.join(tmpdir(), 'mbesp-'));
+  execFileSync('mkfifo', [path.join(dir, 'fifo')]);
+  const fifo = openSync(path.join(dir, 'fifo'), 'r+');
+  const dp = new DataPlane({ tunFd: fifo, address: '127.0.0.1', port: 0 });
+  try {
+    const peer = { address: '127.0.0.1', port: 4500 };
+    const cbc = sa('aes128-sha1', 'outbound', 'ipsec-mb', Buffer.alloc(36, 2));
+    const gcm = sa('aes128gcm16', 'outbound', 'ipsec-mb', Buffer.alloc(20, 2), { spi: SPI + 1 });
+    dp.addOutbound({ spi: SPI, sa: cbc, localTs: ['10.0.0.0/8'], remoteTs: ['10.1.0.0/16'], peer });
+    dp.addOutbound({ spi: SPI + 1, sa: gcm, localTs: ['10.2.0.0/16'], remoteTs: ['10.3.0.0/16'], peer });
+    assert.equal(cbc.engine, 'evp');
+    assert.equal(gcm.engine, 'ipsec-mb');
+    dp.close();
+    // Given back: both still seal, on the engine they ended with.
+    assert.equal(cbc.seal(Buffer.alloc(20), 4).length, cbc.sealedLength(20));
+    assert.equal(gcm.seal(Buffer.alloc(20), 4).length, gcm.sealedLength(20));
+  } finally {
+    dp.close();
+    closeSync(fifo);
+    rmSync(dir, { recursive: true, force: true });
+  }
 });
 
 for (const alg of MB_ALGS) {

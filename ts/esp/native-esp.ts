@@ -11,8 +11,6 @@ export type NativeEspAddon = Pick<NativeAddon, 'EspSa'>;
 
 export class NativeEspSa implements EspSa {
   readonly implementation = 'native' as const;
-  /** 'ipsec-mb' or 'evp', chosen by the addon at install (native/esp.cc ChooseEngine). */
-  readonly engine: EspEngine;
   readonly spi: number;
   readonly algorithm: EspAlgorithm;
   readonly direction: 'outbound' | 'inbound';
@@ -45,12 +43,19 @@ export class NativeEspSa implements EspSa {
       p.initialSequence,
       p.engine,
     );
-    this.engine = this.h.engine();
     // The C++ object holds its own copies (it builds its cipher context and HMAC states from them on the first
     // packet); ours are no longer needed.
     p.encryptionKey.fill(0);
     p.integrityKey.fill(0);
     p.salt.fill(0);
+  }
+
+  /**
+   * 'ipsec-mb' or 'evp', chosen by the addon at install (native/esp.cc ChooseEngine); an AES-CBC SA attached to
+   * the one-packet-at-a-time data plane moves to EVP (AttachSa), hence read each time.
+   */
+  get engine(): EspEngine {
+    return this.h.engine();
   }
 
   sealedLength(payloadLength: number): number {
