@@ -15,7 +15,7 @@ export interface EspBenchOptions {
   sizes?: number[];
   batches?: number[];
   directions?: ('seal' | 'open')[];
-  /** Time per measurement in ms (default 250; quick 60). */
+  /** Time per measurement in ms (default 500; quick 120), in slices alternating between the four columns. */
   durationMs?: number;
   quick?: boolean;
   /** Called after each row (progress output). */
@@ -184,8 +184,9 @@ export function runEspBench(options: EspBenchOptions = {}): EspBenchRow[] {
   const sizes = options.sizes ?? (quick ? [64, 1400, 8000] : [64, 512, 1400, 8000]);
   const batches = options.batches ?? (quick ? [1, 64] : [1, 16, 64]);
   const directions = options.directions ?? ['seal', 'open'];
-  const duration = options.durationMs ?? (quick ? 60 : 250);
-  const slices = quick ? 3 : 5;
+  const duration = options.durationMs ?? (quick ? 120 : 500);
+  // Many short slices: on a shared 2-core machine a 25 ms slice often runs undisturbed, a 100 ms one rarely.
+  const slices = quick ? 8 : 20;
   const slice = duration / slices;
   const rows: EspBenchRow[] = [];
   // Warm-up (JIT of the TS paths, CPU clock): otherwise the first rows measured come out low.
