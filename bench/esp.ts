@@ -185,8 +185,9 @@ export function runEspBench(options: EspBenchOptions = {}): EspBenchRow[] {
   const batches = options.batches ?? (quick ? [1, 64] : [1, 16, 64]);
   const directions = options.directions ?? ['seal', 'open'];
   const duration = options.durationMs ?? (quick ? 120 : 500);
-  // Many short slices: on a shared 2-core machine a 25 ms slice often runs undisturbed, a 100 ms one rarely.
-  const slices = quick ? 8 : 20;
+  // Many short slices (4-5 ms), the best of each column kept: on a shared machine a few-millisecond slice often
+  // runs undisturbed, a 100 ms one rarely, and the columns' slices alternate so that all see the same machine.
+  const slices = quick ? 30 : 100;
   const slice = duration / slices;
   const rows: EspBenchRow[] = [];
   // Warm-up (JIT of the TS paths, CPU clock): otherwise the first rows measured come out low.
