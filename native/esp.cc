@@ -611,13 +611,33 @@ class EspSa : public Napi::ObjectWrap<EspSa> {
     return kOk;
   }
 
-  // Runs the queued seals; failed(entry, payloadLength) for each job the library did not complete.
-  template <typename F>
-  void FinishSeals(MbQueue* q, F&& failed) {
+  // Runs sealBatch's queued seals. An entry was counted as sealed when queued: a job the library did not
+  // complete (not expected) becomes CRYPTO_ERROR and its counting is undone.
+  void FinishSeals(MbQueue* q, uint8_t* status, uint32_t* outLengths, uint32_t* okCount) {
     mb::Run(mbKeys_, true, q->ops, q->n);
-    for (size_t i = 0; i < q->n; i++)
-      if (!q->ops[i].ok) failed(q->entry[i], q->length[i]);
+    for (size_t i = 0; i < q->n; i++) {
+      if (q->ops[i].ok) continue;
+      const uint32_t e = q->entry[i];
+      status[e] = kCryptoError;
+      outLengths[e] = 0;
+      packets_--;
+      bytes_ -= q->length[i];
+      (*okCount)--;
+    }
     q->n = 0;
+  }
+
+  // Runs openBatch's queued opens and writes their results into the batch's arrays.
+  void FinishOpens(MbQueue* q, uint8_t* status, uint32_t* outLengths, uint8_t* nextHeaders, uint32_t* okCount) {
+    FinishOpens(q, [&](uint32_t e, uint8_t st, size_t payload, uint8_t nh, uint64_t) {
+      status[e] = st;
+      if (st != kOk) return;
+      outLengths[e] = static_cast<uint32_t>(payload);
+      nextHeaders[e] = nh;
+      packets_++;
+      bytes_ += payload;
+      (*okCount)++;
+    });
   }
 
   // intel-ipsec-mb open, after OpenOne's length, SPI and replay checks: the ICV computation and decryption are
@@ -725,18 +745,9 @@ class EspSa : public Napi::ObjectWrap<EspSa> {
     IvPool* const ivs = ThreadIvPool();
     uint32_t okCount = 0;
     MbQueue mbq;
-    MbQueue* const q = useMb_ ? &mbq : nullptr;
-    auto finish = [&] {
-      FinishSeals(q, [&](uint32_t e, size_t len) {
-        status.data[e] = kCryptoError;
-        outLengths.data[e] = 0;
-        packets_--;
-        bytes_ -= len;
-        okCount--;
-      });
-    };
+    MbQueue* const q = useMb_ ? &mbq : nullptr;  // the intel-ipsec-mb engine: queued, run every kMax packets
     for (size_t i = 0; i < count; i++) {
-      if (q != nullptr && q->n == MbQueue::kMax) finish();
+      if (q != nullptr && q->n == MbQueue::kMax) FinishSeals(q, status.data, outLengths.data, &okCount);
       outLengths.data[i] = 0;
       const uint64_t off = offsets.data[i], len = lengths.data[i], outOff = outOffsets.data[i];
       const uint64_t sealed = SealedLength(len);
@@ -765,7 +776,7 @@ class EspSa : public Napi::ObjectWrap<EspSa> {
         okCount++;
       }
     }
-    if (q != nullptr) finish();
+    if (q != nullptr) FinishSeals(q, status.data, outLengths.data, &okCount);
     return Napi::Number::New(env, okCount);
   }
 
@@ -805,20 +816,9 @@ class EspSa : public Napi::ObjectWrap<EspSa> {
     const size_t overhead = kHeader + IvLen() + alg_->icvLength;
     uint32_t okCount = 0;
     MbQueue mbq;
-    MbQueue* const q = useMb_ ? &mbq : nullptr;
-    auto finish = [&] {
-      FinishOpens(q, [&](uint32_t e, uint8_t st, size_t payload, uint8_t nh, uint64_t) {
-        status.data[e] = st;
-        if (st != kOk) return;
-        outLengths.data[e] = static_cast<uint32_t>(payload);
-        nextHeaders.data[e] = nh;
-        packets_++;
-        bytes_ += payload;
-        okCount++;
-      });
-    };
+    MbQueue* const q = useMb_ ? &mbq : nullptr;  // the intel-ipsec-mb engine: queued, run every kMax packets
     for (size_t i = 0; i < count; i++) {
-      if (q != nullptr && q->n == MbQueue::kMax) finish();
+      if (q != nullptr && q->n == MbQueue::kMax) FinishOpens(q, status.data, outLengths.data, nextHeaders.data, &okCount);
       outLengths.data[i] = 0;
       nextHeaders.data[i] = 0;
       const uint64_t off = offsets.data[i], len = lengths.data[i], outOff = outOffsets.data[i];
@@ -858,7 +858,7 @@ class EspSa : public Napi::ObjectWrap<EspSa> {
         wrongSpi_++;
       }
     }
-    if (q != nullptr) finish();
+    if (q != nullptr) FinishOpens(q, status.data, outLengths.data, nextHeaders.data, &okCount);
     return Napi::Number::New(env, okCount);
   }
 
