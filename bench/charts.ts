@@ -1,5 +1,5 @@
 // The charts of the benchmark reports, from the suites' JSON results (bench/svg.ts draws them):
-//   espChart        ESP Gbit/s by packet size, one bar per implementation (ours per engine, raw loops, node:crypto)
+//   espChart        ESP Gbit/s by packet size, one bar per implementation (ours per engine, their raw loops, node:crypto)
 //   handshakeChart  handshakes/s of each configuration beside its DH ceiling
 //   latencyChart    setup latency histogram of the gateway benchmark (over UDP)
 //   soakChart       heap and RSS over a soak run
@@ -22,8 +22,10 @@ export function espChart(rows: EspBenchRow[]): string {
       return v === undefined || !Number.isFinite(v) ? null : v;
     }));
   const series = [
-    { name: 'ours (batch)', values: pick((r) => r.gbps) },
-    { name: 'raw OpenSSL EVP loop', values: pick((r) => r.rawGbps) },
+    { name: 'ours, intel-ipsec-mb engine', values: pick((r) => r.mbGbps ?? undefined) },
+    { name: 'raw intel-ipsec-mb loop', values: pick((r) => r.rawMbGbps ?? undefined) },
+    { name: 'ours, OpenSSL EVP engine', values: pick((r) => r.evpGbps) },
+    { name: 'raw OpenSSL EVP loop', values: pick((r) => r.rawEvpGbps) },
     { name: 'node:crypto', values: pick((r) => r.nodeCryptoGbps) },
   ];
   return barChart({ title: 'ESP seal, Gbit/s of payload by algorithm and packet size', yLabel: 'Gbit/s', categories, series });

@@ -1,11 +1,13 @@
-// ESP throughput: native batch seal/open vs node:crypto doing the same ESP work per packet (ts/esp/node-esp.ts)
-// vs a raw OpenSSL EVP loop inside the addon (the ceiling). Hand-timed loops, not tinybench: tinybench's
+// ESP throughput, each engine beside its ceiling, in one run: our native batch seal/open through the
+// intel-ipsec-mb engine and through the OpenSSL EVP engine (native/esp_mb.cc, native/esp.cc), the raw
+// intel-ipsec-mb job loop and the raw EVP loop (both timed in C++ in the addon's test build), and node:crypto
+// doing the same ESP work per packet (ts/esp/node-esp.ts). Hand-timed loops, not tinybench: tinybench's
 // per-iteration bookkeeping (timestamps, promises) would be a large share of a 64-byte, batch-1 iteration.
 //
-//   node dist/bench/esp.js [--json] [--quick]
+//   node dist/bench/esp.js [--json] [--quick] [--algorithms a,b] [--sizes 64,1400] [--batches 1,64]
 import { pathToFileURL } from 'node:url';
 import { createEspSa, espKeyLengths, layoutSealBatch, nativeEsp, type EspAlgorithm, type EspSa } from '../ts/esp/index.js';
-import { nativeTestAddon, nativeTestLoadError } from '../ts/native.js';
+import { nativeAddon, nativeTestAddon, nativeTestLoadError } from '../ts/native.js';
 import { benchArgs, command } from './args.js';
 
 export interface EspBenchOptions {
@@ -13,7 +15,7 @@ export interface EspBenchOptions {
   sizes?: number[];
   batches?: number[];
   directions?: ('seal' | 'open')[];
-  /** Time per measurement in ms (default 250; quick 60). */
+  /** Time per measurement in ms (default 500; quick 120), in slices alternating between the four columns. */
   durationMs?: number;
   quick?: boolean;
   /** Called after each row (progress output). */
@@ -26,22 +28,30 @@ export interface EspBenchRow {
   /** Payload octets per packet (Gbit/s counts payload bits). */
   size: number;
   batch: number;
-  /** Native batch path. */
-  gbps: number;
-  pps: number;
-  /** Raw EVP loop in C++ over the same sizes and batch (ceiling). */
-  rawGbps: number;
+  /** Our batch path through the intel-ipsec-mb engine; null where that engine cannot run (not built in, ESN...). */
+  mbGbps: number | null;
+  mbPps: number | null;
+  /** Our batch path through the OpenSSL EVP engine. */
+  evpGbps: number;
+  evpPps: number;
+  /** The raw intel-ipsec-mb job loop in C++ over the same sizes and batch (that engine's ceiling). */
+  rawMbGbps: number | null;
+  /** The raw EVP loop in C++ (the EVP engine's ceiling). */
+  rawEvpGbps: number;
   /** node:crypto ESP SA (one cipher object per packet), measured with the same batch layout. */
   nodeCryptoGbps: number;
-  nodeCryptoPps: number;
-  /** gbps / rawGbps and gbps / nodeCryptoGbps. */
-  ofRaw: number;
+  /** mbGbps / rawMbGbps, mbGbps / rawEvpGbps, evpGbps / rawEvpGbps, best native / node:crypto. */
+  mbOfRawMb: number | null;
+  mbVsRawEvp: number | null;
+  evpOfRawEvp: number;
   vsNodeCrypto: number;
 }
 
 const KEYMAT_SEED = 0x5a;
 
-function makeSa(alg: EspAlgorithm, direction: 'outbound' | 'inbound', implementation: 'native' | 'node'): EspSa {
+type Impl = 'ipsec-mb' | 'evp' | 'node';
+
+function makeSa(alg: EspAlgorithm, direction: 'outbound' | 'inbound', impl: Impl): EspSa {
   const keymat = Buffer.alloc(espKeyLengths(alg).keymatLength, KEYMAT_SEED);
   // Inbound: replay window 0 so that the same sealed packets can be opened again and again. The window check
   // itself (a few ns per packet) is then not in the figures: Infer/Check/Update still run, without the bitmap.
@@ -51,7 +61,8 @@ function makeSa(alg: EspAlgorithm, direction: 'outbound' | 'inbound', implementa
     direction,
     keymat,
     replayWindow: direction === 'inbound' ? 0 : 64,
-    implementation,
+    implementation: impl === 'node' ? 'node' : 'native',
+    ...(impl === 'node' ? {} : { engine: impl }),
   });
 }
 
@@ -75,7 +86,7 @@ interface Workload {
   open: () => void;
 }
 
-function workload(alg: EspAlgorithm, size: number, batch: number, impl: 'native' | 'node'): Workload {
+function workload(alg: EspAlgorithm, size: number, batch: number, impl: Impl): Workload {
   const out = makeSa(alg, 'outbound', impl);
   const inb = makeSa(alg, 'inbound', impl);
   const lengths = new Uint32Array(batch).fill(size);
@@ -90,44 +101,97 @@ function workload(alg: EspAlgorithm, size: number, batch: number, impl: 'native'
   const plainLengths = new Uint32Array(batch);
   const nhOut = new Uint8Array(batch);
   const st2 = new Uint8Array(batch);
+  // Seal in place, as the data plane does and as the raw loops do: each payload already sits where its
+  // ciphertext goes (8 + IV octets after its packet's start). Every round re-seals the last round's bytes.
+  const work = Buffer.alloc(sealed.length, 0xa5);
+  const inPlace = outOffsets.map((o) => o + 8 + espKeyLengths(alg).ivLength);
   const seal = () => {
-    out.sealBatch(input, offsets, lengths, nextHeaders, sealed, outOffsets, outLengths, status, batch);
+    out.sealBatch(work, inPlace, lengths, nextHeaders, work, outOffsets, outLengths, status, batch);
   };
   const open = () => {
     inb.openBatch(sealed, outOffsets, outLengths, plain, outOffsets, plainLengths, nhOut, st2, batch);
   };
+  out.sealBatch(input, offsets, lengths, nextHeaders, sealed, outOffsets, outLengths, status, batch); // for open
   seal();
   open();
   if (!status.every((s) => s === 0) || !st2.every((s) => s === 0)) throw new Error(`bench setup failed for ${alg} (${impl})`);
   return { seal, open };
 }
 
-function rawGbps(alg: EspAlgorithm, seal: boolean, size: number, batch: number, durationMs: number): number {
-  const addon = nativeTestAddon()!; // espRawEvpBench is in the test build of the addon only
-  // Calibrate: a short run, then enough iterations for durationMs.
+/** A raw C++ loop (espRawEvpBench / espRawMbBench), calibrated to run about durationMs. */
+function rawGbps(which: 'evp' | 'mb', alg: EspAlgorithm, seal: boolean, size: number, batch: number, durationMs: number): number {
+  const addon = nativeTestAddon()!; // the raw loops are in the test build of the addon only
+  const run = (iterations: number) =>
+    which === 'evp' ? addon.espRawEvpBench(alg, seal, size, batch, iterations) : addon.espRawMbBench(alg, seal, size, batch, iterations);
   let iterations = Math.max(1, Math.floor(200 / batch));
-  let ns = addon.espRawEvpBench(alg, seal, size, batch, iterations);
+  let ns = run(iterations);
   iterations = Math.max(1, Math.round((iterations * durationMs * 1e6) / Math.max(ns, 1)));
-  ns = addon.espRawEvpBench(alg, seal, size, batch, iterations);
+  ns = run(iterations);
   return (iterations * batch * size * 8) / ns;
+}
+
+/** Whether the intel-ipsec-mb engine runs this algorithm here (built in, CPU, algorithm). */
+function mbRuns(alg: EspAlgorithm): boolean {
+  try {
+    return makeSa(alg, 'outbound', 'ipsec-mb').engine === 'ipsec-mb';
+  } catch {
+    return false;
+  }
+}
+
+function measureRow(algorithm: EspAlgorithm, size: number, batch: number, direction: 'seal' | 'open', slices: number, slice: number, nodePps: number): EspBenchRow {
+  const mb = mbRuns(algorithm);
+  const wMb = mb ? workload(algorithm, size, batch, 'ipsec-mb') : null;
+  const wEvp = workload(algorithm, size, batch, 'evp');
+  const seal = direction === 'seal';
+  let mbPps = 0, evpPps = 0, rawMb = 0, rawEvp = 0;
+  // All four in alternating slices, the best slice of each kept: on a shared machine another process's burst then
+  // hits every column alike instead of skewing their ratios.
+  for (let k = 0; k < slices; k++) {
+    if (wMb) mbPps = Math.max(mbPps, timeLoop(wMb[direction], batch, slice));
+    evpPps = Math.max(evpPps, timeLoop(wEvp[direction], batch, slice));
+    if (mb) rawMb = Math.max(rawMb, rawGbps('mb', algorithm, seal, size, batch, slice));
+    rawEvp = Math.max(rawEvp, rawGbps('evp', algorithm, seal, size, batch, slice));
+  }
+  const gbps = (pps: number) => (pps * size * 8) / 1e9;
+  const mbGbps = mb ? gbps(mbPps) : null;
+  const evpGbps = gbps(evpPps);
+  const nodeCryptoGbps = gbps(nodePps);
+  return {
+    algorithm,
+    direction,
+    size,
+    batch,
+    mbGbps,
+    mbPps: mb ? mbPps : null,
+    evpGbps,
+    evpPps,
+    rawMbGbps: mb ? rawMb : null,
+    rawEvpGbps: rawEvp,
+    nodeCryptoGbps,
+    mbOfRawMb: mbGbps !== null ? mbGbps / rawMb : null,
+    mbVsRawEvp: mbGbps !== null ? mbGbps / rawEvp : null,
+    evpOfRawEvp: evpGbps / rawEvp,
+    vsNodeCrypto: Math.max(mbGbps ?? 0, evpGbps) / nodeCryptoGbps,
+  };
 }
 
 export function runEspBench(options: EspBenchOptions = {}): EspBenchRow[] {
   if (!nativeEsp()) throw new Error('the native addon is not loaded: nothing to benchmark against');
-  if (!nativeTestAddon()) throw new Error(`the raw EVP ceiling needs the test build of the addon (${nativeTestLoadError()?.message.split('\n')[0]})`);
+  if (!nativeTestAddon()) throw new Error(`the raw loops need the test build of the addon (${nativeTestLoadError()?.message.split('\n')[0]})`);
   const quick = options.quick ?? false;
-  const algorithms = options.algorithms ?? (['aes128gcm16', 'aes128-sha1', 'aes256gcm16', 'chacha20poly1305'] as EspAlgorithm[]);
-  const sizes = options.sizes ?? [64, 512, 1400, 8000];
-  const batches = options.batches ?? [1, 16, 64];
+  const algorithms = options.algorithms ?? (['aes128-sha1', 'aes128gcm16', 'aes256-sha256', 'aes256gcm16', 'chacha20poly1305'] as EspAlgorithm[]);
+  const sizes = options.sizes ?? (quick ? [64, 1400, 8000] : [64, 512, 1400, 8000]);
+  const batches = options.batches ?? (quick ? [1, 64] : [1, 16, 64]);
   const directions = options.directions ?? ['seal', 'open'];
-  const duration = options.durationMs ?? (quick ? 60 : 250);
-  // Native and raw are measured in alternating slices and the best slice of each is kept: on a shared machine
-  // another process's burst then hits both sides alike instead of skewing their ratio.
-  const slices = quick ? 3 : 5;
+  const duration = options.durationMs ?? (quick ? 120 : 500);
+  // Many short slices (4-5 ms), the best of each column kept: on a shared machine a few-millisecond slice often
+  // runs undisturbed, a 100 ms one rarely, and the columns' slices alternate so that all see the same machine.
+  const slices = quick ? 30 : 100;
   const slice = duration / slices;
   const rows: EspBenchRow[] = [];
-  // Warm-up (JIT of both TS paths, CPU clock): otherwise the first rows measured come out low.
-  for (const impl of ['node', 'native'] as const) {
+  // Warm-up (JIT of the TS paths, CPU clock): otherwise the first rows measured come out low.
+  for (const impl of ['node', 'evp'] as const) {
     const w = workload(algorithms[0]!, 512, 16, impl);
     timeLoop(w.seal, 16, quick ? 100 : 300);
     timeLoop(w.open, 16, quick ? 100 : 300);
@@ -142,29 +206,8 @@ export function runEspBench(options: EspBenchOptions = {}): EspBenchRow[] {
         nodePps.open = Math.max(nodePps.open, timeLoop(nodeW.open, 16, slice));
       }
       for (const batch of batches) {
-        const w = workload(algorithm, size, batch, 'native');
         for (const direction of directions) {
-          let pps = 0;
-          let raw = 0;
-          for (let k = 0; k < slices; k++) {
-            pps = Math.max(pps, timeLoop(w[direction], batch, slice));
-            raw = Math.max(raw, rawGbps(algorithm, direction === 'seal', size, batch, slice));
-          }
-          const gbps = (pps * size * 8) / 1e9;
-          const nodeCryptoGbps = (nodePps[direction] * size * 8) / 1e9;
-          const row: EspBenchRow = {
-            algorithm,
-            direction,
-            size,
-            batch,
-            gbps,
-            pps,
-            rawGbps: raw,
-            nodeCryptoGbps,
-            nodeCryptoPps: nodePps[direction],
-            ofRaw: gbps / raw,
-            vsNodeCrypto: gbps / nodeCryptoGbps,
-          };
+          const row = measureRow(algorithm, size, batch, direction, slices, slice, nodePps[direction]);
           rows.push(row);
           options.onRow?.(row);
         }
@@ -175,32 +218,42 @@ export function runEspBench(options: EspBenchOptions = {}): EspBenchRow[] {
 }
 
 export function formatEspBench(rows: EspBenchRow[]): string {
-  const head = ['algorithm', 'dir', 'size', 'batch', 'Gbit/s', 'kpps', 'raw EVP Gbit/s', 'of raw', 'node:crypto Gbit/s', 'x node'];
+  const head = ['algorithm', 'dir', 'size', 'batch', 'ipsec-mb Gbit/s', 'raw mb', 'of raw mb', 'EVP Gbit/s', 'raw EVP', 'of raw EVP', 'mb / raw EVP', 'node:crypto', 'x node'];
+  const f = (v: number | null, d = 2) => (v === null ? '-' : v.toFixed(d));
   const lines = rows.map((r) => [
-    r.algorithm, r.direction, String(r.size), String(r.batch), r.gbps.toFixed(2), (r.pps / 1e3).toFixed(0),
-    r.rawGbps.toFixed(2), r.ofRaw.toFixed(2), r.nodeCryptoGbps.toFixed(2), r.vsNodeCrypto.toFixed(1),
+    r.algorithm, r.direction, String(r.size), String(r.batch), f(r.mbGbps), f(r.rawMbGbps), f(r.mbOfRawMb), f(r.evpGbps),
+    f(r.rawEvpGbps), f(r.evpOfRawEvp), f(r.mbVsRawEvp, 1), f(r.nodeCryptoGbps), f(r.vsNodeCrypto, 1),
   ]);
   const widths = head.map((h, i) => Math.max(h.length, ...lines.map((l) => l[i]!.length)));
   const fmt = (l: string[]) => '| ' + l.map((c, i) => c.padStart(widths[i]!)).join(' | ') + ' |';
-  return [fmt(head), '|' + widths.map((w) => '-'.repeat(w + 1) + ':').join('|') + '|', ...lines.map(fmt)].join('\n');
+  const engine = nativeAddon()?.espEngineInfo ?? 'addon not loaded';
+  return [`ESP engines: ${engine}; OpenSSL ${process.versions.openssl}. Gbit/s of payload, one thread.`, '',
+    fmt(head), '|' + widths.map((w) => '-'.repeat(w + 1) + ':').join('|') + '|', ...lines.map(fmt)].join('\n');
 }
 
 if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
   const a = benchArgs(
     command({
       name: 'ike bench esp',
-      summary: `ESP seal and open through the addon's batch calls, beside a raw EVP loop and node:crypto,
-by algorithm and packet size, in Gbit/s.`,
+      summary: `ESP seal and open through the addon's batch calls with each engine (intel-ipsec-mb, OpenSSL EVP),
+beside the raw intel-ipsec-mb and EVP loops and node:crypto, by algorithm and packet size, in Gbit/s.`,
       options: {
         quick: { kind: 'flag', help: 'fewer sizes and shorter runs' },
         json: { kind: 'flag', help: 'the rows as JSON instead of a table' },
+        algorithms: { kind: 'string', value: 'A,B', help: 'ESP algorithms to measure (default: a representative set)' },
+        sizes: { kind: 'string', value: 'N,N', help: 'payload sizes in bytes (default 64,1400,8000; --quick 1400)' },
+        batches: { kind: 'string', value: 'N,N', help: 'packets per batch call (default 1,64)' },
       },
     }),
   );
   const { json, quick } = a;
+  const list = (name: 'algorithms' | 'sizes' | 'batches') => (a[name] as string | undefined)?.split(',').filter((x) => x !== '');
   const rows = runEspBench({
     quick,
-    onRow: json ? undefined : (r) => process.stderr.write(`${r.algorithm} ${r.direction} ${r.size}B x${r.batch}: ${r.gbps.toFixed(2)} Gbit/s\n`),
+    algorithms: list('algorithms') as EspAlgorithm[] | undefined,
+    sizes: list('sizes')?.map(Number),
+    batches: list('batches')?.map(Number),
+    onRow: json ? undefined : (r) => process.stderr.write(`${r.algorithm} ${r.direction} ${r.size}B x${r.batch}: ipsec-mb ${r.mbGbps?.toFixed(2) ?? '-'}, EVP ${r.evpGbps.toFixed(2)} Gbit/s\n`),
   } as EspBenchOptions);
   process.stdout.write(json ? JSON.stringify(rows, null, 2) + '\n' : formatEspBench(rows) + '\n');
 }

@@ -2,7 +2,8 @@
 # Install what the interop tests (test/interop/) need, from Debian's packages:
 #   strongSwan 5.9.8 (charon + swanctl + the kernel-libipsec user-space ESP plugin), tshark/dumpcap
 #   (capture + decryption checks), ping and ip (namespaces), iperf3 (throughput through the tunnel),
-#   iptables (the NAT router of test/interop/nat.test.ts).
+#   iptables (the NAT router of test/interop/nat.test.ts), and libipsec-mb-dev (intel-ipsec-mb: the addon's
+#   second ESP engine, native/esp_mb.cc, built in when binding.gyp finds it; so CI builds and tests both engines).
 # Idempotent: packages already installed are skipped, and nothing is fetched when all are present.
 # Must run as root (CI runs it before `npm install`). Set IKE_SKIP_INTEROP_DEPS=1 to skip it.
 set -euo pipefail
@@ -28,7 +29,8 @@ echo "wireshark-common wireshark-common/install-setuid boolean false" | debconf-
 # "Recommends" of strongswan-charon, and recommends are not installed below.
 # libcharon-extauth-plugins ships xauth-generic (the remote-access tests' XAUTH with swanctl secrets).
 want=(strongswan-charon strongswan-swanctl libstrongswan-standard-plugins libcharon-extra-plugins
-      libcharon-extauth-plugins libstrongswan-extra-plugins tshark iputils-ping iproute2 iperf3 iptables)
+      libcharon-extauth-plugins libstrongswan-extra-plugins tshark iputils-ping iproute2 iperf3 iptables
+      libipsec-mb-dev)
 missing=()
 for p in "${want[@]}"; do
   # "install ok installed" only: a removed package leaves a "deinstall ... config-files" entry
@@ -61,3 +63,4 @@ if [ "${IKE_KEEP_APPARMOR:-0}" != 1 ] && [ "$(cat /sys/module/apparmor/parameter
 fi
 echo "install-interop-deps: strongSwan $(/usr/lib/ipsec/charon --version 2>&1 | head -1 || echo '?')"
 echo "install-interop-deps: $(tshark --version 2>/dev/null | head -1 || echo 'tshark ?')"
+echo "install-interop-deps: intel-ipsec-mb $(dpkg-query -W -f='${Version}' libipsec-mb-dev 2>/dev/null || echo '?')"

@@ -32,7 +32,7 @@ targets.push({ arch: 'x64', libc: 'musl', prefix: 'x86_64-linux-musl-' }, { arch
 const work = mkdtempSync(path.join(os.tmpdir(), 'ike-prebuild-'));
 let failed = false;
 try {
-  for (const f of ['binding.gyp', 'package.json', 'native']) cpSync(path.join(root, f), path.join(work, f), { recursive: true });
+  for (const f of ['binding.gyp', 'package.json', 'native', 'scripts/detect-ipsec-mb.mjs']) cpSync(path.join(root, f), path.join(work, f), { recursive: true });
   symlinkSync(path.join(root, 'node_modules'), path.join(work, 'node_modules'), 'dir');
   for (const t of targets) {
     const label = `linux-${t.arch} ${t.libc}`;
@@ -40,7 +40,8 @@ try {
       process.stderr.write(`prebuild: ${label}: skipped (no ${t.prefix}g++ on PATH)\n`);
       continue;
     }
-    const env = { ...process.env, IKE_PRODUCTION_BUILD: '1', PREBUILD_LIBC: t.libc, npm_config_nodedir: process.env.npm_config_nodedir ?? nodedir };
+    // EVP only: a binary linked to libIPSec_MB would not load where intel-ipsec-mb is not installed
+    const env = { ...process.env, IKE_PRODUCTION_BUILD: '1', IKE_NO_IPSEC_MB: '1', PREBUILD_LIBC: t.libc, npm_config_nodedir: process.env.npm_config_nodedir ?? nodedir };
     if (t.prefix) Object.assign(env, { CC: `${t.prefix}gcc`, CXX: `${t.prefix}g++`, LINK: `${t.prefix}g++`, AR: `${t.prefix}ar`, PREBUILD_STRIP_BIN: `${t.prefix}strip` });
     const bin = path.join(root, 'node_modules', 'prebuildify', 'bin.js');
     const args = [bin, '--napi', '--strip', '--tag-libc', '--name', 'ikev1_native', '--arch', t.arch, '--target', `node@${process.versions.node}`];

@@ -52,6 +52,8 @@ export interface NativeEspHandle extends Pick<EspSa, 'sealBatch' | 'openBatch'> 
   stats(): EspSaStats;
   sequence(): bigint;
   destroy(): void;
+  /** The crypto engine chosen at construction. */
+  engine(): 'ipsec-mb' | 'evp';
 }
 export type NativeEspSaConstructor = new (
   algorithm: string,
@@ -64,6 +66,7 @@ export type NativeEspSaConstructor = new (
   esn: boolean,
   allowInsecure: boolean,
   initialSequence?: bigint,
+  engine?: 'auto' | 'evp' | 'ipsec-mb',
 ) => NativeEspHandle;
 
 /** DataPlane (native/dataplane.cc): the TUN <-> ESP-in-UDP worker thread. */
@@ -165,6 +168,10 @@ export interface NativeAddon {
 
   // native/esp.cc
   EspSa: NativeEspSaConstructor;
+  /** True when the addon was built with intel-ipsec-mb and this CPU runs it (native/esp_mb.cc). */
+  espIpsecMb: boolean;
+  /** "intel-ipsec-mb 1.3.0 avx512", or why that engine is unavailable. */
+  espEngineInfo: string;
 
   // native/dataplane.cc
   DataPlane: NativeDataPlaneConstructor;
@@ -189,6 +196,8 @@ export interface NativeTestAddon extends NativeAddon {
   testHooks: true;
   /** Plain EVP work on `batch` buffers of `size` bytes, `iterations` times, timed in C++: nanoseconds. */
   espRawEvpBench(algorithm: string, seal: boolean, size: number, batch: number, iterations: number): number;
+  /** The same through intel-ipsec-mb's job API alone (throws where that engine cannot run the algorithm). */
+  espRawMbBench(algorithm: string, seal: boolean, size: number, batch: number, iterations: number): number;
   /** Octets malloc has handed out (glibc, the whole process), -1 elsewhere: the native cost of SAs. */
   espMallocInUse(): number;
   /** The next `count` first-packet context builds (of SAs of this binary) fail as if out of memory. */
@@ -201,7 +210,7 @@ export interface NativeTestAddon extends NativeAddon {
 }
 
 /** The names the production addon must not export (test/native/hooks.test.ts checks). */
-export const TEST_HOOK_NAMES = ['testHooks', 'espRawEvpBench', 'espMallocInUse', 'espFailNextWarms', 'dataplaneOffloadTest'] as const;
+export const TEST_HOOK_NAMES = ['testHooks', 'espRawEvpBench', 'espRawMbBench', 'espMallocInUse', 'espFailNextWarms', 'dataplaneOffloadTest'] as const;
 
 interface Loaded<T> {
   addon: T | null;

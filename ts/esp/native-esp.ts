@@ -4,7 +4,7 @@ import { espOpenedCapacity, espSealedLength, type EspKeyLengths } from './algori
 import { openSingle, sealSingle } from './node-esp.js';
 import type { ResolvedEspParams } from './params.js';
 import type { NativeAddon, NativeEspHandle } from '../native.js';
-import type { EspAlgorithm, EspOpenResult, EspSa, EspSaStats } from './types.js';
+import type { EspAlgorithm, EspEngine, EspOpenResult, EspSa, EspSaStats } from './types.js';
 
 /** The part of the addon (native/esp.cc) an ESP SA needs: its EspSa class. */
 export type NativeEspAddon = Pick<NativeAddon, 'EspSa'>;
@@ -41,12 +41,21 @@ export class NativeEspSa implements EspSa {
       p.esn,
       p.allowInsecure,
       p.initialSequence,
+      p.engine,
     );
     // The C++ object holds its own copies (it builds its cipher context and HMAC states from them on the first
     // packet); ours are no longer needed.
     p.encryptionKey.fill(0);
     p.integrityKey.fill(0);
     p.salt.fill(0);
+  }
+
+  /**
+   * 'ipsec-mb' or 'evp', chosen by the addon at install (native/esp.cc ChooseEngine); an AES-CBC SA attached to
+   * the one-packet-at-a-time data plane moves to EVP (AttachSa), hence read each time.
+   */
+  get engine(): EspEngine {
+    return this.h.engine();
   }
 
   sealedLength(payloadLength: number): number {

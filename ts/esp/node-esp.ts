@@ -50,6 +50,7 @@ function sameByte(a: Uint8Array, aOff: number, b: Uint8Array, bOff: number): boo
 
 export class NodeEspSa implements EspSa {
   readonly implementation = 'node' as const;
+  readonly engine = 'node:crypto' as const;
   readonly spi: number;
   readonly algorithm: EspAlgorithm;
   readonly direction: 'outbound' | 'inbound';

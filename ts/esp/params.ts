@@ -2,7 +2,7 @@
 // gets the same TypeError / RangeError whichever one runs.
 import { espGeometry, isEspAlgorithm, splitEspKeymat, type EspKeyLengths } from './algorithms.js';
 import { MAX_REPLAY_WINDOW } from './replay.js';
-import type { EspAlgorithm, EspSaParams } from './types.js';
+import type { EspAlgorithm, EspEngineChoice, EspSaParams } from './types.js';
 
 export interface ResolvedEspParams {
   spi: number;
@@ -18,6 +18,20 @@ export interface ResolvedEspParams {
   udpEncapsulation: boolean;
   allowInsecure: boolean;
   initialSequence: bigint | undefined;
+  engine: EspEngineChoice;
+}
+
+const ENGINES: readonly string[] = ['auto', 'evp', 'ipsec-mb'];
+
+/** EspSaParams.engine, defaulting to the IKE_ESP_ENGINE environment variable, then 'auto'. */
+function engineOf(p: EspSaParams): EspEngineChoice {
+  const fromEnv = process.env.IKE_ESP_ENGINE;
+  const e: unknown = p.engine ?? (fromEnv === undefined || fromEnv === '' ? 'auto' : fromEnv);
+  if (typeof e !== 'string' || !ENGINES.includes(e)) {
+    const where = p.engine === undefined ? ' (from IKE_ESP_ENGINE)' : '';
+    throw new RangeError(`engine must be 'auto', 'evp' or 'ipsec-mb'${where}, not '${String(e)}'`);
+  }
+  return e as EspEngineChoice;
 }
 
 function bytes(v: unknown, name: string): Buffer {
@@ -92,6 +106,7 @@ export function resolveEspParams(p: EspSaParams): ResolvedEspParams {
     udpEncapsulation: p.udpEncapsulation === true,
     allowInsecure,
     initialSequence,
+    engine: engineOf(p),
   };
 }
 

@@ -95,7 +95,18 @@ export interface EspSaParams {
   initialSequence?: bigint;
   /** 'auto' (default): the native addon when it loads, node:crypto otherwise. */
   implementation?: 'auto' | 'native' | 'node';
+  /**
+   * Crypto engine of a native SA. 'auto' (default; the environment variable IKE_ESP_ENGINE overrides the
+   * default): intel-ipsec-mb where the addon was built with it, the CPU runs it and it has the algorithm
+   * (AES-GCM, ChaCha20-Poly1305, AES-CBC + HMAC-SHA1/SHA2; not with ESN), OpenSSL EVP otherwise. 'evp' forces
+   * OpenSSL; 'ipsec-mb' throws where that engine cannot run the SA. Ignored by the node:crypto implementation.
+   */
+  engine?: EspEngineChoice;
 }
+
+export type EspEngineChoice = 'auto' | 'evp' | 'ipsec-mb';
+/** The engine an SA runs on: the addon's two, or node:crypto (the TypeScript implementation). */
+export type EspEngine = 'ipsec-mb' | 'evp' | 'node:crypto';
 
 export interface EspSaStats {
   /** Packets sealed (outbound) or opened successfully (inbound). */
@@ -114,6 +125,8 @@ export type EspOpenResult =
 
 export interface EspSa {
   readonly implementation: 'native' | 'node';
+  /** The crypto engine chosen at install (EspSaParams.engine). */
+  readonly engine: EspEngine;
   readonly spi: number;
   readonly algorithm: EspAlgorithm;
   readonly direction: 'outbound' | 'inbound';

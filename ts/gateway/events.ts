@@ -1,7 +1,7 @@
 // What the gateway tells its embedder: typed events, the status of its SAs (never key material) and its options.
 import type { EventEmitter } from 'node:events';
 import type { CryptoProvider } from '../crypto/index.js';
-import type { EspSa } from '../esp/index.js';
+import type { EspEngine, EspSa } from '../esp/index.js';
 import { IkeError, type ChildSa, type Endpoint, type IsakmpSa, type RemoteAccessEvent } from '../ike/index.js';
 import type { AdmissionLimits, AdmissionStats } from './admission.js';
 import type { ErrorLimits, ErrorStats, ErrorSummary } from './error-summary.js';
@@ -134,6 +134,8 @@ export interface ChildStatus {
   /** From the ESP SAs, or from the data plane when it carries them (payload octets). */
   in: { packets: number; bytes: number };
   out: { packets: number; bytes: number };
+  /** The ESP crypto engine of the SA pair ('ipsec-mb', 'evp' or 'node:crypto'; EspSa.engine, inbound SA's). */
+  engine: EspEngine;
 }
 
 /** What `ike status` shows of one established ISAKMP SA: no key material. */

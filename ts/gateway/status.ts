@@ -104,6 +104,7 @@ function childStatus(c: Child, counters: Counters, now: number): ChildStatus {
     rekeyed: c.rekeyed,
     in: counters(c.sa.spiIn, 'inbound', c.inbound),
     out: counters(c.sa.spiOut, 'outbound', c.outbound),
+    engine: c.inbound.engine,
   };
 }
 
