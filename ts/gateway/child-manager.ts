@@ -1,6 +1,6 @@
 // The child SA manager: Quick Modes on an ISAKMP SA, what the phase 2 context reports (children, deletes,
 // dead peers, notifies), installing ESP SAs, and the replacement rules of a rekey.
-import { createChildEspSas, hostSelector, IkeError, tsToString, type ChildSa, type Phase2Output } from '../ike/index.js';
+import { createChildEspSas, hostSelector, IkeError, tsToString, type ChildSa, type Phase2Output, type Phase2Policy, type TrafficSelector } from '../ike/index.js';
 import type { ConnectionConfig } from './config.js';
 import { emitError, type GatewayEmitter } from './events.js';
 import { childKeylog } from './keylog.js';
@@ -36,17 +36,40 @@ export interface ChildManagerDeps {
 export class ChildManager {
   constructor(private readonly d: ChildManagerDeps) {}
 
-  /** Quick Mode on `entry` for the connection's child (its virtual IP as our side, if Mode-Config gave one). */
-  async start(entry: IsakmpEntry, c: ConnectionConfig): Promise<void> {
+  /**
+   * Quick Mode on `entry` for each of the connection's children, one per selector pair (with the virtual IP
+   * as our side, if Mode-Config gave one); `rekey`: only the pair of that child, which it replaces.
+   */
+  async start(entry: IsakmpEntry, c: ConnectionConfig, rekey?: Child): Promise<void> {
     if (!this.d.table.alive(entry) || !isUp(entry)) return;
-    try {
-      let policy = this.d.policies.children(c, entry.sa!)[0]!;
-      if (entry.virtualIp !== null) policy = { ...policy, localTs: hostSelector(entry.virtualIp) };
-      const { out } = await entry.ctx.initiate(policy, Date.now());
-      this.apply(entry, out);
-    } catch (e) {
-      if (this.d.table.alive(entry)) emitError(this.d.events, e, scopeOf(entry));
+    await Promise.all(this.policiesFor(entry, c, rekey).map(async (policy) => {
+      try {
+        const { out } = await entry.ctx.initiate(policy, Date.now());
+        this.apply(entry, out);
+      } catch (e) {
+        if (this.d.table.alive(entry)) emitError(this.d.events, e, scopeOf(entry));
+      }
+    }));
+  }
+
+  private policiesFor(entry: IsakmpEntry, c: ConnectionConfig, rekey: Child | undefined): Phase2Policy[] {
+    let all = this.d.policies.children(c, entry.sa!);
+    if (entry.virtualIp !== null) {
+      // one local address for every pair: the pairs left differ by their remote selector only
+      const localTs = hostSelector(entry.virtualIp);
+      const byRemote = new Map<string, Phase2Policy>();
+      for (const p of all) {
+        const k = p.remoteTs ? tsToString(p.remoteTs) : '';
+        if (!byRemote.has(k)) byRemote.set(k, { ...p, localTs });
+      }
+      all = [...byRemote.values()];
     }
+    if (rekey === undefined) return all;
+    const sa = entry.sa!;
+    const ts = (t: TrafficSelector | undefined, host: string) => tsToString(t ?? hostSelector(host));
+    const same = all.find((p) => ts(p.localTs, sa.local.address) === tsToString(rekey.sa.localTs) && ts(p.remoteTs, sa.remote.address) === tsToString(rekey.sa.remoteTs));
+    // a pair the responder narrowed is proposed again as it was agreed
+    return [same ?? { ...all[0]!, localTs: rekey.sa.localTs, remoteTs: rekey.sa.remoteTs }];
   }
 
   /** What the phase 2 context says: sends, its deadline, and its events. Nothing for an SA gone meanwhile. */

@@ -1,7 +1,7 @@
 // The policy compiler: a connection of the configuration as the exchanges take it (phase 1 policy, child
 // policies by PFS group, DPD), built once per connection instead of once per SA.
 import type { Identity } from '../isakmp/index.js';
-import { IkeError, type DpdPolicy, type IsakmpSa, type Phase1Policy, type Phase2Policy } from '../ike/index.js';
+import { IkeError, type DpdPolicy, type IsakmpSa, type Phase1Policy, type Phase2Policy, type TrafficSelector } from '../ike/index.js';
 import { retransmitPolicy, type ConnectionConfig, type GatewayConfig } from './config.js';
 
 interface Compiled {
@@ -46,14 +46,16 @@ export class PolicyCompiler {
   }
 
   /**
-   * The connection's child as phase 2 takes it; `pfs: true` without a group in a proposal uses the IKE group.
-   * Shared by the SAs of the connection (one array per PFS group): callers copy before changing it.
+   * The connection's children as phase 2 takes them: one per pair of localTs x remoteTs of the same IP
+   * version (each pair is its own Quick Mode and child SA, as strongSwan does for several selectors in
+   * IKEv1, where one ID payload carries one selector); `pfs: true` without a group in a proposal uses the
+   * IKE group. Shared by the SAs of the connection (one array per PFS group): callers copy before changing it.
    */
   children(c: ConnectionConfig, sa: IsakmpSa): Phase2Policy[] {
     const children = this.of(c).children;
     const group = c.pfs ? sa.proposal.group : 0;
     let p = children.get(group);
-    if (p === undefined) children.set(group, (p = [this.childPolicy(c, sa)]));
+    if (p === undefined) children.set(group, (p = this.childPolicies(c, sa)));
     return p;
   }
 
@@ -91,14 +93,11 @@ export class PolicyCompiler {
     };
   }
 
-  private childPolicy(c: ConnectionConfig, sa: IsakmpSa): Phase2Policy {
-    const selector = (ts: ConnectionConfig['localTs']) => (ts === 'dynamic' ? undefined : { id: ts[0]!, protocol: 0, port: 0 });
-    return {
+  private childPolicies(c: ConnectionConfig, sa: IsakmpSa): Phase2Policy[] {
+    const base = {
       name: c.name,
       proposals: c.esp.map((p) => (c.pfs && p.pfsGroup === undefined ? { ...p, pfsGroup: sa.proposal.group } : p)),
-      mode: 'tunnel',
-      localTs: selector(c.localTs),
-      remoteTs: selector(c.remoteTs),
+      mode: 'tunnel' as const,
       lifetimeSeconds: c.lifetime.espSeconds,
       lifetimeKilobytes: c.lifetime.espKilobytes,
       selection: c.selection,
@@ -106,7 +105,25 @@ export class PolicyCompiler {
       forceEncapsulation: this.forceEncap(c),
       asyncDh: this.options.asyncDh,
     };
+    return selectorPairs(c.localTs, c.remoteTs).map(([localTs, remoteTs]) => ({ ...base, localTs, remoteTs }));
   }
+}
+
+type Selectors = ConnectionConfig['localTs'];
+
+/**
+ * Every (local, remote) pair of two selector lists, in configuration order (local major); 'dynamic' is one
+ * entry, the endpoint's own address (undefined: no ID payloads). A pair of an IPv4 and an IPv6 selector cannot
+ * be one Quick Mode (no packet matches both) and is left out; the configuration check makes sure one is left.
+ */
+export function selectorPairs(localTs: Selectors, remoteTs: Selectors): [TrafficSelector | undefined, TrafficSelector | undefined][] {
+  const list = (ts: Selectors) => (ts === 'dynamic' ? [undefined] : ts.map((id) => ({ id, protocol: 0, port: 0 })));
+  const family = (ts: TrafficSelector | undefined) => (ts === undefined ? 0 : ts.id.kind.startsWith('ipv6') ? 6 : 4);
+  const pairs: [TrafficSelector | undefined, TrafficSelector | undefined][] = [];
+  for (const l of list(localTs)) {
+    for (const r of list(remoteTs)) if (family(l) === 0 || family(r) === 0 || family(l) === family(r)) pairs.push([l, r]);
+  }
+  return pairs;
 }
 
 /**
