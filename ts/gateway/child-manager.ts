@@ -33,23 +33,61 @@ export interface ChildManagerDeps {
   restart(connection: string): void;
 }
 
+/** Our Quick Modes on one ISAKMP SA: being started (QM1 not yet sent), under way (by message ID), queued. */
+interface QmQueue {
+  starting: number;
+  inFlight: Set<number>;
+  waiting: Phase2Policy[];
+}
+
+/**
+ * How many Quick Modes we run at once on one ISAKMP SA. strongSwan keeps the IVs of only 3 exchanges per
+ * ISAKMP SA (charon.max_ikev1_exchanges, its own included) and loses the oldest beyond that: four pairs
+ * started together failed all four QM3s there ("invalid HASH_V1 payload length"). One at a time, as
+ * strongSwan's own initiator queues them.
+ */
+const QM_IN_FLIGHT = 1;
+
 export class ChildManager {
+  private readonly queues = new WeakMap<IsakmpEntry, QmQueue>();
+
   constructor(private readonly d: ChildManagerDeps) {}
 
   /**
    * Quick Mode on `entry` for each of the connection's children, one per selector pair (with the virtual IP
-   * as our side, if Mode-Config gave one); `rekey`: only the pair of that child, which it replaces.
+   * as our side, if Mode-Config gave one); `rekey`: only the pair of that child, which it replaces. They
+   * leave one after another (see QM_IN_FLIGHT): the promise settles once the first is sent or queued.
    */
   async start(entry: IsakmpEntry, c: ConnectionConfig, rekey?: Child): Promise<void> {
     if (!this.d.table.alive(entry) || !isUp(entry)) return;
-    await Promise.all(this.policiesFor(entry, c, rekey).map(async (policy) => {
+    let q = this.queues.get(entry);
+    if (q === undefined) this.queues.set(entry, (q = { starting: 0, inFlight: new Set(), waiting: [] }));
+    q.waiting.push(...this.policiesFor(entry, c, rekey));
+    await this.next(entry, q);
+  }
+
+  /** Starts queued Quick Modes while fewer than QM_IN_FLIGHT of ours are under way on the SA. */
+  private async next(entry: IsakmpEntry, q: QmQueue): Promise<void> {
+    while (q.waiting.length > 0 && q.starting + q.inFlight.size < QM_IN_FLIGHT) {
+      if (!this.d.table.alive(entry) || !isUp(entry)) return;
+      const policy = q.waiting.shift()!;
+      q.starting++;
       try {
-        const { out } = await entry.ctx.initiate(policy, Date.now());
+        const { messageId, out } = await entry.ctx.initiate(policy, Date.now());
+        q.inFlight.add(messageId);
         this.apply(entry, out);
       } catch (e) {
         if (this.d.table.alive(entry)) emitError(this.d.events, e, scopeOf(entry));
+      } finally {
+        q.starting--;
       }
-    }));
+    }
+  }
+
+  /** One of our Quick Modes ended (child up, or failed): the next queued one may go. */
+  private ended(entry: IsakmpEntry, messageId: number): void {
+    const q = this.queues.get(entry);
+    if (q?.inFlight.delete(messageId)) void this.next(entry, q);
   }
 
   private policiesFor(entry: IsakmpEntry, c: ConnectionConfig, rekey: Child | undefined): Phase2Policy[] {
@@ -87,10 +125,12 @@ export class ChildManager {
           break;
         case 'childSa':
           this.up(entry, ev.child);
+          if (ev.child.initiator) this.ended(entry, ev.child.messageId);
           break;
         case 'childFailed':
           this.dropEarly(entry, (c) => c.sa.messageId === ev.messageId);
           emitError(this.d.events, ev.error, scopeOf(entry));
+          this.ended(entry, ev.messageId);
           break;
         case 'delete':
           if (ev.protocol === 1) this.d.teardown(entry, 'deleted by the peer', false);
