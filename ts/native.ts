@@ -89,7 +89,8 @@ export type NativeDataPlaneConstructor = new (
 
 /** UdpSocket (native/udp.cc): a batched (sendmmsg / recvmmsg) UDP socket. */
 export interface NativeUdpSocket {
-  send(message: Uint8Array, address: string, port: number, prefix?: Uint8Array): boolean;
+  /** `source`: the local address to send from ('' or undefined: the kernel's choice). */
+  send(message: Uint8Array, address: string, port: number, prefix?: Uint8Array, source?: string): boolean;
   flush(): void;
   close(): void;
   ref(): void;
@@ -100,7 +101,7 @@ export interface NativeUdpSocket {
 export type NativeUdpSocketConstructor = new (
   address: string,
   port: number,
-  /** One datagram: [message, address, port]. */
+  /** One datagram: [message, address, port, the local address it arrived on ('' if unknown)]. */
   onMessage: (datagram: unknown[]) => void,
   /** [errno, reason, address, port, ...] from the kernel's refusals. */
   onSendErrors: (failures: unknown[]) => void,

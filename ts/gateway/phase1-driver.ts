@@ -34,10 +34,15 @@ export interface Phase1DriverDeps {
   children: ChildManager;
   remoteAccess: RemoteAccessBinding;
   independentSas: boolean;
-  /** Our endpoint for a connection (its `local`, else the listening address, and the IKE port). */
-  local(c: ConnectionConfig | undefined): Endpoint;
+  /**
+   * Our endpoint for a connection: `address` (where the peer's message came to, or the route's source),
+   * else its `local`, else the listening address; and the IKE port.
+   */
+  local(c: ConnectionConfig | undefined, address?: string): Endpoint;
+  /** Listening on a wildcard: the address the kernel sends from to `remote` (else undefined). */
+  routeSource(remote: Endpoint): Promise<string | undefined>;
   send(entry: IsakmpEntry, message: Buffer): void;
-  sendTo(message: Buffer, to: Endpoint, natt: boolean): void;
+  sendTo(message: Buffer, to: Endpoint, natt: boolean, source?: string): void;
   teardown(entry: IsakmpEntry, reason: string, notify: boolean): void;
   /** Out of the table and the scheduler, with nothing sent (a failed or evicted exchange). */
   forget(entry: IsakmpEntry): void;
@@ -63,7 +68,8 @@ export class Phase1Driver {
     const now = Date.now();
     const mark = this.d.table.mark();
     try {
-      const { phase1, out } = await Phase1.initiate(this.env(remote, c), this.d.policies.phase1(c), now);
+      const source = c.local === null ? await this.d.routeSource(remote) : undefined;
+      const { phase1, out } = await Phase1.initiate(this.env(remote, c, source), this.d.policies.phase1(c, source), now);
       // stopped or deleted while the key pair was made
       if (this.d.closed() || this.d.table.deletedSince(c.name, mark)) return undefined;
       const entry = this.newEntry(phase1, c.name, remote, false, now, options.independent ?? this.d.independentSas);
@@ -77,12 +83,12 @@ export class Phase1Driver {
     }
   }
 
-  /** A message 1 with a cookie we do not know. */
-  async respond(msg: Buffer, from: Endpoint, natt: boolean, now: number): Promise<void> {
+  /** A message 1 with a cookie we do not know, that came to our address `local` (if the socket says). */
+  async respond(msg: Buffer, from: Endpoint, natt: boolean, now: number, local?: string): Promise<void> {
     const candidates = this.d.policies.candidates(from.address);
     for (const old of this.d.table.evictionsFor(from.address)) this.d.forget(old);
     const mark = this.d.table.mark();
-    const { phase1, out } = await Phase1.respond(this.env(from, candidates[0]), candidates.map((c) => this.d.policies.phase1(c)), msg, now);
+    const { phase1, out } = await Phase1.respond(this.env(from, candidates[0], local), candidates.map((c) => this.d.policies.phase1(c, local)), msg, now);
     if (this.d.closed()) return;
     if (phase1) {
       // the connection was deleted while our answer was computed (Aggressive Mode: a DH): no exchange
@@ -91,7 +97,7 @@ export class Phase1Driver {
       // a repeat of message 1 that raced the first (both awaited a DH): the first answers its retransmissions
       if (this.d.table.add(entry)) this.apply(entry, out);
     } else {
-      for (const m of out.send) this.d.sendTo(m, from, natt);
+      for (const m of out.send) this.d.sendTo(m, from, natt, local);
       if (out.failed) emitError(this.d.events, out.failed, { remote: from });
     }
   }
@@ -112,8 +118,8 @@ export class Phase1Driver {
     else this.apply(entry, p1.onTimer(now));
   }
 
-  private env(remote: Endpoint, c: ConnectionConfig | undefined) {
-    return { crypto: this.d.crypto, cookies: this.d.cookies, local: this.d.local(c), remote };
+  private env(remote: Endpoint, c: ConnectionConfig | undefined, localAddress?: string) {
+    return { crypto: this.d.crypto, cookies: this.d.cookies, local: this.d.local(c, localAddress), remote };
   }
 
   private newEntry(phase1: Phase1, connection: string, remote: Endpoint, natt: boolean, now: number, independent: boolean): IsakmpEntry {

@@ -37,8 +37,13 @@ export class PolicyCompiler {
     return this.config.connections.filter((c) => c.remote === '%any' || c.remote === address);
   }
 
-  phase1(c: ConnectionConfig): Phase1Policy {
-    return this.of(c).phase1;
+  /**
+   * `local`: the address this exchange runs on, which is our identity when the connection's `localId` is
+   * 'address' and no concrete address is configured (listening on 0.0.0.0 / ::).
+   */
+  phase1(c: ConnectionConfig, local?: string): Phase1Policy {
+    const p = this.of(c).phase1;
+    return local !== undefined && c.localId === 'address' && c.local === null && local !== this.localAddress() ? { ...p, localId: addressIdentity(local) } : p;
   }
 
   dpd(c: ConnectionConfig): DpdPolicy | undefined {

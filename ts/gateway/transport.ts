@@ -14,8 +14,11 @@ export const NON_ESP_MARKER = Buffer.alloc(4);
 const KEEPALIVE = Buffer.from([0xff]);
 
 export interface TransportHandlers {
-  /** IKE from the IKE port (natt false) or the NAT-T port, the non-ESP marker taken off. */
-  ike(message: Buffer, from: Endpoint, natt: boolean): void;
+  /**
+   * IKE from the IKE port (natt false) or the NAT-T port, the non-ESP marker taken off; `local`: the address
+   * it came to, where the socket knows it (IP_PKTINFO).
+   */
+  ike(message: Buffer, from: Endpoint, natt: boolean, local?: string): void;
   /** ESP in UDP that arrived on our own NAT-T socket (no data plane). */
   esp(message: Buffer, from: Endpoint): void;
   onError(message: string, to: Endpoint): void;
@@ -58,15 +61,15 @@ export class Transport {
   async open(h: TransportHandlers): Promise<void> {
     const { address, port, nattPort } = this.config.listen;
     this.address = address;
-    this.ikeSocket = await openSocket(address, port, { onMessage: (msg, from) => h.ike(msg, from, false), onError: h.onError }, this.nativeUdp);
+    this.ikeSocket = await openSocket(address, port, { onMessage: (msg, from, local) => h.ike(msg, from, false, local), onError: h.onError }, this.nativeUdp);
     try {
       if (this.config.dataplane) {
         await this.openDataPlane(address, nattPort, h);
         this.bound = { ike: this.ikeSocket.port, natt: this.dp!.port };
       } else {
-        const onMessage = (msg: Buffer, from: Endpoint) => {
+        const onMessage = (msg: Buffer, from: Endpoint, local?: string) => {
           // a marker of 4 zero bytes = IKE; 1 byte 0xff = NAT keepalive (RFC 3948 2.3); anything else is ESP
-          if (msg.length >= 4 + 28 && msg.subarray(0, 4).equals(NON_ESP_MARKER)) h.ike(msg.subarray(4), from, true);
+          if (msg.length >= 4 + 28 && msg.subarray(0, 4).equals(NON_ESP_MARKER)) h.ike(msg.subarray(4), from, true, local);
           else if (msg.length >= 8) h.esp(msg, from);
         };
         this.nattSocket = await openSocket(address, nattPort, { onMessage, onError: h.onError }, this.nativeUdp);
@@ -105,10 +108,16 @@ export class Transport {
     this.tun = null;
   }
 
-  send(msg: Buffer, to: Endpoint, natt: boolean): void {
+  /** `source`: the local address to send from (a wildcard listener answers from where the peer wrote to). */
+  send(msg: Buffer, to: Endpoint, natt: boolean, source?: string): void {
     if (natt && this.dp) this.dp.sendIke(msg, to.address, to.port);
-    else if (natt) this.nattSocket?.send(msg, to, NON_ESP_MARKER);
-    else this.ikeSocket?.send(msg, to);
+    else if (natt) this.nattSocket?.send(msg, to, NON_ESP_MARKER, source);
+    else this.ikeSocket?.send(msg, to, undefined, source);
+  }
+
+  /** Listening on 0.0.0.0 / ::: our address differs per peer, and each datagram says which it is. */
+  get wildcard(): boolean {
+    return this.address === '0.0.0.0' || this.address === '::';
   }
 
   sendKeepalive(to: Endpoint): void {
