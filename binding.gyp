@@ -19,7 +19,7 @@
       # The production addon, the one the engine loads.
       "target_name": "ikev1_native",
       "dependencies": ["ikev1_common"],
-      "sources": ["native/addon.cc", "native/esp.cc", "native/dataplane.cc"]
+      "sources": ["native/addon.cc", "native/esp.cc", "native/dataplane.cc", "native/raw_esp.cc"]
     },
     {
       # The same addon plus the benchmark and fault-injection hooks (IKE_TEST_HOOKS), for tests and
@@ -27,7 +27,7 @@
       "target_name": "ikev1_native_test",
       "dependencies": ["ikev1_common"],
       "defines": ["IKE_TEST_HOOKS"],
-      "sources": ["native/addon.cc", "native/esp.cc", "native/dataplane.cc"]
+      "sources": ["native/addon.cc", "native/esp.cc", "native/dataplane.cc", "native/raw_esp.cc"]
     }
   ]
 }

@@ -42,6 +42,7 @@
 #include "common.h"
 #include "dataplane_gso.h"
 #include "esp_sa.h"
+#include "raw_esp.h"
 #include "sockaddr.h"
 
 namespace ike {
@@ -144,6 +145,7 @@ struct SaEntry {
   std::vector<Prefix> localTs, remoteTs;
   sockaddr_storage peer{};  // outbound: where the sealed packets go
   socklen_t peerLen = 0;
+  bool plain = false;  // outbound: plain ESP on the raw socket (raw_esp.h), not ESP in UDP
   uint64_t packets = 0, bytes = 0, authFailed = 0, replay = 0, selectorMismatch = 0, malformed = 0;
 };
 
@@ -295,6 +297,7 @@ class DataPlane : public Napi::ObjectWrap<DataPlane> {
                            InstanceMethod<&DataPlane::Close>("close"),
                            InstanceMethod<&DataPlane::Ref>("ref"),
                            InstanceMethod<&DataPlane::Unref>("unref"),
+                           InstanceMethod<&DataPlane::PlainEspError>("plainEspError"),
                        });
   }
 
@@ -357,6 +360,7 @@ class DataPlane : public Napi::ObjectWrap<DataPlane> {
     const int zero = 0, one = 1;
     gso_ = setsockopt(udpFd_, SOL_UDP, UDP_SEGMENT, &zero, sizeof(zero)) == 0;
     setsockopt(udpFd_, SOL_UDP, UDP_GRO, &one, sizeof(one));
+    rawOk_ = raw_.Open(family_, ss, &rawError_);
     wakeFd_ = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
     if (wakeFd_ < 0) {
       CloseFds();
@@ -409,6 +413,11 @@ class DataPlane : public Napi::ObjectWrap<DataPlane> {
       if (!ParseEndpoint(family_, info[3].As<Napi::String>().Utf8Value(), port, &e->peer, &e->peerLen)) {
         ThrowRange(env, std::string("peer.address must be an ") + (family_ == AF_INET ? "IPv4" : "IPv6") +
                             " address (the family of the data plane's socket)");
+        return env.Undefined();
+      }
+      e->plain = info.Length() > 5 && info[5].ToBoolean();
+      if (e->plain && !rawOk_) {
+        Napi::Error::New(env, "plain ESP is not available: " + rawError_).ThrowAsJavaScriptException();
         return env.Undefined();
       }
     }
@@ -592,6 +601,11 @@ class DataPlane : public Napi::ObjectWrap<DataPlane> {
     return env.Undefined();
   }
 
+  // plainEspError() -> '' when the raw ESP socket is open, else why not.
+  Napi::Value PlainEspError(const Napi::CallbackInfo& info) {
+    return Napi::String::New(info.Env(), rawOk_ ? std::string() : rawError_);
+  }
+
   Napi::Value Port(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     if (!CheckOpen(env)) return env.Undefined();
@@ -647,21 +661,23 @@ class DataPlane : public Napi::ObjectWrap<DataPlane> {
     if (udpFd_ >= 0) close(udpFd_);
     if (wakeFd_ >= 0) close(wakeFd_);
     udpFd_ = wakeFd_ = -1;
+    raw_.Close();
   }
 
   // ---------- worker thread ----------
 
   void Run() {
     std::vector<uint8_t> tunBuf(kBatch * kSlot), udpBuf(kBatch * kSlot);
-    pollfd fds[3] = {{tunFd_, POLLIN, 0}, {udpFd_, POLLIN, 0}, {wakeFd_, POLLIN, 0}};
+    pollfd fds[4] = {{tunFd_, POLLIN, 0}, {udpFd_, POLLIN, 0}, {wakeFd_, POLLIN, 0}, {raw_.fd(), POLLIN, 0}};
     while (!stop_) {
-      if (poll(fds, 3, -1) < 0) {
+      if (poll(fds, 4, -1) < 0) {
         if (errno == EINTR) continue;
         break;
       }
       if (fds[2].revents != 0) break;  // close()
       if (fds[0].revents & POLLIN) FromTun(tunBuf.data());
       if (fds[1].revents & POLLIN) FromUdp(udpBuf.data());
+      if (fds[3].revents & POLLIN) FromRaw(udpBuf.data());
       // POLLERR/POLLHUP on TUN (device gone) would spin: stop instead
       if (fds[0].revents & (POLLERR | POLLHUP | POLLNVAL)) break;
     }
@@ -724,10 +740,10 @@ class DataPlane : public Napi::ObjectWrap<DataPlane> {
   // Seals the IP packets at slot i + kHeadroom (lens[i] octets) in place, each with the first outbound SA whose
   // selectors cover its addresses, and sends them.
   void SealAndSend(uint8_t* buf, const size_t* lens, unsigned count) {
-    iovec iov[kBatch];
-    sockaddr_storage to[kBatch];
-    socklen_t toLen[kBatch];
-    unsigned n = 0;
+    iovec iov[kBatch], rawIov[kBatch];
+    sockaddr_storage to[kBatch], rawTo[kBatch];
+    socklen_t toLen[kBatch], rawToLen[kBatch];
+    unsigned n = 0, rn = 0;
     std::unique_lock<std::mutex> lock(mu_);
     for (unsigned i = 0; i < count; i++) {
       uint8_t* slot = buf + i * kSlot;
@@ -756,16 +772,16 @@ class DataPlane : public Napi::ObjectWrap<DataPlane> {
       }
       e->packets++;
       e->bytes += len;
-      to[n] = e->peer;  // copied: the entry may be removed once the lock is released
-      toLen[n] = e->peerLen;
-      iov[n] = {out, outLen};
-      n++;
+      const unsigned k = e->plain ? rn++ : n++;
+      (e->plain ? rawTo : to)[k] = e->peer;  // copied: the entry may be removed once the lock is released
+      (e->plain ? rawToLen : toLen)[k] = e->peerLen;
+      (e->plain ? rawIov : iov)[k] = {out, outLen};
     }
     lock.unlock();
-    const unsigned sent = Send(iov, to, toLen, n);
+    const unsigned sent = Send(iov, to, toLen, n) + raw_.Send(rawIov, rawTo, rawToLen, rn);
     lock.lock();
     c_.espSent += sent;
-    c_.sendFailed += n - sent;
+    c_.sendFailed += n + rn - sent;
   }
 
   // Sends n datagrams; returns how many the kernel took. With UDP GSO (Linux 4.18+, UDP_SEGMENT), a run of
@@ -863,6 +879,24 @@ class DataPlane : public Napi::ObjectWrap<DataPlane> {
       }
       for (size_t off = 0; off < len; off += seg) Datagram(d + off, std::min(seg, len - off), from[i]);
     }
+    WriteOut(lock);
+  }
+
+  // Inbound plain ESP: up to kBatch packets from the raw socket, opened as ESP in UDP is.
+  void FromRaw(uint8_t* buf) {
+    uint8_t* esp[kBatch];
+    size_t len[kBatch];
+    sockaddr_storage from[kBatch];
+    const unsigned n = raw_.Receive(buf, kSlot, kBatch, esp, len, from);
+    if (n == 0) return;
+    out_.clear();
+    std::unique_lock<std::mutex> lock(mu_);
+    for (unsigned i = 0; i < n; i++) Esp(esp[i], len[i]);
+    WriteOut(lock);
+  }
+
+  // The inner packets of one receive batch (out_) to TUN, mu_ released meanwhile.
+  void WriteOut(std::unique_lock<std::mutex>& lock) {
     lock.unlock();
     unsigned joined = 0;
     const unsigned written = vnet_ ? WriteJoined(&joined) : WritePlain();
@@ -915,6 +949,11 @@ class DataPlane : public Napi::ObjectWrap<DataPlane> {
       }
       return;
     }
+    Esp(d, len);
+  }
+
+  // One ESP packet, from the NAT-T port or the raw socket (mu_ held). What passes every check is queued in out_.
+  void Esp(uint8_t* d, size_t len) {
     if (len < 8) {
       c_.malformed++;
       return;
@@ -992,6 +1031,9 @@ class DataPlane : public Napi::ObjectWrap<DataPlane> {
   std::atomic<bool> stop_{false};   // JS thread -> worker
   std::thread worker_;
   Napi::ThreadSafeFunction onIke_;
+  rawesp::RawEsp raw_;  // plain ESP (IP protocol 50), when CAP_NET_RAW allows it
+  bool rawOk_ = false;
+  std::string rawError_;
 };
 
 }  // namespace

@@ -68,7 +68,8 @@ export type NativeEspSaConstructor = new (
 
 /** DataPlane (native/dataplane.cc): the TUN <-> ESP-in-UDP worker thread. */
 export interface NativeDataPlane {
-  addOutbound(sa: unknown, localTs: string[], remoteTs: string[], peerAddress: string, peerPort: number): void;
+  /** plain: plain ESP (IP protocol 50) on the raw socket instead of ESP in UDP to peerPort. */
+  addOutbound(sa: unknown, localTs: string[], remoteTs: string[], peerAddress: string, peerPort: number, plain?: boolean): void;
   addInbound(sa: unknown, localTs: string[], remoteTs: string[]): void;
   remove(spi: number, direction?: 'outbound' | 'inbound'): number;
   setPeer(spi: number, address: string, port: number): boolean;
@@ -79,6 +80,8 @@ export interface NativeDataPlane {
   close(): void;
   ref(): void;
   unref(): void;
+  /** '' when the raw ESP socket (plain ESP) is open, else why not (e.g. no CAP_NET_RAW). */
+  plainEspError(): string;
 }
 export type NativeDataPlaneConstructor = new (
   tunFd: number,

@@ -139,8 +139,13 @@ export interface OutboundSaSpec {
   /** Inner packets whose source lies in localTs and destination in remoteTs go through this SA. */
   localTs: string[];
   remoteTs: string[];
-  /** Where the ESP-in-UDP datagrams go (normally the peer's address, port 4500). */
+  /** Where the ESP-in-UDP datagrams go (normally the peer's address, port 4500); for plain ESP, the address. */
   peer: Endpoint;
+  /**
+   * Plain ESP (IP protocol 50, RFC 4303) on the data plane's raw socket instead of ESP in UDP: for SAs
+   * negotiated without UDP encapsulation. Throws when the raw socket could not be opened (see plainEsp).
+   */
+  plain?: boolean;
 }
 
 export interface InboundSaSpec {
@@ -170,6 +175,13 @@ export class DataPlane {
   private readonly n: NativeDataPlane;
   /** The bound UDP port. */
   readonly port: number;
+  /**
+   * Whether plain ESP (IP protocol 50) can be sent and received: the raw socket needs CAP_NET_RAW. Inbound
+   * plain ESP is taken for every SA whenever it is open.
+   */
+  readonly plainEsp: boolean;
+  /** Why not, when plainEsp is false. */
+  readonly plainEspError: string;
   private closed = false;
 
   constructor(opts: DataPlaneOptions) {
@@ -190,13 +202,15 @@ export class DataPlane {
     };
     this.n = new (addon().DataPlane)(opts.tunFd, address, opts.port ?? 4500, deliver);
     this.port = this.n.port();
+    this.plainEspError = this.n.plainEspError();
+    this.plainEsp = this.plainEspError === '';
   }
 
-  /** Installs an outbound SA: TUN packets matching its selectors are sealed and sent to `peer`. */
+  /** Installs an outbound SA: TUN packets matching its selectors are sealed and sent to `peer` (in UDP, or plain). */
   addOutbound(spec: OutboundSaSpec): void {
     const h = handleOf(spec.sa, spec.spi, 'outbound');
     if (typeof spec.peer !== 'object' || spec.peer === null) throw new TypeError('peer must be { address, port }');
-    this.n.addOutbound(h, checkSelectors(spec.localTs, 'localTs'), checkSelectors(spec.remoteTs, 'remoteTs'), spec.peer.address, spec.peer.port);
+    this.n.addOutbound(h, checkSelectors(spec.localTs, 'localTs'), checkSelectors(spec.remoteTs, 'remoteTs'), spec.peer.address, spec.peer.port, spec.plain === true);
   }
 
   /** Installs an inbound SA: ESP with its SPI is opened, checked against its selectors and written to TUN. */

@@ -55,7 +55,7 @@ export class Gateway extends EventEmitter<GatewayEvents> {
     const table = (this.table = new SaTable({ maxHalfOpen: options.maxHalfOpen ?? 10_000, maxHalfOpenPerPeer: options.maxHalfOpenPerPeer ?? 1_000 }));
     const scheduler = (this.scheduler = new Scheduler((entry) => this.lifecycle.due(entry)));
     const transport = (this.transport = new Transport(config, options.nativeUdp ?? nativeAddon() !== null));
-    const policies = (this.policies = new PolicyCompiler(config, { asyncDh: options.asyncDh ?? true }, () => transport.address));
+    const policies = (this.policies = new PolicyCompiler(config, { asyncDh: options.asyncDh ?? true, plainEsp: () => transport.dataplane?.plainEsp ?? false }, () => transport.address));
     // a wildcard listener sends each SA's messages from the address the SA runs on (its NAT-D hashes name it)
     const send = (entry: IsakmpEntry, m: Buffer) => this.sendTo(m, entry.remote, entry.natt, transport.wildcard ? (entry.sa?.local ?? entry.phase1?.env.local)?.address : undefined);
     const teardown = (entry: IsakmpEntry, reason: string, notify: boolean) => this.lifecycle.teardown(entry, reason, notify);

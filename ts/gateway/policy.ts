@@ -16,7 +16,8 @@ export class PolicyCompiler {
 
   constructor(
     private readonly config: GatewayConfig,
-    private readonly options: { asyncDh: boolean },
+    /** plainEsp: the data plane can send plain ESP (IP protocol 50: its raw socket is open). */
+    private readonly options: { asyncDh: boolean; plainEsp: () => boolean },
     /** The address we listen on (a connection's `local` overrides it). */
     private readonly localAddress: () => string,
   ) {}
@@ -64,9 +65,12 @@ export class PolicyCompiler {
     return p;
   }
 
-  /** Encapsulation whether or not there is a NAT: asked for, or the data plane (it speaks ESP in UDP only). */
+  /**
+   * Encapsulation whether or not there is a NAT: asked for, or a data plane that cannot send plain ESP (no
+   * CAP_NET_RAW for its raw socket). Otherwise ESP goes in UDP only when NAT-D finds a NAT.
+   */
   forceEncap(c: ConnectionConfig): boolean {
-    return c.encap || this.config.dataplane !== undefined;
+    return c.encap || (this.config.dataplane !== undefined && !this.options.plainEsp());
   }
 
   private of(c: ConnectionConfig): Compiled {

@@ -141,7 +141,9 @@ export class Transport {
     const dp = this.dp!;
     const localTs = [selectorCidr(child.sa.localTs.id)];
     const remoteTs = [selectorCidr(child.sa.remoteTs.id)];
-    if (which.outbound) dp.addOutbound({ spi: child.sa.spiOut.readUInt32BE(0), sa: child.outbound, localTs, remoteTs, peer });
+    // negotiated without UDP encapsulation (no NAT, encap off): plain ESP, IP protocol 50
+    const plain = !child.sa.encapsulation;
+    if (which.outbound) dp.addOutbound({ spi: child.sa.spiOut.readUInt32BE(0), sa: child.outbound, localTs, remoteTs, peer, plain });
     if (which.inbound) dp.addInbound({ spi: child.sa.spiIn.readUInt32BE(0), sa: child.inbound, localTs, remoteTs });
   }
 
