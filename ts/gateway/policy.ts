@@ -1,8 +1,9 @@
 // The policy compiler: a connection of the configuration as the exchanges take it (phase 1 policy, child
 // policies by PFS group, DPD), built once per connection instead of once per SA.
 import type { Identity } from '../isakmp/index.js';
-import { IkeError, type DpdPolicy, type IsakmpSa, type Phase1Policy, type Phase2Policy, type TrafficSelector } from '../ike/index.js';
+import { hostSelector, IkeError, type DpdPolicy, type IsakmpSa, type Phase1Policy, type Phase2Policy, type TrafficSelector } from '../ike/index.js';
 import { retransmitPolicy, type ConnectionConfig, type GatewayConfig } from './config.js';
+import type { ProtoPort } from './config/selectors.js';
 
 interface Compiled {
   localAddress: string;
@@ -58,6 +59,8 @@ export class PolicyCompiler {
    * IKE group. Shared by the SAs of the connection (one array per PFS group): callers copy before changing it.
    */
   children(c: ConnectionConfig, sa: IsakmpSa): Phase2Policy[] {
+    // %dynamic with a [protocol/port] is the SA's own addresses: made for each SA, not shared
+    if (hostBound(c)) return this.childPolicies(c, sa);
     const children = this.of(c).children;
     const group = c.pfs ? sa.proposal.group : 0;
     let p = children.get(group);
@@ -106,7 +109,7 @@ export class PolicyCompiler {
     const base = {
       name: c.name,
       proposals: c.esp.map((p) => (c.pfs && p.pfsGroup === undefined ? { ...p, pfsGroup: sa.proposal.group } : p)),
-      mode: 'tunnel' as const,
+      mode: c.type,
       lifetimeSeconds: c.lifetime.espSeconds,
       lifetimeKilobytes: c.lifetime.espKilobytes,
       selection: c.selection,
@@ -114,8 +117,20 @@ export class PolicyCompiler {
       forceEncapsulation: this.forceEncap(c),
       asyncDh: this.options.asyncDh,
     };
-    return selectorPairs(c.localTs, c.remoteTs).map(([localTs, remoteTs]) => ({ ...base, localTs, remoteTs }));
+    const side = (ts: TrafficSelector | undefined, pp: ProtoPort, host: string) =>
+      ts !== undefined ? { ...ts, ...pp } : pp.protocol !== 0 || pp.port !== 0 ? { ...hostSelector(host), ...pp } : undefined;
+    return selectorPairs(c.localTs, c.remoteTs).map(([l, r]) => ({
+      ...base,
+      localTs: side(l, c.localProtoPort, sa.local.address),
+      remoteTs: side(r, c.remoteProtoPort, sa.remote.address),
+    }));
   }
+}
+
+/** %dynamic with a protocol or port on either side: the selectors name this SA's own addresses. */
+function hostBound(c: ConnectionConfig): boolean {
+  const bound = (ts: ConnectionConfig['localTs'], pp: ProtoPort) => ts === 'dynamic' && (pp.protocol !== 0 || pp.port !== 0);
+  return bound(c.localTs, c.localProtoPort) || bound(c.remoteTs, c.remoteProtoPort);
 }
 
 type Selectors = ConnectionConfig['localTs'];
