@@ -42,6 +42,7 @@
 #include "common.h"
 #include "dataplane_gso.h"
 #include "esp_sa.h"
+#include "esp_transport.h"
 #include "raw_esp.h"
 #include "sockaddr.h"
 
@@ -145,7 +146,8 @@ struct SaEntry {
   std::vector<Prefix> localTs, remoteTs;
   sockaddr_storage peer{};  // outbound: where the sealed packets go
   socklen_t peerLen = 0;
-  bool plain = false;  // outbound: plain ESP on the raw socket (raw_esp.h), not ESP in UDP
+  bool plain = false;      // outbound: plain ESP on the raw socket (raw_esp.h), not ESP in UDP
+  bool transport = false;  // transport mode (esp_transport.h): the host's own IPv4 packets
   uint64_t packets = 0, bytes = 0, authFailed = 0, replay = 0, selectorMismatch = 0, malformed = 0;
 };
 
@@ -421,6 +423,8 @@ class DataPlane : public Napi::ObjectWrap<DataPlane> {
         return env.Undefined();
       }
     }
+    const size_t transportArg = outbound ? 6 : 3;  // addOutbound(..., plain, transport) / addInbound(..., transport)
+    e->transport = info.Length() > transportArg && info[transportArg].ToBoolean();
     if (info.Length() == 0) {
       ThrowType(env, "sa must be a native EspSa");
       return env.Undefined();
@@ -762,9 +766,15 @@ class DataPlane : public Napi::ObjectWrap<DataPlane> {
         c_.noOutboundSa++;
         continue;
       }
-      uint8_t* out = slot + kHeadroom - 8 - e->ivLength;
+      size_t skip = 0;  // transport mode: the IP header stays behind, its protocol is the next header
+      uint8_t nh = family == AF_INET ? kNextIpv4 : kNextIpv6;
+      if (e->transport && !transport::Payload(pkt, len, &skip, &nh)) {
+        c_.malformed++;
+        continue;
+      }
+      uint8_t* out = slot + kHeadroom + skip - 8 - e->ivLength;
       size_t outLen = 0;
-      const uint8_t st = esp::SealPacket(e->sa, pkt, len, family == AF_INET ? kNextIpv4 : kNextIpv6, out, &outLen);
+      const uint8_t st = esp::SealPacket(e->sa, pkt + skip, len - skip, nh, out, &outLen);
       if (st != esp::kOk) {
         if (st == esp::kSeqOverflow) c_.seqOverflow++;
         else c_.other++;
@@ -891,7 +901,7 @@ class DataPlane : public Napi::ObjectWrap<DataPlane> {
     if (n == 0) return;
     out_.clear();
     std::unique_lock<std::mutex> lock(mu_);
-    for (unsigned i = 0; i < n; i++) Esp(esp[i], len[i]);
+    for (unsigned i = 0; i < n; i++) Esp(esp[i], len[i], from[i], false);
     WriteOut(lock);
   }
 
@@ -949,11 +959,12 @@ class DataPlane : public Napi::ObjectWrap<DataPlane> {
       }
       return;
     }
-    Esp(d, len);
+    Esp(d, len, from, true);
   }
 
-  // One ESP packet, from the NAT-T port or the raw socket (mu_ held). What passes every check is queued in out_.
-  void Esp(uint8_t* d, size_t len) {
+  // One ESP packet, from the NAT-T port (udp) or the raw socket (mu_ held). What passes every check is queued
+  // in out_.
+  void Esp(uint8_t* d, size_t len, const sockaddr_storage& from, bool udp) {
     if (len < 8) {
       c_.malformed++;
       return;
@@ -981,6 +992,10 @@ class DataPlane : public Napi::ObjectWrap<DataPlane> {
       c_.dummy++;
       return;
     }
+    if (e->transport) {
+      Transport(e, d, len, inner, innerLen, nh, from, udp);
+      return;
+    }
     // Tunnel mode: the inner packet must be IP of the family the next header names, from an address
     // of the SA's remote selectors to one of its local selectors (RFC 4301 5.2: the inbound policy check).
     int family;
@@ -999,6 +1014,30 @@ class DataPlane : public Napi::ObjectWrap<DataPlane> {
     e->packets++;
     e->bytes += innerLen;
     out_.push_back({inner, innerLen});
+  }
+
+  // Transport mode (esp_transport.h): the payload becomes an IPv4 packet again, from the peer's address as this
+  // packet came from (the NAT's, behind one) to our address (the SA's local selector), its TCP / UDP checksum
+  // made anew after a NAT (udp: RFC 3948 3.1.2). The peer's address must be in the SA's remote selectors.
+  void Transport(SaEntry* e, uint8_t* d, size_t len, uint8_t* inner, size_t innerLen, uint8_t nh,
+                 const sockaddr_storage& from, bool udp) {
+    const uint8_t* src = reinterpret_cast<const uint8_t*>(&reinterpret_cast<const sockaddr_in*>(&from)->sin_addr);
+    if (from.ss_family != AF_INET || e->localTs.empty() || e->localTs[0].family != AF_INET ||
+        !AnyContains(e->remoteTs, AF_INET, src)) {
+      c_.selectorMismatch++;
+      e->selectorMismatch++;
+      return;
+    }
+    const size_t tail = static_cast<size_t>(d + len - (inner + innerLen));
+    uint8_t* ip = transport::Rebuild(inner, innerLen, static_cast<size_t>(inner - d), tail, nh, src, e->localTs[0].addr, udp);
+    if (ip == nullptr) {
+      c_.malformed++;
+      e->malformed++;
+      return;
+    }
+    e->packets++;
+    e->bytes += innerLen;
+    out_.push_back({ip, innerLen + transport::kIpv4Header});
   }
 
   // Runs on the JS thread for each IKE datagram the worker queued.

@@ -68,9 +68,12 @@ export type NativeEspSaConstructor = new (
 
 /** DataPlane (native/dataplane.cc): the TUN <-> ESP-in-UDP worker thread. */
 export interface NativeDataPlane {
-  /** plain: plain ESP (IP protocol 50) on the raw socket instead of ESP in UDP to peerPort. */
-  addOutbound(sa: unknown, localTs: string[], remoteTs: string[], peerAddress: string, peerPort: number, plain?: boolean): void;
-  addInbound(sa: unknown, localTs: string[], remoteTs: string[]): void;
+  /**
+   * plain: plain ESP (IP protocol 50) on the raw socket instead of ESP in UDP to peerPort; transport: transport
+   * mode (the host's own IPv4 packets, the IP header left off and rebuilt on the other side).
+   */
+  addOutbound(sa: unknown, localTs: string[], remoteTs: string[], peerAddress: string, peerPort: number, plain?: boolean, transport?: boolean): void;
+  addInbound(sa: unknown, localTs: string[], remoteTs: string[], transport?: boolean): void;
   remove(spi: number, direction?: 'outbound' | 'inbound'): number;
   setPeer(spi: number, address: string, port: number): boolean;
   stats(): DataPlaneStats;
