@@ -129,6 +129,7 @@ async function gateway(argv: string[]): Promise<number> {
       remoteTs: e.remoteTs,
       lifetime: e.lifetimeSeconds,
       rekey: e.rekey,
+      ...(e.child.natOa ? { natOa: e.child.natOa } : {}),
     }),
   );
   // XAUTH / Mode-Config progress (never a password: the events carry the user name and the configuration received)
