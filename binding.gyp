@@ -1,4 +1,7 @@
 {
+  "variables": {
+    "ike_test_hooks%": "<!(node -p \"process.env.IKE_PRODUCTION_BUILD === '1' ? 0 : 1\")"
+  },
   "target_defaults": {
     "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
     "defines": ["NAPI_VERSION=8", "NODE_ADDON_API_DISABLE_DEPRECATED", "NODE_API_SWALLOW_UNTHROWABLE_EXCEPTIONS"],
@@ -20,14 +23,21 @@
       "target_name": "ikev1_native",
       "dependencies": ["ikev1_common"],
       "sources": ["native/addon.cc", "native/esp.cc", "native/dataplane.cc", "native/raw_esp.cc"]
-    },
-    {
-      # The same addon plus the benchmark and fault-injection hooks (IKE_TEST_HOOKS), for tests and
-      # benchmarks only (nativeTestAddon() in ts/native.ts).
-      "target_name": "ikev1_native_test",
-      "dependencies": ["ikev1_common"],
-      "defines": ["IKE_TEST_HOOKS"],
-      "sources": ["native/addon.cc", "native/esp.cc", "native/dataplane.cc", "native/raw_esp.cc"]
     }
+  ],
+  "conditions": [
+    # The same addon plus the benchmark and fault-injection hooks (IKE_TEST_HOOKS), for tests and benchmarks
+    # only (nativeTestAddon() in ts/native.ts). Not built for a package: prebuilds (npm run prebuild) and the
+    # source build of an installed package set IKE_PRODUCTION_BUILD=1 (scripts/install-native.mjs).
+    ["ike_test_hooks==1", {
+      "targets": [
+        {
+          "target_name": "ikev1_native_test",
+          "dependencies": ["ikev1_common"],
+          "defines": ["IKE_TEST_HOOKS"],
+          "sources": ["native/addon.cc", "native/esp.cc", "native/dataplane.cc", "native/raw_esp.cc"]
+        }
+      ]
+    }]
   ]
 }

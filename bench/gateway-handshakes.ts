@@ -77,6 +77,8 @@ export interface GatewayBenchResult {
   setupsPerSec: number;
   p50Ms: number;
   p99Ms: number;
+  /** From the load tester: setups per latency bucket (ms). */
+  latencyHistogram?: Array<{ upToMs: number; count: number }>;
   initiatorCpuMsPerSetup: number;
   responderCpuMsPerSetup: number;
   /** DH exchanges per setup: 1, or 2 with PFS. */
@@ -190,6 +192,7 @@ export async function runGatewayBench(options: Partial<GatewayBenchOptions> = {}
       setupsPerSec: result.setupsPerSec,
       p50Ms: result.p50Ms,
       p99Ms: result.p99Ms,
+      latencyHistogram: result.latencyHistogram,
       initiatorCpuMsPerSetup: result.cpuMs / Math.max(1, result.done),
       responderCpuMsPerSetup: (responderCpu.user + responderCpu.system) / 1000 / Math.max(1, result.done),
       dhPerSetup,

@@ -1,6 +1,7 @@
 // `npm run bench`: every benchmark suite one after another (crypto, codec, esp --quick, handshakes in a
 // few configurations), a progress line on stderr, and the results in bench-results/<date>.md (markdown
-// tables) and bench-results/<date>.json. Each suite runs as its own process (node dist/bench/<suite>.js)
+// tables, with SVG charts next to it: ESP Gbit/s, handshakes/s against the DH ceiling, the setup latency
+// histogram) and bench-results/<date>.json. Each suite runs as its own process (node dist/bench/<suite>.js)
 // so that one suite's JIT state, heap and thread pool do not colour the next. About 1.5 minutes.
 //   node dist/bench/run.js [--only crypto,codec,esp,handshakes,gateway-handshakes] [--out DIR] [--handshake-seconds S]
 import { spawn } from 'node:child_process';
@@ -12,6 +13,7 @@ import { formatEspBench, type EspBenchRow } from './esp.js';
 import { formatHandshakeBench, type HandshakeBenchResult } from './handshakes.js';
 import { formatGatewayBench, type GatewayBenchResult } from './gateway-handshakes.js';
 import { argValue } from './args.js';
+import { espChart, handshakeChart, latencyChart } from './charts.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const root = path.resolve(here, '..', '..');
@@ -132,10 +134,26 @@ if (gwRows.length) {
   for (const r of gwRows.filter((x) => !x.ok)) md.push(`failed: ${(r.stderr ?? '').trim().split('\n').pop()}`);
   md.push('');
 }
+// ---- the charts, SVG files next to the markdown, shown in it ----
 mkdirSync(outDir, { recursive: true });
+const charts: Array<[string, string, string | null]> = [];
+const espRun = results.find((x) => x.suite === 'esp' && x.ok && Array.isArray(x.output));
+if (espRun) charts.push(['esp', 'ESP Gbit/s by packet size', espChart(espRun.output as EspBenchRow[])]);
+const hsOk = results.filter((x) => x.suite === 'handshakes' && x.ok).map((x) => ({ label: x.label.replace(/^handshakes: /, ''), result: x.output as HandshakeBenchResult }));
+if (hsOk.length) charts.push(['handshakes', 'Handshakes/s against the DH ceiling', handshakeChart(hsOk)]);
+const gwOk = results.find((x) => x.suite === 'gateway-handshakes' && x.ok);
+if (gwOk) charts.push(['latency', 'Setup latency over UDP', latencyChart(gwOk.output as GatewayBenchResult)]);
+if (charts.some(([, , svg]) => svg)) md.push('## Charts', '');
+for (const [name, title, svg] of charts) {
+  if (!svg) continue;
+  const file = `${stamp}-${name}.svg`;
+  writeFileSync(path.join(outDir, file), svg + '\n');
+  md.push(`![${title}](${file})`, '');
+}
 const mdFile = path.join(outDir, `${stamp}.md`);
 const jsonFile = path.join(outDir, `${stamp}.json`);
 writeFileSync(mdFile, md.join('\n') + '\n');
 writeFileSync(jsonFile, JSON.stringify({ started: started.toISOString(), totalSeconds, machine, loadAverageAfter: os.loadavg(), results }, null, 2) + '\n');
 process.stdout.write(`${path.relative(process.cwd(), mdFile)}\n${path.relative(process.cwd(), jsonFile)}\n`);
+for (const [name, , svg] of charts) if (svg) process.stdout.write(`${path.relative(process.cwd(), path.join(outDir, `${stamp}-${name}.svg`))}\n`);
 process.exitCode = results.every((r) => r.ok) ? 0 : 1;

@@ -3,7 +3,8 @@
 // every packet numbered. It counts what was sent, received, lost and duplicated, puts each lost packet
 // next to the rekey nearest to it (a loss within the window of a rekey is the rekey's fault), and samples
 // memory after a full collection. The verdict fails on any lost packet, on gateway errors, on rekeys that
-// did not happen, and on memory that keeps growing (least-squares slope over the second half of the run).
+// did not happen, and on memory that keeps growing (least-squares slope over the second half of the run, past
+// a minute of warm-up; a run too short for that says so instead of judging memory).
 // It is what the 10-second rekey test in test/gateway/loopback.test.ts is, for half an hour.
 //   node --expose-gc dist/bench/soak.js [--minutes 30] [--json] ...   (see SOAK_USAGE)
 import { spawnSync } from 'node:child_process';
@@ -18,7 +19,7 @@ import { loopbackConfig } from './loopback-config.js';
 export const SOAK_USAGE = `usage: ike soak [--minutes M | --seconds S] [--rate PPS] [--child-lifetime S] [--ike-lifetime S]
                [--sample S] [--payload BYTES] [--ike PROPOSAL] [--esp PROPOSAL] [--no-pfs]
                [--grace MS] [--rekey-window MS] [--max-heap-slope KIB_PER_MIN]
-               [--max-rss-slope KIB_PER_MIN] [--json] [--out FILE]
+               [--max-rss-slope KIB_PER_MIN] [--json] [--out FILE] [--svg FILE]
 
 Two gateways on 127.0.0.1 (free ports), the initiator's child SA rekeyed every ~0.85-0.9 x
 --child-lifetime (default 5 s), its ISAKMP SA every ~0.85-0.9 x --ike-lifetime (default 40 s);
@@ -28,7 +29,7 @@ collection). Default run: 30 minutes. Exit code 0 when no packet was lost or dup
 error occurred, every expected rekey happened and neither the heap nor the RSS grew faster than the
 limits (defaults 64 KiB/min heap, 1024 KiB/min RSS, least-squares over the second half); 1 otherwise;
 2 for usage errors. --json prints the result as one JSON object (samples included); --out FILE also
-writes it to FILE while the text goes to stdout.
+writes it to FILE while the text goes to stdout. --svg FILE draws heap, external and RSS over time.
 `;
 
 export interface SoakOptions {
@@ -124,8 +125,10 @@ export interface SoakResult {
   /** First lost packets (at most 50), with the rekey each is attributed to. */
   losses: LossRecord[];
   samples: SoakSample[];
-  /** Least-squares slopes over the second half of the samples, bytes per minute. */
+  /** Least-squares slopes over the second half of the samples (none in the first minute), bytes per minute. */
   slopes: { heapUsed: number; external: number; rss: number };
+  /** Why memory was not judged (a run too short past its warm-up), or null when it was. */
+  memoryNotJudged: string | null;
   memory: { first: SoakSample | null; last: SoakSample | null };
   verdict: 'pass' | 'fail';
   reasons: string[];
@@ -462,7 +465,14 @@ export async function runSoak(options: Partial<SoakOptions> = {}): Promise<SoakR
   // SAs came up before the clock started. A lower bound: ISAKMP rekeys add child rekeys of their own.
   const expectedChildRekeys = Math.floor(seconds / (o.childLifetimeSeconds * 0.9 + 0.25));
   const expectedIkeRekeys = Math.floor(seconds / (o.ikeLifetimeSeconds * 0.9 + 0.5));
-  const half = samples.slice(Math.floor(samples.length / 2));
+  // JIT code, pools and caches grow in the first minute whatever the run: the slope starts after it
+  const from = Math.max(MEMORY_WARMUP_SECONDS, seconds / 2);
+  const half = samples.filter((s) => s.elapsedSeconds >= from);
+  const span = half.length > 1 ? half[half.length - 1]!.elapsedSeconds - half[0]!.elapsedSeconds : 0;
+  const memoryNotJudged =
+    half.length < 3 || span < MEMORY_MIN_SPAN_SECONDS
+      ? `memory not judged: ${half.length} samples over ${span.toFixed(0)} s after ${from.toFixed(0)} s; a slope needs ${MEMORY_MIN_SPAN_SECONDS} s past the warm-up (--minutes 5 or more)`
+      : null;
   const perMin = (f: (s: SoakSample) => number) => slope(half.map((s) => ({ x: s.elapsedSeconds / 60, y: f(s) })));
   const slopes = { heapUsed: perMin((s) => s.heapUsed), external: perMin((s) => s.external), rss: perMin((s) => s.rss) };
   const sent = trackers[0].sent + trackers[1].sent;
@@ -477,8 +487,7 @@ export async function runSoak(options: Partial<SoakOptions> = {}): Promise<SoakR
   if (errorCount > 0) reasons.push(`${errorCount} gateway errors (first: ${gatewayErrors[0]!.side} ${gatewayErrors[0]!.kind}: ${gatewayErrors[0]!.message})`);
   if (childRekeys < expectedChildRekeys) reasons.push(`${childRekeys} child rekeys, expected at least ${expectedChildRekeys}`);
   if (ikeUps - 1 < expectedIkeRekeys) reasons.push(`${Math.max(0, ikeUps - 1)} ISAKMP rekeys, expected at least ${expectedIkeRekeys}`);
-  if (half.length < 3) reasons.push(`only ${half.length} samples in the second half: too few for a memory slope (longer run or shorter --sample)`);
-  else {
+  if (memoryNotJudged === null) {
     if (slopes.heapUsed > o.maxHeapSlopeKiBPerMin * 1024) reasons.push(`heap grows ${kib(slopes.heapUsed)}/min (limit ${o.maxHeapSlopeKiBPerMin} KiB/min)`);
     if (slopes.rss > o.maxRssSlopeKiBPerMin * 1024) reasons.push(`RSS grows ${kib(slopes.rss)}/min (limit ${o.maxRssSlopeKiBPerMin} KiB/min)`);
   }
@@ -505,11 +514,16 @@ export async function runSoak(options: Partial<SoakOptions> = {}): Promise<SoakR
     losses,
     samples,
     slopes,
+    memoryNotJudged,
     memory: { first: samples[0] ?? null, last: samples[samples.length - 1] ?? null },
     verdict: reasons.length === 0 ? 'pass' : 'fail',
     reasons,
   };
 }
+
+/** Memory slopes start after this much of the run, and need this long a span to mean anything. */
+const MEMORY_WARMUP_SECONDS = 60;
+const MEMORY_MIN_SPAN_SECONDS = 120;
 
 function kib(bytes: number): string {
   return `${(bytes / 1024).toFixed(1)} KiB`;
@@ -531,7 +545,7 @@ export function formatSoak(r: SoakResult): string {
     `rekeys: child ${r.childRekeys} (expected >= ${r.expectedChildRekeys}), ISAKMP ${r.ikeRekeys} (expected >= ${r.expectedIkeRekeys})`,
     `packets: sent ${r.sent}, received ${r.received}, lost ${r.lost} (${r.lostToRekey} near a rekey, ${r.lostOther} elsewhere), duplicated ${r.duplicated}, late ${r.late}, not sendable ${r.sendFailures}, corrupted ${r.corrupted}; event-loop stalls over 100 ms: ${r.stalls}`,
     `memory after gc: heap ${mib(r.memory.first?.heapUsed ?? 0)} -> ${mib(r.memory.last?.heapUsed ?? 0)}, external ${mib(r.memory.first?.external ?? 0)} -> ${mib(r.memory.last?.external ?? 0)}, rss ${mib(r.memory.first?.rss ?? 0)} -> ${mib(r.memory.last?.rss ?? 0)}`,
-    `slope over the second half (${Math.ceil(r.samples.length / 2)} samples): heap ${kib(r.slopes.heapUsed)}/min, external ${kib(r.slopes.external)}/min, rss ${kib(r.slopes.rss)}/min`,
+    r.memoryNotJudged ?? `slope over the second half past the warm-up: heap ${kib(r.slopes.heapUsed)}/min, external ${kib(r.slopes.external)}/min, rss ${kib(r.slopes.rss)}/min`,
   ];
   for (const l of r.losses.slice(0, 10)) lines.push(`  lost ${l.direction} #${l.seq} sent at ${l.sentAtSeconds.toFixed(2)} s: ${l.rekey ? `${l.rekey.kind} at ${l.rekey.atSeconds.toFixed(2)} s` : 'no rekey near it'}`);
   for (const e of r.gatewayErrors.slice(0, 5)) lines.push(`  error on the ${e.side}: ${e.kind}: ${e.message}`);
@@ -541,10 +555,11 @@ export function formatSoak(r: SoakResult): string {
 
 class SoakUsageError extends Error {}
 
-export function parseSoakArgs(argv: string[]): { options: Partial<SoakOptions>; json: boolean; help: boolean; out?: string } {
+export function parseSoakArgs(argv: string[]): { options: Partial<SoakOptions>; json: boolean; help: boolean; out?: string; svg?: string } {
   const options: Partial<SoakOptions> = {};
   let json = false;
   let out: string | undefined;
+  let svg: string | undefined;
   let help = false;
   const value = (i: number, name: string): number => {
     const v = argv[i];
@@ -576,11 +591,12 @@ export function parseSoakArgs(argv: string[]): { options: Partial<SoakOptions>; 
       case '--no-pfs': options.pfs = false; break;
       case '--json': json = true; break;
       case '--out': out = text(++i, 'out'); break;
+      case '--svg': svg = text(++i, 'svg'); break;
       case '--help': case '-h': help = true; break;
       default: throw new SoakUsageError(`unknown option '${a}'`);
     }
   }
-  return { options, json, help, ...(out !== undefined ? { out } : {}) };
+  return { options, json, help, ...(out !== undefined ? { out } : {}), ...(svg !== undefined ? { svg } : {}) };
 }
 
 /** The command: samples on stderr (so that --json leaves stdout to the one result object). */
@@ -615,6 +631,7 @@ async function main(argv: string[]): Promise<number> {
     throw e;
   }
   if (parsed.out !== undefined) writeFileSync(parsed.out, JSON.stringify(result, null, 1) + '\n');
+  if (parsed.svg !== undefined) writeFileSync(parsed.svg, (await import('./charts.js')).soakChart(result) + '\n');
   process.stdout.write((parsed.json ? JSON.stringify(result) : formatSoak(result)) + '\n');
   return result.verdict === 'pass' ? 0 : 1;
 }

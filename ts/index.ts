@@ -10,6 +10,7 @@ export type {
   ChildDownEvent,
   ChildStatus,
   ChildUpEvent,
+  ConnectionInfo,
   EspPacketEvent,
   GatewayErrorEvent,
   GatewayEvents,
@@ -18,24 +19,28 @@ export type {
   Phase1DownEvent,
   Phase1Status,
   Phase1UpEvent,
+  ReloadReport,
 } from './gateway/gateway.js';
 
 // The configuration file: parse / load, and the typed result.
-export { ConfigError, DEFAULT_ESP_LIFETIME_SECONDS, DEFAULT_ESP_PROPOSALS, DEFAULT_IKE_PROPOSALS, loadConfig, parseConfig } from './gateway/config.js';
+export { ConfigError, DEFAULT_ESP_LIFETIME_SECONDS, DEFAULT_ESP_PROPOSALS, DEFAULT_IKE_PROPOSALS, defineConfig, GatewayConfigSchema, loadConfig, parseConfig } from './gateway/config.js';
 export type {
   ConfigResult,
   ConnectionConfig,
+  ConnectionConfigInput,
   DataPlaneConfig,
   EspProposal,
   GatewayConfig,
+  GatewayConfigInput,
   IkeProposal,
+  MetricsConfig,
   ListenConfig,
   ParseOptions as ConfigParseOptions,
   PskAuth,
   SelectorAddress,
 } from './gateway/config.js';
 export { ControlError, controlRequest } from './gateway/control.js';
-export type { ControlErrorKind, ControlRequest, ControlResponse } from './gateway/control.js';
+export type { ControlErrorKind, ControlOptions, ControlRequest, ControlResponse, InitiatedChild } from './gateway/control.js';
 
 // The ISAKMP codec: bytes <-> typed messages, the payload types and the IANA constants.
 export type * from './isakmp/types.js';

@@ -215,9 +215,27 @@ interface Loaded<T> {
   error: Error | null;
 }
 
+/**
+ * A source build (build/Release) first: it is what `npm install` or `npm rebuild` made here, from these
+ * sources. Else, for the production addon, the package's prebuilt binary for this platform, arch and libc
+ * (prebuilds/, found by node-gyp-build; scripts/install-native.mjs).
+ */
 function load<T>(name: string): Loaded<T> {
+  const built = path.join(packageRoot, 'build', 'Release', `${name}.node`);
   try {
-    return { addon: require(path.join(packageRoot, 'build', 'Release', `${name}.node`)) as T, error: null };
+    return { addon: require(built) as T, error: null };
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== 'MODULE_NOT_FOUND' || name !== 'ikev1_native') return { addon: null, error: e as Error };
+  }
+  let prebuilt: string;
+  try {
+    prebuilt = (require('node-gyp-build') as { resolve(dir: string): string }).resolve(packageRoot);
+    if (!prebuilt.includes(`${path.sep}prebuilds${path.sep}`)) throw new Error('not a prebuilt binary');
+  } catch {
+    return { addon: null, error: new Error(`not built (no ${path.relative(packageRoot, built)}) and no prebuilt binary for ${process.platform}-${process.arch}`) };
+  }
+  try {
+    return { addon: require(prebuilt) as T, error: null };
   } catch (e) {
     return { addon: null, error: e as Error };
   }

@@ -8,7 +8,7 @@ import { closeSync, mkdtempSync, openSync, rmSync } from 'node:fs';
 import dgram from 'node:dgram';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { Capture, NetnsPair, classifyUdp, interopSkipReason, netnsAvailable, readPcap, tsharkAvailable } from '../interop/harness/index.js';
+import { Capture, NetnsPair, classifyUdp, interopSkipReason, netnsAvailable, pingAvailable, readPcap, tsharkAvailable } from '../interop/harness/index.js';
 import { nativeAddon } from '../../ts/native.js';
 import { createEspSa } from '../../ts/esp/index.js';
 import { DataPlane, openTun, type DataPlaneStats } from '../../ts/gateway/dataplane.js';
@@ -19,7 +19,7 @@ const haveNative = nativeAddon() !== null;
 const sub = (x: DataPlaneStats, y: DataPlaneStats) =>
   Object.fromEntries(Object.entries(x.drops).map(([k, v]) => [k, v - y.drops[k as keyof DataPlaneStats['drops']]]));
 
-const skip = interopSkipReason(netnsAvailable(), haveNative ? { ok: true, why: '' } : { ok: false, why: 'native addon not built' });
+const skip = interopSkipReason(netnsAvailable(), pingAvailable(), haveNative ? { ok: true, why: '' } : { ok: false, why: 'native addon not built' });
 
 const haveIperf = spawnSync('iperf3', ['--version']).status === 0;
 

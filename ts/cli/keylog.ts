@@ -2,12 +2,12 @@
 // the two files Wireshark reads. Anyone holding these files can decrypt the traffic: debugging only.
 import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { controlRequest, defaultControlPath } from '../gateway/control.js';
+import { controlRequest, findControlSocket } from '../gateway/control.js';
 import { controlArgs, withControl } from './status.js';
 
 export const KEYLOG_USAGE = `usage: ike keylog [--control PATH] --out DIR
   writes the session keys of EVERY current SA of the gateway listening on PATH
-  (default ${defaultControlPath()}), whatever the connections' "keylog" setting,
+  (default: the one gateway control socket of this user), whatever the connections' "keylog" setting,
   to DIR/ikev1_decryption_table and DIR/esp_sa (Wireshark's file names, mode 0600).
   The control socket is owner-only (0600): only root or the gateway's user can ask.
   Anyone who reads these files can decrypt the traffic: debugging only.
@@ -23,9 +23,8 @@ export async function keylog(argv: string[]): Promise<number> {
     process.stdout.write(KEYLOG_USAGE);
     return 0;
   }
-  const socketPath = (flags.get('control') as string | undefined) ?? defaultControlPath();
-  const dir = path.resolve(flags.get('out') as string);
-  const r = await withControl(() => controlRequest(socketPath, { cmd: 'keylog' }));
+    const dir = path.resolve(flags.get('out') as string);
+  const r = await withControl(() => controlRequest((flags.get('control') as string | undefined) ?? findControlSocket(), { cmd: 'keylog' }));
   if (typeof r === 'number') return r;
   mkdirSync(dir, { recursive: true, mode: 0o700 });
   const counts: Record<string, number> = {};

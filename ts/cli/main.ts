@@ -1,7 +1,6 @@
 // The `ike` command. Exit codes: 0 ok, 1 runtime failure, 2 usage or configuration error.
-import { ConfigError, loadConfig } from '../gateway/config.js';
-import { Gateway, type GatewayErrorEvent, type Phase1UpEvent } from '../gateway/gateway.js';
-import { ControlServer, defaultControlPath } from '../gateway/control.js';
+import { ConfigError } from '../gateway/config.js';
+import { defaultControlPath } from '../gateway/control.js';
 
 const USAGE = `usage: ike <command> [options]
 
@@ -9,13 +8,23 @@ commands:
   demo        two gateways on loopback: Main Mode + Quick Mode narrated
               message by message, then ESP traffic and its rates
   gateway --config FILE [--json] [--keylog DIR] [--control PATH | --no-control]
-              run a gateway until SIGINT/SIGTERM; one line per event
+          [--log-level error|warn|info|debug]
+              run a gateway until SIGINT/SIGTERM (SIGHUP: reload the
+              config file, see ike reload); one line per event with its
+              time; under load, SA events beyond 20 per 10 s are counted
+              in a summary line (--log-level debug: every one)
               (phase1-up, child-up, child-down, phase1-down, error);
               --json prints one JSON object per line; --keylog writes the
               session keys of connections with "keylog": true to
               DIR/ikev1_decryption_table and DIR/esp_sa (Wireshark's files);
-              --control: its control socket (mode 0600, default
-              ${defaultControlPath()}), for ike status / ike keylog
+              --control: its control socket (mode 0600, default one per
+              listen address, e.g. ${defaultControlPath({ address: '0.0.0.0', port: 500 })}),
+              for ike status / keylog / list-conns / initiate / terminate / reload
+  list-conns | initiate NAME | terminate NAME | reload
+              operate a running gateway over its control socket: its
+              connections and whether they are up, bring one up (waits for
+              its child SA) or down, re-read its config file (as SIGHUP:
+              unchanged connections keep their SAs) (ike list-conns --help)
   status [--control PATH] [--json]
               the SAs of a running gateway: algorithms, NAT, lifetimes,
               packet and byte counters (never keys)
@@ -75,90 +84,28 @@ function parseArgs(argv: string[], withValue: readonly string[]): Args {
 
 class UsageError extends Error {}
 
-/** One event as a line: the event name first, then key=value pairs (or one JSON object with --json). */
-function formatEvent(event: string, fields: Record<string, unknown>, json: boolean): string {
-  if (json) return JSON.stringify({ event, time: new Date().toISOString(), ...fields });
-  const parts = Object.entries(fields).map(([k, v]) => `${k}=${typeof v === 'string' && !/\s/.test(v) ? v : JSON.stringify(v)}`);
-  return [event, ...parts].join(' ');
-}
-
 async function gateway(argv: string[]): Promise<number> {
-  const args = parseArgs(argv, ['config', 'keylog', 'control']);
+  const args = parseArgs(argv, ['config', 'keylog', 'control', 'log-level']);
   if (args.flags.has('help')) {
     process.stdout.write(USAGE);
     return 0;
   }
-  for (const k of args.flags.keys()) if (!['config', 'json', 'keylog', 'control', 'no-control'].includes(k)) throw new UsageError(`unknown option --${k}`);
+  for (const k of args.flags.keys()) if (!['config', 'json', 'keylog', 'control', 'no-control', 'log-level'].includes(k)) throw new UsageError(`unknown option --${k}`);
+  const { LOG_LEVELS } = await import('./log.js');
+  const level = args.flags.get('log-level');
+  if (level !== undefined && !LOG_LEVELS.includes(level as never)) throw new UsageError(`--log-level: one of ${LOG_LEVELS.join(', ')}, got '${String(level)}'`);
   const file = args.flags.get('config');
   if (typeof file !== 'string') throw new UsageError('ike gateway needs --config FILE');
-  const json = args.flags.get('json') === true;
-  const config = await loadConfig(file);
-  for (const w of config.warnings) process.stderr.write(`ike: warning: ${w}\n`);
-  const gw = new Gateway(config);
-  const print = (event: string, fields: Record<string, unknown>) => process.stdout.write(formatEvent(event, fields, json) + '\n');
-  const keylogDir = args.flags.get('keylog');
-  const { appendFileSync, mkdirSync } = await import('node:fs');
-  const path = await import('node:path');
-  gw.on('listening', (l) => print('listening', { address: l.address, port: l.port, nattPort: l.nattPort }));
-  gw.on('phase1-up', (e: Phase1UpEvent) =>
-    print('phase1-up', {
-      connection: e.connection,
-      role: e.initiator ? 'initiator' : 'responder',
-      mode: e.mode,
-      remote: `${e.remote.address}:${e.remote.port}`,
-      localId: e.localId,
-      remoteId: e.remoteId,
-      algorithms: e.algorithms,
-      lifetime: e.lifetimeSeconds,
-      cookieI: e.cookieI,
-      cookieR: e.cookieR,
-      natLocal: e.natDetected.local,
-      natRemote: e.natDetected.remote,
-    }),
-  );
-  gw.on('child-up', (e) =>
-    print('child-up', {
-      connection: e.connection,
-      role: e.initiator ? 'initiator' : 'responder',
-      spiIn: e.spiIn,
-      spiOut: e.spiOut,
-      proposal: e.proposal,
-      mode: e.mode,
-      encap: e.encapsulation,
-      localTs: e.localTs,
-      remoteTs: e.remoteTs,
-      lifetime: e.lifetimeSeconds,
-      rekey: e.rekey,
-      ...(e.child.natOa ? { natOa: e.child.natOa } : {}),
-    }),
-  );
-  // XAUTH / Mode-Config progress (never a password: the events carry the user name and the configuration received)
-  gw.on('remote-access', (e) => print('remote-access', { connection: e.connection, remote: `${e.remote.address}:${e.remote.port}`, cookieI: e.cookieI, ...e.event }));
-  gw.on('child-down', (e) => print('child-down', { connection: e.connection, spiIn: e.spiIn, spiOut: e.spiOut, reason: e.reason }));
-  gw.on('phase1-down', (e) => print('phase1-down', { connection: e.connection, remote: `${e.remote.address}:${e.remote.port}`, reason: e.reason }));
-  gw.on('error', (e: GatewayErrorEvent) =>
-    print('error', { connection: e.connection, remote: e.remote ? `${e.remote.address}:${e.remote.port}` : undefined, kind: e.kind, message: e.message }),
-  );
-  if (typeof keylogDir === 'string') mkdirSync(keylogDir, { recursive: true, mode: 0o700 });
-  gw.on('keylog', (k) => {
-    if (typeof keylogDir === 'string') appendFileSync(path.join(keylogDir, k.table), k.line + '\n', { mode: 0o600 });
+  const keylog = args.flags.get('keylog');
+  const control = args.flags.get('control');
+  const { runGateway } = await import('./gateway.js');
+  return runGateway({
+    file,
+    json: args.flags.get('json') === true,
+    keylogDir: typeof keylog === 'string' ? keylog : undefined,
+    control: args.flags.has('no-control') ? null : typeof control === 'string' ? control : undefined,
+    logLevel: level as (typeof LOG_LEVELS)[number] | undefined,
   });
-  const controlPath = args.flags.get('control');
-  const control = args.flags.has('no-control') ? null : await ControlServer.listen(gw, typeof controlPath === 'string' ? controlPath : defaultControlPath());
-  try {
-    await gw.start();
-    if (control) print('control', { path: control.path });
-    await new Promise<void>((resolve) => {
-      const stop = () => resolve();
-      process.once('SIGINT', stop);
-      process.once('SIGTERM', stop);
-    });
-    await gw.stop();
-  } finally {
-    await control?.close();
-  }
-  print('stopped', {});
-  return 0;
 }
 
 const BENCH_SUITES = ['handshakes', 'gateway', 'crypto', 'codec', 'esp', 'memory'];
@@ -207,6 +154,17 @@ async function main(argv: string[]): Promise<number> {
         return await bench(rest);
       case 'status':
         return await (await import('./status.js')).status(rest);
+      case 'list-conns':
+      case 'initiate':
+      case 'terminate':
+      case 'reload': {
+        const { conns, ConnsUsageError } = await import('./conns.js');
+        try {
+          return await conns(command, rest);
+        } catch (e) {
+          throw e instanceof ConnsUsageError ? new UsageError(e.message) : e;
+        }
+      }
       case 'keylog':
         return await (await import('./keylog.js')).keylog(rest);
       case 'load': {

@@ -1,9 +1,9 @@
 // `ike status [--control PATH] [--json]`: the SAs of a running gateway, asked over its control socket.
-import { ControlError, controlRequest, defaultControlPath } from '../gateway/control.js';
+import { ControlError, controlRequest, findControlSocket } from '../gateway/control.js';
 import type { ChildStatus, GatewayStatus, Phase1Status } from '../gateway/gateway.js';
 
 export const STATUS_USAGE = `usage: ike status [--control PATH] [--json]
-  the SAs of the gateway listening on PATH (default ${defaultControlPath()}):
+  the SAs of the gateway listening on PATH (default: the one gateway control socket of this user):
   ISAKMP SAs and their child SAs, counters and remaining lifetimes, as a table
   or (--json) one JSON object; never key material. Exit 1 if no gateway runs there.
 `;
@@ -47,8 +47,7 @@ export async function status(argv: string[]): Promise<number> {
     process.stdout.write(STATUS_USAGE);
     return 0;
   }
-  const socketPath = (flags.get('control') as string | undefined) ?? defaultControlPath();
-  const r = await withControl(() => controlRequest(socketPath, { cmd: 'status' }));
+  const r = await withControl(() => controlRequest((flags.get('control') as string | undefined) ?? findControlSocket(), { cmd: 'status' }));
   if (typeof r === 'number') return r;
   process.stdout.write(flags.has('json') ? JSON.stringify(r.status, null, 2) + '\n' : formatStatus(r.status));
   return 0;

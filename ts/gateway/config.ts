@@ -12,11 +12,14 @@ import type { RetransmitPolicy } from '../ike/retransmit.js';
 import { idToString, type Identity } from '../isakmp/index.js';
 import { boolean, checkKeys, got, integer, join, object, oneOf, Problems, string, stringList } from './config/check.js';
 import { parseEspProposals, parseIkeProposals, parsePfs } from './config/proposals.js';
-import { parseModeConfig, parseXauth, type ModeConfigConfig, type XauthConfig } from './config/remote-access.js';
+import { MODECFG_KEYS, parseModeConfig, parseXauth, XAUTH_KEYS, type ModeConfigConfig, type XauthConfig } from './config/remote-access.js';
+import { METRICS_KEYS, parseMetrics, type MetricsConfig } from './config/metrics.js';
 import { parseSelectors, type ProtoPort } from './config/selectors.js';
 import { decodePsk, isUnspecified, parseAddress, parseDuration, parseIdentity, type Address, type SelectorAddress } from './config/values.js';
 
 export type { SelectorAddress } from './config/values.js';
+export type { MetricsConfig } from './config/metrics.js';
+export { defineConfig, GatewayConfigSchema, type ConnectionConfigInput, type GatewayConfigInput } from './config/schema.js';
 export type { EspProposal } from '../ike/esp-proposals.js';
 export type { IkeProposal, SelectionOrder } from '../ike/proposals.js';
 
@@ -100,6 +103,8 @@ export interface DataPlaneConfig {
 export interface GatewayConfig {
   listen: ListenConfig;
   dataplane?: DataPlaneConfig;
+  /** The Prometheus endpoint of `ike gateway` (ts/gateway/metrics.ts): absent = none. */
+  metrics?: MetricsConfig;
   /** In file order, which is the order the responder tries them in. */
   connections: ConnectionConfig[];
   /** Problems that did not stop the load; the CLI prints them. */
@@ -126,7 +131,8 @@ export class ConfigError extends Error {
 export { DEFAULT_ESP_PROPOSALS, DEFAULT_IKE_PROPOSALS } from './config/proposals.js';
 export const DEFAULT_ESP_LIFETIME_SECONDS = 3600;
 
-const TOP_KEYS = ['listen', 'connections', 'dataplane'];
+// $schema: an editor's pointer to config.schema.json, ignored here
+const TOP_KEYS = ['$schema', 'listen', 'connections', 'dataplane', 'metrics'];
 const DATAPLANE_KEYS = ['tun', 'mtu', 'offload'];
 const LISTEN_KEYS = ['address', 'port', 'nattPort'];
 const CONNECTION_KEYS = [
@@ -138,6 +144,11 @@ const AUTH_KEYS = ['psk', 'pskEnv', 'pskFile', 'allowAggressivePsk'];
 const LIFETIME_KEYS = ['ike', 'esp', 'espKilobytes'];
 const DPD_KEYS = ['delay', 'timeout', 'action'];
 const RETRANSMIT_KEYS = ['tries', 'timeout', 'factor'];
+/** The keys parseConfig() knows at each level (config/schema.ts must have the same: test/gateway/config-schema.test.ts). */
+export const CONFIG_KEYS: Readonly<Record<string, readonly string[]>> = {
+  top: TOP_KEYS, listen: LISTEN_KEYS, dataplane: DATAPLANE_KEYS, metrics: METRICS_KEYS, connection: CONNECTION_KEYS, auth: AUTH_KEYS,
+  lifetime: LIFETIME_KEYS, dpd: DPD_KEYS, retransmit: RETRANSMIT_KEYS, xauth: XAUTH_KEYS, modeConfig: MODECFG_KEYS,
+};
 const CONNECTION_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
 const AGGRESSIVE_PSK_RISK =
   'aggressive mode with a pre-shared key sends a hash of the key in clear, so an eavesdropper can run an offline dictionary attack on the key';
@@ -153,11 +164,13 @@ export function parseConfig(json: unknown, opts: ParseOptions): ConfigResult {
   const top = object(p, '(top level)', json);
   let listen: ListenConfig = { address: '0.0.0.0', port: 500, nattPort: 4500 };
   let dataplane: DataPlaneConfig | undefined;
+  let metrics: MetricsConfig | undefined;
   const connections: ConnectionConfig[] = [];
   if (top) {
     checkKeys(p, '', top, TOP_KEYS);
     listen = parseListen(p, top.listen);
     dataplane = parseDataPlane(p, top.dataplane);
+    metrics = parseMetrics(p, top.metrics);
     if (top.connections === undefined) {
       p.error('connections', 'missing (an object of named connections, e.g. { "site-a": { "remote": "10.99.0.1", ... } })');
     } else {
@@ -174,7 +187,7 @@ export function parseConfig(json: unknown, opts: ParseOptions): ConfigResult {
   }
   crossCheck(p, connections);
   if (p.errors.length > 0) return { ok: false, errors: p.errors, warnings: p.warnings };
-  return { ok: true, config: { listen, ...(dataplane ? { dataplane } : {}), connections, warnings: p.warnings }, warnings: p.warnings };
+  return { ok: true, config: { listen, ...(dataplane ? { dataplane } : {}), ...(metrics ? { metrics } : {}), connections, warnings: p.warnings }, warnings: p.warnings };
 }
 
 /** Reads and validates a config file; throws ConfigError listing every problem. */

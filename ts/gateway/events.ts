@@ -18,6 +18,8 @@ export interface Phase1UpEvent {
   cookieI: string;
   cookieR: string;
   natDetected: { local: boolean; remote: boolean };
+  /** Milliseconds from the first message of the exchange (sent or received) to now. */
+  setupMs: number;
   /** The object phase 2 works from (keys included: never log it whole). */
   sa: IsakmpSa;
 }

@@ -21,6 +21,7 @@ import type { KeylogLine } from './keylog.js';
 import { SaLifecycle } from './lifecycle.js';
 import { Phase1Driver, type InitiateOptions } from './phase1-driver.js';
 import { PolicyCompiler } from './policy.js';
+import { connectionInfo, diffConfig, type ConnectionInfo, type ReloadReport } from './reload.js';
 import { RemoteAccessBinding } from './remote-access-binding.js';
 import { isUp, scopeOf, SaTable, type IsakmpEntry } from './sa-table.js';
 import { Scheduler } from './scheduler.js';
@@ -29,6 +30,7 @@ import { Transport } from './transport.js';
 import { routeSource } from './sockets.js';
 import { nativeAddon } from '../native.js';
 
+export type { ConnectionInfo, ReloadReport } from './reload.js';
 export type { ChildDownEvent, ChildStatus, ChildUpEvent, EspPacketEvent, GatewayErrorEvent, GatewayEvents, GatewayOptions, GatewayStatus, Phase1DownEvent, Phase1Status, Phase1UpEvent } from './events.js';
 
 /** The gateway's own lifecycle: nothing starts once it is stopping. */
@@ -136,6 +138,39 @@ export class Gateway extends EventEmitter<GatewayEvents> {
   delete(name: string, reason = 'deleted locally'): void {
     this.table.noteDeleted(name);
     for (const e of [...this.table.values()]) if (e.connection === name) this.lifecycle.teardown(e, reason, true);
+  }
+
+  /** `delete` under the name swanctl and `ike terminate` use. */
+  terminate(name: string): void {
+    this.policies.connection(name); // a POLICY error for a name that does not exist
+    this.delete(name, 'terminated by the operator');
+  }
+
+  /** Every configured connection, in config order, with whether it is up (`ike list-conns`). */
+  connections(): ConnectionInfo[] {
+    return connectionInfo(this.config.connections, this.table);
+  }
+
+  /**
+   * Applies a new configuration (SIGHUP, `ike reload`): connections that are new start (when `initiate`),
+   * removed ones are deleted with Deletes to their peers, changed ones are deleted and start again, unchanged
+   * ones keep their SAs. `listen` and `dataplane` are bound at start: a difference there is reported in
+   * `restartNeeded` and not applied. A config that does not parse never gets here (loadConfig throws), so the
+   * running one stays.
+   */
+  reload(next: GatewayConfig): ReloadReport {
+    if (this.run !== 'running') throw new IkeError('POLICY', `the gateway is not running (${this.run})`);
+    const diff = diffConfig(this.config, next);
+    if (this.transport.dataplane && diff.added.concat(diff.changed).some((c) => c.remoteTs !== 'dynamic')) {
+      // the TUN routes are set once at start (transport.ts)
+      diff.report.restartNeeded.push('dataplane routes of new or changed connections');
+    }
+    for (const c of diff.removed) this.delete(c.name, 'removed from the configuration');
+    for (const c of diff.changed) this.delete(c.name, 'changed in the configuration');
+    this.config.connections.splice(0, this.config.connections.length, ...diff.next);
+    this.config.warnings.splice(0, this.config.warnings.length, ...next.warnings);
+    for (const c of [...diff.changed, ...diff.added]) if (c.initiate) guard(this, this.initiate(c.name), { connection: c.name });
+    return diff.report;
   }
 
   /**

@@ -215,6 +215,7 @@ export class Phase1Driver {
       cookieI: sa.cookieI.toString('hex'),
       cookieR: sa.cookieR.toString('hex'),
       natDetected: { local: sa.nat.localBehindNat, remote: sa.nat.remoteBehindNat },
+      setupMs: Date.now() - entry.startedAt,
       sa,
     });
   }

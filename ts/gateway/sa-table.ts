@@ -42,6 +42,8 @@ export interface IsakmpEntry extends Scheduled {
   /** Initiator cookie (hex): this entry's key in the table. */
   readonly key: string;
   state: SaState;
+  /** When the exchange began (ms): phase1-up reports the setup time from it. */
+  readonly startedAt: number;
   /**
    * The phase 1 exchange: until it completes, then for a grace period in which the peer may repeat its last
    * message and get our cached answer; then dropped, `sa` being all that is needed.
@@ -95,6 +97,7 @@ export function newEntry(phase1: Phase1, ctx: IsakmpSaContext, ctxOptions: Isakm
   return {
     key: phase1.cookieI.toString('hex'),
     state: 'half-open',
+    startedAt: Date.now(),
     phase1,
     sa: null,
     ctx,

@@ -51,6 +51,8 @@ export interface LoadResult {
   p90Ms: number;
   p99Ms: number;
   maxMs: number;
+  /** Setup latencies counted in buckets: `count` setups took more than the previous bucket's `upToMs` and at most this one's (Infinity: the rest). */
+  latencyHistogram: Array<{ upToMs: number; count: number }>;
   /** CPU time of this whole process (user + system, every thread) during the run, ms. */
   cpuMs: number;
   /** Failed setups by kind: the gateway's IkeError kinds (NO_PROPOSAL_CHOSEN, AUTHENTICATION_FAILED, ...), TIMEOUT, DELETED, INITIATE. */
@@ -64,6 +66,22 @@ interface Setup {
 }
 
 type Early = { kind: 'up' } | { kind: 'failed'; why: string };
+
+/** Bucket bounds of LoadResult.latencyHistogram, ms (roughly x2 steps, as a Prometheus histogram has). */
+export const LATENCY_BUCKETS_MS = [5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000, Infinity];
+
+/** Sorted latencies counted in LATENCY_BUCKETS_MS. */
+export function latencyHistogram(sorted: readonly number[]): Array<{ upToMs: number; count: number }> {
+  let i = 0;
+  return LATENCY_BUCKETS_MS.map((upToMs) => {
+    let count = 0;
+    while (i < sorted.length && sorted[i]! <= upToMs) {
+      i++;
+      count++;
+    }
+    return { upToMs, count };
+  });
+}
 
 export function percentile(sorted: readonly number[], p: number): number {
   if (sorted.length === 0) return 0;
@@ -196,6 +214,7 @@ export class LoadTester {
       p90Ms: percentile(sorted, 90),
       p99Ms: percentile(sorted, 99),
       maxMs: sorted.length ? sorted[sorted.length - 1]! : 0,
+      latencyHistogram: latencyHistogram(sorted),
       cpuMs: (cpu.user + cpu.system) / 1000,
       failures: { ...this.failures },
     };

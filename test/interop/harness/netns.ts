@@ -64,6 +64,15 @@ function probeNetns(): Availability {
  * The reason to skip an interop test, or false to run it. With IKE_INTEROP_REQUIRED=1 (set by
  * .ci/run) nothing is skipped: a missing prerequisite must fail the run, not hide it.
  */
+let pingCache: Availability | undefined;
+/** Is `ping` (iputils-ping) installed? The data-plane and tunnel tests send it through their tunnels. */
+export function pingAvailable(): Availability {
+  if (pingCache) return pingCache;
+  const r = spawnSync('ping', ['-V'], { encoding: 'utf8', timeout: 5000 });
+  pingCache = r.error || r.status !== 0 ? { ok: false, why: 'ping is not installed (Debian: iputils-ping; scripts/install-interop-deps.sh installs it)' } : { ok: true, why: '' };
+  return pingCache;
+}
+
 export function interopSkipReason(...checks: Availability[]): string | false {
   const missing = checks.find((c) => !c.ok);
   if (!missing) return false;
@@ -203,6 +212,8 @@ export class NetnsPair {
 
   /** ping from one side to an address, from an optional source address; resolves true on success. */
   async ping(from: SideName, dst: string, opts: { src?: string; count?: number; timeoutSec?: number } = {}): Promise<RunResult> {
+    const ping = pingAvailable();
+    if (!ping.ok) throw new Error(ping.why); // one clear line instead of a failed ping that looks like a broken tunnel
     const args = ['-n', '-q', '-c', String(opts.count ?? 1), '-W', String(opts.timeoutSec ?? 1), '-i', '0.2'];
     if (opts.src) args.push('-I', opts.src);
     args.push(dst);

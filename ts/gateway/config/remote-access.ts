@@ -20,8 +20,8 @@ export type ModeConfigConfig =
   | { role: 'server'; pool?: string; netmask?: string; dns: string[]; nbns: string[]; splitInclude: Ipv4Subnet[]; banner?: string; mode: 'pull' | 'push' }
   | { role: 'client'; mode: 'pull' | 'push' };
 
-const XAUTH_KEYS = ['users', 'maxAttempts', 'blockAfter', 'blockFor', 'user', 'password', 'passwordEnv', 'passwordFile'];
-const MODECFG_KEYS = ['pool', 'netmask', 'dns', 'nbns', 'splitInclude', 'banner', 'mode', 'client'];
+export const XAUTH_KEYS = ['users', 'maxAttempts', 'blockAfter', 'blockFor', 'user', 'password', 'passwordEnv', 'passwordFile'];
+export const MODECFG_KEYS = ['pool', 'netmask', 'dns', 'nbns', 'splitInclude', 'banner', 'mode', 'client'];
 
 export function parseXauth(p: Problems, at: string, v: unknown, opts: { baseDir: string; env: Readonly<Record<string, string | undefined>> }): XauthConfig | undefined {
   if (v === undefined) return undefined;
