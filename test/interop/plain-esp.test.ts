@@ -112,6 +112,27 @@ test('two of our gateways, no NAT: plain ESP (protocol 50) tunnel, ping and iper
     });
     const icmp = ts.stdout.trim().split('\n').filter(Boolean);
     assert.ok(icmp.filter((l) => l.includes(pair.a.inner) && l.includes(pair.b.inner)).length >= 12, `tshark decrypted: ${ts.stdout}${ts.stderr}`);
+
+    // bad input on the raw socket, sent from A's namespace: a replay of a genuine packet, a tampered copy, an
+    // unknown SPI, a runt. B's data plane reads all of them, delivers none, and the tunnel still carries traffic.
+    const genuine = esp.find((p) => p.src === pair.a.addr && spi(p) === childA.spiOut)!.payload;
+    const tampered = Buffer.from(genuine);
+    tampered[tampered.length - 1]! ^= 1;
+    const unknown = Buffer.from(genuine);
+    unknown.writeUInt32BE(0xdeadbeef, 0);
+    const inB = async () => {
+      const st = (await controlRequest(b.controlPath, { cmd: 'status' })).status;
+      return { delivered: st.sas[0]!.children[0]!.in.packets, esp: st.dataplane!.espReceived };
+    };
+    const before = await inB();
+    const inject = 'import socket, sys\ns = socket.socket(socket.AF_INET, socket.SOCK_RAW, 50)\nfor h in sys.argv[2:]: s.sendto(bytes.fromhex(h), (sys.argv[1], 0))';
+    const sent = await pair.run('a', 'python3', ['-c', inject, pair.b.addr, ...[genuine, tampered, unknown, Buffer.from('0102', 'hex')].map((x) => x.toString('hex'))]);
+    assert.equal(sent.code, 0, sent.stderr);
+    await sleep(300);
+    const after = await inB();
+    assert.equal(after.esp - before.esp, 3, 'three ESP packets read (the runt is no ESP packet)');
+    assert.equal(after.delivered, before.delivered, 'none of them delivered');
+    await ping('a');
   } finally {
     await a.stop();
     await b.stop();
