@@ -1,6 +1,7 @@
 // Tunnel throughput: iperf3 TCP between two network namespaces over
 //   1. the bare veth (the ceiling),
-//   2. our data plane (TUN + native worker thread, ESP in UDP 4500, fixed keys), with and without TUN offload,
+//   2. our data plane (TUN + native worker thread, fixed keys), ESP in UDP 4500 and plain ESP (IP protocol 50),
+//      each with and without TUN offload,
 //   3. strongSwan's user-space ESP (charon with kernel-libipsec, also TUN + ESP in UDP), if charon is installed,
 // same cipher for both tunnels, same TUN MTU (1400). Needs root; prints a markdown table.
 //
@@ -24,10 +25,10 @@ export async function runTunnelBench(opts: { seconds?: number; algorithm?: EspAl
   try {
     rows.push({ path: 'bare veth (no tunnel)', ...(await iperf(pair, pair.b.addr, undefined, t)) });
 
-    for (const offload of [true, false]) {
-      const tunnel = await startTunnel(pair, algorithm, { offload });
+    for (const [offload, plain] of [[true, false], [true, true], [false, false], [false, true]] as const) {
+      const tunnel = await startTunnel(pair, algorithm, { offload, plain });
       try {
-        const label = `ikev1-engine data plane, ${algorithm}, TUN offload ${offload ? 'on' : 'off'}`;
+        const label = `ikev1-engine data plane, ${plain ? 'plain ESP' : 'ESP in UDP'}, ${algorithm}, TUN offload ${offload ? 'on' : 'off'}`;
         rows.push({ path: label, ...(await iperf(pair, pair.b.inner, pair.a.inner, t)) });
       } finally {
         await Promise.all([tunnel.a.close(), tunnel.b.close()]);

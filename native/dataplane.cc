@@ -42,6 +42,8 @@
 #include "common.h"
 #include "dataplane_gso.h"
 #include "esp_sa.h"
+#include "esp_transport.h"
+#include "raw_esp.h"
 #include "sockaddr.h"
 
 namespace ike {
@@ -144,6 +146,8 @@ struct SaEntry {
   std::vector<Prefix> localTs, remoteTs;
   sockaddr_storage peer{};  // outbound: where the sealed packets go
   socklen_t peerLen = 0;
+  bool plain = false;      // outbound: plain ESP on the raw socket (raw_esp.h), not ESP in UDP
+  bool transport = false;  // transport mode (esp_transport.h): the host's own IPv4 packets
   uint64_t packets = 0, bytes = 0, authFailed = 0, replay = 0, selectorMismatch = 0, malformed = 0;
 };
 
@@ -296,6 +300,7 @@ class DataPlane : public Napi::ObjectWrap<DataPlane> {
                            InstanceMethod<&DataPlane::Close>("close"),
                            InstanceMethod<&DataPlane::Ref>("ref"),
                            InstanceMethod<&DataPlane::Unref>("unref"),
+                           InstanceMethod<&DataPlane::PlainEspError>("plainEspError"),
                        });
   }
 
@@ -358,6 +363,7 @@ class DataPlane : public Napi::ObjectWrap<DataPlane> {
     const int zero = 0, one = 1;
     gso_ = setsockopt(udpFd_, SOL_UDP, UDP_SEGMENT, &zero, sizeof(zero)) == 0;
     setsockopt(udpFd_, SOL_UDP, UDP_GRO, &one, sizeof(one));
+    rawOk_ = raw_.Open(family_, ss, &rawError_);
     wakeFd_ = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
     if (wakeFd_ < 0) {
       CloseFds();
@@ -412,7 +418,14 @@ class DataPlane : public Napi::ObjectWrap<DataPlane> {
                             " address (the family of the data plane's socket)");
         return env.Undefined();
       }
+      e->plain = info.Length() > 5 && info[5].ToBoolean();
+      if (e->plain && !rawOk_) {
+        Napi::Error::New(env, "plain ESP is not available: " + rawError_).ThrowAsJavaScriptException();
+        return env.Undefined();
+      }
     }
+    const size_t transportArg = outbound ? 6 : 3;  // addOutbound(..., plain, transport) / addInbound(..., transport)
+    e->transport = info.Length() > transportArg && info[transportArg].ToBoolean();
     if (info.Length() == 0) {
       ThrowType(env, "sa must be a native EspSa");
       return env.Undefined();
@@ -593,6 +606,11 @@ class DataPlane : public Napi::ObjectWrap<DataPlane> {
     return env.Undefined();
   }
 
+  // plainEspError() -> '' when the raw ESP socket is open, else why not.
+  Napi::Value PlainEspError(const Napi::CallbackInfo& info) {
+    return Napi::String::New(info.Env(), rawOk_ ? std::string() : rawError_);
+  }
+
   Napi::Value Port(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     if (!CheckOpen(env)) return env.Undefined();
@@ -648,21 +666,23 @@ class DataPlane : public Napi::ObjectWrap<DataPlane> {
     if (udpFd_ >= 0) close(udpFd_);
     if (wakeFd_ >= 0) close(wakeFd_);
     udpFd_ = wakeFd_ = -1;
+    raw_.Close();
   }
 
   // ---------- worker thread ----------
 
   void Run() {
     std::vector<uint8_t> tunBuf(kBatch * kSlot), udpBuf(kBatch * kSlot);
-    pollfd fds[3] = {{tunFd_, POLLIN, 0}, {udpFd_, POLLIN, 0}, {wakeFd_, POLLIN, 0}};
+    pollfd fds[4] = {{tunFd_, POLLIN, 0}, {udpFd_, POLLIN, 0}, {wakeFd_, POLLIN, 0}, {raw_.fd(), POLLIN, 0}};
     while (!stop_) {
-      if (poll(fds, 3, -1) < 0) {
+      if (poll(fds, 4, -1) < 0) {
         if (errno == EINTR) continue;
         break;
       }
       if (fds[2].revents != 0) break;  // close()
       if (fds[0].revents & POLLIN) FromTun(tunBuf.data());
       if (fds[1].revents & POLLIN) FromUdp(udpBuf.data());
+      if (fds[3].revents & POLLIN) FromRaw(udpBuf.data());
       // POLLERR/POLLHUP on TUN (device gone) would spin: stop instead
       if (fds[0].revents & (POLLERR | POLLHUP | POLLNVAL)) break;
     }
@@ -725,10 +745,10 @@ class DataPlane : public Napi::ObjectWrap<DataPlane> {
   // Seals the IP packets at slot i + kHeadroom (lens[i] octets) in place, each with the first outbound SA whose
   // selectors cover its addresses, and sends them.
   void SealAndSend(uint8_t* buf, const size_t* lens, unsigned count) {
-    iovec iov[kBatch];
-    sockaddr_storage to[kBatch];
-    socklen_t toLen[kBatch];
-    unsigned n = 0;
+    iovec iov[kBatch], rawIov[kBatch];
+    sockaddr_storage to[kBatch], rawTo[kBatch];
+    socklen_t toLen[kBatch], rawToLen[kBatch];
+    unsigned n = 0, rn = 0;
     std::unique_lock<std::mutex> lock(mu_);
     for (unsigned i = 0; i < count; i++) {
       uint8_t* slot = buf + i * kSlot;
@@ -747,9 +767,15 @@ class DataPlane : public Napi::ObjectWrap<DataPlane> {
         c_.noOutboundSa++;
         continue;
       }
-      uint8_t* out = slot + kHeadroom - 8 - e->ivLength;
+      size_t skip = 0;  // transport mode: the IP header stays behind, its protocol is the next header
+      uint8_t nh = family == AF_INET ? kNextIpv4 : kNextIpv6;
+      if (e->transport && !transport::Payload(pkt, len, &skip, &nh)) {
+        c_.malformed++;
+        continue;
+      }
+      uint8_t* out = slot + kHeadroom + skip - 8 - e->ivLength;
       size_t outLen = 0;
-      const uint8_t st = esp::SealPacket(e->sa, pkt, len, family == AF_INET ? kNextIpv4 : kNextIpv6, out, &outLen);
+      const uint8_t st = esp::SealPacket(e->sa, pkt + skip, len - skip, nh, out, &outLen);
       if (st != esp::kOk) {
         if (st == esp::kSeqOverflow) c_.seqOverflow++;
         else c_.other++;
@@ -757,16 +783,16 @@ class DataPlane : public Napi::ObjectWrap<DataPlane> {
       }
       e->packets++;
       e->bytes += len;
-      to[n] = e->peer;  // copied: the entry may be removed once the lock is released
-      toLen[n] = e->peerLen;
-      iov[n] = {out, outLen};
-      n++;
+      const unsigned k = e->plain ? rn++ : n++;
+      (e->plain ? rawTo : to)[k] = e->peer;  // copied: the entry may be removed once the lock is released
+      (e->plain ? rawToLen : toLen)[k] = e->peerLen;
+      (e->plain ? rawIov : iov)[k] = {out, outLen};
     }
     lock.unlock();
-    const unsigned sent = Send(iov, to, toLen, n);
+    const unsigned sent = Send(iov, to, toLen, n) + raw_.Send(rawIov, rawTo, rawToLen, rn);
     lock.lock();
     c_.espSent += sent;
-    c_.sendFailed += n - sent;
+    c_.sendFailed += n + rn - sent;
   }
 
   // Sends n datagrams; returns how many the kernel took. With UDP GSO (Linux 4.18+, UDP_SEGMENT), a run of
@@ -864,6 +890,24 @@ class DataPlane : public Napi::ObjectWrap<DataPlane> {
       }
       for (size_t off = 0; off < len; off += seg) Datagram(d + off, std::min(seg, len - off), from[i]);
     }
+    WriteOut(lock);
+  }
+
+  // Inbound plain ESP: up to kBatch packets from the raw socket, opened as ESP in UDP is.
+  void FromRaw(uint8_t* buf) {
+    uint8_t* esp[kBatch];
+    size_t len[kBatch];
+    sockaddr_storage from[kBatch];
+    const unsigned n = raw_.Receive(buf, kSlot, kBatch, esp, len, from);
+    if (n == 0) return;
+    out_.clear();
+    std::unique_lock<std::mutex> lock(mu_);
+    for (unsigned i = 0; i < n; i++) Esp(esp[i], len[i], from[i], false);
+    WriteOut(lock);
+  }
+
+  // The inner packets of one receive batch (out_) to TUN, mu_ released meanwhile.
+  void WriteOut(std::unique_lock<std::mutex>& lock) {
     lock.unlock();
     unsigned joined = 0;
     const unsigned written = vnet_ ? WriteJoined(&joined) : WritePlain();
@@ -916,6 +960,12 @@ class DataPlane : public Napi::ObjectWrap<DataPlane> {
       }
       return;
     }
+    Esp(d, len, from, true);
+  }
+
+  // One ESP packet, from the NAT-T port (udp) or the raw socket (mu_ held). What passes every check is queued
+  // in out_.
+  void Esp(uint8_t* d, size_t len, const sockaddr_storage& from, bool udp) {
     if (len < 8) {
       c_.malformed++;
       return;
@@ -944,6 +994,10 @@ class DataPlane : public Napi::ObjectWrap<DataPlane> {
       c_.dummy++;
       return;
     }
+    if (e->transport) {
+      Transport(e, d, len, inner, innerLen, nh, from, udp);
+      return;
+    }
     // Tunnel mode: the inner packet must be IP of the family the next header names, from an address
     // of the SA's remote selectors to one of its local selectors (RFC 4301 5.2: the inbound policy check).
     int family;
@@ -962,6 +1016,30 @@ class DataPlane : public Napi::ObjectWrap<DataPlane> {
     e->packets++;
     e->bytes += innerLen;
     out_.push_back({inner, innerLen});
+  }
+
+  // Transport mode (esp_transport.h): the payload becomes an IPv4 packet again, from the peer's address as this
+  // packet came from (the NAT's, behind one) to our address (the SA's local selector), its TCP / UDP checksum
+  // made anew after a NAT (udp: RFC 3948 3.1.2). The peer's address must be in the SA's remote selectors.
+  void Transport(SaEntry* e, uint8_t* d, size_t len, uint8_t* inner, size_t innerLen, uint8_t nh,
+                 const sockaddr_storage& from, bool udp) {
+    const uint8_t* src = reinterpret_cast<const uint8_t*>(&reinterpret_cast<const sockaddr_in*>(&from)->sin_addr);
+    if (from.ss_family != AF_INET || e->localTs.empty() || e->localTs[0].family != AF_INET ||
+        !AnyContains(e->remoteTs, AF_INET, src)) {
+      c_.selectorMismatch++;
+      e->selectorMismatch++;
+      return;
+    }
+    const size_t tail = static_cast<size_t>(d + len - (inner + innerLen));
+    uint8_t* ip = transport::Rebuild(inner, innerLen, static_cast<size_t>(inner - d), tail, nh, src, e->localTs[0].addr, udp);
+    if (ip == nullptr) {
+      c_.malformed++;
+      e->malformed++;
+      return;
+    }
+    e->packets++;
+    e->bytes += innerLen;
+    out_.push_back({ip, innerLen + transport::kIpv4Header});
   }
 
   // Runs on the JS thread for each IKE datagram the worker queued.
@@ -994,6 +1072,9 @@ class DataPlane : public Napi::ObjectWrap<DataPlane> {
   std::atomic<bool> stop_{false};   // JS thread -> worker
   std::thread worker_;
   Napi::ThreadSafeFunction onIke_;
+  rawesp::RawEsp raw_;  // plain ESP (IP protocol 50), when CAP_NET_RAW allows it
+  bool rawOk_ = false;
+  std::string rawError_;
 };
 
 }  // namespace

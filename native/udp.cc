@@ -8,6 +8,10 @@
 // One call into JavaScript per datagram, as dgram makes: the microtasks and ticks of one datagram's
 // handling run before the next is delivered (see Receive).
 //
+// Each received datagram also says which local address it arrived on (IP_PKTINFO / IPV6_PKTINFO), and a send
+// may name the source address (the same control message): a socket bound to 0.0.0.0 / :: then answers from
+// the address the peer wrote to, and NAT detection (RFC 3947 NAT-D) hashes that address, not the wildcard.
+//
 // Everything runs on the JavaScript thread: a uv_poll_t on the socket's fd tells when it is readable (always
 // watched) and writable (watched only while datagrams wait for room in the send buffer).
 #include <netinet/in.h>
@@ -49,7 +53,63 @@ struct Outgoing {
   size_t size = 0;
   sockaddr_storage to;
   socklen_t toLen = 0;
+  sockaddr_storage from;  // the source address to send from; family AF_UNSPEC: the kernel's choice
 };
+
+// Room for one IP_PKTINFO or IPV6_PKTINFO control message, each way.
+constexpr size_t kPktinfoSpace = CMSG_SPACE(sizeof(in6_pktinfo)) > CMSG_SPACE(sizeof(in_pktinfo))
+                                     ? CMSG_SPACE(sizeof(in6_pktinfo))
+                                     : CMSG_SPACE(sizeof(in_pktinfo));
+union PktinfoBuffer {
+  cmsghdr align;
+  uint8_t bytes[kPktinfoSpace];
+};
+
+// The destination address of a received datagram from its control messages (AF_UNSPEC if none came).
+sockaddr_storage ReceivedOn(const msghdr& h) {
+  sockaddr_storage ss{};
+  for (cmsghdr* c = CMSG_FIRSTHDR(const_cast<msghdr*>(&h)); c != nullptr; c = CMSG_NXTHDR(const_cast<msghdr*>(&h), c)) {
+    if (c->cmsg_level == IPPROTO_IP && c->cmsg_type == IP_PKTINFO) {
+      in_pktinfo pi;
+      std::memcpy(&pi, CMSG_DATA(c), sizeof(pi));
+      auto* v4 = reinterpret_cast<sockaddr_in*>(&ss);
+      v4->sin_family = AF_INET;
+      v4->sin_addr = pi.ipi_addr;  // the header's destination (ipi_spec_dst is a routing guess)
+    } else if (c->cmsg_level == IPPROTO_IPV6 && c->cmsg_type == IPV6_PKTINFO) {
+      in6_pktinfo pi;
+      std::memcpy(&pi, CMSG_DATA(c), sizeof(pi));
+      auto* v6 = reinterpret_cast<sockaddr_in6*>(&ss);
+      v6->sin6_family = AF_INET6;
+      v6->sin6_addr = pi.ipi6_addr;
+    }
+  }
+  return ss;
+}
+
+// The control message that makes a datagram leave from `from` (nothing for AF_UNSPEC); the message's length.
+size_t SetSource(const sockaddr_storage& from, int socketFamily, PktinfoBuffer* buf) {
+  std::memset(buf, 0, sizeof(*buf));
+  cmsghdr* c = &buf->align;
+  if (from.ss_family == AF_INET && socketFamily == AF_INET) {
+    in_pktinfo pi{};
+    pi.ipi_spec_dst = reinterpret_cast<const sockaddr_in*>(&from)->sin_addr;
+    c->cmsg_level = IPPROTO_IP;
+    c->cmsg_type = IP_PKTINFO;
+    c->cmsg_len = CMSG_LEN(sizeof(pi));
+    std::memcpy(CMSG_DATA(c), &pi, sizeof(pi));
+    return CMSG_SPACE(sizeof(pi));
+  }
+  if (from.ss_family == AF_INET6) {
+    in6_pktinfo pi{};
+    pi.ipi6_addr = reinterpret_cast<const sockaddr_in6*>(&from)->sin6_addr;  // IPv4-mapped for IPv4 peers
+    c->cmsg_level = IPPROTO_IPV6;
+    c->cmsg_type = IPV6_PKTINFO;
+    c->cmsg_len = CMSG_LEN(sizeof(pi));
+    std::memcpy(CMSG_DATA(c), &pi, sizeof(pi));
+    return CMSG_SPACE(sizeof(pi));
+  }
+  return 0;
+}
 
 struct SendFailure {
   int error;
@@ -112,6 +172,10 @@ class UdpSocket : public Napi::ObjectWrap<UdpSocket> {
     // Dual stack like node:dgram's udp6 default: "::" also receives IPv4 (as ::ffff:a.b.c.d).
     const int zero = 0;
     if (family_ == AF_INET6) setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &zero, sizeof(zero));
+    // Which address each datagram came to (for IPv4 on a dual-stack socket too, as an IPv4-mapped address).
+    const int one = 1;
+    if (family_ == AF_INET) setsockopt(fd, IPPROTO_IP, IP_PKTINFO, &one, sizeof(one));
+    else setsockopt(fd, IPPROTO_IPV6, IPV6_RECVPKTINFO, &one, sizeof(one));
     // Root (CAP_NET_ADMIN) may go beyond rmem_max / wmem_max; others get at most those.
     const int rb = static_cast<int>(rcvbuf), sb = static_cast<int>(sndbuf);
     if (rb > 0 && setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &rb, sizeof(rb)) != 0)
@@ -149,6 +213,7 @@ class UdpSocket : public Napi::ObjectWrap<UdpSocket> {
       recvMsgs_[i].msg_hdr.msg_iov = &recvIov_[i];
       recvMsgs_[i].msg_hdr.msg_iovlen = 1;
       recvMsgs_[i].msg_hdr.msg_name = &from_[i];
+      recvMsgs_[i].msg_hdr.msg_control = recvControl_[i].bytes;
     }
     onMessage_ = Napi::Persistent(info[2].As<Napi::Function>());
     onSendErrors_ = Napi::Persistent(info[3].As<Napi::Function>());
@@ -179,7 +244,8 @@ class UdpSocket : public Napi::ObjectWrap<UdpSocket> {
     err.ThrowAsJavaScriptException();
   }
 
-  // send(message, address, port, prefix?) -> false if the queue was full and the datagram was dropped.
+  // send(message, address, port, prefix?, source?) -> false if the queue was full and the datagram was dropped.
+  // source: the local address to send from (one the socket's address covers), '' or undefined: the kernel's.
   Napi::Value Send(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     if (!CheckOpen(env)) return env.Undefined();
@@ -209,6 +275,15 @@ class UdpSocket : public Napi::ObjectWrap<UdpSocket> {
       ThrowRange(env, "address '" + address + "' is not an " +
                           (family_ == AF_INET ? "IPv4 address" : "IPv6 or IPv4 address") + " (the socket's family)");
       return env.Undefined();
+    }
+    d.from.ss_family = AF_UNSPEC;
+    if (info.Length() > 4 && !info[4].IsUndefined()) {
+      const std::string source = info[4].IsString() ? info[4].As<Napi::String>().Utf8Value() : std::string("?");
+      socklen_t len;
+      if (!source.empty() && !ParseEndpoint(family_, source, 0, &d.from, &len)) {
+        ThrowRange(env, "source '" + source + "' is not an address of the socket's family");
+        return env.Undefined();
+      }
     }
     if (queue_.size() >= kQueueMax || queuedBytes_ + size > kQueueMaxBytes) {
       queueFull_++;
@@ -307,6 +382,11 @@ class UdpSocket : public Napi::ObjectWrap<UdpSocket> {
         h.msg_namelen = d.toLen;
         h.msg_iov = &sendIov_[i];
         h.msg_iovlen = 1;
+        const size_t control = SetSource(d.from, family_, &sendControl_[i]);
+        if (control > 0) {
+          h.msg_control = sendControl_[i].bytes;
+          h.msg_controllen = control;
+        }
       }
       const int r = sendmmsg(fd_, sendMsgs_, n, MSG_DONTWAIT);
       if (r > 0) {
@@ -365,7 +445,10 @@ class UdpSocket : public Napi::ObjectWrap<UdpSocket> {
   // calls are what is batched; the 64 KiB allocation per datagram of libuv's reads is gone either way.
   void Receive() {
     for (unsigned total = 0; total < kRecvPerWake && fd_ >= 0;) {
-      for (unsigned i = 0; i < kRecvSlots; i++) recvMsgs_[i].msg_hdr.msg_namelen = sizeof(sockaddr_storage);
+      for (unsigned i = 0; i < kRecvSlots; i++) {
+        recvMsgs_[i].msg_hdr.msg_namelen = sizeof(sockaddr_storage);
+        recvMsgs_[i].msg_hdr.msg_controllen = sizeof(PktinfoBuffer);
+      }
       const int r = recvmmsg(fd_, recvMsgs_, kRecvSlots, MSG_DONTWAIT, nullptr);
       if (r < 0) {
         if (errno == EINTR) continue;
@@ -382,7 +465,8 @@ class UdpSocket : public Napi::ObjectWrap<UdpSocket> {
         }
         received_++;
         const uint64_t start = uv_hrtime();
-        if (!Deliver(static_cast<const uint8_t*>(recvIov_[i].iov_base), recvMsgs_[i].msg_len, from_[i])) return;
+        if (!Deliver(static_cast<const uint8_t*>(recvIov_[i].iov_base), recvMsgs_[i].msg_len, from_[i], ReceivedOn(h)))
+          return;
         if (fd_ >= 0 && !queue_.empty() && !waitingWritable_) {
           const uint64_t now = uv_hrtime();
           if (now - start >= holdNs_ || now - oldestAt_ >= holdNs_) {
@@ -394,16 +478,19 @@ class UdpSocket : public Napi::ObjectWrap<UdpSocket> {
     }
   }
 
-  // One datagram to onMessage as [message, address, port]; false if JS cannot be reached any more.
-  bool Deliver(const uint8_t* data, size_t len, const sockaddr_storage& from) {
+  // One datagram to onMessage as [message, address, port, local address ('' if unknown)]; false if JS cannot
+  // be reached any more.
+  bool Deliver(const uint8_t* data, size_t len, const sockaddr_storage& from, const sockaddr_storage& to) {
     Scope scope(env_);
-    int port = 0;
+    int port = 0, unused = 0;
     const std::string address = EndpointAddress(from, &port);
+    const std::string local = to.ss_family == AF_UNSPEC ? std::string() : EndpointAddress(to, &unused);
     napi_value one, buf;
     void* copy = nullptr;
-    return scope.ok && napi_create_array_with_length(env_, 3, &one) == napi_ok &&
+    return scope.ok && napi_create_array_with_length(env_, 4, &one) == napi_ok &&
            napi_create_buffer_copy(env_, len, data, &copy, &buf) == napi_ok && SetElement(one, 0, buf) &&
-           SetElement(one, 1, Str(address)) && SetElement(one, 2, Int(port)) && Call(onMessage_, one, true);
+           SetElement(one, 1, Str(address)) && SetElement(one, 2, Int(port)) && SetElement(one, 3, Str(local)) &&
+           Call(onMessage_, one, true);
   }
 
   // fn(arg) with this socket as `this`. fromLoop: no JS below on the stack, so through napi_make_callback with
@@ -515,11 +602,13 @@ class UdpSocket : public Napi::ObjectWrap<UdpSocket> {
   std::vector<SendFailure> failures_;
   mmsghdr sendMsgs_[kSendBatch];
   iovec sendIov_[kSendBatch];
+  PktinfoBuffer sendControl_[kSendBatch];
 
   std::unique_ptr<uint8_t[]> slots_;
   mmsghdr recvMsgs_[kRecvSlots] = {};
   iovec recvIov_[kRecvSlots];
   sockaddr_storage from_[kRecvSlots];
+  PktinfoBuffer recvControl_[kRecvSlots];
 
   uint64_t received_ = 0, sent_ = 0, sendErrors_ = 0, truncated_ = 0, queueFull_ = 0, batches_ = 0;
 };

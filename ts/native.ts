@@ -71,8 +71,12 @@ export type NativeEspSaConstructor = new (
 
 /** DataPlane (native/dataplane.cc): the TUN <-> ESP-in-UDP worker thread. */
 export interface NativeDataPlane {
-  addOutbound(sa: unknown, localTs: string[], remoteTs: string[], peerAddress: string, peerPort: number): void;
-  addInbound(sa: unknown, localTs: string[], remoteTs: string[]): void;
+  /**
+   * plain: plain ESP (IP protocol 50) on the raw socket instead of ESP in UDP to peerPort; transport: transport
+   * mode (the host's own IPv4 packets, the IP header left off and rebuilt on the other side).
+   */
+  addOutbound(sa: unknown, localTs: string[], remoteTs: string[], peerAddress: string, peerPort: number, plain?: boolean, transport?: boolean): void;
+  addInbound(sa: unknown, localTs: string[], remoteTs: string[], transport?: boolean): void;
   remove(spi: number, direction?: 'outbound' | 'inbound'): number;
   setPeer(spi: number, address: string, port: number): boolean;
   stats(): DataPlaneStats;
@@ -82,6 +86,8 @@ export interface NativeDataPlane {
   close(): void;
   ref(): void;
   unref(): void;
+  /** '' when the raw ESP socket (plain ESP) is open, else why not (e.g. no CAP_NET_RAW). */
+  plainEspError(): string;
 }
 export type NativeDataPlaneConstructor = new (
   tunFd: number,
@@ -92,7 +98,8 @@ export type NativeDataPlaneConstructor = new (
 
 /** UdpSocket (native/udp.cc): a batched (sendmmsg / recvmmsg) UDP socket. */
 export interface NativeUdpSocket {
-  send(message: Uint8Array, address: string, port: number, prefix?: Uint8Array): boolean;
+  /** `source`: the local address to send from ('' or undefined: the kernel's choice). */
+  send(message: Uint8Array, address: string, port: number, prefix?: Uint8Array, source?: string): boolean;
   flush(): void;
   close(): void;
   ref(): void;
@@ -103,7 +110,7 @@ export interface NativeUdpSocket {
 export type NativeUdpSocketConstructor = new (
   address: string,
   port: number,
-  /** One datagram: [message, address, port]. */
+  /** One datagram: [message, address, port, the local address it arrived on ('' if unknown)]. */
   onMessage: (datagram: unknown[]) => void,
   /** [errno, reason, address, port, ...] from the kernel's refusals. */
   onSendErrors: (failures: unknown[]) => void,

@@ -8,7 +8,7 @@ import { loadConfig } from '../../ts/gateway/config.js';
 
 // Compiled to dist/test/gateway/: the sources' examples/ is three levels up.
 const dir = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../../examples');
-const env = { IKE_PSK_SITE_A: '0x' + 'ab'.repeat(32) };
+const env = { IKE_PSK_SITE_A: '0x' + 'ab'.repeat(32), IKE_PSK_L2TP: '0x' + 'cd'.repeat(32) };
 
 test('every examples/*.json loads without errors', async () => {
   const files = readdirSync(dir).filter((f) => f.endsWith('.json'));
@@ -35,6 +35,11 @@ test('the examples say what they claim', async () => {
   const aggWarnings = agg.warnings.filter((w) => !/can be read or changed by group or others/.test(w));
   assert.equal(aggWarnings.length, 1, agg.warnings.join('\n'));
   assert.match(aggWarnings[0]!, /offline dictionary attack/);
+
+  const l2tp = (await loadConfig(path.join(dir, 'l2tp-ipsec-server.json'), env)).connections[0]!;
+  assert.equal(l2tp.type, 'transport');
+  assert.deepEqual([l2tp.localTs, l2tp.remoteTs], ['dynamic', 'dynamic']);
+  assert.deepEqual([l2tp.localProtoPort, l2tp.remoteProtoPort], [{ protocol: 17, port: 1701 }, { protocol: 17, port: 0 }]);
 
   const tun = await loadConfig(path.join(dir, 'tunnel-dataplane.json'), env);
   assert.deepEqual(tun.dataplane, { tun: 'ike0', mtu: 1400, offload: true });

@@ -26,6 +26,8 @@ export interface PeerConfig {
   peerInner6?: string;
   /** TUN offloads (TSO cut by the data plane); default true. */
   offload?: boolean;
+  /** Plain ESP (IP protocol 50, the raw socket) instead of ESP in UDP 4500 for the outbound SA. */
+  plain?: boolean;
 }
 
 export type PeerCommand =
@@ -93,7 +95,7 @@ async function main(): Promise<void> {
           },
         });
         dp = plane;
-        dp.addOutbound({ spi: cfg.spiOut, sa: out, localTs, remoteTs, peer: { address: cfg.peerAddr, port: 4500 } });
+        dp.addOutbound({ spi: cfg.spiOut, sa: out, localTs, remoteTs, peer: { address: cfg.peerAddr, port: 4500 }, plain: cfg.plain === true });
         dp.addInbound({ spi: cfg.spiIn, sa: inb, localTs, remoteTs });
         // The SA belongs to the data plane now: its own methods must refuse.
         let owned = false;

@@ -115,8 +115,8 @@ test('behind a port-mapping NAT: detection, float to 4500, ESP in UDP, ping both
       execFile(process.execPath, [IKE, 'status', '--control', a.controlPath], { encoding: 'utf8' }, (e, out) => (e ? reject(e) : resolve(out))),
     );
     for (const line of text.trimEnd().split('\n')) t.diagnostic(line);
-    // a real NAT on A's side, and encapsulation forced as well (the TUN data plane speaks ESP in UDP only)
-    assert.match(text, /nat local\+remote, UDP encapsulation forced, IKE on the NAT-T port, keepalive every 1s/);
+    // only A is behind the NAT: with plain ESP available nobody forces encapsulation (which fakes NAT-D)
+    assert.match(text, /nat local, IKE on the NAT-T port, keepalive every 1s/);
     assert.match(text, /child [0-9a-f]{8}_i [0-9a-f]{8}_o: aes128gcm16 tunnel in UDP/);
 
     // `ike keylog` and the tshark line it prints: the pings in the capture decrypt

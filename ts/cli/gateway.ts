@@ -152,6 +152,7 @@ function printEvents(gw: Gateway, print: Print): void {
       remoteTs: e.remoteTs,
       lifetime: e.lifetimeSeconds,
       rekey: e.rekey,
+      ...(e.child.natOa ? { natOa: e.child.natOa } : {}),
     }),
   );
   // XAUTH / Mode-Config progress (never a password: the events carry the user name and the configuration received)

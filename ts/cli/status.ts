@@ -98,7 +98,7 @@ function phase1Lines(sa: Phase1Status & { nat: Partial<Phase1StatusReport['nat']
 
 function childLines(c: ChildStatus): string[] {
   return [
-    `  child ${c.spiIn}_i ${c.spiOut}_o: ${c.proposal} ${c.mode}${c.encapsulation ? ' in UDP' : ''}${c.rekeyed ? ' (rekeyed, draining)' : ''}, expires in ${duration(c.lifetimeRemainingSeconds)}`,
+    `  child ${c.spiIn}_i ${c.spiOut}_o: ${c.proposal} ${c.mode}${c.encapsulation ? ' in UDP' : ', plain ESP'}${c.rekeyed ? ' (rekeyed, draining)' : ''}, expires in ${duration(c.lifetimeRemainingSeconds)}`,
     `    ${c.localTs} === ${c.remoteTs}`,
     `    in ${c.in.packets} packets ${c.in.bytes} bytes, out ${c.out.packets} packets ${c.out.bytes} bytes, ESP engine ${c.engine ?? '?'}`,
   ];

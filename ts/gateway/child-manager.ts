@@ -1,6 +1,6 @@
 // The child SA manager: Quick Modes on an ISAKMP SA, what the phase 2 context reports (children, deletes,
 // dead peers, notifies), installing ESP SAs, and the replacement rules of a rekey.
-import { createChildEspSas, hostSelector, IkeError, tsToString, type ChildSa, type Phase2Output } from '../ike/index.js';
+import { createChildEspSas, hostSelector, IkeError, tsToString, type ChildSa, type Phase2Output, type Phase2Policy, type TrafficSelector } from '../ike/index.js';
 import { idToString } from '../isakmp/index.js';
 import type { ConnectionConfig } from './config.js';
 import { emitError, type GatewayEmitter } from './events.js';
@@ -44,27 +44,84 @@ export interface ChildManagerDeps {
   restart(connection: string): void;
 }
 
+/** Our Quick Modes on one ISAKMP SA: being started (QM1 not yet sent), under way (by message ID), queued. */
+interface QmQueue {
+  starting: number;
+  inFlight: Set<number>;
+  waiting: Phase2Policy[];
+}
+
+/**
+ * How many Quick Modes we run at once on one ISAKMP SA. strongSwan keeps the IVs of only 3 exchanges per
+ * ISAKMP SA (charon.max_ikev1_exchanges, its own included) and loses the oldest beyond that: four pairs
+ * started together failed all four QM3s there ("invalid HASH_V1 payload length"). One at a time, as
+ * strongSwan's own initiator queues them.
+ */
+const QM_IN_FLIGHT = 1;
+
 export class ChildManager {
+  private readonly queues = new WeakMap<IsakmpEntry, QmQueue>();
+
   constructor(private readonly d: ChildManagerDeps) {}
 
   /**
-   * Quick Mode on `entry` for the connection's child (its virtual IP as our side, if Mode-Config gave one), or
-   * with the selectors of `like` (a child the peer started that we rekey: the peer may have narrowed ours).
+   * Quick Mode on `entry` for each of the connection's children, one per selector pair (with the virtual IP
+   * as our side, if Mode-Config gave one); `rekey`: only the pair of that child, which it replaces. They
+   * leave one after another (see QM_IN_FLIGHT): the promise settles once the first is sent or queued.
    */
-  async start(entry: IsakmpEntry, c: ConnectionConfig, like?: Pick<ChildSa, 'localTs' | 'remoteTs'>): Promise<void> {
+  async start(entry: IsakmpEntry, c: ConnectionConfig, rekey?: Child): Promise<void> {
     if (!this.d.table.alive(entry) || !isUp(entry)) return;
     // A new ISAKMP SA of the connection (our phase 1 rekey): the children of the older ones move over as they
     // are, with the lifetime they have left; no Quick Mode (in IKEv1 IPsec SAs outlive their ISAKMP SA).
-    if (like === undefined && this.adoptSiblings(entry)) return;
-    try {
-      let policy = this.d.policies.children(c, entry.sa!)[0]!;
-      if (like !== undefined) policy = { ...policy, localTs: like.localTs, remoteTs: like.remoteTs };
-      else if (entry.virtualIp !== null) policy = { ...policy, localTs: hostSelector(entry.virtualIp) };
-      const { out } = await entry.ctx.initiate(policy, Date.now());
-      this.apply(entry, out);
-    } catch (e) {
-      if (this.d.table.alive(entry)) emitError(this.d.events, e, scopeOf(entry));
+    if (rekey === undefined && this.adoptSiblings(entry)) return;
+    let q = this.queues.get(entry);
+    if (q === undefined) this.queues.set(entry, (q = { starting: 0, inFlight: new Set(), waiting: [] }));
+    q.waiting.push(...this.policiesFor(entry, c, rekey));
+    await this.next(entry, q);
+  }
+
+  /** Starts queued Quick Modes while fewer than QM_IN_FLIGHT of ours are under way on the SA. */
+  private async next(entry: IsakmpEntry, q: QmQueue): Promise<void> {
+    while (q.waiting.length > 0 && q.starting + q.inFlight.size < QM_IN_FLIGHT) {
+      if (!this.d.table.alive(entry) || !isUp(entry)) return;
+      const policy = q.waiting.shift()!;
+      q.starting++;
+      try {
+        const { messageId, out } = await entry.ctx.initiate(policy, Date.now());
+        q.inFlight.add(messageId);
+        this.apply(entry, out);
+      } catch (e) {
+        if (this.d.table.alive(entry)) emitError(this.d.events, e, scopeOf(entry));
+      } finally {
+        q.starting--;
+      }
     }
+  }
+
+  /** One of our Quick Modes ended (child up, or failed): the next queued one may go. */
+  private ended(entry: IsakmpEntry, messageId: number): void {
+    const q = this.queues.get(entry);
+    if (q?.inFlight.delete(messageId)) void this.next(entry, q);
+  }
+
+  private policiesFor(entry: IsakmpEntry, c: ConnectionConfig, rekey: Child | undefined): Phase2Policy[] {
+    let all = this.d.policies.children(c, entry.sa!);
+    if (entry.virtualIp !== null) {
+      // one local address for every pair: the pairs left differ by their remote selector only
+      const localTs = hostSelector(entry.virtualIp);
+      const byRemote = new Map<string, Phase2Policy>();
+      for (const p of all) {
+        const k = p.remoteTs ? tsToString(p.remoteTs) : '';
+        if (!byRemote.has(k)) byRemote.set(k, { ...p, localTs });
+      }
+      all = [...byRemote.values()];
+    }
+    if (rekey === undefined) return all;
+    const sa = entry.sa!;
+    const ts = (t: TrafficSelector | undefined, host: string) => tsToString(t ?? hostSelector(host));
+    const same = all.find((p) => ts(p.localTs, sa.local.address) === tsToString(rekey.sa.localTs) && ts(p.remoteTs, sa.remote.address) === tsToString(rekey.sa.remoteTs));
+    // a pair the responder narrowed is proposed again as it was agreed
+    return [same ?? { ...all[0]!, localTs: rekey.sa.localTs, remoteTs: rekey.sa.remoteTs }];
   }
 
   /** What the phase 2 context says: sends, its deadline, and its events. Nothing for an SA gone meanwhile. */
@@ -82,10 +139,12 @@ export class ChildManager {
           break;
         case 'childSa':
           this.up(entry, ev.child);
+          if (ev.child.initiator) this.ended(entry, ev.child.messageId);
           break;
         case 'childFailed':
           this.dropEarly(entry, (c) => c.sa.messageId === ev.messageId);
           emitError(this.d.events, ev.error, scopeOf(entry));
+          this.ended(entry, ev.messageId);
           break;
         case 'delete':
           if (ev.protocol === 1) this.d.teardown(entry, 'deleted by the peer', false);

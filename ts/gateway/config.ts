@@ -17,7 +17,8 @@ import { parseEspProposals, parseIkeProposals, parsePfs } from './config/proposa
 import { checkActions, parseCloseAction, parseDpdAction, type CloseAction, type DpdAction } from './config/actions.js';
 import { MODECFG_KEYS, parseModeConfig, parseXauth, XAUTH_KEYS, type ModeConfigConfig, type XauthConfig } from './config/remote-access.js';
 import { METRICS_KEYS, parseMetrics, type MetricsConfig } from './config/metrics.js';
-import { decodePsk, isUnspecified, parseAddress, parseDuration, parseIdentity, parseSelectorAddress, type Address, type SelectorAddress } from './config/values.js';
+import { parseSelectors, type ProtoPort } from './config/selectors.js';
+import { decodePsk, isUnspecified, parseAddress, parseDuration, parseIdentity, type Address, type SelectorAddress } from './config/values.js';
 
 export type { SelectorAddress } from './config/values.js';
 export type { MetricsConfig } from './config/metrics.js';
@@ -67,6 +68,11 @@ export interface ConnectionConfig {
   /** Our / the peer's protected traffic; 'dynamic' = the tunnel endpoint's own address (host-to-host). */
   localTs: SelectorAddress[] | 'dynamic';
   remoteTs: SelectorAddress[] | 'dynamic';
+  /** The protocol and port of every selector of that side (the "[udp/1701]" suffix); 0 = any. */
+  localProtoPort: ProtoPort;
+  remoteProtoPort: ProtoPort;
+  /** IPsec mode of the child SAs: tunnel (default), or transport (host to host, e.g. L2TP/IPsec). */
+  type: 'tunnel' | 'transport';
   lifetime: { ikeSeconds: number; espSeconds: number; espKilobytes?: number };
   /** delaySeconds 0 = DPD off. */
   dpd: { delaySeconds: number; timeoutSeconds: number; action: DpdAction };
@@ -137,7 +143,7 @@ const TOP_KEYS = ['$schema', 'listen', 'connections', 'dataplane', 'metrics', 'l
 const DATAPLANE_KEYS = ['tun', 'mtu', 'offload'];
 const LISTEN_KEYS = ['address', 'port', 'nattPort'];
 const CONNECTION_KEYS = [
-  'remote', 'remotePort', 'remoteNattPort', 'local', 'mode', 'auth', 'localId', 'remoteId', 'ike', 'esp', 'pfs', 'localTs', 'remoteTs',
+  'remote', 'remotePort', 'remoteNattPort', 'local', 'mode', 'auth', 'localId', 'remoteId', 'ike', 'esp', 'pfs', 'localTs', 'remoteTs', 'type',
   'lifetime', 'dpd', 'closeAction', 'encap', 'natKeepalive', 'initiate', 'retransmit', 'selection', 'keylog', 'allowWeak', 'allowNull',
   'xauth', 'modeConfig',
 ];
@@ -283,9 +289,13 @@ function parseConnection(p: Problems, name: string, v: unknown, listen: ListenCo
   const esp = parseEspProposals(p, k('esp'), o.esp, { allowWeak, allowNull });
   const pfs = parsePfs(p, k('pfs'), o.pfs, esp, allowWeak);
 
-  const localTs = parseSelectors(p, k('localTs'), o.localTs);
-  const remoteTs = parseSelectors(p, k('remoteTs'), o.remoteTs);
+  const { ts: localTs, protoPort: localProtoPort } = parseSelectors(p, k('localTs'), o.localTs);
+  const { ts: remoteTs, protoPort: remoteProtoPort } = parseSelectors(p, k('remoteTs'), o.remoteTs);
   checkSelectorFamilies(p, k('remoteTs'), localTs, remoteTs);
+  const type = oneOf(p, k('type'), o.type, ['tunnel', 'transport'] as const, 'tunnel');
+  if (type === 'transport' && (localTs !== 'dynamic' || remoteTs !== 'dynamic')) {
+    p.error(k('type'), 'transport mode protects the two hosts\' own traffic: localTs and remoteTs must be %dynamic (with a [protocol/port] if you like)');
+  }
 
   const dpd = parseDpd(p, k('dpd'), o.dpd);
   const closeAction = parseCloseAction(p, k('closeAction'), o.closeAction);
@@ -305,7 +315,7 @@ function parseConnection(p: Problems, name: string, v: unknown, listen: ListenCo
   if (p.errors.length > errorsBefore || !auth || remote === undefined) return undefined;
   return {
     name, local, remote, remotePort, remoteNattPort, mode, auth, localId, remoteId, ike, esp, pfs, localTs, remoteTs,
-    lifetime, dpd, closeAction, encap, natKeepaliveSeconds, initiate, retransmit, selection, keylog,
+    localProtoPort, remoteProtoPort, type, lifetime, dpd, closeAction, encap, natKeepaliveSeconds, initiate, retransmit, selection, keylog,
     ...(xauth ? { xauth } : {}), ...(modeConfig ? { modeConfig } : {}),
   };
 }
@@ -486,19 +496,6 @@ function redacted(auth: PskAuth): PskAuth {
   Object.defineProperty(auth, 'toJSON', { value: shown, enumerable: false });
   Object.defineProperty(auth, inspect.custom, { value: () => shown(), enumerable: false });
   return auth;
-}
-
-function parseSelectors(p: Problems, at: string, v: unknown): SelectorAddress[] | 'dynamic' {
-  if (v === undefined || v === '%dynamic') return 'dynamic';
-  const list = stringList(p, at, v);
-  if (!list) return 'dynamic';
-  const out: SelectorAddress[] = [];
-  for (const [where, text] of list) {
-    const r = parseSelectorAddress(text);
-    if (r.ok) out.push(r.value);
-    else p.error(where, r.error);
-  }
-  return out;
 }
 
 /** Checks between connections: the same peer twice, main-mode PSK responders that cannot be told apart, selectors. */

@@ -102,6 +102,60 @@ export async function configureTun(name: string, cfg: TunConfig = {}): Promise<v
   }
 }
 
+/** The routing table (and rule preference) of transport-mode traffic into the TUN device. */
+export const TRANSPORT_TABLE = 4500;
+
+export interface TransportRoute {
+  /** The peer's address: packets to it of this protocol (and ports) go into the device. */
+  peer: string;
+  protocol: number;
+  /** 0 = any. */
+  localPort: number;
+  remotePort: number;
+  /** Our IKE and NAT-T ports: what leaves from them (IKE, ESP in UDP) never enters the device. */
+  ikePorts: [number, number];
+}
+
+/**
+ * Transport mode through the TUN device: the host's own packets to the peer of the selectors' protocol (and
+ * ports) are steered into the device by policy routing (`ip rule ... lookup 4500`, table 4500: the peer via
+ * the device). What the gateway itself sends the peer keeps the main table: rules of preference 4499 send
+ * ESP (protocol 50) and UDP from our IKE and NAT-T ports there first. IPv4 only.
+ */
+export async function addTransportRoute(tun: string, r: TransportRoute): Promise<void> {
+  await ip(['-4', 'route', 'replace', `${r.peer}/32`, 'dev', tun, 'table', String(TRANSPORT_TABLE)]);
+  for (const rule of transportRules(r)) {
+    // the bypass rules are shared by the routes to one peer: there already is fine
+    await ip(['-4', 'rule', 'add', ...rule]).catch((e: Error) => {
+      if (!/File exists/.test(e.message)) throw e;
+    });
+  }
+}
+
+export async function removeTransportRoute(r: TransportRoute): Promise<void> {
+  for (const rule of transportRules(r)) await ip(['-4', 'rule', 'del', ...rule]).catch(() => undefined);
+}
+
+/** Why this selector cannot be routed into the device, or null. */
+export function transportRouteProblem(r: TransportRoute): string | null {
+  if (net.isIP(r.peer) !== 4) return `transport mode through the data plane is IPv4 only (peer ${r.peer})`;
+  const ikePort = (r.protocol === 0 || r.protocol === 17) && r.localPort !== 0 && r.ikePorts.includes(r.localPort);
+  if (ikePort || r.protocol === 50) return 'transport mode through the data plane cannot carry the gateway\'s own IKE / ESP';
+  return null;
+}
+
+function transportRules(r: TransportRoute): string[][] {
+  const to = ['to', `${r.peer}/32`];
+  const main = ['lookup', 'main'];
+  const bypass = [
+    ['pref', String(TRANSPORT_TABLE - 1), ...to, 'ipproto', '50', ...main],
+    ...r.ikePorts.map((port) => ['pref', String(TRANSPORT_TABLE - 1), ...to, 'ipproto', '17', 'sport', String(port), ...main]),
+  ];
+  const ports = [...(r.localPort !== 0 ? ['sport', String(r.localPort)] : []), ...(r.remotePort !== 0 ? ['dport', String(r.remotePort)] : [])];
+  const proto = r.protocol !== 0 ? ['ipproto', String(r.protocol), ...ports] : [];
+  return [...bypass, ['pref', String(TRANSPORT_TABLE), ...to, ...proto, 'lookup', String(TRANSPORT_TABLE)]];
+}
+
 function ip(args: string[]): Promise<void> {
   return new Promise((resolve, reject) => {
     execFile('ip', args, { timeout: 10_000 }, (err, _stdout, stderr) => {
@@ -139,8 +193,13 @@ export interface OutboundSaSpec {
   /** Inner packets whose source lies in localTs and destination in remoteTs go through this SA. */
   localTs: string[];
   remoteTs: string[];
-  /** Where the ESP-in-UDP datagrams go (normally the peer's address, port 4500). */
+  /** Where the ESP-in-UDP datagrams go (normally the peer's address, port 4500); for plain ESP, the address. */
   peer: Endpoint;
+  /**
+   * Plain ESP (IP protocol 50, RFC 4303) on the data plane's raw socket instead of ESP in UDP: for SAs
+   * negotiated without UDP encapsulation. Throws when the raw socket could not be opened (see plainEsp).
+   */
+  plain?: boolean;
 }
 
 export interface InboundSaSpec {
@@ -170,6 +229,13 @@ export class DataPlane {
   private readonly n: NativeDataPlane;
   /** The bound UDP port. */
   readonly port: number;
+  /**
+   * Whether plain ESP (IP protocol 50) can be sent and received: the raw socket needs CAP_NET_RAW. Inbound
+   * plain ESP is taken for every SA whenever it is open.
+   */
+  readonly plainEsp: boolean;
+  /** Why not, when plainEsp is false. */
+  readonly plainEspError: string;
   private closed = false;
 
   constructor(opts: DataPlaneOptions) {
@@ -190,19 +256,21 @@ export class DataPlane {
     };
     this.n = new (addon().DataPlane)(opts.tunFd, address, opts.port ?? 4500, deliver);
     this.port = this.n.port();
+    this.plainEspError = this.n.plainEspError();
+    this.plainEsp = this.plainEspError === '';
   }
 
-  /** Installs an outbound SA: TUN packets matching its selectors are sealed and sent to `peer`. */
+  /** Installs an outbound SA: TUN packets matching its selectors are sealed and sent to `peer` (in UDP, or plain). */
   addOutbound(spec: OutboundSaSpec): void {
     const h = handleOf(spec.sa, spec.spi, 'outbound');
     if (typeof spec.peer !== 'object' || spec.peer === null) throw new TypeError('peer must be { address, port }');
-    this.n.addOutbound(h, checkSelectors(spec.localTs, 'localTs'), checkSelectors(spec.remoteTs, 'remoteTs'), spec.peer.address, spec.peer.port);
+    this.n.addOutbound(h, checkSelectors(spec.localTs, 'localTs'), checkSelectors(spec.remoteTs, 'remoteTs'), spec.peer.address, spec.peer.port, spec.plain === true, spec.sa.mode === 'transport');
   }
 
   /** Installs an inbound SA: ESP with its SPI is opened, checked against its selectors and written to TUN. */
   addInbound(spec: InboundSaSpec): void {
     const h = handleOf(spec.sa, spec.spi, 'inbound');
-    this.n.addInbound(h, checkSelectors(spec.localTs, 'localTs'), checkSelectors(spec.remoteTs, 'remoteTs'));
+    this.n.addInbound(h, checkSelectors(spec.localTs, 'localTs'), checkSelectors(spec.remoteTs, 'remoteTs'), spec.sa.mode === 'transport');
   }
 
   /** Removes the SA(s) with this SPI (both directions unless one is given); returns how many. They are the caller's again. */
@@ -248,12 +316,15 @@ export class DataPlane {
   }
 }
 
-/** The addon object behind a native EspSa, after checking what the data plane needs of it. */
+/**
+ * The addon object behind a native EspSa, after checking what the data plane needs of it. A transport mode SA
+ * carries the host's own IPv4 packets (native/esp_transport.h): its selectors are the two hosts.
+ */
 function handleOf(sa: EspSa, spi: number, direction: 'outbound' | 'inbound'): unknown {
   if (!(sa instanceof NativeEspSa)) throw new TypeError("sa must be a native EspSa (createEspSa with implementation 'native' or 'auto')");
   if (sa.spi !== spi) throw new RangeError(`spi ${spi} is not the SA's SPI (${sa.spi})`);
   if (sa.direction !== direction) throw new TypeError(`add${direction === 'outbound' ? 'Outbound' : 'Inbound'} needs an ${direction} SA`);
-  if (sa.mode !== 'tunnel') throw new TypeError('the data plane carries tunnel mode SAs only');
+
   // NativeEspSa keeps the addon object in a private field; element access is TypeScript's sanctioned way in.
   return sa['h'];
 }

@@ -29,6 +29,7 @@ import { isUp, scopeOf, SaTable, type IsakmpEntry } from './sa-table.js';
 import { Scheduler } from './scheduler.js';
 import { gatewayStatus, keylogLines } from './status.js';
 import { Transport } from './transport.js';
+import { routeSource } from './sockets.js';
 import { nativeAddon } from '../native.js';
 
 export type { ConnectionInfo, ReloadReport } from './reload.js';
@@ -78,8 +79,9 @@ export class Gateway extends EventEmitter<GatewayEvents> {
     const admission = (this.admission = new Admission(table, admissionLimits(options, config.limits?.admission), eventLoopLoad()));
     const scheduler = (this.scheduler = new Scheduler((entry) => this.lifecycle.due(entry)));
     const transport = (this.transport = new Transport(config, options.nativeUdp ?? nativeAddon() !== null));
-    const policies = (this.policies = new PolicyCompiler(config, { asyncDh: options.asyncDh ?? true }, () => transport.address));
-    const send = (entry: IsakmpEntry, m: Buffer) => this.sendTo(m, entry.remote, entry.natt);
+    const policies = (this.policies = new PolicyCompiler(config, { asyncDh: options.asyncDh ?? true, plainEsp: () => transport.dataplane?.plainEsp ?? false }, () => transport.address));
+    // a wildcard listener sends each SA's messages from the address the SA runs on (its NAT-D hashes name it)
+    const send = (entry: IsakmpEntry, m: Buffer) => this.sendTo(m, entry.remote, entry.natt, transport.wildcard ? (entry.sa?.local ?? entry.phase1?.env.local)?.address : undefined);
     const teardown = (entry: IsakmpEntry, reason: string, notify: boolean) => this.lifecycle.teardown(entry, reason, notify);
     const restart = (connection: string) => guard(this, this.initiate(connection), { connection, ours: true });
     const children = (this.children = new ChildManager({ events, table, scheduler, transport, policies, send, teardown, restart }));
@@ -97,9 +99,10 @@ export class Gateway extends EventEmitter<GatewayEvents> {
       children,
       remoteAccess,
       independentSas: options.independentSas ?? false,
-      local: (c) => this.localEndpoint(c),
+      local: (c, address) => this.localEndpoint(c, address),
+      routeSource: (remote) => (transport.wildcard ? routeSource(remote) : Promise.resolve(undefined)),
       send,
-      sendTo: (m, to, natt) => this.sendTo(m, to, natt),
+      sendTo: (m, to, natt, source) => this.sendTo(m, to, natt, source),
       teardown,
       forget: (entry) => this.lifecycle.forget(entry),
       closed: () => this.run === 'stopping' || this.run === 'stopped',
@@ -114,7 +117,7 @@ export class Gateway extends EventEmitter<GatewayEvents> {
     this.run = 'running';
     const onError = (message: string, to: Endpoint) => reportError(this, { remote: to, kind: 'SOCKET', message });
     try {
-      await this.transport.open({ ike: (m, from, natt) => this.receive(m, from, natt), esp: (m, from) => this.receiveEsp(m, from), onError });
+      await this.transport.open({ ike: (m, from, natt, local) => this.receive(m, from, natt, local), esp: (m, from) => this.receiveEsp(m, from), onError });
     } catch (e) {
       this.run = 'stopped';
       throw e;
@@ -266,7 +269,7 @@ export class Gateway extends EventEmitter<GatewayEvents> {
     this.emit('esp-packet', { connection: hit.entry.connection, spi, payload: r.payload, nextHeader: r.nextHeader });
   }
 
-  private receive(msg: Buffer, from: Endpoint, natt: boolean): void {
+  private receive(msg: Buffer, from: Endpoint, natt: boolean, local?: string): void {
     if (this.run !== 'running') return;
     const h = parseHeader(msg);
     if (!h.ok) return; // not ISAKMP: nothing to answer
@@ -274,7 +277,7 @@ export class Gateway extends EventEmitter<GatewayEvents> {
     const entry = this.table.get(h.value.initiatorCookie.toString('hex'));
     const now = Date.now();
     if (!entry) {
-      if (h.value.responderCookie.equals(ZERO_COOKIE)) this.phase1.respond(msg, from, natt, now);
+      if (h.value.responderCookie.equals(ZERO_COOKIE)) this.phase1.respond(msg, from, natt, now, this.transport.wildcard ? local : undefined);
       return; // else: an exchange we do not know (or forgot)
     }
     if (entry.remote.address !== from.address) return;
@@ -308,13 +311,13 @@ export class Gateway extends EventEmitter<GatewayEvents> {
 
   // ---- plumbing ----
 
-  private sendTo(msg: Buffer, to: Endpoint, natt: boolean): void {
+  private sendTo(msg: Buffer, to: Endpoint, natt: boolean, source?: string): void {
     if (this.listenerCount('datagram') > 0) this.emit('datagram', { direction: 'out', remote: to, bytes: msg });
-    this.transport.send(msg, to, natt);
+    this.transport.send(msg, to, natt, source);
   }
 
-  private localEndpoint(c: ConnectionConfig | undefined): Endpoint {
-    const address = c?.local ?? this.transport.address;
+  private localEndpoint(c: ConnectionConfig | undefined, received?: string): Endpoint {
+    const address = received ?? c?.local ?? this.transport.address;
     const port = this.transport.ikePort;
     const k = `${address} ${port}`;
     let local = this.localEndpoints.get(k);

@@ -136,7 +136,7 @@ export class SaLifecycle {
         child.rekeyAt = null;
         // the old child carries traffic until the new one is up
         const c = this.d.policies.find(entry.connection);
-        if (c && !child.rekeyed) void this.d.children.start(this.d.table.newest(entry), c, child.sa.initiator ? undefined : child.sa);
+        if (c && !child.rekeyed) void this.d.children.start(this.d.table.newest(entry), c, child);
       }
     }
   }

@@ -36,10 +36,15 @@ export interface Phase1DriverDeps {
   children: ChildManager;
   remoteAccess: RemoteAccessBinding;
   independentSas: boolean;
-  /** Our endpoint for a connection (its `local`, else the listening address, and the IKE port). */
-  local(c: ConnectionConfig | undefined): Endpoint;
+  /**
+   * Our endpoint for a connection: `address` (where the peer's message came to, or the route's source),
+   * else its `local`, else the listening address; and the IKE port.
+   */
+  local(c: ConnectionConfig | undefined, address?: string): Endpoint;
+  /** Listening on a wildcard: the address the kernel sends from to `remote` (else undefined). */
+  routeSource(remote: Endpoint): Promise<string | undefined>;
   send(entry: IsakmpEntry, message: Buffer): void;
-  sendTo(message: Buffer, to: Endpoint, natt: boolean): void;
+  sendTo(message: Buffer, to: Endpoint, natt: boolean, source?: string): void;
   teardown(entry: IsakmpEntry, reason: string, notify: boolean): void;
   /** Out of the table and the scheduler, with nothing sent (a failed or evicted exchange). */
   forget(entry: IsakmpEntry): void;
@@ -65,7 +70,8 @@ export class Phase1Driver {
     const now = Date.now();
     const mark = this.d.table.mark();
     try {
-      const { phase1, out } = await Phase1.initiate(this.env(remote, c), this.d.policies.phase1(c), now);
+      const source = c.local === null ? await this.d.routeSource(remote) : undefined;
+      const { phase1, out } = await Phase1.initiate(this.env(remote, c, source), this.d.policies.phase1(c, source), now);
       // stopped or deleted while the key pair was made
       if (this.d.closed() || this.d.table.deletedSince(c.name, mark)) return undefined;
       const entry = this.newEntry(phase1, c.name, remote, false, now, options.independent ?? this.d.independentSas);
@@ -80,23 +86,24 @@ export class Phase1Driver {
   }
 
   /**
-   * A message 1 with a cookie we do not know (its header parsed). Admission decides first, in O(1), whether
-   * it may start an exchange at all (see admission.ts); a refusal is counted there and nothing is sent.
+   * A message 1 with a cookie we do not know (its header parsed), that came to our address `local` (if the
+   * socket says). Admission decides first, in O(1), whether it may start an exchange at all (see admission.ts);
+   * a refusal is counted there and nothing is sent.
    */
-  respond(msg: Buffer, from: Endpoint, natt: boolean, now: number): void {
+  respond(msg: Buffer, from: Endpoint, natt: boolean, now: number, local?: string): void {
     // decided before anything else, the datagram not even copied yet (it may be a view of a receive batch);
     // a refusal costs no promise either
     const verdict = this.d.admission.admit(from.address, msg, now);
     if (!verdict.admit) return;
     if (verdict.evict) this.d.forget(verdict.evict);
-    const answered = this.respondAdmitted(Buffer.from(msg), from, natt, now).finally(() => this.d.admission.settled(from.address));
+    const answered = this.respondAdmitted(Buffer.from(msg), from, natt, now, local).finally(() => this.d.admission.settled(from.address));
     guard(this.d.events, answered, { remote: from });
   }
 
-  private async respondAdmitted(msg: Buffer, from: Endpoint, natt: boolean, now: number): Promise<void> {
+  private async respondAdmitted(msg: Buffer, from: Endpoint, natt: boolean, now: number, local?: string): Promise<void> {
     const candidates = this.d.policies.candidates(from.address);
     const mark = this.d.table.mark();
-    const { phase1, out } = await Phase1.respond(this.env(from, candidates[0]), candidates.map((c) => this.d.policies.phase1(c)), msg, now);
+    const { phase1, out } = await Phase1.respond(this.env(from, candidates[0], local), candidates.map((c) => this.d.policies.phase1(c, local)), msg, now);
     if (this.d.closed()) return;
     if (phase1) {
       // the connection was deleted while our answer was computed (Aggressive Mode: a DH): no exchange
@@ -105,7 +112,7 @@ export class Phase1Driver {
       // a repeat of message 1 that raced the first (both awaited a DH): the first answers its retransmissions
       if (this.d.table.add(entry, true)) this.apply(entry, out);
     } else {
-      for (const m of out.send) this.d.sendTo(m, from, natt);
+      for (const m of out.send) this.d.sendTo(m, from, natt, local);
       if (out.failed) emitError(this.d.events, out.failed, { remote: from });
     }
   }
@@ -126,8 +133,8 @@ export class Phase1Driver {
     else this.apply(entry, p1.onTimer(now));
   }
 
-  private env(remote: Endpoint, c: ConnectionConfig | undefined) {
-    return { crypto: this.d.crypto, cookies: this.d.cookies, local: this.d.local(c), remote };
+  private env(remote: Endpoint, c: ConnectionConfig | undefined, localAddress?: string) {
+    return { crypto: this.d.crypto, cookies: this.d.cookies, local: this.d.local(c, localAddress), remote };
   }
 
   private newEntry(phase1: Phase1, connection: string, remote: Endpoint, natt: boolean, now: number, independent: boolean): IsakmpEntry {

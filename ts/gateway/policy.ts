@@ -1,8 +1,9 @@
 // The policy compiler: a connection of the configuration as the exchanges take it (phase 1 policy, child
 // policies by PFS group, DPD), built once per connection instead of once per SA.
 import type { Identity } from '../isakmp/index.js';
-import { IkeError, type DpdPolicy, type IsakmpSa, type Phase1Policy, type Phase2Policy } from '../ike/index.js';
+import { hostSelector, IkeError, type DpdPolicy, type IsakmpSa, type Phase1Policy, type Phase2Policy, type TrafficSelector } from '../ike/index.js';
 import { retransmitPolicy, type ConnectionConfig, type GatewayConfig } from './config.js';
+import type { ProtoPort } from './config/selectors.js';
 
 interface Compiled {
   localAddress: string;
@@ -16,7 +17,8 @@ export class PolicyCompiler {
 
   constructor(
     private readonly config: GatewayConfig,
-    private readonly options: { asyncDh: boolean },
+    /** plainEsp: the data plane can send plain ESP (IP protocol 50: its raw socket is open). */
+    private readonly options: { asyncDh: boolean; plainEsp: () => boolean },
     /** The address we listen on (a connection's `local` overrides it). */
     private readonly localAddress: () => string,
   ) {}
@@ -42,8 +44,13 @@ export class PolicyCompiler {
     return this.config.connections.filter((c) => c.remote === '%any' || c.remote === address);
   }
 
-  phase1(c: ConnectionConfig): Phase1Policy {
-    return this.of(c).phase1;
+  /**
+   * `local`: the address this exchange runs on, which is our identity when the connection's `localId` is
+   * 'address' and no concrete address is configured (listening on 0.0.0.0 / ::).
+   */
+  phase1(c: ConnectionConfig, local?: string): Phase1Policy {
+    const p = this.of(c).phase1;
+    return local !== undefined && c.localId === 'address' && c.local === null && local !== this.localAddress() ? { ...p, localId: addressIdentity(local) } : p;
   }
 
   dpd(c: ConnectionConfig): DpdPolicy | undefined {
@@ -51,20 +58,27 @@ export class PolicyCompiler {
   }
 
   /**
-   * The connection's child as phase 2 takes it; `pfs: true` without a group in a proposal uses the IKE group.
-   * Shared by the SAs of the connection (one array per PFS group): callers copy before changing it.
+   * The connection's children as phase 2 takes them: one per pair of localTs x remoteTs of the same IP
+   * version (each pair is its own Quick Mode and child SA, as strongSwan does for several selectors in
+   * IKEv1, where one ID payload carries one selector); `pfs: true` without a group in a proposal uses the
+   * IKE group. Shared by the SAs of the connection (one array per PFS group): callers copy before changing it.
    */
   children(c: ConnectionConfig, sa: IsakmpSa): Phase2Policy[] {
+    // %dynamic with a [protocol/port] is the SA's own addresses: made for each SA, not shared
+    if (hostBound(c)) return this.childPolicies(c, sa);
     const children = this.of(c).children;
     const group = c.pfs ? sa.proposal.group : 0;
     let p = children.get(group);
-    if (p === undefined) children.set(group, (p = [this.childPolicy(c, sa)]));
+    if (p === undefined) children.set(group, (p = this.childPolicies(c, sa)));
     return p;
   }
 
-  /** Encapsulation whether or not there is a NAT: asked for, or the data plane (it speaks ESP in UDP only). */
+  /**
+   * Encapsulation whether or not there is a NAT: asked for, or a data plane that cannot send plain ESP (no
+   * CAP_NET_RAW for its raw socket). Otherwise ESP goes in UDP only when NAT-D finds a NAT.
+   */
   forceEncap(c: ConnectionConfig): boolean {
-    return c.encap || this.config.dataplane !== undefined;
+    return c.encap || (this.config.dataplane !== undefined && !this.options.plainEsp());
   }
 
   private of(c: ConnectionConfig): Compiled {
@@ -96,14 +110,11 @@ export class PolicyCompiler {
     };
   }
 
-  private childPolicy(c: ConnectionConfig, sa: IsakmpSa): Phase2Policy {
-    const selector = (ts: ConnectionConfig['localTs']) => (ts === 'dynamic' ? undefined : { id: ts[0]!, protocol: 0, port: 0 });
-    return {
+  private childPolicies(c: ConnectionConfig, sa: IsakmpSa): Phase2Policy[] {
+    const base = {
       name: c.name,
       proposals: c.esp.map((p) => (c.pfs && p.pfsGroup === undefined ? { ...p, pfsGroup: sa.proposal.group } : p)),
-      mode: 'tunnel',
-      localTs: selector(c.localTs),
-      remoteTs: selector(c.remoteTs),
+      mode: c.type,
       lifetimeSeconds: c.lifetime.espSeconds,
       lifetimeKilobytes: c.lifetime.espKilobytes,
       selection: c.selection,
@@ -111,7 +122,37 @@ export class PolicyCompiler {
       forceEncapsulation: this.forceEncap(c),
       asyncDh: this.options.asyncDh,
     };
+    const side = (ts: TrafficSelector | undefined, pp: ProtoPort, host: string) =>
+      ts !== undefined ? { ...ts, ...pp } : pp.protocol !== 0 || pp.port !== 0 ? { ...hostSelector(host), ...pp } : undefined;
+    return selectorPairs(c.localTs, c.remoteTs).map(([l, r]) => ({
+      ...base,
+      localTs: side(l, c.localProtoPort, sa.local.address),
+      remoteTs: side(r, c.remoteProtoPort, sa.remote.address),
+    }));
   }
+}
+
+/** %dynamic with a protocol or port on either side: the selectors name this SA's own addresses. */
+function hostBound(c: ConnectionConfig): boolean {
+  const bound = (ts: ConnectionConfig['localTs'], pp: ProtoPort) => ts === 'dynamic' && (pp.protocol !== 0 || pp.port !== 0);
+  return bound(c.localTs, c.localProtoPort) || bound(c.remoteTs, c.remoteProtoPort);
+}
+
+type Selectors = ConnectionConfig['localTs'];
+
+/**
+ * Every (local, remote) pair of two selector lists, in configuration order (local major); 'dynamic' is one
+ * entry, the endpoint's own address (undefined: no ID payloads). A pair of an IPv4 and an IPv6 selector cannot
+ * be one Quick Mode (no packet matches both) and is left out; the configuration check makes sure one is left.
+ */
+export function selectorPairs(localTs: Selectors, remoteTs: Selectors): [TrafficSelector | undefined, TrafficSelector | undefined][] {
+  const list = (ts: Selectors) => (ts === 'dynamic' ? [undefined] : ts.map((id) => ({ id, protocol: 0, port: 0 })));
+  const family = (ts: TrafficSelector | undefined) => (ts === undefined ? 0 : ts.id.kind.startsWith('ipv6') ? 6 : 4);
+  const pairs: [TrafficSelector | undefined, TrafficSelector | undefined][] = [];
+  for (const l of list(localTs)) {
+    for (const r of list(remoteTs)) if (family(l) === 0 || family(r) === 0 || family(l) === family(r)) pairs.push([l, r]);
+  }
+  return pairs;
 }
 
 /**

@@ -10,16 +10,40 @@ import { UdpSocket } from './udp.js';
 export interface GatewaySocket {
   /** The bound port. */
   readonly port: number;
-  /** Queues `prefix` (if any) then `message` for `to`; a failure comes back through onError, later. */
-  send(message: Uint8Array, to: Endpoint, prefix?: Uint8Array): void;
+  /**
+   * Queues `prefix` (if any) then `message` for `to`, from the local address `source` if given (the addon's
+   * socket only; node:dgram leaves the choice to the kernel); a failure comes back through onError, later.
+   */
+  send(message: Uint8Array, to: Endpoint, prefix?: Uint8Array, source?: string): void;
   /** Lets what is queued leave (briefly: a send that never completes cannot hold it), then closes. */
   close(): Promise<void>;
 }
 
 export interface SocketHandlers {
-  onMessage(message: Buffer, from: Endpoint): void;
+  /** `local`: the address the datagram came to (the addon's socket; undefined from node:dgram). */
+  onMessage(message: Buffer, from: Endpoint, local?: string): void;
   /** `message` says which datagram and why: "send to 192.0.2.1:500 failed: ...". */
   onError(message: string, to: Endpoint): void;
+}
+
+/**
+ * The address the kernel would send from to `to` (its route's source): a UDP socket connected, and closed
+ * again; nothing is sent. What a gateway listening on 0.0.0.0 / :: puts in its NAT-D hashes when it
+ * initiates. Undefined when there is no route.
+ */
+export async function routeSource(to: Endpoint): Promise<string | undefined> {
+  const s = dgram.createSocket(to.address.includes(':') ? 'udp6' : 'udp4');
+  try {
+    await new Promise<void>((resolve, reject) => {
+      s.once('error', reject);
+      s.connect(to.port, to.address, () => resolve());
+    });
+    return s.address().address;
+  } catch {
+    return undefined;
+  } finally {
+    s.close();
+  }
 }
 
 /** Binds a socket on address:port (0: any free port); the addon's when `native` (default: when it is loaded). */
@@ -33,9 +57,9 @@ function openNative(address: string, port: number, h: SocketHandlers): GatewaySo
   const s = UdpSocket.open({ address, port, recvBufferSize: 4 << 20, onMessage: h.onMessage, onError: (e, to) => h.onError(e.message, to) });
   return {
     port: s.port,
-    send(message, to, prefix) {
+    send(message, to, prefix, source) {
       try {
-        s.send(message, to.address, to.port, prefix);
+        s.send(message, to.address, to.port, prefix, source);
       } catch (e) {
         // What UdpSocket refuses synchronously (an address of the other family, an oversized datagram) is a
         // failed send like any other for the gateway, as node:dgram reports it: never an exception in the

@@ -4,7 +4,7 @@ import type { Identity } from '../isakmp/index.js';
 import { idToString } from '../isakmp/index.js';
 import { IkeError, type Endpoint } from '../ike/index.js';
 import type { GatewayConfig } from './config.js';
-import { configureTun, DataPlane, openTun, type DataPlaneStats, type TunDevice } from './dataplane.js';
+import { addTransportRoute, configureTun, DataPlane, openTun, removeTransportRoute, transportRouteProblem, type DataPlaneStats, type TransportRoute, type TunDevice } from './dataplane.js';
 import { openSocket, type GatewaySocket } from './sockets.js';
 import type { Child } from './sa-table.js';
 
@@ -14,8 +14,11 @@ export const NON_ESP_MARKER = Buffer.alloc(4);
 const KEEPALIVE = Buffer.from([0xff]);
 
 export interface TransportHandlers {
-  /** IKE from the IKE port (natt false) or the NAT-T port, the non-ESP marker taken off. */
-  ike(message: Buffer, from: Endpoint, natt: boolean): void;
+  /**
+   * IKE from the IKE port (natt false) or the NAT-T port, the non-ESP marker taken off; `local`: the address
+   * it came to, where the socket knows it (IP_PKTINFO).
+   */
+  ike(message: Buffer, from: Endpoint, natt: boolean, local?: string): void;
   /** ESP in UDP that arrived on our own NAT-T socket (no data plane). */
   esp(message: Buffer, from: Endpoint): void;
   onError(message: string, to: Endpoint): void;
@@ -28,6 +31,9 @@ export class Transport {
   private dp: DataPlane | null = null;
   private tun: TunDevice | null = null;
   private bound = { ike: 0, natt: 0 };
+  /** Transport-mode routes into the TUN device (by rule text) and how many outbound SAs use each. */
+  private readonly routes = new Map<string, { route: TransportRoute; users: number; ready: Promise<void> }>();
+  private onError: TransportHandlers['onError'] = () => undefined;
   /** The address we listen on. */
   address: string;
 
@@ -58,15 +64,16 @@ export class Transport {
   async open(h: TransportHandlers): Promise<void> {
     const { address, port, nattPort } = this.config.listen;
     this.address = address;
-    this.ikeSocket = await openSocket(address, port, { onMessage: (msg, from) => h.ike(msg, from, false), onError: h.onError }, this.nativeUdp);
+    this.onError = h.onError;
+    this.ikeSocket = await openSocket(address, port, { onMessage: (msg, from, local) => h.ike(msg, from, false, local), onError: h.onError }, this.nativeUdp);
     try {
       if (this.config.dataplane) {
         await this.openDataPlane(address, nattPort, h);
         this.bound = { ike: this.ikeSocket.port, natt: this.dp!.port };
       } else {
-        const onMessage = (msg: Buffer, from: Endpoint) => {
+        const onMessage = (msg: Buffer, from: Endpoint, local?: string) => {
           // a marker of 4 zero bytes = IKE; 1 byte 0xff = NAT keepalive (RFC 3948 2.3); anything else is ESP
-          if (msg.length >= 4 + 28 && msg.subarray(0, 4).equals(NON_ESP_MARKER)) h.ike(msg.subarray(4), from, true);
+          if (msg.length >= 4 + 28 && msg.subarray(0, 4).equals(NON_ESP_MARKER)) h.ike(msg.subarray(4), from, true, local);
           else if (msg.length >= 8) h.esp(msg, from);
         };
         this.nattSocket = await openSocket(address, nattPort, { onMessage, onError: h.onError }, this.nativeUdp);
@@ -97,6 +104,10 @@ export class Transport {
 
   /** Lets what is queued leave, then closes everything; nothing is left open. */
   async close(): Promise<void> {
+    // the rules outlive the device (its routes go with it)
+    const routes = [...this.routes.values()];
+    this.routes.clear();
+    await Promise.all(routes.map((r) => r.ready.then(() => removeTransportRoute(r.route)).catch(() => undefined)));
     await Promise.all([this.ikeSocket?.close(), this.nattSocket?.close()]);
     this.ikeSocket = this.nattSocket = null;
     this.dp?.close();
@@ -105,10 +116,16 @@ export class Transport {
     this.tun = null;
   }
 
-  send(msg: Buffer, to: Endpoint, natt: boolean): void {
+  /** `source`: the local address to send from (a wildcard listener answers from where the peer wrote to). */
+  send(msg: Buffer, to: Endpoint, natt: boolean, source?: string): void {
     if (natt && this.dp) this.dp.sendIke(msg, to.address, to.port);
-    else if (natt) this.nattSocket?.send(msg, to, NON_ESP_MARKER);
-    else this.ikeSocket?.send(msg, to);
+    else if (natt) this.nattSocket?.send(msg, to, NON_ESP_MARKER, source);
+    else this.ikeSocket?.send(msg, to, undefined, source);
+  }
+
+  /** Listening on 0.0.0.0 / ::: our address differs per peer, and each datagram says which it is. */
+  get wildcard(): boolean {
+    return this.address === '0.0.0.0' || this.address === '::';
   }
 
   sendKeepalive(to: Endpoint): void {
@@ -132,21 +149,49 @@ export class Transport {
     const dp = this.dp!;
     const localTs = [selectorCidr(child.sa.localTs.id)];
     const remoteTs = [selectorCidr(child.sa.remoteTs.id)];
-    if (which.outbound) dp.addOutbound({ spi: child.sa.spiOut.readUInt32BE(0), sa: child.outbound, localTs, remoteTs, peer });
+    const route = child.sa.mode === 'transport' ? transportRoute(child, this.bound) : null;
+    const problem = route && transportRouteProblem(route);
+    if (problem) throw new IkeError('POLICY', problem);
+    // negotiated without UDP encapsulation (no NAT, encap off): plain ESP, IP protocol 50
+    const plain = !child.sa.encapsulation;
+    if (which.outbound) {
+      dp.addOutbound({ spi: child.sa.spiOut.readUInt32BE(0), sa: child.outbound, localTs, remoteTs, peer, plain });
+      if (route) this.useRoute(route, 1);
+    }
     if (which.inbound) dp.addInbound({ spi: child.sa.spiIn.readUInt32BE(0), sa: child.inbound, localTs, remoteTs });
   }
 
   /** Takes a child out of the data plane: its outbound (if it was installed) and its inbound. */
   uninstall(child: Child, outbound: boolean, inbound: boolean): void {
     if (!this.dp) return;
-    if (outbound) this.dp.remove(child.sa.spiOut.readUInt32BE(0), 'outbound');
+    if (outbound && this.dp.remove(child.sa.spiOut.readUInt32BE(0), 'outbound') > 0 && child.sa.mode === 'transport') this.useRoute(transportRoute(child, this.bound), -1);
     if (inbound) this.dp.remove(child.sa.spiIn.readUInt32BE(0), 'inbound');
+  }
+
+  /** One outbound transport-mode SA more (+1) or fewer (-1) on a route: added with the first, removed with the last. */
+  private useRoute(route: TransportRoute, delta: 1 | -1): void {
+    const key = JSON.stringify(route);
+    const r = this.routes.get(key);
+    const failed = (e: unknown) => this.onError(`transport-mode route to ${route.peer}: ${(e as Error).message}`, { address: route.peer, port: 0 });
+    if (delta === 1 && r) r.users++;
+    else if (delta === 1) this.routes.set(key, { route, users: 1, ready: addTransportRoute(this.tun!.name, route).catch(failed) });
+    else if (r && --r.users === 0) {
+      this.routes.delete(key);
+      void r.ready.then(() => removeTransportRoute(route)).catch(failed);
+    }
   }
 
   /** The peer moved (NAT mapping): its children's ESP follows. */
   setPeer(children: readonly Child[], to: Endpoint): void {
     if (this.dp) for (const c of children) this.dp.setPeer(c.sa.spiOut.readUInt32BE(0), to);
   }
+}
+
+/** The traffic of a transport-mode child that policy routing steers into the TUN device. */
+function transportRoute(child: Child, ports: { ike: number; natt: number }): TransportRoute {
+  const { localTs, remoteTs } = child.sa;
+  const peer = remoteTs.id.kind === 'ipv4' || remoteTs.id.kind === 'ipv6' ? remoteTs.id.address : idToString(remoteTs.id);
+  return { peer, protocol: remoteTs.protocol || localTs.protocol, localPort: localTs.port, remotePort: remoteTs.port, ikePorts: [ports.ike, ports.natt] };
 }
 
 /** A selector as the data plane takes it: an address or a CIDR prefix (ranges are not supported there). */

@@ -25,9 +25,11 @@ export interface UdpSocketOptions {
   /**
    * Each datagram, in the order received, in a call of its own as a dgram 'message' listener: its ticks and
    * microtasks run before the next datagram. An exception becomes the process's uncaught exception (with an
-   * 'uncaughtException' handler, the next datagrams still come).
+   * 'uncaughtException' handler, the next datagrams still come). `local`: the address the datagram was sent
+   * to (IP_PKTINFO / IPV6_PKTINFO; what a socket bound to 0.0.0.0 or :: cannot know otherwise), undefined if
+   * the kernel did not say.
    */
-  onMessage: (message: Buffer, from: Endpoint) => void;
+  onMessage: (message: Buffer, from: Endpoint, local: string | undefined) => void;
   /**
    * A queued datagram that could not be sent: the kernel refused it (`code` and `errno` as node's system
    * errors: ENETUNREACH, EINVAL, EMSGSIZE, EACCES...) or the send queue was full. Called asynchronously (on
@@ -84,7 +86,7 @@ export class UdpSocket {
   /** The local address it was opened with. */
   readonly address: string;
   readonly #native: NativeUdpSocket;
-  readonly #onMessage: (message: Buffer, from: Endpoint) => void;
+  readonly #onMessage: (message: Buffer, from: Endpoint, local: string | undefined) => void;
   readonly #onError: ((error: Error, to: Endpoint) => void) | undefined;
   #closed = false;
   #flushScheduled = false;
@@ -134,9 +136,11 @@ export class UdpSocket {
    * for bad arguments: a message or prefix that is not a Uint8Array, an address that is not an IP literal of
    * the socket's family (an IPv6 socket also takes IPv4 literals, sent as IPv4-mapped), a port outside
    * 1..65535, more than 65507 (IPv4) / 65527 (IPv6) bytes; Error('socket is closed') after close().
+   * `source`: the local address to send from, for a socket bound to a wildcard (the address a peer wrote to,
+   * so that the answer comes from it); RangeError if it is no address of the socket's family.
    */
-  send(message: Uint8Array, address: string, port: number, prefix?: Uint8Array): void {
-    if (!this.#native.send(message, address, port, prefix)) {
+  send(message: Uint8Array, address: string, port: number, prefix?: Uint8Array, source?: string): void {
+    if (!this.#native.send(message, address, port, prefix, source)) {
       this.#report(new Error(`send to ${endpointText(address, port)} failed: send queue full`), address, port);
     }
     if (!this.#flushScheduled) {
@@ -179,9 +183,9 @@ export class UdpSocket {
     return this.#closed;
   }
 
-  /** One datagram: [message, address, port]. A throw goes up to the addon, which makes it uncaught. */
+  /** One datagram: [message, address, port, local]. A throw goes up to the addon, which makes it uncaught. */
   #deliver(d: unknown[]): void {
-    this.#onMessage(d[0] as Buffer, { address: d[1] as string, port: d[2] as number });
+    this.#onMessage(d[0] as Buffer, { address: d[1] as string, port: d[2] as number }, (d[3] as string) || undefined);
   }
 
   /** [errno, reason, address, port, ...] from the kernel's refusals. */

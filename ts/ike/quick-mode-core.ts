@@ -3,7 +3,7 @@
 // the responder's reading of QM1 (selectors, the child it matches, the lifetime to answer).
 import type { CryptoProvider, DhGroupId, DhPrivateKey } from '../crypto/index.js';
 import { createEspSa, espKeyLengths, espKeymatViews, isEspAlgorithm, type EspAlgorithm, type EspSa, type EspSaParams } from '../esp/index.js';
-import { NotifyType, PayloadType, ProtocolId, findPayload, findPayloads, type IdPayload, type Payload, type SaPayload } from '../isakmp/index.js';
+import { decodeIdentity, encodeIdentity, NotifyType, PayloadType, ProtocolId, findPayload, findPayloads, type IdPayload, type NatOaPayload, type Payload, type SaPayload } from '../isakmp/index.js';
 import { IkeError } from './errors.js';
 import { espProposalName, type EspProposal } from './esp-proposals.js';
 import { decodeEncapsulationMode, describeEspOffer, espTransformValue, selectEsp, DEFAULT_IPSEC_LIFETIME_SECONDS } from './esp-sa-payload.js';
@@ -115,6 +115,8 @@ export interface Agreed {
   remoteTs: TrafficSelector;
   lifetimeSeconds: number;
   lifetimeKilobytes: number | undefined;
+  /** The peer's NAT-OA payloads (transport mode in UDP), if it sent any. */
+  natOa?: ChildSa['natOa'];
 }
 
 /** The child SA an exchange agreed on (keys derived now). */
@@ -146,7 +148,39 @@ export function childSa(c: QmCommon, initiator: boolean, now: number, a: Agreed)
     expiresAt: now + a.lifetimeSeconds * 1000 };
   if (a.lifetimeKilobytes !== undefined) child.lifetimeKilobytes = a.lifetimeKilobytes;
   if (a.chosen.pfsGroup !== undefined) child.pfsGroup = a.chosen.pfsGroup;
+  if (a.natOa !== undefined) child.natOa = a.natOa;
   return child;
+}
+
+/**
+ * RFC 3947 5.2: in transport mode over UDP, QM1 and QM2 carry the original addresses, NAT-OAi (the
+ * initiator's) then NAT-OAr (the responder's), each as its sender knows it: its own address, and the peer's as
+ * it sees it. A receiver behind or facing a NAT fixes up TCP / UDP checksums with them (RFC 3948 3.1.2). The
+ * draft version (payload 131) carries the initiator's alone. None in tunnel mode or without UDP.
+ */
+export function natOaPayloads(sa: Pick<IsakmpSa, 'local' | 'remote' | 'nat'>, initiator: boolean, mode: 'tunnel' | 'transport', udp: boolean): Payload[] {
+  if (mode !== 'transport' || !udp || sa.nat.version === null) return [];
+  const [oaI, oaR] = initiator ? [sa.local.address, sa.remote.address] : [sa.remote.address, sa.local.address];
+  const oa = (address: string, type: 21 | 131): NatOaPayload => {
+    const { idType, data } = encodeIdentity(address.includes(':') ? { kind: 'ipv6', address } : { kind: 'ipv4', address });
+    return { type, idType, data };
+  };
+  return sa.nat.version === 'rfc3947' ? [oa(oaI, PayloadType.NAT_OA), oa(oaR, PayloadType.NAT_OA)] : [oa(oaI, PayloadType.NAT_OA_DRAFT)];
+}
+
+/** The NAT-OA payloads of a QM1 / QM2 (RFC 3947 or the draft's), in order: NAT-OAi, NAT-OAr; undefined if none. */
+export function natOaOf(rest: readonly Payload[], where: string): ChildSa['natOa'] {
+  const found = rest.filter((p): p is NatOaPayload => p.type === PayloadType.NAT_OA || p.type === PayloadType.NAT_OA_DRAFT);
+  if (found.length === 0) return undefined;
+  const address = (p: NatOaPayload) => {
+    const id = decodeIdentity(p.idType, p.data);
+    if (!id.ok || (id.value.kind !== 'ipv4' && id.value.kind !== 'ipv6')) {
+      throw new IkeError('PAYLOAD_MALFORMED', `${where}: a NAT-OA payload must hold one IPv4 or IPv6 address`, NotifyType.PAYLOAD_MALFORMED);
+    }
+    return id.value.address;
+  };
+  const [i, r] = found;
+  return { initiator: address(i!), ...(r !== undefined ? { responder: address(r) } : {}) };
 }
 
 export function makeKeyPair(crypto: CryptoProvider, policy: Phase2Policy, group: DhGroupId): DhPrivateKey | Promise<DhPrivateKey> {
@@ -275,10 +309,11 @@ export function chooseChild(
   sa: IsakmpSa,
   where: string,
   keSent: boolean,
-): { policy: Phase2Policy; choice: NonNullable<ReturnType<typeof selectEsp>> } {
+): { policy: Phase2Policy; choice: NonNullable<ReturnType<typeof selectEsp>>; peerTs: TrafficSelector; ourTs: TrafficSelector } {
   const remoteHost = hostSelector(sa.remote.address);
   const localHost = hostSelector(sa.local.address);
-  const candidates = policies.filter((p) => tsContains(p.remoteTs ?? remoteHost, ts.peerTs) && tsContains(p.localTs ?? localHost, ts.ourTs));
+  const seen = (p: Phase2Policy) => ({ peerTs: behindNat(p, ts.peerTs, sa, 'remote'), ourTs: behindNat(p, ts.ourTs, sa, 'local') });
+  const candidates = policies.filter((p) => tsContains(p.remoteTs ?? remoteHost, seen(p).peerTs) && tsContains(p.localTs ?? localHost, seen(p).ourTs));
   if (candidates.length === 0) {
     const allowed = policies.map((p) => `${tsToString(p.remoteTs ?? remoteHost)} <=> ${tsToString(p.localTs ?? localHost)}`).join(', ') || 'nothing (no child configured)';
     throw new IkeError('POLICY', `traffic selectors do not match: peer proposed ${tsToString(ts.peerTs)} <=> ${tsToString(ts.ourTs)}, we allow ${allowed}`, NotifyType.INVALID_ID_INFORMATION);
@@ -287,9 +322,21 @@ export function chooseChild(
     const supported = policy.proposals.filter((x) => isEspAlgorithm(x.algorithm));
     const mode = policy.mode ?? 'tunnel';
     const choice = selectEsp(saP.proposals, supported, policy.selection ?? 'responder', (m) => modeAcceptable(m, mode, sa.nat.version !== null));
-    if (choice) return { policy, choice };
+    if (choice) return { policy, choice, ...seen(policy) };
   }
   throw noProposal(where, saP, candidates, keSent);
+}
+
+/**
+ * Transport mode through a NAT (RFC 3947 5.2; what L2TP/IPsec clients do): a host behind the NAT proposes its
+ * own private address (the one its NAT-OA names), which the other side knows only as the NAT's. So a selector
+ * of one address on the side the NAT is on stands for that side's address as this SA sees it, with the
+ * protocol and port it proposed, checked as usual.
+ */
+function behindNat(p: Phase2Policy, ts: TrafficSelector, sa: IsakmpSa, side: 'local' | 'remote'): TrafficSelector {
+  const nat = side === 'remote' ? sa.nat.remoteBehindNat : sa.nat.localBehindNat;
+  if ((p.mode ?? 'tunnel') !== 'transport' || !nat || (ts.id.kind !== 'ipv4' && ts.id.kind !== 'ipv6')) return ts;
+  return { ...hostSelector(side === 'remote' ? sa.remote.address : sa.local.address), protocol: ts.protocol, port: ts.port };
 }
 
 /**

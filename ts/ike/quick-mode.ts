@@ -40,6 +40,8 @@ import {
   espSaParams,
   idCopy,
   makeKeyPair,
+  natOaOf,
+  natOaPayloads,
   NONCE_LENGTH,
   qm1Selectors,
   randomSpi,
@@ -142,8 +144,10 @@ class QmOffered {
         if (l.kilobytes !== undefined) lifetimeKilobytes = Math.min(lifetimeKilobytes ?? Infinity, l.kilobytes);
       }
     }
+    const natOa = natOaOf(rest, where);
     const sealed = sealProtected(crypto, sa, ExchangeType.QUICK_MODE, mid, opened.nextIv, [], () => hash3(crypto, sa, mid, o.nonceI, nonceR));
     const child = childSa(c, true, now, {
+      ...(natOa ? { natOa } : {}),
       chosen,
       spiPeer,
       nonceI: o.nonceI,
@@ -299,6 +303,7 @@ export class QuickMode {
     const remoteTs = policy.remoteTs ?? hostSelector(sa.remote.address);
     const idsSent = policy.localTs !== undefined || policy.remoteTs !== undefined;
     if (idsSent) rest.push(tsIdPayload(localTs), tsIdPayload(remoteTs));
+    rest.push(...natOaPayloads(sa, true, mode, udp !== null));
     const sealed = sealProtected(crypto, sa, ExchangeType.QUICK_MODE, messageId, phase2Iv(crypto, sa, messageId), rest, (b) => hash1(crypto, sa, messageId, b));
     const state = new QmOffered(c, {
       iv: sealed.nextIv,
@@ -353,7 +358,7 @@ export class QuickMode {
       const nonceI = checkNonce(rest, where);
       const { ids, peerTs, ourTs } = qm1Selectors(rest, sa, where);
       const ke = findPayload(rest, PayloadType.KE);
-      const { policy, choice } = chooseChild(policies, saP, { peerTs, ourTs }, sa, where, ke !== undefined);
+      const { policy, choice, ...seen } = chooseChild(policies, saP, { peerTs, ourTs }, sa, where, ke !== undefined);
       const c: QmCommon = { host, policy, messageId: mid, spiOurs: randomSpi(crypto) };
       const enc = choice.value.encapsulationMode === undefined ? { mode: policy.mode ?? 'tunnel', udp: false } : decodeEncapsulationMode(choice.value.encapsulationMode)!;
       const lifetime = answerLifetime(choice.value, policy);
@@ -374,9 +379,12 @@ export class QuickMode {
         gxy = dh.gxy;
       }
       if (ids.length === 2) answer.push(idCopy(ids[0]!), idCopy(ids[1]!));
+      answer.push(...natOaPayloads(sa, false, enc.mode, enc.udp));
+      const natOa = natOaOf(rest, where);
       if (lifetime.notify) answer.push(notifyPayload(NotifyType.RESPONDER_LIFETIME, ProtocolId.IPSEC_ESP, c.spiOurs, encodeLifetimeAttributes(lifetime.notify.seconds, lifetime.notify.kilobytes)));
       const sealed = sealProtected(crypto, sa, ExchangeType.QUICK_MODE, mid, opened.nextIv, answer, (b) => hash2(crypto, sa, mid, nonceI, b));
       const early = childSa(c, false, now, {
+        ...(natOa ? { natOa } : {}),
         chosen: choice.ours,
         spiPeer: Buffer.from(choice.proposal.spi),
         nonceI,
@@ -384,8 +392,8 @@ export class QuickMode {
         ...(gxy ? { gxy } : {}),
         mode: enc.mode,
         udp: enc.udp,
-        localTs: ourTs,
-        remoteTs: peerTs,
+        localTs: seen.ourTs,
+        remoteTs: seen.peerTs,
         lifetimeSeconds: lifetime.seconds,
         lifetimeKilobytes: lifetime.kilobytes });
       gxy?.fill(0);

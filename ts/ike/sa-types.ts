@@ -107,4 +107,9 @@ export interface ChildSa {
   esn: boolean;
   establishedAt: number;
   expiresAt: number;
+  /**
+   * Transport mode in UDP: the original addresses the peer sent (RFC 3947 NAT-OA; the draft's carries the
+   * initiator's only), for the TCP / UDP checksum fix-up of RFC 3948 3.1.2.
+   */
+  natOa?: { initiator: string; responder?: string };
 }

@@ -66,8 +66,9 @@ const Connection = strict({
   ike: Type.Optional(StringOrList('phase 1 proposals, e.g. "aes128-sha256-modp2048"')),
   esp: Type.Optional(StringOrList('phase 2 proposals, e.g. "aes128gcm16", "aes256-sha256-modp2048"')),
   pfs: Type.Optional(Type.Union([Type.Boolean(), Type.String({ description: 'a DH group such as "modp2048"' })])),
-  localTs: Type.Optional(StringOrList('our side\'s traffic: addresses, subnets, ranges, or "%dynamic"')),
+  localTs: Type.Optional(StringOrList('our side\'s traffic: addresses, subnets, ranges, or "%dynamic"; a "[protocol/port]" suffix such as "%dynamic[udp/1701]" restricts it')),
   remoteTs: Type.Optional(StringOrList('the peer\'s traffic, as localTs')),
+  type: Type.Optional(Type.Union([Type.Literal('tunnel'), Type.Literal('transport')], { description: 'IPsec mode of the child SAs; transport: host to host, selectors %dynamic' })),
   lifetime: Type.Optional(strict({ ike: Type.Optional(Duration), esp: Type.Optional(Duration), espKilobytes: Type.Optional(Type.Integer({ minimum: 1 })) })),
   dpd: Type.Optional(
     strict({
