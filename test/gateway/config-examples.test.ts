@@ -28,7 +28,7 @@ test('the examples say what they claim', async () => {
   assert.equal(a.mode, 'aggressive');
   assert.equal(a.remote, '%any');
   assert.equal(a.auth.allowAggressivePsk, true);
-  assert.equal(a.auth.psk.length, 32); // hex in branch-router.psk
+  assert.equal(a.auth.psk?.length, 32); // hex in branch-router.psk
   assert.deepEqual(a.remoteId, { kind: 'fqdn', value: 'branch1.example.com' });
   assert.equal(new Set(a.ike.map((p) => p.group)).size, 1);
   assert.equal(agg.warnings.length, 1);

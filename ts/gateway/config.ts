@@ -12,10 +12,12 @@ import type { RetransmitPolicy } from '../ike/retransmit.js';
 import { idToString, type Identity } from '../isakmp/index.js';
 import { boolean, checkKeys, got, integer, join, object, oneOf, Problems, string, stringList } from './config/check.js';
 import { parseEspProposals, parseIkeProposals, parsePfs } from './config/proposals.js';
+import { certAuthMethod, certIdentity, isCertAuth, parseCertAuth, type CertAuthConfig } from './config/auth.js';
 import { parseModeConfig, parseXauth, type ModeConfigConfig, type XauthConfig } from './config/remote-access.js';
 import { decodePsk, isUnspecified, parseAddress, parseDuration, parseIdentity, parseSelectorAddress, type Address, type SelectorAddress } from './config/values.js';
 
 export type { SelectorAddress } from './config/values.js';
+export type { CertAuthConfig } from './config/auth.js';
 export type { EspProposal } from '../ike/esp-proposals.js';
 export type { IkeProposal, SelectionOrder } from '../ike/proposals.js';
 
@@ -44,7 +46,8 @@ export interface ConnectionConfig {
   /** The peer's NAT-T port, where IKE moves when a NAT is detected or encapsulation is forced. */
   remoteNattPort: number;
   mode: 'main' | 'aggressive';
-  auth: PskAuth;
+  /** A pre-shared key, or a certificate with its key and trust anchors (config/auth.ts). */
+  auth: PskAuth | CertAuthConfig;
   /** 'address': our address on the SA (known once the socket is), when no concrete address is configured. */
   localId: Identity | 'address';
   /** 'any': accept whatever identity the peer sends. */
@@ -253,15 +256,19 @@ function parseConnection(p: Problems, name: string, v: unknown, listen: ListenCo
   const allowNull = boolean(p, k('allowNull'), o.allowNull, false);
 
   const auth = parseAuth(p, k('auth'), o.auth, opts);
-  const localId = parseLocalId(p, k('localId'), o.localId, local);
-  const remoteId = parseRemoteId(p, k('remoteId'), o.remoteId, peer);
+  const cert = auth !== undefined && 'kind' in auth ? auth : undefined;
+  // with a certificate: by default we are its subject, and the peer is whoever the CAs vouch for
+  const localId = o.localId === undefined && cert ? certIdentity(cert) : parseLocalId(p, k('localId'), o.localId, local);
+  const remoteId = o.remoteId === undefined && cert ? 'any' : parseRemoteId(p, k('remoteId'), o.remoteId, peer);
 
   const xauth = parseXauth(p, k('xauth'), o.xauth, opts);
   const modeConfig = parseModeConfig(p, k('modeConfig'), o.modeConfig);
 
   // Lifetimes come before the proposals: the IKE lifetime goes into every phase 1 transform.
   const lifetime = parseLifetime(p, k('lifetime'), o.lifetime);
-  const ike = parseIkeProposals(p, k('ike'), o.ike, { allowWeak, lifetimeSeconds: lifetime.ikeSeconds, xauth: xauth !== undefined });
+  const ike = parseIkeProposals(p, k('ike'), o.ike, {
+    allowWeak, lifetimeSeconds: lifetime.ikeSeconds, xauth: xauth !== undefined, ...(cert ? { authMethod: certAuthMethod(cert, xauth !== undefined) } : {}),
+  });
   const esp = parseEspProposals(p, k('esp'), o.esp, { allowWeak, allowNull });
   const pfs = parsePfs(p, k('pfs'), o.pfs, esp, allowWeak);
 
@@ -371,13 +378,14 @@ function checkSelectorFamilies(p: Problems, at: string, localTs: SelectorAddress
  * only one DH group can be offered; and with a PSK the responder's HASH_R, sent in clear, allows an offline
  * dictionary attack on the key, which the configuration must accept explicitly.
  */
-function checkAggressiveMode(p: Problems, at: string, ike: IkeProposal[], auth: PskAuth | undefined): void {
+function checkAggressiveMode(p: Problems, at: string, ike: IkeProposal[], auth: PskAuth | CertAuthConfig | undefined): void {
   const groups = [...new Set(ike.map((x) => x.group))];
   if (groups.length > 1) {
     p.error(join(at, 'ike'), `aggressive mode can offer only one DH group: the KE payload goes in the first message, before the peer chooses; got ${groups.map((g) => dhGroupInfo(g)!.keyword).join(', ')}`);
   }
-  if (auth && !auth.allowAggressivePsk) p.error(join(at, 'mode'), `${AGGRESSIVE_PSK_RISK}; set auth.allowAggressivePsk: true to accept this risk`);
-  else if (auth) p.warn(join(at, 'mode'), `${AGGRESSIVE_PSK_RISK}; use a long random key`);
+  if (auth === undefined || 'kind' in auth) return; // signatures: nothing to attack offline
+  if (!auth.allowAggressivePsk) p.error(join(at, 'mode'), `${AGGRESSIVE_PSK_RISK}; set auth.allowAggressivePsk: true to accept this risk`);
+  else p.warn(join(at, 'mode'), `${AGGRESSIVE_PSK_RISK}; use a long random key`);
 }
 
 /** XAUTH and mode-config roles must agree: the XAUTH server responds and gives configuration, the client asks for it. */
@@ -424,11 +432,12 @@ function parseRetransmit(p: Problems, at: string, v: unknown): ConnectionConfig[
   return out;
 }
 
-function parseAuth(p: Problems, at: string, v: unknown, opts: ParseOptions): PskAuth | undefined {
+function parseAuth(p: Problems, at: string, v: unknown, opts: ParseOptions): PskAuth | CertAuthConfig | undefined {
   const sources = '"psk" (the key; "0x..." for hex), "pskEnv" (an environment variable name) or "pskFile" (a file path)';
-  if (v === undefined) return p.error(at, `missing (a pre-shared key: an object with one of ${sources})`);
+  if (v === undefined) return p.error(at, `missing (a pre-shared key: an object with one of ${sources}; or a certificate: "cert", "key", "ca")`);
   const o = object(p, at, v);
   if (!o) return undefined;
+  if (isCertAuth(o)) return parseCertAuth(p, at, o, opts.baseDir);
   checkKeys(p, at, o, AUTH_KEYS);
   const allowAggressivePsk = boolean(p, join(at, 'allowAggressivePsk'), o.allowAggressivePsk, false);
   const given = (['psk', 'pskEnv', 'pskFile'] as const).filter((s) => o[s] !== undefined);

@@ -4,6 +4,7 @@
 // its arguments that returns what it computed; nothing is stored. A state (main-mode.ts, aggressive-mode.ts)
 // computes its successor's fields into locals with these and builds the next state only once the message
 // has verified, so a forged message leaves the current state as it was.
+import type { KeyObject } from 'node:crypto';
 import { cipherInfo, hashLength, type CryptoProvider, type DhGroupId, type DhPrivateKey, type HashName } from '../crypto/index.js';
 import {
   Flags,
@@ -36,6 +37,17 @@ import { compactBlock, intern, internString, RetainedIsakmpSa } from './retained
 import type { RetransmitPolicy } from './retransmit.js';
 import type { Endpoint, IsakmpSa, NatState } from './sa-types.js';
 import { classifyVendorIds, ourVendorIds, type PeerVendorIds } from './vendor.js';
+import { usesPsk, usesSignatures } from './signatures.js';
+import type { ParsedCert, TrustStore } from './certificates.js';
+
+/** A connection's certificate authentication: what we sign with and send, and what we trust in the peer. */
+export interface CertAuth {
+  /** Our certificate, the intermediate CA certificates sent after it, and its private key. */
+  readonly cert: ParsedCert;
+  readonly chain: readonly ParsedCert[];
+  readonly key: KeyObject;
+  readonly trust: TrustStore;
+}
 
 /** One connection's phase 1 policy. */
 export interface Phase1Policy {
@@ -45,6 +57,8 @@ export interface Phase1Policy {
   /** Our proposals in priority order (initiator: the offer; responder: what we accept). */
   proposals: IkeProposal[];
   psk?: Buffer;
+  /** Certificates and keys for the signature methods (auth-cert.ts); absent for a PSK-only connection. */
+  certs?: CertAuth;
   localId: Identity;
   /** The identity the peer must show; undefined accepts any (the PSK still has to match). */
   remoteId?: Identity;
@@ -230,7 +244,9 @@ export function acceptOffer(
   for (const c of candidates) {
     const choice = selectIkeProposal(sa.proposals, c.proposals, c.selection ?? 'responder');
     if (choice === null) continue;
-    if (!c.psk) throw new IkeError('NO_PSK', `no pre-shared key configured for peer ${env.remote.address} (connection '${c.name}')`);
+    const method = choice.value.authMethod;
+    if (usesPsk(method) && !c.psk) throw new IkeError('NO_PSK', `no pre-shared key configured for peer ${env.remote.address} (connection '${c.name}')`);
+    if (usesSignatures(method) && !c.certs) throw new IkeError('POLICY', `connection '${c.name}' has no certificate for signature authentication (method ${method})`);
     const { peerVendorIds, nat } = peerVendors(c, payloads);
     return {
       policy: c,
@@ -360,6 +376,7 @@ function invalidPeerValue(n: Omit<Negotiated, 'peerVendorIds' | 'nat'>, e: unkno
 function deriveFrom(n: Omit<Negotiated, 'peerVendorIds' | 'nat'>, k: KeyInputs, gxy: Buffer): { keys: Phase1Keys; iv: Buffer } {
   const p = n.proposal;
   const info = cipherInfo(p.encryption);
+  if (!usesPsk(p.authMethod)) return deriveSig(n, k, gxy);
   const d = n.env.crypto.phase1KeysPsk(
     p.hash,
     { psk: n.policy.psk!, nonceI: k.nonceI, nonceR: k.nonceR, gxy, cookieI: n.cookieI, cookieR: n.cookieR, gxi: k.gxi, gxr: k.gxr },
@@ -368,6 +385,18 @@ function deriveFrom(n: Omit<Negotiated, 'peerVendorIds' | 'nat'>, k: KeyInputs, 
   );
   gxy.fill(0);
   return { keys: { skeyid: d.skeyid, skeyidD: d.skeyidD, skeyidA: d.skeyidA, skeyidE: d.skeyidE, encryptionKey: d.encryptionKey }, iv: d.iv };
+}
+
+/** Signature methods: SKEYID = prf(Ni_b | Nr_b, g^xy) (RFC 2409 5), then the same children, Ka and IV. */
+function deriveSig(n: Omit<Negotiated, 'peerVendorIds' | 'nat'>, k: KeyInputs, gxy: Buffer): { keys: Phase1Keys; iv: Buffer } {
+  const { crypto } = n.env;
+  const { hash, encryption } = n.proposal;
+  const info = cipherInfo(encryption);
+  const skeyid = crypto.skeyidSig(hash, k.nonceI, k.nonceR, gxy);
+  const d = crypto.phase1Keys(hash, skeyid, gxy, n.cookieI, n.cookieR);
+  gxy.fill(0);
+  const encryptionKey = crypto.encryptionKey(hash, d.skeyidE, info.keyLength);
+  return { keys: { skeyid: d.skeyid, skeyidD: d.skeyidD, skeyidA: d.skeyidA, skeyidE: d.skeyidE, encryptionKey }, iv: crypto.phase1Iv(hash, k.gxi, k.gxr, info.blockSize) };
 }
 
 export function wipeKeys(k: Phase1Keys): void {

@@ -145,7 +145,7 @@ export class Phase1 {
         );
       }
     }
-    if (!policy.psk) throw new IkeError('NO_PSK', `connection '${policy.name}': no pre-shared key configured for peer ${policy.remoteId ? idToString(policy.remoteId) : env.remote.address}`);
+    if (!policy.psk && !policy.certs) throw new IkeError('NO_PSK', `connection '${policy.name}': no pre-shared key configured for peer ${policy.remoteId ? idToString(policy.remoteId) : env.remote.address}`);
     const base: Phase1Base = { env, policy, initiator: true, cookieI, cookieR: ZERO_COOKIE };
     const { state, send } = policy.mode === 'main' ? mainModeStart(base) : await aggressiveModeStart(base);
     const p = new Phase1(env, true, state);
