@@ -37,7 +37,7 @@ import { compactBlock, intern, internString, RetainedIsakmpSa } from './retained
 import type { RetransmitPolicy } from './retransmit.js';
 import type { Endpoint, IsakmpSa, NatState } from './sa-types.js';
 import { classifyVendorIds, ourVendorIds, type PeerVendorIds } from './vendor.js';
-import { usesPsk, usesSignatures } from './signatures.js';
+import { authHashAlgorithm, usesPsk, usesSignatures } from './signatures.js';
 import type { ParsedCert, TrustStore } from './certificates.js';
 
 /** A connection's certificate authentication: what we sign with and send, and what we trust in the peer. */
@@ -405,7 +405,7 @@ export function wipeKeys(k: Phase1Keys): void {
 
 /** HASH_I = prf(SKEYID, g^xi | g^xr | CKY-I | CKY-R | SAi_b | IDii_b); HASH_R swaps the pairs and uses IDir_b. */
 export function authHash(k: Keyed, ofInitiator: boolean, idBody: Buffer): Buffer {
-  return k.env.crypto.prf(k.proposal.hash, k.keys.skeyid, ...authHashInput(k, ofInitiator, idBody));
+  return k.env.crypto.prf(authHashAlgorithm(k.proposal.authMethod, k.proposal.hash), k.keys.skeyid, ...authHashInput(k, ofInitiator, idBody));
 }
 
 function authHashInput(k: Keyed, ofInitiator: boolean, idBody: Buffer): Buffer[] {

@@ -3,8 +3,10 @@
 // types (main-mode.ts, aggressive-mode.ts, over the shared steps of phase1-core.ts); Phase1 is the facade
 // the gateway drives: it holds the current state, and what does not depend on the step: retransmission,
 // answers to retransmitted requests, forgery tolerance and failure.
+import { cipherInfo } from '../crypto/index.js';
 import {
   ExchangeType,
+  Flags,
   ISAKMP_VERSION,
   NotifyType,
   PayloadType,
@@ -22,6 +24,8 @@ import { ZERO_COOKIE } from './cookie.js';
 import { asIkeError, IkeError, notifyFor, type IkeErrorKind } from './errors.js';
 import { MmAuthSent, MmKeReplied, MmKeSent, MmSaReplied, MmSaSent, mainModeRespond, mainModeStart } from './main-mode.js';
 import { notifyName, notifyPayload, phase1NotifyHint } from './notify.js';
+import { deleteIsakmpPayload, informationalMessage } from './informational.js';
+import { randomMessageId, type Phase2Keys } from './phase2-crypto.js';
 import { Phase1Done, wipeKeys, type Phase1Base, type Phase1Env, type Phase1Policy, type Transition } from './phase1-core.js';
 import { DEFAULT_RETRANSMIT, Retransmitter } from './retransmit.js';
 import type { IsakmpSa, NatState } from './sa-types.js';
@@ -229,7 +233,7 @@ export class Phase1 {
         this.unverified.push(Buffer.from(message));
         return this.idle();
       }
-      return this.fail(err, header);
+      return this.fail(err, header, message);
     } finally {
       this.busy = false;
     }
@@ -303,10 +307,14 @@ export class Phase1 {
     };
   }
 
-  private fail(err: IkeError, header: IsakmpHeader): Phase1Output {
+  private fail(err: IkeError, header: IsakmpHeader, message?: Buffer): Phase1Output {
     const cookieR = this.cookieR;
     this.retransmitter.clear();
+    // An authenticated message that we refuse (a certificate, an identity) came under keys both sides hold:
+    // the notify goes in an encrypted Informational, the one a peer with keys reads (strongSwan ignores clear ones)
+    const sealed = message && (header.flags & Flags.ENCRYPTION) !== 0 ? sealedRefusal(this.state, err, message) : null;
     this.toFailed();
+    if (sealed) return { send: sealed, timer: null, failed: err };
     // Before we know the responder's cookie (initiator, message 2) the notify carries the one in the message.
     return refuse(this.env, header, err, bytesEqual(cookieR, ZERO_COOKIE) ? undefined : cookieR);
   }
@@ -321,6 +329,20 @@ export class Phase1 {
     this.state = new Phase1Failed({ env: c.env, policy: c.policy, initiator: c.initiator, cookieI: c.cookieI, cookieR: c.cookieR }, nat);
     this.unverified = [];
   }
+}
+
+/** The failure's notify in encrypted Informationals (HASH(1), IV from the last block of the refused message). */
+function sealedRefusal(state: Phase1State, err: IkeError, message: Buffer): Buffer[] | null {
+  const notifyType = err.notifyType ?? notifyFor(err.kind as IkeErrorKind);
+  if (notifyType === undefined || state instanceof Phase1Done || state instanceof Phase1Failed || !('keys' in state.c)) return null;
+  const c = state.c;
+  const block = cipherInfo(c.proposal.encryption).blockSize;
+  const keys = { cookieI: c.cookieI, cookieR: c.cookieR, skeyidA: c.keys.skeyidA, skeyidD: c.keys.skeyidD, encryptionKey: c.keys.encryptionKey, lastIv: message.subarray(message.length - block), proposal: c.proposal };
+  const spi = Buffer.concat([c.cookieI, c.cookieR]);
+  // then a Delete: a responder that sent message 6 (an AM initiator that sent message 3) holds an SA it believes
+  // established, which the notify does not end (strongSwan keeps it, and reads no Delete after an error notify)
+  const seal = (p: Payload) => informationalMessage(c.env.crypto, keys as unknown as Phase2Keys, randomMessageId(c.env.crypto), [p]);
+  return [seal(notifyPayload(notifyType, ProtocolId.ISAKMP, spi)), seal(deleteIsakmpPayload(c))];
 }
 
 function failedOut(err: IkeError): Phase1Output {

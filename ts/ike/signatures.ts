@@ -5,6 +5,7 @@
 //     addon (native/sig.cc), since node:crypto hashes whatever it signs with an EC key.
 // Which methods sign and which use a pre-shared key lives here too, so every part asks one place.
 import { constants, privateEncrypt, publicDecrypt, timingSafeEqual, type KeyObject } from 'node:crypto';
+import type { HashName } from '../crypto/index.js';
 import { AuthMethod } from '../isakmp/index.js';
 import { nativeAddon } from '../native.js';
 import { IkeError } from './errors.js';
@@ -24,6 +25,17 @@ export function usesSignatures(method: number): boolean {
     method === AuthMethod.XAUTH_INIT_RSA ||
     method === AuthMethod.XAUTH_RESP_RSA
   );
+}
+
+/**
+ * The prf of HASH_I / HASH_R: the negotiated hash, except that RFC 4754 section 8 binds the ECDSA methods to
+ * HMAC-SHA-256 / -384 / -512 (what strongSwan's keymat_v1 does too), keyed with SKEYID as ever.
+ */
+export function authHashAlgorithm(method: number, negotiated: HashName): HashName {
+  if (method === AuthMethod.ECDSA_256) return 'sha256';
+  if (method === AuthMethod.ECDSA_384) return 'sha384';
+  if (method === AuthMethod.ECDSA_521) return 'sha512';
+  return negotiated;
 }
 
 const CURVE_METHOD: Record<string, number> = { prime256v1: AuthMethod.ECDSA_256, secp384r1: AuthMethod.ECDSA_384, secp521r1: AuthMethod.ECDSA_521 };
