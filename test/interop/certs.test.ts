@@ -46,6 +46,8 @@ interface Case {
   /** The identity each side expects of the other (default: the other's subject for strongSwan, any for us). */
   ourRemoteId?: string;
   theirRemoteId?: string;
+  /** IKE fragmentation forced on both sides. */
+  fragment?: boolean;
 }
 
 const q = (s: string) => `"${s}"`;
@@ -69,6 +71,7 @@ function setup(c: Case) {
     extraLocal: { auth: 'pubkey', certs: theirs.certFile },
     // the intermediate as a CA too, so that strongSwan sends it with its certificate
     extraRemote: { auth: 'pubkey', cacerts: `${theirTrust.rootFile},${pki(c.alg).intermediateFile}` },
+    ...(c.fragment ? { extraConn: { fragmentation: 'force' } } : {}),
   });
   const ourConfig = {
     listen: { address: pair.a.addr, port: 500, nattPort: 4500 },
@@ -81,6 +84,7 @@ function setup(c: Case) {
         ike: [ike],
         initiate: c.initiator === 'ours',
         retransmit: { tries: 2, timeout: '1s', factor: 1.5 },
+        ...(c.fragment ? { fragmentation: 'force', fragmentSize: 1280 } : {}),
       },
     },
   };
@@ -134,6 +138,24 @@ for (const c of handshakes) {
       assert.ok(await ss.waitForLog(/authentication of 'C=CH, O=ikev1-engine tests, CN=ours.example' with (RSA_EMSA_PKCS1_NULL|ECDSA_WITH_NULL) successful/, 2000), ss.logTail(30));
     });
   });
+}
+
+for (const mode of ['main', 'aggressive'] as const) {
+  for (const initiator of ['ours', 'strongswan'] as const) {
+    test(`strongSwan interop: ${mode} mode, 4096-bit RSA chain, IKE fragmentation forced on both sides, ${initiator === 'ours' ? 'we initiate' : 'strongSwan initiates'}`, { skip, timeout: 90_000 }, async () => {
+      const c: Case = { mode, alg: 'rsa4096', initiator, fragment: true };
+      await withPeers(c, async (ours, ss, s) => {
+        const up = await ours.waitFor((e) => e.event === 'phase1-up' || e.event === 'error', 20_000);
+        assert.equal(up.event, 'phase1-up', `our gateway: ${JSON.stringify(up)}\n${ss.logTail(30)}`);
+        const sa = (await established(ss)).find((x) => x.cookieI === up.cookieI);
+        assert.ok(sa, ss.logTail(40));
+        assert.equal(sa.remoteId, s.ourCert.subject);
+        // both directions went in fragments: strongSwan reassembled ours and cut its own
+        assert.ok(await ss.waitForLog(/received fragment #\d+/, 2000), `strongSwan got no fragment:\n${ss.logTail(40)}`);
+        assert.ok(await ss.waitForLog(/splitting IKE message .* into \d+ fragments|sending packet: .*\(1[0-9]{3} bytes\)/, 2000), ss.logTail(40));
+      });
+    });
+  }
 }
 
 /** Neither side has an established SA; returns our error event (if our side refused) for the test to check. */

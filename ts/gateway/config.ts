@@ -12,6 +12,7 @@ import type { RetransmitPolicy } from '../ike/retransmit.js';
 import { idToString, type Identity } from '../isakmp/index.js';
 import { boolean, checkKeys, got, integer, join, object, oneOf, Problems, string, stringList } from './config/check.js';
 import { parseEspProposals, parseIkeProposals, parsePfs } from './config/proposals.js';
+import { parseFragmentation, type FragmentationConfig } from './config/fragmentation.js';
 import { certAuthMethod, certIdentity, isCertAuth, parseCertAuth, type CertAuthConfig } from './config/auth.js';
 import { parseModeConfig, parseXauth, type ModeConfigConfig, type XauthConfig } from './config/remote-access.js';
 import { decodePsk, isUnspecified, parseAddress, parseDuration, parseIdentity, parseSelectorAddress, type Address, type SelectorAddress } from './config/values.js';
@@ -82,6 +83,8 @@ export interface ConnectionConfig {
   /** Remote access (ts/gateway/config/remote-access.ts): XAUTH server or client; phase 1 then uses XAUTH_INIT_PSK. */
   xauth?: XauthConfig;
   modeConfig?: ModeConfigConfig;
+  /** IKEv1 fragmentation (config/fragmentation.ts). */
+  fragmentation: FragmentationConfig;
 }
 
 /** The native TUN data plane (ts/gateway/dataplane.ts): absent = the host carries traffic itself. */
@@ -129,7 +132,7 @@ const LISTEN_KEYS = ['address', 'port', 'nattPort'];
 const CONNECTION_KEYS = [
   'remote', 'remotePort', 'remoteNattPort', 'local', 'mode', 'auth', 'localId', 'remoteId', 'ike', 'esp', 'pfs', 'localTs', 'remoteTs',
   'lifetime', 'dpd', 'encap', 'natKeepalive', 'initiate', 'retransmit', 'selection', 'keylog', 'allowWeak', 'allowNull',
-  'xauth', 'modeConfig',
+  'xauth', 'modeConfig', 'fragmentation', 'fragmentSize',
 ];
 const AUTH_KEYS = ['psk', 'pskEnv', 'pskFile', 'allowAggressivePsk'];
 const LIFETIME_KEYS = ['ike', 'esp', 'espKilobytes'];
@@ -283,6 +286,7 @@ function parseConnection(p: Problems, name: string, v: unknown, listen: ListenCo
   const initiate = boolean(p, k('initiate'), o.initiate, false);
   const selection = oneOf(p, k('selection'), o.selection, ['responder', 'initiator'] as const, 'responder');
   const keylog = boolean(p, k('keylog'), o.keylog, false);
+  const fragmentation = parseFragmentation(p, k, o.fragmentation, o.fragmentSize);
   if (keylog) p.warn(k('keylog'), 'session keys will be written to the key log; use for debugging only');
 
   // Checks across keys of this connection.
@@ -292,7 +296,7 @@ function parseConnection(p: Problems, name: string, v: unknown, listen: ListenCo
   if (p.errors.length > errorsBefore || !auth || remote === undefined) return undefined;
   return {
     name, local, remote, remotePort, remoteNattPort, mode, auth, localId, remoteId, ike, esp, pfs, localTs, remoteTs,
-    lifetime, dpd, encap, natKeepaliveSeconds, initiate, retransmit, selection, keylog,
+    lifetime, dpd, encap, natKeepaliveSeconds, initiate, retransmit, selection, keylog, fragmentation,
     ...(xauth ? { xauth } : {}), ...(modeConfig ? { modeConfig } : {}),
   };
 }

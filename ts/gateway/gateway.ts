@@ -13,6 +13,7 @@
 import { EventEmitter } from 'node:events';
 import { defaultCrypto } from '../crypto/index.js';
 import { ExchangeType, Flags, parseHeader } from '../isakmp/index.js';
+import { Fragmentation } from './fragmentation.js';
 import { CookieGenerator, fullChildSa, IkeError, ZERO_COOKIE, type ChildSa, type Endpoint, type IsakmpSa } from '../ike/index.js';
 import type { ConnectionConfig, GatewayConfig } from './config.js';
 import { ChildManager } from './child-manager.js';
@@ -43,6 +44,7 @@ export class Gateway extends EventEmitter<GatewayEvents> {
   private readonly remoteAccess: RemoteAccessBinding;
   private readonly phase1: Phase1Driver;
   private readonly lifecycle: SaLifecycle;
+  private readonly fragments: Fragmentation;
   private readonly localEndpoints = new Map<string, Endpoint>();
   private run: RunState = 'new';
 
@@ -55,6 +57,7 @@ export class Gateway extends EventEmitter<GatewayEvents> {
     const scheduler = (this.scheduler = new Scheduler((entry) => this.lifecycle.due(entry)));
     const transport = (this.transport = new Transport(config, options.nativeUdp ?? nativeAddon() !== null));
     const policies = (this.policies = new PolicyCompiler(config, { asyncDh: options.asyncDh ?? true }, () => transport.address));
+    this.fragments = new Fragmentation(table, policies);
     const send = (entry: IsakmpEntry, m: Buffer) => this.sendTo(m, entry.remote, entry.natt);
     const teardown = (entry: IsakmpEntry, reason: string, notify: boolean) => this.lifecycle.teardown(entry, reason, notify);
     const restart = (connection: string) => guard(this, this.initiate(connection), { connection });
@@ -146,6 +149,7 @@ export class Gateway extends EventEmitter<GatewayEvents> {
     // the held ISAKMP Deletes leave before the sockets close
     await this.scheduler.settle();
     await this.transport.close();
+    this.fragments.clear();
     this.run = 'stopped';
   }
 
@@ -200,10 +204,15 @@ export class Gateway extends EventEmitter<GatewayEvents> {
     this.emit('esp-packet', { connection: hit.entry.connection, spi, payload: r.payload, nextHeader: r.nextHeader });
   }
 
-  private receive(msg: Buffer, from: Endpoint, natt: boolean): void {
+  private receive(datagram: Buffer, from: Endpoint, natt: boolean): void {
     if (this.run !== 'running') return;
-    const h = parseHeader(msg);
-    if (!h.ok) return; // not ISAKMP: nothing to answer
+    const first = parseHeader(datagram);
+    if (!first.ok) return; // not ISAKMP: nothing to answer
+    // a fragment is held until its message is whole, which then goes on as if it had come in one datagram
+    const msg = this.fragments.incoming(datagram, first.value.nextPayload, from, Date.now());
+    if (msg === null) return;
+    const h = msg === datagram ? first : parseHeader(msg);
+    if (!h.ok) return;
     if (this.listenerCount('datagram') > 0) this.emit('datagram', { direction: 'in', remote: from, bytes: msg });
     const entry = this.table.get(h.value.initiatorCookie.toString('hex'));
     const now = Date.now();
@@ -243,8 +252,10 @@ export class Gateway extends EventEmitter<GatewayEvents> {
   // ---- plumbing ----
 
   private sendTo(msg: Buffer, to: Endpoint, natt: boolean): void {
-    if (this.listenerCount('datagram') > 0) this.emit('datagram', { direction: 'out', remote: to, bytes: msg });
-    this.transport.send(msg, to, natt);
+    for (const d of this.fragments.outgoing(msg)) {
+      if (this.listenerCount('datagram') > 0) this.emit('datagram', { direction: 'out', remote: to, bytes: d });
+      this.transport.send(d, to, natt);
+    }
   }
 
   private localEndpoint(c: ConnectionConfig | undefined): Endpoint {

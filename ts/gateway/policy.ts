@@ -89,6 +89,7 @@ export class PolicyCompiler {
       retransmit: retransmitPolicy(c),
       asyncDh: this.options.asyncDh,
       forceEncap: this.forceEncap(c),
+      fragmentation: c.fragmentation.mode !== 'no',
     };
   }
 

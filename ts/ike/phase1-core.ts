@@ -74,6 +74,8 @@ export interface Phase1Policy {
   forceEncap?: boolean;
   /** Announce DPD (RFC 3706). Default true. */
   dpd?: boolean;
+  /** Announce IKE fragmentation (the FRAGMENTATION vendor ID); the gateway cuts and reassembles. Default false. */
+  fragmentation?: boolean;
   retransmit?: RetransmitPolicy;
   /** Full-length DH exponents instead of the default short ones (MODP). */
   fullLengthExponent?: boolean;
@@ -220,7 +222,7 @@ export function offer(policy: Phase1Policy): { sa: SaPayload; saiBody: Buffer } 
 }
 
 export function vendorIds(policy: Phase1Policy): Payload[] {
-  return ourVendorIds({ natt: policy.natt ?? true, dpd: policy.dpd ?? true });
+  return ourVendorIds({ natt: policy.natt ?? true, dpd: policy.dpd ?? true, fragmentation: policy.fragmentation ?? false });
 }
 
 /** The peer's vendor IDs, and the NAT-T version they agree on (no NAT seen yet). */

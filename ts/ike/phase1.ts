@@ -132,6 +132,13 @@ export class Phase1 {
     return 'nat' in s.c ? s.c.nat : NO_NAT;
   }
 
+  /** Has the peer announced IKE fragmentation (its vendor IDs, once read)? */
+  get peerFragmentation(): boolean {
+    const s = this.state;
+    if (s instanceof Phase1Done) return s.sa.peerVendorIds.fragmentation;
+    return !(s instanceof Phase1Failed) && 'peerVendorIds' in s.c && s.c.peerVendorIds.fragmentation;
+  }
+
   /** The SA, once established. */
   get established(): IsakmpSa | null {
     return this.state instanceof Phase1Done ? this.state.sa : null;
