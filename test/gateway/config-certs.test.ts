@@ -26,7 +26,7 @@ test('a certificate, its key and a CA file: DN identity, any remote identity, RS
   assert.ok(r.ok, r.ok ? '' : r.errors.join('\n'));
   const c = r.config.connections[0]!;
   assert.ok('kind' in c.auth && c.auth.kind === 'cert');
-  assert.equal(c.auth.cert.subject, gw.subject);
+  assert.equal(c.auth.cert?.subject, gw.subject);
   assert.equal(c.auth.chain.length, 1, 'the intermediate after our certificate is sent with it');
   assert.equal(c.localId !== 'address' && c.localId.kind, 'der-dn');
   assert.equal(c.remoteId, 'any');

@@ -28,7 +28,9 @@ function pki(alg: KeyAlg, name = 'Root'): Pki {
   return p;
 }
 
-function certs(p: Pki, ee: Issued, opts: { crl?: string; trust?: Pki } = {}): CertAuth {
+type Held = CertAuth & Required<Pick<CertAuth, 'cert' | 'key'>>;
+
+function certs(p: Pki, ee: Issued, opts: { crl?: string; trust?: Pki } = {}): Held {
   const chain = pemBlocks(readFileSync(ee.chainFile, 'utf8'), 'CERTIFICATE').map((d, i) => parseCertificate(d, `${ee.chainFile} ${i}`));
   const anchors = pemBlocks(readFileSync((opts.trust ?? p).rootFile, 'utf8'), 'CERTIFICATE').map((d) => parseCertificate(d, 'root'));
   const crls = opts.crl ? pemBlocks(readFileSync(opts.crl, 'utf8'), 'X509 CRL').map((d) => parseCrl(d, opts.crl!)) : [];
@@ -41,7 +43,7 @@ function dn(text: string): Identity {
   return { kind: 'der-dn', data: r.value };
 }
 
-function sigPolicy(mode: 'main' | 'aggressive', auth: CertAuth, over: Partial<Phase1Policy> = {}): Phase1Policy {
+function sigPolicy(mode: 'main' | 'aggressive', auth: Held, over: Partial<Phase1Policy> = {}): Phase1Policy {
   const r = parseIkeProposal('aes128-sha256-modp2048', { authMethod: signatureMethodFor(auth.key) });
   assert.ok(r.ok);
   return { name: 'cert', mode, proposals: r.value, certs: auth, localId: { kind: 'der-dn', data: auth.cert.subjectDer }, ...over };

@@ -133,3 +133,83 @@ for (const password of ['alice pw', 'wrong']) {
     }
   });
 }
+
+// Hybrid (HybridInitRSA, 64221): only the gateway has a certificate; the client checks it, sends a plain
+// HASH_I, and proves itself with XAUTH.
+test('strongSwan interop: hybrid, strongSwan is the gateway (certificate + XAUTH server), our client has only the CA', { skip, timeout: 60_000 }, async () => {
+  const pki = makePki(path.join(dir, 'h1'), 'rsa2048');
+  const server = pki.issue('vpn.example');
+  const ss = new StrongSwanPeer(pair, 'b', {
+    ike: 'aes128-sha256-modp2048',
+    kernel: 'netlink',
+    localId: q(server.subject),
+    extraLocal: { auth: 'pubkey', certs: server.certFile },
+    extraRemote: { auth: 'xauth' },
+    extraSecrets: { 'xauth-alice': { id: 'alice', secret: 'alice pw' } },
+  });
+  await startStrongSwan(ss, server);
+  const ours = new OurGateway(pair, 'a', {
+    listen: { address: pair.a.addr, port: 500, nattPort: 4500 },
+    connections: {
+      office: {
+        remote: pair.b.addr,
+        // strongSwan sends only its own certificate here (with no `cacerts` it does not know the intermediate)
+        auth: { ca: [pki.rootFile, pki.intermediateFile] },
+        remoteId: server.subject,
+        ike: ['aes128-sha256-modp2048'],
+        xauth: { user: 'alice', password: 'alice pw' },
+        initiate: true,
+        retransmit: { tries: 2, timeout: '1s', factor: 1.5 },
+      },
+    },
+  });
+  try {
+    await ours.start();
+    const ok = await ours.waitFor((e) => (e.event === 'remote-access' && e.type === 'xauthOk') || e.event === 'error', 20_000);
+    assert.equal(ok.event, 'remote-access', `${JSON.stringify(ok)}\n${ss.logTail(40)}`);
+    assert.match(ss.log(), /HYBRID_INIT_RSA|HybridInitRSA/);
+    assert.ok(await ss.waitForLog(/XAuth authentication of 'alice' successful/, 5000), ss.logTail(30));
+  } finally {
+    await ours.stop();
+    await ss.stop(1000);
+  }
+});
+
+test('strongSwan interop: hybrid, our gateway has the certificate and the XAUTH users, strongSwan the client with only the CA', { skip, timeout: 60_000 }, async () => {
+  const pki = makePki(path.join(dir, 'h2'), 'rsa2048');
+  const server = pki.issue('vpn.example');
+  const ours = new OurGateway(pair, 'a', {
+    listen: { address: pair.a.addr, port: 500, nattPort: 4500 },
+    connections: {
+      'road-warriors': {
+        remote: '%any',
+        auth: { cert: server.chainFile, key: server.keyFile, ca: [pki.rootFile] },
+        remoteAuth: 'xauth',
+        ike: ['aes128-sha256-modp2048'],
+        xauth: { users: 'users', maxAttempts: 1 },
+        initiate: false,
+        retransmit: { tries: 2, timeout: '1s', factor: 1.5 },
+      },
+    },
+  });
+  writeFileSync(path.join(ours.dir, 'users'), `${await userFileLine('alice', 'alice pw', { N: 1024, r: 8, p: 1 })}\n`);
+  await ours.start();
+  const ss = new StrongSwanPeer(pair, 'b', {
+    ike: 'aes128-sha256-modp2048',
+    kernel: 'netlink',
+    remoteId: q(server.subject),
+    extraLocal: { auth: 'xauth', xauth_id: 'alice' },
+    extraRemote: { auth: 'pubkey', cacerts: `${pki.rootFile},${pki.intermediateFile}` },
+    extraSecrets: { 'xauth-alice': { id: 'alice', secret: 'alice pw' } },
+  });
+  try {
+    await ss.start();
+    await ss.initiateIke(10);
+    const ok = await ours.waitFor((e) => (e.event === 'remote-access' && e.type === 'xauthOk') || e.event === 'error', 15_000);
+    assert.equal(ok.event, 'remote-access', `${JSON.stringify(ours.events)}\n${ss.logTail(40)}`);
+    assert.ok(await ss.waitForLog(/authentication of 'C=CH, O=ikev1-engine tests, CN=vpn.example' with RSA_EMSA_PKCS1_NULL successful/, 2000), ss.logTail(30));
+  } finally {
+    await ours.stop();
+    await ss.stop(1000);
+  }
+});

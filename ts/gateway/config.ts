@@ -132,7 +132,7 @@ const LISTEN_KEYS = ['address', 'port', 'nattPort'];
 const CONNECTION_KEYS = [
   'remote', 'remotePort', 'remoteNattPort', 'local', 'mode', 'auth', 'localId', 'remoteId', 'ike', 'esp', 'pfs', 'localTs', 'remoteTs',
   'lifetime', 'dpd', 'encap', 'natKeepalive', 'initiate', 'retransmit', 'selection', 'keylog', 'allowWeak', 'allowNull',
-  'xauth', 'modeConfig', 'fragmentation', 'fragmentSize',
+  'xauth', 'modeConfig', 'fragmentation', 'fragmentSize', 'remoteAuth',
 ];
 const AUTH_KEYS = ['psk', 'pskEnv', 'pskFile', 'allowAggressivePsk'];
 const LIFETIME_KEYS = ['ike', 'esp', 'espKilobytes'];
@@ -261,7 +261,7 @@ function parseConnection(p: Problems, name: string, v: unknown, listen: ListenCo
   const auth = parseAuth(p, k('auth'), o.auth, opts);
   const cert = auth !== undefined && 'kind' in auth ? auth : undefined;
   // with a certificate: by default we are its subject, and the peer is whoever the CAs vouch for
-  const localId = o.localId === undefined && cert ? certIdentity(cert) : parseLocalId(p, k('localId'), o.localId, local);
+  const localId = (o.localId === undefined && cert && certIdentity(cert)) || parseLocalId(p, k('localId'), o.localId, local);
   const remoteId = o.remoteId === undefined && cert ? 'any' : parseRemoteId(p, k('remoteId'), o.remoteId, peer);
 
   const xauth = parseXauth(p, k('xauth'), o.xauth, opts);
@@ -270,7 +270,7 @@ function parseConnection(p: Problems, name: string, v: unknown, listen: ListenCo
   // Lifetimes come before the proposals: the IKE lifetime goes into every phase 1 transform.
   const lifetime = parseLifetime(p, k('lifetime'), o.lifetime);
   const ike = parseIkeProposals(p, k('ike'), o.ike, {
-    allowWeak, lifetimeSeconds: lifetime.ikeSeconds, xauth: xauth !== undefined, ...(cert ? { authMethod: certAuthMethod(cert, xauth !== undefined) } : {}),
+    allowWeak, lifetimeSeconds: lifetime.ikeSeconds, xauth: xauth !== undefined, ...(cert ? { authMethod: certAuthMethod(p, k('remoteAuth'), cert, xauth !== undefined, o.remoteAuth) } : {}),
   });
   const esp = parseEspProposals(p, k('esp'), o.esp, { allowWeak, allowNull });
   const pfs = parsePfs(p, k('pfs'), o.pfs, esp, allowWeak);

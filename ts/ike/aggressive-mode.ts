@@ -130,7 +130,7 @@ export async function aggressiveModeStart(c: Phase1Base): Promise<{ state: AmSaS
       { type: PayloadType.KE, data: dh.publicValue },
       { type: PayloadType.NONCE, data: nonceI },
       ourIdPayload(c.policy),
-      ...certRequests(c.policy, c.policy.proposals[0]!.authMethod),
+      ...certRequests(c.policy, c.policy.proposals[0]!.authMethod, true),
       ...vendorIds(c.policy),
     ],
   });
@@ -174,7 +174,7 @@ export async function aggressiveModeRespond(c: Phase1Base, candidates: readonly 
       { type: PayloadType.KE, data: gxr },
       { type: PayloadType.NONCE, data: nonceR },
       ...ourAuth(k),
-      ...certRequests(a.policy, a.proposal.authMethod),
+      ...certRequests(a.policy, a.proposal.authMethod, false),
       ...vendorIds(a.policy),
       ...natdPayloads(k, natd),
     ],

@@ -23,24 +23,27 @@ import {
 import { certificateMismatch, dnToString, parseCertificate, sameDn, verifyChain, type ParsedCert } from './certificates.js';
 import { IkeError } from './errors.js';
 import { authHash, ourIdPayload, ourProof, verifyPeer, type Keyed, type Phase1Policy } from './phase1-core.js';
-import { keyFitsMethod, signHash, usesSignatures, verifyHash } from './signatures.js';
+import { isHybrid, keyFitsMethod, signHash, usesSignatures, verifyHash, weSign } from './signatures.js';
 
-/** Does this connection (its first proposal: Aggressive Mode offers one method) authenticate with signatures? */
+/** Does this connection (its first proposal: Aggressive Mode offers one method) authenticate with certificates? */
 export function signsWith(policy: Phase1Policy, method = policy.proposals[0]?.authMethod ?? 0): boolean {
-  return usesSignatures(method) && policy.certs !== undefined;
+  return (usesSignatures(method) || isHybrid(method)) && policy.certs !== undefined;
 }
 
-/** CERTREQ payloads naming each trust anchor (X.509 signature, the anchor's subject DN); none without certificates. */
-export function certRequests(policy: Phase1Policy, method: number): CrPayload[] {
-  if (!signsWith(policy, method)) return [];
+/**
+ * CERTREQ payloads naming each trust anchor (X.509 signature, the anchor's subject DN), sent by a side whose
+ * peer signs; none without certificates (nor by a hybrid responder: its client has none).
+ */
+export function certRequests(policy: Phase1Policy, method: number, initiator: boolean): CrPayload[] {
+  if (!signsWith(policy, method) || !weSign(method, !initiator)) return [];
   return policy.certs!.trust.anchors.map((a) => ({ type: PayloadType.CR, encoding: CertEncoding.X509_SIGNATURE, data: a.subjectDer }));
 }
 
 /** Our ID and its proof: [ID, HASH] with a pre-shared key, [ID, CERT..., SIG] with signatures. */
 export function ourAuth(k: Keyed): Payload[] {
-  if (!usesSignatures(k.proposal.authMethod)) return ourProof(k);
+  if (!weSign(k.proposal.authMethod, k.initiator)) return ourProof(k); // a PSK, or a hybrid client's HASH_I
   const certs = k.policy.certs;
-  if (certs === undefined) throw new IkeError('POLICY', `connection '${k.policy.name}' has no certificate for signature authentication`);
+  if (certs?.cert === undefined || certs.key === undefined) throw new IkeError('POLICY', `connection '${k.policy.name}' has no certificate for signature authentication`);
   const id = ourIdPayload(k.policy);
   const hash = authHash(k, k.initiator, encodePayloadBody(id));
   const sent = [certs.cert, ...certs.chain].map((c): Payload => ({ type: PayloadType.CERT, encoding: CertEncoding.X509_SIGNATURE, data: c.der }));
@@ -52,7 +55,8 @@ export function ourAuth(k: Keyed): Payload[] {
  * Mode responder: from message 1). Returns the authenticated identity; throws an IkeError with the notify to send.
  */
 export function peerAuth(k: Keyed, payloads: readonly Payload[], id: IdPayload | undefined, where: string, now: number): Identity {
-  if (!usesSignatures(k.proposal.authMethod)) return verifyPeer(k, id, findPayload(payloads, PayloadType.HASH)?.data, where);
+  // a PSK, or a hybrid gateway reading its client's HASH_I (the client proves itself with XAUTH next)
+  if (!weSign(k.proposal.authMethod, !k.initiator)) return verifyPeer(k, id, findPayload(payloads, PayloadType.HASH)?.data, where);
   const trust = k.policy.certs?.trust;
   if (trust === undefined) throw new IkeError('POLICY', `connection '${k.policy.name}' has no trust anchors for signature authentication`);
   const sig = findPayload(payloads, PayloadType.SIG);

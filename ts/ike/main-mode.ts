@@ -61,7 +61,7 @@ export class MmSaSent {
     const next = new MmKeSent(n, dh, makeNonce(env.crypto), natdHashes(n));
     const send = encodeMessage({
       header: phase1Header(n, MM),
-      payloads: [{ type: PayloadType.KE, data: next.gxi }, { type: PayloadType.NONCE, data: next.nonceI }, ...certRequests(policy, n.proposal.authMethod), ...natdPayloads(n, next.natd)],
+      payloads: [{ type: PayloadType.KE, data: next.gxi }, { type: PayloadType.NONCE, data: next.nonceI }, ...certRequests(policy, n.proposal.authMethod, true), ...natdPayloads(n, next.natd)],
     });
     return { next, send };
   }
@@ -127,7 +127,7 @@ export class MmSaReplied {
     const k = keyed(c, detectNat(c, natd, clear), gxi, gxr, keys, iv);
     const send = encodeMessage({
       header: phase1Header(k, MM),
-      payloads: [{ type: PayloadType.KE, data: gxr }, { type: PayloadType.NONCE, data: nonceR }, ...certRequests(c.policy, c.proposal.authMethod), ...natdPayloads(k, natd)],
+      payloads: [{ type: PayloadType.KE, data: gxr }, { type: PayloadType.NONCE, data: nonceR }, ...certRequests(c.policy, c.proposal.authMethod, false), ...natdPayloads(k, natd)],
     });
     return { next: new MmKeReplied(k), send };
   }

@@ -37,15 +37,15 @@ import { compactBlock, intern, internString, RetainedIsakmpSa } from './retained
 import type { RetransmitPolicy } from './retransmit.js';
 import type { Endpoint, IsakmpSa, NatState } from './sa-types.js';
 import { classifyVendorIds, ourVendorIds, type PeerVendorIds } from './vendor.js';
-import { authHashAlgorithm, usesPsk, usesSignatures } from './signatures.js';
+import { authHashAlgorithm, usesPsk, weSign } from './signatures.js';
 import type { ParsedCert, TrustStore } from './certificates.js';
 
 /** A connection's certificate authentication: what we sign with and send, and what we trust in the peer. */
 export interface CertAuth {
-  /** Our certificate, the intermediate CA certificates sent after it, and its private key. */
-  readonly cert: ParsedCert;
+  /** Our certificate, the intermediate CA certificates sent after it, and its private key (absent: a hybrid client). */
+  readonly cert?: ParsedCert;
   readonly chain: readonly ParsedCert[];
-  readonly key: KeyObject;
+  readonly key?: KeyObject;
   readonly trust: TrustStore;
 }
 
@@ -248,7 +248,7 @@ export function acceptOffer(
     if (choice === null) continue;
     const method = choice.value.authMethod;
     if (usesPsk(method) && !c.psk) throw new IkeError('NO_PSK', `no pre-shared key configured for peer ${env.remote.address} (connection '${c.name}')`);
-    if (usesSignatures(method) && !c.certs) throw new IkeError('POLICY', `connection '${c.name}' has no certificate for signature authentication (method ${method})`);
+    if (weSign(method, false) && !c.certs?.cert) throw new IkeError('POLICY', `connection '${c.name}' has no certificate for signature authentication (method ${method})`);
     const { peerVendorIds, nat } = peerVendors(c, payloads);
     return {
       policy: c,

@@ -319,7 +319,8 @@ export class Phase1 {
     this.retransmitter.clear();
     // An authenticated message that we refuse (a certificate, an identity) came under keys both sides hold:
     // the notify goes in an encrypted Informational, the one a peer with keys reads (strongSwan ignores clear ones)
-    const sealed = message && (header.flags & Flags.ENCRYPTION) !== 0 ? sealedRefusal(this.state, err, message) : null;
+    const decrypted = err.kind === 'AUTHENTICATION_FAILED' || err.kind === 'CERTIFICATE'; // (a key mismatch: ours are useless to the peer)
+    const sealed = message && decrypted && (header.flags & Flags.ENCRYPTION) !== 0 ? sealedRefusal(this.state, err, message) : null;
     this.toFailed();
     if (sealed) return { send: sealed, timer: null, failed: err };
     // Before we know the responder's cookie (initiator, message 2) the notify carries the one in the message.

@@ -38,6 +38,19 @@ export function authHashAlgorithm(method: number, negotiated: HashName): HashNam
   return negotiated;
 }
 
+/**
+ * Hybrid authentication (draft-ietf-ipsec-isakmp-hybrid-auth-05): the responder (the gateway) signs, the
+ * initiator sends a plain HASH_I and proves itself with XAUTH afterwards. SKEYID is the signature one.
+ */
+export function isHybrid(method: number): boolean {
+  return method === AuthMethod.HYBRID_INIT_RSA || method === AuthMethod.HYBRID_RESP_RSA;
+}
+
+/** Does this side of the exchange sign (true), or send HASH (false)? */
+export function weSign(method: number, initiator: boolean): boolean {
+  return usesSignatures(method) || (isHybrid(method) && !initiator);
+}
+
 const CURVE_METHOD: Record<string, number> = { prime256v1: AuthMethod.ECDSA_256, secp384r1: AuthMethod.ECDSA_384, secp521r1: AuthMethod.ECDSA_521 };
 
 /** The phase 1 method a key signs with: RSA_SIG, or the ECDSA method of its curve. */

@@ -16,13 +16,13 @@ export const CERT_AUTH_KEYS = ['cert', 'key', 'ca', 'crl'];
 
 export interface CertAuthConfig {
   kind: 'cert';
-  /** Our certificate, then the intermediates from the same file (sent after it). */
-  cert: ParsedCert;
+  /** Our certificate, then the intermediates from the same file (sent after it). Absent: a hybrid client. */
+  cert?: ParsedCert;
   chain: ParsedCert[];
   /** The private key; prints as "<redacted>". */
-  key: KeyObject;
+  key?: KeyObject;
   trust: TrustStore;
-  /** The phase 1 method our key signs with: RSA_SIG or ECDSA_256/384/521. */
+  /** The phase 1 method our key signs with: RSA_SIG or ECDSA_256/384/521; HYBRID_INIT_RSA with no key. */
   method: number;
   /** Where it came from, for messages: 'cert /etc/ike/gw.pem'. */
   source: string;
@@ -39,6 +39,7 @@ export function isCertAuth(o: Json): boolean {
 /** Reads and checks the certificate form of `auth`; undefined (with the problems recorded) when it is wrong. */
 export function parseCertAuth(p: Problems, at: string, o: Json, baseDir: string): CertAuthConfig | undefined {
   checkKeys(p, at, o, CERT_AUTH_KEYS);
+  if (o.cert === undefined && o.key === undefined) return hybridClient(p, at, o, baseDir);
   const errorsBefore = p.errors.length;
   const file = (key: string): string | undefined => {
     const v = o[key];
@@ -67,15 +68,35 @@ export function parseCertAuth(p: Problems, at: string, o: Json, baseDir: string)
   return redacted({ kind: 'cert', cert, chain: certs.slice(1), key, trust: { anchors, crls }, method, source: `cert ${certFile}` });
 }
 
-/** The phase 1 method of the connection's proposals: the key's, or its XAUTH form (XAUTHInitRSA) with XAUTH. */
-export function certAuthMethod(auth: CertAuthConfig, xauth: boolean): number {
+/**
+ * The phase 1 method of the connection's proposals: the key's; with XAUTH its XAUTH form (XAUTHInitRSA); with
+ * `remoteAuth: "xauth"` (the client has no certificate) or no key of ours, hybrid (HybridInitRSA).
+ */
+export function certAuthMethod(p: Problems, at: string, auth: CertAuthConfig, xauth: boolean, remoteAuth: unknown): number {
+  if (remoteAuth !== undefined && remoteAuth !== 'xauth' && remoteAuth !== 'cert') p.error(at, `must be "xauth" (hybrid: the peer proves itself with XAUTH only) or "cert", ${got(remoteAuth)}`);
+  const hybrid = auth.key === undefined || remoteAuth === 'xauth';
+  if (hybrid && !xauth) p.error(at, 'hybrid authentication (one side without a certificate) needs XAUTH: set "xauth"');
+  if (hybrid && auth.key !== undefined && auth.method !== AuthMethod.RSA_SIG) p.error(at, 'hybrid authentication is defined for RSA keys only (HybridInitRSA)');
+  if (hybrid) return AuthMethod.HYBRID_INIT_RSA;
   if (!xauth) return auth.method;
   return auth.method === AuthMethod.RSA_SIG ? AuthMethod.XAUTH_INIT_RSA : auth.method;
 }
 
 /** Our default identity with a certificate: its subject (ID_DER_ASN1_DN), as strongSwan does. */
-export function certIdentity(auth: CertAuthConfig): Identity {
-  return { kind: 'der-dn', data: auth.cert.subjectDer };
+export function certIdentity(auth: CertAuthConfig): Identity | undefined {
+  return auth.cert ? { kind: 'der-dn', data: auth.cert.subjectDer } : undefined;
+}
+
+/** `auth: { "ca": ... }` alone: a hybrid client, which checks the gateway's certificate and has none itself. */
+function hybridClient(p: Problems, at: string, o: Json, baseDir: string): CertAuthConfig | undefined {
+  const errorsBefore = p.errors.length;
+  const anchors = readAnchors(p, join(at, 'ca'), o.ca, baseDir);
+  const crls: ParsedCrl[] = [];
+  for (const [where, f] of o.crl === undefined ? [] : stringList(p, join(at, 'crl'), o.crl) ?? []) {
+    crls.push(...readPem(p, where, path.resolve(baseDir, f), 'X509 CRL', (der, w) => parseCrl(der, w)));
+  }
+  if (p.errors.length > errorsBefore) return undefined;
+  return redacted({ kind: 'cert', chain: [], trust: { anchors, crls }, method: AuthMethod.HYBRID_INIT_RSA, source: 'ca (hybrid client)' });
 }
 
 function readPem<T>(p: Problems, at: string, file: string, label: string, parse: (der: Buffer, where: string) => T): T[] {
@@ -137,7 +158,7 @@ function readAnchors(p: Problems, at: string, v: unknown, baseDir: string): Pars
 
 /** Keeps the private key out of console.log / util.inspect / JSON.stringify of a config. */
 function redacted(auth: CertAuthConfig): CertAuthConfig {
-  const shown = () => ({ kind: 'cert', cert: auth.cert.subject, chain: auth.chain.map((c) => c.subject), key: '<redacted>', anchors: auth.trust.anchors.map((a) => a.subject), crls: auth.trust.crls.length, source: auth.source });
+  const shown = () => ({ kind: 'cert', cert: auth.cert?.subject, chain: auth.chain.map((c) => c.subject), key: '<redacted>', anchors: auth.trust.anchors.map((a) => a.subject), crls: auth.trust.crls.length, source: auth.source });
   Object.defineProperty(auth, 'toJSON', { value: shown, enumerable: false });
   Object.defineProperty(auth, inspect.custom, { value: () => shown(), enumerable: false });
   return auth;
