@@ -6,7 +6,7 @@ import { ControlServer, defaultControlPath } from '../gateway/control.js';
 const USAGE = `usage: ike <command> [options]
 
 commands:
-  demo        two gateways on loopback: Main Mode + Quick Mode narrated
+  demo        two gateways on loopback: Main Mode + Quick Mode narrated (--auth cert: with certificates)
               message by message, then ESP traffic and its rates
   gateway --config FILE [--json] [--keylog DIR] [--control PATH | --no-control]
               run a gateway until SIGINT/SIGTERM; one line per event
@@ -198,7 +198,7 @@ async function main(argv: string[]): Promise<number> {
         return 0;
       case 'demo': {
         const { demo } = await import('./demo.js');
-        return await demo();
+        return await demo(rest);
       }
       case 'gateway':
         return await gateway(rest);

@@ -116,7 +116,7 @@ function sameEncoded(a: Identity, b: Identity): boolean {
   return x.idType === y.idType && x.data.equals(y.data);
 }
 
-/** An identity for messages: a DN as text rather than hex. */
+/** An identity for messages and events: a DN as text ("C=CH, O=Example, CN=gw") rather than hex. */
 export function showId(id: Identity): string {
   return id.kind === 'der-dn' ? (dnToString(id.data) ?? idToString(id)) : idToString(id);
 }
