@@ -1,7 +1,7 @@
 // Every example config in examples/ loads and validates, so the files users copy stay correct.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readdirSync } from 'node:fs';
+import { chmodSync, readdirSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import path from 'node:path';
 import { loadConfig } from '../../ts/gateway/config.js';
@@ -11,6 +11,8 @@ const dir = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..
 const env = { IKE_PSK_SITE_A: '0x' + 'ab'.repeat(32) };
 
 test('every examples/*.json loads without errors', async () => {
+  // git keeps no file modes: the sample key is made owner-only as the README tells users to
+  chmodSync(path.join(dir, 'certs', 'gw.key'), 0o600);
   const files = readdirSync(dir).filter((f) => f.endsWith('.json'));
   assert.ok(files.length >= 3, `examples found: ${files.join(', ')}`);
   for (const f of files) await loadConfig(path.join(dir, f), env);
