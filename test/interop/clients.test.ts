@@ -58,6 +58,9 @@ async function ourServer(): Promise<OurGateway> {
   return ours.start();
 }
 
+/** The client's private key, for the certificate profiles. */
+const clientKeys = new Map<StrongSwanPeer, string>();
+
 function client(p: Profile): StrongSwanPeer {
   const cert = p.auth === 'rsa-xauth' ? pki.issue(`${p.name}.client`) : undefined;
   const xauthRound = { 'local-xauth': { auth: 'xauth', xauth_id: 'alice' } as Record<string, ConfValue> };
@@ -81,13 +84,13 @@ function client(p: Profile): StrongSwanPeer {
     extraSecrets: { 'xauth-alice': { id: 'alice', secret: 'alice pw' } },
     ...byAuth[p.auth],
   });
-  (ss as unknown as { keyFile?: string }).keyFile = cert?.legacyKeyFile;
+  if (cert) clientKeys.set(ss, cert.legacyKeyFile);
   return ss;
 }
 
 async function startClient(ss: StrongSwanPeer): Promise<void> {
   await ss.start();
-  const key = (ss as unknown as { keyFile?: string }).keyFile;
+  const key = clientKeys.get(ss);
   if (key === undefined) return;
   mkdirSync(path.join(ss.dir, 'rsa'), { recursive: true });
   copyFileSync(key, path.join(ss.dir, 'rsa', 'client.pem'));
