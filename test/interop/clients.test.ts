@@ -123,3 +123,59 @@ for (const p of profiles) {
     }
   });
 }
+
+interface Peer {
+  name: string;
+  peer: string;
+  ike: string;
+  lifetime: number;
+  esp: string;
+  auth: 'rsa' | 'psk';
+}
+const peers = (JSON.parse(readFileSync(path.join(root, 'test/fixtures/clients/profiles.json'), 'utf8')) as { peers: Peer[] }).peers;
+
+for (const p of peers) {
+  test(`site-to-site peer ${p.name} (${p.peer}): we initiate Main Mode with its proposal and lifetime, strongSwan plays it`, { skip, timeout: 60_000 }, async () => {
+    const ours = pki.issue(`${p.name}-ours`);
+    const theirs = pki.issue(`${p.name}-peer`);
+    const ss = new StrongSwanPeer(pair, 'b', {
+      ike: p.ike,
+      esp: p.esp,
+      psk: PSK,
+      kernel: 'netlink',
+      rekeyTime: p.lifetime,
+      ...(p.auth === 'rsa'
+        ? { localId: `"${theirs.subject}"`, remoteId: `"${ours.subject}"`, extraLocal: { auth: 'pubkey', certs: theirs.certFile }, extraRemote: { auth: 'pubkey', cacerts: `${pki.rootFile},${pki.intermediateFile}` } }
+        : {}),
+    });
+    if (p.auth === 'rsa') clientKeys.set(ss, theirs.legacyKeyFile);
+    await startClient(ss);
+    const gw = new OurGateway(pair, 'a', {
+      listen: { address: pair.a.addr, port: 500, nattPort: 4500 },
+      connections: {
+        s: {
+          remote: pair.b.addr,
+          auth: p.auth === 'rsa' ? { cert: ours.chainFile, key: ours.keyFile, ca: [pki.rootFile] } : { psk: PSK },
+          ...(p.auth === 'psk' ? { localId: pair.a.addr, remoteId: pair.b.addr } : {}),
+          ike: [p.ike],
+          esp: [p.esp],
+          lifetime: { ike: `${p.lifetime}s` },
+          allowWeak: true,
+          initiate: true,
+          retransmit: { tries: 2, timeout: '1s', factor: 1.5 },
+        },
+      },
+    });
+    try {
+      await gw.start();
+      const up = await gw.waitFor((e) => e.event === 'phase1-up' || e.event === 'error', 15_000);
+      assert.equal(up.event, 'phase1-up', `${JSON.stringify(up)}\n${ss.logTail(30)}`);
+      assert.equal(up.algorithms, p.ike);
+      const sa = (await ss.listSas()).find((x) => x.cookieI === up.cookieI);
+      assert.equal(sa?.state, 'ESTABLISHED', ss.logTail(30));
+    } finally {
+      await gw.stop();
+      await ss.stop(1000);
+    }
+  });
+}
