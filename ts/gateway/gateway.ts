@@ -12,7 +12,7 @@
 // This file dispatches datagrams to those rooms and holds the gateway's own lifecycle (start, stop).
 import { EventEmitter } from 'node:events';
 import { defaultCrypto } from '../crypto/index.js';
-import { ExchangeType, Flags, parseHeader } from '../isakmp/index.js';
+import { ExchangeType, parseHeader } from '../isakmp/index.js';
 import { Fragmentation } from './fragmentation.js';
 import { CookieGenerator, fullChildSa, IkeError, ZERO_COOKIE, type ChildSa, type Endpoint, type IsakmpSa } from '../ike/index.js';
 import type { ConnectionConfig, GatewayConfig } from './config.js';
@@ -228,9 +228,10 @@ export class Gateway extends EventEmitter<GatewayEvents> {
       entry.remote = from; // the peer floated
     } else if (moved && !isUp(entry)) entry.remote = from;
     const data = Buffer.from(msg);
-    const { messageId, exchangeType, flags } = h.value;
-    // Message ID 0 is phase 1; so are the clear notifies a peer sends while phase 1 is not complete.
-    if (messageId === 0 || (!isUp(entry) && exchangeType === ExchangeType.INFORMATIONAL && (flags & Flags.ENCRYPTION) === 0)) {
+    const { messageId, exchangeType } = h.value;
+    // Message ID 0 is phase 1; so are the notifies a peer sends while phase 1 is not complete (clear, or under
+    // the phase 1 keys when it refuses our authentication).
+    if (messageId === 0 || (!isUp(entry) && exchangeType === ExchangeType.INFORMATIONAL)) {
       this.phase1.handle(entry, data, now);
     } else if (exchangeType === ExchangeType.TRANSACTION) {
       this.remoteAccess.handle(entry, data, now);

@@ -24,7 +24,7 @@ import { ZERO_COOKIE } from './cookie.js';
 import { asIkeError, IkeError, notifyFor, type IkeErrorKind } from './errors.js';
 import { MmAuthSent, MmKeReplied, MmKeSent, MmSaReplied, MmSaSent, mainModeRespond, mainModeStart } from './main-mode.js';
 import { notifyName, notifyPayload, phase1NotifyHint } from './notify.js';
-import { deleteIsakmpPayload, informationalMessage } from './informational.js';
+import { deleteIsakmpPayload, informationalMessage, readInformational } from './informational.js';
 import { randomMessageId, type Phase2Keys } from './phase2-crypto.js';
 import { Phase1Done, wipeKeys, type Phase1Base, type Phase1Env, type Phase1Policy, type Transition } from './phase1-core.js';
 import { DEFAULT_RETRANSMIT, Retransmitter } from './retransmit.js';
@@ -215,7 +215,7 @@ export class Phase1 {
     if (!parsed.ok) return this.idle(); // garbage or a forgery: the genuine message may still come
     const header = parsed.value.header;
     if (!bytesEqual(header.initiatorCookie, state.c.cookieI)) return this.idle();
-    if (header.exchangeType === ExchangeType.INFORMATIONAL) return this.peerNotify(parsed.value);
+    if (header.exchangeType === ExchangeType.INFORMATIONAL) return 'encrypted' in parsed.value ? this.sealedPeerNotify(state, parsed.value) : this.peerNotify(parsed.value);
     if (header.messageId !== 0) return this.idle();
     const expected = state.c.policy.mode === 'main' ? ExchangeType.IDENTITY_PROTECTION : ExchangeType.AGGRESSIVE;
     if (header.exchangeType !== expected) return this.idle();
@@ -312,6 +312,25 @@ export class Phase1 {
       timer: null,
       failed: new IkeError('PEER_NOTIFY', `peer ${this.env.remote.address} refused: ${notifyName(n.notifyType)}${phase1NotifyHint(n.notifyType)}`),
     };
+  }
+
+  /**
+   * An encrypted Informational before phase 1 is complete: a peer that read our message 5 (or AM message 3) and
+   * refuses it says so under the phase 1 keys (strongSwan: AUTHENTICATION_FAILED, INVALID_ID_INFORMATION). Its
+   * HASH(1) proves it is the peer's; the IV follows from the last block of our last message, as the peer has it.
+   */
+  private sealedPeerNotify(state: Waiting, m: { header: IsakmpHeader; encrypted: Buffer }): Phase1Output {
+    if (!('keys' in state.c) || m.header.messageId === 0) return this.idle();
+    const c = state.c;
+    const keys = { cookieI: c.cookieI, cookieR: c.cookieR, skeyidA: c.keys.skeyidA, skeyidD: c.keys.skeyidD, encryptionKey: c.keys.encryptionKey, lastIv: c.iv, proposal: c.proposal };
+    const r = readInformational(c.env.crypto, keys as unknown as Phase2Keys, m.header, m.encrypted);
+    if (!r.ok) return this.idle();
+    const n = r.events.find((e) => e.type === 'notify' && e.error);
+    if (n === undefined || n.type !== 'notify') return this.idle();
+    this.retransmitter.clear();
+    this.toFailed();
+    const failed = new IkeError('PEER_NOTIFY', `peer ${this.env.remote.address} refused our authentication: ${notifyName(n.notifyType)}${phase1NotifyHint(n.notifyType)}`);
+    return { send: [], timer: null, failed };
   }
 
   private fail(err: IkeError, header: IsakmpHeader, message?: Buffer): Phase1Output {
