@@ -509,8 +509,12 @@ function crossCheck(p: Problems, connections: ConnectionConfig[]): void {
   }
   // In main mode the responder must pick the PSK before it can decrypt the peer's ID, so only the address can
   // choose; two "%any" main-mode connections cannot be told apart.
+  // (the offered authentication method still tells them apart: XAUTH PSK, certificates, hybrid)
   const anyMain = connections.filter((c) => c.remote === '%any' && c.mode === 'main');
-  if (anyMain.length > 1) {
-    p.warn(`connections.${anyMain[1]!.name}`, `main mode picks the PSK by the peer's address before its ID is known, so with remote "%any" connections.${anyMain[0]!.name} always wins`);
+  const byMethod = new Map<number | undefined, ConnectionConfig>();
+  for (const c of anyMain) {
+    const first = byMethod.get(c.ike[0]?.authMethod);
+    if (first) p.warn(`connections.${c.name}`, `main mode picks the PSK by the peer's address before its ID is known, so with remote "%any" connections.${first.name} always wins`);
+    else byMethod.set(c.ike[0]?.authMethod, c);
   }
 }
