@@ -44,6 +44,11 @@ test('an EC P-384 key gives ECDSA_384; with XAUTH an RSA key gives XAUTH_INIT_RS
   assert.ok(x.config.connections[0]!.ike.every((p) => p.authMethod === AuthMethod.XAUTH_INIT_RSA));
 });
 
+test('sendChain false keeps the intermediates home', () => {
+  const r = config({ cert: gw.chainFile, key: gw.keyFile, ca: [rsa.rootFile], sendChain: false });
+  assert.ok(r.ok && 'kind' in r.config.connections[0]!.auth && r.config.connections[0]!.auth.chain.length === 0);
+});
+
 test('a CA directory is read', () => {
   const cas = path.join(dir, 'cas');
   mkdirSync(cas, { recursive: true });

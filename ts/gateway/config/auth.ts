@@ -10,9 +10,9 @@ import { parseCertificate, parseCrl, pemBlocks, keyMatchesCertificate, type Pars
 import { IkeError } from '../../ike/errors.js';
 import { signatureMethodFor } from '../../ike/signatures.js';
 import { AuthMethod, type Identity } from '../../isakmp/index.js';
-import { checkKeys, got, join, stringList, type Json, type Problems } from './check.js';
+import { boolean, checkKeys, got, join, stringList, type Json, type Problems } from './check.js';
 
-export const CERT_AUTH_KEYS = ['cert', 'key', 'ca', 'crl'];
+export const CERT_AUTH_KEYS = ['cert', 'key', 'ca', 'crl', 'sendChain'];
 
 export interface CertAuthConfig {
   kind: 'cert';
@@ -65,7 +65,9 @@ export function parseCertAuth(p: Problems, at: string, o: Json, baseDir: string)
   } catch (e) {
     return p.error(join(at, 'key'), (e as IkeError).message);
   }
-  return redacted({ kind: 'cert', cert, chain: certs.slice(1), key, trust: { anchors, crls }, method, source: `cert ${certFile}` });
+  // iOS / macOS want the end-entity certificate alone (CLIENTS.md): sendChain false keeps the intermediates home
+  const sendChain = boolean(p, join(at, 'sendChain'), o.sendChain, true);
+  return redacted({ kind: 'cert', cert, chain: sendChain ? certs.slice(1) : [], key, trust: { anchors, crls }, method, source: `cert ${certFile}` });
 }
 
 /**
