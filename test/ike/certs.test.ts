@@ -136,6 +136,9 @@ test('a valid certificate of another identity than the configured remote ID is r
   );
   assert.equal(res.initiator.error?.notifyType, NotifyType.INVALID_ID_INFORMATION);
   assert.match(res.initiator.error!.message, /authenticated as 'C=CH, O=ikev1-engine tests, CN=impostor' but connection 'cert' expects 'C=CH, O=ikev1-engine tests, CN=expected-gw'/);
+  // the responder, already done, is told under the phase 1 keys: a notify, then a Delete of the ISAKMP SA
+  const after = res.wire.filter((w) => w.from === 'i').map((w) => parseMessage(w.bytes)).slice(-2);
+  for (const m of after) assert.ok(m.ok && m.value.header.exchangeType === 5 && 'encrypted' in m.value, 'two encrypted Informationals');
 });
 
 test('a signature made with another key than the certificate\'s fails with INVALID_SIGNATURE', async () => {
