@@ -179,3 +179,33 @@ for (const p of peers) {
     }
   });
 }
+
+test('iOS retry: Aggressive Mode with DH 14 refused by a gateway that takes group 2 only (NO_PROPOSAL_CHOSEN), the retry with group 2 gets in', { skip, timeout: 60_000 }, async () => {
+  const config = JSON.parse(readFileSync(path.join(root, 'examples/remote-access-clients.json'), 'utf8'));
+  const c = config.connections['ios-group-psk'];
+  config.listen = { address: pair.a.addr, port: 500, nattPort: 4500 };
+  config.connections = { 'ios-group-psk': { ...c, auth: { psk: PSK, allowAggressivePsk: true }, ike: ['aes256-sha256-modp1024'], allowWeak: true, xauth: { ...c.xauth, users: 'users' } } };
+  const ours = new OurGateway(pair, 'a', config);
+  writeFileSync(path.join(ours.dir, 'users'), `${await userFileLine('alice', 'alice pw', { N: 1024, r: 8, p: 1 })}\n`);
+  await ours.start();
+  const ios = (ike: string) => client({ name: 'ios-retry', client: 'iOS', mode: 'aggressive', ike, esp: 'aes256-sha256', auth: 'psk-xauth', id: 'keyid:ios-group', connection: 'ios-group-psk' });
+  try {
+    const first = ios('aes256-sha256-modp2048');
+    await startClient(first);
+    const r1 = await first.initiateIke(6);
+    assert.equal(r1.ok, false);
+    const refused = await ours.waitFor((e) => e.event === 'error', 10_000);
+    assert.match(String(refused.message), /no matching phase 1 proposal .*peer offered \[aes256-sha256-modp2048\]/);
+    assert.ok(await first.waitForLog(/received NO_PROPOSAL_CHOSEN error notify/, 5000), first.logTail(20));
+    await first.stop(1000);
+    const retry = ios('aes256-sha256-modp1024');
+    await startClient(retry);
+    await retry.initiateIke(10);
+    const up = await ours.waitFor((e) => e.event === 'phase1-up', 10_000);
+    assert.equal(up.algorithms, 'aes256-sha256-modp1024');
+    await ours.waitFor((e) => e.event === 'remote-access' && e.type === 'xauthOk', 10_000);
+    await retry.stop(1000);
+  } finally {
+    await ours.stop();
+  }
+});
