@@ -3,6 +3,8 @@
 //   signatures (RSA, ECDSA): ID, our certificate and the intermediates (CERT, X.509 signature encoding), and
 //   SIG = the signature over HASH_I / HASH_R (RFC 2409 5.1); CERTREQ naming our trust anchors goes out with
 //   the KE (Main Mode) or first (Aggressive Mode) messages, as strongSwan and racoon send it.
+//   hybrid (HybridInitRSA): the gateway (responder) signs as above, its client sends ID and HASH_I and proves
+//   itself with XAUTH afterwards (signatures.ts: weSign says which side does what).
 // The peer's side: its certificate chain verified to our anchors (certificates.ts), the identity of its ID
 // payload found in its certificate, the configured remote identity matched, then its signature checked.
 import {
