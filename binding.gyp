@@ -24,7 +24,7 @@
       "target_name": "ikev1_common",
       "type": "static_library",
       "cflags": ["-fPIC"],
-      "sources": ["native/dh.cc", "native/prf.cc", "native/cipher.cc", "native/udp.cc", "native/sockaddr.cc"]
+      "sources": ["native/dh.cc", "native/prf.cc", "native/cipher.cc", "native/udp.cc", "native/sockaddr.cc", "native/sig.cc"]
     },
     {
       # The production addon, the one the engine loads.

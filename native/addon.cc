@@ -40,6 +40,7 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   InitEsp(env, exports);
   InitDataplane(env, exports);
   InitUdp(env, exports);
+  InitSig(env, exports);
 #ifdef IKE_TEST_HOOKS
   exports.Set("testHooks", true);
 #endif

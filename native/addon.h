@@ -8,3 +8,4 @@ void InitCipher(Napi::Env env, Napi::Object exports);  // cipher.cc: IKE message
 void InitEsp(Napi::Env env, Napi::Object exports);     // esp.cc: ESP SAs, batch seal/open, replay window
 void InitDataplane(Napi::Env env, Napi::Object exports);  // dataplane.cc: TUN device, ESP-in-UDP worker thread
 void InitUdp(Napi::Env env, Napi::Object exports);        // udp.cc: batched UDP socket (sendmmsg / recvmmsg) for IKE
+void InitSig(Napi::Env env, Napi::Object exports);        // sig.cc: ECDSA over a precomputed digest (IKEv1 SIG)

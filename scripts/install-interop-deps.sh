@@ -28,8 +28,9 @@ echo "wireshark-common wireshark-common/install-setuid boolean false" | debconf-
 # libstrongswan-standard-plugins brings the openssl plugin (ECP groups, AES-GCM); it is only a
 # "Recommends" of strongswan-charon, and recommends are not installed below.
 # libcharon-extauth-plugins ships xauth-generic (the remote-access tests' XAUTH with swanctl secrets).
+# openssl (the command) makes the certificate tests' CA chains (test/ike/pki.ts) and `ike demo --auth cert`'s.
 want=(strongswan-charon strongswan-swanctl libstrongswan-standard-plugins libcharon-extra-plugins
-      libcharon-extauth-plugins libstrongswan-extra-plugins tshark iputils-ping iproute2 iperf3 iptables
+      libcharon-extauth-plugins libstrongswan-extra-plugins tshark iputils-ping iproute2 iperf3 iptables openssl
       libipsec-mb-dev)
 missing=()
 for p in "${want[@]}"; do

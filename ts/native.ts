@@ -186,6 +186,10 @@ export interface NativeAddon {
 
   // native/udp.cc
   UdpSocket: NativeUdpSocketConstructor;
+
+  // native/sig.cc: ECDSA over a digest the caller already has (IKEv1 signs HASH_I / HASH_R as it is), r | s
+  ecdsaSignDigest(pkcs8Der: Uint8Array, digest: Uint8Array): Buffer;
+  ecdsaVerifyDigest(spkiDer: Uint8Array, digest: Uint8Array, signature: Uint8Array): boolean;
 }
 
 /** The virtio-net header of a joined TUN write (native/dataplane_gso.h). */

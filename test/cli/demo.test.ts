@@ -22,3 +22,14 @@ test('npm start (ike demo, as the README shows it) negotiates Main Mode + Quick 
   assert.match(r.stdout, /stopped: the initiator sent Deletes/);
   assert.equal(r.stderr, '');
 });
+
+test('ike demo --auth cert: the same negotiation with ECDSA certificates from a throw-away CA, narrated (CERTREQ, CERT, SIG)', { timeout: 60_000 }, () => {
+  const r = spawnSync(process.execPath, [IKE, 'demo', '--auth', 'cert'], { cwd: ROOT, encoding: 'utf8', timeout: 50_000 });
+  assert.equal(r.status, 0, r.stderr);
+  assert.match(r.stdout, /ECDSA P-256 certificates from a throw-away demo CA/);
+  assert.match(r.stdout, /Main Mode 3\/6 .*\n.*payloads on the wire: KE NONCE CR NAT-D NAT-D/);
+  assert.match(r.stdout, /Main Mode 5\/6  encrypted: IDii .* CERT \+ SIG/);
+  assert.match(r.stdout, /peer authenticated as O=ike demo, CN=responder\.demo/);
+  for (let i = 1; i <= 3; i++) assert.match(r.stdout, new RegExp(`Quick Mode ${i}/3`));
+  assert.equal(r.stderr, '');
+});

@@ -314,7 +314,9 @@ test('identities: strongSwan notation', () => {
   assert.equal(oneError(config({ remoteId: '@#0a0' })), "connections.site-a.remoteId: key ID '@#0a0' must be '@#' followed by an even number of hex digits");
   assert.equal(oneError(config({ localId: '@' })), "connections.site-a.localId: '@' must be followed by a name, e.g. '@vpn.example.com'");
   assert.equal(oneError(config({ localId: 'user@' })), "connections.site-a.localId: 'user@' is not a valid 'user@host' identity");
-  assert.equal(oneError(config({ localId: 'C=CH, O=Example' })), "connections.site-a.localId: 'C=CH, O=Example' is not an IP address, hostname, '@name', 'user@host' or '@#hex' key ID");
+  // a distinguished name (certificate connections): DER of the name, RDNs in the order written
+  assert.equal((conn({ localId: 'C=CH, O=Example' }).localId as { kind: string }).kind, 'der-dn');
+  assert.match(oneError(config({ localId: 'C=CH, XX=Example' })), /connections\.site-a\.localId: 'XX=Example' in distinguished name 'C=CH, XX=Example' is not KEY=value with a known key/);
   assert.equal(oneError(config({ localId: '%any' })), "connections.site-a.localId: '%any' is not an IP address, hostname, '@name', 'user@host' or '@#hex' key ID");
   // `local` sets our address (and so the default localId) when listening on any address.
   const g = ok({ connections: { x: { remote: '10.99.0.1', local: '10.99.0.2', auth: { psk: PSK } } } });

@@ -27,8 +27,10 @@ export async function runPhase1(
   responderPolicies: Phase1Policy[],
   channel: Channel = perfect,
   maxTimeMs = 600_000,
+  /** The virtual clock's start (ms); certificate tests start at the real time so validity checks apply. */
+  startMs = 1_000_000,
 ): Promise<PairResult> {
-  let now = 1_000_000;
+  let now = startMs;
   const res: PairResult = { initiator: {}, responder: {}, wire: [], now };
   const envI = { crypto, cookies: new CookieGenerator(crypto), local: A, remote: B };
   const envR = { crypto, cookies: new CookieGenerator(crypto), local: B, remote: A };

@@ -5,6 +5,7 @@ import dgram from 'node:dgram';
 import { ExchangeType, Flags, describePayloads, parseMessage } from '../isakmp/index.js';
 import { layoutSealBatch } from '../esp/index.js';
 import { Gateway, parseConfig, type ChildUpEvent, type GatewayConfig, type Phase1UpEvent } from '../gateway/index.js';
+import { demoPki, type DemoPki } from './demo-pki.js';
 
 const out = (s = '') => process.stdout.write(s + '\n');
 
@@ -26,7 +27,16 @@ async function freePort(): Promise<number> {
   }
 }
 
-function config(name: string, port: number, peerPort: number, initiate: boolean): GatewayConfig {
+/** `auth` of a demo gateway: the pre-shared key, or its certificate from the demo PKI. */
+function demoAuth(pki: DemoPki | null, name: string, peer: string): { auth: object; ids: object } {
+  if (pki === null) return { auth: { psk: 'demo pre-shared key (use a long random one)' }, ids: {} };
+  const c = pki.cert(name);
+  // each expects the other's subject DN, which only a certificate from the demo CA can prove
+  return { auth: { cert: c.cert, key: c.key, ca: [pki.ca] }, ids: { localId: c.subject, remoteId: `O=ike demo, CN=${peer}.demo` } };
+}
+
+function config(name: string, port: number, peerPort: number, initiate: boolean, pki: DemoPki | null): GatewayConfig {
+  const { auth, ids } = demoAuth(pki, name, initiate ? 'responder' : 'initiator');
   const r = parseConfig(
     {
       listen: { address: '127.0.0.1', port, nattPort: port + 1 },
@@ -35,9 +45,10 @@ function config(name: string, port: number, peerPort: number, initiate: boolean)
           remote: '127.0.0.1',
           remotePort: peerPort,
           remoteNattPort: peerPort + 1,
-          auth: { psk: 'demo pre-shared key (use a long random one)' },
+          auth,
           localId: `@${name}.demo`,
           remoteId: `@${initiate ? 'responder' : 'initiator'}.demo`,
+          ...ids,
           ike: ['aes128-sha256-modp2048'],
           esp: ['aes128gcm16'],
           pfs: true,
@@ -62,6 +73,14 @@ const MAIN_MODE = [
   'encrypted: IDii (who the initiator is) + HASH_I (proof it knows the pre-shared key)',
   'encrypted: IDir + HASH_R: the ISAKMP SA is established',
 ];
+// With certificates (RFC 2409 5.1): CERTREQ names the trusted CA, CERT carries the chain, SIG signs HASH_I / HASH_R.
+const MAIN_MODE_CERT = [
+  ...MAIN_MODE.slice(0, 2),
+  'KE (g^xi), Ni, CERTREQ (the CA the initiator trusts), NAT-D',
+  'KE (g^xr), Nr, CERTREQ, NAT-D: SKEYID = prf(Ni | Nr, g^xy), no shared secret needed',
+  'encrypted: IDii (its certificate\'s subject DN) + CERT + SIG (HASH_I signed with its private key)',
+  'encrypted: IDir + CERT + SIG: each side checked the other\'s chain to the CA, its identity and signature',
+];
 const QUICK_MODE = [
   'encrypted: HASH(1), SA (ESP proposal with the initiator\'s SPI), Ni, KE (PFS), IDci/IDcr (traffic selectors)',
   'encrypted: HASH(2), SA (chosen proposal with the responder\'s SPI), Nr, KE, IDs',
@@ -71,15 +90,26 @@ const QUICK_MODE = [
 /** Bytes of each inner packet, in memory and over UDP. */
 const PACKET_SIZE = 1400;
 
-export async function demo(): Promise<number> {
+export async function demo(args: readonly string[] = []): Promise<number> {
+  const auth = args[0] === '--auth' ? args[1] : 'psk';
+  if (auth !== 'psk' && auth !== 'cert') throw new Error('usage: ike demo [--auth psk|cert]');
+  const pki = auth === 'cert' ? demoPki() : null;
+  try {
+    return await run(pki);
+  } finally {
+    pki?.remove();
+  }
+}
+
+async function run(pki: DemoPki | null): Promise<number> {
   const [pi, pr] = await portPairs();
-  const responder = new Gateway(config('responder', pr, pi, false));
-  const initiator = new Gateway(config('initiator', pi, pr, true));
+  const responder = new Gateway(config('responder', pr, pi, false, pki));
+  const initiator = new Gateway(config('initiator', pi, pr, true, pki));
   out('ike demo: two gateways on 127.0.0.1, Main Mode + Quick Mode over real UDP, then ESP.');
   out(`  initiator  127.0.0.1:${pi} (NAT-T ${pi + 1})    responder  127.0.0.1:${pr} (NAT-T ${pr + 1})`);
-  out('  proposals  IKE aes128-sha256-modp2048, ESP aes128gcm16 with PFS (modp2048), pre-shared key');
+  out(`  proposals  IKE aes128-sha256-modp2048, ESP aes128gcm16 with PFS (modp2048), ${pki ? 'ECDSA P-256 certificates from a throw-away demo CA (ECDSA_256)' : 'pre-shared key'}`);
   out();
-  narrate(initiator);
+  narrate(initiator, pki ? MAIN_MODE_CERT : MAIN_MODE);
   const { p1, ci, cr, ms } = await negotiate(initiator, responder);
   out();
   describeSas(p1, ci, cr, ms);
@@ -102,7 +132,7 @@ async function portPairs(): Promise<[number, number]> {
 }
 
 /** Prints each ISAKMP message the initiator sends or receives, once (not its retransmissions), with what it carries. */
-function narrate(initiator: Gateway): void {
+function narrate(initiator: Gateway, mainMode: readonly string[]): void {
   let mm = 0;
   let qm = 0;
   const seen = new Set<string>();
@@ -117,7 +147,7 @@ function narrate(initiator: Gateway): void {
     const enc = (h.flags & Flags.ENCRYPTION) !== 0;
     const clear = 'payloads' in p.value ? describePayloads(p.value.payloads) : '';
     let what: string;
-    if (h.exchangeType === ExchangeType.IDENTITY_PROTECTION) what = `Main Mode ${mm + 1}/6  ${MAIN_MODE[mm++] ?? ''}`;
+    if (h.exchangeType === ExchangeType.IDENTITY_PROTECTION) what = `Main Mode ${mm + 1}/6  ${mainMode[mm++] ?? ''}`;
     else if (h.exchangeType === ExchangeType.QUICK_MODE) what = `Quick Mode ${qm + 1}/3 ${QUICK_MODE[qm++] ?? ''}`;
     else what = `Informational (message ID ${h.messageId.toString(16)})${enc ? ', encrypted: a Delete or a notify' : ''}`;
     out(`  ${arrow}  ${String(d.bytes.length).padStart(4)} bytes  ${what}`);
@@ -142,7 +172,7 @@ async function negotiate(initiator: Gateway, responder: Gateway): Promise<{ p1: 
 
 /** The keys of the ISAKMP SA (RFC 2409 5: SKEYID_d, _a, _e) and the two directions of the child SA. */
 function describeSas(p1: Phase1UpEvent, ci: ChildUpEvent, cr: ChildUpEvent, ms: number): void {
-  out(`ISAKMP SA established (${p1.algorithms}), cookies ${p1.cookieI} / ${p1.cookieR}`);
+  out(`ISAKMP SA established (${p1.algorithms}), cookies ${p1.cookieI} / ${p1.cookieR}, peer authenticated as ${p1.remoteId}`);
   const sa = p1.sa;
   const hex = (b: Buffer) => `${b.subarray(0, 8).toString('hex')}... (${b.length} bytes)`;
   out(`  SKEYID_d ${hex(sa.skeyidD)}  for the ESP keys (KEYMAT)`);

@@ -8,7 +8,7 @@ import { command, runCommand, UsageError } from './args.js';
 const USAGE = `usage: ike <command> [options]      (ike <command> --help: that command's options)
 
 commands:
-  demo        two gateways on loopback: Main Mode + Quick Mode narrated
+  demo        two gateways on loopback: Main Mode + Quick Mode narrated (--auth cert: with certificates)
               message by message, then ESP traffic and its rates
   gateway     run a gateway from a config file until SIGINT/SIGTERM
               (SIGHUP: reload), one line per event; a control socket for
@@ -86,8 +86,10 @@ async function bench(argv: string[]): Promise<number> {
 const DEMO_COMMAND = command({
   name: 'ike demo',
   summary: `Two gateways on 127.0.0.1: Main Mode + Quick Mode over real UDP, narrated message by message,
-then ESP traffic in memory and over UDP with its rates. Takes no options.`,
-  options: {},
+then ESP traffic in memory and over UDP with its rates.`,
+  options: {
+    auth: { kind: 'choice', choices: ['psk', 'cert'], value: 'psk|cert', help: 'pre-shared key (default), or ECDSA certificates from a throw-away demo CA (CERTREQ, CERT, SIG narrated)' },
+  },
 });
 
 async function dispatch(commandName: string | undefined, rest: string[]): Promise<number> {
@@ -102,7 +104,7 @@ async function dispatch(commandName: string | undefined, rest: string[]): Promis
       process.stdout.write(version() + '\n');
       return 0;
     case 'demo':
-      return runCommand(DEMO_COMMAND, rest, async () => (await import('./demo.js')).demo());
+      return runCommand(DEMO_COMMAND, rest, async (a) => (await import('./demo.js')).demo(a.values.auth === 'cert' ? ['--auth', 'cert'] : []));
     case 'gateway':
       return (await import('./gateway.js')).gateway(rest);
     case 'bench':

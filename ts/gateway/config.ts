@@ -15,12 +15,15 @@ import { boolean, checkKeys, got, integer, join, object, oneOf, Problems, string
 import { LIMITS_ERROR_KEYS, LIMITS_KEYS, parseLimits, type LimitsConfig } from './config/limits.js';
 import { parseEspProposals, parseIkeProposals, parsePfs } from './config/proposals.js';
 import { checkActions, parseCloseAction, parseDpdAction, type CloseAction, type DpdAction } from './config/actions.js';
+import { parseFragmentation, type FragmentationConfig } from './config/fragmentation.js';
+import { CERT_AUTH_KEYS, certAuthMethod, certIdentity, isCertAuth, parseCertAuth, type CertAuthConfig } from './config/auth.js';
 import { MODECFG_KEYS, parseModeConfig, parseXauth, XAUTH_KEYS, type ModeConfigConfig, type XauthConfig } from './config/remote-access.js';
 import { METRICS_KEYS, parseMetrics, type MetricsConfig } from './config/metrics.js';
 import { parseSelectors, type ProtoPort } from './config/selectors.js';
 import { decodePsk, isUnspecified, parseAddress, parseDuration, parseIdentity, type Address, type SelectorAddress } from './config/values.js';
 
 export type { SelectorAddress } from './config/values.js';
+export type { CertAuthConfig } from './config/auth.js';
 export type { MetricsConfig } from './config/metrics.js';
 export { defineConfig, GatewayConfigSchema, type ConnectionConfigInput, type GatewayConfigInput } from './config/schema.js';
 export type { EspProposal } from '../ike/esp-proposals.js';
@@ -51,7 +54,8 @@ export interface ConnectionConfig {
   /** The peer's NAT-T port, where IKE moves when a NAT is detected or encapsulation is forced. */
   remoteNattPort: number;
   mode: 'main' | 'aggressive';
-  auth: PskAuth;
+  /** A pre-shared key, or a certificate with its key and trust anchors (config/auth.ts). */
+  auth: PskAuth | CertAuthConfig;
   /** 'address': our address on the SA (known once the socket is), when no concrete address is configured. */
   localId: Identity | 'address';
   /** 'any': accept whatever identity the peer sends. */
@@ -93,6 +97,8 @@ export interface ConnectionConfig {
   /** Remote access (ts/gateway/config/remote-access.ts): XAUTH server or client; phase 1 then uses XAUTH_INIT_PSK. */
   xauth?: XauthConfig;
   modeConfig?: ModeConfigConfig;
+  /** IKEv1 fragmentation (config/fragmentation.ts). */
+  fragmentation: FragmentationConfig;
 }
 
 /** The native TUN data plane (ts/gateway/dataplane.ts): absent = the host carries traffic itself. */
@@ -145,7 +151,7 @@ const LISTEN_KEYS = ['address', 'port', 'nattPort'];
 const CONNECTION_KEYS = [
   'remote', 'remotePort', 'remoteNattPort', 'local', 'mode', 'auth', 'localId', 'remoteId', 'ike', 'esp', 'pfs', 'localTs', 'remoteTs', 'type',
   'lifetime', 'dpd', 'closeAction', 'encap', 'natKeepalive', 'initiate', 'retransmit', 'selection', 'keylog', 'allowWeak', 'allowNull',
-  'xauth', 'modeConfig',
+  'xauth', 'modeConfig', 'fragmentation', 'fragmentSize', 'remoteAuth',
 ];
 const AUTH_KEYS = ['psk', 'pskEnv', 'pskFile', 'allowAggressivePsk'];
 const LIFETIME_KEYS = ['ike', 'esp', 'espKilobytes'];
@@ -153,7 +159,7 @@ const DPD_KEYS = ['delay', 'timeout', 'action'];
 const RETRANSMIT_KEYS = ['tries', 'timeout', 'factor'];
 /** The keys parseConfig() knows at each level (config/schema.ts must have the same: test/gateway/config-schema.test.ts). */
 export const CONFIG_KEYS: Readonly<Record<string, readonly string[]>> = {
-  top: TOP_KEYS, listen: LISTEN_KEYS, dataplane: DATAPLANE_KEYS, metrics: METRICS_KEYS, connection: CONNECTION_KEYS, auth: AUTH_KEYS,
+  top: TOP_KEYS, listen: LISTEN_KEYS, dataplane: DATAPLANE_KEYS, metrics: METRICS_KEYS, connection: CONNECTION_KEYS, auth: [...AUTH_KEYS, ...CERT_AUTH_KEYS],
   lifetime: LIFETIME_KEYS, dpd: DPD_KEYS, retransmit: RETRANSMIT_KEYS, xauth: XAUTH_KEYS, modeConfig: MODECFG_KEYS,
   limits: LIMITS_KEYS.filter((k) => k !== '_comment'), limitsErrors: LIMITS_ERROR_KEYS.filter((k) => k !== '_comment'),
 };
@@ -277,15 +283,19 @@ function parseConnection(p: Problems, name: string, v: unknown, listen: ListenCo
   const allowNull = boolean(p, k('allowNull'), o.allowNull, false);
 
   const auth = parseAuth(p, k('auth'), o.auth, opts);
-  const localId = parseLocalId(p, k('localId'), o.localId, local);
-  const remoteId = parseRemoteId(p, k('remoteId'), o.remoteId, peer);
+  const cert = auth !== undefined && 'kind' in auth ? auth : undefined;
+  // with a certificate: by default we are its subject, and the peer is whoever the CAs vouch for
+  const localId = (o.localId === undefined && cert && certIdentity(cert)) || parseLocalId(p, k('localId'), o.localId, local);
+  const remoteId = o.remoteId === undefined && cert ? 'any' : parseRemoteId(p, k('remoteId'), o.remoteId, peer);
 
   const xauth = parseXauth(p, k('xauth'), o.xauth, opts);
   const modeConfig = parseModeConfig(p, k('modeConfig'), o.modeConfig);
 
   // Lifetimes come before the proposals: the IKE lifetime goes into every phase 1 transform.
   const lifetime = parseLifetime(p, k('lifetime'), o.lifetime);
-  const ike = parseIkeProposals(p, k('ike'), o.ike, { allowWeak, lifetimeSeconds: lifetime.ikeSeconds, xauth: xauth !== undefined });
+  const ike = parseIkeProposals(p, k('ike'), o.ike, {
+    allowWeak, lifetimeSeconds: lifetime.ikeSeconds, xauth: xauth !== undefined, ...(cert ? { authMethod: certAuthMethod(p, k('remoteAuth'), cert, xauth !== undefined, o.remoteAuth) } : {}),
+  });
   const esp = parseEspProposals(p, k('esp'), o.esp, { allowWeak, allowNull });
   const pfs = parsePfs(p, k('pfs'), o.pfs, esp, allowWeak);
 
@@ -306,6 +316,7 @@ function parseConnection(p: Problems, name: string, v: unknown, listen: ListenCo
   const initiate = boolean(p, k('initiate'), o.initiate, false);
   const selection = oneOf(p, k('selection'), o.selection, ['responder', 'initiator'] as const, 'responder');
   const keylog = boolean(p, k('keylog'), o.keylog, false);
+  const fragmentation = parseFragmentation(p, k, o.fragmentation, o.fragmentSize);
   if (keylog) p.warn(k('keylog'), 'session keys will be written to the key log; use for debugging only');
 
   // Checks across keys of this connection.
@@ -315,7 +326,7 @@ function parseConnection(p: Problems, name: string, v: unknown, listen: ListenCo
   if (p.errors.length > errorsBefore || !auth || remote === undefined) return undefined;
   return {
     name, local, remote, remotePort, remoteNattPort, mode, auth, localId, remoteId, ike, esp, pfs, localTs, remoteTs,
-    localProtoPort, remoteProtoPort, type, lifetime, dpd, closeAction, encap, natKeepaliveSeconds, initiate, retransmit, selection, keylog,
+    localProtoPort, remoteProtoPort, type, lifetime, dpd, closeAction, encap, natKeepaliveSeconds, initiate, retransmit, selection, keylog, fragmentation,
     ...(xauth ? { xauth } : {}), ...(modeConfig ? { modeConfig } : {}),
   };
 }
@@ -401,13 +412,14 @@ function checkSelectorFamilies(p: Problems, at: string, localTs: SelectorAddress
  * only one DH group can be offered; and with a PSK the responder's HASH_R, sent in clear, allows an offline
  * dictionary attack on the key, which the configuration must accept explicitly.
  */
-function checkAggressiveMode(p: Problems, at: string, ike: IkeProposal[], auth: PskAuth | undefined): void {
+function checkAggressiveMode(p: Problems, at: string, ike: IkeProposal[], auth: PskAuth | CertAuthConfig | undefined): void {
   const groups = [...new Set(ike.map((x) => x.group))];
   if (groups.length > 1) {
     p.error(join(at, 'ike'), `aggressive mode can offer only one DH group: the KE payload goes in the first message, before the peer chooses; got ${groups.map((g) => dhGroupInfo(g)!.keyword).join(', ')}`);
   }
-  if (auth && !auth.allowAggressivePsk) p.error(join(at, 'mode'), `${AGGRESSIVE_PSK_RISK}; set auth.allowAggressivePsk: true to accept this risk`);
-  else if (auth) p.warn(join(at, 'mode'), `${AGGRESSIVE_PSK_RISK}; use a long random key`);
+  if (auth === undefined || 'kind' in auth) return; // signatures: nothing to attack offline
+  if (!auth.allowAggressivePsk) p.error(join(at, 'mode'), `${AGGRESSIVE_PSK_RISK}; set auth.allowAggressivePsk: true to accept this risk`);
+  else p.warn(join(at, 'mode'), `${AGGRESSIVE_PSK_RISK}; use a long random key`);
 }
 
 /** XAUTH and mode-config roles must agree: the XAUTH server responds and gives configuration, the client asks for it. */
@@ -454,11 +466,12 @@ function parseRetransmit(p: Problems, at: string, v: unknown): ConnectionConfig[
   return out;
 }
 
-function parseAuth(p: Problems, at: string, v: unknown, opts: ParseOptions): PskAuth | undefined {
+function parseAuth(p: Problems, at: string, v: unknown, opts: ParseOptions): PskAuth | CertAuthConfig | undefined {
   const sources = '"psk" (the key; "0x..." for hex), "pskEnv" (an environment variable name) or "pskFile" (a file path)';
-  if (v === undefined) return p.error(at, `missing (a pre-shared key: an object with one of ${sources})`);
+  if (v === undefined) return p.error(at, `missing (a pre-shared key: an object with one of ${sources}; or a certificate: "cert", "key", "ca")`);
   const o = object(p, at, v);
   if (!o) return undefined;
+  if (isCertAuth(o)) return parseCertAuth(p, at, o, opts.baseDir);
   checkKeys(p, at, o, AUTH_KEYS);
   const allowAggressivePsk = boolean(p, join(at, 'allowAggressivePsk'), o.allowAggressivePsk, false);
   const given = (['psk', 'pskEnv', 'pskFile'] as const).filter((s) => o[s] !== undefined);
@@ -511,8 +524,12 @@ function crossCheck(p: Problems, connections: ConnectionConfig[]): void {
   }
   // In main mode the responder must pick the PSK before it can decrypt the peer's ID, so only the address can
   // choose; two "%any" main-mode connections cannot be told apart.
+  // (the offered authentication method still tells them apart: XAUTH PSK, certificates, hybrid)
   const anyMain = connections.filter((c) => c.remote === '%any' && c.mode === 'main');
-  if (anyMain.length > 1) {
-    p.warn(`connections.${anyMain[1]!.name}`, `main mode picks the PSK by the peer's address before its ID is known, so with remote "%any" connections.${anyMain[0]!.name} always wins`);
+  const byMethod = new Map<number | undefined, ConnectionConfig>();
+  for (const c of anyMain) {
+    const first = byMethod.get(c.ike[0]?.authMethod);
+    if (first) p.warn(`connections.${c.name}`, `main mode picks the PSK by the peer's address before its ID is known, so with remote "%any" connections.${first.name} always wins`);
+    else byMethod.set(c.ike[0]?.authMethod, c);
   }
 }

@@ -12,7 +12,8 @@
 // This file dispatches datagrams to those rooms and holds the gateway's own lifecycle (start, stop).
 import { EventEmitter } from 'node:events';
 import { defaultCrypto } from '../crypto/index.js';
-import { ExchangeType, Flags, parseHeader } from '../isakmp/index.js';
+import { ExchangeType, parseHeader } from '../isakmp/index.js';
+import { Fragmentation } from './fragmentation.js';
 import { CookieGenerator, fullChildSa, IkeError, ZERO_COOKIE, type ChildSa, type Endpoint, type IsakmpSa } from '../ike/index.js';
 import type { ConnectionConfig, GatewayConfig } from './config.js';
 import { Admission } from './admission.js';
@@ -63,6 +64,7 @@ export class Gateway extends EventEmitter<GatewayEvents> {
   private readonly remoteAccess: RemoteAccessBinding;
   private readonly phase1: Phase1Driver;
   private readonly lifecycle: SaLifecycle;
+  private readonly fragments: Fragmentation;
   private readonly localEndpoints = new Map<string, Endpoint>();
   private run: RunState = 'new';
 
@@ -80,6 +82,7 @@ export class Gateway extends EventEmitter<GatewayEvents> {
     const scheduler = (this.scheduler = new Scheduler((entry) => this.lifecycle.due(entry)));
     const transport = (this.transport = new Transport(config, options.nativeUdp ?? nativeAddon() !== null));
     const policies = (this.policies = new PolicyCompiler(config, { asyncDh: options.asyncDh ?? true, plainEsp: () => transport.dataplane?.plainEsp ?? false }, () => transport.address));
+    this.fragments = new Fragmentation(table, policies);
     // a wildcard listener sends each SA's messages from the address the SA runs on (its NAT-D hashes name it)
     const send = (entry: IsakmpEntry, m: Buffer) => this.sendTo(m, entry.remote, entry.natt, transport.wildcard ? (entry.sa?.local ?? entry.phase1?.env.local)?.address : undefined);
     const teardown = (entry: IsakmpEntry, reason: string, notify: boolean) => this.lifecycle.teardown(entry, reason, notify);
@@ -208,6 +211,7 @@ export class Gateway extends EventEmitter<GatewayEvents> {
     await this.scheduler.settle();
     await this.transport.close();
     this.errors.close();
+    this.fragments.clear();
     this.run = 'stopped';
   }
 
@@ -269,10 +273,15 @@ export class Gateway extends EventEmitter<GatewayEvents> {
     this.emit('esp-packet', { connection: hit.entry.connection, spi, payload: r.payload, nextHeader: r.nextHeader });
   }
 
-  private receive(msg: Buffer, from: Endpoint, natt: boolean, local?: string): void {
+  private receive(datagram: Buffer, from: Endpoint, natt: boolean, local?: string): void {
     if (this.run !== 'running') return;
-    const h = parseHeader(msg);
-    if (!h.ok) return; // not ISAKMP: nothing to answer
+    const first = parseHeader(datagram);
+    if (!first.ok) return; // not ISAKMP: nothing to answer
+    // a fragment is held until its message is whole, which then goes on as if it had come in one datagram
+    const msg = this.fragments.incoming(datagram, first.value.nextPayload, from, Date.now());
+    if (msg === null) return;
+    const h = msg === datagram ? first : parseHeader(msg);
+    if (!h.ok) return;
     if (this.listenerCount('datagram') > 0) this.emit('datagram', { direction: 'in', remote: from, bytes: msg });
     const entry = this.table.get(h.value.initiatorCookie.toString('hex'));
     const now = Date.now();
@@ -288,9 +297,10 @@ export class Gateway extends EventEmitter<GatewayEvents> {
       entry.remote = from; // the peer floated
     } else if (moved && !isUp(entry)) entry.remote = from;
     const data = Buffer.from(msg);
-    const { messageId, exchangeType, flags } = h.value;
-    // Message ID 0 is phase 1; so are the clear notifies a peer sends while phase 1 is not complete.
-    if (messageId === 0 || (!isUp(entry) && exchangeType === ExchangeType.INFORMATIONAL && (flags & Flags.ENCRYPTION) === 0)) {
+    const { messageId, exchangeType } = h.value;
+    // Message ID 0 is phase 1; so are the notifies a peer sends while phase 1 is not complete (clear, or under
+    // the phase 1 keys when it refuses our authentication).
+    if (messageId === 0 || (!isUp(entry) && exchangeType === ExchangeType.INFORMATIONAL)) {
       this.phase1.handle(entry, data, now);
     } else if (exchangeType === ExchangeType.TRANSACTION) {
       this.remoteAccess.handle(entry, data, now);
@@ -312,8 +322,10 @@ export class Gateway extends EventEmitter<GatewayEvents> {
   // ---- plumbing ----
 
   private sendTo(msg: Buffer, to: Endpoint, natt: boolean, source?: string): void {
-    if (this.listenerCount('datagram') > 0) this.emit('datagram', { direction: 'out', remote: to, bytes: msg });
-    this.transport.send(msg, to, natt, source);
+    for (const d of this.fragments.outgoing(msg)) {
+      if (this.listenerCount('datagram') > 0) this.emit('datagram', { direction: 'out', remote: to, bytes: d });
+      this.transport.send(d, to, natt, source);
+    }
   }
 
   private localEndpoint(c: ConnectionConfig | undefined, received?: string): Endpoint {

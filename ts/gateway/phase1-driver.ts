@@ -2,7 +2,7 @@
 // wire and the scheduler, and brings an ISAKMP SA up when its exchange completes. Every continuation after
 // an `await` (a DH on the thread pool) asks the SA table first whether its entry is still alive.
 import type { CryptoProvider } from '../crypto/index.js';
-import { idToString } from '../isakmp/index.js';
+import { showId } from '../ike/auth-cert.js';
 import {
   DEFAULT_RETRANSMIT,
   IsakmpSaContext,
@@ -226,8 +226,8 @@ export class Phase1Driver {
       local: sa.local,
       // where the peer is now (the NAT-T port once IKE floated), not where the exchange started
       remote: { ...entry.remote },
-      localId: idToString(sa.localId),
-      remoteId: idToString(sa.remoteId),
+      localId: showId(sa.localId),
+      remoteId: showId(sa.remoteId),
       algorithms: sa.algorithms,
       lifetimeSeconds: sa.proposal.lifetimeSeconds,
       cookieI: sa.cookieI.toString('hex'),

@@ -99,14 +99,16 @@ export class PolicyCompiler {
       name: c.name,
       mode: c.mode,
       proposals: c.ike,
-      psk: c.auth.psk,
+      ...('kind' in c.auth
+        ? { certs: { cert: c.auth.cert, chain: c.auth.chain, key: c.auth.key, trust: c.auth.trust } }
+        : { psk: c.auth.psk, allowAggressivePsk: c.auth.allowAggressivePsk }),
       localId,
       remoteId: c.remoteId === 'any' ? undefined : c.remoteId,
-      allowAggressivePsk: c.auth.allowAggressivePsk,
       selection: c.selection,
       retransmit: retransmitPolicy(c),
       asyncDh: this.options.asyncDh,
       forceEncap: this.forceEncap(c),
+      fragmentation: c.fragmentation.mode !== 'no',
     };
   }
 

@@ -1,7 +1,7 @@
 // Observability: what `ike status` and `ike keylog` show of the SA table. Status never carries key material;
 // keylog lines are for an operator who already controls the process.
 import type { EspSa } from '../esp/index.js';
-import { idToString } from '../isakmp/index.js';
+import { showId } from '../ike/auth-cert.js';
 import { fullChildSa, tsToString } from '../ike/index.js';
 import type { ChildStatus, GatewayStatus, Phase1Status } from './events.js';
 import { childKeylog, isakmpKeylog, type KeylogLine } from './keylog.js';
@@ -71,8 +71,8 @@ function phase1Status(e: IsakmpEntry, nattPort: number, policies: PolicyCompiler
     mode: sa.mode,
     local: e.natt ? { address: sa.local.address, port: nattPort } : { ...sa.local },
     remote: { ...e.remote },
-    localId: idToString(sa.localId),
-    remoteId: idToString(sa.remoteId),
+    localId: showId(sa.localId),
+    remoteId: showId(sa.remoteId),
     algorithms: sa.algorithms,
     cookieI: sa.cookieI.toString('hex'),
     cookieR: sa.cookieR.toString('hex'),

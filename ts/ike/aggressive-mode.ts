@@ -2,6 +2,8 @@
 //   1 I->R  HDR, SA, KE, Ni, IDii
 //   2 R->I  HDR, SA, KE, Nr, IDir, HASH_R [, NAT-D x2]
 //   3 I->R  HDR, [NAT-D x2,] HASH_I      (RFC 2409 sends it in the clear; Cisco and others encrypt: both read)
+// With signatures (auth-cert.ts) message 1 adds CERTREQ, message 2 carries [CERT...,] SIG_R and CERTREQ, and
+// message 3 [CERT...,] SIG_I.
 // The identity travels in the clear, and message 2 lets an eavesdropper check guesses of the pre-shared key
 // offline: a responder accepts it only where the connection says so.
 // One type per step, as in main-mode.ts: the initiator waits in AmSaSent, the responder in AmSaReplied.
@@ -12,17 +14,16 @@ import {
   PayloadType,
   encodeIdentity,
   encodeMessage,
-  encodePayloadBody,
   findPayload,
   idToString,
   type IdPayload,
   type Payload,
 } from '../isakmp/index.js';
+import { certRequests, ourAuth, peerAuth, signsWith } from './auth-cert.js';
 import { IkeError } from './errors.js';
 import {
   Phase1Done,
   acceptOffer,
-  authHash,
   checkKe,
   checkNonce,
   clearPayloads,
@@ -40,11 +41,9 @@ import {
   negotiated,
   offer,
   ourIdPayload,
-  ourProof,
   phase1Header,
   takeAnswer,
   vendorIds,
-  verifyPeer,
   type Keyed,
   type NatdHashes,
   type Phase1Base,
@@ -80,15 +79,15 @@ export class AmSaSent {
     const d = deriveKeys(n, { dh: this.dh, gxi: this.gxi, gxr, nonceI: this.nonceI, nonceR });
     const { keys, iv } = d instanceof Promise ? await d : d;
     const k = keyed(n, n.nat, this.gxi, gxr, keys, iv);
-    const peerId = verifyPeer(k, findPayload(clear, PayloadType.ID), findPayload(clear, PayloadType.HASH)?.data, where);
+    const peerId = peerAuth(k, clear, findPayload(clear, PayloadType.ID), where, now);
     const natd = natdHashes(k);
     const nat = detectNat(k, natd, clear);
-    const hashI = authHash(k, true, encodePayloadBody(ourIdPayload(policy)));
+    const proof = ourAuth(k).slice(1); // message 3 carries no ID: HASH_I, or the certificates and SIG_I
     // HASH_I last (strongSwan puts it first; any order is read): HASH_I does not cover the NAT-D payloads nor
     // the CBC padding, so with HASH_I first an attacker could replace the last cipher block, the receiver
     // would still verify the message and chain its phase 2 IVs on the forged block. With HASH_I in the last
     // block, any change to that block fails the HASH.
-    const payloads: Payload[] = [...natdPayloads(k, natd), { type: PayloadType.HASH, data: hashI }];
+    const payloads: Payload[] = [...natdPayloads(k, natd), ...proof];
     if (policy.encryptAggressiveHash ?? true) {
       const sent = encrypt(k, iv, phase1Header(k, AM), payloads);
       return { next: establish(k, sent.iv, peerId, nat, now), send: sent.message };
@@ -113,7 +112,7 @@ export class AmSaReplied {
     let payloads = clearPayloads(m);
     let iv = c.iv;
     if (payloads === null) ({ payloads, nextIv: iv } = decrypt(c, m.header, (m as { encrypted: Buffer }).encrypted, where));
-    const peerId = verifyPeer(c, this.peerIdPayload, findPayload(payloads, PayloadType.HASH)?.data, where);
+    const peerId = peerAuth(c, payloads, this.peerIdPayload, where, now);
     return { next: establish(c, iv, peerId, detectNat(c, this.natd, payloads), now) };
   }
 }
@@ -126,7 +125,14 @@ export async function aggressiveModeStart(c: Phase1Base): Promise<{ state: AmSaS
   const nonceI = makeNonce(c.env.crypto);
   const send = encodeMessage({
     header: phase1Header(c, AM),
-    payloads: [sa, { type: PayloadType.KE, data: dh.publicValue }, { type: PayloadType.NONCE, data: nonceI }, ourIdPayload(c.policy), ...vendorIds(c.policy)],
+    payloads: [
+      sa,
+      { type: PayloadType.KE, data: dh.publicValue },
+      { type: PayloadType.NONCE, data: nonceI },
+      ourIdPayload(c.policy),
+      ...certRequests(c.policy, c.policy.proposals[0]!.authMethod, true),
+      ...vendorIds(c.policy),
+    ],
   });
   return { state: new AmSaSent(c, saiBody, dh, nonceI), send };
 }
@@ -143,7 +149,8 @@ export async function aggressiveModeRespond(c: Phase1Base, candidates: readonly 
   if (byId.length === 0) {
     throw new IkeError('AUTHENTICATION_FAILED', `${where}: no connection for identity '${idToString(id)}'`, NotifyType.INVALID_ID_INFORMATION);
   }
-  const allowed = byId.filter((x) => x.allowAggressivePsk === true);
+  // Signatures leave nothing to guess offline; only a pre-shared key needs the explicit consent.
+  const allowed = byId.filter((x) => x.allowAggressivePsk === true || signsWith(x));
   if (allowed.length === 0) {
     throw new IkeError(
       'POLICY',
@@ -162,7 +169,15 @@ export async function aggressiveModeRespond(c: Phase1Base, candidates: readonly 
   const natd = natdHashes(k);
   const send = encodeMessage({
     header: phase1Header(k, AM),
-    payloads: [a.answer, { type: PayloadType.KE, data: gxr }, { type: PayloadType.NONCE, data: nonceR }, ...ourProof(k), ...vendorIds(a.policy), ...natdPayloads(k, natd)],
+    payloads: [
+      a.answer,
+      { type: PayloadType.KE, data: gxr },
+      { type: PayloadType.NONCE, data: nonceR },
+      ...ourAuth(k),
+      ...certRequests(a.policy, a.proposal.authMethod, false),
+      ...vendorIds(a.policy),
+      ...natdPayloads(k, natd),
+    ],
   });
   return { state: new AmSaReplied(k, { ...id, raw: Buffer.from(id.raw!) }, natd), send };
 }

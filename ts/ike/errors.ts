@@ -6,7 +6,8 @@ export type IkeErrorKind =
   | 'NO_PROPOSAL_CHOSEN' // no common phase 1 / phase 2 proposal
   | 'NO_PSK' // no pre-shared key configured for the peer
   | 'PSK_MISMATCH' // message 5/6 (or the AM hash) does not decrypt or verify: the two keys differ
-  | 'AUTHENTICATION_FAILED' // the peer's identity is not the one configured
+  | 'AUTHENTICATION_FAILED' // the peer's identity is not the one configured, or its signature does not verify
+  | 'CERTIFICATE' // the peer's certificate is malformed, untrusted, expired, revoked or not for its identity
   | 'INVALID_KE' // the peer's DH public value is out of range / not on the curve
   | 'TIMEOUT' // no answer after all retransmissions: peer unreachable or silently dropping
   | 'PAYLOAD_MALFORMED' // a message that does not parse, or misses a payload the exchange needs
@@ -43,6 +44,8 @@ export function notifyFor(kind: IkeErrorKind): number | undefined {
       return NotifyType.INVALID_HASH_INFORMATION;
     case 'AUTHENTICATION_FAILED':
       return NotifyType.AUTHENTICATION_FAILED;
+    case 'CERTIFICATE':
+      return NotifyType.INVALID_CERTIFICATE;
     case 'PAYLOAD_MALFORMED':
       return NotifyType.PAYLOAD_MALFORMED;
     case 'POLICY':

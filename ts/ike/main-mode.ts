@@ -1,12 +1,14 @@
-// Main Mode (RFC 2409 section 5, Identity Protection exchange) with pre-shared keys:
+// Main Mode (RFC 2409 section 5, Identity Protection exchange):
 //   1 I->R  HDR, SA                    2 R->I  HDR, SA
 //   3 I->R  HDR, KE, Ni [, NAT-D x2]   4 R->I  HDR, KE, Nr [, NAT-D x2]
 //   5 I->R  HDR*, IDii, HASH_I         6 R->I  HDR*, IDir, HASH_R
+// With signatures (auth-cert.ts) messages 3 and 4 add CERTREQ, 5 and 6 carry [CERT...,] SIG instead of HASH.
 // One type per step (strongSwan's MM_SA / MM_KE / MM_AUTH, each side): a state holds what its next message
 // needs, handle() reads that message and returns the next state, computed into locals and built only once
 // the message has been accepted. A message a state does not expect returns null (ignored).
 import type { DhPrivateKey } from '../crypto/index.js';
 import { ExchangeType, PayloadType, encodeMessage, findPayload, type Payload } from '../isakmp/index.js';
+import { certRequests, ourAuth, peerAuth } from './auth-cert.js';
 import {
   Phase1Done,
   acceptOffer,
@@ -26,11 +28,9 @@ import {
   natdPayloads,
   negotiated,
   offer,
-  ourProof,
   phase1Header,
   takeAnswer,
   vendorIds,
-  verifyPeer,
   type Keyed,
   type NatdHashes,
   type Negotiated,
@@ -61,7 +61,7 @@ export class MmSaSent {
     const next = new MmKeSent(n, dh, makeNonce(env.crypto), natdHashes(n));
     const send = encodeMessage({
       header: phase1Header(n, MM),
-      payloads: [{ type: PayloadType.KE, data: next.gxi }, { type: PayloadType.NONCE, data: next.nonceI }, ...natdPayloads(n, next.natd)],
+      payloads: [{ type: PayloadType.KE, data: next.gxi }, { type: PayloadType.NONCE, data: next.nonceI }, ...certRequests(policy, n.proposal.authMethod, true), ...natdPayloads(n, next.natd)],
     });
     return { next, send };
   }
@@ -90,7 +90,7 @@ export class MmKeSent {
     const { keys, iv } = d instanceof Promise ? await d : d;
     const nat = detectNat(c, this.natd, clear);
     const k = keyed(c, nat, this.gxi, gxr, keys, iv);
-    const sent = encrypt(k, iv, phase1Header(k, MM), ourProof(k));
+    const sent = encrypt(k, iv, phase1Header(k, MM), ourAuth(k));
     return { next: new MmAuthSent(keyed(c, nat, this.gxi, gxr, keys, sent.iv)), send: sent.message };
   }
 }
@@ -102,7 +102,7 @@ export class MmAuthSent {
 
   async handle(m: Phase1Message, now: number): Promise<Transition<Phase1Done> | null> {
     const c = this.c;
-    const auth = readAuth(c, m, 'main mode message 6');
+    const auth = readAuth(c, m, 'main mode message 6', now);
     if (auth === null) return null;
     return { next: establish(c, auth.nextIv, auth.peerId, c.nat, now) };
   }
@@ -127,7 +127,7 @@ export class MmSaReplied {
     const k = keyed(c, detectNat(c, natd, clear), gxi, gxr, keys, iv);
     const send = encodeMessage({
       header: phase1Header(k, MM),
-      payloads: [{ type: PayloadType.KE, data: gxr }, { type: PayloadType.NONCE, data: nonceR }, ...natdPayloads(k, natd)],
+      payloads: [{ type: PayloadType.KE, data: gxr }, { type: PayloadType.NONCE, data: nonceR }, ...certRequests(c.policy, c.proposal.authMethod, false), ...natdPayloads(k, natd)],
     });
     return { next: new MmKeReplied(k), send };
   }
@@ -140,9 +140,9 @@ export class MmKeReplied {
 
   async handle(m: Phase1Message, now: number): Promise<Transition<Phase1Done> | null> {
     const c = this.c;
-    const auth = readAuth(c, m, 'main mode message 5');
+    const auth = readAuth(c, m, 'main mode message 5', now);
     if (auth === null) return null;
-    const sent = encrypt(c, auth.nextIv, phase1Header(c, MM), ourProof(c));
+    const sent = encrypt(c, auth.nextIv, phase1Header(c, MM), ourAuth(c));
     return { next: establish(c, sent.iv, auth.peerId, c.nat, now), send: sent.message };
   }
 }
@@ -160,9 +160,9 @@ export function mainModeRespond(c: Phase1Base, candidates: readonly Phase1Policy
   return { state: new MmSaReplied(n), send: encodeMessage({ header: phase1Header(n, MM), payloads: [a.answer, ...vendorIds(a.policy)] }) };
 }
 
-/** Message 5 or 6: decrypted, the peer's ID and HASH verified (null: it came in clear, not ours to read). */
-function readAuth(c: Keyed, m: Phase1Message, where: string): { peerId: ReturnType<typeof verifyPeer>; nextIv: Buffer } | null {
+/** Message 5 or 6: decrypted, the peer's ID and its HASH or signature verified (null: it came in clear, not ours to read). */
+function readAuth(c: Keyed, m: Phase1Message, where: string, now: number): { peerId: ReturnType<typeof peerAuth>; nextIv: Buffer } | null {
   if (clearPayloads(m) !== null) return null;
   const { payloads, nextIv } = decrypt(c, m.header, (m as { encrypted: Buffer }).encrypted, where);
-  return { peerId: verifyPeer(c, findPayload(payloads, PayloadType.ID), findPayload(payloads, PayloadType.HASH)?.data, where), nextIv };
+  return { peerId: peerAuth(c, payloads, findPayload(payloads, PayloadType.ID), where, now), nextIv };
 }

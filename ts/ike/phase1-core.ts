@@ -4,6 +4,7 @@
 // its arguments that returns what it computed; nothing is stored. A state (main-mode.ts, aggressive-mode.ts)
 // computes its successor's fields into locals with these and builds the next state only once the message
 // has verified, so a forged message leaves the current state as it was.
+import type { KeyObject } from 'node:crypto';
 import { cipherInfo, hashLength, type CryptoProvider, type DhGroupId, type DhPrivateKey, type HashName } from '../crypto/index.js';
 import {
   Flags,
@@ -36,6 +37,17 @@ import { compactBlock, intern, internString, RetainedIsakmpSa } from './retained
 import type { RetransmitPolicy } from './retransmit.js';
 import type { Endpoint, IsakmpSa, NatState } from './sa-types.js';
 import { classifyVendorIds, ourVendorIds, type PeerVendorIds } from './vendor.js';
+import { authHashAlgorithm, usesPsk, weSign } from './signatures.js';
+import type { ParsedCert, TrustStore } from './certificates.js';
+
+/** A connection's certificate authentication: what we sign with and send, and what we trust in the peer. */
+export interface CertAuth {
+  /** Our certificate, the intermediate CA certificates sent after it, and its private key (absent: a hybrid client). */
+  readonly cert?: ParsedCert;
+  readonly chain: readonly ParsedCert[];
+  readonly key?: KeyObject;
+  readonly trust: TrustStore;
+}
 
 /** One connection's phase 1 policy. */
 export interface Phase1Policy {
@@ -45,6 +57,8 @@ export interface Phase1Policy {
   /** Our proposals in priority order (initiator: the offer; responder: what we accept). */
   proposals: IkeProposal[];
   psk?: Buffer;
+  /** Certificates and keys for the signature methods (auth-cert.ts); absent for a PSK-only connection. */
+  certs?: CertAuth;
   localId: Identity;
   /** The identity the peer must show; undefined accepts any (the PSK still has to match). */
   remoteId?: Identity;
@@ -60,6 +74,8 @@ export interface Phase1Policy {
   forceEncap?: boolean;
   /** Announce DPD (RFC 3706). Default true. */
   dpd?: boolean;
+  /** Announce IKE fragmentation (the FRAGMENTATION vendor ID); the gateway cuts and reassembles. Default false. */
+  fragmentation?: boolean;
   retransmit?: RetransmitPolicy;
   /** Full-length DH exponents instead of the default short ones (MODP). */
   fullLengthExponent?: boolean;
@@ -206,7 +222,7 @@ export function offer(policy: Phase1Policy): { sa: SaPayload; saiBody: Buffer } 
 }
 
 export function vendorIds(policy: Phase1Policy): Payload[] {
-  return ourVendorIds({ natt: policy.natt ?? true, dpd: policy.dpd ?? true });
+  return ourVendorIds({ natt: policy.natt ?? true, dpd: policy.dpd ?? true, fragmentation: policy.fragmentation ?? false });
 }
 
 /** The peer's vendor IDs, and the NAT-T version they agree on (no NAT seen yet). */
@@ -230,7 +246,9 @@ export function acceptOffer(
   for (const c of candidates) {
     const choice = selectIkeProposal(sa.proposals, c.proposals, c.selection ?? 'responder');
     if (choice === null) continue;
-    if (!c.psk) throw new IkeError('NO_PSK', `no pre-shared key configured for peer ${env.remote.address} (connection '${c.name}')`);
+    const method = choice.value.authMethod;
+    if (usesPsk(method) && !c.psk) throw new IkeError('NO_PSK', `no pre-shared key configured for peer ${env.remote.address} (connection '${c.name}')`);
+    if (weSign(method, false) && !c.certs?.cert) throw new IkeError('POLICY', `connection '${c.name}' has no certificate for signature authentication (method ${method})`);
     const { peerVendorIds, nat } = peerVendors(c, payloads);
     return {
       policy: c,
@@ -360,6 +378,7 @@ function invalidPeerValue(n: Omit<Negotiated, 'peerVendorIds' | 'nat'>, e: unkno
 function deriveFrom(n: Omit<Negotiated, 'peerVendorIds' | 'nat'>, k: KeyInputs, gxy: Buffer): { keys: Phase1Keys; iv: Buffer } {
   const p = n.proposal;
   const info = cipherInfo(p.encryption);
+  if (!usesPsk(p.authMethod)) return deriveSig(n, k, gxy);
   const d = n.env.crypto.phase1KeysPsk(
     p.hash,
     { psk: n.policy.psk!, nonceI: k.nonceI, nonceR: k.nonceR, gxy, cookieI: n.cookieI, cookieR: n.cookieR, gxi: k.gxi, gxr: k.gxr },
@@ -370,13 +389,25 @@ function deriveFrom(n: Omit<Negotiated, 'peerVendorIds' | 'nat'>, k: KeyInputs, 
   return { keys: { skeyid: d.skeyid, skeyidD: d.skeyidD, skeyidA: d.skeyidA, skeyidE: d.skeyidE, encryptionKey: d.encryptionKey }, iv: d.iv };
 }
 
+/** Signature methods: SKEYID = prf(Ni_b | Nr_b, g^xy) (RFC 2409 5), then the same children, Ka and IV. */
+function deriveSig(n: Omit<Negotiated, 'peerVendorIds' | 'nat'>, k: KeyInputs, gxy: Buffer): { keys: Phase1Keys; iv: Buffer } {
+  const { crypto } = n.env;
+  const { hash, encryption } = n.proposal;
+  const info = cipherInfo(encryption);
+  const skeyid = crypto.skeyidSig(hash, k.nonceI, k.nonceR, gxy);
+  const d = crypto.phase1Keys(hash, skeyid, gxy, n.cookieI, n.cookieR);
+  gxy.fill(0);
+  const encryptionKey = crypto.encryptionKey(hash, d.skeyidE, info.keyLength);
+  return { keys: { skeyid: d.skeyid, skeyidD: d.skeyidD, skeyidA: d.skeyidA, skeyidE: d.skeyidE, encryptionKey }, iv: crypto.phase1Iv(hash, k.gxi, k.gxr, info.blockSize) };
+}
+
 export function wipeKeys(k: Phase1Keys): void {
   for (const b of [k.skeyid, k.skeyidD, k.skeyidA, k.skeyidE, k.encryptionKey]) b.fill(0);
 }
 
 /** HASH_I = prf(SKEYID, g^xi | g^xr | CKY-I | CKY-R | SAi_b | IDii_b); HASH_R swaps the pairs and uses IDir_b. */
 export function authHash(k: Keyed, ofInitiator: boolean, idBody: Buffer): Buffer {
-  return k.env.crypto.prf(k.proposal.hash, k.keys.skeyid, ...authHashInput(k, ofInitiator, idBody));
+  return k.env.crypto.prf(authHashAlgorithm(k.proposal.authMethod, k.proposal.hash), k.keys.skeyid, ...authHashInput(k, ofInitiator, idBody));
 }
 
 function authHashInput(k: Keyed, ofInitiator: boolean, idBody: Buffer): Buffer[] {

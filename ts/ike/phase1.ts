@@ -3,8 +3,10 @@
 // types (main-mode.ts, aggressive-mode.ts, over the shared steps of phase1-core.ts); Phase1 is the facade
 // the gateway drives: it holds the current state, and what does not depend on the step: retransmission,
 // answers to retransmitted requests, forgery tolerance and failure.
+import { cipherInfo } from '../crypto/index.js';
 import {
   ExchangeType,
+  Flags,
   ISAKMP_VERSION,
   NotifyType,
   PayloadType,
@@ -22,6 +24,8 @@ import { ZERO_COOKIE } from './cookie.js';
 import { asIkeError, IkeError, notifyFor, type IkeErrorKind } from './errors.js';
 import { MmAuthSent, MmKeReplied, MmKeSent, MmSaReplied, MmSaSent, mainModeRespond, mainModeStart } from './main-mode.js';
 import { notifyName, notifyPayload, phase1NotifyHint } from './notify.js';
+import { deleteIsakmpPayload, informationalMessage, readInformational } from './informational.js';
+import { randomMessageId, type Phase2Keys } from './phase2-crypto.js';
 import { Phase1Done, wipeKeys, type Phase1Base, type Phase1Env, type Phase1Policy, type Transition } from './phase1-core.js';
 import { DEFAULT_RETRANSMIT, Retransmitter } from './retransmit.js';
 import type { IsakmpSa, NatState } from './sa-types.js';
@@ -128,6 +132,13 @@ export class Phase1 {
     return 'nat' in s.c ? s.c.nat : NO_NAT;
   }
 
+  /** Has the peer announced IKE fragmentation (its vendor IDs, once read)? */
+  get peerFragmentation(): boolean {
+    const s = this.state;
+    if (s instanceof Phase1Done) return s.sa.peerVendorIds.fragmentation;
+    return !(s instanceof Phase1Failed) && 'peerVendorIds' in s.c && s.c.peerVendorIds.fragmentation;
+  }
+
   /** The SA, once established. */
   get established(): IsakmpSa | null {
     return this.state instanceof Phase1Done ? this.state.sa : null;
@@ -145,7 +156,7 @@ export class Phase1 {
         );
       }
     }
-    if (!policy.psk) throw new IkeError('NO_PSK', `connection '${policy.name}': no pre-shared key configured for peer ${policy.remoteId ? idToString(policy.remoteId) : env.remote.address}`);
+    if (!policy.psk && !policy.certs) throw new IkeError('NO_PSK', `connection '${policy.name}': no pre-shared key configured for peer ${policy.remoteId ? idToString(policy.remoteId) : env.remote.address}`);
     const base: Phase1Base = { env, policy, initiator: true, cookieI, cookieR: ZERO_COOKIE };
     const { state, send } = policy.mode === 'main' ? mainModeStart(base) : await aggressiveModeStart(base);
     const p = new Phase1(env, true, state);
@@ -206,7 +217,7 @@ export class Phase1 {
     if (!parsed.ok) return this.idle(); // garbage or a forgery: the genuine message may still come
     const header = parsed.value.header;
     if (!bytesEqual(header.initiatorCookie, state.c.cookieI)) return this.idle();
-    if (header.exchangeType === ExchangeType.INFORMATIONAL) return this.peerNotify(parsed.value);
+    if (header.exchangeType === ExchangeType.INFORMATIONAL) return 'encrypted' in parsed.value ? this.sealedPeerNotify(state, parsed.value) : this.peerNotify(parsed.value);
     if (header.messageId !== 0) return this.idle();
     const expected = state.c.policy.mode === 'main' ? ExchangeType.IDENTITY_PROTECTION : ExchangeType.AGGRESSIVE;
     if (header.exchangeType !== expected) return this.idle();
@@ -231,7 +242,7 @@ export class Phase1 {
         this.unverified.push(Buffer.from(message));
         return this.idle();
       }
-      return this.fail(err, header);
+      return this.fail(err, header, message);
     } finally {
       this.busy = false;
     }
@@ -305,10 +316,34 @@ export class Phase1 {
     };
   }
 
-  private fail(err: IkeError, header: IsakmpHeader): Phase1Output {
-    const cookieR = this.cookieR;
+  /**
+   * An encrypted Informational before phase 1 is complete: a peer that read our message 5 (or AM message 3) and
+   * refuses it says so under the phase 1 keys (strongSwan: AUTHENTICATION_FAILED, INVALID_ID_INFORMATION). Its
+   * HASH(1) proves it is the peer's; the IV follows from the last block of our last message, as the peer has it.
+   */
+  private sealedPeerNotify(state: Waiting, m: { header: IsakmpHeader; encrypted: Buffer }): Phase1Output {
+    if (!('keys' in state.c) || m.header.messageId === 0) return this.idle();
+    const c = state.c;
+    const keys = { cookieI: c.cookieI, cookieR: c.cookieR, skeyidA: c.keys.skeyidA, skeyidD: c.keys.skeyidD, encryptionKey: c.keys.encryptionKey, lastIv: c.iv, proposal: c.proposal };
+    const r = readInformational(c.env.crypto, keys as unknown as Phase2Keys, m.header, m.encrypted);
+    if (!r.ok) return this.idle();
+    const n = r.events.find((e) => e.type === 'notify' && e.error);
+    if (n === undefined || n.type !== 'notify') return this.idle();
     this.retransmitter.clear();
     this.toFailed();
+    const failed = new IkeError('PEER_NOTIFY', `peer ${this.env.remote.address} refused our authentication: ${notifyName(n.notifyType)}${phase1NotifyHint(n.notifyType)}`);
+    return { send: [], timer: null, failed };
+  }
+
+  private fail(err: IkeError, header: IsakmpHeader, message?: Buffer): Phase1Output {
+    const cookieR = this.cookieR;
+    this.retransmitter.clear();
+    // An authenticated message that we refuse (a certificate, an identity) came under keys both sides hold:
+    // the notify goes in an encrypted Informational, the one a peer with keys reads (strongSwan ignores clear ones)
+    const decrypted = err.kind === 'AUTHENTICATION_FAILED' || err.kind === 'CERTIFICATE'; // (a key mismatch: ours are useless to the peer)
+    const sealed = message && decrypted && (header.flags & Flags.ENCRYPTION) !== 0 ? sealedRefusal(this.state, err, message) : null;
+    this.toFailed();
+    if (sealed) return { send: sealed, timer: null, failed: err };
     // Before we know the responder's cookie (initiator, message 2) the notify carries the one in the message.
     return refuse(this.env, header, err, bytesEqual(cookieR, ZERO_COOKIE) ? undefined : cookieR);
   }
@@ -323,6 +358,20 @@ export class Phase1 {
     this.state = new Phase1Failed({ env: c.env, policy: c.policy, initiator: c.initiator, cookieI: c.cookieI, cookieR: c.cookieR }, nat);
     this.unverified = [];
   }
+}
+
+/** The failure's notify in encrypted Informationals (HASH(1), IV from the last block of the refused message). */
+function sealedRefusal(state: Phase1State, err: IkeError, message: Buffer): Buffer[] | null {
+  const notifyType = err.notifyType ?? notifyFor(err.kind as IkeErrorKind);
+  if (notifyType === undefined || state instanceof Phase1Done || state instanceof Phase1Failed || !('keys' in state.c)) return null;
+  const c = state.c;
+  const block = cipherInfo(c.proposal.encryption).blockSize;
+  const keys = { cookieI: c.cookieI, cookieR: c.cookieR, skeyidA: c.keys.skeyidA, skeyidD: c.keys.skeyidD, encryptionKey: c.keys.encryptionKey, lastIv: message.subarray(message.length - block), proposal: c.proposal };
+  const spi = Buffer.concat([c.cookieI, c.cookieR]);
+  // then a Delete: a responder that sent message 6 (an AM initiator that sent message 3) holds an SA it believes
+  // established, which the notify does not end (strongSwan keeps it, and reads no Delete after an error notify)
+  const seal = (p: Payload) => informationalMessage(c.env.crypto, keys as unknown as Phase2Keys, randomMessageId(c.env.crypto), [p]);
+  return [seal(notifyPayload(notifyType, ProtocolId.ISAKMP, spi)), seal(deleteIsakmpPayload(c))];
 }
 
 function failedOut(err: IkeError): Phase1Output {

@@ -49,12 +49,16 @@ export function classifyVendorIds(payloads: readonly Payload[]): PeerVendorIds {
   return r;
 }
 
-/** What we announce: NAT-T (RFC and draft-02\n so older peers float too) and DPD when enabled. */
-export function ourVendorIds(options: { natt: boolean; dpd: boolean }): Payload[] {
+/** The FRAGMENTATION vendor ID as Cisco and strongSwan send it: the prefix and the capability flags 0x80000000. */
+const FRAGMENTATION_CAPABLE = Buffer.concat([VendorIds.FRAGMENTATION, hex('80000000')]);
+
+/** What we announce: NAT-T (RFC and draft-02\n so older peers float too), DPD and IKE fragmentation when enabled. */
+export function ourVendorIds(options: { natt: boolean; dpd: boolean; fragmentation?: boolean }): Payload[] {
   const out: Payload[] = [];
   if (options.natt) {
     out.push({ type: PayloadType.VENDOR_ID, data: VendorIds.NATT_RFC3947 }, { type: PayloadType.VENDOR_ID, data: VendorIds.NATT_DRAFT_02N });
   }
   if (options.dpd) out.push({ type: PayloadType.VENDOR_ID, data: VendorIds.DPD });
+  if (options.fragmentation) out.push({ type: PayloadType.VENDOR_ID, data: FRAGMENTATION_CAPABLE });
   return out;
 }

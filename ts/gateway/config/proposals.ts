@@ -21,10 +21,17 @@ function proposalTexts(p: Problems, at: string, v: unknown, defaults: readonly s
  * `ike`: the phase 1 proposals. Every transform carries the connection's IKE lifetime, so the lifetime is read
  * before the proposals; with XAUTH, phase 1 authenticates with XAUTH_INIT_PSK instead of the plain PSK.
  */
-export function parseIkeProposals(p: Problems, at: string, v: unknown, opts: { allowWeak: boolean; lifetimeSeconds: number; xauth: boolean }): IkeProposal[] {
+export function parseIkeProposals(
+  p: Problems,
+  at: string,
+  v: unknown,
+  opts: { allowWeak: boolean; lifetimeSeconds: number; xauth: boolean; authMethod?: number },
+): IkeProposal[] {
   const ike: IkeProposal[] = [];
+  // a certificate's method (config/auth.ts) already says whether XAUTH follows
+  const authMethod = opts.authMethod ?? (opts.xauth ? XAUTH_INIT_PSK : undefined);
   for (const [where, text] of proposalTexts(p, at, v, DEFAULT_IKE_PROPOSALS)) {
-    const r = parseIkeProposal(text, { allowWeak: opts.allowWeak, lifetimeSeconds: opts.lifetimeSeconds, ...(opts.xauth ? { authMethod: XAUTH_INIT_PSK } : {}) });
+    const r = parseIkeProposal(text, { allowWeak: opts.allowWeak, lifetimeSeconds: opts.lifetimeSeconds, ...(authMethod !== undefined ? { authMethod } : {}) });
     if (r.ok) ike.push(...r.value);
     else p.error(where, r.error);
   }

@@ -22,8 +22,13 @@ const Auth = strict(
     pskEnv: Type.Optional(Type.String({ description: 'name of an environment variable holding the key' })),
     pskFile: Type.Optional(Type.String({ description: 'a file holding the key (relative to the config file), mode 0600' })),
     allowAggressivePsk: Type.Optional(Type.Boolean({ description: 'accept Aggressive Mode with a PSK (its hash travels in clear)' })),
+    cert: Type.Optional(Type.String({ description: 'our certificate (PEM), intermediates after it' })),
+    key: Type.Optional(Type.String({ description: 'its private key (PEM), mode 0600' })),
+    ca: Type.Optional(StringOrList('trust anchors: CA certificate files, or a directory of them')),
+    crl: Type.Optional(StringOrList('CRL files (PEM)')),
+    sendChain: Type.Optional(Type.Boolean({ description: 'send the intermediates after our certificate (default true)' })),
   },
-  'how we authenticate: exactly one of psk, pskEnv, pskFile',
+  'how we authenticate: a pre-shared key (exactly one of psk, pskEnv, pskFile), or certificates (cert + key + ca; ca alone: a hybrid client)',
 );
 
 const Xauth = strict(
@@ -86,6 +91,9 @@ const Connection = strict({
   keylog: Type.Optional(Type.Boolean({ description: 'write session keys for Wireshark (debugging only)' })),
   allowWeak: Type.Optional(Type.Boolean({ description: 'allow DES, 3DES, MD5, MODP 768 / 1024' })),
   allowNull: Type.Optional(Type.Boolean({ description: 'allow ESP NULL encryption' })),
+  remoteAuth: Type.Optional(Type.Union([Type.Literal('cert'), Type.Literal('xauth')], { description: 'how the peer authenticates when it differs from us: xauth = hybrid (the peer only with XAUTH)' })),
+  fragmentation: Type.Optional(Type.Union([Type.Literal('yes'), Type.Literal('no'), Type.Literal('force')], { description: 'IKE fragmentation (vendor ID + payload 132): yes (default), no, force' })),
+  fragmentSize: Type.Optional(Type.Integer({ minimum: 576, maximum: 65000, description: 'fragments are cut at this size (default 1280)' })),
   xauth: Type.Optional(Xauth),
   modeConfig: Type.Optional(ModeConfig),
 });

@@ -1,5 +1,6 @@
 // Parsers for the value types of the config file: durations, addresses, traffic selectors, identities, PSKs.
 // Each returns the value or a one-line problem (without the key path, which the caller adds).
+import { parseDn } from '../../ike/certificates.js';
 import { formatIpv4, formatIpv6, parseIpv4, parseIpv6, type Identity } from '../../isakmp/index.js';
 
 export type Parsed<T> = { ok: true; value: T } | { ok: false; error: string };
@@ -96,6 +97,11 @@ const HOSTNAME = /^(?=.{1,253}\.?$)[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\.[a-z0-9]
 export function parseIdentity(s: string): Parsed<Identity> {
   const a = parseAddress(s);
   if (a) return { ok: true, value: host(a) };
+  // strongSwan's notation for a distinguished name: "C=CH, O=Example, CN=gw" (ID_DER_ASN1_DN)
+  if (/^[A-Za-z][A-Za-z0-9.]*=/.test(s)) {
+    const dn = parseDn(s);
+    return dn.ok ? { ok: true, value: { kind: 'der-dn', data: dn.value } } : fail(dn.error);
+  }
   if (s.startsWith('@#')) {
     const hex = s.slice(2);
     if (!/^([0-9a-f]{2})+$/i.test(hex)) return fail(`key ID '${s}' must be '@#' followed by an even number of hex digits`);
