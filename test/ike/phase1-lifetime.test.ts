@@ -27,8 +27,10 @@ for (const mode of ['main', 'aggressive'] as const) {
     assert.equal(r.proposal.lifetimeSeconds, 3_600);
     assert.equal(r.proposal.offeredLifetimeSeconds, 28_800);
     const out = await new IsakmpSaContext(crypto, r, { children: [] }).establish(r, 0);
-    assert.equal(out.send.length, 1);
-    const m = parseMessage(out.send[0]!);
+    // sent a moment after the last phase 1 message (Phase2Output.later), not with it
+    assert.equal(out.send.length, 0);
+    assert.equal(out.later?.length, 1);
+    const m = parseMessage(out.later![0]!);
     assert.ok(m.ok && 'encrypted' in m.value);
     // the initiator reads it with its own keys: authenticated, a status notify (not an error)
     const rd = readInformational(crypto, i, m.value.header, m.value.encrypted);
@@ -41,7 +43,8 @@ for (const mode of ['main', 'aggressive'] as const) {
     assert.equal(n.error, false);
     assert.deepEqual(n.data, Buffer.from([0x80, IkeAttr.LIFE_TYPE, 0, LifeType.SECONDS, 0x80, IkeAttr.LIFE_DURATION, 3_600 >> 8, 3_600 & 0xff]));
     // the initiator sends nothing of the kind
-    assert.deepEqual((await new IsakmpSaContext(crypto, i, { children: [] }).establish(i, 0)).send, []);
+    const fromI = await new IsakmpSaContext(crypto, i, { children: [] }).establish(i, 0);
+    assert.deepEqual([fromI.send, fromI.later ?? []], [[], []]);
   });
 }
 

@@ -27,6 +27,8 @@ export function rekeyTime(lifetimeSeconds: number, now = Date.now(), at = REKEY_
 export function responderRekeyTime(lifetimeSeconds: number, now = Date.now()): number {
   return rekeyTime(lifetimeSeconds, now, RESPONDER_REKEY_AT);
 }
+/** How long Phase2Output.later waits behind what went before it (as the held ISAKMP Delete in lifecycle.ts). */
+const SEND_LATER_MS = 50;
 /** After a rekey, the old SA keeps receiving this long (packets in flight), then it is deleted. */
 const REKEY_OVERLAP_MS = 5_000;
 
@@ -128,6 +130,12 @@ export class ChildManager {
   apply(entry: IsakmpEntry, out: Phase2Output): void {
     if (!this.d.table.alive(entry)) return;
     for (const m of out.send) this.d.send(entry, m);
+    if (out.later?.length) {
+      const later = out.later;
+      void this.d.scheduler.after(SEND_LATER_MS, () => {
+        if (this.d.table.alive(entry)) for (const m of later) this.d.send(entry, m);
+      });
+    }
     entry.ctxDue = out.timer;
     this.d.scheduler.wake(entry);
     for (const ev of out.events) {

@@ -39,6 +39,12 @@ export type Phase2Event =
 
 export interface Phase2Output {
   send: Buffer[];
+  /**
+   * Messages to send a moment after `send` (the caller waits a few tens of ms): the Informational that follows
+   * our last phase 1 message. A peer that handles datagrams on several threads (strongSwan) may otherwise take
+   * it before that message and drop it as malformed, its phase 1 keys not yet in place.
+   */
+  later?: Buffer[];
   /** When to call onTimer next (null: nothing scheduled). */
   timer: number | null;
   events: Phase2Event[];
@@ -113,7 +119,7 @@ export class IsakmpSaContext implements Phase2Host {
     // the cookies, RFC 2407 4.6.3.1), in an Informational of its own as Cisco does; we re-key before it ends.
     if (!sa.initiator && sa.proposal.offeredLifetimeSeconds !== undefined) {
       const data = encodeLifetimeAttributes(sa.proposal.lifetimeSeconds, undefined, { lifeType: IkeAttr.LIFE_TYPE, lifeDuration: IkeAttr.LIFE_DURATION });
-      out.send.push(this.informational([notifyPayload(NotifyType.RESPONDER_LIFETIME, ProtocolId.ISAKMP, Buffer.concat([sa.cookieI, sa.cookieR]), data)]));
+      out.later = [this.informational([notifyPayload(NotifyType.RESPONDER_LIFETIME, ProtocolId.ISAKMP, Buffer.concat([sa.cookieI, sa.cookieR]), data)])];
     }
     const queued = this.early ?? [];
     this.early = null;
