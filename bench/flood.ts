@@ -23,7 +23,7 @@ import path from 'node:path';
 import { Gateway, parseConfig } from '../ts/gateway/index.js';
 import { charonAvailable, interopSkipReason, netnsAvailable, type NetnsPair, type StrongSwanPeer } from '../test/interop/harness/index.js';
 import { flood, floodPair, IKE, IKE_BIN, legitimateInitiator, message1, ourConfig, PSK, strongSwanResponder, timeToGetIn, udpQueueDrops, vethPackets } from '../test/stress/flood-bed.js';
-import { argValue } from './args.js';
+import { benchArgs, command } from './args.js';
 
 interface Row {
   responder: 'ours' | 'strongswan';
@@ -38,13 +38,33 @@ interface Row {
   queueDropsPerSecond: number;
 }
 
-const rates = (argValue('rates') ?? '2000,5000,20000,50000').split(',').map(Number);
-const seconds = Number(argValue('seconds') ?? '14');
-const timeout = Number(argValue('timeout') ?? '12');
-const only = argValue('only');
-const json = process.argv.includes('--json');
+const args = benchArgs(
+  command({
+    name: 'ike bench flood',
+    summary: `Spoofed Main Mode message-1 floods in network namespaces (root), ours beside strongSwan: message 1s
+answered per second on one core, the time a legitimate initiator needs to get in, kernel queue drops and the
+amplification (bytes out / bytes in); first our cost per message 1, in-process.`,
+    options: {
+      rates: { kind: 'string', value: 'N,N', help: 'flood rates, message 1s per second (default 2000,5000,20000,50000)' },
+      seconds: { kind: 'duration', help: 'length of each flood (default 14s)' },
+      timeout: { kind: 'duration', help: 'how long the legitimate peer may take (default 12s)' },
+      only: { kind: 'choice', choices: ['ours', 'strongswan'], help: 'one responder only' },
+      'no-pin': { kind: 'flag', help: 'leave the responder and the sender where the scheduler puts them' },
+      json: { kind: 'flag', help: 'the rows as JSON' },
+    },
+  }),
+);
+const rates = (args.rates ?? '2000,5000,20000,50000').split(',').map(Number);
+if (rates.some((r) => !(r > 0))) {
+  process.stderr.write(`ike bench flood: --rates takes positive numbers, got '${args.rates}'\n`);
+  process.exit(2);
+}
+const seconds = args.seconds ?? 14;
+const timeout = args.timeout ?? 12;
+const only = args.only;
+const json = args.json === true;
 // --no-pin: the responder and the sender run where the scheduler puts them (what a shared host gives)
-const pin = !process.argv.includes('--no-pin');
+const pin = args['no-pin'] !== true;
 const RESPONDER_CPU = 0;
 const SENDER_CPU = pin ? (os.cpus().length > 1 ? 1 : 0) : undefined;
 

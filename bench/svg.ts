@@ -3,9 +3,9 @@
 // rather than taken from a plotting library: the charts are three simple kinds, and the libraries that
 // render SVG headless in Node (vega, plotly) are tens of megabytes for that.
 
-const W = 760;
-const H = 360;
-const M = { top: 40, right: 170, bottom: 70, left: 70 };
+const W = 860;
+const H = 420;
+const M = { top: 40, right: 230, bottom: 130, left: 70 };
 const COLORS = ['#1f77b4', '#ff7f0e', '#2ca02c', '#d62728', '#9467bd', '#8c564b', '#e377c2', '#7f7f7f'];
 
 const esc = (s: string) => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
@@ -69,7 +69,8 @@ export function barChart(c: BarChart): string {
       body.push(`<rect x="${(x0 + k * bar).toFixed(1)}" y="${(M.top + ph - h).toFixed(1)}" width="${Math.max(1, bar - 1).toFixed(1)}" height="${h.toFixed(1)}" fill="${COLORS[k % COLORS.length]}"><title>${esc(`${s.name}, ${cat}: ${num(v)}`)}</title></rect>`);
     });
     const cx = M.left + i * group + group / 2;
-    body.push(`<text transform="translate(${cx.toFixed(1)} ${M.top + ph + 14}) rotate(20)" text-anchor="start">${esc(cat)}</text>`);
+    const label = cat.length > 34 ? `${cat.slice(0, 33)}…` : cat;
+    body.push(`<text transform="translate(${cx.toFixed(1)} ${M.top + ph + 12}) rotate(40)" text-anchor="start">${esc(label)}</text>`);
   });
   return frame(c.title, c.yLabel, c.xLabel ?? '', yTicks, body, c.series.map((s) => s.name));
 }

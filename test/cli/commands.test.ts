@@ -36,6 +36,7 @@ const COMMANDS: [string[], string][] = [
   [['bench', 'codec'], 'ike bench codec'],
   [['bench', 'esp'], 'ike bench esp'],
   [['bench', 'memory'], 'ike bench memory'],
+  [['bench', 'flood'], 'ike bench flood'],
 ];
 
 test('cli: -h and --help print each command\'s own usage on stdout, exit 0, and run nothing', () => {
