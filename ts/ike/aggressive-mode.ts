@@ -43,6 +43,7 @@ import {
   ourIdPayload,
   phase1Header,
   takeAnswer,
+  answerVendors,
   vendorIds,
   type Keyed,
   type NatdHashes,
@@ -175,7 +176,7 @@ export async function aggressiveModeRespond(c: Phase1Base, candidates: readonly 
       { type: PayloadType.NONCE, data: nonceR },
       ...ourAuth(k),
       ...certRequests(a.policy, a.proposal.authMethod, false),
-      ...vendorIds(a.policy),
+      ...answerVendors(a.policy, a.peerVendorIds),
       ...natdPayloads(k, natd),
     ],
   });

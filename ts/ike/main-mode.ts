@@ -30,6 +30,7 @@ import {
   offer,
   phase1Header,
   takeAnswer,
+  answerVendors,
   vendorIds,
   type Keyed,
   type NatdHashes,
@@ -157,7 +158,7 @@ export function mainModeStart(c: Phase1Base): { state: MmSaSent; send: Buffer } 
 export function mainModeRespond(c: Phase1Base, candidates: readonly Phase1Policy[], payloads: readonly Payload[]): { state: MmSaReplied; send: Buffer } {
   const a = acceptOffer(c.env, candidates, payloads, `main mode message 1 from ${c.env.remote.address}`);
   const n = negotiated(c, a.policy, c.cookieR, a.saiBody, a);
-  return { state: new MmSaReplied(n), send: encodeMessage({ header: phase1Header(n, MM), payloads: [a.answer, ...vendorIds(a.policy)] }) };
+  return { state: new MmSaReplied(n), send: encodeMessage({ header: phase1Header(n, MM), payloads: [a.answer, ...answerVendors(a.policy, a.peerVendorIds)] }) };
 }
 
 /** Message 5 or 6: decrypted, the peer's ID and its HASH or signature verified (null: it came in clear, not ours to read). */

@@ -36,7 +36,7 @@ import { describeOffer, ikeOffer, ikeProposalName, matchAnswer, selectIkeProposa
 import { compactBlock, intern, internString, RetainedIsakmpSa } from './retained.js';
 import type { RetransmitPolicy } from './retransmit.js';
 import type { Endpoint, IsakmpSa, NatState } from './sa-types.js';
-import { classifyVendorIds, ourVendorIds, type PeerVendorIds } from './vendor.js';
+import { answerVendorIds, classifyVendorIds, ourVendorIds, type PeerVendorIds } from './vendor.js';
 import { authHashAlgorithm, usesPsk, weSign } from './signatures.js';
 import type { ParsedCert, TrustStore } from './certificates.js';
 
@@ -222,7 +222,16 @@ export function offer(policy: Phase1Policy): { sa: SaPayload; saiBody: Buffer } 
 }
 
 export function vendorIds(policy: Phase1Policy): Payload[] {
-  return ourVendorIds({ natt: policy.natt ?? true, dpd: policy.dpd ?? true, fragmentation: policy.fragmentation ?? false });
+  return ourVendorIds(vendorOptions(policy));
+}
+
+/** The responder's vendor IDs: what the peer's own announce calls for (answerVendorIds). */
+export function answerVendors(policy: Phase1Policy, peer: PeerVendorIds): Payload[] {
+  return answerVendorIds(vendorOptions(policy), peer);
+}
+
+function vendorOptions(policy: Phase1Policy): { natt: boolean; dpd: boolean; fragmentation: boolean } {
+  return { natt: policy.natt ?? true, dpd: policy.dpd ?? true, fragmentation: policy.fragmentation ?? false };
 }
 
 /** The peer's vendor IDs, and the NAT-T version they agree on (no NAT seen yet). */

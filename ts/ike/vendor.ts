@@ -62,3 +62,18 @@ export function ourVendorIds(options: { natt: boolean; dpd: boolean; fragmentati
   if (options.fragmentation) out.push({ type: PayloadType.VENDOR_ID, data: FRAGMENTATION_CAPABLE });
   return out;
 }
+
+/**
+ * What a responder answers with: NAT-T only in the version the peer offered and we take (RFC 3947, else the
+ * draft), IKE fragmentation only when the peer announced it, DPD when enabled. Nothing the peer cannot use:
+ * message 2 then stays no larger than a message 1 with the same vendor IDs, which bounds what a forged
+ * message 1 can make us send (amplification, issue 20).
+ */
+export function answerVendorIds(options: { natt: boolean; dpd: boolean; fragmentation?: boolean }, peer: PeerVendorIds): Payload[] {
+  const out: Payload[] = [];
+  if (options.natt && peer.natt === 'rfc3947') out.push({ type: PayloadType.VENDOR_ID, data: VendorIds.NATT_RFC3947 });
+  else if (options.natt && peer.natt !== null) out.push({ type: PayloadType.VENDOR_ID, data: VendorIds.NATT_DRAFT_02N });
+  if (options.dpd) out.push({ type: PayloadType.VENDOR_ID, data: VendorIds.DPD });
+  if (options.fragmentation && peer.fragmentation) out.push({ type: PayloadType.VENDOR_ID, data: FRAGMENTATION_CAPABLE });
+  return out;
+}
