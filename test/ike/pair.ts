@@ -40,7 +40,8 @@ export async function runPhase1(
 
   const take = (who: 'i' | 'r', out: Phase1Output) => {
     if (out.timer !== undefined) timers[who] = out.timer;
-    for (const m of out.send) {
+    // `later` leaves after `send` (a moment later on a real socket; here simply next in line)
+    for (const m of [...out.send, ...(out.later ?? [])]) {
       res.wire.push({ from: who, bytes: m });
       for (const d of channel(m, who)) queue.push({ to: who === 'i' ? 'r' : 'i', bytes: d });
     }

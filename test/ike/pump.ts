@@ -5,6 +5,7 @@
 /** What an endpoint answers to a datagram or a timer (Phase2Output, RemoteAccessOutput). */
 export interface PumpOutput<E> {
   send: Buffer[];
+  later?: Buffer[];
   timer: number | null;
   events: E[];
   dropped: string[];
@@ -45,7 +46,8 @@ export abstract class MessagePump<S extends string, E> {
     side.timer = out.timer;
     side.events.push(...out.events);
     side.dropped.push(...out.dropped);
-    for (const m of out.send) {
+    // `later` leaves after `send` (a moment later on a real socket; here simply next in line)
+    for (const m of [...out.send, ...(out.later ?? [])]) {
       this.wire.push({ from: who, bytes: m });
       for (const d of this.channel(m, who)) this.queue.push({ to: this.other(who), bytes: d });
     }

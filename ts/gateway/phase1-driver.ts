@@ -25,6 +25,9 @@ import type { RemoteAccessBinding } from './remote-access-binding.js';
 import { newEntry, scopeOf, type IsakmpEntry, type SaTable } from './sa-table.js';
 import type { Scheduler } from './scheduler.js';
 
+/** How long Phase1Output.later waits behind what went before it. */
+const SEND_LATER_MS = 50;
+
 export interface Phase1DriverDeps {
   crypto: CryptoProvider;
   cookies: CookieGenerator;
@@ -158,6 +161,13 @@ export class Phase1Driver {
       entry.remote = { address: entry.remote.address, port: this.d.policies.find(entry.connection)?.remoteNattPort ?? 4500 };
     }
     for (const m of out.send) this.d.send(entry, m);
+    if (out.later?.length) {
+      // also after the exchange is forgotten (it is a refusal's Delete)
+      const later = out.later;
+      void this.d.scheduler.after(SEND_LATER_MS, () => {
+        for (const m of later) this.d.send(entry, m);
+      });
+    }
     entry.phase1Due = out.timer;
     // the peer answered our message 2 (it receives at its address): not the first to go when the table is full
     if (!phase1.initiator && phase1.step !== 'R_MM_SA' && phase1.step !== 'R_AM_SA') this.d.table.proven(entry);

@@ -36,6 +36,12 @@ export type { Phase1Env, Phase1Policy } from './phase1-core.js';
 
 export interface Phase1Output {
   send: Buffer[];
+  /**
+   * To send a moment after `send`: the Delete that follows an encrypted refusal notify. A peer that handles
+   * datagrams on several threads (strongSwan) may otherwise take the Delete first and drop the notify with
+   * the SA it names.
+   */
+  later?: Buffer[];
   /** When the caller must call onTimer next (null: no timer). */
   timer: number | null;
   established?: IsakmpSa;
@@ -343,7 +349,7 @@ export class Phase1 {
     const decrypted = err.kind === 'AUTHENTICATION_FAILED' || err.kind === 'CERTIFICATE'; // (a key mismatch: ours are useless to the peer)
     const sealed = message && decrypted && (header.flags & Flags.ENCRYPTION) !== 0 ? sealedRefusal(this.state, err, message) : null;
     this.toFailed();
-    if (sealed) return { send: sealed, timer: null, failed: err };
+    if (sealed) return { send: [sealed.notify], later: [sealed.delete], timer: null, failed: err };
     // Before we know the responder's cookie (initiator, message 2) the notify carries the one in the message.
     return refuse(this.env, header, err, bytesEqual(cookieR, ZERO_COOKIE) ? undefined : cookieR);
   }
@@ -361,7 +367,7 @@ export class Phase1 {
 }
 
 /** The failure's notify in encrypted Informationals (HASH(1), IV from the last block of the refused message). */
-function sealedRefusal(state: Phase1State, err: IkeError, message: Buffer): Buffer[] | null {
+function sealedRefusal(state: Phase1State, err: IkeError, message: Buffer): { notify: Buffer; delete: Buffer } | null {
   const notifyType = err.notifyType ?? notifyFor(err.kind as IkeErrorKind);
   if (notifyType === undefined || state instanceof Phase1Done || state instanceof Phase1Failed || !('keys' in state.c)) return null;
   const c = state.c;
@@ -371,7 +377,7 @@ function sealedRefusal(state: Phase1State, err: IkeError, message: Buffer): Buff
   // then a Delete: a responder that sent message 6 (an AM initiator that sent message 3) holds an SA it believes
   // established, which the notify does not end (strongSwan keeps it, and reads no Delete after an error notify)
   const seal = (p: Payload) => informationalMessage(c.env.crypto, keys as unknown as Phase2Keys, randomMessageId(c.env.crypto), [p]);
-  return [seal(notifyPayload(notifyType, ProtocolId.ISAKMP, spi)), seal(deleteIsakmpPayload(c))];
+  return { notify: seal(notifyPayload(notifyType, ProtocolId.ISAKMP, spi)), delete: seal(deleteIsakmpPayload(c)) };
 }
 
 function failedOut(err: IkeError): Phase1Output {
