@@ -1060,6 +1060,12 @@ uint8_t OpenPacket(EspSa* sa, const uint8_t* in, size_t len, uint8_t* out, size_
 #ifdef IKE_TEST_HOOKS
 namespace {
 
+// Arguments 1-4 of the raw loops: seal, size, batch, iterations (a JS exception pending when false).
+bool GetBenchArgs(const Napi::CallbackInfo& info, bool* seal, int64_t* size, int64_t* batch, int64_t* iterations) {
+  return GetBool(info, 1, "seal", seal) && GetInt(info, 2, "size", 16, 65536, size) && GetInt(info, 3, "batch", 1, 4096, batch) &&
+         GetInt(info, 4, "iterations", 1, 1 << 24, iterations);
+}
+
 // espRawEvpBench(algorithm, seal: boolean, size, batch, iterations) -> nanoseconds
 // The ceiling for the ESP numbers: plain EVP work on `batch` buffers of `size` bytes, repeated `iterations`
 // times, timed in C++ with nothing else around it. AEAD: re-IV, 8-byte AAD, update, final, tag (open: set tag,
@@ -1074,11 +1080,8 @@ Napi::Value RawEvpBench(const Napi::CallbackInfo& info) {
     return env.Undefined();
   }
   bool seal = true;
-  if (!GetBool(info, 1, "seal", &seal)) return env.Undefined();
   int64_t size = 0, batch = 0, iterations = 0;
-  if (!GetInt(info, 2, "size", 16, 65536, &size) || !GetInt(info, 3, "batch", 1, 4096, &batch) ||
-      !GetInt(info, 4, "iterations", 1, 1 << 24, &iterations))
-    return env.Undefined();
+  if (!GetBenchArgs(info, &seal, &size, &batch, &iterations)) return env.Undefined();
   const size_t blk = IsCbc(alg->enc) ? CbcBlock(alg->enc) : 1;
   const size_t len = (static_cast<size_t>(size) + blk - 1) / blk * blk;
   const size_t stride = len + 64;
@@ -1185,11 +1188,8 @@ Napi::Value RawMbBench(const Napi::CallbackInfo& info) {
     return env.Undefined();
   }
   bool seal = true;
-  if (!GetBool(info, 1, "seal", &seal)) return env.Undefined();
   int64_t size = 0, batch = 0, iterations = 0;
-  if (!GetInt(info, 2, "size", 16, 65536, &size) || !GetInt(info, 3, "batch", 1, 4096, &batch) ||
-      !GetInt(info, 4, "iterations", 1, 1 << 24, &iterations))
-    return env.Undefined();
+  if (!GetBenchArgs(info, &seal, &size, &batch, &iterations)) return env.Undefined();
   const double ns = mb::RawBench(c, alg->encKeyLength, alg->hash, alg->icvLength, seal, static_cast<size_t>(size),
                                  static_cast<size_t>(batch), static_cast<size_t>(iterations));
   if (ns < 0) {

@@ -7,7 +7,7 @@ import { emitError, type GatewayEmitter } from './events.js';
 import { childKeylog } from './keylog.js';
 import type { PolicyCompiler } from './policy.js';
 import { isUp, newChild, scopeOf, type Child, type IsakmpEntry, type SaTable } from './sa-table.js';
-import type { Scheduler } from './scheduler.js';
+import { SEND_LATER_MS, type Scheduler } from './scheduler.js';
 import type { Transport } from './transport.js';
 
 /** An SA we initiated is rekeyed this far into its lifetime (minus up to 5% jitter so both ends do not collide). */
@@ -27,8 +27,6 @@ export function rekeyTime(lifetimeSeconds: number, now = Date.now(), at = REKEY_
 export function responderRekeyTime(lifetimeSeconds: number, now = Date.now()): number {
   return rekeyTime(lifetimeSeconds, now, RESPONDER_REKEY_AT);
 }
-/** How long Phase2Output.later waits behind what went before it (as the held ISAKMP Delete in lifecycle.ts). */
-const SEND_LATER_MS = 50;
 /** After a rekey, the old SA keeps receiving this long (packets in flight), then it is deleted. */
 const REKEY_OVERLAP_MS = 5_000;
 

@@ -23,10 +23,7 @@ import { rekeyTime, type ChildManager } from './child-manager.js';
 import { keepaliveSeconds, type PolicyCompiler } from './policy.js';
 import type { RemoteAccessBinding } from './remote-access-binding.js';
 import { newEntry, scopeOf, type IsakmpEntry, type SaTable } from './sa-table.js';
-import type { Scheduler } from './scheduler.js';
-
-/** How long Phase1Output.later waits behind what went before it. */
-const SEND_LATER_MS = 50;
+import { SEND_LATER_MS, type Scheduler } from './scheduler.js';
 
 export interface Phase1DriverDeps {
   crypto: CryptoProvider;

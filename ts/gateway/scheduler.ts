@@ -6,6 +6,12 @@
 import { Deadlines, type Scheduled } from './deadlines.js';
 import type { IsakmpEntry } from './sa-table.js';
 
+/**
+ * How long a message that must follow another waits behind it (Phase1Output.later, Phase2Output.later): a peer
+ * that handles datagrams on several threads (strongSwan) may otherwise take the second first.
+ */
+export const SEND_LATER_MS = 50;
+
 /** Something to do once at a time, with no SA to hang it on. */
 interface Deferred extends Scheduled {
   run: () => void;
