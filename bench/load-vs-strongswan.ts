@@ -94,7 +94,10 @@ async function runLoad(pair: NetnsPair, pfs: boolean, dir: string, count = COUNT
 
 /** Our gateway as a responder, embedded the way an application would (no per-event printing). */
 function ourResponder(pair: NetnsPair, pfs: boolean): ChildProcess {
-  const cfg = pairGatewayConfig(pair.b, PSK, { pfs });
+  // unique 'never', as strongSwan's row is configured: the load tester's SAs share one identity and address,
+  // so with the default each new ISAKMP SA would take over the children of all the older ones (a phase 1
+  // re-key as far as the responder can tell), work that strongSwan is not asked to do
+  const cfg = pairGatewayConfig(pair.b, PSK, { pfs, unique: 'never' });
   const index = path.join(root, 'dist', 'ts', 'index.js');
   const code = `
     import { Gateway, parseConfig } from ${JSON.stringify(index)};

@@ -195,3 +195,39 @@ test('two clients from one address on a %any connection: a new ISAKMP SA of one 
     await r.stop();
   }
 });
+
+for (const unique of ['never', 'no'] as const) {
+  test(`unique '${unique}': two initiators with one identity to a connection with a fixed remote: ${unique === 'never' ? 'each ISAKMP SA keeps its own child' : 'the newer ISAKMP SA takes over the older one\'s child'}`, { timeout: 30_000 }, async () => {
+    const b = base + (unique === 'never' ? 5000 : 6000);
+    // r's connection names 127.0.0.1 and '@group': both initiators are, to r, the same peer (a load tester, or
+    // a peer that keeps parallel SAs); only `unique` says whether a new ISAKMP SA replaces the older ones
+    const r = new Gateway(peerConfig(b, b + 2, { esp: ['aes128gcm16'], initiate: false, remoteId: '@group', unique }));
+    const i1 = new Gateway(peerConfig(b + 2, b, { esp: ['aes128gcm16'], initiate: true, localId: '@group' }));
+    const i2 = new Gateway(peerConfig(b + 4, b, { esp: ['aes128gcm16'], initiate: true, localId: '@group' }));
+    const evR = events(r);
+    await r.start();
+    await i1.start();
+    try {
+      await until(() => evR.childUp.length === 1, 10_000);
+      await i2.start();
+      await until(() => evR.childUp.length === 2, 10_000);
+      await new Promise((res) => setTimeout(res, 300));
+      const st = r.status();
+      const shape = JSON.stringify(st.sas.map((s) => [s.cookieI, s.children.map((c) => c.spiIn)]));
+      if (unique === 'never') {
+        assert.deepEqual(st.sas.map((s) => s.children.length), [1, 1], shape);
+        assert.deepEqual([evR.down, evR.childDown], [[], []]);
+      } else {
+        // the second ISAKMP SA holds both children (a phase 1 re-key, as IKEv1 peers do it); the first, emptied,
+        // stays until the peer deletes it or it expires
+        assert.deepEqual(st.sas.map((s) => [s.cookieI, s.children.length]), [[evR.up[0]!.cookieI, 0], [evR.up[1]!.cookieI, 2]], shape);
+        assert.deepEqual(evR.childDown, []);
+      }
+      assert.deepEqual(evR.errors, []);
+    } finally {
+      await i2.stop();
+      await i1.stop();
+      await r.stop();
+    }
+  });
+}

@@ -162,9 +162,11 @@ export class ChildManager {
           if (ev.action === 'restart') this.d.restart(entry.connection);
           break;
         case 'initialContact':
-          // RFC 2407 4.6.3.3: the peer has rebooted and holds no other SA with us: drop our stale ones.
-          for (const e of [...this.d.table.up()]) {
-            if (e !== entry && e.remote.address === entry.remote.address && e.connection === entry.connection) this.d.teardown(e, 'INITIAL-CONTACT from the peer', false);
+          // RFC 2407 4.6.3.3: the peer has rebooted and holds no other SA with us: drop our stale ones
+          // (not with unique 'never': each SA stands alone)
+          if (entry.independent) break;
+          for (const e of [...this.d.table.withPeer(entry.connection, entry.remote.address)]) {
+            if (e !== entry) this.d.teardown(e, 'INITIAL-CONTACT from the peer', false);
           }
           break;
         case 'notify':

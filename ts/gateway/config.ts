@@ -14,7 +14,7 @@ import { warnSelectorOverlaps } from './config/overlaps.js';
 import { boolean, checkKeys, got, integer, join, object, oneOf, Problems, string, stringList } from './config/check.js';
 import { LIMITS_ERROR_KEYS, LIMITS_KEYS, parseLimits, type LimitsConfig } from './config/limits.js';
 import { parseEspProposals, parseIkeProposals, parsePfs } from './config/proposals.js';
-import { checkActions, parseCloseAction, parseDpdAction, type CloseAction, type DpdAction } from './config/actions.js';
+import { checkActions, parseCloseAction, parseDpdAction, parseUnique, type CloseAction, type DpdAction, type Unique } from './config/actions.js';
 import { parseFragmentation, type FragmentationConfig } from './config/fragmentation.js';
 import { CERT_AUTH_KEYS, certAuthMethod, certIdentity, isCertAuth, parseCertAuth, type CertAuthConfig } from './config/auth.js';
 import { MODECFG_KEYS, parseModeConfig, parseXauth, XAUTH_KEYS, type ModeConfigConfig, type XauthConfig } from './config/remote-access.js';
@@ -82,6 +82,8 @@ export interface ConnectionConfig {
   dpd: { delaySeconds: number; timeoutSeconds: number; action: DpdAction };
   /** What to do when the peer deletes the connection (ts/gateway/config/actions.ts). */
   closeAction: CloseAction;
+  /** Whether ISAKMP SAs with the same peer replace one another (ts/gateway/config/actions.ts). */
+  unique: Unique;
   /** Force UDP encapsulation (NAT-T on port nattPort) even without a NAT. */
   encap: boolean;
   /** NAT keepalive interval (RFC 3948 2.3) while we are behind a NAT; 0 = off. */
@@ -150,7 +152,7 @@ const DATAPLANE_KEYS = ['tun', 'mtu', 'offload'];
 const LISTEN_KEYS = ['address', 'port', 'nattPort'];
 const CONNECTION_KEYS = [
   'remote', 'remotePort', 'remoteNattPort', 'local', 'mode', 'auth', 'localId', 'remoteId', 'ike', 'esp', 'pfs', 'localTs', 'remoteTs', 'type',
-  'lifetime', 'dpd', 'closeAction', 'encap', 'natKeepalive', 'initiate', 'retransmit', 'selection', 'keylog', 'allowWeak', 'allowNull',
+  'lifetime', 'dpd', 'closeAction', 'unique', 'encap', 'natKeepalive', 'initiate', 'retransmit', 'selection', 'keylog', 'allowWeak', 'allowNull',
   'xauth', 'modeConfig', 'fragmentation', 'fragmentSize', 'remoteAuth',
 ];
 const AUTH_KEYS = ['psk', 'pskEnv', 'pskFile', 'allowAggressivePsk'];
@@ -310,6 +312,7 @@ function parseConnection(p: Problems, name: string, v: unknown, listen: ListenCo
   const dpd = parseDpd(p, k('dpd'), o.dpd);
   const closeAction = parseCloseAction(p, k('closeAction'), o.closeAction);
   checkActions(p, at, remote, closeAction, dpd.action);
+  const unique = parseUnique(p, k('unique'), o.unique);
   const retransmit = parseRetransmit(p, k('retransmit'), o.retransmit);
   const encap = boolean(p, k('encap'), o.encap, false);
   const natKeepaliveSeconds = duration(p, k('natKeepalive'), o.natKeepalive, 20, 0);
@@ -326,7 +329,7 @@ function parseConnection(p: Problems, name: string, v: unknown, listen: ListenCo
   if (p.errors.length > errorsBefore || !auth || remote === undefined) return undefined;
   return {
     name, local, remote, remotePort, remoteNattPort, mode, auth, localId, remoteId, ike, esp, pfs, localTs, remoteTs,
-    localProtoPort, remoteProtoPort, type, lifetime, dpd, closeAction, encap, natKeepaliveSeconds, initiate, retransmit, selection, keylog, fragmentation,
+    localProtoPort, remoteProtoPort, type, lifetime, dpd, closeAction, unique, encap, natKeepaliveSeconds, initiate, retransmit, selection, keylog, fragmentation,
     ...(xauth ? { xauth } : {}), ...(modeConfig ? { modeConfig } : {}),
   };
 }

@@ -186,6 +186,9 @@ export class Phase1Driver {
 
   private async established(entry: IsakmpEntry, sa: IsakmpSa): Promise<void> {
     const c = this.d.policies.find(entry.connection)!;
+    // unique 'never': an SA the peer set up stands alone, like the load tester's (our own re-keys still move
+    // the children of the SAs we started)
+    if (c.unique === 'never' && !sa.initiator) entry.independent = true;
     this.d.table.established(entry);
     this.d.admission.established(entry.remote.address, Date.now());
     entry.ctxOptions.children = this.d.policies.children(c, sa);

@@ -85,7 +85,10 @@ export interface IsakmpEntry extends Scheduled {
   wantChild: boolean;
   /** NAT keepalives sent on this ISAKMP SA's behalf. */
   keepalives: number;
-  /** Started with `independent` (load testing): never replaces, nor is replaced by, another SA of its connection. */
+  /**
+   * Started with `independent` (load testing) or of a connection with `unique: 'never'`: never replaces, nor is
+   * replaced by, another SA of its connection.
+   */
   independent: boolean;
   /** XAUTH / Mode-Config on this ISAKMP SA (connections with `xauth` or `modeConfig`). */
   ra: RemoteAccessServer | RemoteAccessClient | null;
@@ -150,7 +153,13 @@ export class SaTable {
    */
   private readonly halfOpenBySource = new Map<string, number>();
   private readonly upBySource = new Map<string, number>();
+  /** Established entries (until removed), in the order they came up. */
   private readonly upEntries = new Set<IsakmpEntry>();
+  /**
+   * The same per connection and peer address (an entry's address never changes, only its port): siblings()
+   * and newest() read a few entries instead of scanning every SA, which made each setup O(SAs) under load.
+   */
+  private readonly upByPeer = new Map<string, Set<IsakmpEntry>>();
   /** Inbound child SAs by SPI (hex), for ESP arriving on the NAT-T socket. */
   readonly inbound = new Map<string, { entry: IsakmpEntry; child: Child }>();
 
@@ -207,6 +216,10 @@ export class SaTable {
     if (!this.upEntries.has(entry)) {
       this.upEntries.add(entry);
       bump(this.upBySource, entry.remote.address, 1);
+      const k = peerKey(entry);
+      const set = this.upByPeer.get(k);
+      if (set) set.add(entry);
+      else this.upByPeer.set(k, new Set([entry]));
     }
   }
 
@@ -215,7 +228,12 @@ export class SaTable {
     entry.state = 'closed';
     if (this.sas.get(entry.key) === entry) this.sas.delete(entry.key);
     this.leaveHalfOpen(entry);
-    if (this.upEntries.delete(entry)) bump(this.upBySource, entry.remote.address, -1);
+    if (this.upEntries.delete(entry)) {
+      bump(this.upBySource, entry.remote.address, -1);
+      const k = peerKey(entry);
+      const set = this.upByPeer.get(k);
+      if (set?.delete(entry) && set.size === 0) this.upByPeer.delete(k);
+    }
   }
 
   private leaveHalfOpen(entry: IsakmpEntry): void {
@@ -251,14 +269,18 @@ export class SaTable {
 
   /** Established ISAKMP SAs. */
   *up(): IterableIterator<IsakmpEntry> {
-    for (const e of this.sas.values()) if (e.state === 'established') yield e;
+    for (const e of this.upEntries) if (e.state === 'established') yield e;
+  }
+
+  /** Established ISAKMP SAs of this connection with this peer address, independent ones included. */
+  *withPeer(connection: string, address: string): IterableIterator<IsakmpEntry> {
+    const set = this.upByPeer.get(`${connection}\n${address}`);
+    if (set) for (const e of set) if (e.state === 'established') yield e;
   }
 
   /** The established SAs that share the connection and peer of `entry` (itself included), unless independent. */
   *siblings(entry: IsakmpEntry): IterableIterator<IsakmpEntry> {
-    for (const e of this.up()) {
-      if (!e.independent && e.connection === entry.connection && e.remote.address === entry.remote.address) yield e;
-    }
+    for (const e of this.withPeer(entry.connection, entry.remote.address)) if (!e.independent) yield e;
   }
 
   /** The newest established ISAKMP SA of a connection with this peer: where new Quick Modes go. */
@@ -289,6 +311,8 @@ export class SaTable {
     return { halfOpen: this.halfOpen.size, phase1, children };
   }
 }
+
+const peerKey = (e: IsakmpEntry) => `${e.connection}\n${e.remote.address}`;
 
 function bump(counts: Map<string, number>, address: string, by: number): void {
   const n = (counts.get(address) ?? 0) + by;

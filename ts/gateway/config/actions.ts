@@ -8,10 +8,18 @@
 //                initiated again. swanctl's 'trap' / 'hold' (a trap policy that waits for traffic) needs kernel
 //                policies this engine does not install, so it is refused rather than taken as 'clear'.
 // Both restarts need a peer address: a connection with remote "%any" cannot use them.
+//   unique       'no' (default): IKEv1 re-keys phase 1 by a new ISAKMP SA, so a new one with the same connection,
+//                peer address and identity takes over the children of the older ones (which then go), and an
+//                INITIAL-CONTACT from the peer removes its older SAs (RFC 2407 4.6.3.3).
+//                'never': every ISAKMP SA the peer sets up stands alone, as with strongSwan's unique = never (our
+//                own phase 1 re-keys still move the children of the SAs we started): no adoption, no
+//                replacement of children across ISAKMP SAs, INITIAL-CONTACT removes nothing. For peers that
+//                keep parallel SAs on purpose (load testers, several clients sharing one identity).
 import { closest, got, type Problems } from './check.js';
 
 export type CloseAction = 'none' | 'restart';
 export type DpdAction = 'clear' | 'restart';
+export type Unique = 'no' | 'never';
 
 const TRAP = ['hold', 'trap'];
 
@@ -32,6 +40,10 @@ export function parseCloseAction(p: Problems, at: string, v: unknown): CloseActi
 
 export function parseDpdAction(p: Problems, at: string, v: unknown): DpdAction {
   return action(p, at, v, ['clear', 'restart'] as const, 'clear');
+}
+
+export function parseUnique(p: Problems, at: string, v: unknown): Unique {
+  return action(p, at, v, ['no', 'never'] as const, 'no');
 }
 
 /** A restart needs somewhere to go. */

@@ -82,6 +82,7 @@ const Connection = strict({
       action: Type.Optional(Type.Union([Type.Literal('clear'), Type.Literal('restart')], { description: 'when the peer is dead: clear, or restart (set it up again)' })),
     }),
   ),
+  unique: Type.Optional(Type.Union([Type.Literal('no'), Type.Literal('never')], { description: 'no (default): a new ISAKMP SA with the same peer takes over the children of the older ones; never: every ISAKMP SA stands alone (strongSwan unique = never)' })),
   closeAction: Type.Optional(Type.Union([Type.Literal('none'), Type.Literal('restart')], { description: "when the peer deletes the connection's last child SA: none, or restart" })),
   encap: Type.Optional(Type.Boolean({ description: 'force UDP encapsulation (NAT-T) without a NAT' })),
   natKeepalive: Type.Optional(Duration),
