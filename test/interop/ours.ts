@@ -5,6 +5,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { ChildProcess } from 'node:child_process';
+import type { RunResult } from './harness/index.js';
 /** Where the gateway process runs: a NetnsPair or a NatTopology (anything that starts Node in a namespace). */
 export interface GatewayHost {
   spawnNode(ns: string, nodeArgs: readonly string[]): ChildProcess;
@@ -107,4 +108,19 @@ export class OurGateway {
       });
     });
   }
+}
+
+/**
+ * A ping through a tunnel from one side of a pair, `src` -> `dst`; one more try when the first fails (the far
+ * side's SA may be installed a moment after ours). Throws with ping's output.
+ */
+export async function pingThrough<S extends string>(host: Pinger<S>, from: S, dst: string, src: string, more = ''): Promise<void> {
+  let r = await host.ping(from, dst, { src, count: 3 });
+  if (r.code !== 0) r = await host.ping(from, dst, { src, count: 3 });
+  if (r.code !== 0) throw new Error(`ping ${src} -> ${dst} failed: ${r.stdout}${r.stderr}${more}`);
+}
+
+/** A NetnsPair or a NatTopology: pings from one of its namespaces. */
+export interface Pinger<S extends string> {
+  ping(from: S, dst: string, opts: { src?: string; count?: number }): Promise<RunResult>;
 }
