@@ -8,7 +8,7 @@
 import { afterEach, beforeEach, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { NatTopology, interopSkipReason, iptablesAvailable, netnsAvailable, sleep, type NetnsPair } from './harness/index.js';
-import { OurGateway, pingThrough } from './ours.js';
+import { OurGateway, pingThrough, startBoth } from './ours.js';
 import { iperf } from '../gateway/dataplane-harness.js';
 
 const netns = netnsAvailable();
@@ -70,12 +70,7 @@ test('transport mode through a NAT: NAT-OA both ways, UDP 1701 and TCP between t
   const a = new OurGateway(topo, 'a', config('a'));
   const b = new OurGateway(topo, 'b', config('b'));
   try {
-    await b.start();
-    await a.start();
-    const childA = await a.waitFor((e) => e.event === 'child-up' || e.event === 'error', 20_000);
-    const childB = await b.waitFor((e) => e.event === 'child-up' || e.event === 'error', 20_000);
-    assert.equal(childA.event, 'child-up', JSON.stringify(childA));
-    assert.equal(childB.event, 'child-up', JSON.stringify(childB));
+    const [childA, childB] = await startBoth(a, b);
     assert.deepEqual([childA.mode, childA.encap, childB.mode, childB.encap], ['transport', true, 'transport', true]);
     // what each side sent as the original addresses: A its own private one, B A's as it sees it (the router's)
     assert.deepEqual(childB.natOa, { initiator: topo.a.addr, responder: topo.b.addr }, JSON.stringify(childB));

@@ -10,7 +10,7 @@ import { fileURLToPath } from 'node:url';
 import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import { NatTopology, interopSkipReason, iptablesAvailable, netnsAvailable, runCommand, sleep, stopChild, tsharkAvailable } from './harness/index.js';
-import { OurGateway, pingThrough } from './ours.js';
+import { OurGateway, pingThrough, startBoth } from './ours.js';
 import { controlRequest } from '../../ts/gateway/index.js';
 
 const netns = netnsAvailable();
@@ -64,12 +64,7 @@ test('behind a port-mapping NAT: detection, float to 4500, ESP in UDP, ping both
   const b = new OurGateway(topo, 'b', config('b'));
   const dir = mkdtempSync(path.join(os.tmpdir(), 'ike-nat-'));
   try {
-    await b.start();
-    await a.start();
-    const upA = await a.waitFor((e) => e.event === 'phase1-up' || e.event === 'error', 20_000);
-    const upB = await b.waitFor((e) => e.event === 'phase1-up' || e.event === 'error', 20_000);
-    assert.equal(upA.event, 'phase1-up', JSON.stringify(upA));
-    assert.equal(upB.event, 'phase1-up', JSON.stringify(upB));
+    const [upA, upB] = await startBoth(a, b, 'phase1-up');
     // A knows it is behind a NAT, B that A is; IKE went to 4500, and B talks to the port the NAT picked
     assert.equal(upA.natLocal, true);
     assert.equal(upB.natRemote, true);

@@ -124,3 +124,52 @@ export async function pingThrough<S extends string>(host: Pinger<S>, from: S, ds
 export interface Pinger<S extends string> {
   ping(from: S, dst: string, opts: { src?: string; count?: number }): Promise<RunResult>;
 }
+
+/**
+ * Starts `b` (the responder) and then `a`, and waits on each for its first `event` or error: both must show
+ * the event, which is returned as [a's, b's].
+ */
+export async function startBoth(a: OurGateway, b: OurGateway, event = 'child-up', timeoutMs = 20_000): Promise<[OurEvent, OurEvent]> {
+  await b.start();
+  await a.start();
+  const got: OurEvent[] = [];
+  for (const g of [a, b]) {
+    const e = await g.waitFor((x) => x.event === event || x.event === 'error', timeoutMs);
+    if (e.event !== event) throw new Error(`expected ${event}, got ${JSON.stringify(e)}`);
+    got.push(e);
+  }
+  return [got[0]!, got[1]!];
+}
+
+/** Where `ourPairConfig` runs: a side of a NetnsPair. */
+interface PairSide {
+  addr: string;
+  peerAddr: string;
+  inner: string;
+  peerInner: string;
+}
+
+/**
+ * The config of one of our gateways in a NetnsPair with the TUN data plane: connection `s` to the other
+ * side, a tunnel between the inner addresses (unless `over` says otherwise; `type: 'transport'` drops the
+ * selectors), side a initiates. `over` is merged into the connection.
+ */
+export function ourPairConfig(me: PairSide, side: 'a' | 'b', psk: string, over: Record<string, unknown> = {}): object {
+  const transport = over.type === 'transport';
+  return {
+    listen: { address: me.addr, port: 500, nattPort: 4500 },
+    dataplane: { tun: 'ike0' },
+    connections: {
+      s: {
+        remote: me.peerAddr,
+        auth: { psk },
+        ike: ['aes128-sha256-modp2048'],
+        esp: ['aes128gcm16'],
+        ...(transport ? {} : { localTs: `${me.inner}/32`, remoteTs: `${me.peerInner}/32` }),
+        initiate: side === 'a',
+        retransmit: { tries: 3, timeout: '1s', factor: 1.5 },
+        ...over,
+      },
+    },
+  };
+}

@@ -10,7 +10,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { TestContext } from 'node:test';
 import { readPcapPackets, runCommand, sleep, stopChild, type NetnsPair } from './harness/index.js';
-import { OurGateway, pingThrough, type OurEvent } from './ours.js';
+import { OurGateway, ourPairConfig, pingThrough, startBoth, type OurEvent } from './ours.js';
 import { controlRequest } from '../../ts/gateway/index.js';
 import { iperf } from '../gateway/dataplane-harness.js';
 
@@ -27,38 +27,15 @@ export interface PlainEspBed {
   spi(p: { payload: Buffer }): string;
 }
 
-function config(pair: NetnsPair, side: 'a' | 'b', mode: 'tunnel' | 'transport') {
-  const me = pair[side];
-  return {
-    listen: { address: me.addr, port: 500, nattPort: 4500 },
-    dataplane: { tun: 'ike0' },
-    connections: {
-      s: {
-        remote: me.peerAddr,
-        auth: { psk: PSK },
-        ike: ['aes128-sha256-modp2048'],
-        esp: ['aes128gcm16'],
-        ...(mode === 'tunnel' ? { localTs: `${me.inner}/32`, remoteTs: `${me.peerInner}/32` } : { type: 'transport' }),
-        initiate: side === 'a',
-        retransmit: { tries: 3, timeout: '1s', factor: 1.5 },
-      },
-    },
-  };
-}
-
 export async function plainEspBed(t: TestContext, pair: NetnsPair, mode: 'tunnel' | 'transport', then: (bed: PlainEspBed) => Promise<void>): Promise<void> {
-  const a = new OurGateway(pair, 'a', config(pair, 'a', mode));
-  const b = new OurGateway(pair, 'b', config(pair, 'b', mode));
+  const over = mode === 'transport' ? { type: 'transport' } : {};
+  const a = new OurGateway(pair, 'a', ourPairConfig(pair.a, 'a', PSK, over));
+  const b = new OurGateway(pair, 'b', ourPairConfig(pair.b, 'b', PSK, over));
   const dir = mkdtempSync(path.join(os.tmpdir(), 'ike-plain-'));
   // tunnel mode carries the inner addresses, transport mode the hosts' own
   const host = (side: 'a' | 'b') => (mode === 'tunnel' ? { me: pair[side].inner, peer: pair[side].peerInner } : { me: pair[side].addr, peer: pair[side].peerAddr });
   try {
-    await b.start();
-    await a.start();
-    const childA = await a.waitFor((e) => e.event === 'child-up' || e.event === 'error', 20_000);
-    const childB = await b.waitFor((e) => e.event === 'child-up' || e.event === 'error', 20_000);
-    assert.equal(childA.event, 'child-up', JSON.stringify(childA));
-    assert.equal(childB.event, 'child-up', JSON.stringify(childB));
+    const [childA, childB] = await startBoth(a, b);
     assert.deepEqual([childA.mode, childA.encap, childB.encap], [mode, false, false]);
     const up = a.events.find((e) => e.event === 'phase1-up')!;
     assert.deepEqual([up.natLocal, up.natRemote, up.remote], [false, false, `${pair.b.addr}:500`]);

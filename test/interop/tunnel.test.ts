@@ -5,7 +5,7 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { NetnsPair, StrongSwanPeer, charonAvailable, interopSkipReason, netnsAvailable } from './harness/index.js';
-import { OurGateway, pingThrough } from './ours.js';
+import { OurGateway, ourPairConfig, pingThrough, startBoth } from './ours.js';
 
 const netns = netnsAvailable();
 const skip = interopSkipReason(netns, netns.ok ? charonAvailable() : netns);
@@ -19,25 +19,7 @@ after(async () => {
   await pair?.destroy();
 });
 
-function ours(side: 'a' | 'b', initiate: boolean, esp = 'aes128gcm16') {
-  const me = pair[side];
-  return {
-    listen: { address: me.addr, port: 500, nattPort: 4500 },
-    dataplane: { tun: 'ike0' },
-    connections: {
-      s: {
-        remote: me.peerAddr,
-        auth: { psk: PSK },
-        ike: ['aes128-sha256-modp2048'],
-        esp: [esp],
-        localTs: `${me.inner}/32`,
-        remoteTs: `${me.peerInner}/32`,
-        initiate,
-        retransmit: { tries: 3, timeout: '1s', factor: 1.5 },
-      },
-    },
-  };
-}
+const ours = (side: 'a' | 'b', initiate: boolean, esp = 'aes128gcm16') => ourPairConfig(pair[side], side, PSK, { initiate, esp: [esp] });
 
 async function ping(from: 'a' | 'b'): Promise<void> {
   const me = pair[from];
@@ -86,10 +68,7 @@ test('two of our gateways with the TUN data plane: ping both ways, then a delete
   const a = new OurGateway(pair, 'a', ours('a', true));
   const b = new OurGateway(pair, 'b', ours('b', false));
   try {
-    await b.start();
-    await a.start();
-    await a.waitFor((e) => e.event === 'child-up', 20_000);
-    await b.waitFor((e) => e.event === 'child-up', 20_000);
+    await startBoth(a, b);
     await ping('a');
     await ping('b');
     await a.stop();
