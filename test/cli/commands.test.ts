@@ -65,6 +65,15 @@ test('cli: --version prints the package name and version', () => {
   assert.equal(r.stdout, `${pkg.name} ${pkg.version}\n`);
 });
 
+test('cli: `npx ike` in the clone runs this checkout\'s bin/ike.js (the package links itself as a file: dev dependency)', () => {
+  const pkg = JSON.parse(readFileSync(path.join(ROOT, 'package.json'), 'utf8')) as { name: string; version: string; devDependencies: Record<string, string> };
+  assert.equal(pkg.devDependencies[pkg.name], 'file:.');
+  // --no: never ask the registry (a missing link fails here instead of fetching some other 'ike'); --: the rest is ike's, not npx's
+  const r = spawnSync('npx', ['--no', '--', 'ike', '--version'], { cwd: ROOT, encoding: 'utf8', timeout: 60_000 });
+  assert.equal(r.status, 0, r.stderr);
+  assert.equal(r.stdout, `${pkg.name} ${pkg.version}\n`);
+});
+
 test('cli: unknown options and bad values exit 2 with one line naming the problem, never a stack trace', () => {
   const cases: [string[], RegExp][] = [
     [['demo', '--fast'], /^ike demo: unknown option --fast \(try 'ike demo --help'\)$/],
