@@ -8,6 +8,8 @@
 #include <fcntl.h>
 #include <linux/if.h>
 #include <linux/if_tun.h>
+#include <netinet/in.h>
+#include <arpa/inet.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -15,6 +17,7 @@
 #include <cerrno>
 #include <cstring>
 #include <memory>
+#include <unordered_map>
 #include <mutex>
 #include <string>
 #include <vector>
@@ -74,11 +77,13 @@ class DataPlane : public Napi::ObjectWrap<DataPlane> {
                        });
   }
 
-  // new DataPlane(tunFd, bindAddress, port, onIke(message: Buffer, address: string, port: number))
+  // new DataPlane(tunFds: number | number[], bindAddress, port, onIke(message: Buffer, address: string, port: number))
+  // One worker per TUN fd: the queues of a multi-queue TUN device (openTun with queues), or one plain fd.
   explicit DataPlane(const Napi::CallbackInfo& info) : Napi::ObjectWrap<DataPlane>(info) {
     Napi::Env env = info.Env();
-    int64_t tunFd = 0, port = 0;
-    if (!GetInt(info, 0, "tunFd", 0, 0x7fffffff, &tunFd)) return;
+    std::vector<int> tunFds;
+    int64_t port = 0;
+    if (!GetTunFds(info, &tunFds)) return;
     if (info.Length() <= 1 || !info[1].IsString()) {
       ThrowType(env, "bindAddress must be a string");
       return;
@@ -96,23 +101,11 @@ class DataPlane : public Napi::ObjectWrap<DataPlane> {
       ThrowRange(env, "bindAddress '" + bindAddress + "' is not an IPv4 or IPv6 address");
       return;
     }
-    bool vnet = false;
     std::string err;
-    if (!PrepareTun(static_cast<int>(tunFd), &vnet, &err)) {
-      ThrowType(env, err);
-      return;
-    }
-    bool gso = false;
-    const int udp = OpenUdp(family_, ss, sl, bindAddress + ":" + std::to_string(port), &gso, &err);
-    if (udp < 0) {
-      Napi::Error::New(env, err).ThrowAsJavaScriptException();
-      return;
-    }
     onIke_ = Napi::ThreadSafeFunction::New(env, info[3].As<Napi::Function>(), "dataplane-ike", 1024, 1);
-    auto sink = [this](const uint8_t* d, size_t len, const sockaddr_storage& from) { return QueueIke(d, len, from); };
-    workers_.push_back(std::make_unique<Worker>(0, static_cast<int>(tunFd), vnet, udp, gso, sink));
-    rawOk_ = workers_[0]->Raw().Open(family_, ss, &rawError_);
-    if (!workers_[0]->Start(&err)) {
+    rawOk_ = true;
+    if (!MakeWorkers(tunFds, ss, sl, bindAddress, &err)) {
+      StopAll();
       workers_.clear();
       onIke_.Release();
       Napi::Error::New(env, err).ThrowAsJavaScriptException();
@@ -135,6 +128,65 @@ class DataPlane : public Napi::ObjectWrap<DataPlane> {
   }
 
  private:
+  // The first argument: one fd, or 1 to 64 fds (one per worker).
+  static bool GetTunFds(const Napi::CallbackInfo& info, std::vector<int>* out) {
+    Napi::Env env = info.Env();
+    if (info.Length() > 0 && info[0].IsArray()) {
+      Napi::Array a = info[0].As<Napi::Array>();
+      if (a.Length() == 0 || a.Length() > 64) return ThrowRange(env, "tunFds must hold 1 to 64 fds (one per worker)");
+      for (uint32_t i = 0; i < a.Length(); i++) {
+        Napi::Value v = a.Get(i);
+        const double d = v.IsNumber() ? v.As<Napi::Number>().DoubleValue() : -1;
+        if (!(d >= 0 && d <= 0x7fffffff) || d != static_cast<double>(static_cast<int>(d)))
+          return ThrowType(env, "tunFds[" + std::to_string(i) + "] must be a file descriptor");
+        out->push_back(static_cast<int>(d));
+      }
+      return true;
+    }
+    int64_t fd = 0;
+    if (!GetInt(info, 0, "tunFd", 0, 0x7fffffff, &fd)) return false;
+    out->push_back(static_cast<int>(fd));
+    return true;
+  }
+
+  // One worker per TUN fd, each with its UDP socket on the port (and a raw ESP socket when allowed); with
+  // several, the sockets share the port (SO_REUSEPORT) and the kernel steers by SPI (dataplane_sockets.h).
+  bool MakeWorkers(const std::vector<int>& tunFds, sockaddr_storage ss, socklen_t sl, const std::string& bindAddress,
+                   std::string* err) {
+    const unsigned n = static_cast<unsigned>(tunFds.size());
+    auto sink = [this](const uint8_t* d, size_t len, const sockaddr_storage& from) { return QueueIke(d, len, from); };
+    const std::string where = bindAddress + ":" + std::to_string(ntohs(PortOf(ss)));
+    for (unsigned i = 0; i < n; i++) {
+      bool vnet = false, gso = false;
+      if (!PrepareTun(tunFds[i], &vnet, err)) return false;
+      const int udp = OpenUdp(family_, ss, sl, where, n > 1, &gso, err);
+      if (udp < 0) return false;
+      workers_.push_back(std::make_unique<Worker>(i, tunFds[i], vnet, udp, gso, sink));
+      if (i == 0) {  // port 0: the others bind the port the kernel chose for the first
+        sockaddr_storage bound;
+        socklen_t bl = sizeof(bound);
+        if (getsockname(udp, reinterpret_cast<sockaddr*>(&bound), &bl) == 0) PortOf(ss) = PortOf(bound);
+      }
+      rawesp::RawEsp& raw = workers_[i]->Raw();
+      if (rawOk_) rawOk_ = raw.Open(family_, ss, &rawError_) && (n == 1 || SteerRaw(raw.fd(), family_, n, i, &rawError_));
+    }
+    // Plain ESP on every worker or on none.
+    if (!rawOk_)
+      for (auto& w : workers_) w->Raw().Close();
+    if (n > 1 && !SteerUdp(workers_[0]->UdpFd(), n, err)) return false;
+    std::vector<Worker*> all;
+    for (auto& w : workers_) all.push_back(w.get());
+    for (auto& w : workers_) w->SetPeers(all);
+    for (auto& w : workers_)
+      if (!w->Start(err)) return false;
+    return true;
+  }
+
+  // The port field (network order) of an IPv4 or IPv6 socket address.
+  static in_port_t& PortOf(sockaddr_storage& ss) {
+    return ss.ss_family == AF_INET ? reinterpret_cast<sockaddr_in*>(&ss)->sin_port : reinterpret_cast<sockaddr_in6*>(&ss)->sin6_port;
+  }
+
   // The worker reads until EAGAIN: the TUN fd must not block. *vnet: it carries virtio_net_hdr (offload).
   static bool PrepareTun(int fd, bool* vnet, std::string* err) {
     const int fl = fcntl(fd, F_GETFL);
@@ -163,10 +215,10 @@ class DataPlane : public Napi::ObjectWrap<DataPlane> {
     return running_;
   }
 
-  // The worker that owns an SA with this SPI.
+  // The worker that owns the inbound SA with this SPI.
   Worker& OwnerOf(uint32_t spi) { return *workers_[spi % workers_.size()]; }
 
-  // addOutbound(sa: EspSa handle, localTs: string[], remoteTs: string[], peerAddress, peerPort, plain, transport)
+  // addOutbound(sa: EspSa handle, localTs: string[], remoteTs: string[], peerAddress, peerPort, plain, transport, pairSpi)
   Napi::Value AddOutbound(const Napi::CallbackInfo& info) { return Add(info, true); }
   // addInbound(sa: EspSa handle, localTs: string[], remoteTs: string[], transport)
   Napi::Value AddInbound(const Napi::CallbackInfo& info) { return Add(info, false); }
@@ -190,6 +242,10 @@ class DataPlane : public Napi::ObjectWrap<DataPlane> {
     }
     const size_t transportArg = outbound ? 6 : 3;
     e->transport = info.Length() > transportArg && info[transportArg].ToBoolean();
+    // addOutbound(..., transport, pairSpi): the worker of the inbound SA of the same child owns this one too
+    pair_ = -1;
+    if (outbound && info.Length() > 7 && !info[7].IsUndefined() && !GetInt(info, 7, "pairSpi", 0, 0xffffffffLL, &pair_))
+      return false;
     if (info.Length() == 0) return ThrowType(env, "sa must be a native EspSa");
     return true;
   }
@@ -218,16 +274,63 @@ class DataPlane : public Napi::ObjectWrap<DataPlane> {
     e->ivLength = si.ivLength;
     e->handle = Napi::Persistent(info[0].As<Napi::Object>());
     const uint32_t spi = e->spi;
-    Worker& w = OwnerOf(spi);
-    {
-      std::lock_guard<std::mutex> lock(w.Mu());
-      if (w.Sas().Add(e)) return env.Undefined();
-    }
+    e->owner = static_cast<unsigned>((outbound && pair_ >= 0 ? static_cast<uint32_t>(pair_) : spi) % workers_.size());
+    if (Install(e)) return env.Undefined();
     esp::DetachSa(sa);
     e->handle.Reset();
     ThrowRange(env, std::string("an ") + (outbound ? "outbound" : "inbound") + " SA with SPI " + std::to_string(spi) +
                         " is already installed");
     return env.Undefined();
+  }
+
+  // The entry into its owner's table; an outbound one then as a route (no SA) into every other worker's, so
+  // that each worker can tell whose a TUN packet is. Routes go in after the owner has the SA: a packet
+  // handed to the owner always finds it. False when the owner has an SA of that direction and SPI.
+  bool Install(std::unique_ptr<SaEntry>& e) {
+    Worker& owner = *workers_[e->owner];
+    std::vector<std::unique_ptr<SaEntry>> routes;
+    if (e->outbound) {
+      for (auto& w : workers_) {
+        if (w.get() == &owner) continue;
+        auto r = std::make_unique<SaEntry>();
+        r->spi = e->spi;
+        r->outbound = true;
+        r->owner = e->owner;
+        r->localTs = e->localTs;
+        r->remoteTs = e->remoteTs;
+        routes.push_back(std::move(r));
+      }
+    }
+    const uint32_t spi = e->spi;
+    const bool outbound = e->outbound;
+    {
+      std::lock_guard<std::mutex> lock(owner.Mu());
+      if (!owner.Sas().Add(e)) return false;
+    }
+    if (!outbound) return true;
+    outOwner_[spi] = owner.Index();
+    size_t k = 0;
+    for (auto& w : workers_) {
+      if (w.get() == &owner) continue;
+      std::lock_guard<std::mutex> lock(w->Mu());
+      w->Sas().Add(routes[k++]);  // cannot collide: the routes of an SPI come and go with its owner's entry
+    }
+    return true;
+  }
+
+  // Takes an outbound SA out: the routes first, then the owner's entry, the mirror of Install.
+  std::vector<std::unique_ptr<SaEntry>> Uninstall(uint32_t spi) {
+    auto it = outOwner_.find(spi);
+    if (it == outOwner_.end()) return {};
+    const unsigned owner = it->second;
+    outOwner_.erase(it);
+    for (auto& w : workers_) {
+      if (w->Index() == owner) continue;
+      std::lock_guard<std::mutex> lock(w->Mu());
+      w->Sas().Remove(spi, false, true);
+    }
+    std::lock_guard<std::mutex> lock(workers_[owner]->Mu());
+    return workers_[owner]->Sas().Remove(spi, false, true);
   }
 
   // remove(spi, direction?: 'inbound' | 'outbound') -> number of SAs removed. The SA is usable from JS again.
@@ -244,13 +347,14 @@ class DataPlane : public Napi::ObjectWrap<DataPlane> {
       }
       which = d == "outbound" ? 1 : 2;
     }
+    // Once out of a table, no worker holds a pointer to the entry: a worker only uses entries while holding
+    // its mutex.
     std::vector<std::unique_ptr<SaEntry>> removed;
-    {
-      // After this block the worker cannot hold a pointer to a removed entry: it only uses entries while
-      // holding its mutex.
+    if (which != 2) removed = Uninstall(static_cast<uint32_t>(spi));
+    if (which != 1) {
       Worker& w = OwnerOf(static_cast<uint32_t>(spi));
       std::lock_guard<std::mutex> lock(w.Mu());
-      removed = w.Sas().Remove(static_cast<uint32_t>(spi), which != 1, which != 2);
+      for (auto& x : w.Sas().Remove(static_cast<uint32_t>(spi), true, false)) removed.push_back(std::move(x));
     }
     for (auto& x : removed) {
       esp::DetachSa(x->sa);
@@ -275,7 +379,9 @@ class DataPlane : public Napi::ObjectWrap<DataPlane> {
       ThrowRange(env, std::string("peer.address must be an ") + (family_ == AF_INET ? "IPv4" : "IPv6") + " address");
       return env.Undefined();
     }
-    Worker& w = OwnerOf(static_cast<uint32_t>(spi));
+    auto it = outOwner_.find(static_cast<uint32_t>(spi));
+    if (it == outOwner_.end()) return Napi::Boolean::New(env, false);
+    Worker& w = *workers_[it->second];
     std::lock_guard<std::mutex> lock(w.Mu());
     SaEntry* x = w.Sas().OutboundBySpi(static_cast<uint32_t>(spi));
     if (x == nullptr) return Napi::Boolean::New(env, false);
@@ -297,6 +403,7 @@ class DataPlane : public Napi::ObjectWrap<DataPlane> {
     o.Set("ikeReceived", n(c.ikeReceived));
     o.Set("ikeSent", n(c.ikeSent));
     o.Set("keepalives", n(c.keepalives));
+    o.Set("handedOver", n(c.handedOver));
     Napi::Object d = Napi::Object::New(env);
     d.Set("noOutboundSa", n(c.noOutboundSa));
     d.Set("unknownSpi", n(c.unknownSpi));
@@ -310,6 +417,7 @@ class DataPlane : public Napi::ObjectWrap<DataPlane> {
     d.Set("ikeQueueFull", n(c.ikeQueueFull));
     d.Set("dummy", n(c.dummy));
     d.Set("other", n(c.other));
+    d.Set("handoverDropped", n(c.handoverDropped));
     o.Set("drops", d);
     return o;
   }
@@ -332,15 +440,32 @@ class DataPlane : public Napi::ObjectWrap<DataPlane> {
     Napi::Env env = info.Env();
     Counters total;
     Napi::Array sas = Napi::Array::New(env);
+    Napi::Array each = Napi::Array::New(env, workers_.size());
+    auto n = [&](uint64_t v) { return Napi::Number::New(env, static_cast<double>(v)); };
     uint32_t k = 0;
     for (auto& w : workers_) {
       std::lock_guard<std::mutex> lock(w->Mu());
-      total.Add(w->Stats());
-      for (const auto& e : w->Sas().All())
-        if (e->sa != nullptr) sas.Set(k++, SaObject(env, *e));
+      const Counters& c = w->Stats();
+      total.Add(c);
+      uint64_t owned = 0;
+      for (const auto& e : w->Sas().All()) {
+        if (e->sa == nullptr) continue;  // a route to another worker's SA
+        sas.Set(k++, SaObject(env, *e));
+        owned++;
+      }
+      // Per worker: how the SAs and the traffic are spread over the cores.
+      Napi::Object x = Napi::Object::New(env);
+      x.Set("sas", n(owned));
+      x.Set("tunPackets", n(c.tunPackets));
+      x.Set("espSent", n(c.espSent));
+      x.Set("espReceived", n(c.espReceived));
+      x.Set("delivered", n(c.delivered));
+      x.Set("handedOver", n(c.handedOver));
+      each.Set(w->Index(), x);
     }
     Napi::Object o = CountersObject(env, total);
     o.Set("sas", sas);
+    o.Set("workers", each);
     return o;
   }
 
@@ -437,8 +562,14 @@ class DataPlane : public Napi::ObjectWrap<DataPlane> {
   void StopWorkers() {
     if (!running_) return;
     running_ = false;
-    for (auto& w : workers_) w->Stop();
+    StopAll();
     onIke_.Release();
+  }
+
+  // Every worker halted before any closes its fds: a running one may still wake another.
+  void StopAll() {
+    for (auto& w : workers_) w->Halt();
+    for (auto& w : workers_) w->Stop();
   }
 
   // Runs on the JS thread for each IKE datagram a worker queued.
@@ -457,6 +588,8 @@ class DataPlane : public Napi::ObjectWrap<DataPlane> {
   }
 
   std::vector<std::unique_ptr<Worker>> workers_;
+  std::unordered_map<uint32_t, unsigned> outOwner_;  // JS thread: the owner of each outbound SA, by SPI
+  int64_t pair_ = -1;  // JS thread, during addOutbound: the SPI of the inbound pair, -1 when not given
   int family_ = AF_INET;
   bool running_ = false;  // JS thread
   napi_env env_ = nullptr;

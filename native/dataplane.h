@@ -34,6 +34,9 @@ struct Counters {
   // drops by reason
   uint64_t noOutboundSa = 0, unknownSpi = 0, authFailed = 0, replay = 0, selectorMismatch = 0, malformed = 0,
            seqOverflow = 0, sendFailed = 0, tunWriteFailed = 0, ikeQueueFull = 0, dummy = 0, other = 0;
+  // several workers (dataplane_handover.cc)
+  uint64_t handedOver = 0;       // packets given to the worker that owns their SA
+  uint64_t handoverDropped = 0;  // that worker's inbox was full, or the packet had been handed over too often
 
   void Add(const Counters& o) {
     const uint64_t* src = reinterpret_cast<const uint64_t*>(&o);

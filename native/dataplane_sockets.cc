@@ -2,6 +2,7 @@
 #include "dataplane_sockets.h"
 
 #include <netinet/in.h>
+#include <linux/filter.h>
 #include <netinet/udp.h>
 #include <unistd.h>
 
@@ -12,7 +13,8 @@
 namespace ike {
 namespace dataplane {
 
-int OpenUdp(int family, const sockaddr_storage& ss, socklen_t sl, const std::string& where, bool* gso, std::string* err) {
+int OpenUdp(int family, const sockaddr_storage& ss, socklen_t sl, const std::string& where, bool reusePort, bool* gso,
+            std::string* err) {
   // Blocking socket: a full send buffer then slows the worker down (back pressure towards TUN) instead of
   // dropping; receives use MSG_DONTWAIT.
   const int fd = socket(family, SOCK_DGRAM | SOCK_CLOEXEC, 0);
@@ -26,6 +28,12 @@ int OpenUdp(int family, const sockaddr_storage& ss, socklen_t sl, const std::str
     setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &bufSize, sizeof(bufSize));
   if (setsockopt(fd, SOL_SOCKET, SO_SNDBUFFORCE, &bufSize, sizeof(bufSize)) != 0)
     setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &bufSize, sizeof(bufSize));
+  const int one = 1;
+  if (reusePort && setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) != 0) {
+    *err = "SO_REUSEPORT on the NAT-T socket failed: " + Errno(errno) + " (several workers need it)";
+    close(fd);
+    return -1;
+  }
   if (bind(fd, reinterpret_cast<const sockaddr*>(&ss), sl) != 0) {
     const int e = errno;
     close(fd);
@@ -36,10 +44,50 @@ int OpenUdp(int family, const sockaddr_storage& ss, socklen_t sl, const std::str
   }
   // UDP GSO for sending runs of ESP datagrams, GRO for receiving them (see Worker::Send / FromUdp). A kernel
   // without them refuses the option: then every datagram travels alone.
-  const int zero = 0, one = 1;
+  const int zero = 0;
   *gso = setsockopt(fd, SOL_UDP, UDP_SEGMENT, &zero, sizeof(zero)) == 0;
   setsockopt(fd, SOL_UDP, UDP_GRO, &one, sizeof(one));
   return fd;
+}
+
+bool SteerUdp(int fd, unsigned n, std::string* err) {
+  sock_filter code[] = {
+      BPF_STMT(BPF_LD | BPF_W | BPF_ABS, 0),  // A = the payload's first 4 octets (network order, as the SPI)
+      BPF_STMT(BPF_ALU | BPF_MOD | BPF_K, n),  // A = SPI % n
+      BPF_STMT(BPF_RET | BPF_A, 0),            // the socket at that index of the group
+  };
+  sock_fprog prog = {static_cast<unsigned short>(sizeof(code) / sizeof(code[0])), code};
+  if (setsockopt(fd, SOL_SOCKET, SO_ATTACH_REUSEPORT_CBPF, &prog, sizeof(prog)) != 0) {
+    *err = "cannot steer the NAT-T port's datagrams to the workers (SO_ATTACH_REUSEPORT_CBPF): " + Errno(errno) +
+           ". Linux 4.5 or later is needed for more than one worker";
+    return false;
+  }
+  return true;
+}
+
+bool SteerRaw(int fd, int family, unsigned n, unsigned i, std::string* err) {
+  // IPv4: X = the IP header's length, then A = the 4 octets at X (the SPI). IPv6: A = the first 4 octets.
+  sock_filter v4[] = {
+      BPF_STMT(BPF_LDX | BPF_B | BPF_MSH, 0),
+      BPF_STMT(BPF_LD | BPF_W | BPF_IND, 0),
+      BPF_STMT(BPF_ALU | BPF_MOD | BPF_K, n),
+      BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, i, 0, 1),
+      BPF_STMT(BPF_RET | BPF_K, 0xffffffff),  // this worker's: the whole packet
+      BPF_STMT(BPF_RET | BPF_K, 0),           // another worker's: dropped for this socket only
+  };
+  sock_filter v6[] = {
+      BPF_STMT(BPF_LD | BPF_W | BPF_ABS, 0),
+      BPF_STMT(BPF_ALU | BPF_MOD | BPF_K, n),
+      BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, i, 0, 1),
+      BPF_STMT(BPF_RET | BPF_K, 0xffffffff),
+      BPF_STMT(BPF_RET | BPF_K, 0),
+  };
+  sock_fprog prog = family == AF_INET ? sock_fprog{6, v4} : sock_fprog{5, v6};
+  if (setsockopt(fd, SOL_SOCKET, SO_ATTACH_FILTER, &prog, sizeof(prog)) != 0) {
+    *err = "cannot steer plain ESP to the workers (SO_ATTACH_FILTER): " + Errno(errno);
+    return false;
+  }
+  return true;
 }
 
 }  // namespace dataplane

@@ -8,8 +8,20 @@ namespace ike {
 namespace dataplane {
 
 // A blocking UDP socket bound to ss, with large buffers, UDP GRO asked for and *gso telling whether UDP GSO
-// (UDP_SEGMENT) is usable. -1 with *err (a sentence naming the address) when the kernel refuses.
-int OpenUdp(int family, const sockaddr_storage& ss, socklen_t sl, const std::string& where, bool* gso, std::string* err);
+// (UDP_SEGMENT) is usable. reusePort: SO_REUSEPORT before the bind, so that the sockets of several workers
+// share the port. -1 with *err (a sentence naming the address) when the kernel refuses.
+int OpenUdp(int family, const sockaddr_storage& ss, socklen_t sl, const std::string& where, bool reusePort, bool* gso,
+            std::string* err);
+
+// Steering for n workers (n > 1), so that every ESP packet of an SA reaches the worker that owns it (the SA's
+// SPI % n), whose replay window and counters then have one writer.
+// UDP: a classic BPF program for the reuseport group of fd (SO_ATTACH_REUSEPORT_CBPF) that returns
+// SPI % n, the SPI being the first 4 octets of the payload: the index of the socket in bind order. IKE (the
+// non-ESP marker 0) and NAT keepalives (too short to load: the program returns 0) go to worker 0.
+bool SteerUdp(int fd, unsigned n, std::string* err);
+// Plain ESP: every raw socket sees every packet, so worker i's takes only SPI % n == i (SO_ATTACH_FILTER).
+// An IPv4 raw socket sees the IP header first, an IPv6 one the ESP header.
+bool SteerRaw(int fd, int family, unsigned n, unsigned i, std::string* err);
 
 }  // namespace dataplane
 }  // namespace ike

@@ -19,19 +19,21 @@ namespace ike {
 namespace dataplane {
 
 Worker::Worker(unsigned index, int tunFd, bool vnet, int udpFd, bool gso, IkeSink onIke)
-    : index_(index), tunFd_(tunFd), vnet_(vnet), udpFd_(udpFd), gso_(gso), onIke_(std::move(onIke)) {}
+    : index_(index), tunFd_(tunFd), vnet_(vnet), udpFd_(udpFd), gso_(gso), onIke_(std::move(onIke)) {
+  // Here, not in Start(): the workers started before this one may hand it packets already.
+  wakeFd_ = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+}
 
 bool Worker::Start(std::string* err) {
-  wakeFd_ = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
   if (wakeFd_ < 0) {
-    *err = "eventfd() failed: " + Errno(errno);
+    *err = "eventfd() failed: the worker has no wake-up fd (out of file descriptors?)";
     return false;
   }
   thread_ = std::thread([this] { Run(); });
   return true;
 }
 
-void Worker::Stop() {
+void Worker::Halt() {
   stop_ = true;
   if (thread_.joinable()) {
     const uint64_t one = 1;
@@ -40,6 +42,10 @@ void Worker::Stop() {
     }
     thread_.join();
   }
+}
+
+void Worker::Stop() {
+  Halt();
   if (udpFd_ >= 0) close(udpFd_);
   if (wakeFd_ >= 0) close(wakeFd_);
   udpFd_ = wakeFd_ = -1;
@@ -54,7 +60,14 @@ void Worker::Run() {
       if (errno == EINTR) continue;
       break;
     }
-    if (fds[2].revents != 0) break;  // close()
+    if (fds[2].revents != 0) {  // close(), or another worker handed packets over
+      uint64_t v;
+      if (read(wakeFd_, &v, sizeof(v)) < 0) {
+        // EAGAIN: another read took the count first; the inbox is looked at anyway
+      }
+      if (stop_) break;
+      DrainInbox(tunBuf.data());
+    }
     if (fds[0].revents & POLLIN) FromTun(tunBuf.data());
     if (fds[1].revents & POLLIN) FromUdp(udpBuf.data());
     if (fds[3].revents & POLLIN) FromRaw(udpBuf.data());
@@ -119,7 +132,8 @@ void Worker::Count(uint64_t Counters::*field) {
 
 // Seals the IP packets at slot i + kHeadroom (lens[i] octets) in place, each with the first outbound SA whose
 // selectors cover its addresses, and sends them.
-void Worker::SealAndSend(uint8_t* buf, const size_t* lens, unsigned count) {
+// hops: for packets another worker handed over (hops[i] > 0), nullptr for this worker's own reads.
+void Worker::SealAndSend(uint8_t* buf, const size_t* lens, unsigned count, const uint8_t* hops) {
   iovec iov[kBatch], rawIov[kBatch];
   sockaddr_storage to[kBatch], rawTo[kBatch];
   socklen_t toLen[kBatch], rawToLen[kBatch];
@@ -129,8 +143,11 @@ void Worker::SealAndSend(uint8_t* buf, const size_t* lens, unsigned count) {
     uint8_t* slot = buf + i * kSlot;
     const uint8_t* pkt = slot + kHeadroom;
     const size_t len = lens[i];
-    c_.tunPackets++;
-    c_.tunBytes += len;
+    const uint8_t hop = hops == nullptr ? 0 : hops[i];
+    if (hop == 0) {  // counted once, by the worker that read it
+      c_.tunPackets++;
+      c_.tunBytes += len;
+    }
     int family;
     const uint8_t *src, *dst;
     if (!IpAddrs(pkt, len, &family, &src, &dst)) {
@@ -140,6 +157,10 @@ void Worker::SealAndSend(uint8_t* buf, const size_t* lens, unsigned count) {
     SaEntry* e = sas_.Outbound(family, src, dst);
     if (e == nullptr) {
       c_.noOutboundSa++;
+      continue;
+    }
+    if (e->sa == nullptr) {  // another worker's SA: its sequence numbers have one writer, that worker
+      HandOver(e->owner, Parcel::kTun, pkt, len, nullptr, hop);
       continue;
     }
     size_t skip = 0;  // transport mode: the IP header stays behind, its protocol is the next header
@@ -168,6 +189,8 @@ void Worker::SealAndSend(uint8_t* buf, const size_t* lens, unsigned count) {
   lock.lock();
   c_.espSent += sent;
   c_.sendFailed += n + rn - sent;
+  lock.unlock();
+  FlushHandovers();
 }
 
 // Sends n datagrams; returns how many the kernel took. With UDP GSO (Linux 4.18+, UDP_SEGMENT), a run of
@@ -266,6 +289,8 @@ void Worker::FromUdp(uint8_t* buf) {
     for (size_t off = 0; off < len; off += seg) Datagram(d + off, std::min(seg, len - off), from[i]);
   }
   WriteOut(lock);
+  lock.unlock();
+  FlushHandovers();
 }
 
 // Inbound plain ESP: up to kBatch packets from the raw socket, opened as ESP in UDP is.
@@ -279,6 +304,8 @@ void Worker::FromRaw(uint8_t* buf) {
   std::unique_lock<std::mutex> lock(mu_);
   for (unsigned i = 0; i < n; i++) Esp(esp[i], len[i], from[i], false);
   WriteOut(lock);
+  lock.unlock();
+  FlushHandovers();
 }
 
 // The inner packets of one receive batch (out_) to TUN, mu_ released meanwhile.
@@ -336,7 +363,7 @@ void Worker::Datagram(uint8_t* d, size_t len, const sockaddr_storage& from) {
 
 // One ESP packet, from the NAT-T port (udp) or the raw socket (mu_ held). What passes every check is queued
 // in out_.
-void Worker::Esp(uint8_t* d, size_t len, const sockaddr_storage& from, bool udp) {
+void Worker::Esp(uint8_t* d, size_t len, const sockaddr_storage& from, bool udp, uint8_t hop) {
   if (len < 8) {
     c_.malformed++;
     return;
@@ -345,6 +372,12 @@ void Worker::Esp(uint8_t* d, size_t len, const sockaddr_storage& from, bool udp)
   const uint32_t spi = (static_cast<uint32_t>(d[0]) << 24) | (static_cast<uint32_t>(d[1]) << 16) |
                        (static_cast<uint32_t>(d[2]) << 8) | d[3];
   SaEntry* e = sas_.Inbound(spi);
+  if (e == nullptr && peers_.size() > 1 && spi % peers_.size() != index_) {
+    // Steered here anyway: a UDP GRO bundle joins datagrams of several SAs to one peer, and a socket sees
+    // what arrived before its steering program was attached. The owner opens it.
+    HandOver(spi % peers_.size(), udp ? Parcel::kUdp : Parcel::kRaw, d, len, &from, hop);
+    return;
+  }
   if (e == nullptr) {
     c_.unknownSpi++;
     return;

@@ -39,24 +39,31 @@ class Worker {
   Worker& operator=(const Worker&) = delete;
   ~Worker() { Stop(); }
 
+  // Every worker of the data plane, this one at its index; set before Start(). An SA with SPI x belongs to
+  // worker x % size (outbound SAs: by the SPI of their inbound pair).
+  void SetPeers(std::vector<Worker*> all) { peers_ = std::move(all); }
+
   // The raw socket for plain ESP, to open before Start().
   rawesp::RawEsp& Raw() { return raw_; }
   int UdpFd() const { return udpFd_; }
 
   bool Start(std::string* err);
-  // Stops the thread and closes the sockets; idempotent.
+  // Stops the thread; idempotent. The others may still write to its wake-up fd until they are halted too.
+  void Halt();
+  // Halt(), then closes the sockets and the wake-up fd: once every worker of the data plane is halted.
   void Stop();
 
   // Guards Sas() and Stats(); taken by the JavaScript thread for every change and read.
   std::mutex& Mu() { return mu_; }
   SaTable& Sas() { return sas_; }
   Counters& Stats() { return c_; }
+  unsigned Index() const { return index_; }
 
  private:
   void Run();
   void FromTun(uint8_t* buf);
   void Count(uint64_t Counters::*field);
-  void SealAndSend(uint8_t* buf, const size_t* lens, unsigned count);
+  void SealAndSend(uint8_t* buf, const size_t* lens, unsigned count, const uint8_t* hops = nullptr);
   unsigned Send(iovec* iov, sockaddr_storage* to, socklen_t* toLen, unsigned n);
   void FromUdp(uint8_t* buf);
   void FromRaw(uint8_t* buf);
@@ -64,9 +71,41 @@ class Worker {
   unsigned WritePlain();
   unsigned WriteJoined(unsigned* joined);
   void Datagram(uint8_t* d, size_t len, const sockaddr_storage& from);
-  void Esp(uint8_t* d, size_t len, const sockaddr_storage& from, bool udp);
+  void Esp(uint8_t* d, size_t len, const sockaddr_storage& from, bool udp, uint8_t hop = 0);
   void Transport(SaEntry* e, uint8_t* d, size_t len, uint8_t* inner, size_t innerLen, uint8_t nh,
                  const sockaddr_storage& from, bool udp);
+
+  // ---- handover (dataplane_handover.cc) ----
+  // A packet that belongs to another worker's SA: a TUN packet the kernel queued here (its queue is chosen by
+  // flow hash, not by SA), or ESP that reached this worker's socket. Copied, never processed here.
+  struct Parcel {
+    enum Kind : uint8_t { kTun, kUdp, kRaw };
+    uint32_t offset, length;  // in the bundle's data
+    Kind kind;
+    uint8_t hops;             // handovers so far: bounded, so that tables changing meanwhile cannot loop a packet
+    sockaddr_storage from;    // inbound: the sender
+  };
+  // Parcels of one burst for one worker, in one buffer: one lock and one wake-up per burst, not per packet.
+  struct Bundle {
+    std::vector<uint8_t> data;
+    std::vector<Parcel> parcels;
+  };
+  static constexpr uint8_t kMaxHops = 3;
+  static constexpr size_t kMaxInbox = 8192;  // parcels waiting for one worker; more are dropped (counted)
+  // Worker, mu_ held: queues a copy of the packet for worker `to`, sent at FlushHandovers.
+  void HandOver(unsigned to, Parcel::Kind kind, const uint8_t* p, size_t len, const sockaddr_storage* from, uint8_t hops);
+  // Worker, mu_ not held: the queued bundles into the other workers' inboxes, each woken once.
+  void FlushHandovers();
+  // Worker: what the others handed over, processed as if read here (tunBuf: the loop's TUN buffer).
+  void DrainInbox(uint8_t* tunBuf);
+  void ReceiveTun(const Bundle& b, uint8_t* buf);
+  void ReceiveEsp(Bundle& b);
+
+  std::vector<Worker*> peers_;
+  std::vector<Bundle> pending_;  // worker: by destination worker
+  std::mutex inboxMu_;           // guards inbox_ and inboxParcels_ (taken by the other workers)
+  std::vector<Bundle> inbox_;
+  size_t inboxParcels_ = 0;
 
   const unsigned index_;
   const int tunFd_;

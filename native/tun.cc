@@ -20,10 +20,38 @@ namespace ike {
 namespace dataplane {
 namespace {
 
-// openTun(name?: string, offload?: boolean) -> { fd, name, offload }: a TUN device (IFF_TUN: IP packets,
-// IFF_NO_PI: no 4-octet packet information header), non-blocking. The device lives as long as the fd stays
-// open. offload: IFF_VNET_HDR and TCP segmentation / checksum offload (dataplane_gso.h); `offload` in the
-// result says whether the kernel accepted the offloads.
+// Throws the error of a failed open of /dev/net/tun or TUNSETIFF, with what to do about it and a code.
+void ThrowTunError(Napi::Env env, bool opening, int e, const std::string& name, bool multi) {
+  std::string msg;
+  if (opening) {
+    msg = "cannot open /dev/net/tun: " + Errno(e);
+    if (e == ENOENT || e == ENODEV || e == ENXIO)
+      msg += ". The TUN driver is missing: load it (modprobe tun) or, in a container, pass the device (--device /dev/net/tun)";
+    else if (e == EACCES || e == EPERM)
+      msg += ". Opening it needs CAP_NET_ADMIN (run as root)";
+  } else {
+    msg = std::string(multi ? "cannot create multi-queue TUN device" : "cannot create TUN device") +
+          (name.empty() ? "" : " '" + name + "'") + ": " + Errno(e);
+    if (e == EPERM || e == EACCES) msg += ". Creating a TUN device needs CAP_NET_ADMIN (run as root)";
+    if (e == EBUSY) msg += ". The name is taken by a device that is not a free TUN device";
+    // A device of that name made without IFF_MULTI_QUEUE (or with other flags) refuses more queues, and a
+    // kernel before 3.8 knows no multi-queue TUN at all.
+    if (multi && e == EINVAL)
+      msg += ". The kernel refused a multi-queue TUN device (IFF_MULTI_QUEUE): an older device of that name without it, or a kernel "
+             "before 3.8; delete the device or use one worker";
+  }
+  Napi::Error err = Napi::Error::New(env, msg);
+  const char* code = e == ENOENT && opening ? "ENOENT" : e == EPERM ? "EPERM" : e == EACCES ? "EACCES" : e == EBUSY ? "EBUSY" : "ETUN";
+  err.Set("code", Napi::String::New(env, code));
+  err.ThrowAsJavaScriptException();
+}
+
+// openTun(name?: string, offload?: boolean, queues?: number) -> { fd, fds, name, offload }: a TUN device
+// (IFF_TUN: IP packets, IFF_NO_PI: no 4-octet packet information header), non-blocking. The device lives as
+// long as one of its fds stays open. offload: IFF_VNET_HDR and TCP segmentation / checksum offload
+// (dataplane_gso.h); `offload` in the result says whether the kernel accepted the offloads. queues > 1:
+// IFF_MULTI_QUEUE, one fd per queue (fds; fd is the first), one per data plane worker; the kernel spreads
+// the packets routed into the device over the queues by flow.
 Napi::Value OpenTun(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   std::string name;
@@ -46,39 +74,39 @@ Napi::Value OpenTun(const Napi::CallbackInfo& info) {
     }
     offload = info[1].As<Napi::Boolean>().Value();
   }
-  const int fd = open("/dev/net/tun", O_RDWR | O_NONBLOCK | O_CLOEXEC);
-  if (fd < 0) {
-    const int e = errno;
-    std::string msg = "cannot open /dev/net/tun: " + Errno(e);
-    if (e == ENOENT || e == ENODEV || e == ENXIO)
-      msg += ". The TUN driver is missing: load it (modprobe tun) or, in a container, pass the device (--device /dev/net/tun)";
-    else if (e == EACCES || e == EPERM)
-      msg += ". Opening it needs CAP_NET_ADMIN (run as root)";
-    Napi::Error err = Napi::Error::New(env, msg);
-    err.Set("code", Napi::String::New(env, e == ENOENT ? "ENOENT" : e == EPERM ? "EPERM" : e == EACCES ? "EACCES" : "ETUN"));
-    err.ThrowAsJavaScriptException();
+  int64_t queues = 1;
+  if (info.Length() > 2 && !info[2].IsUndefined() && !GetInt(info, 2, "queues", 1, 64, &queues)) return env.Undefined();
+  const bool multi = queues > 1;
+  std::vector<int> fds;
+  auto fail = [&](bool opening, int e) {
+    for (int fd : fds) close(fd);
+    ThrowTunError(env, opening, e, name, multi);
     return env.Undefined();
+  };
+  bool offloaded = offload;
+  for (int64_t q = 0; q < queues; q++) {
+    const int fd = open("/dev/net/tun", O_RDWR | O_NONBLOCK | O_CLOEXEC);
+    if (fd < 0) return fail(true, errno);
+    ifreq ifr;
+    std::memset(&ifr, 0, sizeof(ifr));
+    ifr.ifr_flags = IFF_TUN | IFF_NO_PI | (offload ? IFF_VNET_HDR : 0) | (multi ? IFF_MULTI_QUEUE : 0);
+    if (!name.empty()) std::memcpy(ifr.ifr_name, name.data(), name.size());
+    if (ioctl(fd, TUNSETIFF, &ifr) < 0) {
+      const int e = errno;
+      close(fd);
+      return fail(false, e);
+    }
+    fds.push_back(fd);
+    name = ifr.ifr_name;  // the later queues attach to the device the first one made
+    // Without TUNSETOFFLOAD the kernel segments and checksums itself; the virtio header is then always "none".
+    offloaded = offloaded && ioctl(fd, TUNSETOFFLOAD, TUN_F_CSUM | TUN_F_TSO4 | TUN_F_TSO6 | TUN_F_TSO_ECN) == 0;
   }
-  ifreq ifr;
-  std::memset(&ifr, 0, sizeof(ifr));
-  ifr.ifr_flags = IFF_TUN | IFF_NO_PI | (offload ? IFF_VNET_HDR : 0);
-  if (!name.empty()) std::memcpy(ifr.ifr_name, name.data(), name.size());
-  if (ioctl(fd, TUNSETIFF, &ifr) < 0) {
-    const int e = errno;
-    close(fd);
-    std::string msg = "cannot create TUN device" + (name.empty() ? "" : " '" + name + "'") + ": " + Errno(e);
-    if (e == EPERM || e == EACCES) msg += ". Creating a TUN device needs CAP_NET_ADMIN (run as root)";
-    if (e == EBUSY) msg += ". The name is taken by a device that is not a free TUN device";
-    Napi::Error err = Napi::Error::New(env, msg);
-    err.Set("code", Napi::String::New(env, e == EPERM ? "EPERM" : e == EACCES ? "EACCES" : e == EBUSY ? "EBUSY" : "ETUN"));
-    err.ThrowAsJavaScriptException();
-    return env.Undefined();
-  }
-  // Without TUNSETOFFLOAD the kernel segments and checksums itself; the virtio header is then always "none".
-  const bool offloaded = offload && ioctl(fd, TUNSETOFFLOAD, TUN_F_CSUM | TUN_F_TSO4 | TUN_F_TSO6 | TUN_F_TSO_ECN) == 0;
   Napi::Object o = Napi::Object::New(env);
-  o.Set("fd", Napi::Number::New(env, fd));
-  o.Set("name", Napi::String::New(env, ifr.ifr_name));
+  Napi::Array all = Napi::Array::New(env, fds.size());
+  for (size_t i = 0; i < fds.size(); i++) all.Set(static_cast<uint32_t>(i), Napi::Number::New(env, fds[i]));
+  o.Set("fd", Napi::Number::New(env, fds[0]));
+  o.Set("fds", all);
+  o.Set("name", Napi::String::New(env, name));
   o.Set("offload", Napi::Boolean::New(env, offloaded));
   return o;
 }

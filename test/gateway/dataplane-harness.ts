@@ -75,6 +75,8 @@ export interface TunnelOptions {
   offload?: boolean;
   /** Plain ESP (IP protocol 50) both ways instead of ESP in UDP. */
   plain?: boolean;
+  /** Data plane workers on each side (default 1). */
+  workers?: number;
 }
 
 export function peerConfigs(pair: NetnsPair, algorithm: EspAlgorithm, opts: TunnelOptions = {}): { a: PeerConfig; b: PeerConfig } {
@@ -85,6 +87,7 @@ export function peerConfigs(pair: NetnsPair, algorithm: EspAlgorithm, opts: Tunn
     algorithm, keymatOut: out, keymatIn: inn, spiOut, spiIn, addr: s.addr, inner: s.inner, peerAddr: s.peerAddr, peerInner: s.peerInner,
     offload: opts.offload ?? true,
     plain: opts.plain ?? false,
+    workers: opts.workers ?? 1,
     ...(opts.ipv6 ? { inner6: INNER6[s.side], peerInner6: INNER6[s.side === 'a' ? 'b' : 'a'] } : {}),
   });
   return { a: side(pair.a, kAB, kBA, 0xa0b00001, 0xb0a00001), b: side(pair.b, kBA, kAB, 0xb0a00001, 0xa0b00001) };
