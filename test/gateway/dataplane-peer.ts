@@ -171,7 +171,8 @@ async function main(): Promise<void> {
         reply({ event: 'removed', count: dp!.remove(m.spi, m.direction) });
       } else if (m.cmd === 'sink') {
         seen = new Uint16Array(m.count);
-        sink = dgram.createSocket('udp4');
+        // 4 MiB (rmem_max here): a short stall of this process must not overflow the socket, which would look like loss
+        sink = dgram.createSocket({ type: 'udp4', recvBufferSize: 4 << 20 });
         sink.on('message', (d) => {
           const i = d.readUInt32BE(0);
           if (i < seen.length) seen[i]!++;
