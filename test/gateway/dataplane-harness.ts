@@ -4,7 +4,7 @@ import type { ChildProcess } from 'node:child_process';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { NetnsPair } from '../interop/harness/index.js';
-import { espKeyLengths, type EspAlgorithm } from '../../ts/esp/index.js';
+import { espKeyLengths, type EspAlgorithm, type EspEngineChoice } from '../../ts/esp/index.js';
 import type { DataPlaneStats } from '../../ts/gateway/dataplane.js';
 import type { PeerCommand, PeerConfig } from './dataplane-peer.js';
 
@@ -13,6 +13,11 @@ const PEER_SCRIPT = path.join(path.dirname(fileURLToPath(import.meta.url)), 'dat
 /** A dataplane-peer.js child with a request/answer helper over IPC. */
 export class TunnelPeer {
   private constructor(private readonly child: ChildProcess) {}
+
+  /** The peer process (its CPU time is the data plane's, for bench/tunnel.ts). */
+  get pid(): number | undefined {
+    return this.child.pid;
+  }
 
   static spawn(pair: NetnsPair, side: 'a' | 'b'): TunnelPeer {
     const child = pair.spawnNode(side, [PEER_SCRIPT], { ipc: true });
@@ -77,6 +82,8 @@ export interface TunnelOptions {
   plain?: boolean;
   /** Data plane workers on each side (default 1). */
   workers?: number;
+  /** The SAs' crypto engine (default 'auto'). */
+  engine?: EspEngineChoice;
 }
 
 export function peerConfigs(pair: NetnsPair, algorithm: EspAlgorithm, opts: TunnelOptions = {}): { a: PeerConfig; b: PeerConfig } {
@@ -88,6 +95,7 @@ export function peerConfigs(pair: NetnsPair, algorithm: EspAlgorithm, opts: Tunn
     offload: opts.offload ?? true,
     plain: opts.plain ?? false,
     workers: opts.workers ?? 1,
+    ...(opts.engine ? { engine: opts.engine } : {}),
     ...(opts.ipv6 ? { inner6: INNER6[s.side], peerInner6: INNER6[s.side === 'a' ? 'b' : 'a'] } : {}),
   });
   return { a: side(pair.a, kAB, kBA, 0xa0b00001, 0xb0a00001), b: side(pair.b, kBA, kAB, 0xb0a00001, 0xa0b00001) };

@@ -7,7 +7,7 @@
 // `<peer inner>/32 dev dp0 src <inner>`, so `ping -I <inner> <peer inner>` goes through the tunnel.
 import { execFile } from 'node:child_process';
 import dgram from 'node:dgram';
-import { createEspSa, espKeyLengths, type EspAlgorithm } from '../../ts/esp/index.js';
+import { createEspSa, espKeyLengths, type EspAlgorithm, type EspEngineChoice } from '../../ts/esp/index.js';
 import { DataPlane, configureTun, openTun } from '../../ts/gateway/dataplane.js';
 
 export interface PeerConfig {
@@ -30,6 +30,8 @@ export interface PeerConfig {
   plain?: boolean;
   /** Data plane workers (a multi-queue TUN device with as many queues); default 1. */
   workers?: number;
+  /** The SAs' crypto engine (default 'auto'). */
+  engine?: EspEngineChoice;
 }
 
 /** Another SA pair for rekey tests: keys made from the SPI, so both sides agree without being told. */
@@ -109,8 +111,9 @@ async function main(): Promise<void> {
         await configureTun(tun.name, { routes, source: cfg.inner, source6: cfg.inner6 });
         const localTs = [`${cfg.inner}/32`, ...(v6 ? [`${cfg.inner6}/128`] : [])];
         const remoteTs = [`${cfg.peerInner}/32`, ...(v6 ? [`${cfg.peerInner6}/128`] : [])];
-        const out = createEspSa({ spi: cfg.spiOut, algorithm: cfg.algorithm, direction: 'outbound', keymat: Buffer.from(cfg.keymatOut, 'hex'), implementation: 'native' });
-        const inb = createEspSa({ spi: cfg.spiIn, algorithm: cfg.algorithm, direction: 'inbound', keymat: Buffer.from(cfg.keymatIn, 'hex'), implementation: 'native' });
+        const engine = cfg.engine ?? 'auto';
+        const out = createEspSa({ spi: cfg.spiOut, algorithm: cfg.algorithm, direction: 'outbound', keymat: Buffer.from(cfg.keymatOut, 'hex'), implementation: 'native', engine });
+        const inb = createEspSa({ spi: cfg.spiIn, algorithm: cfg.algorithm, direction: 'inbound', keymat: Buffer.from(cfg.keymatIn, 'hex'), implementation: 'native', engine });
         const plane: DataPlane = new DataPlane({
           tunFd: tun.fds,
           address: cfg.addr,
@@ -131,7 +134,7 @@ async function main(): Promise<void> {
           owned = /belongs to a DataPlane/.test((e as Error).message);
         }
         await new Promise<void>((r) => sock.bind(0, cfg!.addr, r));
-        reply({ event: 'ready', tun: tun.name, port: dp.port, owned, offload: tun.offload });
+        reply({ event: 'ready', tun: tun.name, port: dp.port, owned, offload: tun.offload, engine: out.engine });
       } else if (m.cmd === 'stats') {
         reply({ event: 'stats', stats: dp!.stats() });
       } else if (m.cmd === 'inject') {
