@@ -130,6 +130,28 @@ void Worker::Count(uint64_t Counters::*field) {
   c_.*field += 1;
 }
 
+// Runs the batch call of each SA over its packets (owners[i]: the SA of packet i, nullptr for none), in packet
+// order within an SA: the crypto of a burst runs together (the intel-ipsec-mb engine fills its lanes), the
+// sequence numbers and the replay window see the packets in the order they came.
+void Worker::ByEntry(SaEntry* const* owners, esp::PacketIo* io, size_t n, bool seal) {
+  done_.assign(n, 0);
+  group_.resize(n);
+  groupIndex_.resize(n);
+  for (size_t i = 0; i < n; i++) {
+    if (owners[i] == nullptr || done_[i]) continue;
+    size_t k = 0;
+    for (size_t j = i; j < n; j++) {
+      if (owners[j] != owners[i] || done_[j]) continue;
+      done_[j] = 1;
+      group_[k] = io[j];
+      groupIndex_[k++] = j;
+    }
+    if (seal) esp::SealPackets(owners[i]->sa, group_.data(), k);
+    else esp::OpenPackets(owners[i]->sa, group_.data(), k);
+    for (size_t m = 0; m < k; m++) io[groupIndex_[m]] = group_[m];
+  }
+}
+
 // Seals the IP packets at slot i + kHeadroom (lens[i] octets) in place, each with the first outbound SA whose
 // selectors cover its addresses, and sends them.
 // hops: for packets another worker handed over (hops[i] > 0), nullptr for this worker's own reads.
@@ -137,9 +159,12 @@ void Worker::SealAndSend(uint8_t* buf, const size_t* lens, unsigned count, const
   iovec iov[kBatch], rawIov[kBatch];
   sockaddr_storage to[kBatch], rawTo[kBatch];
   socklen_t toLen[kBatch], rawToLen[kBatch];
+  SaEntry* owners[kBatch];
+  esp::PacketIo io[kBatch];
   unsigned n = 0, rn = 0;
   std::unique_lock<std::mutex> lock(mu_);
   for (unsigned i = 0; i < count; i++) {
+    owners[i] = nullptr;
     uint8_t* slot = buf + i * kSlot;
     const uint8_t* pkt = slot + kHeadroom;
     const size_t len = lens[i];
@@ -169,20 +194,24 @@ void Worker::SealAndSend(uint8_t* buf, const size_t* lens, unsigned count, const
       c_.malformed++;
       continue;
     }
-    uint8_t* out = slot + kHeadroom + skip - 8 - e->ivLength;
-    size_t outLen = 0;
-    const uint8_t st = esp::SealPacket(e->sa, pkt + skip, len - skip, nh, out, &outLen);
-    if (st != esp::kOk) {
-      if (st == esp::kSeqOverflow) c_.seqOverflow++;
+    io[i] = {pkt + skip, len - skip, slot + kHeadroom + skip - 8 - e->ivLength, 0, nh, 0};
+    owners[i] = e;
+  }
+  ByEntry(owners, io, count, true);
+  for (unsigned i = 0; i < count; i++) {
+    SaEntry* e = owners[i];
+    if (e == nullptr) continue;
+    if (io[i].status != esp::kOk) {
+      if (io[i].status == esp::kSeqOverflow) c_.seqOverflow++;
       else c_.other++;
       continue;
     }
     e->packets++;
-    e->bytes += len;
+    e->bytes += lens[i];
     const unsigned k = e->plain ? rn++ : n++;
     (e->plain ? rawTo : to)[k] = e->peer;  // copied: the entry may be removed once the lock is released
     (e->plain ? rawToLen : toLen)[k] = e->peerLen;
-    (e->plain ? rawIov : iov)[k] = {out, outLen};
+    (e->plain ? rawIov : iov)[k] = {io[i].out, io[i].outLen};
   }
   lock.unlock();
   const unsigned sent = Send(iov, to, toLen, n) + raw_.Send(rawIov, rawTo, rawToLen, rn);
@@ -308,8 +337,9 @@ void Worker::FromRaw(uint8_t* buf) {
   FlushHandovers();
 }
 
-// The inner packets of one receive batch (out_) to TUN, mu_ released meanwhile.
+// The ESP packets of one receive batch opened, then the inner packets (out_) to TUN, mu_ released meanwhile.
 void Worker::WriteOut(std::unique_lock<std::mutex>& lock) {
+  OpenQueued();
   lock.unlock();
   unsigned joined = 0;
   const unsigned written = vnet_ ? WriteJoined(&joined) : WritePlain();
@@ -382,10 +412,36 @@ void Worker::Esp(uint8_t* d, size_t len, const sockaddr_storage& from, bool udp,
     c_.unknownSpi++;
     return;
   }
-  uint8_t* inner = d + 8 + e->ivLength;
-  size_t innerLen = 0;
-  uint8_t nh = 0;
-  const uint8_t st = esp::OpenPacket(e->sa, d, len, inner, &innerLen, &nh);
+  opens_.push_back({e, d, len, &from, udp});
+}
+
+// The ESP packets Esp() queued, opened in place with one batch call per SA, then checked one by one (mu_ held).
+void Worker::OpenQueued() {
+  const size_t n = opens_.size();
+  if (n == 0) return;
+  openIo_.resize(n);
+  openOwners_.resize(n);
+  for (size_t i = 0; i < n; i++) {
+    const Opening& o = opens_[i];
+    openIo_[i] = {o.d, o.len, o.d + 8 + o.e->ivLength, 0, 0, 0};
+    openOwners_[i] = o.e;
+  }
+  ByEntry(openOwners_.data(), openIo_.data(), n, false);
+  for (size_t i = 0; i < n; i++) Opened(opens_[i], openIo_[i]);
+  opens_.clear();
+}
+
+// One packet after its batch call: counted, and what passes every check queued in out_ (mu_ held).
+void Worker::Opened(const Opening& o, const esp::PacketIo& io) {
+  SaEntry* e = o.e;
+  uint8_t* d = o.d;
+  const size_t len = o.len;
+  uint8_t* inner = io.out;
+  const size_t innerLen = io.outLen;
+  const uint8_t nh = io.nextHeader;
+  const uint8_t st = io.status;
+  const sockaddr_storage& from = *o.from;
+  const bool udp = o.udp;
   if (st != esp::kOk) {
     if (st == esp::kAuthFailed) c_.authFailed++, e->authFailed++;
     else if (st == esp::kReplayed) c_.replay++, e->replay++;

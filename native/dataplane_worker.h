@@ -22,6 +22,7 @@
 #include <vector>
 
 #include "dataplane.h"
+#include "esp_sa.h"
 #include "raw_esp.h"
 #include "sa_table.h"
 
@@ -72,6 +73,17 @@ class Worker {
   unsigned WriteJoined(unsigned* joined);
   void Datagram(uint8_t* d, size_t len, const sockaddr_storage& from);
   void Esp(uint8_t* d, size_t len, const sockaddr_storage& from, bool udp, uint8_t hop = 0);
+  // An ESP packet Esp() found the SA of, to open at the end of the batch (OpenQueued, from WriteOut).
+  struct Opening {
+    SaEntry* e;
+    uint8_t* d;
+    size_t len;
+    const sockaddr_storage* from;  // the receive batch's: valid until its WriteOut
+    bool udp;
+  };
+  void OpenQueued();
+  void Opened(const Opening& o, const esp::PacketIo& io);
+  void ByEntry(SaEntry* const* owners, esp::PacketIo* io, size_t n, bool seal);
   void Transport(SaEntry* e, uint8_t* d, size_t len, uint8_t* inner, size_t innerLen, uint8_t nh,
                  const sockaddr_storage& from, bool udp);
 
@@ -120,6 +132,12 @@ class Worker {
   Counters c_;
 
   std::vector<iovec> out_;  // worker: inner packets of one receive batch, to write to TUN
+  std::vector<Opening> opens_;  // worker: ESP packets of one receive batch, to open
+  // worker: scratch of OpenQueued / ByEntry, kept to spare an allocation per batch
+  std::vector<esp::PacketIo> openIo_, group_;
+  std::vector<SaEntry*> openOwners_;
+  std::vector<size_t> groupIndex_;
+  std::vector<uint8_t> done_;
   std::vector<uint8_t> stage_ = std::vector<uint8_t>(kMaxPacket);  // worker: one TSO super-packet
   std::atomic<bool> stop_{false};
   std::thread thread_;
