@@ -1,8 +1,10 @@
 // Tunnel throughput and its CPU cost: iperf3 TCP between two network namespaces over
 //   1. the bare veth (the ceiling),
 //   2. our data plane (TUN + native workers, fixed keys), ESP in UDP 4500 with TUN offload, with each crypto
-//      engine (OpenSSL EVP, intel-ipsec-mb) and with 1 and 2 workers per side; then plain ESP (IP protocol 50)
-//      and ESP in UDP without TUN offload, on the default engine and one worker,
+//      engine (OpenSSL EVP, intel-ipsec-mb) and with 1 and 2 workers per side; two child SAs with a TCP stream
+//      each (one child's SAs are one worker's: only several children spread over the workers), 1 and 2
+//      workers; then plain ESP (IP protocol 50) and ESP in UDP without TUN offload, on the default engine and
+//      one worker,
 //   3. strongSwan's user-space ESP (charon with kernel-libipsec, also TUN + ESP in UDP), if charon is installed,
 // same cipher for both tunnels, same TUN MTU (1400), all in one run. CPU: the tunnel's own processes (both of our
 // peers, or both charons: every thread, from /proc/PID/stat) and the whole machine (/proc/stat, so the kernel's
@@ -14,6 +16,7 @@ import { readFileSync } from 'node:fs';
 import { pathToFileURL } from 'node:url';
 import { NetnsPair, StrongSwanPeer, charonAvailable, netnsAvailable } from '../test/interop/harness/index.js';
 import { iperf, startTunnel, type IperfResult, type TunnelOptions } from '../test/gateway/dataplane-harness.js';
+import { innerOf } from '../test/gateway/dataplane-peer.js';
 import type { EspAlgorithm } from '../ts/esp/index.js';
 import { benchArgs, command } from './args.js';
 
@@ -62,6 +65,12 @@ async function measured(path: string, pids: readonly (number | undefined)[], run
   return { path, ...r, tunnelCores: (processSeconds(pids) - p0) / wall, machineCores: (m1.busy - m0.busy) / wall };
 }
 
+/** Parallel iperf3 runs as one: throughput, bytes, retransmits and iperf3's CPU added up. */
+function sum(rs: IperfResult[]): IperfResult {
+  const add = (k: keyof IperfResult) => rs.reduce((x, r) => x + r[k], 0);
+  return { gbps: add('gbps'), sentBytes: add('sentBytes'), bytes: add('bytes'), retransmits: add('retransmits'), packets: add('packets'), lostPercent: 0, cpuSender: add('cpuSender'), cpuReceiver: add('cpuReceiver') };
+}
+
 export async function runTunnelBench(opts: { seconds?: number; algorithm?: EspAlgorithm; strongswan?: boolean } = {}): Promise<TunnelRow[]> {
   const seconds = opts.seconds ?? 5;
   const algorithm = opts.algorithm ?? 'aes128gcm16';
@@ -73,6 +82,7 @@ export async function runTunnelBench(opts: { seconds?: number; algorithm?: EspAl
 
     const variants: TunnelOptions[] = [
       ...(['evp', 'ipsec-mb'] as const).flatMap((engine) => [1, 2].map((workers) => ({ engine, workers, offload: true }))),
+      ...[1, 2].map((workers) => ({ engine: 'ipsec-mb' as const, workers, offload: true, children: 2 })),
       { plain: true, offload: true },
       { offload: false },
     ];
@@ -80,8 +90,10 @@ export async function runTunnelBench(opts: { seconds?: number; algorithm?: EspAl
       const tunnel = await startTunnel(pair, algorithm, v);
       try {
         const engine = String(tunnel.ready[0]!.engine);
-        const label = `ikev1-engine data plane, ${v.plain ? 'plain ESP' : 'ESP in UDP'}, ${algorithm}, ${engine}, ${v.workers ?? 1} worker(s), TUN offload ${v.offload ? 'on' : 'off'}`;
-        rows.push(await measured(label, [tunnel.a.pid, tunnel.b.pid], () => iperf(pair, pair.b.inner, pair.a.inner, t)));
+        const children = v.children ?? 1;
+        const label = `ikev1-engine data plane, ${v.plain ? 'plain ESP' : 'ESP in UDP'}, ${algorithm}, ${engine}, ${v.workers ?? 1} worker(s)${children > 1 ? `, ${children} children x 1 stream` : ''}, TUN offload ${v.offload ? 'on' : 'off'}`;
+        const streams = () => Promise.all(Array.from({ length: children }, (_, k) => iperf(pair, innerOf(pair.b.inner, k), innerOf(pair.a.inner, k), t, 5201 + k)));
+        rows.push(await measured(label, [tunnel.a.pid, tunnel.b.pid], async () => sum(await streams())));
       } finally {
         await Promise.all([tunnel.a.close(), tunnel.b.close()]);
       }

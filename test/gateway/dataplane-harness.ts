@@ -84,6 +84,8 @@ export interface TunnelOptions {
   workers?: number;
   /** The SAs' crypto engine (default 'auto'). */
   engine?: EspEngineChoice;
+  /** Child SA pairs per side (PeerConfig.children; default 1). */
+  children?: number;
 }
 
 export function peerConfigs(pair: NetnsPair, algorithm: EspAlgorithm, opts: TunnelOptions = {}): { a: PeerConfig; b: PeerConfig } {
@@ -96,6 +98,7 @@ export function peerConfigs(pair: NetnsPair, algorithm: EspAlgorithm, opts: Tunn
     plain: opts.plain ?? false,
     workers: opts.workers ?? 1,
     ...(opts.engine ? { engine: opts.engine } : {}),
+    ...(opts.children ? { children: opts.children } : {}),
     ...(opts.ipv6 ? { inner6: INNER6[s.side], peerInner6: INNER6[s.side === 'a' ? 'b' : 'a'] } : {}),
   });
   return { a: side(pair.a, kAB, kBA, 0xa0b00001, 0xb0a00001), b: side(pair.b, kBA, kAB, 0xb0a00001, 0xa0b00001) };
@@ -124,15 +127,18 @@ export interface IperfResult {
   cpuReceiver: number;
 }
 
-/** iperf3 TCP from a (bound to src) to a server on b at dst: `-t seconds` or `-n bytes` (e.g. ['-n', '8M']). */
-export async function iperf(pair: NetnsPair, dst: string, src: string | undefined, amount: string[]): Promise<IperfResult> {
+/**
+ * iperf3 TCP from a (bound to src) to a server on b at dst: `-t seconds` or `-n bytes` (e.g. ['-n', '8M']). Runs
+ * at the same time need their own port.
+ */
+export async function iperf(pair: NetnsPair, dst: string, src: string | undefined, amount: string[], port = 5201): Promise<IperfResult> {
   const v6 = dst.includes(':');
-  const server = pair.spawn('b', 'iperf3', ['-s', '-1', '-B', dst, '-p', '5201']);
+  const server = pair.spawn('b', 'iperf3', ['-s', '-1', '-B', dst, '-p', String(port)]);
   try {
     let last = '';
     for (let attempt = 0; attempt < 20; attempt++) {
       await new Promise((r) => setTimeout(r, 100)); // the server binds
-      const args = ['-c', dst, '-p', '5201', '-J', ...(v6 ? ['-6'] : []), ...(src ? ['-B', src] : []), ...amount];
+      const args = ['-c', dst, '-p', String(port), '-J', ...(v6 ? ['-6'] : []), ...(src ? ['-B', src] : []), ...amount];
       const r = await pair.run('a', 'iperf3', args, { timeoutMs: 60_000 });
       if (r.code === 0) {
         const j = JSON.parse(r.stdout);

@@ -32,6 +32,18 @@ export interface PeerConfig {
   workers?: number;
   /** The SAs' crypto engine (default 'auto'). */
   engine?: EspEngineChoice;
+  /**
+   * Child SA pairs (default 1). Child k > 0 joins inner addresses one further (10.99.1.1 + k and 10.99.2.1 + k,
+   * put on lo here: innerOf) with SPIs spiOut + k / spiIn + k and keys from the SPI (keymatOf), so that
+   * consecutive children belong to different workers.
+   */
+  children?: number;
+}
+
+/** Child k's inner address: the last octet of the IPv4 address plus k. */
+export function innerOf(address: string, k: number): string {
+  const o = address.split('.').map(Number);
+  return [o[0], o[1], o[2], o[3]! + k].join('.');
 }
 
 /** Another SA pair for rekey tests: keys made from the SPI, so both sides agree without being told. */
@@ -89,6 +101,22 @@ function run(cmd: string, args: string[]): Promise<void> {
   return new Promise((resolve, reject) => execFile(cmd, args, (e, _o, err) => (e ? reject(new Error(`${cmd} ${args.join(' ')}: ${err}`)) : resolve())));
 }
 
+/** Children 1 .. children-1 (PeerConfig.children): their inner addresses, routes and SA pairs. */
+async function addChildren(dp: DataPlane, cfg: PeerConfig, dev: string): Promise<void> {
+  const len = espKeyLengths(cfg.algorithm).keymatLength;
+  for (let k = 1; k < (cfg.children ?? 1); k++) {
+    const [inner, peerInner] = [innerOf(cfg.inner, k), innerOf(cfg.peerInner, k)];
+    await run('ip', ['addr', 'replace', `${inner}/32`, 'dev', 'lo']); // stays from an earlier peer in the namespace
+    await run('ip', ['route', 'add', `${peerInner}/32`, 'dev', dev, 'src', inner]);
+    const ts = { localTs: [`${inner}/32`], remoteTs: [`${peerInner}/32`] };
+    const [spiOut, spiIn] = [cfg.spiOut + k, cfg.spiIn + k];
+    const mk = (spi: number, direction: 'outbound' | 'inbound') =>
+      createEspSa({ spi, algorithm: cfg.algorithm, direction, keymat: keymatOf(spi, len), implementation: 'native', engine: cfg.engine ?? 'auto' });
+    dp.addOutbound({ spi: spiOut, sa: mk(spiOut, 'outbound'), ...ts, peer: { address: cfg.peerAddr, port: 4500 }, plain: cfg.plain === true, pairSpi: spiIn });
+    dp.addInbound({ spi: spiIn, sa: mk(spiIn, 'inbound'), ...ts });
+  }
+}
+
 async function main(): Promise<void> {
   let dp: DataPlane | undefined;
   let tun: ReturnType<typeof openTun> | undefined;
@@ -126,6 +154,7 @@ async function main(): Promise<void> {
         dp.addOutbound({ spi: cfg.spiOut, sa: out, localTs, remoteTs, peer: { address: cfg.peerAddr, port: 4500 }, plain: cfg.plain === true, pairSpi: cfg.spiIn });
         selectors = { localTs, remoteTs };
         dp.addInbound({ spi: cfg.spiIn, sa: inb, localTs, remoteTs });
+        await addChildren(dp, cfg, tun.name);
         // The SA belongs to the data plane now: its own methods must refuse.
         let owned = false;
         try {
