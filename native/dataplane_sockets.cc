@@ -66,23 +66,33 @@ bool SteerUdp(int fd, unsigned n, std::string* err) {
 }
 
 bool SteerRaw(int fd, int family, unsigned n, unsigned i, std::string* err) {
-  // IPv4: X = the IP header's length, then A = the 4 octets at X (the SPI). IPv6: A = the first 4 octets.
+  // A load past the packet's end would end the program with 0 (dropped by every worker): a packet too short
+  // to hold an SPI goes to worker 0 instead, which counts it as malformed, as one worker would.
+  const uint32_t mine = 0xffffffff, shortOnes = i == 0 ? mine : 0;
+  // IPv4: X = the IP header's length, the SPI the 4 octets at X. IPv6: the SPI is the first 4 octets.
   sock_filter v4[] = {
-      BPF_STMT(BPF_LDX | BPF_B | BPF_MSH, 0),
-      BPF_STMT(BPF_LD | BPF_W | BPF_IND, 0),
+      BPF_STMT(BPF_LDX | BPF_B | BPF_MSH, 0),         // X = 4 * (IHL)
+      BPF_STMT(BPF_LD | BPF_W | BPF_LEN, 0),          // A = the packet's length
+      BPF_STMT(BPF_ALU | BPF_SUB | BPF_X, 0),         // A -= X: the ESP part
+      BPF_JUMP(BPF_JMP | BPF_JGE | BPF_K, 4, 1, 0),   // an SPI's worth?
+      BPF_STMT(BPF_RET | BPF_K, shortOnes),
+      BPF_STMT(BPF_LD | BPF_W | BPF_IND, 0),          // A = the SPI
       BPF_STMT(BPF_ALU | BPF_MOD | BPF_K, n),
       BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, i, 0, 1),
-      BPF_STMT(BPF_RET | BPF_K, 0xffffffff),  // this worker's: the whole packet
-      BPF_STMT(BPF_RET | BPF_K, 0),           // another worker's: dropped for this socket only
+      BPF_STMT(BPF_RET | BPF_K, mine),                // this worker's: the whole packet
+      BPF_STMT(BPF_RET | BPF_K, 0),                   // another worker's: dropped for this socket only
   };
   sock_filter v6[] = {
+      BPF_STMT(BPF_LD | BPF_W | BPF_LEN, 0),
+      BPF_JUMP(BPF_JMP | BPF_JGE | BPF_K, 4, 1, 0),
+      BPF_STMT(BPF_RET | BPF_K, shortOnes),
       BPF_STMT(BPF_LD | BPF_W | BPF_ABS, 0),
       BPF_STMT(BPF_ALU | BPF_MOD | BPF_K, n),
       BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, i, 0, 1),
-      BPF_STMT(BPF_RET | BPF_K, 0xffffffff),
+      BPF_STMT(BPF_RET | BPF_K, mine),
       BPF_STMT(BPF_RET | BPF_K, 0),
   };
-  sock_fprog prog = family == AF_INET ? sock_fprog{6, v4} : sock_fprog{5, v6};
+  sock_fprog prog = family == AF_INET ? sock_fprog{sizeof(v4) / sizeof(v4[0]), v4} : sock_fprog{sizeof(v6) / sizeof(v6[0]), v6};
   if (setsockopt(fd, SOL_SOCKET, SO_ATTACH_FILTER, &prog, sizeof(prog)) != 0) {
     *err = "cannot steer plain ESP to the workers (SO_ATTACH_FILTER): " + Errno(errno);
     return false;

@@ -17,10 +17,11 @@ int OpenUdp(int family, const sockaddr_storage& ss, socklen_t sl, const std::str
 // SPI % n), whose replay window and counters then have one writer.
 // UDP: a classic BPF program for the reuseport group of fd (SO_ATTACH_REUSEPORT_CBPF) that returns
 // SPI % n, the SPI being the first 4 octets of the payload: the index of the socket in bind order. IKE (the
-// non-ESP marker 0) and NAT keepalives (too short to load: the program returns 0) go to worker 0.
+// non-ESP marker 0) and NAT keepalives and runts (too short to load: the program ends with 0) go to worker 0.
 bool SteerUdp(int fd, unsigned n, std::string* err);
-// Plain ESP: every raw socket sees every packet, so worker i's takes only SPI % n == i (SO_ATTACH_FILTER).
-// An IPv4 raw socket sees the IP header first, an IPv6 one the ESP header.
+// Plain ESP: every raw socket sees every packet, so worker i's takes only SPI % n == i (SO_ATTACH_FILTER), and
+// worker 0's also what is too short for an SPI. An IPv4 raw socket sees the IP header first, an IPv6 one the
+// ESP header.
 bool SteerRaw(int fd, int family, unsigned n, unsigned i, std::string* err);
 
 }  // namespace dataplane
