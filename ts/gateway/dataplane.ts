@@ -1,10 +1,11 @@
-// Control plane of the tunnel data plane. The packets never come here: a native worker thread
-// (native/dataplane.cc) moves them between a TUN device and ESP in UDP on the NAT-T port (RFC 3948).
+// Control plane of the tunnel data plane. The packets never come here: native worker threads, one per TUN
+// queue (native/dataplane.cc, dataplane_worker.h), move them between a TUN device and ESP in UDP on the NAT-T
+// port (RFC 3948) or plain ESP; each SA belongs to one worker (SPI % workers), which the kernel steers its ESP to.
 // This module opens and configures the TUN device, installs and removes SAs, reads counters, and is the
 // IKE endpoint of port 4500: the data plane owns that socket, hands up datagrams that carry the non-ESP
 // marker (IKE) through `onIke`, and sends IKE with `sendIke` (the marker is added for you).
 //
-// An EspSa given to addOutbound/addInbound belongs to the worker thread until remove() or close(): its own
+// An EspSa given to addOutbound/addInbound belongs to its worker thread until remove() or close(): its own
 // methods (sealBatch, openBatch, stats, sequence, destroy) throw meanwhile. DataPlane.stats() has its counters.
 import { execFile } from 'node:child_process';
 import { closeSync } from 'node:fs';
