@@ -489,6 +489,7 @@ class DataPlane : public Napi::ObjectWrap<DataPlane> {
   // caller's (it opened it) and stays open.
   Napi::Value Close(const Napi::CallbackInfo& info) {
     StopWorkers();
+    outOwner_.clear();
     for (auto& w : workers_) {
       for (auto& e : w->Sas().Clear()) {
         if (e->sa != nullptr) esp::DetachSa(e->sa);
