@@ -157,6 +157,14 @@ class DataPlane : public Napi::ObjectWrap<DataPlane> {
     const unsigned n = static_cast<unsigned>(tunFds.size());
     auto sink = [this](const uint8_t* d, size_t len, const sockaddr_storage& from) { return QueueIke(d, len, from); };
     const std::string where = bindAddress + ":" + std::to_string(ntohs(PortOf(ss)));
+    // SO_REUSEPORT would let us join a group that another process (another data plane) already holds on the
+    // port, silently sharing its traffic: a plain bind first must succeed, as it must with one worker.
+    bool unused = false;
+    if (n > 1 && PortOf(ss) != 0) {
+      const int probe = OpenUdp(family_, ss, sl, where, false, &unused, err);
+      if (probe < 0) return false;
+      close(probe);
+    }
     for (unsigned i = 0; i < n; i++) {
       bool vnet = false, gso = false;
       if (!PrepareTun(tunFds[i], &vnet, err)) return false;

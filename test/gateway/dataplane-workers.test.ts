@@ -66,6 +66,15 @@ test('data plane workers without root: bad worker counts are errors; SAs go to S
     assert.deepEqual(got, ['isakmp']);
     const s = dp.stats();
     assert.deepEqual([s.ikeReceived, s.keepalives, s.drops.malformed, s.drops.unknownSpi, s.handedOver], [1, 1, 1, 1, 0]);
+    // A second data plane on the port is refused as with one worker (SO_REUSEPORT must not let it share the port),
+    // and a bad fd among several leaves nothing behind.
+    const q2 = fifos(2);
+    try {
+      assert.throws(() => new DataPlane({ tunFd: q2.fds, address: '127.0.0.1', port: dp.port }), /already owns it/);
+      assert.throws(() => new DataPlane({ tunFd: [q2.fds[0]!, 987654], address: '127.0.0.1', port: 0 }), /tunFd is not an open file descriptor/);
+    } finally {
+      q2.close();
+    }
   } finally {
     sock.close();
     dp.close();
