@@ -1,65 +1,69 @@
 // The data plane's counters as JavaScript objects (dataplane_stats.h).
 #include "dataplane_stats.h"
 
+#include <initializer_list>
+#include <utility>
+
 namespace ike {
 namespace dataplane {
+namespace {
+
+// An object of named counters.
+Napi::Object Numbers(Napi::Env env, std::initializer_list<std::pair<const char*, uint64_t>> fields) {
+  Napi::Object o = Napi::Object::New(env);
+  for (const auto& f : fields) o.Set(f.first, Napi::Number::New(env, static_cast<double>(f.second)));
+  return o;
+}
+
+}  // namespace
 
 Napi::Object CountersObject(Napi::Env env, const Counters& c) {
-  Napi::Object o = Napi::Object::New(env);
-  auto n = [&](uint64_t v) { return Napi::Number::New(env, static_cast<double>(v)); };
-  o.Set("tunPackets", n(c.tunPackets));
-  o.Set("tunBytes", n(c.tunBytes));
-  o.Set("tsoPackets", n(c.tsoPackets));
-  o.Set("groPackets", n(c.groPackets));
-  o.Set("espSent", n(c.espSent));
-  o.Set("espReceived", n(c.espReceived));
-  o.Set("delivered", n(c.delivered));
-  o.Set("ikeReceived", n(c.ikeReceived));
-  o.Set("ikeSent", n(c.ikeSent));
-  o.Set("keepalives", n(c.keepalives));
-  o.Set("handedOver", n(c.handedOver));
-  Napi::Object d = Napi::Object::New(env);
-  d.Set("noOutboundSa", n(c.noOutboundSa));
-  d.Set("unknownSpi", n(c.unknownSpi));
-  d.Set("authFailed", n(c.authFailed));
-  d.Set("replay", n(c.replay));
-  d.Set("selectorMismatch", n(c.selectorMismatch));
-  d.Set("malformed", n(c.malformed));
-  d.Set("seqOverflow", n(c.seqOverflow));
-  d.Set("sendFailed", n(c.sendFailed));
-  d.Set("tunWriteFailed", n(c.tunWriteFailed));
-  d.Set("ikeQueueFull", n(c.ikeQueueFull));
-  d.Set("dummy", n(c.dummy));
-  d.Set("other", n(c.other));
-  d.Set("handoverDropped", n(c.handoverDropped));
-  o.Set("drops", d);
+  Napi::Object o = Numbers(env, {{"tunPackets", c.tunPackets},
+                                 {"tunBytes", c.tunBytes},
+                                 {"tsoPackets", c.tsoPackets},
+                                 {"groPackets", c.groPackets},
+                                 {"espSent", c.espSent},
+                                 {"espReceived", c.espReceived},
+                                 {"delivered", c.delivered},
+                                 {"ikeReceived", c.ikeReceived},
+                                 {"ikeSent", c.ikeSent},
+                                 {"keepalives", c.keepalives},
+                                 {"handedOver", c.handedOver}});
+  o.Set("drops", Numbers(env, {{"noOutboundSa", c.noOutboundSa},
+                               {"unknownSpi", c.unknownSpi},
+                               {"authFailed", c.authFailed},
+                               {"replay", c.replay},
+                               {"selectorMismatch", c.selectorMismatch},
+                               {"malformed", c.malformed},
+                               {"seqOverflow", c.seqOverflow},
+                               {"sendFailed", c.sendFailed},
+                               {"tunWriteFailed", c.tunWriteFailed},
+                               {"ikeQueueFull", c.ikeQueueFull},
+                               {"dummy", c.dummy},
+                               {"other", c.other},
+                               {"handoverDropped", c.handoverDropped}}));
   return o;
 }
 
 Napi::Object SaObject(Napi::Env env, const SaEntry& e) {
-  auto n = [&](uint64_t v) { return Napi::Number::New(env, static_cast<double>(v)); };
-  Napi::Object s = Napi::Object::New(env);
-  s.Set("spi", n(e.spi));
+  Napi::Object s = Numbers(env, {{"spi", e.spi},
+                                 {"packets", e.packets},
+                                 {"bytes", e.bytes},
+                                 {"authFailed", e.authFailed},
+                                 {"replay", e.replay},
+                                 {"selectorMismatch", e.selectorMismatch},
+                                 {"malformed", e.malformed}});
   s.Set("direction", Napi::String::New(env, e.outbound ? "outbound" : "inbound"));
-  s.Set("packets", n(e.packets));
-  s.Set("bytes", n(e.bytes));
-  s.Set("authFailed", n(e.authFailed));
-  s.Set("replay", n(e.replay));
-  s.Set("selectorMismatch", n(e.selectorMismatch));
-  s.Set("malformed", n(e.malformed));
   return s;
 }
 
 Napi::Object WorkerObject(Napi::Env env, const Counters& c, uint64_t sas) {
-  auto n = [&](uint64_t v) { return Napi::Number::New(env, static_cast<double>(v)); };
-  Napi::Object x = Napi::Object::New(env);
-  x.Set("sas", n(sas));
-  x.Set("tunPackets", n(c.tunPackets));
-  x.Set("espSent", n(c.espSent));
-  x.Set("espReceived", n(c.espReceived));
-  x.Set("delivered", n(c.delivered));
-  x.Set("handedOver", n(c.handedOver));
-  return x;
+  return Numbers(env, {{"sas", sas},
+                       {"tunPackets", c.tunPackets},
+                       {"espSent", c.espSent},
+                       {"espReceived", c.espReceived},
+                       {"delivered", c.delivered},
+                       {"handedOver", c.handedOver}});
 }
 
 }  // namespace dataplane
