@@ -30,7 +30,7 @@
       # The production addon, the one the engine loads.
       "target_name": "ikev1_native",
       "dependencies": ["ikev1_common"],
-      "sources": ["native/addon.cc", "native/esp.cc", "native/esp_mb.cc", "native/dataplane.cc", "native/raw_esp.cc"]
+      "sources": ["native/addon.cc", "native/esp.cc", "native/esp_mb.cc", "native/dataplane.cc", "native/dataplane_worker.cc", "native/dataplane_handover.cc", "native/dataplane_stats.cc", "native/dataplane_sockets.cc", "native/sa_table.cc", "native/tun.cc", "native/raw_esp.cc"]
     }
   ],
   "conditions": [
@@ -42,7 +42,7 @@
           "target_name": "ikev1_native_test",
           "dependencies": ["ikev1_common"],
           "defines": ["IKE_TEST_HOOKS"],
-          "sources": ["native/addon.cc", "native/esp.cc", "native/esp_mb.cc", "native/dataplane.cc", "native/raw_esp.cc"]
+          "sources": ["native/addon.cc", "native/esp.cc", "native/esp_mb.cc", "native/dataplane.cc", "native/dataplane_worker.cc", "native/dataplane_handover.cc", "native/dataplane_stats.cc", "native/dataplane_sockets.cc", "native/sa_table.cc", "native/tun.cc", "native/raw_esp.cc"]
         }
       ]
     }]

@@ -369,6 +369,8 @@ class EspSa : public Napi::ObjectWrap<EspSa> {
   friend uint8_t SealPacket(EspSa* sa, const uint8_t* in, size_t len, uint8_t nextHeader, uint8_t* out, size_t* outLen);
   friend uint8_t OpenPacket(EspSa* sa, const uint8_t* in, size_t len, uint8_t* out, size_t* payloadLen,
                             uint8_t* nextHeader);
+  friend size_t SealPackets(EspSa* sa, PacketIo* p, size_t n);
+  friend size_t OpenPackets(EspSa* sa, PacketIo* p, size_t n);
 
   size_t IvLen() const { return IvLength(alg_->enc); }
   size_t SealedLength(size_t len) const {
@@ -1000,14 +1002,8 @@ EspSa* AttachSa(Napi::Env env, Napi::Value v, std::string* error) {
     return nullptr;
   }
   sa->attached_ = true;
-  // The data plane seals and opens one packet at a time (SealPacket / OpenPacket). For AES-CBC + HMAC the
-  // intel-ipsec-mb managers are multi-lane (one packet per lane): a lone job runs every lane's work for one
-  // packet, about half the speed of EVP (`ike bench esp`, batch 1). Such an SA goes to EVP for its data-plane life;
-  // the AEADs (single-buffer code in the library) stay. Safe here: no thread uses the SA yet.
-  if (sa->useMb_ && sa->mbCipher_ == mb::Cipher::AesCbc) {
-    sa->Cool();
-    sa->useMb_ = false;
-  }
+  // The data plane seals and opens the packets of a burst per SA together (SealPackets / OpenPackets), so an
+  // AES-CBC + HMAC SA keeps the intel-ipsec-mb engine: its multi-lane managers fill their lanes from a burst.
   return sa;
 }
 
@@ -1053,6 +1049,103 @@ uint8_t OpenPacket(EspSa* sa, const uint8_t* in, size_t len, uint8_t* out, size_
     sa->wrongSpi_++;
   }
   return st;
+}
+
+// The batch calls of the data plane: the checks and counting of SealPacket / OpenPacket, one packet after the
+// other, but with the intel-ipsec-mb engine the crypto of up to MbQueue::kMax packets runs in one go (its
+// lanes filled), the sequence numbers and the replay window still taken in packet order.
+size_t SealPackets(EspSa* sa, PacketIo* p, size_t n) {
+  if (!sa->useMb_ || n == 1) {
+    size_t ok = 0;
+    for (size_t i = 0; i < n; i++) ok += (p[i].status = SealPacket(sa, p[i].in, p[i].len, p[i].nextHeader, p[i].out, &p[i].outLen)) == kOk;
+    return ok;
+  }
+  MbQueue q;
+  size_t ok = 0;
+  auto finish = [&]() {
+    mb::Run(sa->mbKeys_, true, q.ops, q.n);
+    for (size_t k = 0; k < q.n; k++) {
+      if (q.ops[k].ok) continue;
+      PacketIo& x = p[q.entry[k]];  // not expected: the library did not complete the job; counted as never sealed
+      x.status = kCryptoError;
+      x.outLen = 0;
+      sa->packets_--;
+      sa->bytes_ -= q.length[k];
+      ok--;
+    }
+    q.n = 0;
+  };
+  const uint64_t limit = sa->esn_ ? ~0ull : 0xffffffffull;
+  for (size_t i = 0; i < n; i++) {
+    if (q.n == MbQueue::kMax) finish();
+    PacketIo& x = p[i];
+    x.outLen = 0;
+    const size_t sealed = sa->SealedLength(x.len);
+    if (!sa->ready_ || !sa->outbound_ || x.len > kMaxLength ||
+        (Overlaps(x.in, x.len, x.out, sealed) && x.in != x.out + kHeader + sa->IvLen())) {
+      x.status = kBadBounds;
+      continue;
+    }
+    if (sa->lastSeq_ >= limit) {
+      x.status = kSeqOverflow;
+      continue;
+    }
+    x.status = sa->SealOne(x.in, x.len, x.nextHeader, x.out, sa->lastSeq_ + 1, nullptr, EspSa::ThreadIvPool(), &q, static_cast<uint32_t>(i));
+    if (x.status != kOk) continue;
+    sa->lastSeq_++;
+    sa->packets_++;
+    sa->bytes_ += x.len;
+    x.outLen = sealed;
+    ok++;
+  }
+  if (q.n != 0) finish();
+  return ok;
+}
+
+size_t OpenPackets(EspSa* sa, PacketIo* p, size_t n) {
+  if (!sa->useMb_ || n == 1) {
+    size_t ok = 0;
+    for (size_t i = 0; i < n; i++) ok += (p[i].status = OpenPacket(sa, p[i].in, p[i].len, p[i].out, &p[i].outLen, &p[i].nextHeader)) == kOk;
+    return ok;
+  }
+  MbQueue q;
+  size_t ok = 0;
+  auto result = [&](uint32_t e, uint8_t st, size_t payload, uint8_t nh, uint64_t) {
+    p[e].status = st;
+    if (st != kOk) return;
+    p[e].outLen = payload;
+    p[e].nextHeader = nh;
+    sa->packets_++;
+    sa->bytes_ += payload;
+    ok++;
+  };
+  const size_t overhead = kHeader + sa->IvLen() + sa->alg_->icvLength;
+  for (size_t i = 0; i < n; i++) {
+    if (q.n == MbQueue::kMax) sa->FinishOpens(&q, result);
+    PacketIo& x = p[i];
+    x.outLen = 0;
+    x.nextHeader = 0;
+    if (!sa->ready_ || sa->outbound_ || x.len > kMaxLength) {
+      x.status = kBadBounds;
+      continue;
+    }
+    if (x.len < overhead + 2) {
+      sa->malformed_++;
+      x.status = kMalformed;
+      continue;
+    }
+    if (Overlaps(x.in, x.len, x.out, x.len - overhead) && x.out != x.in + kHeader + sa->IvLen()) {
+      x.status = kBadBounds;
+      continue;
+    }
+    uint64_t seq = 0;
+    const uint8_t st = sa->OpenOne(x.in, x.len, x.out, &x.outLen, &x.nextHeader, &seq, &q, static_cast<uint32_t>(i));
+    if (st == kQueued) continue;
+    result(static_cast<uint32_t>(i), st, x.outLen, x.nextHeader, seq);
+    if (st == kWrongSpi) sa->wrongSpi_++;
+  }
+  if (q.n != 0) sa->FinishOpens(&q, result);
+  return ok;
 }
 
 // Benchmark and fault-injection hooks: only in the test build of the addon (ikev1_native_test, binding.gyp),

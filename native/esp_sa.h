@@ -40,5 +40,22 @@ size_t SealedLength(const EspSa* sa, size_t payloadLength);
 uint8_t SealPacket(EspSa* sa, const uint8_t* in, size_t len, uint8_t nextHeader, uint8_t* out, size_t* outLen);
 uint8_t OpenPacket(EspSa* sa, const uint8_t* in, size_t len, uint8_t* out, size_t* payloadLen, uint8_t* nextHeader);
 
+// One packet of a batch call. Seal: in / len / nextHeader the payload, out where the ESP packet goes (in place as
+// for SealPacket); outLen its length. Open: in / len the ESP packet, out where the payload goes (in place as for
+// OpenPacket); outLen and nextHeader its length and next header. status: the packet's Status either way.
+struct PacketIo {
+  const uint8_t* in;
+  size_t len;
+  uint8_t* out;
+  size_t outLen;
+  uint8_t nextHeader;
+  uint8_t status;
+};
+// Worker thread, attached SAs only: n packets of one SA, exactly as n calls of SealPacket / OpenPacket in
+// order would do them (sequence numbers, replay window, counters), but with the intel-ipsec-mb engine the
+// crypto of many runs together, as sealBatch / openBatch do. Returns how many succeeded.
+size_t SealPackets(EspSa* sa, PacketIo* p, size_t n);
+size_t OpenPackets(EspSa* sa, PacketIo* p, size_t n);
+
 }  // namespace esp
 }  // namespace ike

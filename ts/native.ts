@@ -69,13 +69,14 @@ export type NativeEspSaConstructor = new (
   engine?: 'auto' | 'evp' | 'ipsec-mb',
 ) => NativeEspHandle;
 
-/** DataPlane (native/dataplane.cc): the TUN <-> ESP-in-UDP worker thread. */
+/** DataPlane (native/dataplane.cc): the TUN <-> ESP-in-UDP worker threads, one per TUN fd. */
 export interface NativeDataPlane {
   /**
    * plain: plain ESP (IP protocol 50) on the raw socket instead of ESP in UDP to peerPort; transport: transport
-   * mode (the host's own IPv4 packets, the IP header left off and rebuilt on the other side).
+   * mode (the host's own IPv4 packets, the IP header left off and rebuilt on the other side); pairSpi: the SPI of
+   * the inbound SA of the same child, whose worker then owns this SA too (default: its own SPI).
    */
-  addOutbound(sa: unknown, localTs: string[], remoteTs: string[], peerAddress: string, peerPort: number, plain?: boolean, transport?: boolean): void;
+  addOutbound(sa: unknown, localTs: string[], remoteTs: string[], peerAddress: string, peerPort: number, plain?: boolean, transport?: boolean, pairSpi?: number): void;
   addInbound(sa: unknown, localTs: string[], remoteTs: string[], transport?: boolean): void;
   remove(spi: number, direction?: 'outbound' | 'inbound'): number;
   setPeer(spi: number, address: string, port: number): boolean;
@@ -90,7 +91,7 @@ export interface NativeDataPlane {
   plainEspError(): string;
 }
 export type NativeDataPlaneConstructor = new (
-  tunFd: number,
+  tunFds: number | number[],
   bindAddress: string,
   port: number,
   onIke: (message: Buffer, address: string, port: number) => void,
@@ -182,7 +183,7 @@ export interface NativeAddon {
 
   // native/dataplane.cc
   DataPlane: NativeDataPlaneConstructor;
-  openTun(name?: string, offload?: boolean): { fd: number; name: string; offload: boolean };
+  openTun(name?: string, offload?: boolean, queues?: number): { fd: number; fds: number[]; name: string; offload: boolean };
 
   // native/udp.cc
   UdpSocket: NativeUdpSocketConstructor;
@@ -317,6 +318,16 @@ export interface DataPlaneSaStats {
   malformed: number;
 }
 
+export interface DataPlaneWorkerStats {
+  /** SAs this worker owns (seals or opens with). */
+  sas: number;
+  tunPackets: number;
+  espSent: number;
+  espReceived: number;
+  delivered: number;
+  handedOver: number;
+}
+
 export interface DataPlaneStats {
   /** Packets / octets read from the TUN device. */
   tunPackets: number;
@@ -334,6 +345,8 @@ export interface DataPlaneStats {
   ikeReceived: number;
   ikeSent: number;
   keepalives: number;
+  /** Packets a worker gave to the worker that owns their SA (TUN queues are chosen by flow, not by SA). */
+  handedOver: number;
   drops: {
     /** TUN packet that no outbound SA's selectors cover. */
     noOutboundSa: number;
@@ -354,8 +367,12 @@ export interface DataPlaneStats {
     /** Dummy packets (next header 59, RFC 4303 2.6), dropped by design. */
     dummy: number;
     other: number;
+    /** The owning worker's queue was full, or the packet had been handed over too often (SAs moving meanwhile). */
+    handoverDropped: number;
   };
   sas: DataPlaneSaStats[];
+  /** Per worker (index = worker): how the SAs and the traffic are spread over the cores. */
+  workers: DataPlaneWorkerStats[];
 }
 
 export interface UdpSocketStats {

@@ -5,6 +5,7 @@ import { chmodSync, readdirSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import path from 'node:path';
 import { loadConfig } from '../../ts/gateway/config.js';
+import { defaultWorkers } from '../../ts/gateway/config/dataplane.js';
 
 // Compiled to dist/test/gateway/: the sources' examples/ is three levels up.
 const dir = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../../examples');
@@ -44,7 +45,8 @@ test('the examples say what they claim', async () => {
   assert.deepEqual([l2tp.localProtoPort, l2tp.remoteProtoPort], [{ protocol: 17, port: 1701 }, { protocol: 17, port: 0 }]);
 
   const tun = await loadConfig(path.join(dir, 'tunnel-dataplane.json'), env);
-  assert.deepEqual(tun.dataplane, { tun: 'ike0', mtu: 1400, offload: true });
+  // workers: one per core unless the file says otherwise
+  assert.deepEqual(tun.dataplane, { tun: 'ike0', mtu: 1400, offload: true, workers: defaultWorkers() });
 
   const natt = (await loadConfig(path.join(dir, 'nat-t-forced.json'), {})).connections[0]!;
   assert.equal(natt.encap, true);

@@ -2,7 +2,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { availableParallelism, tmpdir } from 'node:os';
 import path from 'node:path';
 import { inspect } from 'node:util';
 import fc from 'fast-check';
@@ -360,6 +360,17 @@ test('cross checks: aggressive mode, initiate to %any, duplicate peers', () => {
   assert.match(any.warnings.join('\n'), /^connections\.b: main mode picks the PSK by the peer's address before its ID is known/);
   const k = parse(config({ keylog: true }));
   assert.ok(k.ok && k.warnings[0] === 'connections.site-a.keylog: session keys will be written to the key log; use for debugging only');
+});
+
+test('dataplane.workers: 1 to 64 native workers, one per core by default; anything else is one clear error', () => {
+  assert.equal(ok(config({}, { dataplane: {} })).dataplane?.workers, Math.min(64, availableParallelism()));
+  assert.equal(ok(config({}, { dataplane: { workers: 1 } })).dataplane?.workers, 1);
+  assert.equal(ok(config({}, { dataplane: { workers: 64 } })).dataplane?.workers, 64);
+  assert.equal(oneError(config({}, { dataplane: { workers: 0 } })), 'dataplane.workers: must be an integer 1-64, got 0');
+  assert.equal(oneError(config({}, { dataplane: { workers: 65 } })), 'dataplane.workers: must be an integer 1-64, got 65');
+  assert.equal(oneError(config({}, { dataplane: { workers: 1.5 } })), 'dataplane.workers: must be an integer 1-64, got 1.5');
+  assert.equal(oneError(config({}, { dataplane: { workers: '2' } })), 'dataplane.workers: must be an integer 1-64, got "2"');
+  assert.match(oneError(config({}, { dataplane: { worker: 2 } })), /^dataplane\.worker: unknown key \(did you mean 'workers'\?\)/);
 });
 
 test('every problem of a file is reported at once, one line each', () => {

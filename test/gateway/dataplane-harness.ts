@@ -4,7 +4,7 @@ import type { ChildProcess } from 'node:child_process';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { NetnsPair } from '../interop/harness/index.js';
-import { espKeyLengths, type EspAlgorithm } from '../../ts/esp/index.js';
+import { espKeyLengths, type EspAlgorithm, type EspEngineChoice } from '../../ts/esp/index.js';
 import type { DataPlaneStats } from '../../ts/gateway/dataplane.js';
 import type { PeerCommand, PeerConfig } from './dataplane-peer.js';
 
@@ -13,6 +13,11 @@ const PEER_SCRIPT = path.join(path.dirname(fileURLToPath(import.meta.url)), 'dat
 /** A dataplane-peer.js child with a request/answer helper over IPC. */
 export class TunnelPeer {
   private constructor(private readonly child: ChildProcess) {}
+
+  /** The peer process (its CPU time is the data plane's, for bench/tunnel.ts). */
+  get pid(): number | undefined {
+    return this.child.pid;
+  }
 
   static spawn(pair: NetnsPair, side: 'a' | 'b'): TunnelPeer {
     const child = pair.spawnNode(side, [PEER_SCRIPT], { ipc: true });
@@ -75,6 +80,12 @@ export interface TunnelOptions {
   offload?: boolean;
   /** Plain ESP (IP protocol 50) both ways instead of ESP in UDP. */
   plain?: boolean;
+  /** Data plane workers on each side (default 1). */
+  workers?: number;
+  /** The SAs' crypto engine (default 'auto'). */
+  engine?: EspEngineChoice;
+  /** Child SA pairs per side (PeerConfig.children; default 1). */
+  children?: number;
 }
 
 export function peerConfigs(pair: NetnsPair, algorithm: EspAlgorithm, opts: TunnelOptions = {}): { a: PeerConfig; b: PeerConfig } {
@@ -85,6 +96,9 @@ export function peerConfigs(pair: NetnsPair, algorithm: EspAlgorithm, opts: Tunn
     algorithm, keymatOut: out, keymatIn: inn, spiOut, spiIn, addr: s.addr, inner: s.inner, peerAddr: s.peerAddr, peerInner: s.peerInner,
     offload: opts.offload ?? true,
     plain: opts.plain ?? false,
+    workers: opts.workers ?? 1,
+    ...(opts.engine ? { engine: opts.engine } : {}),
+    ...(opts.children ? { children: opts.children } : {}),
     ...(opts.ipv6 ? { inner6: INNER6[s.side], peerInner6: INNER6[s.side === 'a' ? 'b' : 'a'] } : {}),
   });
   return { a: side(pair.a, kAB, kBA, 0xa0b00001, 0xb0a00001), b: side(pair.b, kBA, kAB, 0xb0a00001, 0xa0b00001) };
@@ -113,15 +127,18 @@ export interface IperfResult {
   cpuReceiver: number;
 }
 
-/** iperf3 TCP from a (bound to src) to a server on b at dst: `-t seconds` or `-n bytes` (e.g. ['-n', '8M']). */
-export async function iperf(pair: NetnsPair, dst: string, src: string | undefined, amount: string[]): Promise<IperfResult> {
+/**
+ * iperf3 TCP from a (bound to src) to a server on b at dst: `-t seconds` or `-n bytes` (e.g. ['-n', '8M']). Runs
+ * at the same time need their own port.
+ */
+export async function iperf(pair: NetnsPair, dst: string, src: string | undefined, amount: string[], port = 5201): Promise<IperfResult> {
   const v6 = dst.includes(':');
-  const server = pair.spawn('b', 'iperf3', ['-s', '-1', '-B', dst, '-p', '5201']);
+  const server = pair.spawn('b', 'iperf3', ['-s', '-1', '-B', dst, '-p', String(port)]);
   try {
     let last = '';
     for (let attempt = 0; attempt < 20; attempt++) {
       await new Promise((r) => setTimeout(r, 100)); // the server binds
-      const args = ['-c', dst, '-p', '5201', '-J', ...(v6 ? ['-6'] : []), ...(src ? ['-B', src] : []), ...amount];
+      const args = ['-c', dst, '-p', String(port), '-J', ...(v6 ? ['-6'] : []), ...(src ? ['-B', src] : []), ...amount];
       const r = await pair.run('a', 'iperf3', args, { timeoutMs: 60_000 });
       if (r.code === 0) {
         const j = JSON.parse(r.stdout);

@@ -24,14 +24,15 @@ const skip = interopSkipReason(netnsAvailable(), pingAvailable(), haveNative ? {
 const haveIperf = spawnSync('iperf3', ['--version']).status === 0;
 
 // Two variants: aes128gcm16 with TUN offload (TSO cut by the data plane) and IPv6 inner traffic, aes128-sha1
-// with plain TUN reads.
-for (const [algorithm, offload] of [['aes128gcm16', true], ['aes128-sha1', false]] as const) {
-  test(`data plane: ping and TCP through the TUN/ESP-in-UDP tunnel, ${algorithm}, offload ${offload}; bad packets dropped`, { skip, timeout: 60_000 }, async (t0) => {
+// with plain TUN reads; each with one worker and with two (a multi-queue TUN device, the sockets steered by SPI:
+// both SAs of a side have odd SPIs, so worker 1 owns them and worker 0 hands over what its queue reads).
+for (const [algorithm, offload, workers] of [['aes128gcm16', true, 1], ['aes128-sha1', false, 1], ['aes128gcm16', true, 2], ['aes128-sha1', false, 2]] as const) {
+  test(`data plane: ping and TCP through the TUN/ESP-in-UDP tunnel, ${algorithm}, offload ${offload}, ${workers} worker(s); bad packets dropped`, { skip, timeout: 60_000 }, async (t0) => {
     const pair = await NetnsPair.create({ prefix: 'dp' });
     let peers: { a: TunnelPeer; b: TunnelPeer } | undefined;
     try {
       const ipv6 = offload; // IPv6 inner traffic once, over the same SAs
-      const t = await startTunnel(pair, algorithm, { ipv6, offload });
+      const t = await startTunnel(pair, algorithm, { ipv6, offload, workers });
       peers = t;
       for (const r of t.ready) {
         assert.equal(r.tun, 'dp0');
@@ -58,6 +59,9 @@ for (const [algorithm, offload] of [['aes128gcm16', true], ['aes128-sha1', false
       // no SA covers it, which is the point of that counter.
       const { noOutboundSa: _ignored, ...otherDrops } = sa.drops;
       assert.deepEqual(Object.values(otherDrops).filter((v) => v !== 0), [], JSON.stringify(sa.drops));
+      assert.equal(sa.workers.length, workers);
+      // Owner = SPI % workers: worker 1 of 2 holds both (odd SPIs); worker 0 only reads its TUN queue.
+      assert.deepEqual(sa.workers.map((w) => w.sas), workers === 1 ? [2] : [0, 2]);
       const outA = sa.sas.find((s) => s.direction === 'outbound')!;
       assert.equal(outA.spi, 0xa0b00001);
       assert.ok(outA.packets >= n && outA.bytes >= 3 * 84 + (n - 3) * 104, JSON.stringify(outA));

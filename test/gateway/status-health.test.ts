@@ -29,3 +29,12 @@ test('ike status: admission, errors and ESP drops get a line each when there is 
   assert.match(text, /admission: BUSY .* 30643 message 1s admitted, 20642 unanswered exchanges dropped, refused: busyRate 274/);
   assert.match(text, /errors: 72290 \(23 reported, 6 repeats, 72261 held back\); most: PAYLOAD_MALFORMED from 10\.99\.0\.9 x72000/);
 });
+
+test('ike status: the data plane line names its workers and the SAs each owns when there are several', () => {
+  const drops = { unknownSpi: 0, authFailed: 0, replay: 0, malformed: 0, other: 0, selectorMismatch: 0 };
+  const dp = { tun: 'ike0', keepalivesReceived: 0, espSent: 10, espReceived: 9, drops };
+  const two = formatStatus({ ...quiet, dataplane: { ...dp, workers: [{ sas: 4, espSent: 6, espReceived: 5 }, { sas: 2, espSent: 4, espReceived: 4 }] } });
+  assert.match(two, /data plane ike0 \(esp out 10 in 9, keepalives in 0, 2 workers with 4\/2 SAs\)/);
+  const one = formatStatus({ ...quiet, dataplane: { ...dp, workers: [{ sas: 6, espSent: 10, espReceived: 9 }] } });
+  assert.match(one, /data plane ike0 \(esp out 10 in 9, keepalives in 0\)/);
+});

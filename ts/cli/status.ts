@@ -42,10 +42,15 @@ export function status(argv: string[]): Promise<number> {
   });
 }
 
+/** Several data plane workers: the SAs each owns (one worker: nothing to add). */
+function workersText(workers: readonly { sas: number }[] | undefined): string {
+  return workers && workers.length > 1 ? `, ${workers.length} workers with ${workers.map((w) => w.sas).join('/')} SAs` : '';
+}
+
 /** The status as text: a header line, then one block per ISAKMP SA with its children indented. */
 export function formatStatus(s: GatewayStatus & Partial<Pick<GatewayStatusReport, 'expected'>>): string {
   const lines = [`listening ${s.listen.address} ike ${s.listen.port} nat-t ${s.listen.nattPort}` +
-    (s.dataplane ? `, data plane ${s.dataplane.tun} (esp out ${s.dataplane.espSent} in ${s.dataplane.espReceived}${dropsText(s.dataplane.drops)}, keepalives in ${s.dataplane.keepalivesReceived})` : '') +
+    (s.dataplane ? `, data plane ${s.dataplane.tun} (esp out ${s.dataplane.espSent} in ${s.dataplane.espReceived}${dropsText(s.dataplane.drops)}, keepalives in ${s.dataplane.keepalivesReceived}${workersText(s.dataplane.workers)})` : '') +
     `, ${s.sas.length} ISAKMP SA(s), ${s.halfOpen} half-open`];
   for (const x of s.expected ?? []) if (x.state !== 'up') lines.push(`connection ${x.connection} should be up but is not: ${NOT_UP[x.state]}`);
   lines.push(...healthLines(s));

@@ -19,12 +19,14 @@ import { parseFragmentation, type FragmentationConfig } from './config/fragmenta
 import { CERT_AUTH_KEYS, certAuthMethod, certIdentity, isCertAuth, parseCertAuth, type CertAuthConfig } from './config/auth.js';
 import { MODECFG_KEYS, parseModeConfig, parseXauth, XAUTH_KEYS, type ModeConfigConfig, type XauthConfig } from './config/remote-access.js';
 import { METRICS_KEYS, parseMetrics, type MetricsConfig } from './config/metrics.js';
+import { DATAPLANE_KEYS, parseDataPlane, type DataPlaneConfig } from './config/dataplane.js';
 import { parseSelectors, type ProtoPort } from './config/selectors.js';
 import { decodePsk, isUnspecified, parseAddress, parseDuration, parseIdentity, type Address, type SelectorAddress } from './config/values.js';
 
 export type { SelectorAddress } from './config/values.js';
 export type { CertAuthConfig } from './config/auth.js';
 export type { MetricsConfig } from './config/metrics.js';
+export type { DataPlaneConfig } from './config/dataplane.js';
 export { defineConfig, GatewayConfigSchema, type ConnectionConfigInput, type GatewayConfigInput } from './config/schema.js';
 export type { EspProposal } from '../ike/esp-proposals.js';
 export type { IkeProposal, SelectionOrder } from '../ike/proposals.js';
@@ -103,16 +105,6 @@ export interface ConnectionConfig {
   fragmentation: FragmentationConfig;
 }
 
-/** The native TUN data plane (ts/gateway/dataplane.ts): absent = the host carries traffic itself. */
-export interface DataPlaneConfig {
-  /** TUN device name (default 'ike0'). */
-  tun: string;
-  /** Default 1400. */
-  mtu: number;
-  /** TCP segmentation offload between the kernel and the data plane (default true). */
-  offload: boolean;
-}
-
 export interface GatewayConfig {
   listen: ListenConfig;
   dataplane?: DataPlaneConfig;
@@ -148,7 +140,6 @@ export const DEFAULT_ESP_LIFETIME_SECONDS = 3600;
 
 // $schema: an editor's pointer to config.schema.json, ignored here
 const TOP_KEYS = ['$schema', 'listen', 'connections', 'dataplane', 'metrics', 'limits'];
-const DATAPLANE_KEYS = ['tun', 'mtu', 'offload'];
 const LISTEN_KEYS = ['address', 'port', 'nattPort'];
 const CONNECTION_KEYS = [
   'remote', 'remotePort', 'remoteNattPort', 'local', 'mode', 'auth', 'localId', 'remoteId', 'ike', 'esp', 'pfs', 'localTs', 'remoteTs', 'type',
@@ -220,21 +211,6 @@ export async function loadConfig(file: string, env: ParseOptions['env'] = proces
     r.config.warnings.push(`${file}: holds a pre-shared key (connections.${inline.name}.auth.psk) and can be read or changed by group or others (mode ${json.mode.toString(8).padStart(4, '0')}); chmod 600 it, or use pskFile / pskEnv`);
   }
   return r.config;
-}
-
-function parseDataPlane(p: Problems, v: unknown): DataPlaneConfig | undefined {
-  if (v === undefined) return undefined;
-  const o = object(p, 'dataplane', v);
-  if (!o) return undefined;
-  checkKeys(p, 'dataplane', o, DATAPLANE_KEYS);
-  let tun = 'ike0';
-  if (o.tun !== undefined) {
-    const t = string(p, 'dataplane.tun', o.tun);
-    // Linux interface names: at most 15 bytes, no '/' or white space
-    if (t !== undefined && /^[A-Za-z0-9_.-]{1,15}$/.test(t)) tun = t;
-    else if (t !== undefined) p.error('dataplane.tun', `must be an interface name of 1-15 letters, digits, '_', '.' or '-', ${got(t)}`);
-  }
-  return { tun, mtu: integer(p, 'dataplane.mtu', o.mtu, 576, 65535, 1400), offload: boolean(p, 'dataplane.offload', o.offload, true) };
 }
 
 function parseListen(p: Problems, v: unknown): ListenConfig {

@@ -1,17 +1,18 @@
-// Control plane of the tunnel data plane. The packets never come here: a native worker thread
-// (native/dataplane.cc) moves them between a TUN device and ESP in UDP on the NAT-T port (RFC 3948).
+// Control plane of the tunnel data plane. The packets never come here: native worker threads, one per TUN
+// queue (native/dataplane.cc, dataplane_worker.h), move them between a TUN device and ESP in UDP on the NAT-T
+// port (RFC 3948) or plain ESP; each SA belongs to one worker (SPI % workers), which the kernel steers its ESP to.
 // This module opens and configures the TUN device, installs and removes SAs, reads counters, and is the
 // IKE endpoint of port 4500: the data plane owns that socket, hands up datagrams that carry the non-ESP
 // marker (IKE) through `onIke`, and sends IKE with `sendIke` (the marker is added for you).
 //
-// An EspSa given to addOutbound/addInbound belongs to the worker thread until remove() or close(): its own
+// An EspSa given to addOutbound/addInbound belongs to its worker thread until remove() or close(): its own
 // methods (sealBatch, openBatch, stats, sequence, destroy) throw meanwhile. DataPlane.stats() has its counters.
 import { execFile } from 'node:child_process';
 import { closeSync } from 'node:fs';
 import net from 'node:net';
 import { nativeAddon, nativeLoadError, type DataPlaneStats, type NativeAddon, type NativeDataPlane } from '../native.js';
 
-export type { DataPlaneSaStats, DataPlaneStats } from '../native.js';
+export type { DataPlaneSaStats, DataPlaneStats, DataPlaneWorkerStats } from '../native.js';
 import { NativeEspSa } from '../esp/native-esp.js';
 import type { EspSa } from '../esp/types.js';
 
@@ -29,6 +30,8 @@ function addon(): DataPlaneAddon {
 export interface TunDevice {
   /** The open /dev/net/tun file descriptor (non-blocking). The device exists as long as it is open. */
   readonly fd: number;
+  /** Every queue's fd (multi-queue device: one per data plane worker; else [fd]). */
+  readonly fds: readonly number[];
   /** The kernel's name for it (the one asked for, or tunN). */
   readonly name: string;
   /** TCP segmentation / checksum offload is on: the kernel hands over up to 64 KiB TCP packets, the data plane cuts them. */
@@ -44,6 +47,11 @@ export interface OpenTunOptions {
    * packets before sealing (native/dataplane_gso.h). `offload` in the result says whether the kernel agreed.
    */
   offload?: boolean;
+  /**
+   * Default 1. More: a multi-queue device (IFF_MULTI_QUEUE), one fd per queue, for a data plane with that many
+   * workers; the kernel spreads the packets over the queues by flow. 1 to 64.
+   */
+  queues?: number;
 }
 
 /**
@@ -51,14 +59,15 @@ export interface OpenTunOptions {
  * EPERM / EACCES (needs CAP_NET_ADMIN), EBUSY (name taken) and say so in a sentence.
  */
 export function openTun(name?: string, opts: OpenTunOptions = {}): TunDevice {
-  const t = addon().openTun(name, opts.offload ?? true);
+  const t = addon().openTun(name, opts.offload ?? true, opts.queues ?? 1);
   let open = true;
   return {
     fd: t.fd,
+    fds: t.fds,
     name: t.name,
     offload: t.offload,
     close() {
-      if (open) closeSync(t.fd);
+      if (open) for (const fd of t.fds) closeSync(fd);
       open = false;
     },
   };
@@ -200,6 +209,11 @@ export interface OutboundSaSpec {
    * negotiated without UDP encapsulation. Throws when the raw socket could not be opened (see plainEsp).
    */
   plain?: boolean;
+  /**
+   * The SPI of the inbound SA of the same child: the worker that owns that SA (SPI % workers) owns this one too,
+   * so both directions of a child live on one core. Default: this SA's own SPI.
+   */
+  pairSpi?: number;
 }
 
 export interface InboundSaSpec {
@@ -215,8 +229,12 @@ export interface InboundSaSpec {
 
 
 export interface DataPlaneOptions {
-  /** A TUN device's fd (openTun().fd). The data plane makes it non-blocking and never closes it. */
-  tunFd: number;
+  /**
+   * A TUN device's fd (openTun().fd), or the fds of a multi-queue device (openTun().fds): one worker thread per
+   * fd, each owning the SAs whose SPI % workers is its index. The data plane makes them non-blocking and never
+   * closes them.
+   */
+  tunFd: number | readonly number[];
   /** Address of the NAT-T socket (default '0.0.0.0'; an IPv6 address makes an IPv6 socket). */
   address?: string;
   /** Default 4500 (RFC 3948); 0 picks a free port (tests). */
@@ -254,7 +272,7 @@ export class DataPlane {
         });
       }
     };
-    this.n = new (addon().DataPlane)(opts.tunFd, address, opts.port ?? 4500, deliver);
+    this.n = new (addon().DataPlane)(typeof opts.tunFd === 'number' ? opts.tunFd : [...opts.tunFd], address, opts.port ?? 4500, deliver);
     this.port = this.n.port();
     this.plainEspError = this.n.plainEspError();
     this.plainEsp = this.plainEspError === '';
@@ -264,7 +282,7 @@ export class DataPlane {
   addOutbound(spec: OutboundSaSpec): void {
     const h = handleOf(spec.sa, spec.spi, 'outbound');
     if (typeof spec.peer !== 'object' || spec.peer === null) throw new TypeError('peer must be { address, port }');
-    this.n.addOutbound(h, checkSelectors(spec.localTs, 'localTs'), checkSelectors(spec.remoteTs, 'remoteTs'), spec.peer.address, spec.peer.port, spec.plain === true, spec.sa.mode === 'transport');
+    this.n.addOutbound(h, checkSelectors(spec.localTs, 'localTs'), checkSelectors(spec.remoteTs, 'remoteTs'), spec.peer.address, spec.peer.port, spec.plain === true, spec.sa.mode === 'transport', spec.pairSpi);
   }
 
   /** Installs an inbound SA: ESP with its SPI is opened, checked against its selectors and written to TUN. */

@@ -161,9 +161,16 @@ export interface GatewayStatus {
   listen: { address: string; port: number; nattPort: number };
   /**
    * The TUN data plane's own counters: ESP datagrams sent, received that authenticated, inbound drops by
-   * reason, NAT keepalives received from peers.
+   * reason, NAT keepalives received from peers; per worker (index = worker) the SAs it owns and its ESP counts.
    */
-  dataplane: { tun: string; keepalivesReceived: number; espSent: number; espReceived: number; drops: EspDrops & { selectorMismatch: number } } | null;
+  dataplane: {
+    tun: string;
+    keepalivesReceived: number;
+    espSent: number;
+    espReceived: number;
+    drops: EspDrops & { selectorMismatch: number };
+    workers: { sas: number; espSent: number; espReceived: number }[];
+  } | null;
   /** ESP that reached JavaScript (no data plane): datagrams that authenticated, and the others by reason. */
   esp: { received: number; drops: EspDrops };
   halfOpen: number;

@@ -43,7 +43,8 @@ export function gatewayStatus(table: SaTable, transport: Transport, policies: Po
   const sas: Phase1StatusReport[] = [];
   for (const e of table.up()) sas.push(phase1Status(e, ports.natt, policies, counters, now));
   const tun = transport.tunName;
-  const dataplane = dp && tun !== null ? { tun, keepalivesReceived: dp.keepalives, espSent: dp.espSent, espReceived: dp.espReceived, drops: inboundDrops(dp.drops) } : null;
+  const workers = dp?.workers.map((w) => ({ sas: w.sas, espSent: w.espSent, espReceived: w.espReceived })) ?? [];
+  const dataplane = dp && tun !== null ? { tun, keepalivesReceived: dp.keepalives, espSent: dp.espSent, espReceived: dp.espReceived, drops: inboundDrops(dp.drops), workers } : null;
   return { listen: { address: transport.address, port: ports.ike, nattPort: ports.natt }, dataplane, halfOpen: table.counts().halfOpen, sas, expected: expected(table, policies) };
 }
 

@@ -97,9 +97,9 @@ export class Transport {
       if (c.remoteTs !== 'dynamic') for (const ts of c.remoteTs) routes.add(selectorCidr(ts));
       if (source === undefined && c.localTs !== 'dynamic' && c.localTs[0]?.kind === 'ipv4') source = c.localTs[0].address;
     }
-    this.tun = openTun(d.tun, { offload: d.offload });
+    this.tun = openTun(d.tun, { offload: d.offload, queues: d.workers });
     await configureTun(this.tun.name, { mtu: d.mtu, routes: [...routes], source });
-    this.dp = new DataPlane({ tunFd: this.tun.fd, address, port: nattPort, onIke: (m, from) => h.ike(Buffer.from(m), from, true) });
+    this.dp = new DataPlane({ tunFd: this.tun.fds, address, port: nattPort, onIke: (m, from) => h.ike(Buffer.from(m), from, true) });
   }
 
   /** Lets what is queued leave, then closes everything; nothing is left open. */
@@ -155,7 +155,8 @@ export class Transport {
     // negotiated without UDP encapsulation (no NAT, encap off): plain ESP, IP protocol 50
     const plain = !child.sa.encapsulation;
     if (which.outbound) {
-      dp.addOutbound({ spi: child.sa.spiOut.readUInt32BE(0), sa: child.outbound, localTs, remoteTs, peer, plain });
+      // both directions of a child on one worker: the inbound SPI chooses it
+      dp.addOutbound({ spi: child.sa.spiOut.readUInt32BE(0), sa: child.outbound, localTs, remoteTs, peer, plain, pairSpi: child.sa.spiIn.readUInt32BE(0) });
       if (route) this.useRoute(route, 1);
     }
     if (which.inbound) dp.addInbound({ spi: child.sa.spiIn.readUInt32BE(0), sa: child.inbound, localTs, remoteTs });

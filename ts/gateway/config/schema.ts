@@ -103,7 +103,7 @@ export const GatewayConfigSchema = Type.Object(
   {
     $schema: Type.Optional(Type.String()),
     listen: Type.Optional(strict({ address: Type.Optional(Type.String()), port: Type.Optional(Port), nattPort: Type.Optional(Port) })),
-    dataplane: Type.Optional(strict({ tun: Type.Optional(Type.String({ pattern: '^[A-Za-z0-9_.-]{1,15}$' })), mtu: Type.Optional(Type.Integer({ minimum: 576, maximum: 65535 })), offload: Type.Optional(Type.Boolean()) })),
+    dataplane: Type.Optional(strict({ tun: Type.Optional(Type.String({ pattern: '^[A-Za-z0-9_.-]{1,15}$' })), mtu: Type.Optional(Type.Integer({ minimum: 576, maximum: 65535 })), offload: Type.Optional(Type.Boolean()), workers: Type.Optional(Type.Integer({ minimum: 1, maximum: 64, description: 'native worker threads (default: the cores)' })) })),
     limits: Type.Optional(
       strict(
         {
