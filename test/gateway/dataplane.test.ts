@@ -85,9 +85,16 @@ for (const [algorithm, offload, workers] of [['aes128gcm16', true, 1], ['aes128-
         assert.ok(r4.sentBytes >= 8 * 1024 * 1024 && r4.bytes > 1024 * 1024, JSON.stringify(r4));
         if (ipv6) assert.ok((await iperf(pair, INNER6.b, INNER6.a, ['-n', '4M'])).bytes > 1024 * 1024);
         // UDP: with offload its checksum comes unfinished (NEEDS_CSUM) and the data plane completes it.
+        // A wrong checksum loses every datagram (the receiver's UDP drops it); a starved worker on a loaded
+        // 2-core machine loses some to the TUN queue (25% seen once at load 4.4), which is not what this checks.
         const u = await iperf(pair, pair.b.inner, pair.a.inner, ['-u', '-b', '50M', '-n', '1M']);
-        assert.ok(u.packets > 500 && u.lostPercent < 5, JSON.stringify(u));
-        const s = await t.a.stats();
+        assert.ok(u.packets > 500 && u.lostPercent < 50, JSON.stringify(u));
+        // The counters are read while a worker may be between its TUN read and its send: let it settle.
+        let s = await t.a.stats();
+        for (let i = 0; i < 50 && s.espSent < s.tunPackets - s.drops.noOutboundSa; i++) {
+          await new Promise((r) => setTimeout(r, 20));
+          s = await t.a.stats();
+        }
         const sb2 = await t.b.stats();
         if (offload) {
           assert.ok(s.tsoPackets > 0, 'the kernel handed over TSO super-packets');
