@@ -114,10 +114,10 @@ export class OurGateway {
  * A ping through a tunnel from one side of a pair, `src` -> `dst`; one more try when the first fails (the far
  * side's SA may be installed a moment after ours). Throws with ping's output.
  */
-export async function pingThrough<S extends string>(host: Pinger<S>, from: S, dst: string, src: string, more = ''): Promise<void> {
+export async function pingThrough<S extends string>(host: Pinger<S>, from: S, dst: string, src?: string, more = ''): Promise<void> {
   let r = await host.ping(from, dst, { src, count: 3 });
   if (r.code !== 0) r = await host.ping(from, dst, { src, count: 3 });
-  if (r.code !== 0) throw new Error(`ping ${src} -> ${dst} failed: ${r.stdout}${r.stderr}${more}`);
+  if (r.code !== 0) throw new Error(`ping ${src ?? '(the route\'s source)'} -> ${dst} failed: ${r.stdout}${r.stderr}${more}`);
 }
 
 /** A NetnsPair or a NatTopology: pings from one of its namespaces. */

@@ -6,7 +6,8 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { NetnsPair, StrongSwanPeer, charonAvailable, interopSkipReason, netnsAvailable, type IkeSaInfo } from './harness/index.js';
+import { NetnsPair, StrongSwanPeer, charonAvailable, interopSkipReason, netnsAvailable, sleep, type IkeSaInfo } from './harness/index.js';
+import { controlRequest } from '../../ts/gateway/index.js';
 import { OurGateway, pingThrough, type OurEvent } from './ours.js';
 import { userFileLine } from '../../ts/ike/index.js';
 
@@ -72,7 +73,6 @@ test('strongSwan interop: strongSwan is the XAUTH / Mode-Config server, our gate
       },
     },
   });
-  let vip: string | undefined;
   try {
     await ours.start();
     const up = await ours.waitFor((e) => e.event === 'child-up' || e.event === 'error', 20_000);
@@ -94,16 +94,28 @@ test('strongSwan interop: strongSwan is the XAUTH / Mode-Config server, our gate
     assert.deepEqual(found.child.localTs, [`${pair.b.inner}/32`]);
     assert.deepEqual(found.child.remoteTs, [`${address}/32`]);
     assert.equal(ours.events.filter((e) => e.event === 'error').length, 0, JSON.stringify(ours.events));
-    // Data: the gateway does not put the virtual IP on the host (REMOTE-ACCESS.md, limits), so the test does,
-    // then pings strongSwan's inner address from it through our TUN data plane and strongSwan's libipsec.
-    const add = await pair.run('a', 'ip', ['addr', 'add', `${address}/32`, 'dev', 'lo']);
-    assert.equal(add.code, 0, add.stderr);
-    vip = address;
-    await pingThrough(pair, 'a', pair.b.inner, address);
+    // The gateway put the virtual IP on its TUN device and made it the source of the route to the server's
+    // selector: the host's own ping, with no -I, leaves from it, through our data plane and strongSwan's libipsec.
+    const addr = await pair.run('a', 'ip', ['-4', '-o', 'addr', 'show', 'dev', 'ike0']);
+    assert.match(addr.stdout, new RegExp(`inet ${address.replace(/\./g, '\\.')}/32 `), addr.stdout);
+    const route = await pair.run('a', 'ip', ['-4', 'route', 'get', pair.b.inner]);
+    assert.match(route.stdout, new RegExp(`dev ike0 src ${address.replace(/\./g, '\\.')} `), route.stdout);
+    await pingThrough(pair, 'a', pair.b.inner);
     const counted = await installedChild(ss);
     assert.ok(counted && counted.child.packetsIn >= 3 && counted.child.packetsOut >= 3, `strongSwan counters: ${JSON.stringify(counted?.child)}`);
+    // Its ISAKMP SA gone, the address leaves the host and the route stays, without it as source.
+    await controlRequest(ours.controlPath, { cmd: 'terminate', name: 'office' });
+    let after = '';
+    for (let i = 0; i < 50; i++) {
+      after = (await pair.run('a', 'ip', ['-4', '-o', 'addr', 'show', 'dev', 'ike0'])).stdout;
+      if (!after.includes(address)) break;
+      await sleep(100);
+    }
+    assert.ok(!after.includes(address), after);
+    const back = await pair.run('a', 'ip', ['-4', 'route', 'show', `${pair.b.inner}/32`]);
+    assert.match(back.stdout, /dev ike0/, back.stdout);
+    assert.doesNotMatch(back.stdout, new RegExp(address.replace(/\./g, '\\.')), back.stdout);
   } finally {
-    if (vip) await pair.run('a', 'ip', ['addr', 'del', `${vip}/32`, 'dev', 'lo']);
     await ours.stop();
     await ss.stop(1000);
   }

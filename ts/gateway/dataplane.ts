@@ -111,6 +111,30 @@ export async function configureTun(name: string, cfg: TunConfig = {}): Promise<v
   }
 }
 
+/**
+ * A remote-access client's virtual IP (the address Mode-Config assigned) on the TUN device, and the routes of
+ * the connection's remote selectors into the device with it as their source: the host's own traffic to the
+ * server's networks then leaves from the address the server's selectors expect.
+ */
+export async function addVirtualIp(tun: string, address: string, routes: readonly string[]): Promise<void> {
+  if (net.isIP(address) !== 4) throw new RangeError(`a virtual IP must be an IPv4 address, not ${address}`);
+  for (const r of routes) checkCidr(r, 'routes[]');
+  await ip(['addr', 'replace', `${address}/32`, 'dev', tun]);
+  for (const r of routes) await ip(['-4', 'route', 'replace', r, 'dev', tun, 'src', address]);
+}
+
+/**
+ * Takes a virtual IP off the TUN device. The kernel drops the routes whose source it was, so each route goes
+ * back into the device with `source` (another virtual IP that still uses it, or none).
+ */
+export async function removeVirtualIp(tun: string, address: string, routes: readonly string[], source: (route: string) => string | undefined): Promise<void> {
+  await ip(['addr', 'del', `${address}/32`, 'dev', tun]);
+  for (const r of routes) {
+    const src = source(r);
+    await ip(['-4', 'route', 'replace', r, 'dev', tun, ...(src !== undefined ? ['src', src] : [])]);
+  }
+}
+
 /** The routing table (and rule preference) of transport-mode traffic into the TUN device. */
 export const TRANSPORT_TABLE = 4500;
 

@@ -29,7 +29,7 @@ import { RemoteAccessBinding } from './remote-access-binding.js';
 import { isUp, scopeOf, SaTable, type IsakmpEntry } from './sa-table.js';
 import { Scheduler } from './scheduler.js';
 import { gatewayStatus, keylogLines } from './status.js';
-import { Transport } from './transport.js';
+import { Transport, virtualIpRoutes } from './transport.js';
 import { routeSource } from './sockets.js';
 import { nativeAddon } from '../native.js';
 
@@ -90,7 +90,8 @@ export class Gateway extends EventEmitter<GatewayEvents> {
     const children = (this.children = new ChildManager({ events, table, scheduler, transport, policies, send, teardown, restart }));
     const startQuickMode = (entry: IsakmpEntry, c: ConnectionConfig) => children.start(entry, c);
     const connection = (name: string) => policies.find(name);
-    const remoteAccess = (this.remoteAccess = new RemoteAccessBinding({ crypto, events, table, scheduler, send, connection, startQuickMode }));
+    const virtualIp = (c: ConnectionConfig | undefined, address: string, delta: 1 | -1) => transport.useVirtualIp(address, virtualIpRoutes(c), delta);
+    const remoteAccess = (this.remoteAccess = new RemoteAccessBinding({ crypto, events, table, scheduler, send, connection, startQuickMode, virtualIp }));
     this.phase1 = new Phase1Driver({
       crypto,
       cookies: new CookieGenerator(crypto),

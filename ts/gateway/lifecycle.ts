@@ -125,6 +125,7 @@ export class SaLifecycle {
     this.d.table.remove(entry);
     this.d.scheduler.forget(entry);
     entry.ra?.close(); // gives a pool address back
+    if (entry.virtualIp !== null) this.d.transport.useVirtualIp(entry.virtualIp, [], -1); // a client's, off the host
   }
 
   private childrenDue(entry: IsakmpEntry, now: number): void {

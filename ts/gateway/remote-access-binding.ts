@@ -29,6 +29,8 @@ export interface RemoteAccessDeps {
   connection(name: string): ConnectionConfig | undefined;
   /** The client's Quick Mode, once XAUTH / Mode-Config are done. */
   startQuickMode(entry: IsakmpEntry, c: ConnectionConfig): Promise<void>;
+  /** A client's virtual IP held by one ISAKMP SA more (+1) or fewer (-1): on the host while any holds it. */
+  virtualIp(c: ConnectionConfig | undefined, address: string, delta: 1 | -1): void;
 }
 
 export class RemoteAccessBinding {
@@ -128,7 +130,12 @@ export class RemoteAccessBinding {
     } else if (ra instanceof RemoteAccessClient && entry.wantChild && entry.sa?.initiator) {
       const c = this.d.connection(entry.connection);
       const ready = ev.type === 'modeCfg' || (ev.type === 'xauthOk' && c?.modeConfig?.role !== 'client');
-      if (ev.type === 'modeCfg' && ev.config.address !== undefined) entry.virtualIp = ev.config.address;
+      if (ev.type === 'modeCfg' && ev.config.address !== undefined && ev.config.address !== entry.virtualIp) {
+        // the SA holds the address until it is forgotten (lifecycle.ts), or until the server assigns another
+        if (entry.virtualIp !== null) this.d.virtualIp(c, entry.virtualIp, -1);
+        entry.virtualIp = ev.config.address;
+        this.d.virtualIp(c, entry.virtualIp, 1);
+      }
       if (ready && c) guard(this.d.events, this.d.startQuickMode(entry, c), scopeOf(entry));
     }
   }

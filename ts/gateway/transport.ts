@@ -3,8 +3,8 @@
 import type { Identity } from '../isakmp/index.js';
 import { idToString } from '../isakmp/index.js';
 import { IkeError, type Endpoint } from '../ike/index.js';
-import type { GatewayConfig } from './config.js';
-import { addTransportRoute, configureTun, DataPlane, openTun, removeTransportRoute, transportRouteProblem, type DataPlaneStats, type TransportRoute, type TunDevice } from './dataplane.js';
+import type { ConnectionConfig, GatewayConfig } from './config.js';
+import { addTransportRoute, addVirtualIp, configureTun, DataPlane, openTun, removeTransportRoute, removeVirtualIp, transportRouteProblem, type DataPlaneStats, type TransportRoute, type TunDevice } from './dataplane.js';
 import { openSocket, type GatewaySocket } from './sockets.js';
 import type { Child } from './sa-table.js';
 
@@ -33,6 +33,12 @@ export class Transport {
   private bound = { ike: 0, natt: 0 };
   /** Transport-mode routes into the TUN device (by rule text) and how many outbound SAs use each. */
   private readonly routes = new Map<string, { route: TransportRoute; users: number; ready: Promise<void> }>();
+  /** Remote-access clients' virtual IPs on the TUN device, how many ISAKMP SAs hold each, their routes. */
+  private readonly vips = new Map<string, { users: number; routes: readonly string[] }>();
+  /** The `ip` commands of virtual IPs, one after the other (an add and the remove of a predecessor interleave otherwise). */
+  private vipWork: Promise<void> = Promise.resolve();
+  /** The source address the device's routes were set up with, what a route returns to without a virtual IP. */
+  private tunSource: string | undefined;
   private onError: TransportHandlers['onError'] = () => undefined;
   /** The address we listen on. */
   address: string;
@@ -97,6 +103,7 @@ export class Transport {
       if (c.remoteTs !== 'dynamic') for (const ts of c.remoteTs) routes.add(selectorCidr(ts));
       if (source === undefined && c.localTs !== 'dynamic' && c.localTs[0]?.kind === 'ipv4') source = c.localTs[0].address;
     }
+    this.tunSource = source;
     this.tun = openTun(d.tun, { offload: d.offload, queues: d.workers });
     await configureTun(this.tun.name, { mtu: d.mtu, routes: [...routes], source });
     this.dp = new DataPlane({ tunFd: this.tun.fds, address, port: nattPort, onIke: (m, from) => h.ike(Buffer.from(m), from, true) });
@@ -108,6 +115,8 @@ export class Transport {
     const routes = [...this.routes.values()];
     this.routes.clear();
     await Promise.all(routes.map((r) => r.ready.then(() => removeTransportRoute(r.route)).catch(() => undefined)));
+    this.vips.clear();
+    await this.vipWork; // the device (and the addresses on it) goes below
     await Promise.all([this.ikeSocket?.close(), this.nattSocket?.close()]);
     this.ikeSocket = this.nattSocket = null;
     this.dp?.close();
@@ -182,6 +191,28 @@ export class Transport {
     }
   }
 
+  /**
+   * A remote-access client's virtual IP, one ISAKMP SA more (+1) or fewer (-1) holding it: put on the TUN
+   * device with the routes of `routes` (the connection's remote selectors) by the first, taken off by the
+   * last. Without the data plane there is no device to put it on: nothing happens.
+   */
+  useVirtualIp(address: string, routes: readonly string[], delta: 1 | -1): void {
+    const tun = this.tun?.name;
+    if (tun === undefined) return;
+    const v = this.vips.get(address);
+    const failed = (e: unknown) => this.onError(`virtual IP ${address}: ${(e as Error).message}`, { address, port: 0 });
+    if (delta === 1 && v) v.users++;
+    else if (delta === 1) {
+      this.vips.set(address, { users: 1, routes });
+      this.vipWork = this.vipWork.then(() => addVirtualIp(tun, address, routes)).catch(failed);
+    } else if (v && --v.users === 0) {
+      this.vips.delete(address);
+      // a route another virtual IP still uses keeps that one as its source
+      const source = (r: string) => [...this.vips].find(([, o]) => o.routes.includes(r))?.[0] ?? this.tunSource;
+      this.vipWork = this.vipWork.then(() => removeVirtualIp(tun, address, v.routes, source)).catch(failed);
+    }
+  }
+
   /** The peer moved (NAT mapping): its children's ESP follows. */
   setPeer(children: readonly Child[], to: Endpoint): void {
     if (this.dp) for (const c of children) this.dp.setPeer(c.sa.spiOut.readUInt32BE(0), to);
@@ -193,6 +224,12 @@ function transportRoute(child: Child, ports: { ike: number; natt: number }): Tra
   const { localTs, remoteTs } = child.sa;
   const peer = remoteTs.id.kind === 'ipv4' || remoteTs.id.kind === 'ipv6' ? remoteTs.id.address : idToString(remoteTs.id);
   return { peer, protocol: remoteTs.protocol || localTs.protocol, localPort: localTs.port, remotePort: remoteTs.port, ikePorts: [ports.ike, ports.natt] };
+}
+
+/** The routes a remote-access client's virtual IP becomes the source of: the connection's IPv4 remote selectors. */
+export function virtualIpRoutes(c: ConnectionConfig | undefined): string[] {
+  if (c === undefined || c.remoteTs === 'dynamic') return [];
+  return c.remoteTs.filter((ts) => ts.kind === 'ipv4' || ts.kind === 'ipv4-subnet').map(selectorCidr);
 }
 
 /** A selector as the data plane takes it: an address or a CIDR prefix (ranges are not supported there). */
