@@ -19,6 +19,16 @@ test('every examples/*.json loads without errors', async () => {
   for (const f of files) await loadConfig(path.join(dir, f), env);
 });
 
+test('every examples/*.yaml loads, and the YAML twin of a JSON example gives the same config', async () => {
+  const files = readdirSync(dir).filter((f) => f.endsWith('.yaml'));
+  assert.ok(files.length >= 1, `YAML examples found: ${files.join(', ')}`);
+  for (const f of files) {
+    const twin = path.join(dir, f.replace(/\.yaml$/, '.json'));
+    const [y, j] = await Promise.all([loadConfig(path.join(dir, f), env), loadConfig(twin, env)]);
+    assert.deepEqual(y, j, `${f} and its JSON twin`);
+  }
+});
+
 test('the examples say what they claim', async () => {
   const s2s = (await loadConfig(path.join(dir, 'site-to-site-psk.json'), env)).connections[0]!;
   assert.equal(s2s.mode, 'main');

@@ -174,3 +174,30 @@ test('config: a config file holding a PSK warns when group or others can read it
   });
   assert.deepEqual(noKey.warnings, []);
 });
+
+test('config file: a .yaml / .yml file is YAML 1.2 with the same checks: line and column without the text, duplicate keys, one document, bounded aliases', async () => {
+  const good = `connections:\n  a:\n    remote: 10.99.0.1\n    auth: { psk: "${PSK}" }\n    fragmentation: yes\n`;
+  const loaded = await load(good, 'gw.yaml');
+  assert.equal(loaded.errors, undefined);
+  assert.ok(loaded.warnings?.some((w) => /gw\.yaml: holds a pre-shared key/.test(w)), 'the same PSK-file warning as for JSON');
+  assert.equal((await load(good, 'gw.yml')).errors, undefined);
+  // YAML 1.2: "yes" is the string the config wants, not a boolean (YAML 1.1 would turn it into true)
+  const bad = await load(good.replace('fragmentation: yes', 'fragmentation: true'), 'gw.yaml');
+  assert.match(bad.errors?.join('\n') ?? '', /fragmentation/);
+  // an unclosed quote right after the PSK: the library's own message would quote the line
+  const unclosed = await load(`connections:\n  a:\n    remote: 10.99.0.1\n    auth: { psk: "${PSK} }\n`, 'gw.yaml');
+  assert.ok(unclosed.errors && unclosed.errors.length >= 1);
+  assert.match(unclosed.errors[0]!, /gw\.yaml:\d+:\d+: not valid YAML: /);
+  const dup = await load(`connections:\n  site-a: { remote: 10.99.0.1, auth: { psk: x } }\n  site-a: { remote: 10.99.0.3, auth: { psk: y } }\n`, 'gw.yaml');
+  assert.deepEqual(dup.errors?.map((e) => e.replace(/^.*gw\.yaml/, 'gw.yaml')), ['gw.yaml:3:3: not valid YAML: site-a is defined twice in one mapping']);
+  const tab = await load(`connections:\n\ta: { remote: 10.99.0.1 }\n`, 'gw.yaml');
+  assert.match(tab.errors![0]!, /gw\.yaml:2:1: not valid YAML: /);
+  const docs = await load(`connections: {}\n---\nconnections: {}\n`, 'gw.yaml');
+  assert.match(docs.errors![0]!, /more than one document/);
+  // a "billion laughs" file: each level doubles the last
+  let laughs = 'a0: &a0 [x, x]\n';
+  for (let i = 1; i < 30; i++) laughs += `a${i}: &a${i} [*a${i - 1}, *a${i - 1}]\n`;
+  const boom = await load(laughs + 'connections: {}\n', 'gw.yaml');
+  assert.match(boom.errors![0]!, /gw\.yaml: not valid YAML: aliases expand too far/);
+  assert.match((await load('  \n', 'gw.yaml')).errors![0]!, /gw\.yaml: is empty/);
+});

@@ -18,7 +18,7 @@ phase1-down, error); under load, SA events beyond 20 per 10 s are counted in a s
 A pre-shared key comes from the config file (auth.psk, auth.pskEnv or auth.pskFile), never from
 the command line.`,
   options: {
-    config: { kind: 'string', value: 'FILE', required: true, help: 'the configuration (examples/README.md)' },
+    config: { kind: 'string', value: 'FILE', required: true, help: 'the configuration, JSON or YAML by its name (.yaml / .yml) (examples/README.md)' },
     json: { kind: 'flag', help: 'one JSON object per event line (every event: no summaries)' },
     keylog: {
       kind: 'string',

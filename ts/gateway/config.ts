@@ -9,7 +9,7 @@ import { DEFAULT_IKE_LIFETIME_SECONDS, type IkeProposal, type SelectionOrder } f
 import type { RetransmitPolicy } from '../ike/retransmit.js';
 import { idToString, type Identity } from '../isakmp/index.js';
 import { readSecretFile } from './config/file.js';
-import { readConfigJson } from './config/json.js';
+import { readConfigFile } from './config/read.js';
 import { warnSelectorOverlaps } from './config/overlaps.js';
 import { boolean, checkKeys, got, integer, join, object, oneOf, Problems, string, stringList } from './config/check.js';
 import { LIMITS_ERROR_KEYS, LIMITS_KEYS, parseLimits, type LimitsConfig } from './config/limits.js';
@@ -201,7 +201,7 @@ export function parseConfig(json: unknown, opts: ParseOptions): ConfigResult {
 
 /** Reads and validates a config file; throws ConfigError listing every problem. */
 export async function loadConfig(file: string, env: ParseOptions['env'] = process.env): Promise<GatewayConfig> {
-  const json = readConfigJson(file);
+  const json = readConfigFile(file);
   if (!json.ok) throw new ConfigError(json.errors);
   const r = parseConfig(json.value, { baseDir: path.dirname(path.resolve(file)), env });
   if (!r.ok) throw new ConfigError(r.errors);

@@ -4,7 +4,6 @@
 // jsonc-parser (Microsoft's scanner behind VS Code's JSON support) gives positions and a property visitor;
 // comments and trailing commas are turned off, so it accepts what JSON.parse accepts.
 import jsonc, { type JSONPath } from 'jsonc-parser';
-import { MAX_CONFIG_BYTES, readRegularFile, utf8Text } from './file.js';
 
 export type JsonResult = { ok: true; value: unknown } | { ok: false; errors: string[] };
 
@@ -69,13 +68,4 @@ export function parseJson(text: string, file: string): JsonResult {
     // Not expected after the scan above; still no text from JSON.parse's message.
     return { ok: false, errors: [`${file}: not valid JSON`] };
   }
-}
-
-/** Reads, checks (a regular file, size cap, UTF-8 text) and parses a config file; `mode`: its permission bits. */
-export function readConfigJson(file: string): JsonResult & { mode?: number } {
-  const read = readRegularFile(file, MAX_CONFIG_BYTES, 'the config file');
-  if (!read.ok) return { ok: false, errors: [`${file}: ${read.error}`] };
-  const text = utf8Text(read.value.bytes, 'the config file');
-  if (!text.ok) return { ok: false, errors: [`${file}: ${text.error}`] };
-  return { ...parseJson(text.value, file), mode: read.value.mode };
 }
