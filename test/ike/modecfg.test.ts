@@ -198,3 +198,25 @@ test('modecfg: then Quick Mode with the assigned address as the client traffic s
   assert.ok(!refused.events.some((e) => e.type === 'childSa'));
   assert.ok(refused.events.some((e) => e.type === 'childFailed'), JSON.stringify(refused.dropped));
 });
+
+test('address pool: the prefixes a route to it needs cover exactly its addresses', () => {
+  assert.deepEqual(new AddressPool('10.8.0.0/24').prefixes(), ['10.8.0.0/24']);
+  assert.deepEqual(new AddressPool('10.8.0.10-10.8.0.20').prefixes(), ['10.8.0.10/31', '10.8.0.12/30', '10.8.0.16/30', '10.8.0.20/32']);
+  assert.deepEqual(new AddressPool('10.8.0.0-10.8.1.255').prefixes(), ['10.8.0.0/23']);
+  assert.deepEqual(new AddressPool('10.8.0.7-10.8.0.7').prefixes(), ['10.8.0.7/32']);
+  // every address of a random range in exactly one prefix, none outside
+  const n = (a: string) => a.split('.').reduce((x, o) => x * 256 + Number(o), 0);
+  for (let i = 0; i < 50; i++) {
+    const first = 0x0a080000 + Math.floor(Math.random() * 5000);
+    const last = first + Math.floor(Math.random() * 3000);
+    const ip = (v: number) => [v >>> 24, (v >>> 16) & 255, (v >>> 8) & 255, v & 255].join('.');
+    const covered: number[] = [];
+    for (const p of new AddressPool(`${ip(first)}-${ip(last)}`).prefixes()) {
+      const [a, bits] = p.split('/') as [string, string];
+      const base = n(a);
+      assert.equal(base % 2 ** (32 - Number(bits)), 0, `${p} aligned`);
+      for (let k = 0; k < 2 ** (32 - Number(bits)); k++) covered.push(base + k);
+    }
+    assert.deepEqual(covered, Array.from({ length: last - first + 1 }, (_, k) => first + k));
+  }
+});

@@ -127,6 +127,8 @@ const GROUP = 'group1';
 async function ourServer(mode: 'pull' | 'push' = 'pull'): Promise<OurGateway> {
   const config = {
     listen: { address: pair.a.addr, port: 500, nattPort: 4500 },
+    // the TUN data plane carries the clients' traffic: the pool is routed into it
+    dataplane: { tun: 'ike0' },
     connections: {
       'road-warriors': {
         remote: '%any',
@@ -192,6 +194,13 @@ for (const mode of ['pull', 'push'] as const) test(`strongSwan interop: our gate
     assert.match(ss.log(), /XAuth authentication of 'alice' \(myself\) successful/);
     assert.match(ss.log(), mode === 'pull' ? /parsed TRANSACTION response \d+ \[ HASH CPRP\(ADDR\) \]/ : /parsed TRANSACTION request \d+ \[ HASH CPS\(ADDR/);
     assert.match(ss.log(), /installing new virtual IP 10\.99\.50\.1/);
+    // traffic: our side routes the pool into its TUN device, so the replies to the client's virtual IP go back
+    // through the SA; strongSwan sends from its virtual IP (its own route's source)
+    const route = await pair.run('a', 'ip', ['-4', 'route', 'get', '10.99.50.1']);
+    assert.match(route.stdout, /dev ike0/, route.stdout);
+    await pingThrough(pair, 'b', pair.a.inner, '10.99.50.1');
+    const counted = await installedChild(ss);
+    assert.ok(counted && counted.child.packetsIn >= 3 && counted.child.packetsOut >= 3, `strongSwan counters: ${JSON.stringify(counted?.child)}`);
     assert.equal(ours.events.filter((e) => e.event === 'error').length, 0, JSON.stringify(ours.events));
   } finally {
     await ss.stop(1000);

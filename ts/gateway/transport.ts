@@ -2,7 +2,7 @@
 // the NAT-T port and the TUN device), and the child SAs' ESP SAs as the data plane carries them.
 import type { Identity } from '../isakmp/index.js';
 import { idToString } from '../isakmp/index.js';
-import { IkeError, type Endpoint } from '../ike/index.js';
+import { AddressPool, IkeError, type Endpoint } from '../ike/index.js';
 import type { ConnectionConfig, GatewayConfig } from './config.js';
 import { addTransportRoute, addVirtualIp, configureTun, DataPlane, openTun, removeTransportRoute, removeVirtualIp, transportRouteProblem, type DataPlaneStats, type TransportRoute, type TunDevice } from './dataplane.js';
 import { openSocket, type GatewaySocket } from './sockets.js';
@@ -101,6 +101,8 @@ export class Transport {
     let source: string | undefined;
     for (const c of this.config.connections) {
       if (c.remoteTs !== 'dynamic') for (const ts of c.remoteTs) routes.add(selectorCidr(ts));
+      // a remote-access server's clients are the addresses it hands out: traffic to them goes into the device
+      if (c.modeConfig?.role === 'server' && c.modeConfig.pool !== undefined) for (const p of new AddressPool(c.modeConfig.pool).prefixes()) routes.add(p);
       if (source === undefined && c.localTs !== 'dynamic' && c.localTs[0]?.kind === 'ipv4') source = c.localTs[0].address;
     }
     this.tunSource = source;

@@ -249,4 +249,25 @@ export class AddressPool {
     const a = this.byOwner.get(owner);
     return a === undefined ? undefined : numberIpv4(a);
   }
+
+  /**
+   * The prefixes a route to the pool needs: the subnet as configured, or for a range the fewest aligned
+   * prefixes that cover exactly its addresses (10.8.0.10-10.8.0.20: .10/31, .12/30, .16/30, .20/32).
+   */
+  prefixes(): string[] {
+    const s = this.spec.trim();
+    if (!s.includes('-')) {
+      const sub = parseSubnet(s);
+      return [`${sub.address}/${sub.prefix}`];
+    }
+    const out: string[] = [];
+    for (let a = this.first; a <= this.last; ) {
+      // the largest block that starts at a (aligned) and ends within the range
+      let bits = 0;
+      while (bits < 32 && a % 2 ** (bits + 1) === 0 && a + 2 ** (bits + 1) - 1 <= this.last) bits++;
+      out.push(`${numberIpv4(a)}/${32 - bits}`);
+      a += 2 ** bits;
+    }
+    return out;
+  }
 }
