@@ -16,6 +16,8 @@ import { iperf } from '../gateway/dataplane-harness.js';
 
 const IKE = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', '..', 'bin', 'ike.js');
 const PSK = 'plain-esp-test-secret';
+/** B's Prometheus endpoint, on the loopback of its own namespace. */
+const METRICS_PORT = 9464;
 
 export interface PlainEspBed {
   a: OurGateway;
@@ -30,7 +32,7 @@ export interface PlainEspBed {
 export async function plainEspBed(t: TestContext, pair: NetnsPair, mode: 'tunnel' | 'transport', then: (bed: PlainEspBed) => Promise<void>): Promise<void> {
   const over = mode === 'transport' ? { type: 'transport' } : {};
   const a = new OurGateway(pair, 'a', ourPairConfig(pair.a, 'a', PSK, over));
-  const b = new OurGateway(pair, 'b', ourPairConfig(pair.b, 'b', PSK, over));
+  const b = new OurGateway(pair, 'b', { ...ourPairConfig(pair.b, 'b', PSK, over), metrics: { listen: `127.0.0.1:${METRICS_PORT}` } });
   const dir = mkdtempSync(path.join(os.tmpdir(), 'ike-plain-'));
   // tunnel mode carries the inner addresses, transport mode the hosts' own
   const host = (side: 'a' | 'b') => (mode === 'tunnel' ? { me: pair[side].inner, peer: pair[side].peerInner } : { me: pair[side].addr, peer: pair[side].peerAddr });
@@ -68,6 +70,17 @@ export async function plainEspBed(t: TestContext, pair: NetnsPair, mode: 'tunnel
     assert.equal(text.code, 0, text.stderr);
     for (const line of text.stdout.trimEnd().split('\n')) t.diagnostic(line);
     assert.match(text.stdout, new RegExp(`child [0-9a-f]{8}_i [0-9a-f]{8}_o: aes128gcm16 ${mode}, plain ESP`));
+
+    // the Prometheus endpoint inside B's namespace: the data plane's workers, each with the SAs SPI steering gave
+    // it; together they hold the child's two SAs and counted its ESP
+    const scrape = await pair.run('b', process.execPath, ['-e', `fetch('http://127.0.0.1:${METRICS_PORT}/metrics').then((r) => r.text()).then((t) => process.stdout.write(t))`]);
+    assert.equal(scrape.code, 0, scrape.stderr);
+    const series = (name: string) => [...scrape.stdout.matchAll(new RegExp(`^ike_${name}\\{([^}]*)\\} (\\d+)$`, 'gm'))].map((m) => ({ labels: m[1]!, value: Number(m[2]) }));
+    const sas = series('dataplane_worker_sas');
+    assert.ok(sas.length >= 1, scrape.stdout.split('\n').filter((l) => l.includes('dataplane')).join('\n'));
+    assert.equal(sas.reduce((n, s) => n + s.value, 0), 2, JSON.stringify(sas));
+    const received = series('dataplane_worker_packets').filter((s) => s.labels.includes('what="esp_received"'));
+    assert.ok(received.reduce((n, s) => n + s.value, 0) >= 6, JSON.stringify(received));
 
     // `ike keylog` for tshark: the pings in the capture decrypt to the addresses they carry
     const keys = path.join(dir, 'keys');

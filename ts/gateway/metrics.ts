@@ -82,6 +82,28 @@ export class GatewayMetrics {
         this.set({ what: 'keepalives_received' }, d.keepalivesReceived);
       },
     });
+    // per native worker: how the SPI steering spread the SAs and their ESP over the cores
+    new Gauge({
+      name: `${p}dataplane_worker_sas`,
+      help: 'SAs each native data-plane worker owns (by SPI)',
+      labelNames: ['worker'],
+      registers,
+      collect() {
+        gateway.status().dataplane?.workers.forEach((w, i) => this.set({ worker: String(i) }, w.sas));
+      },
+    });
+    new Gauge({
+      name: `${p}dataplane_worker_packets`,
+      help: 'ESP datagrams each native data-plane worker sent and received (authenticated)',
+      labelNames: ['worker', 'what'],
+      registers,
+      collect() {
+        gateway.status().dataplane?.workers.forEach((w, i) => {
+          this.set({ worker: String(i), what: 'esp_sent' }, w.espSent);
+          this.set({ worker: String(i), what: 'esp_received' }, w.espReceived);
+        });
+      },
+    });
     this.on(gateway, 'phase1-up', (e) => {
       const role = e.initiator ? 'initiator' : 'responder';
       phase1Setups.inc({ connection: e.connection, role, mode: e.mode });
