@@ -69,41 +69,7 @@ export class GatewayMetrics {
       });
     childTraffic('packets');
     childTraffic('bytes');
-    new Gauge({
-      name: `${p}dataplane_packets`,
-      help: 'The TUN data plane: ESP datagrams sent and received, NAT keepalives received',
-      labelNames: ['what'],
-      registers,
-      collect() {
-        const d = gateway.status().dataplane;
-        if (!d) return;
-        this.set({ what: 'esp_sent' }, d.espSent);
-        this.set({ what: 'esp_received' }, d.espReceived);
-        this.set({ what: 'keepalives_received' }, d.keepalivesReceived);
-      },
-    });
-    // per native worker: how the SPI steering spread the SAs and their ESP over the cores
-    new Gauge({
-      name: `${p}dataplane_worker_sas`,
-      help: 'SAs each native data-plane worker owns (by SPI)',
-      labelNames: ['worker'],
-      registers,
-      collect() {
-        gateway.status().dataplane?.workers.forEach((w, i) => this.set({ worker: String(i) }, w.sas));
-      },
-    });
-    new Gauge({
-      name: `${p}dataplane_worker_packets`,
-      help: 'ESP datagrams each native data-plane worker sent and received (authenticated)',
-      labelNames: ['worker', 'what'],
-      registers,
-      collect() {
-        gateway.status().dataplane?.workers.forEach((w, i) => {
-          this.set({ worker: String(i), what: 'esp_sent' }, w.espSent);
-          this.set({ worker: String(i), what: 'esp_received' }, w.espReceived);
-        });
-      },
-    });
+    dataPlaneGauges(gateway, p, registers);
     this.on(gateway, 'phase1-up', (e) => {
       const role = e.initiator ? 'initiator' : 'responder';
       phase1Setups.inc({ connection: e.connection, role, mode: e.mode });
@@ -172,4 +138,43 @@ export class MetricsServer {
     this.server.closeAllConnections();
     await new Promise<void>((r) => this.server.close(() => r()));
   }
+}
+
+/** The TUN data plane's counters, all workers together and per worker (how SPI steering spread the SAs). */
+function dataPlaneGauges(gateway: Gateway, p: string, registers: Registry[]): void {
+  new Gauge({
+    name: `${p}dataplane_packets`,
+    help: 'The TUN data plane: ESP datagrams sent and received, NAT keepalives received',
+    labelNames: ['what'],
+    registers,
+    collect() {
+      const d = gateway.status().dataplane;
+      if (!d) return;
+      this.set({ what: 'esp_sent' }, d.espSent);
+      this.set({ what: 'esp_received' }, d.espReceived);
+      this.set({ what: 'keepalives_received' }, d.keepalivesReceived);
+    },
+  });
+  // per native worker: how the SPI steering spread the SAs and their ESP over the cores
+  new Gauge({
+    name: `${p}dataplane_worker_sas`,
+    help: 'SAs each native data-plane worker owns (by SPI)',
+    labelNames: ['worker'],
+    registers,
+    collect() {
+      gateway.status().dataplane?.workers.forEach((w, i) => this.set({ worker: String(i) }, w.sas));
+    },
+  });
+  new Gauge({
+    name: `${p}dataplane_worker_packets`,
+    help: 'ESP datagrams each native data-plane worker sent and received (authenticated)',
+    labelNames: ['worker', 'what'],
+    registers,
+    collect() {
+      gateway.status().dataplane?.workers.forEach((w, i) => {
+        this.set({ worker: String(i), what: 'esp_sent' }, w.espSent);
+        this.set({ worker: String(i), what: 'esp_received' }, w.espReceived);
+      });
+    },
+  });
 }
