@@ -67,3 +67,17 @@ test('random bytes and mutated CRLs never throw anything but a CERTIFICATE error
     { numRuns: 1000 },
   );
 });
+
+test('a name value of the wrong type (a time where a string belongs) in a CRL or a certificate is a CERTIFICATE error', () => {
+  // found by the fuzzer above (CI, seed -1385460964): the schema parser takes it, its encoder refuses it again
+  const cnValueTag = (d: Buffer) => d.indexOf(Buffer.from([0x06, 0x03, 0x55, 0x04, 0x03])) + 5;
+  for (const [what, base, parse] of [
+    ['CRL', crlDer, (b: Buffer) => parseCrl(b, 'bad crl')],
+    ['certificate', der[0]!, (b: Buffer) => parseCertificate(b, 'bad cert')],
+  ] as const) {
+    const b = Buffer.from(base);
+    assert.ok(cnValueTag(b) > 5, `${what}: a CN in its first name`);
+    b[cnValueTag(b)] = 0x17; // UTCTime
+    assert.throws(() => parse(b), (e: unknown) => e instanceof IkeError && e.kind === 'CERTIFICATE', what);
+  }
+});

@@ -127,6 +127,19 @@ export function sameDn(a: Uint8Array, b: Uint8Array): boolean {
   return x !== null && y !== null && x.toLowerCase() === y.toLowerCase();
 }
 
+/**
+ * The DER of a part of a parsed certificate or CRL, encoded again. The schema parser takes a value of the wrong
+ * type (a time where a name's string belongs) that the encoder then refuses: that is a bad encoding from the peer
+ * or the file, a CERTIFICATE error like a parse failure, not an exception of the library's.
+ */
+function encodedAgain(part: object, what: string): Buffer {
+  try {
+    return Buffer.from(AsnConvert.serialize(part));
+  } catch (e) {
+    throw certError(`${what} does not encode as DER (${(e as Error).message})`, NotifyType.INVALID_CERT_ENCODING);
+  }
+}
+
 /** Parses a DER certificate; a CERTIFICATE error (INVALID_CERT_ENCODING) says why it is not one. */
 export function parseCertificate(der: Uint8Array, what: string): ParsedCert {
   let x509: X509Certificate;
@@ -164,8 +177,8 @@ export function parseCertificate(der: Uint8Array, what: string): ParsedCert {
   return {
     x509,
     der: Buffer.from(der),
-    subjectDer: Buffer.from(AsnConvert.serialize(tbs.subject)),
-    issuerDer: Buffer.from(AsnConvert.serialize(tbs.issuer)),
+    subjectDer: encodedAgain(tbs.subject, `${what}'s subject`),
+    issuerDer: encodedAgain(tbs.issuer, `${what}'s issuer`),
     subject: nameText(tbs.subject),
     issuer: nameText(tbs.issuer),
     ca,
@@ -194,8 +207,8 @@ export function parseCrl(der: Uint8Array, source: string): ParsedCrl {
   for (const r of crl.tbsCertList.revokedCertificates ?? []) revoked.add(normalSerial(Buffer.from(r.userCertificate).toString('hex')));
   return {
     source,
-    issuerDer: Buffer.from(AsnConvert.serialize(crl.tbsCertList.issuer)),
-    tbs: Buffer.from(AsnConvert.serialize(crl.tbsCertList)),
+    issuerDer: encodedAgain(crl.tbsCertList.issuer, `${source}'s issuer`),
+    tbs: encodedAgain(crl.tbsCertList, source),
     signatureAlgorithm: crl.signatureAlgorithm.algorithm,
     signature: Buffer.from(crl.signature),
     revoked,
