@@ -55,8 +55,8 @@ struct AlgInfo {
   bool insecure;  // NULL encryption or no integrity: tests only
 };
 
-// Integrity key length = digest length; ICV = half of it, except SHA-1 and MD5 (96 bits, RFC 2404 / RFC 2403).
-// RFC 4868 2.1. Whether MD5 may be negotiated is the configuration's call (allowWeak), not the data path's.
+// Integrity key length = digest length; ICV = half of it, except SHA-1, MD5 and sha256_96 (96 bits, RFC 2404 / 2403,
+// draft-ietf-ipsec-ciph-sha-256-00), RFC 4868 2.1. Whether MD5 may be negotiated is the configuration's call (allowWeak).
 const AlgInfo kAlgs[] = {
     {"aes128gcm16", EncKind::AesGcm, 16, HashAlg::None, 0, 16, false},
     {"aes192gcm16", EncKind::AesGcm, 24, HashAlg::None, 0, 16, false},
@@ -68,6 +68,10 @@ const AlgInfo kAlgs[] = {
     {"aes128-sha256", EncKind::AesCbc, 16, HashAlg::Sha256, 32, 16, false},
     {"aes192-sha256", EncKind::AesCbc, 24, HashAlg::Sha256, 32, 16, false},
     {"aes256-sha256", EncKind::AesCbc, 32, HashAlg::Sha256, 32, 16, false},
+    // HMAC-SHA-256 with a 96-bit ICV (draft-ietf-ipsec-ciph-sha-256-00): old Linux kernels, Android 6
+    {"aes128-sha256_96", EncKind::AesCbc, 16, HashAlg::Sha256, 32, 12, false},
+    {"aes192-sha256_96", EncKind::AesCbc, 24, HashAlg::Sha256, 32, 12, false},
+    {"aes256-sha256_96", EncKind::AesCbc, 32, HashAlg::Sha256, 32, 12, false},
     {"aes128-sha384", EncKind::AesCbc, 16, HashAlg::Sha384, 48, 24, false},
     {"aes192-sha384", EncKind::AesCbc, 24, HashAlg::Sha384, 48, 24, false},
     {"aes256-sha384", EncKind::AesCbc, 32, HashAlg::Sha384, 48, 24, false},
@@ -80,6 +84,7 @@ const AlgInfo kAlgs[] = {
     {"3des-md5", EncKind::Des3Cbc, 24, HashAlg::Md5, 16, 12, false},
     {"3des-sha1", EncKind::Des3Cbc, 24, HashAlg::Sha1, 20, 12, false},
     {"3des-sha256", EncKind::Des3Cbc, 24, HashAlg::Sha256, 32, 16, false},
+    {"3des-sha256_96", EncKind::Des3Cbc, 24, HashAlg::Sha256, 32, 12, false},
     {"3des-sha384", EncKind::Des3Cbc, 24, HashAlg::Sha384, 48, 24, false},
     {"3des-sha512", EncKind::Des3Cbc, 24, HashAlg::Sha512, 64, 32, false},
     {"null-sha1", EncKind::Null, 0, HashAlg::Sha1, 20, 12, true},
@@ -128,8 +133,12 @@ bool MbCipherOf(const AlgInfo& a, mb::Cipher* c) {
   switch (a.enc) {
     case EncKind::AesGcm: *c = mb::Cipher::AesGcm; return true;
     case EncKind::ChaChaPoly: *c = mb::Cipher::ChaChaPoly; return true;
-    // HMAC-SHA1 / SHA2 only: MD5 (a legacy client's aes-md5) stays on EVP, as does 3DES
-    case EncKind::AesCbc: *c = mb::Cipher::AesCbc; return a.hash == HashAlg::Sha1 || a.hash == HashAlg::Sha256 || a.hash == HashAlg::Sha384 || a.hash == HashAlg::Sha512;
+    // HMAC-SHA1 / SHA2 only: MD5 (a legacy client's aes-md5) stays on EVP, as does 3DES; so does sha256_96,
+    // whose 12-octet ICV the library refuses for SHA-256 (it takes RFC 4868's 16)
+    case EncKind::AesCbc:
+      *c = mb::Cipher::AesCbc;
+      return a.hash == HashAlg::Sha1 || (a.hash == HashAlg::Sha256 && a.icvLength == 16) || a.hash == HashAlg::Sha384 ||
+             a.hash == HashAlg::Sha512;
     default: return false;
   }
 }

@@ -81,7 +81,7 @@ function randomPayloads(rnd: (n: number) => Buffer, count: number, maxSize: numb
   return Array.from({ length: count }, () => rnd(rnd(2).readUInt16BE() % (maxSize + 1)));
 }
 
-test('the ipsec-mb engine is chosen per SA: AEAD and CBC+HMAC yes; ESN, NULL and integrity-less transforms on EVP', { skip: mbSkip() }, () => {
+test('the ipsec-mb engine is chosen per SA: AEAD and CBC+HMAC yes; ESN, NULL, integrity-less and sha256_96 transforms on EVP', { skip: mbSkip() }, () => {
   const km = (a: EspAlgorithm) => Buffer.alloc(espKeyLengths(a).keymatLength, 1);
   const mk = (a: EspAlgorithm, extra: Partial<EspSaParams> = {}) =>
     createEspSa({ spi: SPI, algorithm: a, direction: 'outbound', keymat: km(a), implementation: 'native', allowInsecureForTests: true, engine: 'auto', ...extra });
@@ -89,6 +89,9 @@ test('the ipsec-mb engine is chosen per SA: AEAD and CBC+HMAC yes; ESN, NULL and
   assert.equal(mk('aes128gcm16', { esn: true }).engine, 'evp');
   assert.equal(mk('null-sha256').engine, 'evp');
   assert.equal(mk('aes128-none').engine, 'evp');
+  // the library takes only RFC 4868's 16-octet ICV for HMAC-SHA-256: the 96-bit variant runs on EVP
+  assert.equal(mk('aes128-sha256_96').engine, 'evp');
+  assert.throws(() => mk('aes256-sha256_96', { engine: 'ipsec-mb' }), /ipsec-mb engine cannot run aes256-sha256_96: not supported/);
   assert.equal(mk('aes128-sha1', { engine: 'evp' }).engine, 'evp');
   assert.throws(() => mk('aes128gcm16', { esn: true, engine: 'ipsec-mb' }), /ipsec-mb engine cannot run aes128gcm16 with ESN/);
   assert.throws(() => mk('aes128gcm16', { engine: 'fast' as never }), RangeError);

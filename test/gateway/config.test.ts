@@ -204,6 +204,20 @@ test('proposal keywords: unknown, weak, null, allowWeak / allowNull', () => {
   assert.equal(c.esp[0]!.integrity?.authAlgorithm, AuthAlgorithm.HMAC_SHA2_256);
 });
 
+test('sha256_96: HMAC-SHA-256 proposals get the 96-bit child SAs, the same on the wire; a warning when none uses SHA-256', () => {
+  const plain = conn({ esp: ['aes128-sha256', 'aes256gcm16', '3des-sha256', 'aes128-sha1'], allowWeak: true });
+  const c = conn({ esp: ['aes128-sha256', 'aes256gcm16', '3des-sha256', 'aes128-sha1'], allowWeak: true, sha256_96: true });
+  assert.deepEqual(c.esp.map((p) => p.algorithm), ['aes128-sha256_96', 'aes256gcm16', '3des-sha256_96', 'aes128-sha1']);
+  // what Quick Mode sends and matches is unchanged: IKEv1 cannot say the ICV length
+  assert.deepEqual(c.esp.map(({ algorithm: _, ...wire }) => wire), plain.esp.map(({ algorithm: _, ...wire }) => wire));
+  assert.deepEqual(conn({ sha256_96: false }).esp, conn().esp);
+  const none = parse(config({ esp: ['aes128gcm16'], sha256_96: true }));
+  assert.ok(none.ok);
+  assert.deepEqual(none.warnings, ['connections.site-a.sha256_96: no esp proposal uses HMAC-SHA-256 (e.g. aes128-sha256): it changes nothing']);
+  const bad = parse(config({ sha256_96: 'yes' }));
+  assert.ok(!bad.ok && bad.errors.some((e) => e.startsWith('connections.site-a.sha256_96: ')), JSON.stringify(bad));
+});
+
 test('traffic selectors: CIDR, address, range, lists; bad ones say what is wrong', () => {
   const c = conn({ localTs: ['10.1.0.0/24', '10.1.0.7', '10.1.0.8/32', '10.1.1.10-10.1.1.20', '10.1.2.1-10.1.2.1', '0.0.0.0/0'], remoteTs: '%dynamic' });
   assert.deepEqual(c.localTs, [

@@ -24,12 +24,15 @@ export interface EspKeyLengths {
 }
 
 // HMAC-MD5-96 (RFC 2403) and HMAC-SHA1-96 (RFC 2404) truncate to 96 bits; the SHA-2 ones to half (RFC 4868).
+// sha256_96: HMAC-SHA-256 cut to 96 bits, as the pre-RFC 4868 draft did and as old Linux kernels and Android 6
+// still do; the peer must be configured the same way, since IKEv1 negotiates only "HMAC-SHA2-256".
 const HASHES = {
-  md5: { key: 16, icv: 12 },
-  sha1: { key: 20, icv: 12 },
-  sha256: { key: 32, icv: 16 },
-  sha384: { key: 48, icv: 24 },
-  sha512: { key: 64, icv: 32 },
+  md5: { key: 16, icv: 12, node: 'md5' },
+  sha1: { key: 20, icv: 12, node: 'sha1' },
+  sha256: { key: 32, icv: 16, node: 'sha256' },
+  sha256_96: { key: 32, icv: 12, node: 'sha256' },
+  sha384: { key: 48, icv: 24, node: 'sha384' },
+  sha512: { key: 64, icv: 32, node: 'sha512' },
 } as const;
 
 function make(alg: EspAlgorithm): EspKeyLengths | undefined {
@@ -39,23 +42,23 @@ function make(alg: EspAlgorithm): EspKeyLengths | undefined {
     return geometry('aead', k, 0, 4, 16, 4, 8, `aes-${m[1]}-gcm`, undefined, false);
   }
   if (alg === 'chacha20poly1305') return geometry('aead', 32, 0, 4, 16, 4, 8, 'chacha20-poly1305', undefined, false);
-  m = /^3des-(md5|sha1|sha256|sha384|sha512)$/.exec(alg);
+  m = /^3des-(md5|sha1|sha256|sha256_96|sha384|sha512)$/.exec(alg);
   if (m) {
     // RFC 2451: 192-bit key (parity bits included), 64-bit block and explicit IV.
-    const h = m[1] as keyof typeof HASHES;
-    return geometry('cbc-hmac', 24, HASHES[h].key, 0, HASHES[h].icv, 8, 8, 'des-ede3-cbc', h, false);
+    const h = HASHES[m[1] as keyof typeof HASHES];
+    return geometry('cbc-hmac', 24, h.key, 0, h.icv, 8, 8, 'des-ede3-cbc', h.node, false);
   }
-  m = /^aes(128|192|256)-(md5|sha1|sha256|sha384|sha512|none)$/.exec(alg);
+  m = /^aes(128|192|256)-(md5|sha1|sha256|sha256_96|sha384|sha512|none)$/.exec(alg);
   if (m) {
     const k = Number(m[1]) / 8;
     if (m[2] === 'none') return geometry('cbc-only', k, 0, 0, 0, 16, 16, `aes-${m[1]}-cbc`, undefined, true);
-    const h = m[2] as keyof typeof HASHES;
-    return geometry('cbc-hmac', k, HASHES[h].key, 0, HASHES[h].icv, 16, 16, `aes-${m[1]}-cbc`, h, false);
+    const h = HASHES[m[2] as keyof typeof HASHES];
+    return geometry('cbc-hmac', k, h.key, 0, h.icv, 16, 16, `aes-${m[1]}-cbc`, h.node, false);
   }
   m = /^null-(sha1|sha256|sha384|sha512)$/.exec(alg);
   if (m) {
-    const h = m[1] as keyof typeof HASHES;
-    return geometry('null-hmac', 0, HASHES[h].key, 0, HASHES[h].icv, 4, 0, undefined, h, true);
+    const h = HASHES[m[1] as keyof typeof HASHES];
+    return geometry('null-hmac', 0, h.key, 0, h.icv, 4, 0, undefined, h.node, true);
   }
   return undefined;
 }
@@ -91,6 +94,7 @@ function geometry(
 export const ESP_ALGORITHMS: readonly EspAlgorithm[] = [
   'aes128gcm16', 'aes192gcm16', 'aes256gcm16', 'chacha20poly1305',
   'aes128-sha1', 'aes192-sha1', 'aes256-sha1', 'aes128-sha256', 'aes192-sha256', 'aes256-sha256',
+  'aes128-sha256_96', 'aes192-sha256_96', 'aes256-sha256_96', '3des-sha256_96',
   'aes128-sha384', 'aes192-sha384', 'aes256-sha384', 'aes128-sha512', 'aes192-sha512', 'aes256-sha512',
   'aes128-md5', 'aes192-md5', 'aes256-md5',
   '3des-md5', '3des-sha1', '3des-sha256', '3des-sha384', '3des-sha512',

@@ -7,6 +7,8 @@ import { ESP_STATUS } from '../native-codes.js';
  * AES-CBC (RFC 3602) or 3DES-CBC (RFC 2451) with HMAC-SHA1-96 (RFC 2404) or HMAC-SHA2-256-128 / -384-192 /
  * -512-256 (RFC 4868), or HMAC-MD5-96 (RFC 2403). The data path takes them all; Quick Mode offers or accepts
  * MD5 only with the connection's allowWeak (ts/ike/esp-proposals.ts).
+ * `-sha256_96`: HMAC-SHA-256 with the 96-bit ICV of draft-ietf-ipsec-ciph-sha-256-00, as old Linux kernels and
+ * Android 6 truncate it (strongSwan's sha256_96, Libreswan's sha2-truncbug); negotiated as HMAC-SHA2-256.
  */
 export type EspSecureAlgorithm =
   | 'aes128gcm16'
@@ -19,6 +21,9 @@ export type EspSecureAlgorithm =
   | 'aes128-sha256'
   | 'aes192-sha256'
   | 'aes256-sha256'
+  | 'aes128-sha256_96'
+  | 'aes192-sha256_96'
+  | 'aes256-sha256_96'
   | 'aes128-sha384'
   | 'aes192-sha384'
   | 'aes256-sha384'
@@ -31,6 +36,7 @@ export type EspSecureAlgorithm =
   | '3des-md5'
   | '3des-sha1'
   | '3des-sha256'
+  | '3des-sha256_96'
   | '3des-sha384'
   | '3des-sha512';
 

@@ -13,7 +13,7 @@ import { readConfigFile } from './config/read.js';
 import { warnSelectorOverlaps } from './config/overlaps.js';
 import { boolean, checkKeys, got, integer, join, object, oneOf, Problems, string, stringList } from './config/check.js';
 import { LIMITS_ERROR_KEYS, LIMITS_KEYS, parseLimits, type LimitsConfig } from './config/limits.js';
-import { parseEspProposals, parseIkeProposals, parsePfs } from './config/proposals.js';
+import { parseEspProposals, parseIkeProposals, parsePfs, sha256Truncation } from './config/proposals.js';
 import { checkActions, parseCloseAction, parseDpdAction, parseUnique, type CloseAction, type DpdAction, type Unique } from './config/actions.js';
 import { parseFragmentation, type FragmentationConfig } from './config/fragmentation.js';
 import { CERT_AUTH_KEYS, certAuthMethod, certIdentity, isCertAuth, parseCertAuth, type CertAuthConfig } from './config/auth.js';
@@ -144,7 +144,7 @@ const LISTEN_KEYS = ['address', 'port', 'nattPort'];
 const CONNECTION_KEYS = [
   'remote', 'remotePort', 'remoteNattPort', 'local', 'mode', 'auth', 'localId', 'remoteId', 'ike', 'esp', 'pfs', 'localTs', 'remoteTs', 'type',
   'lifetime', 'dpd', 'closeAction', 'unique', 'encap', 'natKeepalive', 'initiate', 'retransmit', 'selection', 'keylog', 'allowWeak', 'allowNull',
-  'xauth', 'modeConfig', 'fragmentation', 'fragmentSize', 'remoteAuth',
+  'xauth', 'modeConfig', 'fragmentation', 'fragmentSize', 'remoteAuth', 'sha256_96',
 ];
 const AUTH_KEYS = ['psk', 'pskEnv', 'pskFile', 'allowAggressivePsk'];
 const LIFETIME_KEYS = ['ike', 'esp', 'espKilobytes'];
@@ -274,7 +274,7 @@ function parseConnection(p: Problems, name: string, v: unknown, listen: ListenCo
   const ike = parseIkeProposals(p, k('ike'), o.ike, {
     allowWeak, lifetimeSeconds: lifetime.ikeSeconds, xauth: xauth !== undefined, ...(cert ? { authMethod: certAuthMethod(p, k('remoteAuth'), cert, xauth !== undefined, o.remoteAuth) } : {}),
   });
-  const esp = parseEspProposals(p, k('esp'), o.esp, { allowWeak, allowNull });
+  const esp = sha256Truncation(p, k('sha256_96'), o.sha256_96, parseEspProposals(p, k('esp'), o.esp, { allowWeak, allowNull }));
   const pfs = parsePfs(p, k('pfs'), o.pfs, esp, allowWeak);
 
   const { ts: localTs, protoPort: localProtoPort } = parseSelectors(p, k('localTs'), o.localTs);

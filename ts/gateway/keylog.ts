@@ -19,6 +19,7 @@ const INTEGRITY: Record<string, string> = {
   md5: 'HMAC-MD5-96 [RFC2403]',
   sha1: 'HMAC-SHA-1-96 [RFC2404]',
   sha256: 'HMAC-SHA-256-128 [RFC4868]',
+  sha256_96: 'HMAC-SHA-256-96 [draft-ietf-ipsec-ciph-sha-256-00]',
   sha384: 'HMAC-SHA-384-192 [RFC4868]',
   sha512: 'HMAC-SHA-512-256 [RFC4868]',
 };

@@ -138,6 +138,17 @@ export function parseEspProposal(text: string, options: EspProposalOptions = {})
   return { ok: true, value: out };
 }
 
+/**
+ * The proposal with HMAC-SHA-256 cut to 96 bits in its child SAs (strongSwan's `sha256_96`, Libreswan's
+ * `sha2-truncbug`), for peers that truncate it so: Android 6, Linux kernels before 2.6.33. The wire is the same
+ * (IKEv1 says only "HMAC-SHA2-256", never the ICV length), so both sides must be set alike. Proposals with
+ * another integrity algorithm are returned as they are.
+ */
+export function withSha256Truncated96(p: EspProposal): EspProposal {
+  if (p.integrity?.authAlgorithm !== AuthAlgorithm.HMAC_SHA2_256 || p.algorithm.endsWith('_96')) return p;
+  return { ...p, algorithm: `${p.algorithm}_96` };
+}
+
 /** strongSwan-style name for logs: 'aes128gcm16-modp2048-esn'. */
 export function espProposalName(p: EspProposal): string {
   let name = p.algorithm;

@@ -2,9 +2,9 @@
 // respond), in priority order. Each proposal string may expand to several proposals (ts/ike/proposals.ts,
 // ts/ike/esp-proposals.ts); a wrong one is reported at its own index and the rest still parse.
 import { dhGroupInfo, SUPPORTED_DH_GROUPS, type DhGroupId } from '../../crypto/index.js';
-import { parseEspProposal, type EspProposal } from '../../ike/esp-proposals.js';
+import { parseEspProposal, withSha256Truncated96, type EspProposal } from '../../ike/esp-proposals.js';
 import { parseIkeProposal, type IkeProposal } from '../../ike/proposals.js';
-import { closest, got, stringList, type Problems } from './check.js';
+import { boolean, closest, got, stringList, type Problems } from './check.js';
 
 export const DEFAULT_IKE_PROPOSALS = ['aes128-sha256-modp2048', 'aes128-sha1-modp2048'];
 export const DEFAULT_ESP_PROPOSALS = ['aes128gcm16', 'aes128-sha256', 'aes128-sha1'];
@@ -47,6 +47,17 @@ export function parseEspProposals(p: Problems, at: string, v: unknown, opts: { a
     else p.error(where, r.error);
   }
   return esp;
+}
+
+/**
+ * `sha256_96`: HMAC-SHA-256 child SAs use a 96-bit ICV (withSha256Truncated96), for peers with that old bug
+ * (Android 6). Not negotiated: the peer must do the same, or every ESP packet fails its integrity check.
+ */
+export function sha256Truncation(p: Problems, at: string, v: unknown, esp: EspProposal[]): EspProposal[] {
+  if (!boolean(p, at, v, false)) return esp;
+  const truncated = esp.map(withSha256Truncated96);
+  if (truncated.every((e, i) => e === esp[i])) p.warn(at, 'no esp proposal uses HMAC-SHA-256 (e.g. aes128-sha256): it changes nothing');
+  return truncated;
 }
 
 /**

@@ -92,6 +92,7 @@ const Connection = strict({
   keylog: Type.Optional(Type.Boolean({ description: 'write session keys for Wireshark (debugging only)' })),
   allowWeak: Type.Optional(Type.Boolean({ description: 'allow DES, 3DES, MD5, MODP 768 / 1024' })),
   allowNull: Type.Optional(Type.Boolean({ description: 'allow ESP NULL encryption' })),
+  sha256_96: Type.Optional(Type.Boolean({ description: 'HMAC-SHA-256 child SAs use a 96-bit ICV, as Android 6 and old Linux kernels do (not negotiated: the peer must do the same; strongSwan sha256_96, Libreswan sha2-truncbug)' })),
   remoteAuth: Type.Optional(Type.Union([Type.Literal('cert'), Type.Literal('xauth')], { description: 'how the peer authenticates when it differs from us: xauth = hybrid (the peer only with XAUTH)' })),
   fragmentation: Type.Optional(Type.Union([Type.Literal('yes'), Type.Literal('no'), Type.Literal('force')], { description: 'IKE fragmentation (vendor ID + payload 132): yes (default), no, force' })),
   fragmentSize: Type.Optional(Type.Integer({ minimum: 576, maximum: 65000, description: 'fragments are cut at this size (default 1280)' })),
