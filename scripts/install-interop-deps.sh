@@ -2,8 +2,9 @@
 # Install what the interop tests (test/interop/) need, from Debian's packages:
 #   strongSwan 5.9.8 (charon + swanctl + the kernel-libipsec user-space ESP plugin), tshark/dumpcap
 #   (capture + decryption checks), ping and ip (namespaces), iperf3 (throughput through the tunnel),
-#   iptables (the NAT router of test/interop/nat.test.ts), and libipsec-mb-dev (intel-ipsec-mb: the addon's
-#   second ESP engine, native/esp_mb.cc, built in when binding.gyp finds it; so CI builds and tests both engines).
+#   iptables (the NAT router of test/interop/nat.test.ts), libipsec-mb-dev (intel-ipsec-mb: the addon's
+#   second ESP engine, native/esp_mb.cc, built in when binding.gyp finds it; so CI builds and tests both engines),
+#   and Libreswan 4.10's pluto (test/interop/libreswan.test.ts; see below for why it is unpacked, not installed).
 # Idempotent: packages already installed are skipped, and nothing is fetched when all are present.
 # Must run as root (CI runs it before `npm install`). Set IKE_SKIP_INTEROP_DEPS=1 to skip it.
 set -euo pipefail
@@ -32,6 +33,12 @@ echo "wireshark-common wireshark-common/install-setuid boolean false" | debconf-
 want=(strongswan-charon strongswan-swanctl libstrongswan-standard-plugins libcharon-extra-plugins
       libcharon-extauth-plugins libstrongswan-extra-plugins tshark iputils-ping iproute2 iperf3 iptables openssl
       libipsec-mb-dev)
+# Libreswan: Debian's package conflicts with strongSwan's (both ship /usr/sbin/ipsec and the ipsec service), so
+# apt would remove strongSwan. Its programs are unpacked instead into /usr/libexec/ipsec, where pluto looks for
+# addconn and whack by compiled-in path and which strongSwan (/usr/lib/ipsec) does not use; the libraries and
+# tools they need (the package's Depends) are installed as packages.
+want+=(libnss3-tools libnss3 libnspr4 libevent-core-2.1-7 libevent-pthreads-2.1-7 libldns3 libunbound8 libcurl3-nss
+       libcap-ng0 libaudit1 libldap-2.5-0 libpam0g libselinux1 libsystemd0 libcrypt1 dns-root-data)
 missing=()
 for p in "${want[@]}"; do
   # "install ok installed" only: a removed package leaves a "deinstall ... config-files" entry
@@ -40,11 +47,25 @@ for p in "${want[@]}"; do
   fi
 done
 
+updated=0
 if [ ${#missing[@]} -gt 0 ]; then
   echo "install-interop-deps: installing ${missing[*]}"
   apt-get update -qq
+  updated=1
   # --no-install-recommends keeps the strongswan-starter/ipsec service out: the tests run charon themselves
   apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+if [ ! -x /usr/libexec/ipsec/pluto ]; then
+  echo "install-interop-deps: unpacking Libreswan's programs into /usr/libexec/ipsec"
+  [ "$updated" = 1 ] || apt-get update -qq
+  tmp=$(mktemp -d)
+  # the download runs as root in a directory _apt cannot write: say so instead of warning
+  (cd "$tmp" && apt-get download -qq -o APT::Sandbox::User=root libreswan >/dev/null)
+  dpkg-deb -x "$tmp"/libreswan_*.deb "$tmp/root"
+  mkdir -p /usr/libexec
+  cp -a "$tmp/root/usr/libexec/ipsec" /usr/libexec/ipsec
+  rm -rf "$tmp"
 fi
 
 # A system charon started by the package (if any) is never used: each test charon gets a private /run.
@@ -65,3 +86,4 @@ fi
 echo "install-interop-deps: strongSwan $(/usr/lib/ipsec/charon --version 2>&1 | head -1 || echo '?')"
 echo "install-interop-deps: $(tshark --version 2>/dev/null | head -1 || echo 'tshark ?')"
 echo "install-interop-deps: intel-ipsec-mb $(dpkg-query -W -f='${Version}' libipsec-mb-dev 2>/dev/null || echo '?')"
+echo "install-interop-deps: $(/usr/libexec/ipsec/pluto --version 2>&1 | head -1 || echo 'Libreswan ?')"

@@ -10,3 +10,4 @@ export * from './ikewire.js';
 export * from './pcap.js';
 export * from './nat.js';
 export * from './gateway-config.js';
+export * from './libreswan.js';
