@@ -6,10 +6,13 @@ import {
   ExchangeType,
   Flags,
   NotifyType,
+  ProtocolId,
   parseMessage,
   parsePayloads,
   type SaPayload,
 } from '../../ts/isakmp/index.js';
+import { hash1, sealProtected } from '../../ts/ike/phase2-crypto.js';
+import { notifyPayload } from '../../ts/ike/notify.js';
 import {
   createChildEspSas,
   espSaParams,
@@ -373,20 +376,56 @@ test('garbage, truncations and bit flips at every step never throw; the exchange
   assert.equal(pair.failures('i').length + pair.failures('r').length, 0);
 });
 
-test('commit bit: refused clearly ("commit bit not supported")', async () => {
-  const pair = new Phase2Pair(crypto, await sas(crypto), { r: [child('c', 'aes128-sha1')] }, (b, from) => {
-    if (from === 'i') {
+for (const setter of ['i', 'r'] as const) {
+  test(`commit bit in QM${setter === 'i' ? '1 (an initiator' : '2 (IBM z/OS, racoon as responders'} sets it): accepted, the child is up at QM3 on both sides`, async () => {
+    const pair = new Phase2Pair(crypto, await sas(crypto), { r: [child('c', 'aes128-sha1')] }, (b, from) => {
+      if (from !== setter) return [b];
       const t = Buffer.from(b);
-      t[19]! |= Flags.COMMIT; // the header is not covered by HASH(1)
+      t[19]! |= Flags.COMMIT; // the header is not covered by the HASHes
       return [t];
-    }
-    return [b];
+    });
+    await pair.initiate(child('c', 'aes128-sha1'));
+    await pair.run();
+    assert.equal(pair.failures('r').length + pair.failures('i').length, 0);
+    assert.equal(pair.children('i').length, 1);
+    assert.equal(pair.children('r').length, 1);
   });
-  await pair.initiate(child('c', 'aes128-sha1'));
-  await pair.run();
-  assert.match(pair.failures('r')[0]!.message, /commit bit not supported/);
-  assert.equal(pair.failures('r')[0]!.notifyType, NotifyType.INVALID_FLAGS);
-});
+}
+
+/**
+ * The fourth message a commit-bit peer sends after QM3 (racoon, IBM z/OS as responder): HDR*(Quick Mode, the
+ * exchange's M-ID, C flag), HASH(4) = prf(SKEYID_a, M-ID | N), N(CONNECTED), CBC-chained on QM3's last block.
+ */
+function connectedMessage(sa: IsakmpSa, messageId: number, qm3: Buffer, forge = false): Buffer {
+  const iv = qm3.subarray(qm3.length - 16); // AES: the IV is the last cipher block of QM3
+  const n = notifyPayload(NotifyType.CONNECTED, ProtocolId.IPSEC_ESP, Buffer.from([1, 2, 3, 4]));
+  const m = sealProtected(crypto, sa, ExchangeType.QUICK_MODE, messageId, iv, [n], (b) => (forge ? Buffer.alloc(20, 7) : hash1(crypto, sa, messageId, b))).message;
+  m[19]! |= Flags.COMMIT;
+  return m;
+}
+
+for (const sender of ['r', 'i'] as const) {
+  test(`a commit-bit peer's CONNECTED after QM3 (sent by the ${sender === 'r' ? 'responder' : 'initiator'}): verified and taken quietly, a copy too; a forged one is dropped`, async () => {
+    const base = await sas(crypto);
+    const pair = new Phase2Pair(crypto, base, { r: [child('c', 'aes128-sha1')] });
+    const messageId = await pair.initiate(child('c', 'aes128-sha1'));
+    // stop when both have the child: the finished exchange is kept only while its peer may retransmit
+    await pair.run(60_000, () => pair.children('i').length === 1 && pair.children('r').length === 1);
+    assert.equal(pair.children('r').length, 1);
+    const qm3 = pair.wire.filter((w) => w.from === 'i')[1]!.bytes;
+    const to = sender === 'r' ? pair.i : pair.r;
+    const before = { dropped: to.dropped.length, events: to.events.length };
+    const m4 = connectedMessage(sender === 'r' ? base.r : base.i, messageId, qm3);
+    for (const copy of [m4, m4]) {
+      const out = await to.ctx.handle(copy, pair.now);
+      assert.deepEqual([out.send, out.dropped, out.events], [[], [], []]);
+    }
+    const forged = await to.ctx.handle(connectedMessage(sender === 'r' ? base.r : base.i, messageId, qm3, true), pair.now);
+    assert.equal(forged.send.length, 0);
+    assert.match(forged.dropped[0] ?? '', /exchange already complete/);
+    assert.deepEqual([to.dropped.length, to.events.length], [before.dropped, before.events]);
+  });
+}
 
 test('aggressive-mode race: a QM1 that arrives before phase 1 completes is queued, then answered', async () => {
   const base = await sas(crypto, 'aes128-sha1-modp2048', 'aggressive');

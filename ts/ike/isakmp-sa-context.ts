@@ -176,7 +176,7 @@ export class IsakmpSaContext implements Phase2Host {
       this.dpd?.activity(now);
       // A refused QM1 leaves nothing behind, not even its message ID: a retransmission is refused again
       // (re-sending a lost notify), and a copy whose unauthenticated header was altered in transit (e.g.
-      // the commit bit) cannot block the genuine message.
+      // its flags) cannot block the genuine message.
       if (quickMode !== null) {
         this.remember(mid);
         this.keep(quickMode, now);

@@ -7,7 +7,10 @@
 // ISAKMP SA (IsakmpSaContext routes by message ID). KEYMAT per direction (RFC 2409 5.5):
 //   prf(SKEYID_d, [g(qm)^xy |] protocol | SPI | Ni_b | Nr_b), expanded, with SPI = the SPI of the SA the
 //   keys are for: our own SPI for the inbound SA, the peer's for the outbound one.
-// The commit bit (RFC 2408 3.1) is not supported: a QM1 with it is refused ("commit bit not supported").
+// The commit bit (RFC 2408 3.1): a peer that sets it sends a fourth message after QM3, HDR*(Quick Mode, same
+// M-ID), HASH(4) = prf(SKEYID_a, M-ID | N), N(CONNECTED), on the exchange's IV chain (racoon; IBM z/OS always
+// does as responder). We accept the bit and that message, never set the bit ourselves, and do not hold
+// traffic for CONNECTED: the child is up at QM3, as strongSwan and Libreswan do (they ignore the bit).
 import type { CryptoProvider, DhPrivateKey } from '../crypto/index.js';
 import { isEspAlgorithm } from '../esp/index.js';
 import { ExchangeType, Flags, NotifyType, PayloadType, ProtocolId, bytesEqual, findPayload, findPayloads, type IsakmpHeader, type Payload } from '../isakmp/index.js';
@@ -160,7 +163,7 @@ class QmOffered {
       lifetimeSeconds,
       lifetimeKilobytes });
     gxy?.fill(0);
-    return { next: new QmDone(c, child), send: sealed.message };
+    return { next: new QmDone(c, child, sealed.nextIv), send: sealed.message };
   }
 }
 
@@ -184,7 +187,7 @@ class QmAnswered {
     const child = this.early;
     child.establishedAt = now;
     child.expiresAt = now + child.lifetimeSeconds * 1000;
-    return { next: new QmDone(this.c, child) };
+    return { next: new QmDone(this.c, child, opened.nextIv) };
   }
 }
 
@@ -193,6 +196,8 @@ class QmDone {
   constructor(
     readonly c: QmCommon,
     readonly child: ChildSa,
+    /** The IV after QM3: a commit-bit peer's CONNECTED message (the fourth) continues the chain with it. */
+    readonly iv: Buffer,
   ) {}
 }
 
@@ -350,7 +355,6 @@ export class QuickMode {
     };
     const where = `Quick Mode from ${sa.remote.address} (M-ID ${mid})`;
     try {
-      if (header.flags & Flags.COMMIT) throw new IkeError('POLICY', `${where}: commit bit not supported`, NotifyType.INVALID_FLAGS);
       if (saP === undefined) throw new IkeError('PAYLOAD_MALFORMED', `${where} has no SA payload`);
       if (saP.doi !== 1 || !bytesEqual(saP.situation, SIT_IDENTITY_ONLY)) {
         throw new IkeError('PAYLOAD_MALFORMED', `${where}: SA with DOI ${saP.doi} / situation ${saP.situation.toString('hex')}, expected IPsec / SIT_IDENTITY_ONLY`, NotifyType.SITUATION_NOT_SUPPORTED);
@@ -416,7 +420,8 @@ export class QuickMode {
       return { send: this.lastReply ? [this.lastReply] : [], timer: this.retransmitter.deadline, repeat: true };
     }
     const state = this.state;
-    if (state instanceof QmDone || state instanceof QmFailed) return this.idle('exchange already complete');
+    if (state instanceof QmDone) return this.connected(header, body, message, state);
+    if (state instanceof QmFailed) return this.idle('exchange already complete');
     if (this.busy) return this.idle('busy');
     if ((header.flags & Flags.ENCRYPTION) === 0) return this.idle('unencrypted Quick Mode message');
     const opened = openProtected(this.crypto, this.sa, header, body, state.iv);
@@ -440,6 +445,21 @@ export class QuickMode {
     } finally {
       this.busy = false;
     }
+  }
+
+  /**
+   * After QM3: the CONNECTED message of a peer that set the commit bit (see the top of this file). It confirms
+   * what QM3 did, so it is taken quietly, and a copy of it as a repeat; anything else is dropped.
+   */
+  private connected(header: IsakmpHeader, body: Buffer, message: Buffer, state: QmDone): QuickModeOutput {
+    if ((header.flags & Flags.ENCRYPTION) === 0) return this.idle('exchange already complete');
+    const opened = openProtected(this.crypto, this.sa, header, body, state.iv);
+    if (!opened.ok || !hash1Equals(this.crypto, this.sa, this.messageId, opened.restBytes, opened.hash)) return this.idle('exchange already complete');
+    const [n, more] = opened.rest;
+    if (more !== undefined || n?.type !== PayloadType.NOTIFICATION || n.notifyType !== NotifyType.CONNECTED) return this.idle('exchange already complete');
+    this.lastReceived = Buffer.from(message);
+    this.lastReply = null;
+    return { send: [], timer: null };
   }
 
   onTimer(now: number): QuickModeOutput {
