@@ -1,11 +1,16 @@
 // Against Libreswan 4.10 (pluto), the second IKEv1 implementation of the interop suite, in network namespaces:
-// Main and Aggressive Mode with PSK in both roles and several proposals, a wrong key, XAUTH + Mode-Config
+// Main and Aggressive Mode with PSK in both roles and several proposals, RSA signatures with a two-level chain
+// and DN identities in both roles, a wrong key, XAUTH + Mode-Config
 // with Libreswan as the server, Quick Mode in both directions, Deletes. Our side runs as `ike gateway`.
 // This machine's kernel has no ESP, so pluto stops where it installs a child SA into the kernel; it does that
 // only after it accepted the Quick Mode message it got from us (QM1 as responder, QM2 as initiator), which
 // is what the Quick Mode cases check. Traffic through ESP is the strongSwan suites' part.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { makePki } from '../ike/pki.js';
 import { LibreswanPeer, NetnsPair, interopSkipReason, libreswanAvailable, netnsAvailable } from './harness/index.js';
 import { OurGateway } from './ours.js';
 
@@ -169,4 +174,44 @@ test('XAUTH + Mode-Config with Libreswan as the server: our client logs in, pull
     assert.ok(await peer.waitForLog(/the peer proposed: 10\.99\.2\.1\/32 -<all>-> 10\.88\.0\.10\/32/, 10_000));
     assert.ok(await peer.waitForLog(/responding to Quick Mode proposal/, 5000));
   });
+});
+
+test('RSA signatures: Main Mode with a two-level chain and DN identities, both roles (certificates in Libreswan\'s NSS database)', { skip, timeout: 60_000 }, async () => {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'ike-lsw-pki-'));
+  try {
+    const pki = makePki(dir, 'rsa2048');
+    const theirs = pki.issue('libreswan');
+    const mine = pki.issue('ours');
+    // Libreswan 4.10 sends its end certificate alone in IKEv1 unless told `sendca=all`: without that the
+    // intermediate must be one of our CAs, or the chain stops short of the root (INVALID_CERT_AUTHORITY)
+    const cases = [
+      { initiator: 'ours', sendca: 'issuer', ca: [pki.rootFile, pki.intermediateFile] },
+      { initiator: 'libreswan', sendca: 'all', ca: [pki.rootFile] },
+    ] as const;
+    for (const { initiator, sendca, ca } of cases) {
+      const peer = new LibreswanPeer(pair, 'b', {
+        psk: PSK,
+        certs: { certFile: theirs.certFile, keyFile: theirs.keyFile, chainFiles: [pki.intermediateFile], caFiles: [pki.rootFile] },
+        ike: 'aes128-sha2_256;modp2048',
+        extra: { authby: 'rsasig', sendca, leftcert: 'libreswan', leftid: '%fromcert', leftsendcert: 'always', rightid: `"${mine.subject}"` },
+      });
+      const gw = ours({
+        auth: { cert: mine.chainFile, key: mine.keyFile, ca: [...ca] },
+        ike: ['aes128-sha256-modp2048'],
+        esp: ['aes128-sha1'],
+        initiate: initiator === 'ours',
+      });
+      await run(peer, gw, async () => {
+        if (initiator === 'libreswan') assert.equal((await peer.initiate()).code, 0);
+        const up = await gw.waitFor((e) => e.event === 'phase1-up' || e.event === 'error', 15_000);
+        assert.equal(up.event, 'phase1-up', `${initiator}: ${JSON.stringify(up)}`);
+        assert.equal(up.remoteId, theirs.subject, initiator);
+        assert.ok(await peer.waitForLog(/IKE SA established \{auth=RSA_SIG cipher=AES_CBC_128 integ=HMAC_SHA2_256 group=MODP2048\}/, 5000), initiator);
+        assert.ok(await peer.waitForLog(/Peer ID is ID_DER_ASN1_DN: 'C=CH, O=ikev1-engine tests, CN=ours'/, 5000), initiator);
+        assert.ok(await peer.waitForLog(KERNEL_REFUSES_ESP, 10_000), `${initiator}: Quick Mode reached pluto's kernel step`);
+      });
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });

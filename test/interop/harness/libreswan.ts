@@ -46,8 +46,14 @@ export interface LibreswanOptions {
   /** `leftsubnet` / `rightsubnet` (default: the pair's inner addresses). */
   localTs?: string;
   remoteTs?: string;
-  /** More `conn` keywords (XAUTH, Mode-Config, DPD...). */
+  /** More `conn` keywords (XAUTH, Mode-Config, certificates...). */
   extra?: Record<string, string>;
+  /**
+   * Certificates for authby=rsasig: its own certificate and key (PEM), imported into its NSS database under
+   * the nickname `nickname` (default 'libreswan'; the conn's leftcert), and CA certificates trusted to issue
+   * the peer's (each imported with trust "CT,,").
+   */
+  certs?: { certFile: string; keyFile: string; chainFiles?: string[]; caFiles: string[]; nickname?: string };
 }
 
 /** Libreswan in namespace `side` of `pair`, left = its own side, right = the other. */
@@ -114,8 +120,10 @@ export class LibreswanPeer {
     removeOnExit(this.dir);
     writeFileSync(path.join(this.dir, 'ipsec.conf'), this.ipsecConf());
     writeFileSync(path.join(this.dir, 'ipsec.secrets'), `%any %any : PSK "${this.o.psk}"\n`, { mode: 0o600 });
-    const db = await runCommand('certutil', ['-N', '-d', `sql:${path.join(this.dir, 'nss')}`, '--empty-password']);
+    const nss = `sql:${path.join(this.dir, 'nss')}`;
+    const db = await runCommand('certutil', ['-N', '-d', nss, '--empty-password']);
     if (db.code !== 0) throw new Error(`certutil -N: ${db.stderr}`);
+    if (this.o.certs) await this.importCerts(nss, this.o.certs);
     const out = openSync(this.logPath, 'w');
     try {
       this.child = this.pair.spawn(this.sideName, PLUTO, [
@@ -136,6 +144,19 @@ export class LibreswanPeer {
       throw new Error(`Libreswan in ${this.pair[this.sideName].ns} did not start:\n${tail}`);
     }
     return this;
+  }
+
+  private async importCerts(nss: string, c: NonNullable<LibreswanOptions['certs']>): Promise<void> {
+    const must = async (cmd: string, args: string[]) => {
+      const r = await runCommand(cmd, args);
+      if (r.code !== 0) throw new Error(`${cmd} ${args.join(' ')}: ${r.stdout}${r.stderr}`);
+    };
+    for (const [i, ca] of c.caFiles.entries()) await must('certutil', ['-A', '-d', nss, '-n', `ca${i}`, '-t', 'CT,,', '-a', '-i', ca]);
+    // NSS takes a private key only inside PKCS#12
+    const p12 = path.join(this.dir, 'own.p12');
+    const chain = c.chainFiles?.length ? ['-certfile', c.chainFiles[0]!] : [];
+    await must('openssl', ['pkcs12', '-export', '-in', c.certFile, '-inkey', c.keyFile, ...chain, '-name', c.nickname ?? 'libreswan', '-out', p12, '-passout', 'pass:']);
+    await must('pk12util', ['-i', p12, '-d', nss, '-W', '']);
   }
 
   /** whack against this pluto; never rejects. */
