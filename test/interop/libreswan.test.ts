@@ -57,6 +57,14 @@ async function run(peer: LibreswanPeer, gw: OurGateway, body: () => Promise<void
   }
 }
 
+/** Starts the exchange from `initiator` (ours initiates by its config) and waits for our phase1-up. */
+async function phase1Up(peer: LibreswanPeer, gw: OurGateway, initiator: 'ours' | 'libreswan') {
+  if (initiator === 'libreswan') assert.equal((await peer.initiate()).code, 0);
+  const up = await gw.waitFor((e) => e.event === 'phase1-up' || e.event === 'error', 15_000);
+  assert.equal(up.event, 'phase1-up', `${initiator}: ${JSON.stringify(up)}`);
+  return up;
+}
+
 const MAIN_MODE_CASES = [
   { ours: 'aes128-sha1-modp2048', theirs: 'aes128-sha1;modp2048', established: 'cipher=AES_CBC_128 integ=HMAC_SHA1 group=MODP2048' },
   { ours: 'aes256-sha256-modp3072', theirs: 'aes256-sha2_256;modp3072', established: 'cipher=AES_CBC_256 integ=HMAC_SHA2_256 group=MODP3072' },
@@ -68,8 +76,7 @@ for (const c of MAIN_MODE_CASES) {
     const peer = new LibreswanPeer(pair, 'b', { psk: PSK, ike: c.theirs, esp: 'aes128-sha2_256' });
     const gw = ours({ ike: [c.ours], esp: ['aes128-sha256'], initiate: true });
     await run(peer, gw, async () => {
-      const up = await gw.waitFor((e) => e.event === 'phase1-up' || e.event === 'error', 15_000);
-      assert.equal(up.event, 'phase1-up', JSON.stringify(up));
+      const up = await phase1Up(peer, gw, 'ours');
       assert.deepEqual([up.role, up.mode, up.algorithms, up.remoteId], ['initiator', 'main', c.ours, pair.b.addr]);
       assert.ok(await peer.waitForLog(new RegExp(`"ours" #1: IKE SA established \\{auth=PRESHARED_KEY ${c.established}\\}`), 5000));
       // our QM1 passed pluto's checks (HASH(1), SA, IDs): it answers it, and stops only at the kernel
@@ -87,10 +94,7 @@ test('Main Mode PSK, Libreswan initiates: we answer, and our QM2 passes its chec
   const peer = new LibreswanPeer(pair, 'b', { psk: PSK, ike: 'aes256-sha2_256;modp2048', esp: 'aes256-sha1' });
   const gw = ours({ ike: ['aes128-sha1-modp2048', 'aes256-sha256-modp2048'], esp: ['aes256-sha1'] });
   await run(peer, gw, async () => {
-    const r = await peer.initiate();
-    assert.equal(r.code, 0, r.stdout + r.stderr);
-    const up = await gw.waitFor((e) => e.event === 'phase1-up' || e.event === 'error', 15_000);
-    assert.equal(up.event, 'phase1-up', JSON.stringify(up));
+    const up = await phase1Up(peer, gw, 'libreswan');
     assert.deepEqual([up.role, up.algorithms], ['responder', 'aes256-sha256-modp2048']);
     assert.ok(await peer.waitForLog(/IKE SA established \{auth=PRESHARED_KEY cipher=AES_CBC_256 integ=HMAC_SHA2_256 group=MODP2048\}/, 5000));
     // pluto installs a child after it verified QM2 (HASH(2), the chosen transform, our SPI and nonce)
@@ -112,9 +116,7 @@ test('Aggressive Mode PSK with FQDN identities, both roles', { skip, timeout: 40
       initiate: initiator === 'ours',
     });
     await run(peer, gw, async () => {
-      if (initiator === 'libreswan') assert.equal((await peer.initiate()).code, 0);
-      const up = await gw.waitFor((e) => e.event === 'phase1-up' || e.event === 'error', 15_000);
-      assert.equal(up.event, 'phase1-up', `${initiator}: ${JSON.stringify(up)}`);
+      const up = await phase1Up(peer, gw, initiator);
       assert.deepEqual([up.mode, up.role, up.remoteId], ['aggressive', initiator === 'ours' ? 'initiator' : 'responder', 'libreswan.test']);
       assert.ok(await peer.waitForLog(/Peer ID is ID_FQDN: '@ours\.test'/, 5000), initiator);
       assert.ok(await peer.waitForLog(/IKE SA established \{auth=PRESHARED_KEY cipher=AES_CBC_128 integ=HMAC_SHA2_256 group=MODP2048\}/, 5000), initiator);
@@ -202,9 +204,7 @@ test('RSA signatures: Main Mode with a two-level chain and DN identities, both r
         initiate: initiator === 'ours',
       });
       await run(peer, gw, async () => {
-        if (initiator === 'libreswan') assert.equal((await peer.initiate()).code, 0);
-        const up = await gw.waitFor((e) => e.event === 'phase1-up' || e.event === 'error', 15_000);
-        assert.equal(up.event, 'phase1-up', `${initiator}: ${JSON.stringify(up)}`);
+        const up = await phase1Up(peer, gw, initiator);
         assert.equal(up.remoteId, theirs.subject, initiator);
         assert.ok(await peer.waitForLog(/IKE SA established \{auth=RSA_SIG cipher=AES_CBC_128 integ=HMAC_SHA2_256 group=MODP2048\}/, 5000), initiator);
         assert.ok(await peer.waitForLog(/Peer ID is ID_DER_ASN1_DN: 'C=CH, O=ikev1-engine tests, CN=ours'/, 5000), initiator);

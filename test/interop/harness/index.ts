@@ -11,3 +11,4 @@ export * from './pcap.js';
 export * from './nat.js';
 export * from './gateway-config.js';
 export * from './libreswan.js';
+export * from './logfile.js';

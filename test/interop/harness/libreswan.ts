@@ -8,10 +8,11 @@
 // negotiates phase 1 and Quick Mode, and fails only where it installs the child SA into the kernel ("Protocol
 // not supported"), which is after it checked the Quick Mode message it received.
 import { spawnSync } from 'node:child_process';
-import { closeSync, existsSync, mkdirSync, openSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, openSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import type { ChildProcess } from 'node:child_process';
-import { runCommand, sleep, stopChild, type RunResult } from './proc.js';
+import { LoggedDaemon } from './logfile.js';
+import { runCommand, stopChild, type RunResult } from './proc.js';
 import type { Availability, NetnsPair, SideName } from './netns.js';
 import { interopDir, removeOnExit } from './strongswan.js';
 
@@ -57,7 +58,7 @@ export interface LibreswanOptions {
 }
 
 /** Libreswan in namespace `side` of `pair`, left = its own side, right = the other. */
-export class LibreswanPeer {
+export class LibreswanPeer extends LoggedDaemon {
   readonly dir: string;
   readonly conn: string;
   private child: ChildProcess | null = null;
@@ -67,14 +68,16 @@ export class LibreswanPeer {
     private readonly sideName: SideName,
     private readonly o: LibreswanOptions,
   ) {
+    super();
     const side = pair[sideName];
     this.conn = o.conn ?? 'ours';
     this.dir = path.join(interopDir(), `libreswan-${side.ns}`);
   }
 
-  private get logPath(): string {
+  get logPath(): string {
     return path.join(this.dir, 'pluto.log');
   }
+
 
   private get ctl(): string {
     return path.join(this.dir, 'run', 'pluto.ctl');
@@ -167,38 +170,6 @@ export class LibreswanPeer {
   /** Starts phase 1 and then Quick Mode for the connection, without waiting for either. */
   initiate(): Promise<RunResult> {
     return this.whack(['--name', this.conn, '--initiate', '--asynchronous']);
-  }
-
-  log(): string {
-    try {
-      return readFileSync(this.logPath, 'utf8');
-    } catch {
-      return '';
-    }
-  }
-
-  /** Current log length: pass it to waitForLog to wait for a line written after this point. */
-  logMark(): number {
-    try {
-      return statSync(this.logPath).size;
-    } catch {
-      return 0;
-    }
-  }
-
-  logTail(lines: number): string {
-    return this.log().split('\n').slice(-lines - 1).join('\n');
-  }
-
-  /** Waits for the log (after byte offset `from`) to match `re`; the match, or null on timeout. */
-  async waitForLog(re: RegExp, timeoutMs = 10_000, from = 0): Promise<RegExpExecArray | null> {
-    const deadline = performance.now() + timeoutMs;
-    for (;;) {
-      const m = re.exec(this.log().slice(from));
-      if (m) return m;
-      if (performance.now() >= deadline) return null;
-      await sleep(25);
-    }
   }
 
   /** SIGTERM: pluto sends Deletes for its SAs and exits; SIGKILL after `graceMs`. */

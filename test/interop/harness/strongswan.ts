@@ -10,6 +10,7 @@ import { spawnSync, type ChildProcess } from 'node:child_process';
 import os from 'node:os';
 import path from 'node:path';
 import type { NetnsPair, NetnsSide, SideName, Availability } from './netns.js';
+import { LoggedDaemon } from './logfile.js';
 import { runCommand, sleep, stopChild, registerCleanup, type RunResult } from './proc.js';
 import { parseCharonKeys, type CharonIkeKeys } from './charonlog.js';
 import { parseViciPretty, type ViciSection } from './vici.js';
@@ -185,7 +186,7 @@ export interface IkeSaInfo {
 
 let peerCounter = 0;
 
-export class StrongSwanPeer {
+export class StrongSwanPeer extends LoggedDaemon {
   readonly side: NetnsSide;
   readonly dir: string;
   readonly conn: string;
@@ -198,6 +199,7 @@ export class StrongSwanPeer {
   stopMs = 0;
 
   constructor(readonly pair: NetnsPair, side: SideName, options: StrongSwanOptions = {}) {
+    super();
     this.side = pair.side(side);
     const s = this.side;
     this.opts = {
@@ -466,45 +468,11 @@ export class StrongSwanPeer {
     return toIkeSas(parseViciPretty(r.stdout));
   }
 
-  /** The charon log so far ('' before start). */
-  log(): string {
-    try {
-      return readFileSync(this.logPath, 'utf8');
-    } catch {
-      return '';
-    }
-  }
-
-  /** Current log length: pass it to waitForLog to wait for a line written after this point. */
-  logMark(): number {
-    try {
-      return statSync(this.logPath).size;
-    } catch {
-      return 0;
-    }
-  }
-
-  logTail(lines: number): string {
-    return this.log().split('\n').slice(-lines - 1).join('\n');
-  }
-
   private stderrText(): string {
     try {
       return readFileSync(path.join(this.dir, 'charon.stderr'), 'utf8').trim();
     } catch {
       return '';
-    }
-  }
-
-  /** Waits for a log line matching `re` (after byte offset `from`); resolves the match or null on timeout. */
-  async waitForLog(re: RegExp, timeoutMs = 10_000, from = 0): Promise<RegExpExecArray | null> {
-    const deadline = performance.now() + timeoutMs;
-    for (;;) {
-      const text = this.log().slice(from);
-      const m = re.exec(text);
-      if (m) return m;
-      if (performance.now() >= deadline) return null;
-      await sleep(25);
     }
   }
 
