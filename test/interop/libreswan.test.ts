@@ -1,6 +1,6 @@
 // Against Libreswan 4.10 (pluto), the second IKEv1 implementation of the interop suite, in network namespaces:
 // Main and Aggressive Mode with PSK in both roles and several proposals, RSA signatures with a two-level chain
-// and DN identities in both roles, a wrong key, XAUTH + Mode-Config
+// and DN identities in both roles, IKE fragmentation both ways, Quick Mode with PFS, a wrong key, XAUTH + Mode-Config
 // with Libreswan as the server, Quick Mode in both directions, Deletes. Our side runs as `ike gateway`.
 // This machine's kernel has no ESP, so pluto stops where it installs a child SA into the kernel; it does that
 // only after it accepted the Quick Mode message it got from us (QM1 as responder, QM2 as initiator), which
@@ -11,7 +11,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { makePki } from '../ike/pki.js';
-import { LibreswanPeer, NetnsPair, interopSkipReason, libreswanAvailable, netnsAvailable } from './harness/index.js';
+import { Capture, LibreswanPeer, NetnsPair, classifyUdp, interopSkipReason, libreswanAvailable, netnsAvailable, parseHeader, readPcap } from './harness/index.js';
 import { OurGateway } from './ours.js';
 
 const netns = netnsAvailable();
@@ -100,6 +100,21 @@ test('Main Mode PSK, Libreswan initiates: we answer, and our QM2 passes its chec
     // pluto installs a child after it verified QM2 (HASH(2), the chosen transform, our SPI and nonce)
     assert.ok(await peer.waitForLog(KERNEL_REFUSES_ESP, 10_000));
     assert.doesNotMatch(peer.log(), /INVALID_HASH_INFORMATION|PAYLOAD_MALFORMED|NO_PROPOSAL_CHOSEN|malformed/i);
+  });
+});
+
+test('Quick Mode with PFS (a KE payload, modp2048): pluto takes our QM1; then it deletes, and our ISAKMP SA goes with its Delete', { skip, timeout: 30_000 }, async () => {
+  const peer = new LibreswanPeer(pair, 'b', { psk: PSK, pfs: true, ike: 'aes128-sha2_256;modp2048', esp: 'aes128-sha2_256;modp2048' });
+  const gw = ours({ ike: ['aes128-sha256-modp2048'], esp: ['aes128-sha256-modp2048'], initiate: true });
+  await run(peer, gw, async () => {
+    await phase1Up(peer, gw, 'ours');
+    assert.ok(await peer.waitForLog(/"ours" #2: responding to Quick Mode proposal/, 10_000));
+    assert.match(peer.log(), KERNEL_REFUSES_ESP);
+    assert.doesNotMatch(peer.log(), /INVALID_KEY_INFORMATION|INVALID_HASH_INFORMATION|NO_PROPOSAL_CHOSEN/);
+    const t = await peer.terminate();
+    assert.equal(t.code, 0, t.stdout + t.stderr);
+    const down = await gw.waitFor((e) => e.event === 'phase1-down', 10_000);
+    assert.equal(down.reason, 'deleted by the peer');
   });
 });
 
@@ -211,6 +226,43 @@ test('RSA signatures: Main Mode with a two-level chain and DN identities, both r
         assert.ok(await peer.waitForLog(KERNEL_REFUSES_ESP, 10_000), `${initiator}: Quick Mode reached pluto's kernel step`);
       });
     }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('IKE fragmentation (vendor ID + payload 132) with a 4096-bit RSA chain, forced on both sides: each reassembles the other\'s', { skip, timeout: 60_000 }, async () => {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'ike-lsw-frag-'));
+  try {
+    const pki = makePki(dir, 'rsa4096');
+    const theirs = pki.issue('libreswan');
+    const mine = pki.issue('ours');
+    const peer = new LibreswanPeer(pair, 'b', {
+      psk: PSK,
+      certs: { certFile: theirs.certFile, keyFile: theirs.keyFile, chainFiles: [pki.intermediateFile], caFiles: [pki.rootFile] },
+      ike: 'aes128-sha2_256;modp2048',
+      extra: { authby: 'rsasig', sendca: 'all', fragmentation: 'force', leftcert: 'libreswan', leftid: '%fromcert', leftsendcert: 'always', rightid: `"${mine.subject}"` },
+    });
+    const gw = ours({
+      auth: { cert: mine.chainFile, key: mine.keyFile, ca: [pki.rootFile] },
+      ike: ['aes128-sha256-modp2048'],
+      esp: ['aes128-sha1'],
+      fragmentation: 'force',
+      fragmentSize: 576,
+      initiate: true,
+    });
+    const cap = await Capture.start(pair, 'a', { filter: 'udp port 500 or udp port 4500' });
+    await run(peer, gw, async () => {
+      const up = await phase1Up(peer, gw, 'ours');
+      assert.equal(up.remoteId, theirs.subject);
+      assert.ok(await peer.waitForLog(/IKE SA established \{auth=RSA_SIG cipher=AES_CBC_128 integ=HMAC_SHA2_256 group=MODP2048\}/, 5000));
+    });
+    // the certificate messages went as fragments (ISAKMP next payload 132) both ways, each under the size cut
+    const ike = readPcap(await cap.stop()).map(classifyUdp).filter((d) => d.kind === 'ike');
+    const fragments = (from: string) => ike.filter((d) => d.src === from && parseHeader(d.message).nextPayload === 132);
+    assert.ok(fragments(pair.a.addr).length >= 4, `our fragments: ${fragments(pair.a.addr).length}`);
+    assert.ok(fragments(pair.a.addr).every((d) => d.message.length <= 576), 'ours within fragmentSize');
+    assert.ok(fragments(pair.b.addr).length >= 2, `Libreswan's fragments: ${fragments(pair.b.addr).length}`);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

@@ -167,6 +167,11 @@ export class LibreswanPeer extends LoggedDaemon {
     return runCommand(WHACK, ['--ctlsocket', this.ctl, ...args], { timeoutMs });
   }
 
+  /** Deletes the connection's SAs: pluto sends the Deletes. */
+  terminate(): Promise<RunResult> {
+    return this.whack(['--name', this.conn, '--terminate']);
+  }
+
   /** Starts phase 1 and then Quick Mode for the connection, without waiting for either. */
   initiate(): Promise<RunResult> {
     return this.whack(['--name', this.conn, '--initiate', '--asynchronous']);
