@@ -12,7 +12,9 @@ import os from 'node:os';
 import path from 'node:path';
 import { makePki } from '../ike/pki.js';
 import { Capture, LibreswanPeer, NetnsPair, classifyUdp, interopSkipReason, libreswanAvailable, netnsAvailable, parseHeader, readPcap } from './harness/index.js';
+import { writeFileSync } from 'node:fs';
 import { OurGateway } from './ours.js';
+import { userFileLine } from '../../ts/ike/index.js';
 
 const netns = netnsAvailable();
 const skip = interopSkipReason(netns, netns.ok ? libreswanAvailable() : netns);
@@ -190,6 +192,33 @@ test('XAUTH + Mode-Config with Libreswan as the server: our client logs in, pull
     // the Quick Mode that follows carries the address Libreswan gave us, which it accepts
     assert.ok(await peer.waitForLog(/the peer proposed: 10\.99\.2\.1\/32 -<all>-> 10\.88\.0\.10\/32/, 10_000));
     assert.ok(await peer.waitForLog(/responding to Quick Mode proposal/, 5000));
+  });
+});
+
+test('XAUTH + Mode-Config with our gateway as the server and Libreswan as the client: login, an address from our pool', { skip, timeout: 30_000 }, async () => {
+  const peer = new LibreswanPeer(pair, 'b', {
+    psk: PSK,
+    localTs: '',
+    secrets: ['@alice : XAUTH "alice pw"'],
+    extra: { leftxauthclient: 'yes', leftmodecfgclient: 'yes', leftusername: 'alice', rightxauthserver: 'yes', rightmodecfgserver: 'yes', modecfgpull: 'yes' },
+  });
+  const gw = ours({
+    ike: ['aes128-sha1-modp2048'],
+    esp: ['aes128-sha1'],
+    remoteTs: undefined,
+    xauth: { users: 'users', maxAttempts: 1 },
+    modeConfig: { pool: '10.99.60.1-10.99.60.9', dns: ['10.99.1.53'], mode: 'pull' },
+  });
+  // a cheap scrypt cost: the format is the one `ike passwd` writes
+  writeFileSync(path.join(gw.dir, 'users'), `${await userFileLine('alice', 'alice pw', { N: 1024, r: 8, p: 1 })}\n`);
+  await run(peer, gw, async () => {
+    assert.equal((await peer.initiate()).code, 0);
+    const ok = await gw.waitFor((e) => (e.event === 'remote-access' && e.type === 'xauthOk') || e.event === 'error', 15_000);
+    assert.equal(ok.user, 'alice', JSON.stringify(gw.events));
+    const cfg = await gw.waitFor((e) => e.event === 'remote-access' && e.type === 'modeCfg', 10_000);
+    assert.equal((cfg.config as { address?: string }).address, '10.99.60.1');
+    assert.ok(await peer.waitForLog(/XAUTH: Successfully Authenticated/, 5000));
+    assert.ok(await peer.waitForLog(/received IPv4 lease 10\.99\.60\.1|Received IPv4 address: 10\.99\.60\.1/, 5000), peer.logTail(20));
   });
 });
 
