@@ -4,7 +4,8 @@
 #   (capture + decryption checks), ping and ip (namespaces), iperf3 (throughput through the tunnel),
 #   iptables (the NAT router of test/interop/nat.test.ts), libipsec-mb-dev (intel-ipsec-mb: the addon's
 #   second ESP engine, native/esp_mb.cc, built in when binding.gyp finds it; so CI builds and tests both engines),
-#   and Libreswan 4.10's pluto (test/interop/libreswan.test.ts; see below for why it is unpacked, not installed).
+#   Libreswan 4.10's pluto (test/interop/libreswan.test.ts; see below for why it is unpacked, not installed),
+#   and vpnc, the real Cisco-style client of test/interop/vpnc.test.ts.
 # Idempotent: packages already installed are skipped, and nothing is fetched when all are present.
 # Must run as root (CI runs it before `npm install`). Set IKE_SKIP_INTEROP_DEPS=1 to skip it.
 set -euo pipefail
@@ -32,7 +33,7 @@ echo "wireshark-common wireshark-common/install-setuid boolean false" | debconf-
 # openssl (the command) makes the certificate tests' CA chains (test/ike/pki.ts) and `ike demo --auth cert`'s.
 want=(strongswan-charon strongswan-swanctl libstrongswan-standard-plugins libcharon-extra-plugins
       libcharon-extauth-plugins libstrongswan-extra-plugins tshark iputils-ping iproute2 iperf3 iptables openssl
-      libipsec-mb-dev)
+      libipsec-mb-dev vpnc)
 # Libreswan: Debian's package conflicts with strongSwan's (both ship /usr/sbin/ipsec and the ipsec service), so
 # apt would remove strongSwan. Its programs are unpacked instead into /usr/libexec/ipsec, where pluto looks for
 # addconn and whack by compiled-in path and which strongSwan (/usr/lib/ipsec) does not use; the libraries and
@@ -87,3 +88,4 @@ echo "install-interop-deps: strongSwan $(/usr/lib/ipsec/charon --version 2>&1 | 
 echo "install-interop-deps: $(tshark --version 2>/dev/null | head -1 || echo 'tshark ?')"
 echo "install-interop-deps: intel-ipsec-mb $(dpkg-query -W -f='${Version}' libipsec-mb-dev 2>/dev/null || echo '?')"
 echo "install-interop-deps: $(/usr/libexec/ipsec/pluto --version 2>&1 | head -1 || echo 'Libreswan ?')"
+echo "install-interop-deps: $(vpnc --version 2>&1 | head -1 || echo 'vpnc ?')"

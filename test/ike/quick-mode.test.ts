@@ -139,6 +139,26 @@ test('traffic selectors: the responder accepts selectors inside its own, echoes 
   assertMirrored(ci, cr);
 });
 
+test('traffic selectors: a proposal holding all of ours (vpnc: its address <=> 0.0.0.0/0) is narrowed to ours, in QM2\'s IDs too; a partial overlap is refused', async () => {
+  const responder = [child('ra', 'aes128-sha1', { localTs: netB, remoteTs: ts('10.99.70.1') })];
+  const pair = new Phase2Pair(crypto, await sas(crypto), { r: responder });
+  await pair.initiate(child('vpnc', 'aes128-sha1', { localTs: ts('10.99.70.1'), remoteTs: ts('0.0.0.0/0') }));
+  await pair.run();
+  const [ci] = pair.children('i');
+  const [cr] = pair.children('r');
+  assert.ok(ci && cr, JSON.stringify(pair.failures('r')));
+  assert.deepEqual([cr.localTs, cr.remoteTs], [netB, ts('10.99.70.1')]);
+  // the initiator learnt the narrowed selector from QM2's IDcr
+  assert.deepEqual([ci.localTs, ci.remoteTs], [ts('10.99.70.1'), netB]);
+  assertMirrored(ci, cr);
+  // overlapping without holding ours: refused as before
+  const pair2 = new Phase2Pair(crypto, await sas(crypto), { r: responder });
+  await pair2.initiate(child('vpnc', 'aes128-sha1', { localTs: ts('10.99.70.1'), remoteTs: ts('10.99.2.128-10.99.3.10') }));
+  await pair2.run();
+  assert.match(pair2.failures('r')[0]?.message ?? '', /traffic selectors do not match: peer proposed 10\.99\.70\.1 <=> 10\.99\.2\.128-10\.99\.3\.10/);
+  assert.equal(pair2.children('r').length, 0);
+});
+
 test('no IDs configured: no ID payloads, the selectors are the endpoint addresses', async () => {
   const pair = new Phase2Pair(crypto, await sas(crypto), { r: [child('host', 'aes128-sha1')] });
   await pair.initiate(child('host', 'aes128-sha1'));

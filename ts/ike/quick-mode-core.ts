@@ -309,22 +309,41 @@ export function chooseChild(
   sa: IsakmpSa,
   where: string,
   keSent: boolean,
-): { policy: Phase2Policy; choice: NonNullable<ReturnType<typeof selectEsp>>; peerTs: TrafficSelector; ourTs: TrafficSelector } {
+): { policy: Phase2Policy; choice: NonNullable<ReturnType<typeof selectEsp>>; peerTs: TrafficSelector; ourTs: TrafficSelector; narrowed: boolean } {
   const remoteHost = hostSelector(sa.remote.address);
   const localHost = hostSelector(sa.local.address);
-  const seen = (p: Phase2Policy) => ({ peerTs: behindNat(p, ts.peerTs, sa, 'remote'), ourTs: behindNat(p, ts.ourTs, sa, 'local') });
-  const candidates = policies.filter((p) => tsContains(p.remoteTs ?? remoteHost, seen(p).peerTs) && tsContains(p.localTs ?? localHost, seen(p).ourTs));
+  const seen = (p: Phase2Policy) => {
+    const peerTs = narrow(p.remoteTs ?? remoteHost, behindNat(p, ts.peerTs, sa, 'remote'));
+    const ourTs = narrow(p.localTs ?? localHost, behindNat(p, ts.ourTs, sa, 'local'));
+    return peerTs && ourTs ? { peerTs, ourTs, narrowed: peerTs !== ts.peerTs || ourTs !== ts.ourTs } : null;
+  };
+  // the policies whose selectors hold the proposal first, then those that narrow it
+  const fits = policies.flatMap((policy) => {
+    const s = seen(policy);
+    return s ? [{ policy, ...s }] : [];
+  });
+  const candidates = [...fits.filter((f) => !f.narrowed), ...fits.filter((f) => f.narrowed)];
   if (candidates.length === 0) {
     const allowed = policies.map((p) => `${tsToString(p.remoteTs ?? remoteHost)} <=> ${tsToString(p.localTs ?? localHost)}`).join(', ') || 'nothing (no child configured)';
     throw new IkeError('POLICY', `traffic selectors do not match: peer proposed ${tsToString(ts.peerTs)} <=> ${tsToString(ts.ourTs)}, we allow ${allowed}`, NotifyType.INVALID_ID_INFORMATION);
   }
-  for (const policy of candidates) {
+  for (const { policy, peerTs, ourTs, narrowed } of candidates) {
     const supported = policy.proposals.filter((x) => isEspAlgorithm(x.algorithm));
     const mode = policy.mode ?? 'tunnel';
     const choice = selectEsp(saP.proposals, supported, policy.selection ?? 'responder', (m) => modeAcceptable(m, mode, sa.nat.version !== null));
-    if (choice) return { policy, choice, ...seen(policy) };
+    if (choice) return { policy, choice, peerTs, ourTs, narrowed };
   }
-  throw noProposal(where, saP, candidates, keSent);
+  throw noProposal(where, saP, candidates.map((c) => c.policy), keSent);
+}
+
+/**
+ * A proposed selector as our configured one takes it: inside it, as proposed; holding all of it, narrowed to it
+ * (IKEv1 cannot say "narrow", so QM2's IDs carry the smaller selector, as strongSwan answers; vpnc and other
+ * Cisco-style clients always propose 0.0.0.0/0 for the far side); otherwise null.
+ */
+function narrow(configured: TrafficSelector, proposed: TrafficSelector): TrafficSelector | null {
+  if (tsContains(configured, proposed)) return proposed;
+  return tsContains(proposed, configured) ? configured : null;
 }
 
 /**

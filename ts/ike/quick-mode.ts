@@ -382,7 +382,8 @@ export class QuickMode {
         answer.push({ type: PayloadType.KE, data: dh.publicValue });
         gxy = dh.gxy;
       }
-      if (ids.length === 2) answer.push(idCopy(ids[0]!), idCopy(ids[1]!));
+      // the IDs as proposed (byte for byte), or the selectors we narrowed them to
+      if (ids.length === 2) answer.push(...(seen.narrowed ? [tsIdPayload(seen.peerTs), tsIdPayload(seen.ourTs)] : [idCopy(ids[0]!), idCopy(ids[1]!)]));
       answer.push(...natOaPayloads(sa, false, enc.mode, enc.udp));
       const natOa = natOaOf(rest, where);
       if (lifetime.notify) answer.push(notifyPayload(NotifyType.RESPONDER_LIFETIME, ProtocolId.IPSEC_ESP, c.spiOurs, encodeLifetimeAttributes(lifetime.notify.seconds, lifetime.notify.kilobytes)));
