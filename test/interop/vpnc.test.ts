@@ -90,33 +90,37 @@ async function ourServer(dhGroup: string): Promise<OurGateway> {
   return gw.start();
 }
 
-test('vpnc (the real client): Aggressive Mode with a group key, XAUTH, Mode-Config, then pings both ways through its ESP and our data plane', { skip, timeout: 60_000 }, async () => {
-  const gw = await ourServer('modp2048');
-  const env = path.join(dir, 'env');
-  const script = vpncScript(env, `${pair.a.inner}/32`);
-  const log = path.join(dir, 'vpnc.log');
-  const vpnc = pair.spawn('b', 'sh', ['-c', `exec vpnc --no-detach --non-inter --gateway ${pair.a.addr} --id ${GROUP} --secret ${PSK} --username alice --password 'alice pw' --dh dh14 --pfs server --natt-mode natt --script ${script} --ifname vpnc0 --local-addr ${pair.b.addr} --debug 1 > ${log} 2>&1`]);
-  try {
-    for (let i = 0; i < 100 && !existsSync(`${env}.connect`); i++) await sleep(100);
-    const vpncLog = () => (existsSync(log) ? readFileSync(log, 'utf8') : '');
-    assert.ok(existsSync(`${env}.connect`), `vpnc did not connect:\n${vpncLog()}\nours: ${JSON.stringify(gw.events)}`);
-    const handed = Object.fromEntries(readFileSync(`${env}.connect`, 'utf8').trim().split('\n').map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)]));
-    assert.equal(handed.INTERNAL_IP4_ADDRESS, '10.99.70.1', JSON.stringify(handed));
-    assert.equal(handed.INTERNAL_IP4_DNS, DNS);
-    assert.equal(handed.CISCO_BANNER, 'authorised users only');
-    assert.deepEqual(raEvents(gw, 'xauthOk').map((e) => e.user), ['alice']);
-    const up = await gw.waitFor((e) => e.event === 'child-up' || e.event === 'error', 15_000);
-    assert.equal(up.event, 'child-up', JSON.stringify(gw.events));
-    assert.equal(up.remoteTs, '10.99.70.1');
-    // vpnc's own ESP (no NAT here: plain ESP on a raw socket) and our data plane, both directions
-    await pingThrough(pair, 'b', pair.a.inner, '10.99.70.1');
-    await pingThrough(pair, 'a', '10.99.70.1', pair.a.inner);
-    const status = (await controlRequest(gw.controlPath, { cmd: 'status' })).status;
-    const child = status.sas[0]!.children[0]!;
-    assert.ok(child.in.packets >= 6 && child.out.packets >= 6, `our counters ${JSON.stringify(child)}`);
-    assert.equal(gw.events.filter((e) => e.event === 'error').length, 0, JSON.stringify(gw.events));
-  } finally {
-    await stopChild(vpnc, 'SIGTERM', 3000);
-    await gw.stop();
-  }
-});
+// natt: no NAT here, so plain ESP (vpnc's raw socket, our data plane's); force-natt: ESP in UDP 4500 all the same
+for (const natt of ['natt', 'force-natt'] as const) {
+  test(`vpnc (the real client), --natt-mode ${natt}: Aggressive Mode with a group key, XAUTH, Mode-Config, then pings both ways through its ESP and our data plane`, { skip, timeout: 60_000 }, async () => {
+    const gw = await ourServer('modp2048');
+    const env = path.join(dir, `env-${natt}`);
+    const script = vpncScript(env, `${pair.a.inner}/32`);
+    const log = path.join(dir, 'vpnc.log');
+    const vpnc = pair.spawn('b', 'sh', ['-c', `exec vpnc --no-detach --non-inter --gateway ${pair.a.addr} --id ${GROUP} --secret ${PSK} --username alice --password 'alice pw' --dh dh14 --pfs server --natt-mode ${natt} --script ${script} --ifname vpnc0 --local-addr ${pair.b.addr} --debug 1 > ${log} 2>&1`]);
+    try {
+      for (let i = 0; i < 100 && !existsSync(`${env}.connect`); i++) await sleep(100);
+      const vpncLog = () => (existsSync(log) ? readFileSync(log, 'utf8') : '');
+      assert.ok(existsSync(`${env}.connect`), `vpnc did not connect:\n${vpncLog()}\nours: ${JSON.stringify(gw.events)}`);
+      const handed = Object.fromEntries(readFileSync(`${env}.connect`, 'utf8').trim().split('\n').map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)]));
+      assert.equal(handed.INTERNAL_IP4_ADDRESS, '10.99.70.1', JSON.stringify(handed));
+      assert.equal(handed.INTERNAL_IP4_DNS, DNS);
+      assert.equal(handed.CISCO_BANNER, 'authorised users only');
+      assert.deepEqual(raEvents(gw, 'xauthOk').map((e) => e.user), ['alice']);
+      const up = await gw.waitFor((e) => e.event === 'child-up' || e.event === 'error', 15_000);
+      assert.equal(up.event, 'child-up', JSON.stringify(gw.events));
+      assert.equal(up.remoteTs, '10.99.70.1');
+      // vpnc's own ESP (no NAT here: plain ESP on a raw socket) and our data plane, both directions
+      await pingThrough(pair, 'b', pair.a.inner, '10.99.70.1');
+      await pingThrough(pair, 'a', '10.99.70.1', pair.a.inner);
+      const status = (await controlRequest(gw.controlPath, { cmd: 'status' })).status;
+      const child = status.sas[0]!.children[0]!;
+      assert.ok(child.in.packets >= 6 && child.out.packets >= 6, `our counters ${JSON.stringify(child)}`);
+      assert.equal(child.encapsulation, natt === 'force-natt', JSON.stringify(child));
+      assert.equal(gw.events.filter((e) => e.event === 'error').length, 0, JSON.stringify(gw.events));
+    } finally {
+      await stopChild(vpnc, 'SIGTERM', 3000);
+      await gw.stop();
+    }
+  });
+}
