@@ -5,7 +5,8 @@
 #   iptables (the NAT router of test/interop/nat.test.ts), libipsec-mb-dev (intel-ipsec-mb: the addon's
 #   second ESP engine, native/esp_mb.cc, built in when binding.gyp finds it; so CI builds and tests both engines),
 #   Libreswan 4.10's pluto (test/interop/libreswan.test.ts; see below for why it is unpacked, not installed),
-#   and vpnc, the real Cisco-style client of test/interop/vpnc.test.ts.
+#   vpnc, the real Cisco-style client of test/interop/vpnc.test.ts, and ike-scan (with psk-crack) for
+#   test/interop/ike-scan.test.ts.
 # Idempotent: packages already installed are skipped, and nothing is fetched when all are present.
 # Must run as root (CI runs it before `npm install`). Set IKE_SKIP_INTEROP_DEPS=1 to skip it.
 set -euo pipefail
@@ -33,7 +34,7 @@ echo "wireshark-common wireshark-common/install-setuid boolean false" | debconf-
 # openssl (the command) makes the certificate tests' CA chains (test/ike/pki.ts) and `ike demo --auth cert`'s.
 want=(strongswan-charon strongswan-swanctl libstrongswan-standard-plugins libcharon-extra-plugins
       libcharon-extauth-plugins libstrongswan-extra-plugins tshark iputils-ping iproute2 iperf3 iptables openssl
-      libipsec-mb-dev vpnc)
+      libipsec-mb-dev vpnc ike-scan)
 # Libreswan: Debian's package conflicts with strongSwan's (both ship /usr/sbin/ipsec and the ipsec service), so
 # apt would remove strongSwan. Its programs are unpacked instead into /usr/libexec/ipsec, where pluto looks for
 # addconn and whack by compiled-in path and which strongSwan (/usr/lib/ipsec) does not use; the libraries and
