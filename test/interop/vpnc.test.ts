@@ -13,6 +13,7 @@ import { NetnsPair, interopSkipReason, netnsAvailable, sleep, stopChild, type Av
 import { controlRequest } from '../../ts/gateway/index.js';
 import { userFileLine } from '../../ts/ike/index.js';
 import { OurGateway, pingThrough, type OurEvent } from './ours.js';
+import { makePki } from '../ike/pki.js';
 
 function vpncAvailable(): Availability {
   const r = spawnSync('vpnc', ['--version'], { encoding: 'utf8', timeout: 5000 });
@@ -64,7 +65,8 @@ function vpncScript(env: string, route: string): string {
   return file;
 }
 
-async function ourServer(dhGroup: string): Promise<OurGateway> {
+/** Our remote-access server; `cert`: hybrid authentication (HybridInitRSA: our certificate, the client's XAUTH). */
+async function ourServer(dhGroup: string, cert?: { cert: string; key: string; ca: string[]; sendChain?: boolean }): Promise<OurGateway> {
   const gw = new OurGateway(pair, 'a', {
     listen: { address: pair.a.addr, port: 500, nattPort: 4500 },
     dataplane: { tun: 'ike0' },
@@ -72,8 +74,7 @@ async function ourServer(dhGroup: string): Promise<OurGateway> {
       vpnc: {
         remote: '%any',
         mode: 'aggressive',
-        auth: { psk: PSK, allowAggressivePsk: true },
-        localId: '@vpn.example.com',
+        ...(cert ? { auth: cert, remoteAuth: 'xauth' } : { auth: { psk: PSK, allowAggressivePsk: true }, localId: '@vpn.example.com' }),
         // vpnc sends the group name as ID_KEY_ID: '@#' + its bytes in hex
         remoteId: '@#' + Buffer.from(GROUP).toString('hex'),
         ike: [`aes256-sha1-${dhGroup}`, `aes128-sha1-${dhGroup}`],
@@ -124,3 +125,34 @@ for (const natt of ['natt', 'force-natt'] as const) {
     }
   });
 }
+
+// vpnc takes the last CERT payload as the server's certificate and checks it directly against its --ca-file
+// (crypto-gnutls.c): a chain sent leaf first (as strongSwan expects it) fails there ("hash doesn't conform to
+// PKCS#1 padding", the intermediate's key tried on our signature). So the connection sends its certificate alone
+// (sendChain: false) and vpnc's CA file holds the intermediate too.
+test('vpnc --auth-mode hybrid: our certificate (sendChain false) against its CA file, its XAUTH login, then pings both ways', { skip, timeout: 60_000 }, async () => {
+  const pki = makePki(path.join(dir, 'pki'), 'rsa2048');
+  const gwCert = pki.issue('vpn.example.com', { san: ['DNS:vpn.example.com'] });
+  const gw = await ourServer('modp2048', { cert: gwCert.chainFile, key: gwCert.keyFile, ca: [pki.rootFile], sendChain: false });
+  const caFile = path.join(dir, 'vpnc-ca.pem');
+  writeFileSync(caFile, readFileSync(pki.rootFile, 'utf8') + readFileSync(pki.intermediateFile, 'utf8'));
+  const env = path.join(dir, 'env-hybrid');
+  const script = vpncScript(env, `${pair.a.inner}/32`);
+  const log = path.join(dir, 'vpnc-hybrid.log');
+  const vpnc = pair.spawn('b', 'sh', ['-c', `exec vpnc --no-detach --non-inter --gateway ${pair.a.addr} --id ${GROUP} --secret unused --auth-mode hybrid --ca-file ${caFile} --username alice --password 'alice pw' --dh dh14 --pfs server --script ${script} --ifname vpnc1 --local-addr ${pair.b.addr} --debug 1 > ${log} 2>&1`]);
+  try {
+    for (let i = 0; i < 100 && !existsSync(`${env}.connect`); i++) await sleep(100);
+    const vpncLog = () => (existsSync(log) ? readFileSync(log, 'utf8') : '');
+    assert.ok(existsSync(`${env}.connect`), `vpnc did not connect:\n${vpncLog()}\nours: ${JSON.stringify(gw.events)}`);
+    const up1 = gw.events.find((e) => e.event === 'phase1-up');
+    assert.equal(up1?.mode, 'aggressive', JSON.stringify(gw.events));
+    assert.deepEqual(raEvents(gw, 'xauthOk').map((e) => e.user), ['alice']);
+    const up = await gw.waitFor((e) => e.event === 'child-up' || e.event === 'error', 15_000);
+    assert.equal(up.event, 'child-up', JSON.stringify(gw.events));
+    await pingThrough(pair, 'b', pair.a.inner, String(up.remoteTs));
+    await pingThrough(pair, 'a', String(up.remoteTs), pair.a.inner);
+  } finally {
+    await stopChild(vpnc, 'SIGTERM', 3000);
+    await gw.stop();
+  }
+});
