@@ -9,10 +9,10 @@ import os from 'node:os';
 import path from 'node:path';
 import { nativeCrypto, nodeCrypto, type CryptoProvider } from '../../ts/crypto/index.js';
 import { parseIkeProposal, type Phase1Policy } from '../../ts/ike/index.js';
-import { parseCertificate, parseCrl, parseDn, pemBlocks, verifyChain } from '../../ts/ike/certificates.js';
+import { endEntityFirst, parseCertificate, parseCrl, parseDn, pemBlocks, verifyChain } from '../../ts/ike/certificates.js';
 import { signatureMethodFor } from '../../ts/ike/signatures.js';
 import type { CertAuth } from '../../ts/ike/phase1-core.js';
-import { AuthMethod, NotifyType, PayloadType, parseMessage, type Identity } from '../../ts/isakmp/index.js';
+import { AuthMethod, NotifyType, PayloadType, encodeMessage, parseMessage, type Identity } from '../../ts/isakmp/index.js';
 import { makePki, type Issued, type KeyAlg, type Pki } from './pki.js';
 import { runPhase1 } from './pair.js';
 
@@ -73,6 +73,40 @@ for (const alg of ['rsa2048', 'ec256', 'ec384', 'ec521'] as const) {
     });
   }
 }
+
+test('the peer\'s certificates in any order: its own is found first (vpnc sends it last); unrelated extras keep the order', () => {
+  const p = pki('rsa2048');
+  const held = certs(p, p.issue('order.example'));
+  const [ee, im] = [held.cert, held.chain[0]!];
+  const root = held.trust!.anchors[0]!;
+  assert.deepEqual(endEntityFirst([im, ee]), [ee, im]);
+  assert.deepEqual(endEntityFirst([root, im, ee]), [ee, root, im]);
+  assert.deepEqual(endEntityFirst([ee, im]), [ee, im]);
+  const other = certs(pki('rsa2048', 'Other'), pki('rsa2048', 'Other').issue('other.example')).cert;
+  assert.deepEqual(endEntityFirst([im, ee, other]), [im, ee, other], 'two leaves: as sent');
+});
+
+test('aggressive mode: a responder that sends the intermediate before its certificate is still authenticated', async () => {
+  const p = pki('rsa2048');
+  const moon = p.issue('moon.example', { san: ['DNS:moon.example'] });
+  const sun = p.issue('sun.example', { san: ['DNS:sun.example'] });
+  // message 2 travels in clear: swap its two CERT payloads (no hash or signature covers them)
+  let swapped = 0;
+  const reorder = (bytes: Buffer): Buffer[] => {
+    const m = parseMessage(bytes);
+    if (!m.ok || !('payloads' in m.value)) return [bytes];
+    const certsAt = m.value.payloads.flatMap((x, i) => (x.type === PayloadType.CERT ? [i] : []));
+    if (certsAt.length !== 2) return [bytes];
+    const payloads = [...m.value.payloads];
+    [payloads[certsAt[0]!], payloads[certsAt[1]!]] = [payloads[certsAt[1]!]!, payloads[certsAt[0]!]!];
+    swapped++;
+    return [encodeMessage({ header: m.value.header, payloads })];
+  };
+  const res = await runPhase1(crypto, sigPolicy('aggressive', certs(p, moon), { remoteId: dn(sun.subject) }), [sigPolicy('aggressive', certs(p, sun))], reorder, 600_000, Date.now());
+  assert.ok(swapped >= 1, 'message 2 had its CERT payloads swapped');
+  assert.ok(res.initiator.sa, res.initiator.error?.message);
+  assert.ok(res.responder.sa, res.responder.error?.message);
+});
 
 test('an FQDN identity is matched against the subjectAltName', async () => {
   const p = pki('ec256');

@@ -22,7 +22,7 @@ import {
   type Identity,
   type Payload,
 } from '../isakmp/index.js';
-import { certificateMismatch, dnToString, parseCertificate, sameDn, verifyChain, type ParsedCert } from './certificates.js';
+import { certificateMismatch, dnToString, endEntityFirst, parseCertificate, sameDn, verifyChain, type ParsedCert } from './certificates.js';
 import { IkeError } from './errors.js';
 import { authHash, ourIdPayload, ourProof, verifyPeer, type Keyed, type Phase1Policy } from './phase1-core.js';
 import { isHybrid, keyFitsMethod, signHash, usesSignatures, verifyHash, weSign } from './signatures.js';
@@ -82,7 +82,7 @@ export function peerAuth(k: Keyed, payloads: readonly Payload[], id: IdPayload |
   return decoded.value;
 }
 
-/** The X.509 certificates of the CERT payloads, the end entity first (the order strongSwan, racoon and Cisco send). */
+/** The X.509 certificates of the CERT payloads, the end entity first (whatever order they came in). */
 function peerCertificates(payloads: readonly Payload[], where: string): ParsedCert[] {
   const cert = findPayloads(payloads, PayloadType.CERT);
   if (cert.length === 0) {
@@ -93,7 +93,7 @@ function peerCertificates(payloads: readonly Payload[], where: string): ParsedCe
   if (x509.length === 0) {
     throw new IkeError('CERTIFICATE', `${where}: certificate encoding ${cert[0]!.encoding} is not supported (X.509 signature, 4, is)`, NotifyType.CERT_TYPE_UNSUPPORTED);
   }
-  return x509.map((c, i) => parseCertificate(c.data, `${where}: certificate ${i + 1}`));
+  return endEntityFirst(x509.map((c, i) => parseCertificate(c.data, `${where}: certificate ${i + 1}`)));
 }
 
 /** The ID the peer sent must be in its certificate, and be the identity the connection expects (if it names one). */

@@ -257,6 +257,18 @@ function checkRevocation(c: ParsedCert, issuer: ParsedCert, trust: TrustStore, r
   }
 }
 
+/**
+ * The peer's certificates with its own first. strongSwan, Libreswan and racoon send it first, but RFC 2408 fixes
+ * no order (vpnc reads the last as the sender's): the one certificate that issued none of the others goes first;
+ * with none or several such (unrelated extras) the order stays as sent. verifyChain then checks it all.
+ */
+export function endEntityFirst(certs: readonly ParsedCert[]): ParsedCert[] {
+  if (certs.length < 2) return [...certs];
+  const leaves = certs.filter((c) => !certs.some((o) => o !== c && sameDn(c.subjectDer, o.issuerDer)));
+  const leaf = leaves.length === 1 ? leaves[0]! : certs[0]!;
+  return [leaf, ...certs.filter((c) => c !== leaf)];
+}
+
 /** Is `issuer` the certificate that signed `c`? Name, key identifiers (checkIssued) and the signature itself. */
 function issued(issuer: ParsedCert, c: ParsedCert): boolean {
   if (!sameDn(issuer.subjectDer, c.issuerDer) || !c.x509.checkIssued(issuer.x509)) return false;
