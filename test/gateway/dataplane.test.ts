@@ -110,6 +110,9 @@ for (const [algorithm, offload, workers] of [['aes128gcm16', true, 1], ['aes128-
       }
 
       // Bad packets at b, plus one genuine forged packet to show the forging itself is sound.
+      // a's own data plane may still carry a late packet of the traffic above (a TCP retransmission) meanwhile:
+      // what it sends in this window is counted and allowed for
+      const aBefore = await t.a.stats();
       const before = await t.b.stats();
       await t.a.ask({ cmd: 'inject' }, 'injected');
       let after = before;
@@ -118,14 +121,20 @@ for (const [algorithm, offload, workers] of [['aes128gcm16', true, 1], ['aes128-
         after = await t.b.stats();
       }
       await new Promise((r) => setTimeout(r, 100));
+      const aMid = (await t.a.stats()).espSent;
       after = await t.b.stats();
+      const aEnd = (await t.a.stats()).espSent;
       const d = sub(after, before);
       assert.equal(d.unknownSpi, 1, 'unknown SPI');
       assert.equal(d.authFailed, 1, 'tampered');
       assert.equal(d.replay, 1, 'replayed sequence number 1');
       assert.equal(d.selectorMismatch, 1, 'inner source 10.99.3.3 outside the selectors');
       assert.equal(after.keepalives - before.keepalives, 1);
-      assert.equal(after.delivered - before.delivered, 1, 'only the genuine packet reached the TUN device');
+      // the genuine packet arrived, and besides it at most what a's data plane sent in the window (every bad
+      // packet is counted as its drop above)
+      const late = aEnd - aBefore.espSent;
+      const delivered = after.delivered - before.delivered;
+      assert.ok(delivered >= 1 && delivered <= 1 + late, `only the genuine packet reached the TUN device (${delivered} delivered; a sent ${aMid - aBefore.espSent}-${late} late packets of its own)`);
       assert.equal(after.espReceived - before.espReceived, 2, 'espReceived counts what authenticated: the genuine packet and the one outside the selectors');
       const inB = after.sas.find((s) => s.direction === 'inbound')!;
       assert.equal(inB.authFailed, 1);

@@ -173,7 +173,8 @@ test('our own child rekey: a new child before the lifetime ends, the old one del
     await new Promise((res) => setTimeout(res, 200));
     assert.equal(ei.childUp[1]!.rekey, true);
     assert.equal(ei.childDown[0]!.spiIn, ei.childUp[0]!.spiIn);
-    assert.match(ei.childDown[0]!.reason, /replaced by a rekey|lifetime expired/);
+    // both sides drop the replaced child when it expires: the peer's Delete may come first (a loaded machine)
+    assert.match(ei.childDown[0]!.reason, /replaced by a rekey|lifetime expired|deleted by the peer/);
     assert.ok(sent > 100, `sent ${sent}`);
     assert.equal(er.esp.length, sent, 'every packet sealed before, during and after the rekey was opened');
     assert.deepEqual(new Set(er.esp.map((e) => e.payload.readUInt32BE(36))).size, sent);
