@@ -155,6 +155,50 @@ struct MbQueue {
 };
 // Internal status of a queued packet; never reaches JavaScript.
 constexpr uint8_t kQueued = 0xff;
+
+// The packets of one SealMany / OpenMany call, two ways. BatchViews: sealBatch / openBatch, packets at offsets
+// into one input and one output buffer (In / Out: false when a packet's region leaves its buffer), results in
+// parallel arrays (nextHeaders is read when sealing, written when opening). PacketSpan: the data plane's
+// PacketIo array, buffers its own. (A pointer may be null for an empty buffer: no null sentinel.)
+struct BatchViews {
+  View<uint8_t> input, output;
+  const uint32_t *offsets, *lengths, *outOffsets;
+  uint32_t* outLengths;
+  uint8_t* nextHeaders;
+  uint8_t* status;
+  size_t Length(size_t i) const { return lengths[i]; }
+  bool In(size_t i, size_t len, const uint8_t** in) const {
+    if (!InBounds(offsets[i], len, input.length)) return false;
+    *in = input.data + offsets[i];
+    return true;
+  }
+  bool Out(size_t i, size_t len, uint8_t** out) const {
+    if (!InBounds(outOffsets[i], len, output.length)) return false;
+    *out = output.data + outOffsets[i];
+    return true;
+  }
+  uint8_t NextHeader(size_t i) const { return nextHeaders[i]; }
+  void SetStatus(size_t i, uint8_t st) { status[i] = st; }
+  void SetLength(size_t i, size_t len) { outLengths[i] = static_cast<uint32_t>(len); }
+  void SetNextHeader(size_t i, uint8_t nh) { nextHeaders[i] = nh; }
+};
+
+struct PacketSpan {
+  PacketIo* p;
+  size_t Length(size_t i) const { return p[i].len; }
+  bool In(size_t i, size_t, const uint8_t** in) const {
+    *in = p[i].in;
+    return true;
+  }
+  bool Out(size_t i, size_t, uint8_t** out) const {
+    *out = p[i].out;
+    return true;
+  }
+  uint8_t NextHeader(size_t i) const { return p[i].nextHeader; }
+  void SetStatus(size_t i, uint8_t st) { p[i].status = st; }
+  void SetLength(size_t i, size_t len) { p[i].outLen = len; }
+  void SetNextHeader(size_t i, uint8_t nh) { p[i].nextHeader = nh; }
+};
 bool IsCbc(EncKind e) { return e == EncKind::AesCbc || e == EncKind::Des3Cbc; }
 // CBC: the cipher block (16 for AES, 8 for 3DES), which is also the explicit IV's length (RFC 3602, RFC 2451).
 size_t CbcBlock(EncKind e) { return e == EncKind::AesCbc ? 16 : e == EncKind::Des3Cbc ? 8 : 0; }
@@ -375,9 +419,6 @@ class EspSa : public Napi::ObjectWrap<EspSa> {
   friend void DetachSa(EspSa* sa);
   friend SaInfo InfoOf(const EspSa* sa);
   friend size_t SealedLength(const EspSa* sa, size_t payloadLength);
-  friend uint8_t SealPacket(EspSa* sa, const uint8_t* in, size_t len, uint8_t nextHeader, uint8_t* out, size_t* outLen);
-  friend uint8_t OpenPacket(EspSa* sa, const uint8_t* in, size_t len, uint8_t* out, size_t* payloadLen,
-                            uint8_t* nextHeader);
   friend size_t SealPackets(EspSa* sa, PacketIo* p, size_t n);
   friend size_t OpenPackets(EspSa* sa, PacketIo* p, size_t n);
 
@@ -639,33 +680,21 @@ class EspSa : public Napi::ObjectWrap<EspSa> {
     return kOk;
   }
 
-  // Runs sealBatch's queued seals. An entry was counted as sealed when queued: a job the library did not
-  // complete (not expected) becomes CRYPTO_ERROR and its counting is undone.
-  void FinishSeals(MbQueue* q, uint8_t* status, uint32_t* outLengths, uint32_t* okCount) {
+  // Runs the queued seals. An entry was counted as sealed when queued: a job the library did not complete
+  // (not expected) becomes CRYPTO_ERROR and its counting is undone.
+  template <class Packets>
+  void FinishSeals(MbQueue* q, Packets& p, uint32_t* okCount) {
     mb::Run(mbKeys_, true, q->ops, q->n);
     for (size_t i = 0; i < q->n; i++) {
       if (q->ops[i].ok) continue;
       const uint32_t e = q->entry[i];
-      status[e] = kCryptoError;
-      outLengths[e] = 0;
+      p.SetStatus(e, kCryptoError);
+      p.SetLength(e, 0);
       packets_--;
       bytes_ -= q->length[i];
       (*okCount)--;
     }
     q->n = 0;
-  }
-
-  // Runs openBatch's queued opens and writes their results into the batch's arrays.
-  void FinishOpens(MbQueue* q, uint8_t* status, uint32_t* outLengths, uint8_t* nextHeaders, uint32_t* okCount) {
-    FinishOpens(q, [&](uint32_t e, uint8_t st, size_t payload, uint8_t nh, uint64_t) {
-      status[e] = st;
-      if (st != kOk) return;
-      outLengths[e] = static_cast<uint32_t>(payload);
-      nextHeaders[e] = nh;
-      packets_++;
-      bytes_ += payload;
-      (*okCount)++;
-    });
   }
 
   // intel-ipsec-mb open, after OpenOne's length, SPI and replay checks: the ICV computation and decryption are
@@ -736,6 +765,98 @@ class EspSa : public Napi::ObjectWrap<EspSa> {
     q->n = 0;
   }
 
+  // The per-packet work of sealBatch and of the data plane's SealPackets, one packet after the other (the
+  // checks, the sequence numbers, the counting); with the intel-ipsec-mb engine the crypto of up to
+  // MbQueue::kMax packets runs together. `p` hands out each packet's buffers (false: out of its bounds) and
+  // takes the results: BatchViews or PacketSpan below. Returns how many were sealed.
+  template <class Packets>
+  uint32_t SealMany(Packets& p, size_t count) {
+    const uint64_t limit = esn_ ? ~0ull : 0xffffffffull;
+    const size_t ivLen = IvLen();
+    IvPool* const ivs = ThreadIvPool();
+    uint32_t okCount = 0;
+    MbQueue mbq;
+    MbQueue* const q = useMb_ ? &mbq : nullptr;  // the intel-ipsec-mb engine: queued, run every kMax packets
+    for (size_t i = 0; i < count; i++) {
+      if (q != nullptr && q->n == MbQueue::kMax) FinishSeals(q, p, &okCount);
+      p.SetLength(i, 0);
+      const size_t len = p.Length(i);
+      const size_t sealed = SealedLength(len);
+      const uint8_t* in = nullptr;
+      uint8_t* out = nullptr;
+      // In place is fine (payload already where its ciphertext goes); any other overlap would corrupt it.
+      if (len > kMaxLength || !p.In(i, len, &in) || !p.Out(i, sealed, &out) ||
+          (Overlaps(in, len, out, sealed) && in != out + kHeader + ivLen)) {
+        p.SetStatus(i, kBadBounds);
+        continue;
+      }
+      if (lastSeq_ >= limit) {
+        p.SetStatus(i, kSeqOverflow);
+        continue;
+      }
+      const uint8_t st = SealOne(in, len, p.NextHeader(i), out, lastSeq_ + 1, nullptr, ivs, q, static_cast<uint32_t>(i));
+      p.SetStatus(i, st);
+      if (st != kOk) continue;
+      lastSeq_++;
+      p.SetLength(i, sealed);
+      packets_++;
+      bytes_ += len;
+      okCount++;
+    }
+    if (q != nullptr) FinishSeals(q, p, &okCount);
+    return okCount;
+  }
+
+  // The per-packet work of openBatch and of the data plane's OpenPackets, as SealMany's. Returns how many opened.
+  template <class Packets>
+  uint32_t OpenMany(Packets& p, size_t count) {
+    const size_t overhead = kHeader + IvLen() + alg_->icvLength;
+    uint32_t okCount = 0;
+    auto result = [&](uint32_t e, uint8_t st, size_t payload, uint8_t nh, uint64_t) {
+      p.SetStatus(e, st);
+      if (st == kOk) {
+        p.SetLength(e, payload);
+        p.SetNextHeader(e, nh);
+        packets_++;
+        bytes_ += payload;
+        okCount++;
+      } else if (st == kWrongSpi) {
+        wrongSpi_++;
+      }
+    };
+    MbQueue mbq;
+    MbQueue* const q = useMb_ ? &mbq : nullptr;  // the intel-ipsec-mb engine: queued, run every kMax packets
+    for (size_t i = 0; i < count; i++) {
+      if (q != nullptr && q->n == MbQueue::kMax) FinishOpens(q, result);
+      p.SetLength(i, 0);
+      p.SetNextHeader(i, 0);
+      const size_t len = p.Length(i);
+      const uint8_t* in = nullptr;
+      if (len > kMaxLength || !p.In(i, len, &in)) {
+        p.SetStatus(i, kBadBounds);
+        continue;
+      }
+      if (len < overhead + 2) {
+        malformed_++;
+        p.SetStatus(i, kMalformed);
+        continue;
+      }
+      const size_t ctLen = len - overhead;
+      uint8_t* out = nullptr;
+      if (!p.Out(i, ctLen, &out) || (Overlaps(in, len, out, ctLen) && out != in + kHeader + IvLen())) {
+        p.SetStatus(i, kBadBounds);
+        continue;
+      }
+      size_t payload = 0;
+      uint8_t nh = 0;
+      uint64_t seq = 0;
+      const uint8_t st = OpenOne(in, len, out, &payload, &nh, &seq, q, static_cast<uint32_t>(i));
+      if (st != kQueued) result(static_cast<uint32_t>(i), st, payload, nh, seq);
+    }
+    if (q != nullptr) FinishOpens(q, result);
+    return okCount;
+  }
+
   // sealBatch(input, offsets, lengths, nextHeaders, output, outOffsets, outLengths, status, count?) -> number ok
   // outOffsets are chosen by the caller (room for headers is theirs to leave); outLengths and status are written.
   Napi::Value SealBatch(const Napi::CallbackInfo& info) {
@@ -768,44 +889,8 @@ class EspSa : public Napi::ObjectWrap<EspSa> {
       ThrowRange(env, "offsets, lengths, nextHeaders, outOffsets, outLengths and status must each hold count entries");
       return env.Undefined();
     }
-    const uint64_t limit = esn_ ? ~0ull : 0xffffffffull;
-    const size_t ivLen = IvLen();
-    IvPool* const ivs = ThreadIvPool();
-    uint32_t okCount = 0;
-    MbQueue mbq;
-    MbQueue* const q = useMb_ ? &mbq : nullptr;  // the intel-ipsec-mb engine: queued, run every kMax packets
-    for (size_t i = 0; i < count; i++) {
-      if (q != nullptr && q->n == MbQueue::kMax) FinishSeals(q, status.data, outLengths.data, &okCount);
-      outLengths.data[i] = 0;
-      const uint64_t off = offsets.data[i], len = lengths.data[i], outOff = outOffsets.data[i];
-      const uint64_t sealed = SealedLength(len);
-      if (len > kMaxLength || !InBounds(off, len, input.length) || !InBounds(outOff, sealed, output.length)) {
-        status.data[i] = kBadBounds;
-        continue;
-      }
-      const uint8_t* in = input.data + off;
-      uint8_t* out = output.data + outOff;
-      // In place is fine (payload already where its ciphertext goes); any other overlap would corrupt it.
-      if (Overlaps(in, len, out, sealed) && in != out + kHeader + ivLen) {
-        status.data[i] = kBadBounds;
-        continue;
-      }
-      if (lastSeq_ >= limit) {
-        status.data[i] = kSeqOverflow;
-        continue;
-      }
-      uint8_t st = SealOne(in, len, nextHeaders.data[i], out, lastSeq_ + 1, nullptr, ivs, q, static_cast<uint32_t>(i));
-      status.data[i] = st;
-      if (st == kOk) {
-        lastSeq_++;
-        outLengths.data[i] = static_cast<uint32_t>(sealed);
-        packets_++;
-        bytes_ += len;
-        okCount++;
-      }
-    }
-    if (q != nullptr) FinishSeals(q, status.data, outLengths.data, &okCount);
-    return Napi::Number::New(env, okCount);
+    BatchViews b{input, output, offsets.data, lengths.data, outOffsets.data, outLengths.data, nextHeaders.data, status.data};
+    return Napi::Number::New(env, SealMany(b, count));
   }
 
   // openBatch(input, offsets, lengths, output, outOffsets, outLengths, nextHeaders, status, count?) -> number ok
@@ -841,53 +926,8 @@ class EspSa : public Napi::ObjectWrap<EspSa> {
       ThrowRange(env, "offsets, lengths, outOffsets, outLengths, nextHeaders and status must each hold count entries");
       return env.Undefined();
     }
-    const size_t overhead = kHeader + IvLen() + alg_->icvLength;
-    uint32_t okCount = 0;
-    MbQueue mbq;
-    MbQueue* const q = useMb_ ? &mbq : nullptr;  // the intel-ipsec-mb engine: queued, run every kMax packets
-    for (size_t i = 0; i < count; i++) {
-      if (q != nullptr && q->n == MbQueue::kMax) FinishOpens(q, status.data, outLengths.data, nextHeaders.data, &okCount);
-      outLengths.data[i] = 0;
-      nextHeaders.data[i] = 0;
-      const uint64_t off = offsets.data[i], len = lengths.data[i], outOff = outOffsets.data[i];
-      if (len > kMaxLength || !InBounds(off, len, input.length)) {
-        status.data[i] = kBadBounds;
-        continue;
-      }
-      if (len < overhead + 2) {
-        malformed_++;
-        status.data[i] = kMalformed;
-        continue;
-      }
-      const uint64_t ctLen = len - overhead;
-      const uint8_t* in = input.data + off;
-      if (!InBounds(outOff, ctLen, output.length)) {
-        status.data[i] = kBadBounds;
-        continue;
-      }
-      uint8_t* out = output.data + outOff;
-      if (Overlaps(in, len, out, ctLen) && out != in + kHeader + IvLen()) {
-        status.data[i] = kBadBounds;
-        continue;
-      }
-      size_t payload = 0;
-      uint8_t nh = 0;
-      uint64_t seq = 0;
-      uint8_t st = OpenOne(in, len, out, &payload, &nh, &seq, q, static_cast<uint32_t>(i));
-      if (st == kQueued) continue;
-      status.data[i] = st;
-      if (st == kOk) {
-        outLengths.data[i] = static_cast<uint32_t>(payload);
-        nextHeaders.data[i] = nh;
-        packets_++;
-        bytes_ += payload;
-        okCount++;
-      } else if (st == kWrongSpi) {
-        wrongSpi_++;
-      }
-    }
-    if (q != nullptr) FinishOpens(q, status.data, outLengths.data, nextHeaders.data, &okCount);
-    return Napi::Number::New(env, okCount);
+    BatchViews b{input, output, offsets.data, lengths.data, outOffsets.data, outLengths.data, nextHeaders.data, status.data};
+    return Napi::Number::New(env, OpenMany(b, count));
   }
 
   bool GetCount(const Napi::CallbackInfo& info, size_t i, size_t* count) {
@@ -1022,139 +1062,20 @@ SaInfo InfoOf(const EspSa* sa) { return SaInfo{sa->spi_, sa->outbound_, sa->IvLe
 
 size_t SealedLength(const EspSa* sa, size_t payloadLength) { return sa->SealedLength(payloadLength); }
 
-// The same checks and counting as one entry of sealBatch / openBatch.
-uint8_t SealPacket(EspSa* sa, const uint8_t* in, size_t len, uint8_t nextHeader, uint8_t* out, size_t* outLen) {
-  *outLen = 0;
-  if (!sa->ready_ || !sa->outbound_ || len > kMaxLength) return kBadBounds;
-  const size_t sealed = sa->SealedLength(len);
-  if (Overlaps(in, len, out, sealed) && in != out + kHeader + sa->IvLen()) return kBadBounds;
-  if (sa->lastSeq_ >= (sa->esn_ ? ~0ull : 0xffffffffull)) return kSeqOverflow;
-  const uint8_t st = sa->SealOne(in, len, nextHeader, out, sa->lastSeq_ + 1, nullptr, EspSa::ThreadIvPool());
-  if (st == kOk) {
-    sa->lastSeq_++;
-    sa->packets_++;
-    sa->bytes_ += len;
-    *outLen = sealed;
-  }
-  return st;
-}
-
-uint8_t OpenPacket(EspSa* sa, const uint8_t* in, size_t len, uint8_t* out, size_t* payloadLen, uint8_t* nextHeader) {
-  *payloadLen = 0;
-  *nextHeader = 0;
-  if (!sa->ready_ || sa->outbound_ || len > kMaxLength) return kBadBounds;
-  const size_t overhead = kHeader + sa->IvLen() + sa->alg_->icvLength;
-  if (len < overhead + 2) {
-    sa->malformed_++;
-    return kMalformed;
-  }
-  if (Overlaps(in, len, out, len - overhead) && out != in + kHeader + sa->IvLen()) return kBadBounds;
-  uint64_t seq = 0;
-  const uint8_t st = sa->OpenOne(in, len, out, payloadLen, nextHeader, &seq);
-  if (st == kOk) {
-    sa->packets_++;
-    sa->bytes_ += *payloadLen;
-  } else if (st == kWrongSpi) {
-    sa->wrongSpi_++;
-  }
-  return st;
-}
-
-// The batch calls of the data plane: the checks and counting of SealPacket / OpenPacket, one packet after the
-// other, but with the intel-ipsec-mb engine the crypto of up to MbQueue::kMax packets runs in one go (its
-// lanes filled), the sequence numbers and the replay window still taken in packet order.
+// The data plane's batch calls: SealMany / OpenMany over its PacketIo array (an SA the JS side destroyed
+// meanwhile, or of the other direction, takes no packet).
 size_t SealPackets(EspSa* sa, PacketIo* p, size_t n) {
-  if (!sa->useMb_ || n == 1) {
-    size_t ok = 0;
-    for (size_t i = 0; i < n; i++) ok += (p[i].status = SealPacket(sa, p[i].in, p[i].len, p[i].nextHeader, p[i].out, &p[i].outLen)) == kOk;
-    return ok;
-  }
-  MbQueue q;
-  size_t ok = 0;
-  auto finish = [&]() {
-    mb::Run(sa->mbKeys_, true, q.ops, q.n);
-    for (size_t k = 0; k < q.n; k++) {
-      if (q.ops[k].ok) continue;
-      PacketIo& x = p[q.entry[k]];  // not expected: the library did not complete the job; counted as never sealed
-      x.status = kCryptoError;
-      x.outLen = 0;
-      sa->packets_--;
-      sa->bytes_ -= q.length[k];
-      ok--;
-    }
-    q.n = 0;
-  };
-  const uint64_t limit = sa->esn_ ? ~0ull : 0xffffffffull;
-  for (size_t i = 0; i < n; i++) {
-    if (q.n == MbQueue::kMax) finish();
-    PacketIo& x = p[i];
-    x.outLen = 0;
-    const size_t sealed = sa->SealedLength(x.len);
-    if (!sa->ready_ || !sa->outbound_ || x.len > kMaxLength ||
-        (Overlaps(x.in, x.len, x.out, sealed) && x.in != x.out + kHeader + sa->IvLen())) {
-      x.status = kBadBounds;
-      continue;
-    }
-    if (sa->lastSeq_ >= limit) {
-      x.status = kSeqOverflow;
-      continue;
-    }
-    x.status = sa->SealOne(x.in, x.len, x.nextHeader, x.out, sa->lastSeq_ + 1, nullptr, EspSa::ThreadIvPool(), &q, static_cast<uint32_t>(i));
-    if (x.status != kOk) continue;
-    sa->lastSeq_++;
-    sa->packets_++;
-    sa->bytes_ += x.len;
-    x.outLen = sealed;
-    ok++;
-  }
-  if (q.n != 0) finish();
-  return ok;
+  PacketSpan span{p};
+  if (sa->ready_ && sa->outbound_) return sa->SealMany(span, n);
+  for (size_t i = 0; i < n; i++) p[i] = PacketIo{p[i].in, p[i].len, p[i].out, 0, p[i].nextHeader, kBadBounds};
+  return 0;
 }
 
 size_t OpenPackets(EspSa* sa, PacketIo* p, size_t n) {
-  if (!sa->useMb_ || n == 1) {
-    size_t ok = 0;
-    for (size_t i = 0; i < n; i++) ok += (p[i].status = OpenPacket(sa, p[i].in, p[i].len, p[i].out, &p[i].outLen, &p[i].nextHeader)) == kOk;
-    return ok;
-  }
-  MbQueue q;
-  size_t ok = 0;
-  auto result = [&](uint32_t e, uint8_t st, size_t payload, uint8_t nh, uint64_t) {
-    p[e].status = st;
-    if (st != kOk) return;
-    p[e].outLen = payload;
-    p[e].nextHeader = nh;
-    sa->packets_++;
-    sa->bytes_ += payload;
-    ok++;
-  };
-  const size_t overhead = kHeader + sa->IvLen() + sa->alg_->icvLength;
-  for (size_t i = 0; i < n; i++) {
-    if (q.n == MbQueue::kMax) sa->FinishOpens(&q, result);
-    PacketIo& x = p[i];
-    x.outLen = 0;
-    x.nextHeader = 0;
-    if (!sa->ready_ || sa->outbound_ || x.len > kMaxLength) {
-      x.status = kBadBounds;
-      continue;
-    }
-    if (x.len < overhead + 2) {
-      sa->malformed_++;
-      x.status = kMalformed;
-      continue;
-    }
-    if (Overlaps(x.in, x.len, x.out, x.len - overhead) && x.out != x.in + kHeader + sa->IvLen()) {
-      x.status = kBadBounds;
-      continue;
-    }
-    uint64_t seq = 0;
-    const uint8_t st = sa->OpenOne(x.in, x.len, x.out, &x.outLen, &x.nextHeader, &seq, &q, static_cast<uint32_t>(i));
-    if (st == kQueued) continue;
-    result(static_cast<uint32_t>(i), st, x.outLen, x.nextHeader, seq);
-    if (st == kWrongSpi) sa->wrongSpi_++;
-  }
-  if (q.n != 0) sa->FinishOpens(&q, result);
-  return ok;
+  PacketSpan span{p};
+  if (sa->ready_ && !sa->outbound_) return sa->OpenMany(span, n);
+  for (size_t i = 0; i < n; i++) p[i] = PacketIo{p[i].in, p[i].len, p[i].out, 0, 0, kBadBounds};
+  return 0;
 }
 
 // Benchmark and fault-injection hooks: only in the test build of the addon (ikev1_native_test, binding.gyp),

@@ -34,15 +34,10 @@ SaInfo InfoOf(const EspSa* sa);
 // Length of the ESP packet (SPI .. ICV) sealing a payload of this length makes.
 size_t SealedLength(const EspSa* sa, size_t payloadLength);
 
-// Worker thread, attached SAs only. Seal: payload `in` (len octets) into `out` (SealedLength(len) octets);
-// in place when in == out + 8 + ivLength. Open: in place when out == in + 8 + ivLength, out needs
-// len - 8 - ivLength octets. Both count in the SA's own statistics, as the batch calls do.
-uint8_t SealPacket(EspSa* sa, const uint8_t* in, size_t len, uint8_t nextHeader, uint8_t* out, size_t* outLen);
-uint8_t OpenPacket(EspSa* sa, const uint8_t* in, size_t len, uint8_t* out, size_t* payloadLen, uint8_t* nextHeader);
-
-// One packet of a batch call. Seal: in / len / nextHeader the payload, out where the ESP packet goes (in place as
-// for SealPacket); outLen its length. Open: in / len the ESP packet, out where the payload goes (in place as for
-// OpenPacket); outLen and nextHeader its length and next header. status: the packet's Status either way.
+// One packet of a batch call. Seal: in / len / nextHeader the payload, out where the ESP packet goes
+// (SealedLength(len) octets; in place when in == out + 8 + ivLength); outLen its length. Open: in / len the ESP
+// packet, out where the payload goes (len - 8 - ivLength octets; in place when out == in + 8 + ivLength);
+// outLen and nextHeader its length and next header. status: the packet's Status either way.
 struct PacketIo {
   const uint8_t* in;
   size_t len;
@@ -51,9 +46,9 @@ struct PacketIo {
   uint8_t nextHeader;
   uint8_t status;
 };
-// Worker thread, attached SAs only: n packets of one SA, exactly as n calls of SealPacket / OpenPacket in
-// order would do them (sequence numbers, replay window, counters), but with the intel-ipsec-mb engine the
-// crypto of many runs together, as sealBatch / openBatch do. Returns how many succeeded.
+// Worker thread, attached SAs only: n packets of one SA in order, with the same checks, sequence numbers,
+// replay window and counters as sealBatch / openBatch (the same code: EspSa::SealMany / OpenMany), the
+// intel-ipsec-mb engine running the crypto of many together. Returns how many succeeded.
 size_t SealPackets(EspSa* sa, PacketIo* p, size_t n);
 size_t OpenPackets(EspSa* sa, PacketIo* p, size_t n);
 
