@@ -6,6 +6,7 @@
 // do not; test/gateway/config-schema.test.ts keeps the two in step (the same keys at every level, every
 // example valid).
 import { Type, type Static, type TSchema } from '@sinclair/typebox';
+import { MAX_WORKERS } from './dataplane.js';
 
 const Duration = Type.Union([Type.String({ pattern: '^\\s*\\d+(\\.\\d+)?\\s*[smhd]?\\s*$' }), Type.Number({ minimum: 0 })], {
   description: "'30s', '15m', '8h', '1d', or a number of seconds",
@@ -104,7 +105,7 @@ export const GatewayConfigSchema = Type.Object(
   {
     $schema: Type.Optional(Type.String()),
     listen: Type.Optional(strict({ address: Type.Optional(Type.String()), port: Type.Optional(Port), nattPort: Type.Optional(Port) })),
-    dataplane: Type.Optional(strict({ tun: Type.Optional(Type.String({ pattern: '^[A-Za-z0-9_.-]{1,15}$' })), mtu: Type.Optional(Type.Integer({ minimum: 576, maximum: 65535 })), offload: Type.Optional(Type.Boolean()), workers: Type.Optional(Type.Integer({ minimum: 1, maximum: 64, description: 'native worker threads (default: the cores)' })) })),
+    dataplane: Type.Optional(strict({ tun: Type.Optional(Type.String({ pattern: '^[A-Za-z0-9_.-]{1,15}$' })), mtu: Type.Optional(Type.Integer({ minimum: 576, maximum: 65535 })), offload: Type.Optional(Type.Boolean()), workers: Type.Optional(Type.Integer({ minimum: 1, maximum: MAX_WORKERS, description: 'native worker threads (default: the cores)' })) })),
     limits: Type.Optional(
       strict(
         {
