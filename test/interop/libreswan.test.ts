@@ -7,12 +7,11 @@
 // is what the Quick Mode cases check. Traffic through ESP is the strongSwan suites' part.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { makePki } from '../ike/pki.js';
+import { makePki, type Issued, type KeyAlg, type Pki } from '../ike/pki.js';
 import { Capture, LibreswanPeer, NetnsPair, classifyUdp, interopSkipReason, libreswanAvailable, netnsAvailable, parseHeader, readPcap } from './harness/index.js';
-import { writeFileSync } from 'node:fs';
 import { OurGateway } from './ours.js';
 import { userFileLine } from '../../ts/ike/index.js';
 
@@ -222,68 +221,68 @@ test('XAUTH + Mode-Config with our gateway as the server and Libreswan as the cl
   });
 });
 
-test('RSA signatures: Main Mode with a two-level chain and DN identities, both roles (certificates in Libreswan\'s NSS database)', { skip, timeout: 60_000 }, async () => {
+interface Certs {
+  pki: Pki;
+  theirs: Issued;
+  mine: Issued;
+}
+
+/** A two-level PKI in a temporary directory, a certificate for Libreswan and one for us; gone after `body`. */
+async function withCerts(alg: KeyAlg, body: (c: Certs) => Promise<void>): Promise<void> {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'ike-lsw-pki-'));
   try {
-    const pki = makePki(dir, 'rsa2048');
-    const theirs = pki.issue('libreswan');
-    const mine = pki.issue('ours');
+    const pki = makePki(dir, alg);
+    await body({ pki, theirs: pki.issue('libreswan'), mine: pki.issue('ours') });
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+/** Libreswan signing with its certificate (in its NSS database) and expecting ours by its DN; `extra` adds keywords. */
+function signingPeer(c: Certs, extra: Record<string, string>): LibreswanPeer {
+  return new LibreswanPeer(pair, 'b', {
+    psk: PSK,
+    certs: { certFile: c.theirs.certFile, keyFile: c.theirs.keyFile, chainFiles: [c.pki.intermediateFile], caFiles: [c.pki.rootFile] },
+    ike: 'aes128-sha2_256;modp2048',
+    extra: { authby: 'rsasig', leftcert: 'libreswan', leftid: '%fromcert', leftsendcert: 'always', rightid: `"${c.mine.subject}"`, ...extra },
+  });
+}
+
+/** Our gateway signing with its certificate, trusting `ca`. */
+function signingOurs(c: Certs, ca: readonly string[], more: Record<string, unknown>): OurGateway {
+  return ours({ auth: { cert: c.mine.chainFile, key: c.mine.keyFile, ca: [...ca] }, ike: ['aes128-sha256-modp2048'], esp: ['aes128-sha1'], ...more });
+}
+
+test('RSA signatures: Main Mode with a two-level chain and DN identities, both roles (certificates in Libreswan\'s NSS database)', { skip, timeout: 60_000 }, async () => {
+  await withCerts('rsa2048', async (c) => {
     // Libreswan 4.10 sends its end certificate alone in IKEv1 unless told `sendca=all`: without that the
     // intermediate must be one of our CAs, or the chain stops short of the root (INVALID_CERT_AUTHORITY)
     const cases = [
-      { initiator: 'ours', sendca: 'issuer', ca: [pki.rootFile, pki.intermediateFile] },
-      { initiator: 'libreswan', sendca: 'all', ca: [pki.rootFile] },
+      { initiator: 'ours', sendca: 'issuer', ca: [c.pki.rootFile, c.pki.intermediateFile] },
+      { initiator: 'libreswan', sendca: 'all', ca: [c.pki.rootFile] },
     ] as const;
     for (const { initiator, sendca, ca } of cases) {
-      const peer = new LibreswanPeer(pair, 'b', {
-        psk: PSK,
-        certs: { certFile: theirs.certFile, keyFile: theirs.keyFile, chainFiles: [pki.intermediateFile], caFiles: [pki.rootFile] },
-        ike: 'aes128-sha2_256;modp2048',
-        extra: { authby: 'rsasig', sendca, leftcert: 'libreswan', leftid: '%fromcert', leftsendcert: 'always', rightid: `"${mine.subject}"` },
-      });
-      const gw = ours({
-        auth: { cert: mine.chainFile, key: mine.keyFile, ca: [...ca] },
-        ike: ['aes128-sha256-modp2048'],
-        esp: ['aes128-sha1'],
-        initiate: initiator === 'ours',
-      });
+      const peer = signingPeer(c, { sendca });
+      const gw = signingOurs(c, ca, { initiate: initiator === 'ours' });
       await run(peer, gw, async () => {
         const up = await phase1Up(peer, gw, initiator);
-        assert.equal(up.remoteId, theirs.subject, initiator);
+        assert.equal(up.remoteId, c.theirs.subject, initiator);
         assert.ok(await peer.waitForLog(/IKE SA established \{auth=RSA_SIG cipher=AES_CBC_128 integ=HMAC_SHA2_256 group=MODP2048\}/, 5000), initiator);
         assert.ok(await peer.waitForLog(/Peer ID is ID_DER_ASN1_DN: 'C=CH, O=ikev1-engine tests, CN=ours'/, 5000), initiator);
         assert.ok(await peer.waitForLog(KERNEL_REFUSES_ESP, 10_000), `${initiator}: Quick Mode reached pluto's kernel step`);
       });
     }
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
+  });
 });
 
 test('IKE fragmentation (vendor ID + payload 132) with a 4096-bit RSA chain, forced on both sides: each reassembles the other\'s', { skip, timeout: 60_000 }, async () => {
-  const dir = mkdtempSync(path.join(os.tmpdir(), 'ike-lsw-frag-'));
-  try {
-    const pki = makePki(dir, 'rsa4096');
-    const theirs = pki.issue('libreswan');
-    const mine = pki.issue('ours');
-    const peer = new LibreswanPeer(pair, 'b', {
-      psk: PSK,
-      certs: { certFile: theirs.certFile, keyFile: theirs.keyFile, chainFiles: [pki.intermediateFile], caFiles: [pki.rootFile] },
-      ike: 'aes128-sha2_256;modp2048',
-      extra: { authby: 'rsasig', sendca: 'all', fragmentation: 'force', leftcert: 'libreswan', leftid: '%fromcert', leftsendcert: 'always', rightid: `"${mine.subject}"` },
-    });
-    const gw = ours({
-      auth: { cert: mine.chainFile, key: mine.keyFile, ca: [pki.rootFile] },
-      ike: ['aes128-sha256-modp2048'],
-      esp: ['aes128-sha1'],
-      fragmentation: 'force',
-      fragmentSize: 576,
-      initiate: true,
-    });
+  await withCerts('rsa4096', async (c) => {
+    const peer = signingPeer(c, { sendca: 'all', fragmentation: 'force' });
+    const gw = signingOurs(c, [c.pki.rootFile], { fragmentation: 'force', fragmentSize: 576, initiate: true });
     const cap = await Capture.start(pair, 'a', { filter: 'udp port 500 or udp port 4500' });
     await run(peer, gw, async () => {
       const up = await phase1Up(peer, gw, 'ours');
-      assert.equal(up.remoteId, theirs.subject);
+      assert.equal(up.remoteId, c.theirs.subject);
       assert.ok(await peer.waitForLog(/IKE SA established \{auth=RSA_SIG cipher=AES_CBC_128 integ=HMAC_SHA2_256 group=MODP2048\}/, 5000));
     });
     // the certificate messages went as fragments (ISAKMP next payload 132) both ways, each under the size cut
@@ -292,7 +291,5 @@ test('IKE fragmentation (vendor ID + payload 132) with a 4096-bit RSA chain, for
     assert.ok(fragments(pair.a.addr).length >= 4, `our fragments: ${fragments(pair.a.addr).length}`);
     assert.ok(fragments(pair.a.addr).every((d) => d.message.length <= 576), 'ours within fragmentSize');
     assert.ok(fragments(pair.b.addr).length >= 2, `Libreswan's fragments: ${fragments(pair.b.addr).length}`);
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
+  });
 });
